@@ -1,0 +1,7 @@
+//! User accounts every server has: login, logout, me, user management by
+//! the server's admin, and the audit log reader. Each server mounts these
+//! under its own API prefix, against its own database.
+
+pub mod http;
+pub mod provision;
+pub mod store;

@@ -1,0 +1,348 @@
+//! Queries on the `users` and `revoked_tokens` tables. Every lookup that a
+//! caller drives is scoped to a tenant (`""` on servers without tenants).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::{now, DbConn};
+use crate::error::ApiResult;
+use crate::response::Page;
+use crate::schema::{revoked_tokens, users};
+
+/// A stored user.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    /// UUID.
+    pub id: String,
+    /// Tenant (`""` when none).
+    pub tenant_id: String,
+    /// Login name.
+    pub username: String,
+    /// Optional e-mail (also accepted at login).
+    pub email: Option<String>,
+    /// Display name.
+    pub full_name: Option<String>,
+    /// bcrypt hash.
+    pub password_hash: String,
+    /// Role name.
+    pub role: String,
+    /// Whether the user may log in.
+    pub active: bool,
+    /// Consecutive failed logins.
+    pub failed_logins: i32,
+    /// Locked until this time, if locked.
+    pub locked_until: Option<NaiveDateTime>,
+    /// Last successful login.
+    pub last_login_at: Option<NaiveDateTime>,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Last changed.
+    pub updated_at: NaiveDateTime,
+}
+
+/// What an API client sees of a user (never the hash).
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    /// UUID.
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Display name.
+    pub full_name: Option<String>,
+    /// Role.
+    pub role: String,
+    /// Tenant (hospital only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    /// Whether the user may log in.
+    pub active: bool,
+    /// Whether the account is locked now.
+    pub locked: bool,
+    /// Last successful login.
+    pub last_login_at: Option<NaiveDateTime>,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Last changed.
+    pub updated_at: NaiveDateTime,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.clone(),
+            username: u.username.clone(),
+            email: u.email.clone(),
+            full_name: u.full_name.clone(),
+            role: u.role.clone(),
+            tenant_id: Some(u.tenant_id.clone()).filter(|t| !t.is_empty()),
+            active: u.active,
+            locked: u.locked_until.is_some_and(|t| t > now()),
+            last_login_at: u.last_login_at,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+/// A user to insert.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser {
+    /// UUID.
+    pub id: String,
+    /// Tenant (`""` when none).
+    pub tenant_id: String,
+    /// Login name.
+    pub username: String,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Display name.
+    pub full_name: Option<String>,
+    /// bcrypt hash.
+    pub password_hash: String,
+    /// Role.
+    pub role: String,
+    /// Active.
+    pub active: bool,
+    /// 0.
+    pub failed_logins: i32,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Created.
+    pub updated_at: NaiveDateTime,
+}
+
+impl NewUser {
+    /// A fresh active user.
+    pub fn new(tenant_id: &str, username: &str, password_hash: String, role: &str) -> Self {
+        let t = now();
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: tenant_id.to_string(),
+            username: username.to_string(),
+            email: None,
+            full_name: None,
+            password_hash,
+            role: role.to_string(),
+            active: true,
+            failed_logins: 0,
+            created_at: t,
+            updated_at: t,
+        }
+    }
+}
+
+/// Insert a user.
+pub fn insert(conn: &mut DbConn, user: &NewUser) -> ApiResult<()> {
+    diesel::insert_into(users::table)
+        .values(user)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A user by id, any tenant (token checks).
+pub fn find_by_id(conn: &mut DbConn, id: &str) -> ApiResult<Option<User>> {
+    Ok(users::table
+        .filter(users::id.eq(id))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// A user by id within a tenant.
+pub fn get_in_tenant(conn: &mut DbConn, tenant_id: &str, id: &str) -> ApiResult<User> {
+    Ok(users::table
+        .filter(users::id.eq(id))
+        .filter(users::tenant_id.eq(tenant_id))
+        .select(User::as_select())
+        .first(conn)?)
+}
+
+/// Users whose username or e-mail is `login`, in `tenant` if given.
+pub fn find_for_login(
+    conn: &mut DbConn,
+    login: &str,
+    tenant: Option<&str>,
+) -> ApiResult<Vec<User>> {
+    let mut q = users::table
+        .filter(users::username.eq(login).or(users::email.eq(login)))
+        .into_boxed();
+    if let Some(t) = tenant {
+        q = q.filter(users::tenant_id.eq(t.to_string()));
+    }
+    Ok(q.select(User::as_select()).limit(10).load(conn)?)
+}
+
+/// Whether a username is taken in a tenant.
+pub fn username_exists(conn: &mut DbConn, tenant_id: &str, username: &str) -> ApiResult<bool> {
+    let n: i64 = users::table
+        .filter(users::tenant_id.eq(tenant_id))
+        .filter(users::username.eq(username))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// Active users holding `role` in a tenant.
+pub fn count_active_with_role(conn: &mut DbConn, tenant_id: &str, role: &str) -> ApiResult<i64> {
+    Ok(users::table
+        .filter(users::tenant_id.eq(tenant_id))
+        .filter(users::role.eq(role))
+        .filter(users::active.eq(true))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Filters for listing users.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserFilter {
+    /// Only this role.
+    pub role: Option<String>,
+    /// Only active (true) or inactive (false) users.
+    pub active: Option<bool>,
+    /// 1-based page.
+    pub page: Option<i64>,
+    /// Page size.
+    pub page_size: Option<i64>,
+}
+
+/// A page of a tenant's users, by username, and the total.
+pub fn list(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    filter: &UserFilter,
+    page: &Page,
+) -> ApiResult<(Vec<User>, i64)> {
+    macro_rules! filtered {
+        () => {{
+            let mut q = users::table
+                .filter(users::tenant_id.eq(tenant_id.to_string()))
+                .into_boxed();
+            if let Some(r) = &filter.role {
+                q = q.filter(users::role.eq(r.clone()));
+            }
+            if let Some(a) = filter.active {
+                q = q.filter(users::active.eq(a));
+            }
+            q
+        }};
+    }
+    let total = filtered!().count().get_result(conn)?;
+    let rows = filtered!()
+        .order(users::username.asc())
+        .limit(page.page_size)
+        .offset(page.offset())
+        .select(User::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// Record a failed login; lock the account when the threshold is reached.
+/// Returns true if this failure locked it.
+pub fn record_failure(
+    conn: &mut DbConn,
+    user: &User,
+    threshold: i32,
+    lock_minutes: i64,
+) -> ApiResult<bool> {
+    let failures = user.failed_logins + 1;
+    if failures >= threshold {
+        let until = now() + chrono::TimeDelta::minutes(lock_minutes);
+        diesel::update(users::table.filter(users::id.eq(&user.id)))
+            .set((
+                users::failed_logins.eq(0),
+                users::locked_until.eq(Some(until)),
+            ))
+            .execute(conn)?;
+        Ok(true)
+    } else {
+        diesel::update(users::table.filter(users::id.eq(&user.id)))
+            .set(users::failed_logins.eq(failures))
+            .execute(conn)?;
+        Ok(false)
+    }
+}
+
+/// Record a successful login.
+pub fn record_success(conn: &mut DbConn, user_id: &str) -> ApiResult<()> {
+    let t = now();
+    diesel::update(users::table.filter(users::id.eq(user_id)))
+        .set((
+            users::failed_logins.eq(0),
+            users::locked_until.eq(None::<NaiveDateTime>),
+            users::last_login_at.eq(Some(t)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Changes an admin may make to a user.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    /// New role.
+    pub role: Option<String>,
+    /// New e-mail.
+    pub email: Option<String>,
+    /// New display name.
+    pub full_name: Option<String>,
+    /// Activate or deactivate.
+    pub active: Option<bool>,
+    /// Clear a lock.
+    pub locked_until: Option<Option<NaiveDateTime>>,
+    /// Always set.
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+/// Apply changes to a user in a tenant.
+pub fn update(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    id: &str,
+    changes: &UserChanges,
+) -> ApiResult<User> {
+    let n = diesel::update(
+        users::table
+            .filter(users::id.eq(id))
+            .filter(users::tenant_id.eq(tenant_id)),
+    )
+    .set(changes)
+    .execute(conn)?;
+    if n == 0 {
+        return Err(diesel::result::Error::NotFound.into());
+    }
+    get_in_tenant(conn, tenant_id, id)
+}
+
+/// Revoke a token id until its expiry; forget expired revocations.
+pub fn revoke(conn: &mut DbConn, jti: &str, expires_at: NaiveDateTime) -> ApiResult<()> {
+    diesel::delete(revoked_tokens::table.filter(revoked_tokens::expires_at.lt(now())))
+        .execute(conn)?;
+    let exists: i64 = revoked_tokens::table
+        .filter(revoked_tokens::jti.eq(jti))
+        .count()
+        .get_result(conn)?;
+    if exists == 0 {
+        diesel::insert_into(revoked_tokens::table)
+            .values((
+                revoked_tokens::jti.eq(jti),
+                revoked_tokens::expires_at.eq(expires_at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Whether a token id was revoked.
+pub fn is_revoked(conn: &mut DbConn, jti: &str) -> ApiResult<bool> {
+    let n: i64 = revoked_tokens::table
+        .filter(revoked_tokens::jti.eq(jti))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}

@@ -1,0 +1,412 @@
+//! The append-only, hash-chained audit log every server keeps.
+//!
+//! Each row's hash is SHA-256 over its own fields and the previous row's
+//! hash, so changing, removing or inserting a row breaks the chain from that
+//! point on. Rows are written inside the same transaction as the change they
+//! record (callers use [`crate::db::Db::write`]); database triggers refuse
+//! UPDATE and DELETE on both backends. The head (last seq and hash) is kept
+//! in `audit_head`, so cutting rows off the end is caught too; anchors sent
+//! to the company server catch a rewrite of the whole chain.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::db::{now, DbConn};
+use crate::error::ApiResult;
+use crate::response::Page;
+use crate::schema::{audit_head, audit_log};
+
+/// The `prev_hash` of the first row.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// How serious an audited event is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Routine.
+    Info,
+    /// Worth a look (failed logins, refusals).
+    Warning,
+    /// Must be reviewed (break-the-glass, lockouts, tampering).
+    Critical,
+}
+
+impl Severity {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+/// Who did it and from where: filled from the request.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// Client IP.
+    pub ip: Option<String>,
+    /// Client user agent (truncated).
+    pub user_agent: Option<String>,
+    /// The request's correlation id.
+    pub correlation_id: Option<String>,
+}
+
+/// One event to record.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// User id, username for anonymous attempts, or `system`/`cli`.
+    pub actor: String,
+    /// The actor's role (`anonymous`, `system`, …).
+    pub actor_role: String,
+    /// The tenant concerned, if any.
+    pub tenant_id: Option<String>,
+    /// Dotted verb, e.g. `auth.login`, `user.create`.
+    pub action: String,
+    /// What was acted on, e.g. `user:<id>`.
+    pub resource: String,
+    /// `success`, `failure` or `denied`.
+    pub outcome: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Extra facts (never PHI, never secrets).
+    pub details: Value,
+}
+
+impl Event {
+    /// A successful action by `actor`.
+    pub fn new(actor: &str, actor_role: &str, action: &str, resource: &str) -> Self {
+        Self {
+            actor: actor.to_string(),
+            actor_role: actor_role.to_string(),
+            tenant_id: None,
+            action: action.to_string(),
+            resource: resource.to_string(),
+            outcome: "success".into(),
+            severity: Severity::Info,
+            details: Value::Null,
+        }
+    }
+
+    /// Set the outcome.
+    pub fn outcome(mut self, outcome: &str) -> Self {
+        self.outcome = outcome.to_string();
+        self
+    }
+
+    /// Set the severity.
+    pub fn severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
+    }
+
+    /// Set the tenant.
+    pub fn tenant(mut self, tenant_id: Option<&str>) -> Self {
+        self.tenant_id = tenant_id.filter(|t| !t.is_empty()).map(str::to_string);
+        self
+    }
+
+    /// Set the details.
+    pub fn details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// A stored row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = audit_log)]
+pub struct AuditRow {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// When (UTC).
+    pub occurred_at: NaiveDateTime,
+    /// Who.
+    pub actor: String,
+    /// Their role.
+    pub actor_role: String,
+    /// Tenant.
+    pub tenant_id: Option<String>,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub resource: String,
+    /// Result.
+    pub outcome: String,
+    /// Severity.
+    pub severity: String,
+    /// Client IP.
+    pub ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Correlation id.
+    pub correlation_id: Option<String>,
+    /// JSON details (stored as text, answered as JSON).
+    #[serde(serialize_with = "details_as_json")]
+    pub details: String,
+    /// Hash of the previous row.
+    pub prev_hash: String,
+    /// Hash of this row.
+    pub hash: String,
+}
+
+impl AuditRow {
+    /// SHA-256 over every field but `hash`, as a JSON array (fixed order).
+    pub fn compute_hash(&self) -> String {
+        let canonical = serde_json::json!([
+            self.seq,
+            self.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+            self.actor,
+            self.actor_role,
+            self.tenant_id,
+            self.action,
+            self.resource,
+            self.outcome,
+            self.severity,
+            self.ip,
+            self.user_agent,
+            self.correlation_id,
+            self.details,
+            self.prev_hash,
+        ]);
+        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    }
+}
+
+fn details_as_json<S: serde::Serializer>(details: &str, s: S) -> Result<S::Ok, S::Error> {
+    let value: Value = serde_json::from_str(details).unwrap_or(Value::String(details.to_string()));
+    value.serialize(s)
+}
+
+/// Append `event` to the chain. Call inside a write transaction.
+pub fn append(conn: &mut DbConn, event: &Event, origin: &Origin) -> ApiResult<i64> {
+    let (head_seq, head_hash): (i64, String) = audit_head::table
+        .filter(audit_head::id.eq(1))
+        .select((audit_head::seq, audit_head::hash))
+        .first(conn)?;
+    let mut row = AuditRow {
+        seq: head_seq + 1,
+        occurred_at: now(),
+        actor: event.actor.clone(),
+        actor_role: event.actor_role.clone(),
+        tenant_id: event.tenant_id.clone(),
+        action: event.action.clone(),
+        resource: event.resource.clone(),
+        outcome: event.outcome.clone(),
+        severity: event.severity.as_str().to_string(),
+        ip: origin.ip.clone(),
+        user_agent: origin.user_agent.clone(),
+        correlation_id: origin.correlation_id.clone(),
+        details: event.details.to_string(),
+        prev_hash: head_hash,
+        hash: String::new(),
+    };
+    row.hash = row.compute_hash();
+    diesel::insert_into(audit_log::table)
+        .values(&row)
+        .execute(conn)?;
+    diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
+        .set((audit_head::seq.eq(row.seq), audit_head::hash.eq(&row.hash)))
+        .execute(conn)?;
+    Ok(row.seq)
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Verification {
+    /// Rows checked.
+    pub rows: i64,
+    /// The last good seq and hash (the head if intact).
+    pub head_seq: i64,
+    /// Hash of the last good row.
+    pub head_hash: String,
+    /// The first problem found, if any.
+    pub problem: Option<Problem>,
+}
+
+/// A break in the chain.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Problem {
+    /// The seq of the first bad row (or where a row is missing).
+    pub seq: i64,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl Verification {
+    /// True when no problem was found.
+    pub fn is_intact(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+/// Walk the whole chain in order and report the first break.
+pub fn verify(conn: &mut DbConn) -> ApiResult<Verification> {
+    const BATCH: i64 = 1000;
+    let mut expected_seq = 1_i64;
+    let mut prev_hash = GENESIS_HASH.to_string();
+    let mut rows = 0_i64;
+    let fail = |seq: i64, reason: String, rows: i64, head_seq: i64, head_hash: &str| Verification {
+        rows,
+        head_seq,
+        head_hash: head_hash.to_string(),
+        problem: Some(Problem { seq, reason }),
+    };
+    loop {
+        let batch: Vec<AuditRow> = audit_log::table
+            .filter(audit_log::seq.ge(expected_seq))
+            .order(audit_log::seq.asc())
+            .limit(BATCH)
+            .select(AuditRow::as_select())
+            .load(conn)?;
+        if batch.is_empty() {
+            break;
+        }
+        for row in &batch {
+            if row.seq != expected_seq {
+                return Ok(fail(
+                    expected_seq,
+                    format!("row {expected_seq} is missing"),
+                    rows,
+                    expected_seq - 1,
+                    &prev_hash,
+                ));
+            }
+            if row.prev_hash != prev_hash {
+                return Ok(fail(
+                    row.seq,
+                    "prev_hash does not match the previous row".into(),
+                    rows,
+                    expected_seq - 1,
+                    &prev_hash,
+                ));
+            }
+            if row.compute_hash() != row.hash {
+                return Ok(fail(
+                    row.seq,
+                    "row content does not match its hash".into(),
+                    rows,
+                    expected_seq - 1,
+                    &prev_hash,
+                ));
+            }
+            prev_hash = row.hash.clone();
+            expected_seq += 1;
+            rows += 1;
+        }
+    }
+    // Rows before seq 1 (or with a negative seq) would be insertions too.
+    let stray: i64 = audit_log::table
+        .filter(audit_log::seq.lt(1))
+        .count()
+        .get_result(conn)?;
+    if stray > 0 {
+        return Ok(fail(
+            0,
+            "rows with seq below 1 were inserted".into(),
+            rows,
+            rows,
+            &prev_hash,
+        ));
+    }
+    let (head_seq, head_hash): (i64, String) = audit_head::table
+        .filter(audit_head::id.eq(1))
+        .select((audit_head::seq, audit_head::hash))
+        .first(conn)?;
+    if head_seq != rows || head_hash != prev_hash {
+        return Ok(fail(
+            rows + 1,
+            format!("chain ends at seq {rows} but the recorded head is seq {head_seq}"),
+            rows,
+            rows,
+            &prev_hash,
+        ));
+    }
+    Ok(Verification {
+        rows,
+        head_seq: rows,
+        head_hash: prev_hash,
+        problem: None,
+    })
+}
+
+/// Filters for listing the audit log.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    /// Exact actor.
+    pub actor: Option<String>,
+    /// Exact action, or a prefix ending in `.` (e.g. `auth.`).
+    pub action: Option<String>,
+    /// `success`, `failure`, `denied`.
+    pub outcome: Option<String>,
+    /// `info`, `warning`, `critical`.
+    pub severity: Option<String>,
+    /// Only this tenant (forced for tenant-scoped callers).
+    pub tenant_id: Option<String>,
+    /// From this time (inclusive, RFC 3339 or `YYYY-MM-DDTHH:MM:SS`).
+    pub since: Option<NaiveDateTime>,
+    /// Until this time (exclusive).
+    pub until: Option<NaiveDateTime>,
+    /// 1-based page.
+    pub page: Option<i64>,
+    /// Page size.
+    pub page_size: Option<i64>,
+}
+
+/// A page of the audit log, newest first, and the total matching.
+pub fn list(conn: &mut DbConn, filter: &Filter, page: &Page) -> ApiResult<(Vec<AuditRow>, i64)> {
+    macro_rules! filtered {
+        () => {{
+            let mut q = audit_log::table.into_boxed();
+            if let Some(v) = &filter.actor {
+                q = q.filter(audit_log::actor.eq(v.clone()));
+            }
+            if let Some(v) = &filter.action {
+                if let Some(prefix) = v.strip_suffix('.') {
+                    q = q.filter(
+                        audit_log::action
+                            .like(format!("{}.%", escape_like(prefix)))
+                            .escape('\\'),
+                    );
+                } else {
+                    q = q.filter(audit_log::action.eq(v.clone()));
+                }
+            }
+            if let Some(v) = &filter.outcome {
+                q = q.filter(audit_log::outcome.eq(v.clone()));
+            }
+            if let Some(v) = &filter.severity {
+                q = q.filter(audit_log::severity.eq(v.clone()));
+            }
+            if let Some(v) = &filter.tenant_id {
+                q = q.filter(audit_log::tenant_id.eq(v.clone()));
+            }
+            if let Some(v) = filter.since {
+                q = q.filter(audit_log::occurred_at.ge(v));
+            }
+            if let Some(v) = filter.until {
+                q = q.filter(audit_log::occurred_at.lt(v));
+            }
+            q
+        }};
+    }
+    let total: i64 = filtered!().count().get_result(conn)?;
+    let rows = filtered!()
+        .order(audit_log::seq.desc())
+        .limit(page.page_size)
+        .offset(page.offset())
+        .select(AuditRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}

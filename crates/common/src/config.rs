@@ -1,0 +1,406 @@
+//! Layered configuration: compiled defaults, an optional TOML file, then
+//! environment variables with the service's prefix and `__` as separator
+//! (`HOSPITAL__DATABASE__URL`). Unknown keys are an error. Every secret may
+//! also be given as a path in `<key>_file`; secrets are `SecretString`, so
+//! `Debug` prints them redacted and nothing logs them by accident.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::service::Service;
+
+/// A server's whole configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Public listener.
+    pub server: ServerSection,
+    /// Relational database.
+    pub database: DatabaseSection,
+    /// Tokens, passwords, lockout.
+    #[serde(default)]
+    pub auth: AuthSection,
+    /// First administrator when not in demo mode.
+    #[serde(default)]
+    pub bootstrap: BootstrapSection,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSection,
+    /// Role → permission overrides.
+    #[serde(default)]
+    pub rbac: RbacSection,
+    /// Hospital only: on-site (one tenant) or hosted (many).
+    #[serde(default)]
+    pub tenancy: Option<TenancySection>,
+    /// Demo mode: seeds demo users; refused unless every listener is on loopback.
+    #[serde(default)]
+    pub demo: bool,
+}
+
+/// The public listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address to bind.
+    pub host: IpAddr,
+    /// Port to bind (0 picks a free one).
+    pub port: u16,
+    /// Largest accepted request body, in bytes.
+    #[serde(default = "default_body_limit")]
+    pub body_limit_bytes: usize,
+    /// Worker threads (0 = one per core).
+    #[serde(default)]
+    pub workers: usize,
+}
+
+fn default_body_limit() -> usize {
+    256 * 1024
+}
+
+/// The database.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// `sqlite://path/to/file.db` or `postgres://…`.
+    pub url: Option<SecretString>,
+    /// File holding the URL (for URLs with a password).
+    pub url_file: Option<PathBuf>,
+    /// Pool size.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: u32,
+    /// Seconds to wait for a pooled connection before answering 503.
+    #[serde(default = "default_pool_timeout")]
+    pub pool_timeout_secs: u64,
+}
+
+fn default_pool_size() -> u32 {
+    8
+}
+fn default_pool_timeout() -> u64 {
+    5
+}
+
+/// Tokens, password hashing and lockout.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    /// HMAC secret for this server's JWTs (at least 32 bytes).
+    pub jwt_secret: Option<SecretString>,
+    /// File holding the JWT secret.
+    pub jwt_secret_file: Option<PathBuf>,
+    /// Access token lifetime in seconds.
+    pub token_ttl_secs: i64,
+    /// bcrypt cost (4..=31; 12 in production).
+    pub bcrypt_cost: u32,
+    /// Failed logins before an account is locked.
+    pub lockout_threshold: i32,
+    /// Minutes an account stays locked.
+    pub lockout_minutes: i64,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            jwt_secret_file: None,
+            token_ttl_secs: 900,
+            bcrypt_cost: 12,
+            lockout_threshold: 5,
+            lockout_minutes: 15,
+        }
+    }
+}
+
+/// The first administrator, created at start when no admin exists.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapSection {
+    /// Username of the first admin.
+    pub admin_username: Option<String>,
+    /// Password of the first admin.
+    pub admin_password: Option<SecretString>,
+    /// File holding that password.
+    pub admin_password_file: Option<PathBuf>,
+    /// Hospital only: the tenant of the first admin (defaults to the pinned tenant).
+    pub admin_tenant_id: Option<String>,
+}
+
+/// Log output.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `json` or `pretty`.
+    pub format: LogFormat,
+    /// An env-filter directive, e.g. `info` or `info,actix_web=warn`.
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable.
+    Pretty,
+}
+
+/// Role → permission overrides on top of the compiled policy.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RbacSection {
+    /// Role name → permission names. A role listed here replaces the compiled one; new roles may be added.
+    #[serde(default)]
+    pub roles: BTreeMap<String, Vec<String>>,
+}
+
+/// Hospital tenancy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenancySection {
+    /// `onsite` (pinned to `tenant_id`) or `hosted` (tenant from the token).
+    pub mode: TenancyMode,
+    /// The pinned tenant (on-site mode).
+    pub tenant_id: Option<String>,
+}
+
+/// Hospital deployment modes.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TenancyMode {
+    /// One tenant per server; tokens of any other tenant are refused.
+    Onsite,
+    /// Several tenants in one database; the tenant comes from the token.
+    Hosted,
+}
+
+/// The fixed id of the demo tenant ("Demo General Hospital").
+pub const DEMO_TENANT_ID: &str = "00000000-0000-4000-8000-000000000001";
+
+impl Config {
+    /// Load from defaults, `path` (if any) and the process environment.
+    pub fn load(service: Service, path: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_with_env(service, path, std::env::vars().collect())
+    }
+
+    /// Load with an explicit environment (tests).
+    pub fn load_with_env(
+        service: Service,
+        path: Option<&Path>,
+        env: HashMap<String, String>,
+    ) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder()
+            .set_default("server.host", "127.0.0.1")?
+            .set_default("server.port", i64::from(service.default_port()))?
+            .set_default(
+                "database.url",
+                format!("sqlite://data/{}.db", service.name()),
+            )?;
+        if service == Service::Hospital {
+            builder = builder
+                .set_default("tenancy.mode", "onsite")?
+                .set_default("tenancy.tenant_id", DEMO_TENANT_ID)?;
+        }
+        if let Some(path) = path {
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix(service.env_prefix())
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let raw = builder.build().context("reading configuration")?;
+        let mut cfg: Config = raw
+            .try_deserialize()
+            .with_context(|| format!("invalid {} configuration", service.name()))?;
+        cfg.resolve_files()?;
+        cfg.validate(service)?;
+        Ok(cfg)
+    }
+
+    fn resolve_files(&mut self) -> anyhow::Result<()> {
+        if let Some(p) = &self.database.url_file {
+            self.database.url = Some(read_secret(p)?);
+        }
+        if let Some(p) = &self.auth.jwt_secret_file {
+            self.auth.jwt_secret = Some(read_secret(p)?);
+        }
+        if let Some(p) = &self.bootstrap.admin_password_file {
+            self.bootstrap.admin_password = Some(read_secret(p)?);
+        }
+        Ok(())
+    }
+
+    fn validate(&self, service: Service) -> anyhow::Result<()> {
+        if self.database_url().is_empty() {
+            bail!("database.url is empty");
+        }
+        if !(4..=31).contains(&self.auth.bcrypt_cost) {
+            bail!("auth.bcrypt_cost must be between 4 and 31");
+        }
+        if self.auth.token_ttl_secs < 30 || self.auth.token_ttl_secs > 86_400 {
+            bail!("auth.token_ttl_secs must be between 30 and 86400");
+        }
+        if self.auth.lockout_threshold < 1 {
+            bail!("auth.lockout_threshold must be at least 1");
+        }
+        if let Some(secret) = &self.auth.jwt_secret {
+            if secret.expose_secret().len() < 32 {
+                bail!("auth.jwt_secret must be at least 32 bytes");
+            }
+        }
+        match (&self.tenancy, service.is_tenanted()) {
+            (Some(_), false) => bail!("tenancy is a hospital setting; {service} does not take it"),
+            (Some(t), true) if t.mode == TenancyMode::Onsite => {
+                let Some(id) = &t.tenant_id else {
+                    bail!("tenancy.tenant_id is required on-site")
+                };
+                if uuid::Uuid::parse_str(id).is_err() {
+                    bail!("tenancy.tenant_id must be a UUID");
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The database URL (a secret: it may carry a password).
+    pub fn database_url(&self) -> &str {
+        self.database
+            .url
+            .as_ref()
+            .map(|s| s.expose_secret())
+            .unwrap_or("")
+    }
+
+    /// The tenant this hospital server is pinned to, if on-site.
+    pub fn pinned_tenant(&self) -> Option<&str> {
+        match &self.tenancy {
+            Some(TenancySection {
+                mode: TenancyMode::Onsite,
+                tenant_id,
+            }) => tenant_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Refuse demo mode unless the listener is on loopback.
+    pub fn check_demo_allowed(&self) -> anyhow::Result<()> {
+        if self.demo && !self.server.host.is_loopback() {
+            bail!(
+                "demo mode is refused: the public listener is bound to {}, not loopback",
+                self.server.host
+            );
+        }
+        Ok(())
+    }
+}
+
+fn read_secret(path: &Path) -> anyhow::Result<SecretString> {
+    let raw = std::fs::read_to_string(path)
+        .with_context(|| format!("reading secret file {}", path.display()))?;
+    Ok(SecretString::from(
+        raw.trim_end_matches(['\n', '\r']).to_string(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_follow_the_service() {
+        let cfg = Config::load_with_env(Service::Company, None, env(&[])).unwrap();
+        assert_eq!(cfg.server.port, 3002);
+        assert_eq!(cfg.database_url(), "sqlite://data/company.db");
+        assert!(cfg.tenancy.is_none());
+    }
+
+    #[test]
+    fn env_overrides_with_prefix_and_double_underscore() {
+        let cfg = Config::load_with_env(
+            Service::Hospital,
+            None,
+            env(&[
+                ("HOSPITAL__DATABASE__URL", "postgres://x/y"),
+                ("HOSPITAL__SERVER__PORT", "9000"),
+                ("COMPANY__SERVER__PORT", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.database_url(), "postgres://x/y");
+        assert_eq!(cfg.server.port, 9000);
+        assert_eq!(cfg.pinned_tenant(), Some(DEMO_TENANT_ID));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Config::load_with_env(Service::Dev, None, env(&[("DEV__DATABASE__URLL", "x")]));
+        assert!(err.is_err());
+        let dir = tempfile_dir();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "[server]\nport = 1\nbogus = true\n").unwrap();
+        assert!(Config::load_with_env(Service::Dev, Some(&path), env(&[])).is_err());
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_are_not_printed() {
+        let dir = tempfile_dir();
+        let path = dir.join("jwt");
+        std::fs::write(&path, "a-very-long-secret-of-at-least-32-bytes!!\n").unwrap();
+        let cfg = Config::load_with_env(
+            Service::Owner,
+            None,
+            env(&[("OWNER__AUTH__JWT_SECRET_FILE", path.to_str().unwrap())]),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.auth.jwt_secret.as_ref().unwrap().expose_secret(),
+            "a-very-long-secret-of-at-least-32-bytes!!"
+        );
+        assert!(!format!("{cfg:?}").contains("a-very-long-secret"));
+    }
+
+    #[test]
+    fn tenancy_is_refused_outside_hospital() {
+        let err = Config::load_with_env(
+            Service::Company,
+            None,
+            env(&[("COMPANY__TENANCY__MODE", "hosted")]),
+        );
+        assert!(err.is_err());
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("bulkhead-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

@@ -1,0 +1,262 @@
+//! One connection type over SQLite and PostgreSQL, an r2d2 pool, and the
+//! embedded migrations of each server, run at start-up.
+//!
+//! The backend is picked from the URL scheme by us, not by trying each
+//! variant (SQLite accepts any string as a file name, so a down PostgreSQL
+//! would otherwise silently become a local file). Blocking diesel work runs
+//! on the blocking pool with the caller's tracing span carried along.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+pub use diesel_migrations::EmbeddedMigrations;
+use diesel_migrations::MigrationHarness;
+
+use crate::error::{ApiError, ApiResult};
+
+/// A connection to either backend.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    /// PostgreSQL (production, scale).
+    Pg(PgConnection),
+    /// SQLite (embedded default).
+    Sqlite(SqliteConnection),
+}
+
+/// Which backend a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite://…`
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`
+    Postgres,
+}
+
+impl Backend {
+    /// Pick the backend from the URL scheme.
+    pub fn from_url(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite://") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            bail!("database.url must start with sqlite:// or postgres://")
+        }
+    }
+}
+
+/// The migrations of one schema, for both backends. (Functions, because
+/// `EmbeddedMigrations` is neither `Copy` nor usable by reference.)
+#[derive(Clone, Copy)]
+pub struct Migrations {
+    /// `migrations/<name>/sqlite`
+    pub sqlite: fn() -> EmbeddedMigrations,
+    /// `migrations/<name>/postgres`
+    pub postgres: fn() -> EmbeddedMigrations,
+}
+
+/// Tables every server has: users, revoked tokens, the audit chain.
+pub const KERNEL_MIGRATIONS: Migrations = Migrations {
+    sqlite: crate::migrations_fn!("../../migrations/common/sqlite"),
+    postgres: crate::migrations_fn!("../../migrations/common/postgres"),
+};
+
+/// `fn() -> EmbeddedMigrations` for a migrations folder, relative to the
+/// calling crate (which must depend on `diesel_migrations`).
+#[macro_export]
+macro_rules! migrations_fn {
+    ($path:literal) => {
+        || {
+            const M: $crate::db::EmbeddedMigrations = diesel_migrations::embed_migrations!($path);
+            M
+        }
+    };
+}
+
+/// The r2d2 connection manager (picks the backend from the URL).
+pub struct Manager {
+    url: String,
+    backend: Backend,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::ConnectionError;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        match self.backend {
+            Backend::Postgres => Ok(DbConn::Pg(PgConnection::establish(&self.url)?)),
+            Backend::Sqlite => {
+                let path = sqlite_path(&self.url);
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+fn sqlite_path(url: &str) -> PathBuf {
+    PathBuf::from(url.trim_start_matches("sqlite://"))
+}
+
+/// The pool and what it was opened with. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<Manager>,
+    backend: Backend,
+    sqlite_file: Option<PathBuf>,
+    migrations: Vec<Migrations>,
+}
+
+impl Db {
+    /// Open the pool (creating the SQLite file's folder if needed) and run
+    /// the kernel migrations then the service's.
+    pub fn open(
+        url: &str,
+        pool_size: u32,
+        timeout: Duration,
+        service: Migrations,
+    ) -> anyhow::Result<Self> {
+        let backend = Backend::from_url(url)?;
+        let sqlite_file = (backend == Backend::Sqlite).then(|| sqlite_path(url));
+        if let Some(parent) = sqlite_file.as_ref().and_then(|p| p.parent()) {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+        }
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size.max(1))
+            .connection_timeout(timeout)
+            .build(Manager {
+                url: url.to_string(),
+                backend,
+            })
+            .map_err(|e| anyhow!("cannot open the database: {e}"))?;
+        let db = Self {
+            pool,
+            backend,
+            sqlite_file,
+            migrations: vec![KERNEL_MIGRATIONS, service],
+        };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// Run every pending migration. Idempotent.
+    pub fn migrate(&self) -> anyhow::Result<usize> {
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| anyhow!("database unreachable: {e}"))?;
+        let mut applied = 0;
+        for m in &self.migrations {
+            let done = match &mut *conn {
+                DbConn::Sqlite(c) => c.run_pending_migrations((m.sqlite)()).map(|v| v.len()),
+                DbConn::Pg(c) => c.run_pending_migrations((m.postgres)()).map(|v| v.len()),
+            };
+            applied += done.map_err(|e| anyhow!("migration failed: {e}"))?;
+        }
+        Ok(applied)
+    }
+
+    /// Whether the database answers and every migration is applied.
+    pub fn check_ready(&self) -> anyhow::Result<()> {
+        if let Some(file) = &self.sqlite_file {
+            if !file.exists() {
+                bail!("database file is missing");
+            }
+        }
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| anyhow!("database unreachable: {e}"))?;
+        conn.batch_execute("SELECT 1")
+            .map_err(|e| anyhow!("database query failed: {e}"))?;
+        for m in &self.migrations {
+            let pending = match &mut *conn {
+                DbConn::Sqlite(c) => c.has_pending_migration((m.sqlite)()),
+                DbConn::Pg(c) => c.has_pending_migration((m.postgres)()),
+            };
+            if pending.map_err(|e| anyhow!("cannot read migrations: {e}"))? {
+                bail!("migrations pending");
+            }
+        }
+        Ok(())
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A pooled connection, for blocking callers (CLI, start-up).
+    pub fn conn(&self) -> ApiResult<r2d2::PooledConnection<Manager>> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Run `f` with a connection on the blocking pool.
+    pub async fn run<F, T>(&self, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        actix_web::web::block(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+
+    /// Run `f` in a write transaction. The first statement takes the audit
+    /// head's row lock, so writers are serialized (the audit chain needs a
+    /// single order) and SQLite never has to upgrade a read snapshot.
+    pub async fn write<F, T>(&self, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |conn| write_tx(conn, f)).await
+    }
+}
+
+/// A write transaction on a connection already held (see [`Db::write`]).
+pub fn write_tx<F, T>(conn: &mut DbConn, f: F) -> ApiResult<T>
+where
+    F: FnOnce(&mut DbConn) -> ApiResult<T>,
+{
+    conn.transaction::<T, ApiError, _>(|conn| {
+        conn.batch_execute("UPDATE audit_head SET seq = seq WHERE id = 1")?;
+        f(conn)
+    })
+}
+
+/// Current UTC time truncated to microseconds (what both backends store).
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::{DurationRound, TimeDelta};
+    let now = chrono::Utc::now().naive_utc();
+    now.duration_trunc(TimeDelta::microseconds(1))
+        .unwrap_or(now)
+}

@@ -1,0 +1,164 @@
+//! The one error type of every Bulkhead API, and the policy for it.
+//!
+//! Every failure answers with the same envelope:
+//! `{"success":false,"error":{"code","message","details","correlation_id"}}`.
+//! Codes are stable strings clients may match on. Unexpected causes
+//! (database, I/O, bugs) are carried as `anyhow::Error`, logged with the
+//! correlation id, and answered as `INTERNAL` with a generic message: their
+//! text never reaches a client. Diesel's `NotFound` maps to 404 and a pool
+//! time-out to 503 so callers can tell "absent" and "overloaded" from "broken".
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{json, Value};
+
+use crate::http::correlation;
+
+/// Result alias used by handlers and stores.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A failure that becomes an HTTP response in the standard envelope.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Input failed validation (400, or 422 never: one code for bad input).
+    #[error("{message}")]
+    Validation {
+        /// Human-readable summary.
+        message: String,
+        /// Per-field problems, if any.
+        details: Option<Value>,
+    },
+    /// No or invalid credentials (401).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Authenticated but not allowed (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The resource does not exist or is not visible to the caller (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with current state (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many requests (429).
+    #[error("{0}")]
+    RateLimited(String),
+    /// The body is larger than allowed (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The content type is not JSON (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The method is not allowed on this route (405).
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// A dependency (database, pool) is unavailable (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything unexpected (500). The cause is logged, never sent.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// A validation error with a message and no details.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::Validation {
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// A validation error naming the offending field.
+    pub fn field(field: &str, problem: impl Into<String>) -> Self {
+        let problem = problem.into();
+        Self::Validation {
+            message: format!("{field}: {problem}"),
+            details: Some(json!({ "field": field, "problem": problem })),
+        }
+    }
+
+    /// The stable machine-readable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Validation { .. } => "VALIDATION_ERROR",
+            Self::Unauthenticated(_) => "UNAUTHENTICATED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::Conflict(_) => "CONFLICT",
+            Self::RateLimited(_) => "RATE_LIMITED",
+            Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
+            Self::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
+            Self::Unavailable(_) => "UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(err: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match err {
+            Error::NotFound => Self::NotFound("not found".into()),
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                Self::Conflict("a record with these values already exists".into())
+            }
+            other => Self::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<r2d2::Error> for ApiError {
+    fn from(err: r2d2::Error) -> Self {
+        tracing::warn!(error = %err, "database pool exhausted or unreachable");
+        Self::Unavailable("the database is unavailable, try again shortly".into())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(err: actix_web::error::BlockingError) -> Self {
+        Self::Internal(anyhow::anyhow!("blocking task failed: {err}"))
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Validation { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let correlation_id = correlation::current();
+        let (message, details) = match self {
+            Self::Internal(cause) => {
+                tracing::error!(error = ?cause, correlation_id = %correlation_id.as_deref().unwrap_or("-"), "internal error");
+                ("an internal error occurred".to_string(), Value::Null)
+            }
+            Self::Validation { message, details } => {
+                (message.clone(), details.clone().unwrap_or(Value::Null))
+            }
+            other => (other.to_string(), Value::Null),
+        };
+        HttpResponse::build(self.status_code()).json(json!({
+            "success": false,
+            "error": {
+                "code": self.code(),
+                "message": message,
+                "details": details,
+                "correlation_id": correlation_id,
+            }
+        }))
+    }
+}

@@ -1,0 +1,18 @@
+//! HTTP plumbing shared by every public listener.
+
+pub mod correlation;
+pub mod extract;
+pub mod health;
+pub mod metrics;
+pub mod middleware;
+pub mod origin;
+
+/// A resource that answers 405 in the envelope for methods it lacks
+/// (a bare `cfg.route` would fall through to 404).
+pub fn resource(path: &str) -> actix_web::Resource {
+    actix_web::web::resource(path).default_service(actix_web::web::to(|| async {
+        Err::<actix_web::HttpResponse, _>(crate::error::ApiError::MethodNotAllowed(
+            "method not allowed on this route".into(),
+        ))
+    }))
+}

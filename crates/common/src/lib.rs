@@ -1,0 +1,21 @@
+//! The kernel every Bulkhead server links: configuration, the error
+//! envelope, the database layer over SQLite and PostgreSQL, authentication
+//! and roles, the hash-chained audit log, HTTP middleware and probes,
+//! telemetry, and the application builder.
+
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod rbac;
+pub mod response;
+pub mod schema;
+pub mod server;
+pub mod service;
+pub mod telemetry;
+
+pub use error::{ApiError, ApiResult};
+pub use service::Service;

@@ -1,0 +1,57 @@
+//! Tables every server's database has (created by `migrations/common`).
+//! Written by hand with only the types both backends share.
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        tenant_id -> Text,
+        username -> Text,
+        email -> Nullable<Text>,
+        full_name -> Nullable<Text>,
+        password_hash -> Text,
+        role -> Text,
+        active -> Bool,
+        failed_logins -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        last_login_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    revoked_tokens (jti) {
+        jti -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_log (seq) {
+        seq -> BigInt,
+        occurred_at -> Timestamp,
+        actor -> Text,
+        actor_role -> Text,
+        tenant_id -> Nullable<Text>,
+        action -> Text,
+        resource -> Text,
+        outcome -> Text,
+        severity -> Text,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        correlation_id -> Nullable<Text>,
+        details -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(users, revoked_tokens, audit_log, audit_head);

@@ -1,0 +1,303 @@
+//! The one application builder every server uses: `Application::build`
+//! opens the database, runs migrations, provisions the first admin (or the
+//! demo users), and binds the public listener (port 0 in tests). The
+//! server's `main.rs` and the testkit start exactly the same thing.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use anyhow::{bail, Context};
+use secrecy::ExposeSecret;
+
+use crate::accounts::{self, provision};
+use crate::auth::token::{random_secret, TokenKeys};
+use crate::auth::{AuthContext, TenantRule};
+use crate::config::{Config, TenancyMode};
+use crate::db::{Db, Migrations};
+use crate::http::{extract, health, metrics::Metrics, middleware};
+use crate::rbac::Policy;
+use crate::service::Service;
+
+/// What a server crate tells the builder about itself.
+pub struct Spec {
+    /// Which server.
+    pub service: Service,
+    /// Its own migrations.
+    pub migrations: Migrations,
+    /// Compiled role → permissions.
+    pub policy: &'static [(&'static str, &'static [&'static str])],
+    /// Every permission name it checks.
+    pub permissions: &'static [&'static str],
+    /// The role that administers it.
+    pub admin_role: &'static str,
+    /// Demo users: (username, password, role).
+    pub demo_users: &'static [(&'static str, &'static str, &'static str)],
+    /// The server's own routes, mounted inside its API prefix.
+    pub routes: fn(&mut web::ServiceConfig),
+    /// Extra demo data beyond users (demo mode only; idempotent; blocking).
+    pub demo_seed: Option<fn(&Db) -> anyhow::Result<()>>,
+}
+
+/// Shared state a server's own handlers may also extract.
+#[derive(Clone)]
+pub struct State {
+    /// The database.
+    pub db: Db,
+    /// Auth context.
+    pub auth: web::Data<AuthContext>,
+}
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    port: u16,
+    addr: SocketAddr,
+    server: Server,
+    state: State,
+}
+
+impl Application {
+    /// Open everything and bind. Refuses demo mode off loopback.
+    pub async fn build(spec: &'static Spec, config: Config) -> anyhow::Result<Self> {
+        config.check_demo_allowed()?;
+        let service = spec.service;
+        let policy = Arc::new(Policy::build(
+            spec.policy,
+            spec.admin_role,
+            spec.permissions,
+            &config.rbac.roles,
+        )?);
+        let tenants = match (&config.tenancy, service.is_tenanted()) {
+            (_, false) => TenantRule::None,
+            (Some(t), true) if t.mode == TenancyMode::Hosted => TenantRule::Hosted,
+            (_, true) => TenantRule::Pinned(
+                config
+                    .pinned_tenant()
+                    .context("on-site hospital needs tenancy.tenant_id")?
+                    .to_string(),
+            ),
+        };
+        let secret = match (&config.auth.jwt_secret, config.demo) {
+            (Some(s), _) => s.clone(),
+            (None, true) => random_secret(),
+            (None, false) => bail!(
+                "auth.jwt_secret is required (set {}__AUTH__JWT_SECRET_FILE); only demo mode generates one",
+                service.env_prefix()
+            ),
+        };
+        let keys = TokenKeys::new(&secret, &service.token_issuer(), config.auth.token_ttl_secs);
+        let auth = web::Data::new(AuthContext {
+            service,
+            keys,
+            policy: policy.clone(),
+            tenants: tenants.clone(),
+            bcrypt_cost: config.auth.bcrypt_cost,
+            lockout_threshold: config.auth.lockout_threshold,
+            lockout_minutes: config.auth.lockout_minutes,
+        });
+
+        let url = config.database_url().to_string();
+        let pool_size = config.database.pool_size;
+        let timeout = Duration::from_secs(config.database.pool_timeout_secs);
+        let migrations = spec.migrations;
+        let db =
+            tokio::task::spawn_blocking(move || Db::open(&url, pool_size, timeout, migrations))
+                .await
+                .context("opening the database")??;
+
+        let seed_db = db.clone();
+        let seed_policy = policy.clone();
+        let seed = Seed::from_config(&config, &tenants, spec)?;
+        let demo_seed = spec.demo_seed.filter(|_| config.demo);
+        tokio::task::spawn_blocking(move || {
+            seed.run(&seed_db, &seed_policy)?;
+            match demo_seed {
+                Some(f) => f(&seed_db),
+                None => Ok(()),
+            }
+        })
+        .await??;
+
+        if config.demo {
+            tracing::warn!(service = %service, "DEMO MODE: demo users with published passwords are seeded; never use demo mode with real data");
+        }
+
+        let listener = TcpListener::bind((config.server.host, config.server.port))
+            .with_context(|| format!("binding {}:{}", config.server.host, config.server.port))?;
+        let addr = listener.local_addr()?;
+        let metrics = web::Data::new(Metrics::new(service.name())?);
+        let body_limit = config.server.body_limit_bytes;
+        let db_data = web::Data::new(db.clone());
+        let service_data = web::Data::new(service);
+        let auth_data = auth.clone();
+        let routes = spec.routes;
+        let mut http = HttpServer::new(move || {
+            App::new()
+                .app_data(db_data.clone())
+                .app_data(auth_data.clone())
+                .app_data(metrics.clone())
+                .app_data(service_data.clone())
+                .app_data(extract::json_config(body_limit))
+                .app_data(extract::path_config())
+                .app_data(extract::query_config())
+                .app_data(extract::payload_config(body_limit))
+                .wrap(middleware::security_headers())
+                .wrap(from_fn(middleware::observe))
+                .configure(health::routes)
+                .service(
+                    web::scope(service.api_prefix())
+                        .configure(accounts::http::routes)
+                        .configure(routes),
+                )
+        })
+        .shutdown_timeout(10)
+        .listen(listener)?;
+        if config.server.workers > 0 {
+            http = http.workers(config.server.workers);
+        }
+        let server = http.run();
+        tracing::info!(service = %service, %addr, "listening");
+        Ok(Self {
+            port: addr.port(),
+            addr,
+            server,
+            state: State { db, auth },
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Database and auth state (tests and the CLI).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serve until stopped (Ctrl-C / SIGTERM stop it gracefully).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Users to provision at start: the bootstrap admin and, in demo mode, the demo users.
+struct Seed {
+    tenant: String,
+    cost: u32,
+    admin: Option<(String, String)>,
+    admin_role: &'static str,
+    demo: &'static [(&'static str, &'static str, &'static str)],
+}
+
+impl Seed {
+    fn from_config(config: &Config, tenants: &TenantRule, spec: &Spec) -> anyhow::Result<Self> {
+        let tenant = match tenants {
+            TenantRule::None => String::new(),
+            TenantRule::Pinned(t) => t.clone(),
+            TenantRule::Hosted => config
+                .bootstrap
+                .admin_tenant_id
+                .clone()
+                .unwrap_or_else(|| crate::config::DEMO_TENANT_ID.to_string()),
+        };
+        let admin = match (
+            &config.bootstrap.admin_username,
+            &config.bootstrap.admin_password,
+        ) {
+            (Some(u), Some(p)) => Some((u.clone(), p.expose_secret().to_string())),
+            (Some(_), None) => {
+                bail!("bootstrap.admin_password (or _file) is required with admin_username")
+            }
+            _ => None,
+        };
+        Ok(Self {
+            tenant,
+            cost: config.auth.bcrypt_cost,
+            admin,
+            admin_role: spec.admin_role,
+            demo: if config.demo { spec.demo_users } else { &[] },
+        })
+    }
+
+    fn run(self, db: &Db, policy: &Policy) -> anyhow::Result<()> {
+        if let Some((username, password)) = &self.admin {
+            let p = provision::Provision {
+                tenant_id: &self.tenant,
+                username,
+                password,
+                role: self.admin_role,
+                skip_policy: false,
+                actor: "bootstrap",
+            };
+            provision::ensure_user(db, policy, self.cost, &p)
+                .map_err(|e| anyhow::anyhow!("bootstrap admin: {e}"))?;
+        }
+        for (username, password, role) in self.demo {
+            let p = provision::Provision {
+                tenant_id: &self.tenant,
+                username,
+                password,
+                role,
+                skip_policy: true,
+                actor: "demo-seed",
+            };
+            provision::ensure_user(db, policy, self.cost, &p)
+                .map_err(|e| anyhow::anyhow!("demo user {username}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Command-line flags every server binary takes.
+#[derive(Debug, clap::Parser)]
+struct Flags {
+    /// TOML configuration file (env variables override it).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// Seed demo users and data (loopback only; never with real data).
+    #[arg(long)]
+    demo: bool,
+}
+
+/// The whole `main` of a server binary.
+pub fn main(spec: &'static Spec) -> std::process::ExitCode {
+    use clap::Parser;
+    let flags = Flags::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut config = match Config::load(spec.service, flags.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}-server: {e:#}", spec.service);
+            return std::process::ExitCode::from(2);
+        }
+    };
+    config.demo |= flags.demo;
+    crate::telemetry::init(&config.log);
+    let result = actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(spec, config).await?;
+        app.run_until_stopped().await?;
+        anyhow::Ok(())
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "server failed");
+            eprintln!("{}-server: {e:#}", spec.service);
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! company-server: corporate users, de-identified reports, releases,
+//! security events. This crate wires the company's routes into the common
+//! application builder; `main.rs` only calls it.
+
+use actix_web::web;
+use common::db::Migrations;
+use common::server::Spec;
+use common::Service;
+
+/// This server's migrations (after the kernel's).
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: common::migrations_fn!("../../migrations/company/sqlite"),
+    postgres: common::migrations_fn!("../../migrations/company/postgres"),
+};
+
+/// Every permission the company server checks.
+pub const PERMISSIONS: &[&str] = &["users.manage", "audit.read"];
+
+/// Compiled role → permissions (DESIGN section 5); `[rbac.roles]` may override.
+pub const POLICY: &[(&str, &[&str])] = &[
+    ("admin", &["users.manage", "audit.read"]),
+    ("team_lead", &[]),
+    ("analyst", &[]),
+    ("production", &[]),
+];
+
+/// Demo users of the original design (demo mode only).
+pub const DEMO_USERS: &[(&str, &str, &str)] = &[
+    ("admin", "admin123", "admin"),
+    ("teamlead", "teamlead123", "team_lead"),
+    ("analyst", "analyst123", "analyst"),
+    ("production", "production123", "production"),
+];
+
+/// What the common builder needs to start a company server.
+pub static SPEC: Spec = Spec {
+    service: Service::Company,
+    migrations: MIGRATIONS,
+    policy: POLICY,
+    permissions: PERMISSIONS,
+    admin_role: "admin",
+    demo_users: DEMO_USERS,
+    routes,
+    demo_seed: None,
+};
+
+fn routes(_cfg: &mut web::ServiceConfig) {}

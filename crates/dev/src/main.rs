@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    common::server::main(&dev::SPEC)
+}

@@ -1,0 +1,43 @@
+//! owner-server: tenants, plans, health and encrypted backups of every
+//! hospital, never PHI. This crate wires the owner's routes into the common
+//! application builder; `main.rs` only calls it.
+
+pub mod schema;
+pub mod tenants;
+
+use actix_web::web;
+use common::db::Migrations;
+use common::server::Spec;
+use common::Service;
+
+/// This server's migrations (after the kernel's).
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: common::migrations_fn!("../../migrations/owner/sqlite"),
+    postgres: common::migrations_fn!("../../migrations/owner/postgres"),
+};
+
+/// Every permission the owner server checks.
+pub const PERMISSIONS: &[&str] = &["users.manage", "audit.read", "tenants.read"];
+
+/// Compiled role → permissions; `[rbac.roles]` may override.
+pub const POLICY: &[(&str, &[&str])] =
+    &[("owner", &["users.manage", "audit.read", "tenants.read"])];
+
+/// Demo users of the original design (demo mode only).
+pub const DEMO_USERS: &[(&str, &str, &str)] = &[("owner", "owner123", "owner")];
+
+/// What the common builder needs to start an owner server.
+pub static SPEC: Spec = Spec {
+    service: Service::Owner,
+    migrations: MIGRATIONS,
+    policy: POLICY,
+    permissions: PERMISSIONS,
+    admin_role: "owner",
+    demo_users: DEMO_USERS,
+    routes,
+    demo_seed: Some(tenants::seed_demo_tenant),
+};
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(tenants::http::routes);
+}

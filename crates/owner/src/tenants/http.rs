@@ -1,0 +1,53 @@
+//! `GET …/tenants`, `GET …/tenants/{id}`.
+
+use actix_web::{web, HttpResponse};
+use common::auth::AuthUser;
+use common::db::Db;
+use common::rbac::Permission;
+use common::response::{self, Page, PageQuery};
+use common::{ApiError, ApiResult};
+
+use super::store;
+
+/// Owner permissions beyond the core ones.
+#[derive(Debug, Clone, Copy)]
+pub enum OwnerPermission {
+    /// See tenants.
+    TenantsRead,
+}
+
+impl Permission for OwnerPermission {
+    fn name(self) -> &'static str {
+        match self {
+            Self::TenantsRead => "tenants.read",
+        }
+    }
+}
+
+/// Mount the tenant routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    use common::http::resource;
+    cfg.service(resource("/tenants").route(web::get().to(list)))
+        .service(resource("/tenants/{id}").route(web::get().to(get)));
+}
+
+async fn list(
+    db: web::Data<Db>,
+    user: AuthUser,
+    q: web::Query<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    user.require(OwnerPermission::TenantsRead)?;
+    let page = Page::from_query(&q)?;
+    let (rows, total) = db.run(move |c| store::list(c, &page)).await?;
+    Ok(response::page(rows, &page, total))
+}
+
+async fn get(db: web::Data<Db>, user: AuthUser, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    user.require(OwnerPermission::TenantsRead)?;
+    let id = id.into_inner();
+    let t = db
+        .run(move |c| store::find(c, &id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such tenant".into()))?;
+    Ok(response::ok(t))
+}
