@@ -1,1 +1,90 @@
-fn main() {}
+//! `bulkhead`: the Bulkhead admin CLI. Its commands read the same
+//! configuration as the servers (defaults, `--config FILE`, env with the
+//! service's prefix), so `./data` and `./certs` under the current
+//! directory unless told otherwise.
+
+mod admin;
+mod up;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use common::Service;
+
+#[derive(Parser)]
+#[command(
+    name = "bulkhead",
+    version,
+    about = "Run and administer the Bulkhead servers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the four servers (binaries next to this one) until Ctrl-C.
+    Up(up::UpArgs),
+    /// Run a server's pending database migrations.
+    Migrate {
+        /// hospital, company, dev or owner.
+        #[arg(long)]
+        service: Service,
+        /// The server's TOML configuration.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// User tools.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk a server's audit chain: exit 0 if intact, 1 if tampered.
+    Verify {
+        /// hospital, company, dev or owner.
+        #[arg(long)]
+        service: Service,
+        /// The server's TOML configuration.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create a user directly in a server's database (audited as `cli`).
+    Create(admin::CreateUserArgs),
+}
+
+fn main() -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(args) => up::run(args),
+        Command::Migrate { service, config } => admin::migrate(service, config.as_deref()),
+        Command::Audit {
+            command: AuditCommand::Verify { service, config },
+        } => admin::audit_verify(service, config.as_deref()),
+        Command::Users {
+            command: UsersCommand::Create(args),
+        } => admin::create_user(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("bulkhead: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -94,9 +94,11 @@ impl r2d2::ManageConnection for Manager {
             Backend::Sqlite => {
                 let path = sqlite_path(&self.url);
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                // busy_timeout first: the other pragmas may need a lock.
+                // WAL is a property of the file, set once in `Db::connect`.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                     PRAGMA synchronous = NORMAL;",
                 )
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConn::Sqlite(conn))
@@ -136,6 +138,18 @@ impl Db {
         timeout: Duration,
         service: Migrations,
     ) -> anyhow::Result<Self> {
+        let db = Self::connect(url, pool_size, timeout, service)?;
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// Open the pool without migrating (read-only tools such as `audit verify`).
+    pub fn connect(
+        url: &str,
+        pool_size: u32,
+        timeout: Duration,
+        service: Migrations,
+    ) -> anyhow::Result<Self> {
         let backend = Backend::from_url(url)?;
         let sqlite_file = (backend == Backend::Sqlite).then(|| sqlite_path(url));
         if let Some(parent) = sqlite_file.as_ref().and_then(|p| p.parent()) {
@@ -143,6 +157,12 @@ impl Db {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("creating {}", parent.display()))?;
             }
+        }
+        if let Some(file) = &sqlite_file {
+            let mut conn = SqliteConnection::establish(&file.to_string_lossy())
+                .with_context(|| format!("opening {}", file.display()))?;
+            conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
+                .context("switching SQLite to WAL")?;
         }
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
@@ -158,7 +178,6 @@ impl Db {
             sqlite_file,
             migrations: vec![KERNEL_MIGRATIONS, service],
         };
-        db.migrate()?;
         Ok(db)
     }
 
