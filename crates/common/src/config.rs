@@ -87,7 +87,7 @@ fn default_pool_timeout() -> u64 {
 
 /// Tokens, password hashing and lockout.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct AuthSection {
     /// HMAC secret for this server's JWTs (at least 32 bytes).
     pub jwt_secret: Option<SecretString>,
@@ -132,7 +132,7 @@ pub struct BootstrapSection {
 
 /// Log output.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogSection {
     /// `json` or `pretty`.
     pub format: LogFormat,
@@ -386,6 +386,22 @@ mod tests {
             "a-very-long-secret-of-at-least-32-bytes!!"
         );
         assert!(!format!("{cfg:?}").contains("a-very-long-secret"));
+    }
+
+    #[test]
+    fn one_key_of_a_section_keeps_the_other_defaults() {
+        let cfg = Config::load_with_env(
+            Service::Dev,
+            None,
+            env(&[
+                ("DEV__AUTH__BCRYPT_COST", "4"),
+                ("DEV__LOG__FORMAT", "json"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.auth.bcrypt_cost, 4);
+        assert_eq!(cfg.auth.token_ttl_secs, 900);
+        assert_eq!(cfg.log.level, "info");
     }
 
     #[test]

@@ -1,0 +1,36 @@
+# Bulkhead: the commands a developer and CI run. See README.md.
+CARGO ?= cargo
+PG_URL ?= $(BULKHEAD_TEST_PG_URL)
+
+.PHONY: run build test test-pg lint fmt e2e clean-data
+
+## Build and run all four servers with demo data on SQLite under ./data.
+run: build
+	./target/debug/bulkhead up --demo
+
+build:
+	$(CARGO) build --bins
+
+## The whole suite on SQLite (no PostgreSQL needed).
+test: build
+	env -u BULKHEAD_TEST_PG_URL $(CARGO) test --workspace
+
+## The same suite on PostgreSQL (each test in its own fresh database).
+test-pg: build
+	@test -n "$(PG_URL)" || { echo "set BULKHEAD_TEST_PG_URL, e.g. postgres://postgres@127.0.0.1:5432/postgres"; exit 2; }
+	BULKHEAD_TEST_PG_URL="$(PG_URL)" $(CARGO) test --workspace
+
+## End-to-end: the real binaries through `bulkhead up`.
+e2e: build
+	$(CARGO) test -p cli --test cli
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Forget the demo databases.
+clean-data:
+	rm -rf data

@@ -1,0 +1,492 @@
+//! The `bulkhead` CLI driven as a user would: real binaries, real
+//! processes, real databases. Needs the server binaries built next to
+//! `bulkhead` (`make test` runs `cargo build --bins` first).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+
+fn bulkhead() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_bulkhead"))
+}
+
+fn require_server_binaries() {
+    let dir = bulkhead().parent().map(Path::to_path_buf).unwrap();
+    for s in ["hospital", "company", "dev", "owner"] {
+        let bin = dir.join(format!("{s}-server"));
+        assert!(
+            bin.exists(),
+            "{} is missing: run `cargo build --bins` (make test does)",
+            bin.display()
+        );
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A fresh database URL for `service`: SQLite in `dir`, or a new
+/// PostgreSQL database when BULKHEAD_TEST_PG_URL is set (dropped when the
+/// test's `PgCleanup` guard drops).
+fn database_url(dir: &Path, service: &str) -> String {
+    match std::env::var("BULKHEAD_TEST_PG_URL") {
+        Ok(admin) => {
+            let name = format!("bh_cli_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = diesel::PgConnection::establish(&admin).unwrap();
+            conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                .unwrap();
+            CREATED.with(|c| c.borrow_mut().push(name.clone()));
+            replace_db_name(&admin, &name)
+        }
+        Err(_) => format!("sqlite://{}/{service}.db", dir.display()),
+    }
+}
+
+thread_local! {
+    /// Databases made by the test running on this thread.
+    static CREATED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Drops the PostgreSQL databases a test made, when the test ends.
+struct PgCleanup;
+
+impl Drop for PgCleanup {
+    fn drop(&mut self) {
+        let Ok(admin) = std::env::var("BULKHEAD_TEST_PG_URL") else {
+            return;
+        };
+        let names: Vec<String> = CREATED.with(|c| c.borrow_mut().drain(..).collect());
+        if let Ok(mut conn) = diesel::PgConnection::establish(&admin) {
+            for name in names {
+                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+fn replace_db_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let base = match base.rfind('/') {
+        Some(i) if i > "postgres://".len() => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+fn run(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Output {
+    Command::new(bulkhead())
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn migrate_create_user_and_verify_then_tamper() {
+    let _cleanup = PgCleanup;
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(dir.path(), "company");
+    let env = [
+        ("COMPANY__DATABASE__URL", url.as_str()),
+        ("COMPANY__AUTH__BCRYPT_COST", "4"),
+        ("BULKHEAD_USER_PASSWORD", "a long enough passphrase"),
+    ];
+
+    let out = run(&["migrate", "--service", "company"], &env, dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = run(
+        &[
+            "users",
+            "create",
+            "--service",
+            "company",
+            "--username",
+            "carol",
+            "--role",
+            "analyst",
+        ],
+        &env,
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(
+        &[
+            "users",
+            "create",
+            "--service",
+            "company",
+            "--username",
+            "carol",
+            "--role",
+            "analyst",
+        ],
+        &env,
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "duplicate user: {}", text(&out));
+    let out = run(
+        &[
+            "users",
+            "create",
+            "--service",
+            "company",
+            "--username",
+            "dave",
+            "--role",
+            "wizard",
+        ],
+        &env,
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "unknown role: {}", text(&out));
+    let weak = [
+        ("COMPANY__DATABASE__URL", url.as_str()),
+        ("BULKHEAD_USER_PASSWORD", "password"),
+    ];
+    let out = run(
+        &[
+            "users",
+            "create",
+            "--service",
+            "company",
+            "--username",
+            "erin",
+            "--role",
+            "analyst",
+        ],
+        &weak,
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "weak password: {}", text(&out));
+
+    let out = run(
+        &["audit", "verify", "--service", "company"],
+        &env,
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("intact"), "{}", text(&out));
+
+    // An attacker with database access drops the trigger and rewrites a row.
+    tamper(
+        &url,
+        "UPDATE audit_log SET actor = 'someone-else' WHERE seq = 1",
+    );
+    let out = run(
+        &["audit", "verify", "--service", "company"],
+        &env,
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("seq 1"),
+        "names the first bad row: {}",
+        text(&out)
+    );
+}
+
+fn tamper(url: &str, sql: &str) {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let mut c = diesel::SqliteConnection::establish(path).unwrap();
+        c.batch_execute(&format!("DROP TRIGGER audit_log_no_update; {sql};"))
+            .unwrap();
+    } else {
+        let mut c = diesel::PgConnection::establish(url).unwrap();
+        c.batch_execute(&format!(
+            "ALTER TABLE audit_log DISABLE TRIGGER USER; {sql};"
+        ))
+        .unwrap();
+    }
+}
+
+#[test]
+fn unknown_configuration_keys_are_refused() {
+    let _cleanup = PgCleanup;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &["migrate", "--service", "dev"],
+        &[("DEV__DATABASE__URLL", "x")],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+/// `bulkhead up --demo` with the four servers on free ports.
+struct Up {
+    child: Child,
+    ports: [(String, u16); 4],
+    _dir: tempfile::TempDir,
+}
+
+impl Up {
+    fn start(extra: &[(String, String)]) -> Self {
+        require_server_binaries();
+        let dir = tempfile::tempdir().unwrap();
+        let ports = [
+            ("hospital".to_string(), free_port()),
+            ("company".to_string(), free_port()),
+            ("dev".to_string(), free_port()),
+            ("owner".to_string(), free_port()),
+        ];
+        let mut cmd = Command::new(bulkhead());
+        cmd.args(["up", "--demo"])
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (s, p) in &ports {
+            let prefix = s.to_uppercase();
+            cmd.env(format!("{prefix}__SERVER__PORT"), p.to_string());
+            cmd.env(format!("{prefix}__AUTH__BCRYPT_COST"), "4");
+            cmd.env(format!("{prefix}__LOG__LEVEL"), "warn");
+            cmd.env(
+                format!("{prefix}__DATABASE__URL"),
+                database_url(dir.path(), s),
+            );
+        }
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        Self {
+            child,
+            ports,
+            _dir: dir,
+        }
+    }
+
+    fn port(&self, service: &str) -> u16 {
+        self.ports.iter().find(|(s, _)| s == service).unwrap().1
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        for (_, port) in self.ports.clone() {
+            loop {
+                assert!(
+                    self.child.try_wait().unwrap().is_none(),
+                    "bulkhead up exited early"
+                );
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "servers did not come up");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "bulkhead up did not exit");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn children(&self) -> Vec<u32> {
+        let pid = self.child.id();
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+async fn login(port: u16, prefix: &str, user: &str, password: &str) -> serde_json::Value {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let res = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}{prefix}/auth/login"))
+        .json(&serde_json::json!({ "username": user, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200, "login {user} on {port}");
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn up_runs_all_four_with_demo_logins_and_stops_on_signal() {
+    let _cleanup = PgCleanup;
+    let mut up = Up::start(&[]);
+    up.wait_healthy();
+    let logins = [
+        ("hospital", "/api/v1/tenant", "doctor", "doctor123"),
+        ("hospital", "/api/v1/tenant", "reception", "reception123"),
+        ("company", "/api/v1/company", "admin", "admin123"),
+        ("company", "/api/v1/company", "teamlead", "teamlead123"),
+        ("dev", "/api/v1/dev", "astro", "dev123456"),
+        ("owner", "/api/v1/owner", "owner", "owner123"),
+    ];
+    for (service, prefix, user, pw) in logins {
+        let body = login(up.port(service), prefix, user, pw).await;
+        assert_eq!(body["data"]["user"]["username"], user);
+    }
+    let hospital = login(up.port("hospital"), "/api/v1/tenant", "hadmin", "hadmin123").await;
+    assert_eq!(
+        hospital["data"]["user"]["tenant_id"],
+        "00000000-0000-4000-8000-000000000001"
+    );
+
+    let children = up.children();
+    assert_eq!(children.len(), 4, "four server processes");
+    signal(up.child.id(), "-TERM");
+    let status = up.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "clean stop exits 0: {status}");
+    for pid in children {
+        assert!(!alive(pid), "server {pid} stopped with bulkhead");
+    }
+}
+
+#[tokio::test]
+async fn up_exits_non_zero_when_a_server_dies() {
+    let _cleanup = PgCleanup;
+    let mut up = Up::start(&[]);
+    up.wait_healthy();
+    let children = up.children();
+    assert_eq!(children.len(), 4);
+    signal(children[1], "-KILL");
+    let status = up.wait_exit(Duration::from_secs(30));
+    assert!(!status.success(), "a dead server makes up fail: {status}");
+    for pid in children {
+        assert!(!alive(pid), "the other servers are stopped too");
+    }
+}
+
+#[test]
+fn demo_mode_is_refused_off_loopback() {
+    let _cleanup = PgCleanup;
+    require_server_binaries();
+    let dir = tempfile::tempdir().unwrap();
+    let server = bulkhead().parent().unwrap().join("dev-server");
+    let out = Command::new(server)
+        .arg("--demo")
+        .env("DEV__SERVER__HOST", "0.0.0.0")
+        .env("DEV__SERVER__PORT", "0")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("demo mode is refused"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn production_start_needs_a_jwt_secret_and_bootstraps_the_admin() {
+    let _cleanup = PgCleanup;
+    require_server_binaries();
+    let dir = tempfile::tempdir().unwrap();
+    let server = bulkhead().parent().unwrap().join("owner-server");
+    let url = database_url(dir.path(), "owner");
+    let out = Command::new(&server)
+        .env("OWNER__SERVER__PORT", "0")
+        .env("OWNER__DATABASE__URL", &url)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("jwt_secret"), "{}", text(&out));
+}
+
+#[test]
+fn postgres_over_tls_when_required() {
+    let _cleanup = PgCleanup;
+    let Ok(admin) = std::env::var("BULKHEAD_TEST_PG_URL") else {
+        eprintln!("skipped: BULKHEAD_TEST_PG_URL is not set (make test-pg sets it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(dir.path(), "dev");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let tls = format!("{url}{sep}sslmode=require");
+    let out = run(
+        &["migrate", "--service", "dev"],
+        &[("DEV__DATABASE__URL", tls.as_str())],
+        dir.path(),
+    );
+    assert!(out.status.success(), "sslmode=require: {}", text(&out));
+    let mut conn = diesel::PgConnection::establish(&tls).unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Ssl {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        ssl: bool,
+    }
+    let row: Ssl = diesel::RunQueryDsl::get_result(
+        diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"),
+        &mut conn,
+    )
+    .unwrap();
+    assert!(row.ssl, "the connection is encrypted");
+    // verify-full against a CA that did not sign the server's certificate must fail.
+    let bogus_ca = dir.path().join("bogus-ca.pem");
+    let ca = rcgen::generate_simple_self_signed(vec!["bogus-ca".to_string()]).unwrap();
+    std::fs::write(&bogus_ca, ca.cert.pem()).unwrap();
+    let strict = format!(
+        "{url}{sep}sslmode=verify-full&sslrootcert={}",
+        bogus_ca.display()
+    );
+    let out = run(
+        &["migrate", "--service", "dev"],
+        &[("DEV__DATABASE__URL", strict.as_str())],
+        dir.path(),
+    );
+    assert!(
+        !out.status.success(),
+        "verify-full with the wrong CA must fail: {}",
+        text(&out)
+    );
+    let _ = admin;
+}
