@@ -318,8 +318,16 @@ pub fn verify(conn: &mut DbConn) -> ApiResult<Verification> {
         .select((audit_head::seq, audit_head::hash))
         .first(conn)?;
     if head_seq != rows || head_hash != prev_hash {
+        // The first bad row: the first one past the recorded head (rows were
+        // appended), the first one cut off the end, or the last one (it was
+        // rewritten with a fresh hash).
+        let first_bad = match head_seq.cmp(&rows) {
+            std::cmp::Ordering::Less => head_seq + 1,
+            std::cmp::Ordering::Greater => rows + 1,
+            std::cmp::Ordering::Equal => rows,
+        };
         return Ok(fail(
-            rows + 1,
+            first_bad,
             format!("chain ends at seq {rows} but the recorded head is seq {head_seq}"),
             rows,
             rows,

@@ -37,9 +37,84 @@ pub struct Config {
     /// Hospital only: on-site (one tenant) or hosted (many).
     #[serde(default)]
     pub tenancy: Option<TenancySection>,
+    /// The internal plane: mTLS identity, internal listener, peers.
+    pub plane: PlaneSection,
     /// Demo mode: seeds demo users; refused unless every listener is on loopback.
     #[serde(default)]
     pub demo: bool,
+}
+
+/// The internal plane (DESIGN section 2).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaneSection {
+    /// Off: no internal listener, no outbound calls (single-server tests).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Internal listener address (company, dev, owner; hospital has none).
+    #[serde(default = "loopback")]
+    pub host: IpAddr,
+    /// Internal listener port (public port + 100).
+    pub port: u16,
+    /// This server's certificate (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM, mode 0600).
+    pub key: PathBuf,
+    /// The Bulkhead CA certificate.
+    #[serde(default = "default_ca")]
+    pub ca: PathBuf,
+    /// The CA's revocation list (reloaded when the file changes).
+    #[serde(default = "default_crl")]
+    pub crl: PathBuf,
+    /// company's internal URL.
+    #[serde(default = "default_company_url")]
+    pub company_url: String,
+    /// dev's internal URL.
+    #[serde(default = "default_dev_url")]
+    pub dev_url: String,
+    /// owner's internal URL.
+    #[serde(default = "default_owner_url")]
+    pub owner_url: String,
+    /// Seconds between audit-anchor sends (or pulls).
+    #[serde(default = "default_anchor_interval")]
+    pub anchor_interval_secs: u64,
+    /// Seconds between outbox deliveries (or pulls).
+    #[serde(default = "default_outbox_interval")]
+    pub outbox_interval_secs: u64,
+    /// Per-request timeout of outbound calls.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn loopback() -> IpAddr {
+    IpAddr::from([127, 0, 0, 1])
+}
+fn default_ca() -> PathBuf {
+    PathBuf::from("certs/ca.crt")
+}
+fn default_crl() -> PathBuf {
+    PathBuf::from("certs/ca.crl")
+}
+fn default_company_url() -> String {
+    "https://localhost:3102".into()
+}
+fn default_dev_url() -> String {
+    "https://localhost:3103".into()
+}
+fn default_owner_url() -> String {
+    "https://localhost:4101".into()
+}
+fn default_anchor_interval() -> u64 {
+    60
+}
+fn default_outbox_interval() -> u64 {
+    5
+}
+fn default_request_timeout() -> u64 {
+    10
 }
 
 /// The public listener.
@@ -222,13 +297,21 @@ impl Config {
                     .required(true),
             );
         }
-        builder = builder.add_source(
-            config::Environment::with_prefix(service.env_prefix())
-                .prefix_separator("__")
-                .separator("__")
-                .try_parsing(true)
-                .source(Some(env)),
-        );
+        let role_keys = env_role_keys(service, &env);
+        let mut environment = config::Environment::with_prefix(service.env_prefix())
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .source(Some(env));
+        if !role_keys.is_empty() {
+            // Lists come from env as comma-separated text, but only for the
+            // keys named here (otherwise every value would become a list).
+            environment = environment.list_separator(",");
+            for key in &role_keys {
+                environment = environment.with_list_parse_key(key);
+            }
+        }
+        builder = builder.add_source(environment);
         let raw = builder.build().context("reading configuration")?;
         let mut cfg: Config = raw
             .try_deserialize()
@@ -254,6 +337,9 @@ impl Config {
     fn validate(&self, service: Service) -> anyhow::Result<()> {
         if self.database_url().is_empty() {
             bail!("database.url is empty");
+        }
+        if self.plane.anchor_interval_secs == 0 || self.plane.outbox_interval_secs == 0 {
+            bail!("plane intervals must be at least 1 second");
         }
         if !(4..=31).contains(&self.auth.bcrypt_cost) {
             bail!("auth.bcrypt_cost must be between 4 and 31");
@@ -314,6 +400,19 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The `rbac.roles.<role>` keys that `<PREFIX>__RBAC__ROLES__<ROLE>`
+/// variables set (role names are free, so they are found, not listed).
+fn env_role_keys(service: Service, env: &HashMap<String, String>) -> Vec<String> {
+    let prefix = format!("{}__rbac__roles__", service.env_prefix()).to_lowercase();
+    env.keys()
+        .filter_map(|k| {
+            let k = k.to_lowercase();
+            k.strip_prefix(&prefix)
+                .map(|role| format!("rbac.roles.{}", role.replace("__", ".")))
+        })
+        .collect()
 }
 
 fn read_secret(path: &Path) -> anyhow::Result<SecretString> {
@@ -402,6 +501,23 @@ mod tests {
         assert_eq!(cfg.auth.bcrypt_cost, 4);
         assert_eq!(cfg.auth.token_ttl_secs, 900);
         assert_eq!(cfg.log.level, "info");
+    }
+
+    #[test]
+    fn role_overrides_from_env_are_comma_separated_lists() {
+        let cfg = Config::load_with_env(
+            Service::Company,
+            None,
+            env(&[
+                ("COMPANY__RBAC__ROLES__TEAM_LEAD", "users.manage,audit.read"),
+                ("COMPANY__RBAC__ROLES__AUDITOR", "audit.read"),
+                ("COMPANY__DATABASE__URL", "sqlite://x,y.db"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.rbac.roles["team_lead"], ["users.manage", "audit.read"]);
+        assert_eq!(cfg.rbac.roles["auditor"], ["audit.read"]);
+        assert_eq!(cfg.database_url(), "sqlite://x,y.db", "other keys stay strings");
     }
 
     #[test]

@@ -55,3 +55,18 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(users, revoked_tokens, audit_log, audit_head);
+
+diesel::table! {
+    security_outbox (seq) {
+        seq -> BigInt,
+        id -> Text,
+        kind -> Text,
+        severity -> Text,
+        actor -> Text,
+        tenant_id -> Nullable<Text>,
+        details -> Text,
+        occurred_at -> Timestamp,
+        attempts -> Integer,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}

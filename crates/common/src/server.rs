@@ -40,7 +40,14 @@ pub struct Spec {
     pub routes: fn(&mut web::ServiceConfig),
     /// Extra demo data beyond users (demo mode only; idempotent; blocking).
     pub demo_seed: Option<fn(&Db) -> anyhow::Result<()>>,
+    /// Routes of the internal (mTLS) listener; `None`: no internal listener.
+    pub internal_routes: Option<fn(&mut web::ServiceConfig)>,
+    /// Background work of the plane (outbox delivery, anchors, pulls).
+    pub start_plane: Option<PlaneStarter>,
 }
+
+/// Starts a server's plane workers; returns their tasks.
+pub type PlaneStarter = fn(crate::plane::PlaneContext) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>>;
 
 /// Shared state a server's own handlers may also extract.
 #[derive(Clone)]
@@ -56,6 +63,8 @@ pub struct Application {
     port: u16,
     addr: SocketAddr,
     server: Server,
+    internal: Option<(SocketAddr, Server)>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     state: State,
 }
 
@@ -129,6 +138,7 @@ impl Application {
             .with_context(|| format!("binding {}:{}", config.server.host, config.server.port))?;
         let addr = listener.local_addr()?;
         let metrics = web::Data::new(Metrics::new(service.name())?);
+        let metrics_for_internal = metrics.clone();
         let body_limit = config.server.body_limit_bytes;
         let db_data = web::Data::new(db.clone());
         let service_data = web::Data::new(service);
@@ -160,12 +170,20 @@ impl Application {
         }
         let server = http.run();
         tracing::info!(service = %service, %addr, "listening");
+        let (internal, tasks) = start_plane(spec, &config, &db, metrics_for_internal)?;
         Ok(Self {
             port: addr.port(),
             addr,
             server,
+            internal,
+            tasks,
             state: State { db, auth },
         })
+    }
+
+    /// The internal (mTLS) listener's address, if this server has one.
+    pub fn internal_addr(&self) -> Option<SocketAddr> {
+        self.internal.as_ref().map(|(a, _)| *a)
     }
 
     /// The bound port.
@@ -188,10 +206,88 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serve until stopped (Ctrl-C / SIGTERM stop it gracefully).
+    /// Serve until stopped (Ctrl-C / SIGTERM stop it gracefully). Stopping
+    /// either listener stops the other; the plane's workers end with them.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let public = self.server;
+        let result = match self.internal {
+            None => public.await,
+            Some((_, internal)) => {
+                let (ph, ih) = (public.handle(), internal.handle());
+                tokio::pin!(public);
+                tokio::pin!(internal);
+                tokio::select! {
+                    r = &mut public => { ih.stop(true).await; let _ = internal.await; r }
+                    r = &mut internal => { ph.stop(true).await; let _ = public.await; r }
+                }
+            }
+        };
+        for task in self.tasks {
+            task.abort();
+        }
+        result
     }
+}
+
+/// The internal listener (company, dev, owner) and the plane's workers.
+fn start_plane(
+    spec: &'static Spec,
+    config: &Config,
+    db: &Db,
+    metrics: web::Data<Metrics>,
+) -> anyhow::Result<(Option<(SocketAddr, Server)>, Vec<tokio::task::JoinHandle<()>>)> {
+    let plane = &config.plane;
+    if !plane.enabled {
+        tracing::warn!(service = %spec.service, "internal plane disabled: no internal listener, no calls to peers");
+        return Ok((None, Vec::new()));
+    }
+    let own_cert = crate::mtls::tls::load_certs(&plane.cert)
+        .with_context(|| format!("this server's certificate (create it with `bulkhead certs issue --service {}`)", spec.service))?;
+    let leaf = own_cert.first().context("empty certificate file")?;
+    let identity = crate::mtls::tls::identity_of(leaf).map_err(|e| anyhow::anyhow!("{}: {e}", plane.cert.display()))?;
+    if identity.service() != spec.service {
+        bail!("{} holds the identity {identity}, not a {} identity", plane.cert.display(), spec.service);
+    }
+    if let (Some(pinned), Some(cert_tenant)) = (config.pinned_tenant(), identity.tenant()) {
+        if !pinned.eq_ignore_ascii_case(cert_tenant) {
+            bail!("the certificate is for tenant {cert_tenant} but this server is pinned to {pinned}");
+        }
+    }
+    let mut tasks = Vec::new();
+    let internal = match spec.internal_routes {
+        None => None,
+        Some(routes) => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tasks.push(crate::plane::record_refusals(db.clone(), rx));
+            let tls = crate::mtls::tls::server_config(plane, Some(tx))?;
+            let listener = TcpListener::bind((plane.host, plane.port))
+                .with_context(|| format!("binding the internal listener {}:{}", plane.host, plane.port))?;
+            let addr = listener.local_addr()?;
+            let db_data = web::Data::new(db.clone());
+            let body_limit = config.server.body_limit_bytes.max(1024 * 1024);
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(db_data.clone())
+                    .app_data(metrics.clone())
+                    .app_data(extract::json_config(body_limit))
+                    .app_data(extract::path_config())
+                    .app_data(extract::query_config())
+                    .wrap(from_fn(middleware::observe))
+                    .configure(routes)
+            })
+            .on_connect(crate::mtls::peer::on_connect)
+            .shutdown_timeout(10)
+            .listen_rustls_0_23(listener, tls)?
+            .run();
+            tracing::info!(service = %spec.service, %addr, identity = %identity, "internal mTLS listener");
+            Some((addr, server))
+        }
+    };
+    if let Some(start) = spec.start_plane {
+        let ctx = crate::plane::PlaneContext { db: db.clone(), plane: plane.clone(), identity };
+        tasks.extend(start(ctx)?);
+    }
+    Ok((internal, tasks))
 }
 
 /// Users to provision at start: the bootstrap admin and, in demo mode, the demo users.

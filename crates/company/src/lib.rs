@@ -42,6 +42,8 @@ pub static SPEC: Spec = Spec {
     demo_users: DEMO_USERS,
     routes,
     demo_seed: None,
+    internal_routes: None,
+    start_plane: None,
 };
 
 fn routes(_cfg: &mut web::ServiceConfig) {}

@@ -36,6 +36,8 @@ pub static SPEC: Spec = Spec {
     demo_users: DEMO_USERS,
     routes,
     demo_seed: Some(tenants::seed_demo_tenant),
+    internal_routes: None,
+    start_plane: None,
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

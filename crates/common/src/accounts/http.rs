@@ -11,6 +11,7 @@ use crate::auth::{password, AuthContext, AuthUser, TenantRule};
 use crate::db::{now, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::rbac::CorePermission;
+use crate::security::{self, NewEvent};
 use crate::response::{self, Page, PageQuery};
 
 /// Mount the account routes (inside the server's API scope).
@@ -142,6 +143,11 @@ async fn login(
                 .tenant(tenant.as_deref())
                 .details(json!({ "reason": reason }));
             audit::append(c, &event, &origin)?;
+            let ip = json!(origin.ip);
+            security::record(
+                c,
+                &NewEvent::new("auth.login_failed", Severity::Warning, &actor, tenant.as_deref(), json!({ "reason": reason, "ip": ip })),
+            )?;
             if locked_now {
                 let event = Event::new(&actor, "anonymous", "auth.lockout", "session")
                     .outcome("failure")
@@ -149,6 +155,10 @@ async fn login(
                     .tenant(tenant.as_deref())
                     .details(json!({ "minutes": ctx.lockout_minutes }));
                 audit::append(c, &event, &origin)?;
+                security::record(
+                    c,
+                    &NewEvent::new("auth.lockout", Severity::Critical, &actor, tenant.as_deref(), json!({ "minutes": ctx.lockout_minutes, "ip": ip })),
+                )?;
             }
             Ok(())
         })

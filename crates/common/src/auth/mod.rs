@@ -109,6 +109,7 @@ impl FromRequest for AuthUser {
         let ctx = req.app_data::<web::Data<AuthContext>>().cloned();
         let db = req.app_data::<web::Data<Db>>().cloned();
         let token = bearer(req);
+        let req = req.clone();
         Box::pin(async move {
             let (Some(ctx), Some(db)) = (ctx, db) else {
                 return Err(ApiError::Internal(anyhow::anyhow!("auth context missing")));
@@ -148,7 +149,7 @@ impl FromRequest for AuthUser {
                     "this token is no longer valid; log in again".into(),
                 ));
             }
-            Ok(AuthUser {
+            let user = AuthUser {
                 id: user.id,
                 username: user.username,
                 role: user.role,
@@ -156,7 +157,10 @@ impl FromRequest for AuthUser {
                 jti: claims.jti,
                 expires_at: claims.exp,
                 policy: ctx.policy.clone(),
-            })
+            };
+            // For the middleware: a refusal after this is raised as a security event.
+            actix_web::HttpMessage::extensions_mut(&req).insert(user.clone());
+            Ok(user)
         })
     }
 }

@@ -12,7 +12,12 @@ use tracing::Instrument;
 
 use super::correlation;
 use super::metrics::Metrics;
+use crate::audit::Severity;
+use crate::auth::AuthUser;
+use crate::db::Db;
 use crate::error::ApiError;
+use crate::security::{self, NewEvent};
+use serde_json::json;
 
 /// The correlation id of a request, in its extensions.
 #[derive(Debug, Clone)]
@@ -71,6 +76,9 @@ pub async fn observe(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".into());
+    if res.status() == actix_web::http::StatusCode::FORBIDDEN {
+        record_refusal(&res, &route).await;
+    }
     let status = res.status().as_u16();
     let elapsed = started.elapsed().as_secs_f64();
     if let Some(m) = metrics {
@@ -119,4 +127,21 @@ fn envelope_bare_errors(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBod
     }
     *new.status_mut() = status;
     ServiceResponse::new(req, new)
+}
+
+/// A permission refusal of an authenticated user becomes a security event.
+async fn record_refusal(res: &ServiceResponse<BoxBody>, route: &str) {
+    let user = res.request().extensions().get::<AuthUser>().cloned();
+    let db = res.request().app_data::<web::Data<Db>>().cloned();
+    let (Some(user), Some(db)) = (user, db) else { return };
+    let event = NewEvent::new(
+        "authz.denied",
+        Severity::Warning,
+        &user.id,
+        user.tenant(),
+        json!({ "role": user.role, "route": route, "method": res.request().method().as_str() }),
+    );
+    if let Err(e) = db.write(move |c| security::record(c, &event)).await {
+        tracing::warn!(error = %e, "could not record a permission refusal");
+    }
 }

@@ -1,0 +1,143 @@
+//! The outbound client of the internal plane: reqwest over rustls (ring),
+//! presenting this server's certificate, trusting only the Bulkhead CA,
+//! with timeouts, bounded retries with backoff, and the correlation id.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use contracts::Envelope;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::config::PlaneSection;
+use crate::http::correlation;
+
+/// Why a call to a peer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// Could not connect, TLS refused, timed out.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The peer answered with an error status.
+    #[error("{status} {code}: {message}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// The envelope's error code.
+        code: String,
+        /// The envelope's message.
+        message: String,
+    },
+    /// The answer was not what the contract says.
+    #[error("decode: {0}")]
+    Decode(String),
+}
+
+impl PeerError {
+    fn retryable(&self) -> bool {
+        match self {
+            Self::Transport(_) => true,
+            Self::Status { status, .. } => *status >= 500 || *status == 429,
+            Self::Decode(_) => false,
+        }
+    }
+}
+
+/// A client for one peer.
+#[derive(Clone)]
+pub struct PeerClient {
+    http: reqwest::Client,
+    base: String,
+    attempts: u32,
+}
+
+impl PeerClient {
+    /// A client with this server's identity (from `plane`) for `base_url`.
+    pub fn new(plane: &PlaneSection, base_url: &str) -> anyhow::Result<Self> {
+        let ca = std::fs::read(&plane.ca).with_context(|| format!("reading {}", plane.ca.display()))?;
+        let mut identity = std::fs::read(&plane.cert).with_context(|| format!("reading {}", plane.cert.display()))?;
+        identity.extend(std::fs::read(&plane.key).with_context(|| format!("reading {}", plane.key.display()))?);
+        Self::from_pem(&ca, &identity, base_url, Duration::from_secs(plane.request_timeout_secs))
+    }
+
+    /// A client from PEM bytes (CA; certificate followed by key).
+    pub fn from_pem(ca_pem: &[u8], identity_pem: &[u8], base_url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let ca = reqwest::Certificate::from_pem_bundle(ca_pem).context("parsing the CA certificate")?;
+        let identity = reqwest::Identity::from_pem(identity_pem).context("parsing our certificate and key")?;
+        let http = reqwest::Client::builder()
+            .tls_certs_only(ca)
+            .identity(identity)
+            .https_only(true)
+            .connect_timeout(Duration::from_secs(5).min(timeout))
+            .timeout(timeout)
+            .build()
+            .context("building the mTLS client")?;
+        Ok(Self { http, base: base_url.trim_end_matches('/').to_string(), attempts: 3 })
+    }
+
+    /// Retry at most `n` times in all (1 = no retry).
+    pub fn with_attempts(mut self, n: u32) -> Self {
+        self.attempts = n.max(1);
+        self
+    }
+
+    /// GET `path` with a query, and decode `data`.
+    pub async fn get<R: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<R, PeerError> {
+        self.with_retries(|| self.http.get(format!("{}{path}", self.base)).query(query)).await
+    }
+
+    /// POST a JSON body and decode `data`. Only for idempotent operations
+    /// (ours are: events and anchors carry their own ids), since it retries.
+    pub async fn post<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, PeerError> {
+        self.with_retries(|| self.http.post(format!("{}{path}", self.base)).json(body)).await
+    }
+
+    async fn with_retries<R: DeserializeOwned>(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<R, PeerError> {
+        let cid = correlation::current().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 1;
+        loop {
+            let result = Self::once(build().header(correlation::HEADER, &cid)).await;
+            match result {
+                Err(e) if e.retryable() && attempt < self.attempts => {
+                    tracing::debug!(error = %e, attempt, "peer call failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn once<R: DeserializeOwned>(req: reqwest::RequestBuilder) -> Result<R, PeerError> {
+        let res = req.send().await.map_err(|e| PeerError::Transport(error_chain(&e)))?;
+        let status = res.status().as_u16();
+        let body: serde_json::Value = res.json().await.map_err(|e| PeerError::Decode(e.to_string()))?;
+        if !(200..300).contains(&status) {
+            let err = &body["error"];
+            return Err(PeerError::Status {
+                status,
+                code: err["code"].as_str().unwrap_or("UNKNOWN").to_string(),
+                message: err["message"].as_str().unwrap_or("").to_string(),
+            });
+        }
+        let env: Envelope<R> = serde_json::from_value(body).map_err(|e| PeerError::Decode(e.to_string()))?;
+        Ok(env.data)
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

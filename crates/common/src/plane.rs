@@ -1,0 +1,126 @@
+//! Background work of the internal plane: deliver the security-event
+//! outbox and the audit head to company (hospital, owner), and record
+//! refused client certificates (internal listeners).
+
+use std::time::Duration;
+
+use contracts::{paths, AuditHead, BatchReceipt, SecurityEventBatch};
+use diesel::prelude::*;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::audit::Severity;
+use crate::config::PlaneSection;
+use crate::db::Db;
+use crate::error::ApiResult;
+use crate::mtls::client::PeerClient;
+use crate::mtls::tls::Refusal;
+use crate::mtls::ServiceIdentity;
+use crate::schema::audit_head;
+use crate::security::{self, NewEvent};
+
+/// What a server's plane workers get.
+#[derive(Clone)]
+pub struct PlaneContext {
+    /// The server's database.
+    pub db: Db,
+    /// Its plane configuration.
+    pub plane: PlaneSection,
+    /// Its own identity (from its certificate).
+    pub identity: ServiceIdentity,
+}
+
+/// Events per delivery.
+pub const BATCH: i64 = 100;
+
+/// Hospital and owner: ship the outbox and the audit head to company.
+pub fn start_reporting(ctx: PlaneContext) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let company = PeerClient::new(&ctx.plane, &ctx.plane.company_url)?;
+    let events = tokio::spawn(ship_events_forever(ctx.clone(), company.clone()));
+    let anchors = tokio::spawn(send_anchors_forever(ctx, company));
+    Ok(vec![events, anchors])
+}
+
+async fn ship_events_forever(ctx: PlaneContext, company: PeerClient) {
+    let mut tick = tokio::time::interval(Duration::from_secs(ctx.plane.outbox_interval_secs));
+    loop {
+        tick.tick().await;
+        if let Err(e) = ship_events_once(&ctx, &company).await {
+            tracing::warn!(error = %e, "security events not delivered yet; will retry");
+        }
+    }
+}
+
+/// Deliver every pending event now. Returns how many company took.
+pub async fn ship_events_once(ctx: &PlaneContext, company: &PeerClient) -> anyhow::Result<usize> {
+    let tenant = ctx.identity.tenant().map(str::to_string);
+    let mut delivered = 0;
+    loop {
+        let t = tenant.clone();
+        let events = ctx.db.run(move |c| security::pending(c, BATCH, t.as_deref())).await?;
+        if events.is_empty() {
+            return Ok(delivered);
+        }
+        let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+        let n = events.len();
+        let batch = SecurityEventBatch { events };
+        match company.post::<_, BatchReceipt>(paths::SECURITY_EVENTS, &batch).await {
+            Ok(_) => {
+                ctx.db.write(move |c| security::mark_delivered(c, &ids)).await?;
+                delivered += n;
+            }
+            Err(e) => {
+                let _ = ctx.db.write(move |c| security::mark_attempt(c, &ids)).await;
+                return Err(e.into());
+            }
+        }
+        if (n as i64) < BATCH {
+            return Ok(delivered);
+        }
+    }
+}
+
+async fn send_anchors_forever(ctx: PlaneContext, company: PeerClient) {
+    let mut tick = tokio::time::interval(Duration::from_secs(ctx.plane.anchor_interval_secs));
+    let mut last_sent = 0_i64;
+    loop {
+        tick.tick().await;
+        match send_anchor_once(&ctx, &company, last_sent).await {
+            Ok(seq) => last_sent = seq,
+            Err(e) => tracing::warn!(error = %e, "audit anchor not delivered yet; will retry"),
+        }
+    }
+}
+
+/// Read the audit head.
+pub fn head(conn: &mut crate::db::DbConn) -> ApiResult<AuditHead> {
+    let (seq, hash): (i64, String) = audit_head::table
+        .filter(audit_head::id.eq(1))
+        .select((audit_head::seq, audit_head::hash))
+        .first(conn)?;
+    Ok(AuditHead { seq, hash })
+}
+
+/// Send the head if it moved since `last_sent`. Returns the seq now anchored.
+pub async fn send_anchor_once(ctx: &PlaneContext, company: &PeerClient, last_sent: i64) -> anyhow::Result<i64> {
+    let head = ctx.db.run(head).await?;
+    if head.seq == 0 || head.seq == last_sent {
+        return Ok(last_sent);
+    }
+    company.post::<_, serde_json::Value>(paths::AUDIT_ANCHORS, &head).await?;
+    Ok(head.seq)
+}
+
+/// Internal listeners: turn refused certificates into security events.
+pub fn record_refusals(db: Db, mut rx: mpsc::UnboundedReceiver<Refusal>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(r) = rx.recv().await {
+            let actor = r.claimed.clone().unwrap_or_else(|| "unknown-certificate".into());
+            let event = NewEvent::new("cert.refused", Severity::Warning, &actor, None, json!({ "reason": r.reason, "stage": "handshake" }));
+            if let Err(e) = db.write(move |c| security::record(c, &event)).await {
+                tracing::warn!(error = %e, "could not record a refused certificate");
+            }
+        }
+    })
+}

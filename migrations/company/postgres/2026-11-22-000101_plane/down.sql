@@ -1,0 +1,3 @@
+DROP TABLE pull_cursors;
+DROP TABLE audit_anchors;
+DROP TABLE security_events;
