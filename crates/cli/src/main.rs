@@ -4,6 +4,7 @@
 //! directory unless told otherwise.
 
 mod admin;
+mod certs;
 mod up;
 
 use std::path::PathBuf;
@@ -46,6 +47,11 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Certificates of the internal plane: CA, service certificates, CRL.
+    Certs {
+        #[command(subcommand)]
+        command: certs::CertsCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -79,6 +85,7 @@ fn main() -> ExitCode {
         Command::Users {
             command: UsersCommand::Create(args),
         } => admin::create_user(args),
+        Command::Certs { command } => certs::run(command),
     };
     match result {
         Ok(code) => code,

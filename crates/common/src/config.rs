@@ -517,7 +517,11 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.rbac.roles["team_lead"], ["users.manage", "audit.read"]);
         assert_eq!(cfg.rbac.roles["auditor"], ["audit.read"]);
-        assert_eq!(cfg.database_url(), "sqlite://x,y.db", "other keys stay strings");
+        assert_eq!(
+            cfg.database_url(),
+            "sqlite://x,y.db",
+            "other keys stay strings"
+        );
     }
 
     #[test]

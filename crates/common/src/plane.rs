@@ -58,16 +58,24 @@ pub async fn ship_events_once(ctx: &PlaneContext, company: &PeerClient) -> anyho
     let mut delivered = 0;
     loop {
         let t = tenant.clone();
-        let events = ctx.db.run(move |c| security::pending(c, BATCH, t.as_deref())).await?;
+        let events = ctx
+            .db
+            .run(move |c| security::pending(c, BATCH, t.as_deref()))
+            .await?;
         if events.is_empty() {
             return Ok(delivered);
         }
         let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
         let n = events.len();
         let batch = SecurityEventBatch { events };
-        match company.post::<_, BatchReceipt>(paths::SECURITY_EVENTS, &batch).await {
+        match company
+            .post::<_, BatchReceipt>(paths::SECURITY_EVENTS, &batch)
+            .await
+        {
             Ok(_) => {
-                ctx.db.write(move |c| security::mark_delivered(c, &ids)).await?;
+                ctx.db
+                    .write(move |c| security::mark_delivered(c, &ids))
+                    .await?;
                 delivered += n;
             }
             Err(e) => {
@@ -103,12 +111,18 @@ pub fn head(conn: &mut crate::db::DbConn) -> ApiResult<AuditHead> {
 }
 
 /// Send the head if it moved since `last_sent`. Returns the seq now anchored.
-pub async fn send_anchor_once(ctx: &PlaneContext, company: &PeerClient, last_sent: i64) -> anyhow::Result<i64> {
+pub async fn send_anchor_once(
+    ctx: &PlaneContext,
+    company: &PeerClient,
+    last_sent: i64,
+) -> anyhow::Result<i64> {
     let head = ctx.db.run(head).await?;
     if head.seq == 0 || head.seq == last_sent {
         return Ok(last_sent);
     }
-    company.post::<_, serde_json::Value>(paths::AUDIT_ANCHORS, &head).await?;
+    company
+        .post::<_, serde_json::Value>(paths::AUDIT_ANCHORS, &head)
+        .await?;
     Ok(head.seq)
 }
 
@@ -116,8 +130,17 @@ pub async fn send_anchor_once(ctx: &PlaneContext, company: &PeerClient, last_sen
 pub fn record_refusals(db: Db, mut rx: mpsc::UnboundedReceiver<Refusal>) -> JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(r) = rx.recv().await {
-            let actor = r.claimed.clone().unwrap_or_else(|| "unknown-certificate".into());
-            let event = NewEvent::new("cert.refused", Severity::Warning, &actor, None, json!({ "reason": r.reason, "stage": "handshake" }));
+            let actor = r
+                .claimed
+                .clone()
+                .unwrap_or_else(|| "unknown-certificate".into());
+            let event = NewEvent::new(
+                "cert.refused",
+                Severity::Warning,
+                &actor,
+                None,
+                json!({ "reason": r.reason, "stage": "handshake" }),
+            );
             if let Err(e) = db.write(move |c| security::record(c, &event)).await {
                 tracing::warn!(error = %e, "could not record a refused certificate");
             }

@@ -30,7 +30,13 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// An event of `kind` by `actor`.
-    pub fn new(kind: &str, severity: Severity, actor: &str, tenant_id: Option<&str>, details: Value) -> Self {
+    pub fn new(
+        kind: &str,
+        severity: Severity,
+        actor: &str,
+        tenant_id: Option<&str>,
+        details: Value,
+    ) -> Self {
         Self {
             kind: kind.to_string(),
             severity,
@@ -89,12 +95,26 @@ pub fn record(conn: &mut DbConn, event: &NewEvent) -> ApiResult<String> {
 
 /// Undelivered events, oldest first. `tenant`: only events of that tenant
 /// or of none (a hospital may only speak for the tenant in its certificate).
-pub fn pending(conn: &mut DbConn, limit: i64, tenant: Option<&str>) -> ApiResult<Vec<SecurityEvent>> {
-    let mut q = security_outbox::table.filter(security_outbox::delivered_at.is_null()).into_boxed();
+pub fn pending(
+    conn: &mut DbConn,
+    limit: i64,
+    tenant: Option<&str>,
+) -> ApiResult<Vec<SecurityEvent>> {
+    let mut q = security_outbox::table
+        .filter(security_outbox::delivered_at.is_null())
+        .into_boxed();
     if let Some(t) = tenant {
-        q = q.filter(security_outbox::tenant_id.is_null().or(security_outbox::tenant_id.eq(t.to_string())));
+        q = q.filter(
+            security_outbox::tenant_id
+                .is_null()
+                .or(security_outbox::tenant_id.eq(t.to_string())),
+        );
     }
-    let rows: Vec<Row> = q.order(security_outbox::seq.asc()).limit(limit).select(Row::as_select()).load(conn)?;
+    let rows: Vec<Row> = q
+        .order(security_outbox::seq.asc())
+        .limit(limit)
+        .select(Row::as_select())
+        .load(conn)?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 

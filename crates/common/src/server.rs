@@ -47,7 +47,8 @@ pub struct Spec {
 }
 
 /// Starts a server's plane workers; returns their tasks.
-pub type PlaneStarter = fn(crate::plane::PlaneContext) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>>;
+pub type PlaneStarter =
+    fn(crate::plane::PlaneContext) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>>;
 
 /// Shared state a server's own handlers may also extract.
 #[derive(Clone)]
@@ -235,22 +236,36 @@ fn start_plane(
     config: &Config,
     db: &Db,
     metrics: web::Data<Metrics>,
-) -> anyhow::Result<(Option<(SocketAddr, Server)>, Vec<tokio::task::JoinHandle<()>>)> {
+) -> anyhow::Result<(
+    Option<(SocketAddr, Server)>,
+    Vec<tokio::task::JoinHandle<()>>,
+)> {
     let plane = &config.plane;
     if !plane.enabled {
         tracing::warn!(service = %spec.service, "internal plane disabled: no internal listener, no calls to peers");
         return Ok((None, Vec::new()));
     }
-    let own_cert = crate::mtls::tls::load_certs(&plane.cert)
-        .with_context(|| format!("this server's certificate (create it with `bulkhead certs issue --service {}`)", spec.service))?;
+    let own_cert = crate::mtls::tls::load_certs(&plane.cert).with_context(|| {
+        format!(
+            "this server's certificate (create it with `bulkhead certs issue --service {}`)",
+            spec.service
+        )
+    })?;
     let leaf = own_cert.first().context("empty certificate file")?;
-    let identity = crate::mtls::tls::identity_of(leaf).map_err(|e| anyhow::anyhow!("{}: {e}", plane.cert.display()))?;
+    let identity = crate::mtls::tls::identity_of(leaf)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", plane.cert.display()))?;
     if identity.service() != spec.service {
-        bail!("{} holds the identity {identity}, not a {} identity", plane.cert.display(), spec.service);
+        bail!(
+            "{} holds the identity {identity}, not a {} identity",
+            plane.cert.display(),
+            spec.service
+        );
     }
     if let (Some(pinned), Some(cert_tenant)) = (config.pinned_tenant(), identity.tenant()) {
         if !pinned.eq_ignore_ascii_case(cert_tenant) {
-            bail!("the certificate is for tenant {cert_tenant} but this server is pinned to {pinned}");
+            bail!(
+                "the certificate is for tenant {cert_tenant} but this server is pinned to {pinned}"
+            );
         }
     }
     let mut tasks = Vec::new();
@@ -260,8 +275,12 @@ fn start_plane(
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             tasks.push(crate::plane::record_refusals(db.clone(), rx));
             let tls = crate::mtls::tls::server_config(plane, Some(tx))?;
-            let listener = TcpListener::bind((plane.host, plane.port))
-                .with_context(|| format!("binding the internal listener {}:{}", plane.host, plane.port))?;
+            let listener = TcpListener::bind((plane.host, plane.port)).with_context(|| {
+                format!(
+                    "binding the internal listener {}:{}",
+                    plane.host, plane.port
+                )
+            })?;
             let addr = listener.local_addr()?;
             let db_data = web::Data::new(db.clone());
             let body_limit = config.server.body_limit_bytes.max(1024 * 1024);
@@ -284,7 +303,11 @@ fn start_plane(
         }
     };
     if let Some(start) = spec.start_plane {
-        let ctx = crate::plane::PlaneContext { db: db.clone(), plane: plane.clone(), identity };
+        let ctx = crate::plane::PlaneContext {
+            db: db.clone(),
+            plane: plane.clone(),
+            identity,
+        };
         tasks.extend(start(ctx)?);
     }
     Ok((internal, tasks))

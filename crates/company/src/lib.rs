@@ -2,8 +2,14 @@
 //! security events. This crate wires the company's routes into the common
 //! application builder; `main.rs` only calls it.
 
+pub mod anchors;
+pub mod plane;
+pub mod schema;
+pub mod security_events;
+
 use actix_web::web;
 use common::db::Migrations;
+use common::rbac::Permission;
 use common::server::Spec;
 use common::Service;
 
@@ -14,11 +20,29 @@ pub const MIGRATIONS: Migrations = Migrations {
 };
 
 /// Every permission the company server checks.
-pub const PERMISSIONS: &[&str] = &["users.manage", "audit.read"];
+pub const PERMISSIONS: &[&str] = &["users.manage", "audit.read", "security_events.read"];
+
+/// Company permissions beyond the core ones.
+#[derive(Debug, Clone, Copy)]
+pub enum CompanyPermission {
+    /// List the security events of every server.
+    SecurityEventsRead,
+}
+
+impl Permission for CompanyPermission {
+    fn name(self) -> &'static str {
+        match self {
+            Self::SecurityEventsRead => "security_events.read",
+        }
+    }
+}
 
 /// Compiled role → permissions (DESIGN section 5); `[rbac.roles]` may override.
 pub const POLICY: &[(&str, &[&str])] = &[
-    ("admin", &["users.manage", "audit.read"]),
+    (
+        "admin",
+        &["users.manage", "audit.read", "security_events.read"],
+    ),
     ("team_lead", &[]),
     ("analyst", &[]),
     ("production", &[]),
@@ -42,8 +66,16 @@ pub static SPEC: Spec = Spec {
     demo_users: DEMO_USERS,
     routes,
     demo_seed: None,
-    internal_routes: None,
-    start_plane: None,
+    internal_routes: Some(internal_routes),
+    start_plane: Some(plane::start),
 };
 
-fn routes(_cfg: &mut web::ServiceConfig) {}
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(security_events::http::routes)
+        .configure(anchors::http::routes);
+}
+
+fn internal_routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(security_events::internal::routes)
+        .configure(anchors::internal::routes);
+}

@@ -2,6 +2,8 @@
 //! the synthetic sandbox (never PHI). This crate wires the dev routes into
 //! the common application builder; `main.rs` only calls it.
 
+pub mod plane;
+
 use actix_web::web;
 use common::db::Migrations;
 use common::server::Spec;
@@ -39,7 +41,7 @@ pub static SPEC: Spec = Spec {
     demo_users: DEMO_USERS,
     routes,
     demo_seed: None,
-    internal_routes: None,
+    internal_routes: Some(plane::routes),
     start_plane: None,
 };
 

@@ -48,7 +48,7 @@ pub static SPEC: Spec = Spec {
     routes,
     demo_seed: None,
     internal_routes: None,
-    start_plane: None,
+    start_plane: Some(common::plane::start_reporting),
 };
 
 fn routes(_cfg: &mut web::ServiceConfig) {}

@@ -37,7 +37,7 @@ pub static SPEC: Spec = Spec {
     routes,
     demo_seed: Some(tenants::seed_demo_tenant),
     internal_routes: None,
-    start_plane: None,
+    start_plane: Some(common::plane::start_reporting),
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

@@ -11,8 +11,8 @@ use crate::auth::{password, AuthContext, AuthUser, TenantRule};
 use crate::db::{now, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::rbac::CorePermission;
-use crate::security::{self, NewEvent};
 use crate::response::{self, Page, PageQuery};
+use crate::security::{self, NewEvent};
 
 /// Mount the account routes (inside the server's API scope).
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -146,7 +146,13 @@ async fn login(
             let ip = json!(origin.ip);
             security::record(
                 c,
-                &NewEvent::new("auth.login_failed", Severity::Warning, &actor, tenant.as_deref(), json!({ "reason": reason, "ip": ip })),
+                &NewEvent::new(
+                    "auth.login_failed",
+                    Severity::Warning,
+                    &actor,
+                    tenant.as_deref(),
+                    json!({ "reason": reason, "ip": ip }),
+                ),
             )?;
             if locked_now {
                 let event = Event::new(&actor, "anonymous", "auth.lockout", "session")
@@ -157,7 +163,13 @@ async fn login(
                 audit::append(c, &event, &origin)?;
                 security::record(
                     c,
-                    &NewEvent::new("auth.lockout", Severity::Critical, &actor, tenant.as_deref(), json!({ "minutes": ctx.lockout_minutes, "ip": ip })),
+                    &NewEvent::new(
+                        "auth.lockout",
+                        Severity::Critical,
+                        &actor,
+                        tenant.as_deref(),
+                        json!({ "minutes": ctx.lockout_minutes, "ip": ip }),
+                    ),
                 )?;
             }
             Ok(())

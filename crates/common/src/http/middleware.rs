@@ -133,7 +133,9 @@ fn envelope_bare_errors(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBod
 async fn record_refusal(res: &ServiceResponse<BoxBody>, route: &str) {
     let user = res.request().extensions().get::<AuthUser>().cloned();
     let db = res.request().app_data::<web::Data<Db>>().cloned();
-    let (Some(user), Some(db)) = (user, db) else { return };
+    let (Some(user), Some(db)) = (user, db) else {
+        return;
+    };
     let event = NewEvent::new(
         "authz.denied",
         Severity::Warning,

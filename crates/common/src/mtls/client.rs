@@ -54,17 +54,34 @@ pub struct PeerClient {
 impl PeerClient {
     /// A client with this server's identity (from `plane`) for `base_url`.
     pub fn new(plane: &PlaneSection, base_url: &str) -> anyhow::Result<Self> {
-        let ca = std::fs::read(&plane.ca).with_context(|| format!("reading {}", plane.ca.display()))?;
-        let mut identity = std::fs::read(&plane.cert).with_context(|| format!("reading {}", plane.cert.display()))?;
-        identity.extend(std::fs::read(&plane.key).with_context(|| format!("reading {}", plane.key.display()))?);
-        Self::from_pem(&ca, &identity, base_url, Duration::from_secs(plane.request_timeout_secs))
+        let ca =
+            std::fs::read(&plane.ca).with_context(|| format!("reading {}", plane.ca.display()))?;
+        let mut identity = std::fs::read(&plane.cert)
+            .with_context(|| format!("reading {}", plane.cert.display()))?;
+        identity.extend(
+            std::fs::read(&plane.key)
+                .with_context(|| format!("reading {}", plane.key.display()))?,
+        );
+        Self::from_pem(
+            &ca,
+            &identity,
+            base_url,
+            Duration::from_secs(plane.request_timeout_secs),
+        )
     }
 
     /// A client from PEM bytes (CA; certificate followed by key).
-    pub fn from_pem(ca_pem: &[u8], identity_pem: &[u8], base_url: &str, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn from_pem(
+        ca_pem: &[u8],
+        identity_pem: &[u8],
+        base_url: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let ca = reqwest::Certificate::from_pem_bundle(ca_pem).context("parsing the CA certificate")?;
-        let identity = reqwest::Identity::from_pem(identity_pem).context("parsing our certificate and key")?;
+        let ca =
+            reqwest::Certificate::from_pem_bundle(ca_pem).context("parsing the CA certificate")?;
+        let identity =
+            reqwest::Identity::from_pem(identity_pem).context("parsing our certificate and key")?;
         let http = reqwest::Client::builder()
             .tls_certs_only(ca)
             .identity(identity)
@@ -73,7 +90,11 @@ impl PeerClient {
             .timeout(timeout)
             .build()
             .context("building the mTLS client")?;
-        Ok(Self { http, base: base_url.trim_end_matches('/').to_string(), attempts: 3 })
+        Ok(Self {
+            http,
+            base: base_url.trim_end_matches('/').to_string(),
+            attempts: 3,
+        })
     }
 
     /// Retry at most `n` times in all (1 = no retry).
@@ -83,14 +104,24 @@ impl PeerClient {
     }
 
     /// GET `path` with a query, and decode `data`.
-    pub async fn get<R: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<R, PeerError> {
-        self.with_retries(|| self.http.get(format!("{}{path}", self.base)).query(query)).await
+    pub async fn get<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<R, PeerError> {
+        self.with_retries(|| self.http.get(format!("{}{path}", self.base)).query(query))
+            .await
     }
 
     /// POST a JSON body and decode `data`. Only for idempotent operations
     /// (ours are: events and anchors carry their own ids), since it retries.
-    pub async fn post<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, PeerError> {
-        self.with_retries(|| self.http.post(format!("{}{path}", self.base)).json(body)).await
+    pub async fn post<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<R, PeerError> {
+        self.with_retries(|| self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
     }
 
     async fn with_retries<R: DeserializeOwned>(
@@ -115,9 +146,15 @@ impl PeerClient {
     }
 
     async fn once<R: DeserializeOwned>(req: reqwest::RequestBuilder) -> Result<R, PeerError> {
-        let res = req.send().await.map_err(|e| PeerError::Transport(error_chain(&e)))?;
+        let res = req
+            .send()
+            .await
+            .map_err(|e| PeerError::Transport(error_chain(&e)))?;
         let status = res.status().as_u16();
-        let body: serde_json::Value = res.json().await.map_err(|e| PeerError::Decode(e.to_string()))?;
+        let body: serde_json::Value = res
+            .json()
+            .await
+            .map_err(|e| PeerError::Decode(e.to_string()))?;
         if !(200..300).contains(&status) {
             let err = &body["error"];
             return Err(PeerError::Status {
@@ -126,7 +163,8 @@ impl PeerClient {
                 message: err["message"].as_str().unwrap_or("").to_string(),
             });
         }
-        let env: Envelope<R> = serde_json::from_value(body).map_err(|e| PeerError::Decode(e.to_string()))?;
+        let env: Envelope<R> =
+            serde_json::from_value(body).map_err(|e| PeerError::Decode(e.to_string()))?;
         Ok(env.data)
     }
 }

@@ -60,7 +60,9 @@ impl ServiceIdentity {
             (Service::Owner, None) => Ok(Self::Owner),
             (Service::Hospital, Some(t)) => {
                 uuid::Uuid::parse_str(t).map_err(|_| format!("tenant `{t}` is not a UUID"))?;
-                Ok(Self::Hospital { tenant_id: t.to_ascii_lowercase() })
+                Ok(Self::Hospital {
+                    tenant_id: t.to_ascii_lowercase(),
+                })
             }
             (Service::Hospital, None) => Err("a hospital identity needs a tenant".into()),
             (s, Some(_)) => Err(format!("{s} identities have no tenant")),
@@ -87,7 +89,9 @@ impl FromStr for ServiceIdentity {
 
     /// Parse a URI SAN; anything not exactly one of the shapes is refused.
     fn from_str(uri: &str) -> Result<Self, Self::Err> {
-        let rest = uri.strip_prefix(SPIFFE_PREFIX).ok_or_else(|| format!("not a Bulkhead identity: {uri}"))?;
+        let rest = uri
+            .strip_prefix(SPIFFE_PREFIX)
+            .ok_or_else(|| format!("not a Bulkhead identity: {uri}"))?;
         match rest.split('/').collect::<Vec<_>>().as_slice() {
             ["company"] => Ok(Self::Company),
             ["dev"] => Ok(Self::Dev),
@@ -108,7 +112,9 @@ mod tests {
             ServiceIdentity::Company,
             ServiceIdentity::Dev,
             ServiceIdentity::Owner,
-            ServiceIdentity::Hospital { tenant_id: "00000000-0000-4000-8000-000000000001".into() },
+            ServiceIdentity::Hospital {
+                tenant_id: "00000000-0000-4000-8000-000000000001".into(),
+            },
         ] {
             assert_eq!(id.uri().parse::<ServiceIdentity>().unwrap(), id);
         }

@@ -24,11 +24,11 @@ impl FromRequest for PeerIdentity {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            req.conn_data::<PeerIdentity>()
-                .cloned()
-                .ok_or_else(|| ApiError::Unauthenticated("a client certificate with a Bulkhead identity is required".into())),
-        )
+        ready(req.conn_data::<PeerIdentity>().cloned().ok_or_else(|| {
+            ApiError::Unauthenticated(
+                "a client certificate with a Bulkhead identity is required".into(),
+            )
+        }))
     }
 }
 
@@ -36,9 +36,13 @@ impl FromRequest for PeerIdentity {
 /// peer's identity in the connection data.
 pub fn on_connect(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
     type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
-    let Some(tls) = conn.downcast_ref::<Tls>() else { return };
+    let Some(tls) = conn.downcast_ref::<Tls>() else {
+        return;
+    };
     let (_, session) = tls.get_ref();
-    let Some(leaf) = session.peer_certificates().and_then(|c| c.first()) else { return };
+    let Some(leaf) = session.peer_certificates().and_then(|c| c.first()) else {
+        return;
+    };
     match super::tls::identity_of(leaf) {
         Ok(id) => {
             ext.insert(PeerIdentity(id));
@@ -75,8 +79,21 @@ impl Allowed {
 /// An internal resource that admits only `allowed` identities (403 in the
 /// envelope otherwise, raised as a `cert.refused` security event) and
 /// answers 405 for methods it lacks.
-pub fn internal_resource(path: &str, allowed: &'static [Allowed]) -> actix_web::Resource<impl actix_web::dev::ServiceFactory<ServiceRequest, Config = (), Response = ServiceResponse<BoxBody>, Error = actix_web::Error, InitError = ()>> {
-    crate::http::resource(path).wrap(from_fn(move |req: ServiceRequest, next: Next<BoxBody>| check(allowed, req, next)))
+pub fn internal_resource(
+    path: &str,
+    allowed: &'static [Allowed],
+) -> actix_web::Resource<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    crate::http::resource(path).wrap(from_fn(move |req: ServiceRequest, next: Next<BoxBody>| {
+        check(allowed, req, next)
+    }))
 }
 
 async fn check(
@@ -85,15 +102,26 @@ async fn check(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let peer = req.conn_data::<PeerIdentity>().cloned();
-    let admitted = peer.as_ref().is_some_and(|p| allowed.iter().any(|a| a.admits(&p.0)));
+    let admitted = peer
+        .as_ref()
+        .is_some_and(|p| allowed.iter().any(|a| a.admits(&p.0)));
     if admitted {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     }
     let who = peer.map(|p| p.0.uri()).unwrap_or_else(|| "unknown".into());
     let route = req.path().to_string();
     if let Some(db) = req.app_data::<web::Data<Db>>().cloned() {
         let who = who.clone();
-        let event = NewEvent::new("cert.refused", Severity::Warning, &who, None, json!({ "route": route, "reason": "identity not allowed on this route" }));
+        let event = NewEvent::new(
+            "cert.refused",
+            Severity::Warning,
+            &who,
+            None,
+            json!({ "route": route, "reason": "identity not allowed on this route" }),
+        );
         if let Err(e) = db.write(move |c| security::record(c, &event)).await {
             tracing::warn!(error = %e, "could not record a refused identity");
         }

@@ -16,7 +16,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
 use tokio::sync::mpsc;
 
 use super::identity::ServiceIdentity;
@@ -50,7 +52,8 @@ pub fn load_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
 
 /// Read a PEM private key.
 pub fn load_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_file(path).with_context(|| format!("reading private key {}", path.display()))
+    PrivateKeyDer::from_pem_file(path)
+        .with_context(|| format!("reading private key {}", path.display()))
 }
 
 fn load_crls(path: &Path) -> anyhow::Result<Vec<CertificateRevocationListDer<'static>>> {
@@ -66,7 +69,8 @@ fn load_crls(path: &Path) -> anyhow::Result<Vec<CertificateRevocationListDer<'st
 /// The identity in a DER certificate's URI SAN (exactly one Bulkhead URI).
 pub fn identity_of(cert: &CertificateDer<'_>) -> Result<ServiceIdentity, String> {
     use x509_parser::prelude::*;
-    let (_, parsed) = X509Certificate::from_der(cert.as_ref()).map_err(|e| format!("unreadable certificate: {e}"))?;
+    let (_, parsed) = X509Certificate::from_der(cert.as_ref())
+        .map_err(|e| format!("unreadable certificate: {e}"))?;
     let san = parsed
         .subject_alternative_name()
         .map_err(|e| format!("bad SAN: {e}"))?
@@ -99,11 +103,16 @@ struct Verifier {
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Verifier").field("crl_path", &self.crl_path).finish()
+        f.debug_struct("Verifier")
+            .field("crl_path", &self.crl_path)
+            .finish()
     }
 }
 
-fn build_inner(roots: &Arc<RootCertStore>, crl_path: &Path) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
+fn build_inner(
+    roots: &Arc<RootCertStore>,
+    crl_path: &Path,
+) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
     WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
         .with_crls(load_crls(crl_path)?)
         .build()
@@ -161,12 +170,17 @@ impl ClientCertVerifier for Verifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let result = self.inner().verify_client_cert(end_entity, intermediates, now);
+        let result = self
+            .inner()
+            .verify_client_cert(end_entity, intermediates, now);
         if let Err(e) = &result {
             let claimed = identity_of(end_entity).ok().map(|i| i.uri());
             tracing::warn!(claimed = ?claimed, reason = %e, "client certificate refused");
             if let Some(tx) = &self.refusals {
-                let _ = tx.send(Refusal { claimed, reason: e.to_string() });
+                let _ = tx.send(Refusal {
+                    claimed,
+                    reason: e.to_string(),
+                });
             }
         }
         result
