@@ -284,7 +284,10 @@ impl Config {
             .set_default(
                 "database.url",
                 format!("sqlite://data/{}.db", service.name()),
-            )?;
+            )?
+            .set_default("plane.port", i64::from(service.default_port()) + 100)?
+            .set_default("plane.cert", format!("certs/{}.crt", service.name()))?
+            .set_default("plane.key", format!("certs/{}.key", service.name()))?;
         if service == Service::Hospital {
             builder = builder
                 .set_default("tenancy.mode", "onsite")?
@@ -538,5 +541,21 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bulkhead-cfg-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+}
+
+#[cfg(test)]
+mod plane_tests {
+    use super::*;
+
+    #[test]
+    fn plane_defaults_merge_with_env() {
+        let env: HashMap<String, String> = [("COMPANY__PLANE__OUTBOX_INTERVAL_SECS".to_string(), "1".to_string())].into();
+        let cfg = match Config::load_with_env(Service::Company, None, env) {
+            Ok(c) => c,
+            Err(e) => panic!("{e:#}"),
+        };
+        assert_eq!(cfg.plane.port, 3102);
+        assert_eq!(cfg.plane.outbox_interval_secs, 1);
     }
 }
