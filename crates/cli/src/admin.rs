@@ -42,27 +42,90 @@ pub fn migrate(service: Service, config: Option<&Path>) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn audit_verify(service: Service, config: Option<&Path>) -> anyhow::Result<ExitCode> {
+/// `against_company`: `Some(company config)` to also check the anchors.
+pub fn audit_verify(
+    service: Service,
+    config: Option<&Path>,
+    against_company: Option<Option<&Path>>,
+) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(service, config)?;
     let db = open(service, &cfg, false)?;
     let mut conn = db.conn().map_err(|e| anyhow::anyhow!("{e}"))?;
     let report = common::audit::verify(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
-    match &report.problem {
-        None => {
-            println!(
-                "{service}: audit chain intact: {} rows, head seq {} hash {}",
-                report.rows, report.head_seq, report.head_hash
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+    if let Some(p) = &report.problem {
+        println!(
+            "{service}: audit chain TAMPERED at seq {}: {} (rows 1..{} verified)",
+            p.seq, p.reason, report.head_seq
+        );
+        return Ok(ExitCode::from(1));
+    }
+    println!(
+        "{service}: audit chain intact: {} rows, head seq {} hash {}",
+        report.rows, report.head_seq, report.head_hash
+    );
+    let Some(company_config) = against_company else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let anchors = fetch_anchors(service, &cfg, company_config)?;
+    let pairs: Vec<(i64, String)> = anchors.iter().map(|a| (a.seq, a.hash.clone())).collect();
+    match common::audit::check_anchors(&mut conn, &pairs).map_err(|e| anyhow::anyhow!("{e}"))? {
         Some(p) => {
             println!(
-                "{service}: audit chain TAMPERED at seq {}: {} (rows 1..{} verified)",
-                p.seq, p.reason, report.head_seq
+                "{service}: audit chain does NOT match company's anchors at seq {}: {}",
+                p.seq, p.reason
             );
             Ok(ExitCode::from(1))
         }
+        None => {
+            println!(
+                "{service}: matches all {} anchors held by company",
+                pairs.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// Every anchor company holds for `service`, read over mTLS with the
+/// service's own identity (dev makes no outbound calls: company's identity
+/// reads dev's anchors).
+fn fetch_anchors(
+    service: Service,
+    cfg: &Config,
+    company_config: Option<&Path>,
+) -> anyhow::Result<Vec<contracts::AuditAnchor>> {
+    use common::mtls::client::PeerClient;
+    let (plane, query): (common::config::PlaneSection, Vec<(&str, String)>) = match service {
+        Service::Company => bail!("company holds the anchors; verify the other servers against it"),
+        Service::Dev => {
+            let company = Config::load(Service::Company, company_config)
+                .context("company's configuration")?;
+            (company.plane, vec![("service", "dev".to_string())])
+        }
+        _ => (cfg.plane.clone(), Vec::new()),
+    };
+    let client = PeerClient::new(&plane, &plane.company_url)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut all = Vec::new();
+        for page in 1.. {
+            let mut q = query.clone();
+            q.push(("page", page.to_string()));
+            q.push(("page_size", "100".to_string()));
+            let batch: Vec<contracts::AuditAnchor> = client
+                .get(contracts::paths::AUDIT_ANCHORS, &q)
+                .await
+                .map_err(|e| anyhow::anyhow!("reading anchors from company: {e}"))?;
+            let done = batch.len() < 100;
+            all.extend(batch);
+            if done {
+                break;
+            }
+        }
+        Ok(all)
+    })
 }
 
 #[derive(clap::Args)]

@@ -64,6 +64,12 @@ enum AuditCommand {
         /// The server's TOML configuration.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Also compare the chain with the anchors the company server holds.
+        #[arg(long)]
+        against_company: bool,
+        /// For `--service dev`: company's configuration (its certificate reads dev's anchors).
+        #[arg(long)]
+        company_config: Option<PathBuf>,
     },
 }
 
@@ -80,8 +86,18 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(args),
         Command::Migrate { service, config } => admin::migrate(service, config.as_deref()),
         Command::Audit {
-            command: AuditCommand::Verify { service, config },
-        } => admin::audit_verify(service, config.as_deref()),
+            command:
+                AuditCommand::Verify {
+                    service,
+                    config,
+                    against_company,
+                    company_config,
+                },
+        } => admin::audit_verify(
+            service,
+            config.as_deref(),
+            against_company.then_some(company_config.as_deref()),
+        ),
         Command::Users {
             command: UsersCommand::Create(args),
         } => admin::create_user(args),

@@ -20,6 +20,9 @@ pub struct UpArgs {
     /// Folder holding `<service>.toml` files to pass to each server.
     #[arg(long)]
     config_dir: Option<PathBuf>,
+    /// Where `--demo` creates missing certificates (the servers' default is `certs`).
+    #[arg(long, default_value = "certs")]
+    certs_dir: PathBuf,
     /// Seconds to wait for each server to accept connections.
     #[arg(long, default_value_t = 60)]
     wait_secs: u64,
@@ -45,6 +48,20 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         .parent()
         .context("bulkhead has no parent folder")?
         .to_path_buf();
+    if args.demo {
+        // The demo needs a CA and the four service certificates for the
+        // internal plane; create whatever is missing (never in production).
+        let created =
+            common::mtls::certs::ensure_demo(&args.certs_dir, common::config::DEMO_TENANT_ID)
+                .context("creating the demo certificates")?;
+        if !created.is_empty() {
+            println!(
+                "bulkhead: demo certificates created in {}: {}",
+                args.certs_dir.display(),
+                created.join(", ")
+            );
+        }
+    }
     let mut running: Vec<Running> = Vec::new();
     for service in Service::ALL {
         let config_file = args

@@ -342,6 +342,38 @@ pub fn verify(conn: &mut DbConn) -> ApiResult<Verification> {
     })
 }
 
+/// The hash of the row at `seq`, if there is one.
+pub fn hash_at(conn: &mut DbConn, seq: i64) -> ApiResult<Option<String>> {
+    Ok(audit_log::table
+        .filter(audit_log::seq.eq(seq))
+        .select(audit_log::hash)
+        .first(conn)
+        .optional()?)
+}
+
+/// Compare the local chain with anchors held elsewhere: the first anchor
+/// whose position is missing or whose hash differs.
+pub fn check_anchors(conn: &mut DbConn, anchors: &[(i64, String)]) -> ApiResult<Option<Problem>> {
+    for (seq, hash) in anchors {
+        match hash_at(conn, *seq)? {
+            None => {
+                return Ok(Some(Problem {
+                    seq: *seq,
+                    reason: format!("row {seq} is anchored on company but missing here"),
+                }))
+            }
+            Some(h) if &h != hash => {
+                return Ok(Some(Problem {
+                    seq: *seq,
+                    reason: format!("row {seq} differs from the hash anchored on company"),
+                }))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(None)
+}
+
 /// Filters for listing the audit log.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -550,7 +550,11 @@ mod plane_tests {
 
     #[test]
     fn plane_defaults_merge_with_env() {
-        let env: HashMap<String, String> = [("COMPANY__PLANE__OUTBOX_INTERVAL_SECS".to_string(), "1".to_string())].into();
+        let env: HashMap<String, String> = [(
+            "COMPANY__PLANE__OUTBOX_INTERVAL_SECS".to_string(),
+            "1".to_string(),
+        )]
+        .into();
         let cfg = match Config::load_with_env(Service::Company, None, env) {
             Ok(c) => c,
             Err(e) => panic!("{e:#}"),

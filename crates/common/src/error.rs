@@ -104,6 +104,11 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 Self::Conflict("a record with these values already exists".into())
             }
+            // PostgreSQL refuses NUL in text ("invalid byte sequence … 0x00");
+            // only client input carries one, so it is bad input, not a fault.
+            Error::DatabaseError(_, info) if info.message().contains("0x00") => {
+                Self::validation("text must not contain NUL characters")
+            }
             other => Self::Internal(anyhow::Error::new(other)),
         }
     }
