@@ -76,6 +76,11 @@ fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 fn internal_routes(cfg: &mut web::ServiceConfig) {
+    use common::mtls::{peer::whoami_route, Allowed};
+    whoami_route(
+        cfg,
+        &[Allowed::AnyHospital, Allowed::Owner, Allowed::Company],
+    );
     cfg.configure(security_events::internal::routes)
         .configure(anchors::internal::routes);
 }

@@ -14,6 +14,8 @@ pub mod paths {
     pub const AUDIT_ANCHORS: &str = "/internal/v1/audit-anchors";
     /// dev: company pulls dev's security events.
     pub const DEV_SECURITY_EVENTS: &str = "/internal/v1/security-events";
+    /// every internal listener: the caller's verified identity (connectivity check).
+    pub const WHOAMI: &str = "/internal/v1/whoami";
     /// dev: company pulls dev's audit head.
     pub const AUDIT_HEAD: &str = "/internal/v1/audit/head";
 }

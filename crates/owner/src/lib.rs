@@ -36,10 +36,17 @@ pub static SPEC: Spec = Spec {
     demo_users: DEMO_USERS,
     routes,
     demo_seed: Some(tenants::seed_demo_tenant),
-    internal_routes: None,
+    internal_routes: Some(internal_routes),
     start_plane: Some(common::plane::start_reporting),
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(tenants::http::routes);
+}
+
+/// The internal listener. Hospitals' heartbeat, provisioning and backups
+/// come with their issues; today it answers `whoami` for hospitals.
+fn internal_routes(cfg: &mut web::ServiceConfig) {
+    use common::mtls::{peer::whoami_route, Allowed};
+    whoami_route(cfg, &[Allowed::AnyHospital]);
 }

@@ -57,7 +57,7 @@ fn validate_email(e: &str) -> ApiResult<()> {
     let ok = e.len() <= 254
         && e.split_once('@')
             .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
-        && !e.chars().any(char::is_whitespace);
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {
         Ok(())
     } else {

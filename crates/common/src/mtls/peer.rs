@@ -130,3 +130,15 @@ async fn check(
     let err = ApiError::Forbidden(format!("{who} may not call this route"));
     Ok(req.into_response(err.error_response()))
 }
+
+/// `GET /internal/v1/whoami`: the caller's identity as this listener sees it.
+pub async fn whoami(peer: PeerIdentity) -> actix_web::HttpResponse {
+    crate::response::ok(
+        json!({ "identity": peer.0.uri(), "service": peer.0.service().name(), "tenant_id": peer.0.tenant() }),
+    )
+}
+
+/// Mount `whoami` for `allowed` callers.
+pub fn whoami_route(cfg: &mut web::ServiceConfig, allowed: &'static [Allowed]) {
+    cfg.service(internal_resource(contracts::paths::WHOAMI, allowed).route(web::get().to(whoami)));
+}

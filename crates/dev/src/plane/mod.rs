@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 /// Mount the internal routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    common::mtls::peer::whoami_route(cfg, &[Allowed::Company]);
     cfg.service(
         internal_resource(paths::DEV_SECURITY_EVENTS, &[Allowed::Company])
             .route(web::get().to(events)),
