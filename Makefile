@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PG_URL ?= $(BULKHEAD_TEST_PG_URL)
 
-.PHONY: run build test test-pg lint fmt e2e clean-data
+.PHONY: run build certs test test-pg lint fmt e2e clean-data
 
 ## Build and run all four servers with demo data on SQLite under ./data.
 run: build
@@ -10,6 +10,10 @@ run: build
 
 build:
 	$(CARGO) build --bins
+
+## Demo CA and service certificates under ./certs (make run does this too).
+certs: build
+	./target/debug/bulkhead certs demo
 
 ## The whole suite on SQLite (no PostgreSQL needed).
 test: build
@@ -31,6 +35,6 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## Forget the demo databases.
+## Forget the demo databases and certificates.
 clean-data:
-	rm -rf data
+	rm -rf data certs/*.crt certs/*.key certs/*.crl certs/*.json
