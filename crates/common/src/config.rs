@@ -37,11 +37,43 @@ pub struct Config {
     /// Hospital only: on-site (one tenant) or hosted (many).
     #[serde(default)]
     pub tenancy: Option<TenancySection>,
+    /// Hospital only: clinical settings.
+    #[serde(default)]
+    pub clinical: Option<ClinicalSection>,
+    /// Field encryption keys.
+    #[serde(default)]
+    pub crypto: CryptoSection,
     /// The internal plane: mTLS identity, internal listener, peers.
     pub plane: PlaneSection,
     /// Demo mode: seeds demo users; refused unless every listener is on loopback.
     #[serde(default)]
     pub demo: bool,
+}
+
+/// Clinical settings (hospital).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClinicalSection {
+    /// How long a break-the-glass grant lasts.
+    pub break_glass_minutes: i64,
+}
+
+impl Default for ClinicalSection {
+    fn default() -> Self {
+        Self {
+            break_glass_minutes: 60,
+        }
+    }
+}
+
+/// Field encryption: the master key that wraps every tenant's data keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CryptoSection {
+    /// The master key (64 hex characters or base64 of 32 bytes).
+    pub master_key: Option<SecretString>,
+    /// File holding it (mode 0600).
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// The internal plane (DESIGN section 2).
@@ -356,6 +388,14 @@ impl Config {
         if let Some(secret) = &self.auth.jwt_secret {
             if secret.expose_secret().len() < 32 {
                 bail!("auth.jwt_secret must be at least 32 bytes");
+            }
+        }
+        if self.clinical.is_some() && !service.is_tenanted() {
+            bail!("clinical is a hospital setting; {service} does not take it");
+        }
+        if let Some(c) = &self.clinical {
+            if !(1..=24 * 60).contains(&c.break_glass_minutes) {
+                bail!("clinical.break_glass_minutes must be between 1 and 1440");
             }
         }
         match (&self.tenancy, service.is_tenanted()) {

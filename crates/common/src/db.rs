@@ -28,6 +28,9 @@ pub enum DbConn {
     Sqlite(SqliteConnection),
 }
 
+/// The diesel backend of [`DbConn`] (for boxed queries).
+pub type DbBackend = <DbConn as Connection>::Backend;
+
 /// Which backend a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

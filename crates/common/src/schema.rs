@@ -70,3 +70,14 @@ diesel::table! {
         delivered_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    data_keys (key_id) {
+        key_id -> Text,
+        tenant_id -> Text,
+        generation -> Integer,
+        wrapped -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+    }
+}

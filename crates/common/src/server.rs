@@ -202,9 +202,17 @@ impl Application {
         &self.state
     }
 
-    /// A handle to stop the server.
+    /// A handle to stop the public listener (which stops the internal one too).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+
+    /// Handles to both listeners, to stop them together.
+    pub fn handles(&self) -> Handles {
+        Handles {
+            public: self.server.handle(),
+            internal: self.internal.as_ref().map(|(_, s)| s.handle()),
+        }
     }
 
     /// Serve until stopped (Ctrl-C / SIGTERM stop it gracefully). Stopping
@@ -218,8 +226,10 @@ impl Application {
                 tokio::pin!(public);
                 tokio::pin!(internal);
                 tokio::select! {
-                    r = &mut public => { ih.stop(true).await; let _ = internal.await; r }
-                    r = &mut internal => { ph.stop(true).await; let _ = public.await; r }
+                    // Outside an actix System the `Server` future is what runs
+                    // its event loop: keep polling it while asking it to stop.
+                    r = &mut public => { let _ = tokio::join!(ih.stop(true), &mut internal); r }
+                    r = &mut internal => { let _ = tokio::join!(ph.stop(true), &mut public); r }
                 }
             }
         };
@@ -311,6 +321,26 @@ fn start_plane(
         tasks.extend(start(ctx)?);
     }
     Ok((internal, tasks))
+}
+
+/// Handles to both listeners of an application.
+#[derive(Clone)]
+pub struct Handles {
+    public: actix_web::dev::ServerHandle,
+    internal: Option<actix_web::dev::ServerHandle>,
+}
+
+impl Handles {
+    /// Stop both listeners; `graceful` waits for open connections (up to
+    /// the shutdown time-out), otherwise they are dropped at once.
+    pub async fn stop(&self, graceful: bool) {
+        match &self.internal {
+            Some(internal) => {
+                tokio::join!(self.public.stop(graceful), internal.stop(graceful));
+            }
+            None => self.public.stop(graceful).await,
+        }
+    }
 }
 
 /// Users to provision at start: the bootstrap admin and, in demo mode, the demo users.

@@ -13,50 +13,14 @@ use common::server::{Application, Spec};
 use common::Service;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::database::TestDatabase;
+use crate::reply::Reply;
 
 /// A password every policy accepts, for users the tests create.
 pub const STRONG_PASSWORD: &str = "correct-horse-battery-9";
-
-/// A response read in full: status, headers and the body as JSON
-/// (`Value::Null` when empty, a JSON string when not JSON).
-#[derive(Debug)]
-pub struct Reply {
-    /// Status.
-    pub status: StatusCode,
-    /// Headers.
-    pub headers: HeaderMap,
-    /// Body.
-    pub body: Value,
-}
-
-impl Reply {
-    /// Read `resp` to the end.
-    pub async fn read(resp: reqwest::Response) -> Self {
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.expect("reading the response body");
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Self {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    /// A header as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
 
 /// A server started by [`crate::spawn`]; stopped (and its database dropped) on drop.
 pub struct TestApp {
@@ -66,6 +30,8 @@ pub struct TestApp {
     addr: SocketAddr,
     db: Db,
     handle: ServerHandle,
+    handles: common::server::Handles,
+    running: std::sync::Mutex<Option<tokio::task::JoinHandle<std::io::Result<()>>>>,
     jwt_secret: String,
     database_url: String,
     database: Option<TestDatabase>,
@@ -102,6 +68,9 @@ impl TestApp {
             ("AUTH__JWT_SECRET", jwt_secret.as_str()),
             ("DEMO", "true"),
             ("LOG__LEVEL", "warn"),
+            // Single-server tests run without the internal plane (no certificates);
+            // the plane tests pass PLANE__ENABLED=true with their own certificates.
+            ("PLANE__ENABLED", "false"),
         ] {
             env.insert(key(k), v.to_string());
         }
@@ -114,18 +83,36 @@ impl TestApp {
         let config = Config::load_with_env(service, None, env)?;
         let database_url = config.database_url().to_string();
         let app = Application::build(crate::spec(service), config).await?;
-        let (addr, db, handle) = (app.addr(), app.state().db.clone(), app.handle());
-        tokio::spawn(app.run_until_stopped());
+        let (addr, db, handle, handles) = (
+            app.addr(),
+            app.state().db.clone(),
+            app.handle(),
+            app.handles(),
+        );
+        let running = std::sync::Mutex::new(Some(tokio::spawn(app.run_until_stopped())));
         Ok(Self {
             client: reqwest::Client::new(),
             service,
             addr,
             db,
             handle,
+            handles,
+            running,
             jwt_secret,
             database_url,
             database,
         })
+    }
+
+    /// Stop the server (both listeners and the plane's workers); the
+    /// database stays until the app is dropped.
+    pub async fn stop(&self) {
+        self.handles.stop(false).await;
+        // Wait until both listeners have closed, so a successor can bind them.
+        let task = self.running.lock().unwrap().take();
+        if let Some(task) = task {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(15), task).await;
+        }
     }
 
     /// Which server this is.

@@ -16,11 +16,14 @@
 mod app;
 mod assert;
 mod database;
+pub mod plane;
+mod reply;
 
-pub use app::{Reply, TestApp, STRONG_PASSWORD};
+pub use app::{TestApp, STRONG_PASSWORD};
 pub use assert::{assert_error, assert_ok};
 pub use common::Service;
 pub use database::{TestDatabase, PG_URL_ENV};
+pub use reply::Reply;
 pub use reqwest::{Method, StatusCode};
 
 /// Start `service` with the test defaults (demo users, bcrypt cost 4, a

@@ -78,6 +78,17 @@ impl AuthUser {
         }
     }
 
+    /// Whether the caller's role has `permission` (for scoping; use
+    /// [`AuthUser::require`] to refuse).
+    pub fn can(&self, permission: impl Permission) -> bool {
+        self.policy.allows(&self.role, permission.name())
+    }
+
+    /// Whether `role` (any role of this server) has `permission`.
+    pub fn role_can(&self, role: &str, permission: impl Permission) -> bool {
+        self.policy.allows(role, permission.name())
+    }
+
     /// Whether the caller holds the server's admin role.
     pub fn is_admin(&self) -> bool {
         self.role == self.policy.admin_role()

@@ -1,0 +1,225 @@
+//! The internal plane in tests: a throw-away CA and certificates on disk,
+//! the plane configuration of each server, and mTLS clients holding any
+//! identity (or none, or a foreign one).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+
+use chrono::{Duration, Utc};
+use common::mtls::certs::{Ca, IssueRequest, Issued, RevokedSerial};
+use common::mtls::ServiceIdentity;
+use common::Service;
+
+/// A CA in a temporary folder, with the certificates issued from it.
+pub struct Pki {
+    dir: tempfile::TempDir,
+    ca: Ca,
+    revoked: std::sync::Mutex<Vec<RevokedSerial>>,
+}
+
+/// Internal ports chosen before the servers start, so each knows its peers.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanePorts {
+    /// company's internal listener.
+    pub company: u16,
+    /// dev's internal listener.
+    pub dev: u16,
+    /// owner's internal listener.
+    pub owner: u16,
+}
+
+impl PlanePorts {
+    /// Three free ports.
+    pub fn free() -> Self {
+        Self {
+            company: free_port(),
+            dev: free_port(),
+            owner: free_port(),
+        }
+    }
+
+    /// The internal port of `service` (hospital has none: 0).
+    pub fn of(&self, service: Service) -> u16 {
+        match service {
+            Service::Company => self.company,
+            Service::Dev => self.dev,
+            Service::Owner => self.owner,
+            Service::Hospital => 0,
+        }
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Pki {
+    /// A fresh CA (and an empty CRL).
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::generate(
+            "Test Bulkhead CA",
+            Utc::now() - Duration::days(1),
+            Utc::now() + Duration::days(365),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("ca.crt"), &ca.cert_pem).unwrap();
+        let pki = Self {
+            dir,
+            ca,
+            revoked: std::sync::Mutex::new(Vec::new()),
+        };
+        pki.write_crl();
+        pki
+    }
+
+    /// The folder holding `ca.crt`, `ca.crl` and the issued files.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The CA certificate (PEM).
+    pub fn ca_pem(&self) -> &str {
+        &self.ca.cert_pem
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+
+    /// Issue a valid certificate for `identity` as `<name>.crt`/`<name>.key`.
+    pub fn issue(&self, name: &str, identity: ServiceIdentity) -> Issued {
+        self.issue_between(
+            name,
+            identity,
+            Utc::now() - Duration::hours(1),
+            Utc::now() + Duration::days(1),
+        )
+    }
+
+    /// Issue a certificate that expired yesterday.
+    pub fn issue_expired(&self, name: &str, identity: ServiceIdentity) -> Issued {
+        self.issue_between(
+            name,
+            identity,
+            Utc::now() - Duration::days(3),
+            Utc::now() - Duration::days(1),
+        )
+    }
+
+    fn issue_between(
+        &self,
+        name: &str,
+        identity: ServiceIdentity,
+        from: chrono::DateTime<Utc>,
+        to: chrono::DateTime<Utc>,
+    ) -> Issued {
+        let req = IssueRequest {
+            identity,
+            dns: vec!["localhost".into()],
+            ips: vec!["127.0.0.1".parse().unwrap()],
+            not_before: from,
+            not_after: to,
+        };
+        let issued = self.ca.issue(&req).unwrap();
+        std::fs::write(self.path(&format!("{name}.crt")), &issued.cert_pem).unwrap();
+        std::fs::write(self.path(&format!("{name}.key")), &issued.key_pem).unwrap();
+        issued
+    }
+
+    /// Revoke a serial and rewrite `ca.crl` (listeners reload it).
+    pub fn revoke(&self, serial_hex: &str) {
+        self.revoked.lock().unwrap().push(RevokedSerial {
+            serial: serial_hex.to_string(),
+            revoked_at: Utc::now(),
+        });
+        self.write_crl();
+    }
+
+    fn write_crl(&self) {
+        let revoked = self.revoked.lock().unwrap().clone();
+        let crl = self.ca.crl(&revoked).unwrap();
+        let tmp = self.path("ca.crl.tmp");
+        std::fs::write(&tmp, crl).unwrap();
+        std::fs::rename(tmp, self.path("ca.crl")).unwrap();
+    }
+
+    /// The environment that turns the plane on for `service`, presenting
+    /// `<name>.crt`, listening on its port of `ports`, calling the others there.
+    pub fn plane_env(
+        &self,
+        service: Service,
+        name: &str,
+        ports: &PlanePorts,
+    ) -> Vec<(String, String)> {
+        let p = service.env_prefix();
+        let path = |f: String| self.path(&f).to_string_lossy().into_owned();
+        let mut env = vec![
+            (format!("{p}__PLANE__ENABLED"), "true".to_string()),
+            (format!("{p}__PLANE__CERT"), path(format!("{name}.crt"))),
+            (format!("{p}__PLANE__KEY"), path(format!("{name}.key"))),
+            (format!("{p}__PLANE__CA"), path("ca.crt".into())),
+            (format!("{p}__PLANE__CRL"), path("ca.crl".into())),
+            (
+                format!("{p}__PLANE__COMPANY_URL"),
+                format!("https://localhost:{}", ports.company),
+            ),
+            (
+                format!("{p}__PLANE__DEV_URL"),
+                format!("https://localhost:{}", ports.dev),
+            ),
+            (
+                format!("{p}__PLANE__OWNER_URL"),
+                format!("https://localhost:{}", ports.owner),
+            ),
+            (format!("{p}__PLANE__OUTBOX_INTERVAL_SECS"), "1".to_string()),
+            (format!("{p}__PLANE__ANCHOR_INTERVAL_SECS"), "1".to_string()),
+            (format!("{p}__PLANE__REQUEST_TIMEOUT_SECS"), "3".to_string()),
+        ];
+        if service != Service::Hospital {
+            env.push((format!("{p}__PLANE__PORT"), ports.of(service).to_string()));
+        }
+        env
+    }
+
+    /// An mTLS client presenting `<name>.crt` (or no certificate), trusting this CA.
+    pub fn client(&self, name: Option<&str>) -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let ca = reqwest::Certificate::from_pem(self.ca.cert_pem.as_bytes()).unwrap();
+        let mut b = reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .pool_max_idle_per_host(0);
+        if let Some(name) = name {
+            let mut pem = std::fs::read(self.path(&format!("{name}.crt"))).unwrap();
+            pem.extend(std::fs::read(self.path(&format!("{name}.key"))).unwrap());
+            b = b.identity(reqwest::Identity::from_pem(&pem).unwrap());
+        }
+        b.build().unwrap()
+    }
+
+    /// A client presenting `other`'s certificate `<name>` but trusting this CA
+    /// (a certificate from another CA).
+    pub fn foreign_client(&self, other: &Pki, name: &str) -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let ca = reqwest::Certificate::from_pem(self.ca.cert_pem.as_bytes()).unwrap();
+        let mut pem = std::fs::read(other.path(&format!("{name}.crt"))).unwrap();
+        pem.extend(std::fs::read(other.path(&format!("{name}.key"))).unwrap());
+        reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .identity(reqwest::Identity::from_pem(&pem).unwrap())
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+    }
+}
+
+impl Default for Pki {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,139 @@
+//! Start-up configuration: demo mode only on loopback, a bootstrap admin
+//! outside demo mode, role overrides from the environment, and bad
+//! settings refused before anything listens.
+
+use serde_json::json;
+use testkit::{
+    assert_error, spawn_with, try_spawn_with, Method, Service, StatusCode, STRONG_PASSWORD,
+};
+
+fn key(service: Service, name: &str) -> String {
+    format!("{}__{name}", service.env_prefix())
+}
+
+#[tokio::test]
+async fn demo_mode_is_refused_off_loopback() {
+    for service in Service::ALL {
+        let host = key(service, "SERVER__HOST");
+        let err = try_spawn_with(service, &[(host.as_str(), "0.0.0.0")])
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{service}: demo mode started on 0.0.0.0"));
+        assert!(
+            format!("{err:#}").contains("demo mode is refused"),
+            "{service}: {err:#}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_demo_the_first_admin_comes_from_the_environment() {
+    for service in Service::ALL {
+        let (demo, user, pass) = (
+            key(service, "DEMO"),
+            key(service, "BOOTSTRAP__ADMIN_USERNAME"),
+            key(service, "BOOTSTRAP__ADMIN_PASSWORD"),
+        );
+        let app = spawn_with(
+            service,
+            &[
+                (demo.as_str(), "false"),
+                (user.as_str(), "first-admin"),
+                (pass.as_str(), STRONG_PASSWORD),
+            ],
+        )
+        .await;
+
+        let token = app.login("first-admin", STRONG_PASSWORD).await;
+        let (_, me) = app.api(Method::GET, "/auth/me", Some(&token), None).await;
+        assert_eq!(me["data"]["role"], app.spec().admin_role, "{service}");
+        let (demo_user, demo_pass) = app.admin_credentials();
+        let login = json!({ "username": demo_user, "password": demo_pass });
+        let (status, body) = app
+            .api(Method::POST, "/auth/login", None, Some(login))
+            .await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+        let (_, users) = app.api(Method::GET, "/users", Some(&token), None).await;
+        assert_eq!(
+            users["meta"]["total"], 1,
+            "{service}: no demo users without demo mode"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_weak_bootstrap_password_stops_the_start() {
+    let env = [
+        ("COMPANY__DEMO", "false"),
+        ("COMPANY__BOOTSTRAP__ADMIN_USERNAME", "root1"),
+        ("COMPANY__BOOTSTRAP__ADMIN_PASSWORD", "password123"),
+    ];
+    let err = try_spawn_with(Service::Company, &env)
+        .await
+        .err()
+        .expect("a weak password must stop it");
+    assert!(format!("{err:#}").contains("password"), "{err:#}");
+}
+
+#[tokio::test]
+async fn role_overrides_are_read_from_the_environment_as_lists() {
+    let app = spawn_with(
+        Service::Company,
+        &[
+            ("COMPANY__RBAC__ROLES__AUDITOR", "audit.read,users.manage"),
+            ("COMPANY__RBAC__ROLES__ANALYST", "audit.read"),
+        ],
+    )
+    .await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "auditor1", "auditor").await;
+    let auditor = app.login("auditor1", STRONG_PASSWORD).await;
+    let analyst = app.login("analyst", "analyst123").await;
+
+    assert_eq!(
+        app.api(Method::GET, "/audit", Some(&auditor), None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.api(Method::GET, "/users", Some(&auditor), None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.api(Method::GET, "/audit", Some(&analyst), None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.api(Method::GET, "/users", Some(&analyst), None).await.0,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn bad_settings_are_refused_before_anything_listens() {
+    let cases: Vec<(Service, Vec<(&str, &str)>)> = vec![
+        (Service::Company, vec![("COMPANY__SERVER__BOGUS", "1")]),
+        (
+            Service::Company,
+            vec![("COMPANY__AUTH__JWT_SECRET", "too-short")],
+        ),
+        (Service::Company, vec![("COMPANY__AUTH__BCRYPT_COST", "3")]),
+        (Service::Company, vec![("COMPANY__TENANCY__MODE", "hosted")]),
+        (
+            Service::Company,
+            vec![("COMPANY__RBAC__ROLES__AUDITOR", "root.everything")],
+        ),
+        (
+            Service::Dev,
+            vec![("DEV__DATABASE__URL", "mysql://somewhere/db")],
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__TENANCY__TENANT_ID", "not-a-uuid")],
+        ),
+        (Service::Owner, vec![("OWNER__SERVER__PORT", "not-a-port")]),
+    ];
+    for (service, env) in cases {
+        let result = try_spawn_with(service, &env).await;
+        assert!(result.is_err(), "{service} started with {env:?}");
+    }
+}

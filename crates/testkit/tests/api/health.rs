@@ -1,0 +1,129 @@
+//! `/healthz`, `/readyz` and `/metrics` on every server.
+
+use testkit::{assert_error, assert_ok, spawn, spawn_with, Reply, Service, StatusCode, TestApp};
+
+async fn get(app: &TestApp, path: &str) -> Reply {
+    Reply::read(
+        app.client
+            .get(app.url(path))
+            .send()
+            .await
+            .expect("request sent"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn healthz_and_readyz_answer_200_on_a_fresh_server() {
+    for service in Service::ALL {
+        let app = spawn(service).await;
+
+        let health = get(&app, "/healthz").await;
+        assert_ok(health.status, &health.body, StatusCode::OK);
+        assert_eq!(health.body["data"]["status"], "ok");
+        assert_eq!(health.body["data"]["service"], service.name());
+
+        let ready = get(&app, "/readyz").await;
+        assert_ok(ready.status, &ready.body, StatusCode::OK);
+        assert_eq!(ready.body["data"]["status"], "ready");
+    }
+}
+
+#[tokio::test]
+async fn readyz_turns_503_when_the_database_is_gone() {
+    for service in Service::ALL {
+        let key = format!("{}__DATABASE__POOL_TIMEOUT_SECS", service.env_prefix());
+        let app = spawn_with(service, &[(key.as_str(), "1")]).await;
+        assert_eq!(get(&app, "/readyz").await.status, StatusCode::OK);
+
+        app.destroy_database();
+
+        let ready = get(&app, "/readyz").await;
+        assert_error(
+            ready.status,
+            &ready.body,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+        );
+        // The process itself is still up.
+        assert_eq!(
+            get(&app, "/healthz").await.status,
+            StatusCode::OK,
+            "{service}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status_in_prometheus_text() {
+    for service in Service::ALL {
+        let app = spawn(service).await;
+        for _ in 0..3 {
+            get(&app, "/healthz").await;
+        }
+        app.admin_token().await;
+        get(&app, "/no/such/route-xyz").await;
+
+        let metrics = get(&app, "/metrics").await;
+
+        assert_eq!(metrics.status, StatusCode::OK);
+        assert!(metrics
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("text/plain")));
+        let text = metrics.body.as_str().expect("metrics are text, not JSON");
+        assert!(
+            text.contains("# TYPE bulkhead_http_requests_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE bulkhead_http_request_duration_seconds histogram"),
+            "{text}"
+        );
+        let counter = |route: &str, status: u16| {
+            text.lines().find(|l| {
+                l.starts_with("bulkhead_http_requests_total{")
+                    && l.contains(&format!("route=\"{route}\""))
+                    && l.contains(&format!("status=\"{status}\""))
+                    && l.contains(&format!("service=\"{}\"", service.name()))
+            })
+        };
+        let healthz = counter("/healthz", 200)
+            .unwrap_or_else(|| panic!("{service}: no /healthz line:\n{text}"));
+        assert!(healthz.ends_with(" 3"), "{healthz}");
+        let login = format!("{}/auth/login", app.prefix());
+        assert!(
+            counter(&login, 200).is_some(),
+            "{service}: no login line:\n{text}"
+        );
+        assert!(
+            counter("unmatched", 404).is_some(),
+            "{service}: unknown routes are not grouped:\n{text}"
+        );
+        assert!(
+            !text.contains("route-xyz"),
+            "raw paths must not become labels"
+        );
+    }
+}
+
+#[tokio::test]
+async fn readyz_is_503_while_a_migration_is_pending() {
+    for service in Service::ALL {
+        let app = spawn(service).await;
+
+        app.sql(
+            "DELETE FROM __diesel_schema_migrations \
+             WHERE version = (SELECT MAX(version) FROM __diesel_schema_migrations)",
+        )
+        .await
+        .expect("forgetting the newest migration");
+
+        let ready = get(&app, "/readyz").await;
+        assert_error(
+            ready.status,
+            &ready.body,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+        );
+    }
+}

@@ -1,0 +1,35 @@
+//! Every API test of Bulkhead, in one binary so it links once. Each test
+//! starts its own servers (port 0, fresh database) through the testkit;
+//! `BULKHEAD_TEST_PG_URL` runs the same tests on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod audit;
+mod auth;
+mod chain;
+mod config;
+mod envelope;
+mod fuzz;
+mod health;
+mod lockout;
+mod plane;
+mod rbac;
+mod tenancy;
+mod tokens;
+mod user_input;
+mod users;
+
+use testkit::TestApp;
+
+/// A role of `app` other than its admin role, if it has one (owner has none).
+pub fn ordinary_role(app: &TestApp) -> Option<&'static str> {
+    let spec = app.spec();
+    spec.policy
+        .iter()
+        .map(|(role, _)| *role)
+        .find(|role| *role != spec.admin_role)
+}
+
+/// The error code of a failure envelope.
+pub fn code(body: &serde_json::Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<none>")
+}

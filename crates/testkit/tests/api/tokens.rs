@@ -1,0 +1,218 @@
+//! Tokens: bound to their server, revoked by logout, and every forged or
+//! stale variant refused.
+
+use common::config::DEMO_TENANT_ID;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use testkit::{assert_error, assert_ok, spawn, spawn_with, Method, Service, StatusCode, TestApp};
+
+const SHARED_SECRET: &str = "one-secret-shared-by-all-four-servers-in-this-test!!";
+
+async fn me_status(app: &TestApp, token: &str) -> (StatusCode, Value) {
+    app.api(Method::GET, "/auth/me", Some(token), None).await
+}
+
+#[tokio::test]
+async fn a_token_of_one_server_is_refused_by_each_of_the_others() {
+    // One signing secret everywhere, so the signature cannot tell them apart
+    // (the forged-token test below pins the audience check on its own).
+    let mut apps = Vec::new();
+    for service in Service::ALL {
+        let key = format!("{}__AUTH__JWT_SECRET", service.env_prefix());
+        apps.push(spawn_with(service, &[(key.as_str(), SHARED_SECRET)]).await);
+    }
+    let mut tokens = Vec::new();
+    for app in &apps {
+        tokens.push(app.admin_token().await);
+    }
+
+    for (i, issuer) in apps.iter().enumerate() {
+        for (j, other) in apps.iter().enumerate() {
+            let (status, body) = me_status(other, &tokens[i]).await;
+            if i == j {
+                assert_ok(status, &body, StatusCode::OK);
+            } else {
+                assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+                assert!(
+                    body.get("data").is_none(),
+                    "{} accepted a {} token: {body}",
+                    other.service(),
+                    issuer.service()
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn logout_revokes_that_token_and_only_that_token() {
+    for service in Service::ALL {
+        let app = spawn(service).await;
+        let token = app.admin_token().await;
+        let other_session = app.admin_token().await;
+        assert_eq!(me_status(&app, &token).await.0, StatusCode::OK);
+
+        let (status, body) = app
+            .api(Method::POST, "/auth/logout", Some(&token), None)
+            .await;
+        assert_ok(status, &body, StatusCode::OK);
+        assert_eq!(body["data"]["logged_out"], true);
+
+        let (status, body) = me_status(&app, &token).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+        let (status, body) = app
+            .api(Method::POST, "/auth/logout", Some(&token), None)
+            .await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+        assert_eq!(
+            me_status(&app, &other_session).await.0,
+            StatusCode::OK,
+            "{service}"
+        );
+        let rows = app.audit_rows().await;
+        assert!(
+            rows.iter().any(|r| r.action == "auth.logout"),
+            "{service}: no auth.logout"
+        );
+    }
+}
+
+#[tokio::test]
+async fn requests_without_a_usable_bearer_token_get_401() {
+    let app = spawn(Service::Company).await;
+    let token = app.admin_token().await;
+    let url = app.api_url("/auth/me");
+    let attempts = [
+        None,
+        Some("".to_string()),
+        Some("Bearer".to_string()),
+        Some("Bearer ".to_string()),
+        Some(format!("Basic {token}")),
+        Some("Bearer not.a.token".to_string()),
+        Some(format!("Bearer {token}x")),
+    ];
+    for header in attempts {
+        let mut req = app.client.get(&url);
+        if let Some(h) = &header {
+            req = req.header("authorization", h);
+        }
+        let reply = testkit::Reply::read(req.send().await.unwrap()).await;
+        assert_error(
+            reply.status,
+            &reply.body,
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+        );
+    }
+}
+
+/// Sign claims with `secret`, starting from a valid token of `app`'s admin.
+fn forge(app: &TestApp, secret: &str, admin_id: &str, change: impl FnOnce(&mut Value)) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let issuer = app.service().token_issuer();
+    let mut claims = json!({
+        "sub": admin_id, "iss": issuer, "aud": issuer, "exp": now + 300, "iat": now,
+        "jti": uuid::Uuid::new_v4().to_string(), "role": app.spec().admin_role,
+    });
+    if app.service() == Service::Hospital {
+        claims["tenant_id"] = json!(DEMO_TENANT_ID);
+    }
+    change(&mut claims);
+    let key = EncodingKey::from_secret(secret.as_bytes());
+    encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+}
+
+#[tokio::test]
+async fn forged_expired_and_stale_tokens_are_refused() {
+    for service in Service::ALL {
+        let app = spawn(service).await;
+        let admin = app.admin_token().await;
+        let (_, me) = me_status(&app, &admin).await;
+        let admin_id = me["data"]["id"].as_str().unwrap().to_string();
+        let secret = app.jwt_secret().to_string();
+
+        // The forging works: the same claims, correctly signed, are accepted.
+        let genuine = forge(&app, &secret, &admin_id, |_| {});
+        assert_eq!(
+            me_status(&app, &genuine).await.0,
+            StatusCode::OK,
+            "{service}"
+        );
+
+        let nobody_id = uuid::Uuid::new_v4().to_string();
+        let other_audience = if service == Service::Company {
+            "bulkhead-dev"
+        } else {
+            "bulkhead-company"
+        };
+        let refused: Vec<(&str, String)> = vec![
+            (
+                "expired",
+                forge(&app, &secret, &admin_id, |c| c["exp"] = json!(1_000_000)),
+            ),
+            (
+                "other audience",
+                forge(&app, &secret, &admin_id, |c| {
+                    c["aud"] = json!(other_audience)
+                }),
+            ),
+            (
+                "other issuer",
+                forge(&app, &secret, &admin_id, |c| {
+                    c["iss"] = json!(other_audience)
+                }),
+            ),
+            (
+                "other secret",
+                forge(
+                    &app,
+                    "a-completely-different-secret-of-48-bytes-long!!",
+                    &admin_id,
+                    |_| {},
+                ),
+            ),
+            ("unknown user", forge(&app, &secret, &nobody_id, |_| {})),
+            (
+                "role it does not hold",
+                forge(&app, &secret, &admin_id, |c| c["role"] = json!("patient")),
+            ),
+            (
+                "no expiry",
+                forge(&app, &secret, &admin_id, |c| {
+                    c.as_object_mut().unwrap().remove("exp");
+                }),
+            ),
+        ];
+        for (what, token) in refused {
+            let (status, body) = me_status(&app, &token).await;
+            assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+            assert!(
+                body.get("data").is_none(),
+                "{service}: {what} token accepted"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_hospital_token_must_carry_the_servers_tenant() {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    let (_, me) = me_status(&app, &admin).await;
+    let id = me["data"]["id"].as_str().unwrap().to_string();
+    let secret = app.jwt_secret().to_string();
+    let other_tenant = uuid::Uuid::new_v4().to_string();
+
+    for token in [
+        forge(&app, &secret, &id, |c| c["tenant_id"] = json!(other_tenant)),
+        forge(&app, &secret, &id, |c| {
+            c.as_object_mut().unwrap().remove("tenant_id");
+        }),
+    ] {
+        let (status, body) = me_status(&app, &token).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    }
+}
