@@ -382,6 +382,8 @@ pub struct Filter {
     pub actor: Option<String>,
     /// Exact action, or a prefix ending in `.` (e.g. `auth.`).
     pub action: Option<String>,
+    /// Exact resource (`patient:<id>`).
+    pub resource: Option<String>,
     /// `success`, `failure`, `denied`.
     pub outcome: Option<String>,
     /// `info`, `warning`, `critical`.
@@ -419,6 +421,9 @@ pub fn list(conn: &mut DbConn, filter: &Filter, page: &Page) -> ApiResult<(Vec<A
             }
             if let Some(v) = &filter.outcome {
                 q = q.filter(audit_log::outcome.eq(v.clone()));
+            }
+            if let Some(v) = &filter.resource {
+                q = q.filter(audit_log::resource.eq(v.clone()));
             }
             if let Some(v) = &filter.severity {
                 q = q.filter(audit_log::severity.eq(v.clone()));

@@ -226,6 +226,11 @@ impl Db {
         Ok(())
     }
 
+    /// The SQLite file, if this is SQLite.
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.sqlite_file.as_deref()
+    }
+
     /// Which backend this is.
     pub fn backend(&self) -> Backend {
         self.backend

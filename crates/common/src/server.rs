@@ -40,6 +40,10 @@ pub struct Spec {
     pub routes: fn(&mut web::ServiceConfig),
     /// Extra demo data beyond users (demo mode only; idempotent; blocking).
     pub demo_seed: Option<fn(&Db) -> anyhow::Result<()>>,
+    /// Whether it encrypts fields (then a master key is required outside demo mode).
+    pub needs_keyring: bool,
+    /// Work at every start (idempotent; blocking), e.g. seeding a pinned tenant.
+    pub on_start: Option<fn(&Db, Option<&str>) -> anyhow::Result<()>>,
     /// Routes of the internal (mTLS) listener; `None`: no internal listener.
     pub internal_routes: Option<fn(&mut web::ServiceConfig)>,
     /// Background work of the plane (outbox delivery, anchors, pulls).
@@ -118,12 +122,18 @@ impl Application {
                 .await
                 .context("opening the database")??;
 
+        let keyring = open_keyring(spec, &config, &db).await?;
         let seed_db = db.clone();
         let seed_policy = policy.clone();
         let seed = Seed::from_config(&config, &tenants, spec)?;
         let demo_seed = spec.demo_seed.filter(|_| config.demo);
+        let on_start = spec.on_start;
+        let pinned = config.pinned_tenant().map(str::to_string);
         tokio::task::spawn_blocking(move || {
             seed.run(&seed_db, &seed_policy)?;
+            if let Some(f) = on_start {
+                f(&seed_db, pinned.as_deref())?;
+            }
             match demo_seed {
                 Some(f) => f(&seed_db),
                 None => Ok(()),
@@ -142,6 +152,8 @@ impl Application {
         let metrics_for_internal = metrics.clone();
         let body_limit = config.server.body_limit_bytes;
         let db_data = web::Data::new(db.clone());
+        let keyring_data = keyring.map(web::Data::new);
+        let clinical = web::Data::new(config.clinical.clone().unwrap_or_default());
         let service_data = web::Data::new(service);
         let auth_data = auth.clone();
         let routes = spec.routes;
@@ -151,6 +163,12 @@ impl Application {
                 .app_data(auth_data.clone())
                 .app_data(metrics.clone())
                 .app_data(service_data.clone())
+                .app_data(clinical.clone())
+                .configure(|cfg| {
+                    if let Some(k) = &keyring_data {
+                        cfg.app_data(k.clone());
+                    }
+                })
                 .app_data(extract::json_config(body_limit))
                 .app_data(extract::path_config())
                 .app_data(extract::query_config())
@@ -321,6 +339,48 @@ fn start_plane(
         tasks.extend(start(ctx)?);
     }
     Ok((internal, tasks))
+}
+
+/// The keyring of a server that encrypts fields: master key from
+/// `crypto.master_key(_file)`; in demo mode one is generated (kept next to
+/// a SQLite database so the demo survives a restart).
+async fn open_keyring(
+    spec: &Spec,
+    config: &Config,
+    db: &Db,
+) -> anyhow::Result<Option<crate::crypto::Keyring>> {
+    use crate::crypto::{Keyring, MasterKey};
+    if !spec.needs_keyring {
+        return Ok(None);
+    }
+    let master = match (&config.crypto.master_key, &config.crypto.master_key_file) {
+        (Some(k), _) => MasterKey::from_hex_or_base64(k.expose_secret())?,
+        (None, Some(path)) => MasterKey::from_file(path)?,
+        (None, None) if config.demo => match db.sqlite_file() {
+            Some(file) => {
+                let path = file.with_extension("master.key");
+                tracing::warn!(path = %path.display(), "DEMO MODE: using a generated master key");
+                MasterKey::load_or_generate(&path)?
+            }
+            None => MasterKey::generate(),
+        },
+        (None, None) => bail!(
+            "crypto.master_key_file is required (set {}__CRYPTO__MASTER_KEY_FILE); only demo mode generates one",
+            spec.service.env_prefix()
+        ),
+    };
+    let keyring = Keyring::new(master);
+    let check_db = db.clone();
+    let check = keyring.clone();
+    let n = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+        let mut conn = check_db.conn().map_err(|e| anyhow::anyhow!("{e}"))?;
+        check
+            .check_master_key(&mut conn)
+            .map_err(|e| anyhow::anyhow!("the master key does not open the stored data keys: {e}"))
+    })
+    .await??;
+    tracing::info!(service = %spec.service, data_keys = n, fingerprint = keyring.master_fingerprint(), "keyring ready");
+    Ok(Some(keyring))
 }
 
 /// Handles to both listeners of an application.

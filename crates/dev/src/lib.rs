@@ -41,6 +41,8 @@ pub static SPEC: Spec = Spec {
     demo_users: DEMO_USERS,
     routes,
     demo_seed: None,
+    needs_keyring: false,
+    on_start: None,
     internal_routes: Some(plane::routes),
     start_plane: None,
 };

@@ -36,6 +36,8 @@ pub static SPEC: Spec = Spec {
     demo_users: DEMO_USERS,
     routes,
     demo_seed: Some(tenants::seed_demo_tenant),
+    needs_keyring: false,
+    on_start: None,
     internal_routes: Some(internal_routes),
     start_plane: Some(common::plane::start_reporting),
 };

@@ -1,0 +1,5 @@
+//! A patient's care team: the clinicians (roles with
+//! `patients.read_assigned`) who may open the record.
+
+pub mod http;
+pub mod store;

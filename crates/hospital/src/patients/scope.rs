@@ -1,0 +1,135 @@
+//! Who may see which patient: the one place for it. Every patient query of
+//! every handler starts from [`visible`], so a rule changes here or
+//! nowhere.
+//!
+//! - `patients.read_all` (admin, reception): every patient of the tenant;
+//! - `patients.read_assigned` (doctor, nurse): patients whose care team
+//!   they are on, and those they hold an unexpired break-the-glass grant for;
+//! - `patients.read_own` (patient): their own record only;
+//! - anything else: none.
+//!
+//! `patients.clinical` decides whether clinical fields are decrypted at all
+//! (reception sees demographics only). A patient outside the caller's scope
+//! is answered exactly like a patient that does not exist.
+
+use common::auth::AuthUser;
+use common::db::{now, DbBackend, DbConn};
+use common::{ApiError, ApiResult};
+use diesel::prelude::*;
+
+use crate::schema::{break_glass, care_team, patients};
+use crate::HospitalPermission as P;
+
+/// A boxed query over the patients a caller may see.
+pub type Visible = patients::BoxedQuery<'static, DbBackend>;
+
+/// How much of a record the caller sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Demographics and clinical fields.
+    Full,
+    /// Demographics only.
+    Demographics,
+}
+
+/// The view the caller's role gives.
+pub fn view_of(user: &AuthUser) -> View {
+    if user.can(P::PatientsClinical) {
+        View::Full
+    } else {
+        View::Demographics
+    }
+}
+
+/// Whether the caller may see any patient at all.
+pub fn may_read(user: &AuthUser) -> bool {
+    user.can(P::PatientsReadAll)
+        || user.can(P::PatientsReadAssigned)
+        || user.can(P::PatientsReadOwn)
+}
+
+/// The patients of `tenant` the caller may see; soft-deleted ones only
+/// with `include_deleted` and `patients.delete`.
+pub fn visible(user: &AuthUser, tenant: &str, include_deleted: bool) -> ApiResult<Visible> {
+    let mut q = patients::table
+        .filter(patients::tenant_id.eq(tenant.to_string()))
+        .into_boxed();
+    if !(include_deleted && user.can(P::PatientsDelete)) {
+        q = q.filter(patients::deleted_at.is_null());
+    }
+    if user.can(P::PatientsReadAll) {
+        return Ok(q);
+    }
+    if user.can(P::PatientsReadAssigned) {
+        let on_team = care_team::table
+            .filter(care_team::tenant_id.eq(tenant.to_string()))
+            .filter(care_team::user_id.eq(user.id.clone()))
+            .filter(care_team::removed_at.is_null())
+            .select(care_team::patient_id);
+        let granted = break_glass::table
+            .filter(break_glass::tenant_id.eq(tenant.to_string()))
+            .filter(break_glass::user_id.eq(user.id.clone()))
+            .filter(break_glass::expires_at.gt(now()))
+            .select(break_glass::patient_id);
+        return Ok(q.filter(
+            patients::id
+                .eq_any(on_team)
+                .or(patients::id.eq_any(granted)),
+        ));
+    }
+    if user.can(P::PatientsReadOwn) {
+        return Ok(q.filter(patients::portal_user_id.eq(user.id.clone())));
+    }
+    Err(ApiError::Forbidden(
+        "your role may not read patient records".into(),
+    ))
+}
+
+/// The one answer for "absent or not yours".
+pub fn not_found() -> ApiError {
+    ApiError::NotFound("no such patient".into())
+}
+
+/// Whether the patient `id` is within the caller's scope.
+pub fn can_see(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    tenant: &str,
+    id: &str,
+    include_deleted: bool,
+) -> ApiResult<bool> {
+    let n: i64 = visible(user, tenant, include_deleted)?
+        .filter(patients::id.eq(id.to_string()))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// Whether the patient exists in the tenant at all (not deleted), regardless
+/// of the caller: for break-the-glass, which is by definition outside scope.
+pub fn exists_in_tenant(conn: &mut DbConn, tenant: &str, id: &str) -> ApiResult<bool> {
+    let n: i64 = patients::table
+        .filter(patients::tenant_id.eq(tenant))
+        .filter(patients::id.eq(id))
+        .filter(patients::deleted_at.is_null())
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// Refuse a change to fields the caller's role may not change.
+pub fn check_editable(user: &AuthUser, demographic: &[&str], clinical: &[&str]) -> ApiResult<()> {
+    if !demographic.is_empty() && !user.can(P::PatientsUpdateDemographics) {
+        return Err(ApiError::Forbidden(format!(
+            "your role may not change {}",
+            demographic.join(", ")
+        )));
+    }
+    if !clinical.is_empty() && !user.can(P::PatientsUpdateClinical) {
+        return Err(ApiError::Forbidden(format!(
+            "your role may not change {}",
+            clinical.join(", ")
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! Encrypting and decrypting one patient's fields: each value is bound to
+//! its tenant, table, column and row (AAD), so it cannot be moved.
+
+use common::crypto::{Aad, Keyring};
+use common::db::DbConn;
+use common::ApiResult;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The fields of one patient row.
+pub struct Sealer<'a> {
+    keyring: &'a Keyring,
+    tenant: &'a str,
+    row: &'a str,
+}
+
+impl<'a> Sealer<'a> {
+    /// For patient `row` of `tenant`.
+    pub fn new(keyring: &'a Keyring, tenant: &'a str, row: &'a str) -> Self {
+        Self {
+            keyring,
+            tenant,
+            row,
+        }
+    }
+
+    fn aad(&self, column: &str) -> Aad {
+        Aad::new(self.tenant, "patients", column, self.row)
+    }
+
+    /// Encrypt a text value.
+    pub fn seal(&self, conn: &mut DbConn, column: &str, value: &str) -> ApiResult<String> {
+        self.keyring
+            .encrypt(conn, self.tenant, value, &self.aad(column))
+    }
+
+    /// Encrypt a value as JSON (`None` stays `None`).
+    pub fn seal_json<T: Serialize>(
+        &self,
+        conn: &mut DbConn,
+        column: &str,
+        value: Option<&T>,
+    ) -> ApiResult<Option<String>> {
+        match value {
+            None => Ok(None),
+            Some(v) => {
+                let text = serde_json::to_string(v)
+                    .map_err(|e| anyhow::anyhow!("encoding {column}: {e}"))?;
+                self.seal(conn, column, &text).map(Some)
+            }
+        }
+    }
+
+    /// Decrypt a text value.
+    pub fn open(&self, conn: &mut DbConn, column: &str, stored: &str) -> ApiResult<String> {
+        self.keyring
+            .decrypt(conn, self.tenant, stored, &self.aad(column))
+    }
+
+    /// Decrypt a JSON value.
+    pub fn open_json<T: DeserializeOwned>(
+        &self,
+        conn: &mut DbConn,
+        column: &str,
+        stored: Option<&str>,
+    ) -> ApiResult<Option<T>> {
+        match stored {
+            None => Ok(None),
+            Some(s) => {
+                let text = self.open(conn, column, s)?;
+                let v = serde_json::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("decoding {column}: {e}"))?;
+                Ok(Some(v))
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The hospital server's own tables.
+
+diesel::table! {
+    departments (id) {
+        id -> Text,
+        tenant_id -> Text,
+        code -> Text,
+        name -> Text,
+        clinical_module -> Bool,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    patients (id) {
+        id -> Text,
+        tenant_id -> Text,
+        mrn_enc -> Text,
+        mrn_idx -> Text,
+        first_name_enc -> Text,
+        first_name_idx -> Text,
+        last_name_enc -> Text,
+        last_name_idx -> Text,
+        dob_enc -> Text,
+        dob_idx -> Text,
+        sex -> Text,
+        contact_enc -> Nullable<Text>,
+        address_enc -> Nullable<Text>,
+        emergency_contact_enc -> Nullable<Text>,
+        insurance_enc -> Nullable<Text>,
+        allergies_enc -> Nullable<Text>,
+        blood_type_enc -> Nullable<Text>,
+        portal_user_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        created_by -> Text,
+        updated_at -> Timestamp,
+        updated_by -> Text,
+        deleted_at -> Nullable<Timestamp>,
+        deleted_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    mrn_counters (tenant_id) {
+        tenant_id -> Text,
+        next_value -> BigInt,
+    }
+}
+
+diesel::table! {
+    care_team (id) {
+        id -> Text,
+        tenant_id -> Text,
+        patient_id -> Text,
+        user_id -> Text,
+        member_role -> Text,
+        added_by -> Text,
+        added_at -> Timestamp,
+        removed_by -> Nullable<Text>,
+        removed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    break_glass (id) {
+        id -> Text,
+        tenant_id -> Text,
+        patient_id -> Text,
+        user_id -> Text,
+        reason_enc -> Text,
+        granted_at -> Timestamp,
+        expires_at -> Timestamp,
+        acknowledged_by -> Nullable<Text>,
+        acknowledged_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(care_team -> patients (patient_id));
+diesel::joinable!(break_glass -> patients (patient_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    departments,
+    patients,
+    mrn_counters,
+    care_team,
+    break_glass
+);
