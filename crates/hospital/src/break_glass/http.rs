@@ -17,7 +17,7 @@ use serde_json::json;
 use super::store;
 use crate::care_team::store as care_team;
 use crate::patients::scope;
-use crate::tenant::tenant_of;
+use crate::tenant::{keyring_of, tenant_of};
 use crate::HospitalPermission as P;
 
 /// Mount the routes.
@@ -64,9 +64,7 @@ async fn request(
     let reason = body.into_inner().reason;
     check_reason(&reason)?;
     let tenant = tenant_of(&user)?;
-    let keyring = kr
-        .map(|k| k.get_ref().clone())
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no keyring")))?;
+    let keyring = keyring_of(&kr)?;
     let minutes = clinical.break_glass_minutes;
     let id = id.into_inner();
     let grant = db
@@ -132,9 +130,7 @@ async fn list(
         page_size: q.page_size,
     })?;
     let tenant = tenant_of(&user)?;
-    let keyring = kr
-        .map(|k| k.get_ref().clone())
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no keyring")))?;
+    let keyring = keyring_of(&kr)?;
     let (views, total) = db
         .write(move |c| {
             let (rows, total) = store::list(c, &tenant, q.acknowledged, &page)?;

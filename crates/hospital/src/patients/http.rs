@@ -18,7 +18,7 @@ use serde_json::json;
 use super::model::{NewPatient, PatientChanges};
 use super::scope::{self, view_of};
 use super::store;
-use crate::tenant::tenant_of;
+use crate::tenant::{keyring_of, tenant_of};
 use crate::HospitalPermission as P;
 
 /// Mount the routes.
@@ -61,12 +61,6 @@ pub fn audit_patient(
     Ok(())
 }
 
-fn keyring(k: &Option<web::Data<Keyring>>) -> ApiResult<Keyring> {
-    k.as_ref()
-        .map(|k| k.get_ref().clone())
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the hospital runs without a keyring")))
-}
-
 async fn register(
     db: web::Data<Db>,
     kr: Option<web::Data<Keyring>>,
@@ -85,7 +79,7 @@ async fn register(
         ));
     }
     let tenant = tenant_of(&user)?;
-    let keyring = keyring(&kr)?;
+    let keyring = keyring_of(&kr)?;
     let view = view_of(&user);
     let created = db
         .write(move |c| {
@@ -133,7 +127,7 @@ async fn list(
         page_size: q.page_size,
     })?;
     let tenant = tenant_of(&user)?;
-    let keyring = keyring(&kr)?;
+    let keyring = keyring_of(&kr)?;
     let view = view_of(&user);
     let include_deleted = q.include_deleted.unwrap_or(false);
     if include_deleted && !user.can(P::PatientsDelete) {
@@ -175,7 +169,7 @@ async fn get(
         ));
     }
     let tenant = tenant_of(&user)?;
-    let keyring = keyring(&kr)?;
+    let keyring = keyring_of(&kr)?;
     let id = id.into_inner();
     let view = view_of(&user);
     let patient = db
@@ -215,7 +209,7 @@ async fn update(
     let (demo, clinical) = (changes.demographic_fields(), changes.clinical_fields());
     scope::check_editable(&user, &demo, &clinical)?;
     let tenant = tenant_of(&user)?;
-    let keyring = keyring(&kr)?;
+    let keyring = keyring_of(&kr)?;
     let id = id.into_inner();
     let view = view_of(&user);
     let updated = db
