@@ -59,6 +59,7 @@ impl TestApp {
                 uuid::Uuid::new_v4().simple()
             )
         });
+        let master_key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
         let mut env: HashMap<String, String> = HashMap::new();
         for (k, v) in [
             ("SERVER__PORT", "0"),
@@ -71,6 +72,8 @@ impl TestApp {
             // Single-server tests run without the internal plane (no certificates);
             // the plane tests pass PLANE__ENABLED=true with their own certificates.
             ("PLANE__ENABLED", "false"),
+            // A master key for field encryption, as production requires one.
+            ("CRYPTO__MASTER_KEY", master_key.as_str()),
         ] {
             env.insert(key(k), v.to_string());
         }
