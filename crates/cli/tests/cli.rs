@@ -907,3 +907,46 @@ fn rewrite_chain(url: &str) {
         .execute(&mut *conn)
         .unwrap();
 }
+
+#[test]
+fn a_production_hospital_refuses_to_start_without_a_master_key() {
+    let _cleanup = PgCleanup;
+    require_server_binaries();
+    let dir = tempfile::tempdir().unwrap();
+    let server = bulkhead().parent().unwrap().join("hospital-server");
+    let url = database_url(dir.path(), "hospital");
+    let out = Command::new(&server)
+        .env("HOSPITAL__SERVER__PORT", "0")
+        .env("HOSPITAL__DATABASE__URL", &url)
+        .env(
+            "HOSPITAL__AUTH__JWT_SECRET",
+            "a-jwt-secret-that-is-at-least-32-bytes-long",
+        )
+        .env("HOSPITAL__PLANE__ENABLED", "false")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("master_key_file"), "{}", text(&out));
+
+    // A world-readable key file is refused too.
+    let key = dir.path().join("master.key");
+    std::fs::write(&key, "11".repeat(32)).unwrap();
+    let out = Command::new(&server)
+        .env("HOSPITAL__SERVER__PORT", "0")
+        .env("HOSPITAL__DATABASE__URL", &url)
+        .env(
+            "HOSPITAL__AUTH__JWT_SECRET",
+            "a-jwt-secret-that-is-at-least-32-bytes-long",
+        )
+        .env("HOSPITAL__PLANE__ENABLED", "false")
+        .env("HOSPITAL__CRYPTO__MASTER_KEY_FILE", &key)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a 0644 master key must be refused: {}",
+        text(&out)
+    );
+}
