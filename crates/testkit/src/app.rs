@@ -59,7 +59,11 @@ impl TestApp {
                 uuid::Uuid::new_v4().simple()
             )
         });
-        let master_key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let master_key = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
         let mut env: HashMap<String, String> = HashMap::new();
         for (k, v) in [
             ("SERVER__PORT", "0"),

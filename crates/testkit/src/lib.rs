@@ -16,6 +16,7 @@
 mod app;
 mod assert;
 mod database;
+pub mod hospital;
 pub mod plane;
 mod reply;
 
@@ -54,7 +55,7 @@ pub async fn try_spawn_with(
 /// The server crate's spec for `service`.
 pub fn spec(service: Service) -> &'static common::server::Spec {
     match service {
-        Service::Hospital => &hospital::SPEC,
+        Service::Hospital => &::hospital::SPEC,
         Service::Company => &company::SPEC,
         Service::Dev => &dev::SPEC,
         Service::Owner => &owner::SPEC,

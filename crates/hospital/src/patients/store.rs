@@ -258,6 +258,9 @@ pub fn search_indexes(
                     keyring.blind_index(conn, tenant, purpose::LAST, &normalize_name(l))?,
                 ));
             }
+            // Or one two-word first or last name ("Anna Maria", "van Dyke").
+            names.push(keyring.blind_index(conn, tenant, purpose::FIRST, &normalize_name(term))?);
+            names.push(keyring.blind_index(conn, tenant, purpose::LAST, &normalize_name(term))?);
         }
         _ => {
             // Several words: a multi-word first or last name, matched whole.

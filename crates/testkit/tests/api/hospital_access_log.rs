@@ -1,0 +1,150 @@
+//! A patient's access log: every read and write of the record, with who and
+//! when; the patient reads their own, the admin reads any, nobody else.
+
+use serde_json::Value;
+use testkit::hospital::{
+    add_to_care_team, id_of, patient_body, portal_account, register_patient_id, user_id,
+};
+use testkit::{
+    assert_error, assert_ok, spawn, Method, Service, StatusCode, TestApp, STRONG_PASSWORD,
+};
+
+async fn log_of(app: &TestApp, token: &str, patient: &str) -> (StatusCode, Value) {
+    let path = format!("/patients/{patient}/access-log?page_size=100");
+    app.api(Method::GET, &path, Some(token), None).await
+}
+
+fn has(entries: &Value, username: &str, role: &str, action: &str) -> bool {
+    entries["data"].as_array().unwrap().iter().any(|e| {
+        e["actor_username"] == username
+            && e["actor_role"] == role
+            && e["action"] == action
+            && e["outcome"] == "success"
+            && e["at"].as_str().is_some_and(|t| !t.is_empty())
+    })
+}
+
+#[tokio::test]
+async fn a_doctors_read_shows_in_the_patients_own_access_log() {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    let reception = app.login("reception", "reception123").await;
+    let doctor = app.login("doctor", "doctor123").await;
+    let doctor_id = user_id(&app, &doctor).await;
+
+    let anna = register_patient_id(
+        &app,
+        &reception,
+        patient_body("Anna", "Lindqvist", "1984-02-14"),
+    )
+    .await;
+    let bert = register_patient_id(
+        &app,
+        &reception,
+        patient_body("Bert", "Oyelaran", "1972-09-09"),
+    )
+    .await;
+    add_to_care_team(&app, &admin, &anna, &doctor_id).await;
+    portal_account(&app, &reception, &anna, "anna.portal").await;
+    portal_account(&app, &reception, &bert, "bert.portal").await;
+    let anna_token = app.login("anna.portal", STRONG_PASSWORD).await;
+    let bert_token = app.login("bert.portal", STRONG_PASSWORD).await;
+
+    // Before the doctor looks, the log shows no doctor.
+    let (status, log) = log_of(&app, &anna_token, &anna).await;
+    assert_ok(status, &log, StatusCode::OK);
+    assert!(!has(&log, "doctor", "doctor", "patient.read"), "{log}");
+    assert!(
+        has(&log, "reception", "reception", "patient.create"),
+        "{log}"
+    );
+
+    let (status, body) = app
+        .api(
+            Method::GET,
+            &format!("/patients/{anna}"),
+            Some(&doctor),
+            None,
+        )
+        .await;
+    assert_ok(status, &body, StatusCode::OK);
+    let (status, body) = app.api(Method::GET, "/patients", Some(&doctor), None).await;
+    assert_ok(status, &body, StatusCode::OK);
+    assert_eq!(id_of(&body["data"][0]), anna);
+
+    for token in [&anna_token, &admin] {
+        let (status, log) = log_of(&app, token, &anna).await;
+        assert_ok(status, &log, StatusCode::OK);
+        assert!(has(&log, "doctor", "doctor", "patient.read"), "{log}");
+        assert!(has(&log, "doctor", "doctor", "patient.list"), "{log}");
+        assert!(has(&log, "hadmin", "admin", "care_team.add"), "{log}");
+        assert!(
+            has(
+                &log,
+                "reception",
+                "reception",
+                "patient.portal_account.create"
+            ),
+            "{log}"
+        );
+        let doctor_entry = log["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == "patient.read")
+            .unwrap();
+        assert_eq!(doctor_entry["actor_id"], doctor_id.as_str());
+    }
+    // Reading the log is itself in the log, newest first.
+    let (_, log) = log_of(&app, &anna_token, &anna).await;
+    assert_eq!(log["data"][0]["action"], "patient.access_log.read", "{log}");
+    assert_eq!(log["data"][0]["actor_username"], "anna.portal");
+    let (_, log) = log_of(&app, &admin, &anna).await;
+    assert_eq!(log["data"][0]["actor_username"], "hadmin");
+    // Bert's log has none of Anna's entries.
+    let (status, log) = log_of(&app, &admin, &bert).await;
+    assert_ok(status, &log, StatusCode::OK);
+    assert!(!has(&log, "doctor", "doctor", "patient.read"), "{log}");
+
+    // Nobody else reads it: staff get 403, the other patient 404.
+    for token in [&reception, &doctor, &app.login("nurse", "nurse123").await] {
+        let (status, body) = log_of(&app, token, &anna).await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+    }
+    let (status, body) = log_of(&app, &bert_token, &anna).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let (status, body) = log_of(&app, &anna_token, &bert).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let (status, body) = app
+        .api(
+            Method::GET,
+            &format!("/patients/{anna}/access-log"),
+            None,
+            None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+
+    // Bert's attempt on Anna's log is not an access of Anna's record.
+    let (_, log) = log_of(&app, &admin, &anna).await;
+    let actors: Vec<&str> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor_username"].as_str().unwrap_or("?"))
+        .collect();
+    assert!(!actors.contains(&"bert.portal"), "{actors:?}");
+
+    // Pages carry meta.
+    let (status, page) = app
+        .api(
+            Method::GET,
+            &format!("/patients/{anna}/access-log?page_size=2"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_ok(status, &page, StatusCode::OK);
+    assert_eq!(page["data"].as_array().unwrap().len(), 2);
+    assert!(page["meta"]["total"].as_i64().unwrap() > 2, "{page}");
+}
