@@ -2,6 +2,9 @@
 //! processes, real databases. Needs the server binaries built next to
 //! `bulkhead` (`make test` runs `cargo build --bins` first).
 
+// Panicking is how a test reports a broken arrangement.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

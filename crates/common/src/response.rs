@@ -53,7 +53,7 @@ impl Page {
     pub fn from_query(q: &PageQuery) -> ApiResult<Self> {
         let page = q.page.unwrap_or(1);
         let page_size = q.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
-        if page < 1 || page > 1_000_000 {
+        if !(1..=1_000_000).contains(&page) {
             return Err(ApiError::field("page", "must be between 1 and 1000000"));
         }
         if !(1..=MAX_PAGE_SIZE).contains(&page_size) {

@@ -43,12 +43,21 @@ pub struct Spec {
     /// Whether it encrypts fields (then a master key is required outside demo mode).
     pub needs_keyring: bool,
     /// Work at every start (idempotent; blocking), e.g. seeding a pinned tenant.
-    pub on_start: Option<fn(&Db, Option<&str>) -> anyhow::Result<()>>,
+    pub on_start: Option<StartHook>,
     /// Routes of the internal (mTLS) listener; `None`: no internal listener.
     pub internal_routes: Option<fn(&mut web::ServiceConfig)>,
     /// Background work of the plane (outbox delivery, anchors, pulls).
     pub start_plane: Option<PlaneStarter>,
 }
+
+/// Work at every start: the database and the pinned tenant, if any.
+pub type StartHook = fn(&Db, Option<&str>) -> anyhow::Result<()>;
+
+/// The internal listener (if any) and the plane's background tasks.
+type PlaneParts = (
+    Option<(SocketAddr, Server)>,
+    Vec<tokio::task::JoinHandle<()>>,
+);
 
 /// Starts a server's plane workers; returns their tasks.
 pub type PlaneStarter =
@@ -264,10 +273,7 @@ fn start_plane(
     config: &Config,
     db: &Db,
     metrics: web::Data<Metrics>,
-) -> anyhow::Result<(
-    Option<(SocketAddr, Server)>,
-    Vec<tokio::task::JoinHandle<()>>,
-)> {
+) -> anyhow::Result<PlaneParts> {
     let plane = &config.plane;
     if !plane.enabled {
         tracing::warn!(service = %spec.service, "internal plane disabled: no internal listener, no calls to peers");
