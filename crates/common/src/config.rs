@@ -208,6 +208,8 @@ pub struct AuthSection {
     pub lockout_threshold: i32,
     /// Minutes an account stays locked.
     pub lockout_minutes: i64,
+    /// Login attempts per minute from one client address (0: no limit).
+    pub login_attempts_per_minute: u32,
 }
 
 impl Default for AuthSection {
@@ -219,6 +221,7 @@ impl Default for AuthSection {
             bcrypt_cost: 12,
             lockout_threshold: 5,
             lockout_minutes: 15,
+            login_attempts_per_minute: 30,
         }
     }
 }

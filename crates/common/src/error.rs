@@ -147,6 +147,14 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let correlation_id = correlation::current();
         let (message, details) = match self {
+            Self::RateLimited(_) => {
+                let mut res = HttpResponse::build(self.status_code());
+                res.insert_header((actix_web::http::header::RETRY_AFTER, "60"));
+                return res.json(json!({
+                    "success": false,
+                    "error": { "code": self.code(), "message": self.to_string(), "details": Value::Null, "correlation_id": correlation_id }
+                }));
+            }
             Self::Internal(cause) => {
                 tracing::error!(error = ?cause, correlation_id = %correlation_id.as_deref().unwrap_or("-"), "internal error");
                 ("an internal error occurred".to_string(), Value::Null)

@@ -120,6 +120,9 @@ impl Application {
             bcrypt_cost: config.auth.bcrypt_cost,
             lockout_threshold: config.auth.lockout_threshold,
             lockout_minutes: config.auth.lockout_minutes,
+            login_limiter: crate::http::ratelimit::PerAddress::per_minute(
+                config.auth.login_attempts_per_minute,
+            ),
         });
 
         let url = config.database_url().to_string();

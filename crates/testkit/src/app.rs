@@ -76,6 +76,8 @@ impl TestApp {
             // Single-server tests run without the internal plane (no certificates);
             // the plane tests pass PLANE__ENABLED=true with their own certificates.
             ("PLANE__ENABLED", "false"),
+            // Tests log in far more often than people; the limit has its own test.
+            ("AUTH__LOGIN_ATTEMPTS_PER_MINUTE", "0"),
             // A master key for field encryption, as production requires one.
             ("CRYPTO__MASTER_KEY", master_key.as_str()),
         ] {

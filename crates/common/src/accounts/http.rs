@@ -91,6 +91,14 @@ async fn login(
     origin: Origin,
     body: web::Json<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
+    if let (Some(limiter), Some(ip)) = (&ctx.login_limiter, origin.ip.as_deref()) {
+        if !limiter.allow(ip) {
+            tracing::warn!(ip, "login rate limit reached");
+            return Err(ApiError::RateLimited(
+                "too many login attempts from this address; wait a minute".into(),
+            ));
+        }
+    }
     let LoginRequest {
         username,
         password,

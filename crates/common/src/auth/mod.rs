@@ -43,6 +43,8 @@ pub struct AuthContext {
     pub lockout_threshold: i32,
     /// Lockout length.
     pub lockout_minutes: i64,
+    /// Login attempts per client address, if limited.
+    pub login_limiter: Option<crate::http::ratelimit::PerAddress>,
 }
 
 /// An authenticated caller: the token checked, not revoked, the user active

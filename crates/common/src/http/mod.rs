@@ -6,6 +6,7 @@ pub mod health;
 pub mod metrics;
 pub mod middleware;
 pub mod origin;
+pub mod ratelimit;
 
 /// A resource that answers 405 in the envelope for methods it lacks
 /// (a bare `cfg.route` would fall through to 404).

@@ -21,6 +21,7 @@ mod hospital_tenants;
 mod hospital_validation;
 mod lockout;
 mod plane;
+mod ratelimit;
 mod rbac;
 mod tenancy;
 mod tokens;
