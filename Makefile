@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PG_URL ?= $(BULKHEAD_TEST_PG_URL)
 
-.PHONY: run build certs test test-pg lint fmt e2e clean-data
+.PHONY: run build certs test test-pg lint fmt e2e bench clean-data
 
 ## Build and run all four servers with demo data on SQLite under ./data.
 run: build
@@ -27,6 +27,10 @@ test-pg: build
 ## End-to-end: the real binaries through `bulkhead up`.
 e2e: build
 	$(CARGO) test -p cli --test cli
+
+## Benchmarks (release build): each figure printed beside a baseline of the same run.
+bench:
+	$(CARGO) bench -p common --bench kernel
 
 lint:
 	$(CARGO) fmt --all -- --check

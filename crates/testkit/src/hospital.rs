@@ -64,17 +64,38 @@ pub async fn add_to_care_team(app: &TestApp, token: &str, patient: &str, user: &
 /// Give `patient` a portal account `username` (password [`STRONG_PASSWORD`])
 /// as `token`; panics unless 201. Returns the new user's id.
 pub async fn portal_account(app: &TestApp, token: &str, patient: &str, username: &str) -> String {
+    // Staff set a first password; the patient replaces it at first login,
+    // after which the account works with STRONG_PASSWORD.
+    let first = "first-password-from-staff-7";
     let (status, reply) = app
         .api(
             Method::POST,
             &format!("/patients/{patient}/portal-account"),
             Some(token),
-            Some(json!({ "username": username, "password": STRONG_PASSWORD })),
+            Some(json!({ "username": username, "password": first })),
         )
         .await;
     assert_ok(status, &reply, StatusCode::CREATED);
     assert_eq!(reply["data"]["role"], "patient", "{reply}");
-    id_of(&reply["data"])
+    assert_eq!(reply["data"]["must_change_password"], true, "{reply}");
+    let user_id = id_of(&reply["data"]);
+    let (_, me) = app.api(Method::GET, "/auth/me", Some(token), None).await;
+    let tenant = me["data"]["tenant_id"]
+        .as_str()
+        .expect("staff tenant")
+        .to_string();
+    let patient_token = login_in(app, &tenant, username, first).await;
+    let change = json!({ "current_password": first, "new_password": STRONG_PASSWORD });
+    let (status, reply) = app
+        .api(
+            Method::POST,
+            "/auth/password",
+            Some(&patient_token),
+            Some(change),
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    user_id
 }
 
 /// Log in naming a tenant (hosted servers need it when a username exists

@@ -20,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/auth/login").route(web::post().to(login)))
         .service(resource("/auth/logout").route(web::post().to(logout)))
         .service(resource("/auth/me").route(web::get().to(me)))
+        .service(resource("/auth/password").route(web::post().to(change_password)))
         .service(
             resource("/users")
                 .route(web::get().to(list_users))
@@ -236,6 +237,7 @@ async fn login(
         "token_type": "Bearer",
         "expires_in": ctx.keys.ttl_secs(),
         "user": user_json,
+        "must_change_password": user.must_change_password,
     })))
 }
 
@@ -259,6 +261,59 @@ async fn logout(db: web::Data<Db>, user: AuthUser, origin: Origin) -> ApiResult<
     })
     .await?;
     Ok(response::ok(json!({ "logged_out": true })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+/// Any user changes their own password (and clears `must_change_password`).
+async fn change_password(
+    ctx: web::Data<AuthContext>,
+    db: web::Data<Db>,
+    user: AuthUser,
+    origin: Origin,
+    body: web::Json<ChangePassword>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    if body.current_password.len() > 1024 {
+        return Err(ApiError::field("current_password", "is wrong"));
+    }
+    password::check_policy(&body.new_password, &user.username)?;
+    if body.new_password == body.current_password {
+        return Err(ApiError::field(
+            "new_password",
+            "must differ from the current one",
+        ));
+    }
+    let (uid, tenant) = (user.id.clone(), user.tenant_id.clone());
+    let stored = db
+        .run(move |c| store::get_in_tenant(c, &tenant, &uid))
+        .await?;
+    let (current, hash) = (body.current_password, stored.password_hash);
+    if !web::block(move || password::verify(&current, &hash)).await? {
+        return Err(ApiError::field("current_password", "is wrong"));
+    }
+    let cost = ctx.bcrypt_cost;
+    let new = body.new_password;
+    let new_hash = web::block(move || password::hash(&new, cost)).await??;
+    db.write(move |c| {
+        store::set_password(c, &user.id, &new_hash)?;
+        let event = Event::new(
+            &user.id,
+            &user.role,
+            "auth.password_change",
+            &format!("user:{}", user.id),
+        )
+        .tenant(user.tenant());
+        audit::append(c, &event, &origin)?;
+        Ok(())
+    })
+    .await?;
+    Ok(response::ok(json!({ "changed": true })))
 }
 
 async fn me(db: web::Data<Db>, user: AuthUser) -> ApiResult<HttpResponse> {

@@ -40,6 +40,8 @@ pub struct User {
     pub created_at: NaiveDateTime,
     /// Last changed.
     pub updated_at: NaiveDateTime,
+    /// Must change the password before anything else (set by someone else).
+    pub must_change_password: bool,
 }
 
 /// What an API client sees of a user (never the hash).
@@ -68,6 +70,8 @@ pub struct UserView {
     pub created_at: NaiveDateTime,
     /// Last changed.
     pub updated_at: NaiveDateTime,
+    /// Must change the password before anything else.
+    pub must_change_password: bool,
 }
 
 impl From<&User> for UserView {
@@ -84,6 +88,7 @@ impl From<&User> for UserView {
             last_login_at: u.last_login_at,
             created_at: u.created_at,
             updated_at: u.updated_at,
+            must_change_password: u.must_change_password,
         }
     }
 }
@@ -114,6 +119,8 @@ pub struct NewUser {
     pub created_at: NaiveDateTime,
     /// Created.
     pub updated_at: NaiveDateTime,
+    /// Must change the password at first login.
+    pub must_change_password: bool,
 }
 
 impl NewUser {
@@ -132,6 +139,7 @@ impl NewUser {
             failed_logins: 0,
             created_at: t,
             updated_at: t,
+            must_change_password: false,
         }
     }
 }
@@ -345,4 +353,16 @@ pub fn is_revoked(conn: &mut DbConn, jti: &str) -> ApiResult<bool> {
         .count()
         .get_result(conn)?;
     Ok(n > 0)
+}
+
+/// Set a new password hash and clear `must_change_password`.
+pub fn set_password(conn: &mut DbConn, user_id: &str, hash: &str) -> ApiResult<()> {
+    diesel::update(users::table.filter(users::id.eq(user_id)))
+        .set((
+            users::password_hash.eq(hash),
+            users::must_change_password.eq(false),
+            users::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
 }

@@ -102,6 +102,13 @@ impl AuthUser {
     }
 }
 
+/// What an account that must change its password may still do.
+fn allowed_before_password_change(path: &str) -> bool {
+    ["/auth/password", "/auth/me", "/auth/logout"]
+        .iter()
+        .any(|p| path.ends_with(p))
+}
+
 fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req
         .headers()
@@ -160,6 +167,11 @@ impl FromRequest for AuthUser {
             if !user.active || user.role != claims.role || !tenant_ok {
                 return Err(ApiError::Unauthenticated(
                     "this token is no longer valid; log in again".into(),
+                ));
+            }
+            if user.must_change_password && !allowed_before_password_change(req.path()) {
+                return Err(ApiError::Forbidden(
+                    "change your password first (POST …/auth/password)".into(),
                 ));
             }
             let user = AuthUser {

@@ -36,7 +36,12 @@ struct MemberView {
     added_at: chrono::NaiveDateTime,
 }
 
-async fn list(db: web::Data<Db>, user: AuthUser, id: web::Path<String>) -> ApiResult<HttpResponse> {
+async fn list(
+    db: web::Data<Db>,
+    user: AuthUser,
+    origin: Origin,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
     if !scope::may_read(&user) {
         return Err(ApiError::Forbidden(
             "your role may not read patient records".into(),
@@ -45,10 +50,11 @@ async fn list(db: web::Data<Db>, user: AuthUser, id: web::Path<String>) -> ApiRe
     let tenant = tenant_of(&user)?;
     let id = id.into_inner();
     let members = db
-        .run(move |c| {
+        .write(move |c| {
             if !scope::can_see(c, &user, &tenant, &id, false)? {
                 return Err(scope::not_found());
             }
+            audit_patient(c, &user, &tenant, &origin, "care_team.read", &id, json!({}))?;
             let mut out = Vec::new();
             for m in store::members(c, &tenant, &id)? {
                 let username = users::get_in_tenant(c, &tenant, &m.user_id)

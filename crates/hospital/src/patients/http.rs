@@ -392,7 +392,9 @@ async fn portal_account(
             if users::username_exists(c, &tenant, &body.username)? {
                 return Err(ApiError::Conflict("that username is taken".into()));
             }
-            let account = NewUser::new(&tenant, &body.username, hash, "patient");
+            let mut account = NewUser::new(&tenant, &body.username, hash, "patient");
+            // Staff chose this password: the patient must replace it first.
+            account.must_change_password = true;
             users::insert(c, &account)?;
             store::link_portal(c, &tenant, &id, &account.id)?;
             audit_patient(

@@ -164,9 +164,20 @@ async fn the_record_opens_and_closes_with_care_team_membership() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["action"].as_str().unwrap().starts_with("care_team."))
         .map(|e| e["action"].as_str().unwrap())
+        // Changes only; reading the team is audited as care_team.read.
+        .filter(|a| a.starts_with("care_team.") && *a != "care_team.read")
         .collect();
+    let reads = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "care_team.read")
+        .count();
+    assert!(
+        reads >= 1,
+        "reading the care team is in the patient's access log"
+    );
     assert_eq!(
         changes,
         [
