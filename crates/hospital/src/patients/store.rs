@@ -123,23 +123,13 @@ pub fn insert(
         id: id.clone(),
         tenant_id: tenant.to_string(),
         mrn_enc: s.seal(conn, "mrn", &mrn)?,
-        mrn_idx: keyring.blind_index(conn, tenant, purpose::MRN, &normalize_code(&mrn))?,
+        mrn_idx: s.index(conn, purpose::MRN, &normalize_code(&mrn))?,
         first_name_enc: s.seal(conn, "first_name", p.first_name.trim())?,
-        first_name_idx: keyring.blind_index(
-            conn,
-            tenant,
-            purpose::FIRST,
-            &normalize_name(&p.first_name),
-        )?,
+        first_name_idx: s.index(conn, purpose::FIRST, &normalize_name(&p.first_name))?,
         last_name_enc: s.seal(conn, "last_name", p.last_name.trim())?,
-        last_name_idx: keyring.blind_index(
-            conn,
-            tenant,
-            purpose::LAST,
-            &normalize_name(&p.last_name),
-        )?,
+        last_name_idx: s.index(conn, purpose::LAST, &normalize_name(&p.last_name))?,
         dob_enc: s.seal(conn, "date_of_birth", &dob)?,
-        dob_idx: keyring.blind_index(conn, tenant, purpose::DOB, &dob)?,
+        dob_idx: s.index(conn, purpose::DOB, &dob)?,
         sex: p.sex.as_str().to_string(),
         contact_enc: s.seal_json(conn, "contact", p.contact.as_ref())?,
         address_enc: s.seal_json(conn, "address", p.address.as_ref())?,
@@ -344,7 +334,7 @@ pub fn update(
     if let Some(v) = &c.first_name {
         let (enc, idx) = (
             s.seal(conn, "first_name", v.trim())?,
-            keyring.blind_index(conn, tenant, purpose::FIRST, &normalize_name(v))?,
+            s.index(conn, purpose::FIRST, &normalize_name(v))?,
         );
         diesel::update(target)
             .set((
@@ -356,7 +346,7 @@ pub fn update(
     if let Some(v) = &c.last_name {
         let (enc, idx) = (
             s.seal(conn, "last_name", v.trim())?,
-            keyring.blind_index(conn, tenant, purpose::LAST, &normalize_name(v))?,
+            s.index(conn, purpose::LAST, &normalize_name(v))?,
         );
         diesel::update(target)
             .set((
@@ -369,7 +359,7 @@ pub fn update(
         let d = normalize_date(v)?;
         let (enc, idx) = (
             s.seal(conn, "date_of_birth", &d)?,
-            keyring.blind_index(conn, tenant, purpose::DOB, &d)?,
+            s.index(conn, purpose::DOB, &d)?,
         );
         diesel::update(target)
             .set((patients::dob_enc.eq(enc), patients::dob_idx.eq(idx)))
