@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use common::accounts::store as users;
 use common::audit::Origin;
 use common::auth::AuthUser;
-use common::db::{Db, DbConn};
+use common::db::Db;
 use common::http::resource;
 use common::response;
 use common::{ApiError, ApiResult};
@@ -42,11 +42,7 @@ async fn list(
     origin: Origin,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    if !scope::may_read(&user) {
-        return Err(ApiError::Forbidden(
-            "your role may not read patient records".into(),
-        ));
-    }
+    scope::require_reader(&user)?;
     let tenant = tenant_of(&user)?;
     let id = id.into_inner();
     let members = db
@@ -74,23 +70,6 @@ async fn list(
     Ok(response::ok(members))
 }
 
-/// Refuse unless the caller may change this patient's care team: the
-/// patient must be in scope, and the caller an admin (who sees every
-/// patient) or a current member. A break-the-glass grant opens the record
-/// for a while; joining the team would make that access lasting.
-fn may_manage(c: &mut DbConn, user: &AuthUser, tenant: &str, id: &str) -> ApiResult<()> {
-    if !scope::can_see(c, user, tenant, id, false)? {
-        return Err(scope::not_found());
-    }
-    if user.can(P::PatientsReadAll) || store::is_member(c, tenant, id, &user.id)? {
-        return Ok(());
-    }
-    Err(ApiError::Forbidden(
-        "only the care team or an admin changes the care team; break-the-glass access does not"
-            .into(),
-    ))
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Add {
@@ -112,7 +91,7 @@ async fn add(
         return Err(ApiError::field("user_id", "must be a user id"));
     }
     db.write(move |c| {
-        may_manage(c, &user, &tenant, &id)?;
+        scope::require_care_team_manager(c, &user, &tenant, &id)?;
         let member = users::get_in_tenant(c, &tenant, &member_id)
             .map_err(|_| ApiError::field("user_id", "no such user in this hospital"))?;
         if !member.active || !user.role_can(&member.role, P::PatientsReadAssigned) {
@@ -149,7 +128,7 @@ async fn remove(
     let tenant = tenant_of(&user)?;
     let (id, member_id) = path.into_inner();
     db.write(move |c| {
-        may_manage(c, &user, &tenant, &id)?;
+        scope::require_care_team_manager(c, &user, &tenant, &id)?;
         if !store::remove(c, &tenant, &id, &member_id, &user.id)? {
             return Err(ApiError::NotFound("not on the care team".into()));
         }

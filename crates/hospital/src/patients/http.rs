@@ -116,11 +116,7 @@ async fn list(
     origin: Origin,
     q: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
-    if !scope::may_read(&user) {
-        return Err(ApiError::Forbidden(
-            "your role may not read patient records".into(),
-        ));
-    }
+    scope::require_reader(&user)?;
     let q = q.into_inner();
     let page = Page::from_query(&PageQuery {
         page: q.page,
@@ -163,11 +159,7 @@ async fn get(
     origin: Origin,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    if !scope::may_read(&user) {
-        return Err(ApiError::Forbidden(
-            "your role may not read patient records".into(),
-        ));
-    }
+    scope::require_reader(&user)?;
     let tenant = tenant_of(&user)?;
     let keyring = keyring_of(&kr)?;
     let id = id.into_inner();
@@ -199,11 +191,7 @@ async fn update(
     id: web::Path<String>,
     body: web::Json<PatientChanges>,
 ) -> ApiResult<HttpResponse> {
-    if !scope::may_read(&user) {
-        return Err(ApiError::Forbidden(
-            "your role may not change patient records".into(),
-        ));
-    }
+    scope::require_reader(&user)?;
     let changes = body.into_inner();
     changes.validate()?;
     let (demo, clinical) = (changes.demographic_fields(), changes.clinical_fields());
@@ -307,19 +295,7 @@ async fn access_log(
     let id = id.into_inner();
     let (entries, total) = db
         .write(move |c| {
-            // Admins read any patient's log; a patient reads their own.
-            let allowed = if user.can(P::AccessLogReadAll) {
-                scope::can_see(c, &user, &tenant, &id, true)?
-            } else if user.can(P::PatientsReadOwn) {
-                scope::can_see(c, &user, &tenant, &id, false)?
-            } else {
-                return Err(ApiError::Forbidden(
-                    "your role may not read access logs".into(),
-                ));
-            };
-            if !allowed {
-                return Err(scope::not_found());
-            }
+            scope::require_access_log_reader(c, &user, &tenant, &id)?;
             audit_patient(
                 c,
                 &user,

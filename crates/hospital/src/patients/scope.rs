@@ -41,11 +41,18 @@ pub fn view_of(user: &AuthUser) -> View {
     }
 }
 
-/// Whether the caller may see any patient at all.
-pub fn may_read(user: &AuthUser) -> bool {
-    user.can(P::PatientsReadAll)
+/// Refuse (403) a caller whose role may see no patient at all.
+pub fn require_reader(user: &AuthUser) -> ApiResult<()> {
+    if user.can(P::PatientsReadAll)
         || user.can(P::PatientsReadAssigned)
         || user.can(P::PatientsReadOwn)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "your role may not read patient records".into(),
+        ))
+    }
 }
 
 /// The patients of `tenant` the caller may see; soft-deleted ones only
@@ -82,6 +89,60 @@ pub fn visible(user: &AuthUser, tenant: &str, include_deleted: bool) -> ApiResul
     }
     Err(ApiError::Forbidden(
         "your role may not read patient records".into(),
+    ))
+}
+
+/// Refuse unless the caller may read patient `id`'s access log: an admin
+/// (`access_log.read_all`) for any patient of the tenant, deleted ones
+/// included; a patient (`patients.read_own`) for their own record.
+pub fn require_access_log_reader(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    tenant: &str,
+    id: &str,
+) -> ApiResult<()> {
+    let in_scope = if user.can(P::AccessLogReadAll) {
+        can_see(conn, user, tenant, id, true)?
+    } else if user.can(P::PatientsReadOwn) {
+        can_see(conn, user, tenant, id, false)?
+    } else {
+        return Err(ApiError::Forbidden(
+            "your role may not read access logs".into(),
+        ));
+    };
+    if in_scope {
+        Ok(())
+    } else {
+        Err(not_found())
+    }
+}
+
+/// Refuse unless the caller may change patient `id`'s care team: the
+/// patient in scope, and the caller seeing every patient (admin) or on the
+/// team now. A break-the-glass grant opens the record for a while; joining
+/// the team would make that access lasting, so it does not count.
+pub fn require_care_team_manager(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    tenant: &str,
+    id: &str,
+) -> ApiResult<()> {
+    if !can_see(conn, user, tenant, id, false)? {
+        return Err(not_found());
+    }
+    let on_team: i64 = care_team::table
+        .filter(care_team::tenant_id.eq(tenant))
+        .filter(care_team::patient_id.eq(id))
+        .filter(care_team::user_id.eq(&user.id))
+        .filter(care_team::removed_at.is_null())
+        .count()
+        .get_result(conn)?;
+    if user.can(P::PatientsReadAll) || on_team > 0 {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(
+        "only the care team or an admin changes the care team; break-the-glass access does not"
+            .into(),
     ))
 }
 
