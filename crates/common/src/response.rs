@@ -65,6 +65,11 @@ impl Page {
         Ok(Self { page, page_size })
     }
 
+    /// Validate a list query's own `page`/`page_size` fields.
+    pub fn of(page: Option<i64>, page_size: Option<i64>) -> ApiResult<Self> {
+        Self::from_query(&PageQuery { page, page_size })
+    }
+
     /// Rows to skip.
     pub fn offset(&self) -> i64 {
         (self.page - 1) * self.page_size

@@ -11,7 +11,7 @@ use crate::auth::{password, AuthContext, AuthUser, TenantRule};
 use crate::db::{now, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::rbac::CorePermission;
-use crate::response::{self, Page, PageQuery};
+use crate::response::{self, Page};
 use crate::security::{self, NewEvent};
 
 /// Mount the account routes (inside the server's API scope).
@@ -330,10 +330,7 @@ async fn list_users(
 ) -> ApiResult<HttpResponse> {
     user.require(CorePermission::UsersManage)?;
     let filter = query.into_inner();
-    let page = Page::from_query(&PageQuery {
-        page: filter.page,
-        page_size: filter.page_size,
-    })?;
+    let page = Page::of(filter.page, filter.page_size)?;
     let (rows, total) = db
         .run(move |c| store::list(c, &user.tenant_id, &filter, &page))
         .await?;
@@ -571,10 +568,7 @@ async fn list_audit(
         // A hospital admin sees their own tenant's rows only.
         filter.tenant_id = Some(t.to_string());
     }
-    let page = Page::from_query(&PageQuery {
-        page: filter.page,
-        page_size: filter.page_size,
-    })?;
+    let page = Page::of(filter.page, filter.page_size)?;
     let (rows, total) = db.run(move |c| audit::list(c, &filter, &page)).await?;
     Ok(response::page(rows, &page, total))
 }

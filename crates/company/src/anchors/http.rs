@@ -5,7 +5,7 @@ use common::auth::AuthUser;
 use common::db::Db;
 use common::http::resource;
 use common::rbac::CorePermission;
-use common::response::{self, Page, PageQuery};
+use common::response::{self, Page};
 use common::{ApiError, ApiResult};
 use serde::Deserialize;
 
@@ -31,10 +31,7 @@ async fn list(db: web::Data<Db>, user: AuthUser, q: web::Query<Query>) -> ApiRes
     if !matches!(q.service.as_str(), "hospital" | "owner" | "dev") {
         return Err(ApiError::field("service", "must be hospital, owner or dev"));
     }
-    let page = Page::from_query(&PageQuery {
-        page: q.page,
-        page_size: q.page_size,
-    })?;
+    let page = Page::of(q.page, q.page_size)?;
     let tenant = q.tenant.unwrap_or_default();
     let (rows, total) = db
         .run(move |c| store::list(c, &q.service, &tenant, &page))

@@ -112,10 +112,7 @@ async fn list(
             )
         }
     };
-    let page = Page::from_query(&common::response::PageQuery {
-        page: q.page,
-        page_size: q.page_size,
-    })?;
+    let page = Page::of(q.page, q.page_size)?;
     let (rows, total) = db
         .run(move |c| store::list(c, &service, &tenant, &page))
         .await?;

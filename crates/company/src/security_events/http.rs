@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use common::auth::AuthUser;
 use common::db::Db;
 use common::http::resource;
-use common::response::{self, Page, PageQuery};
+use common::response::{self, Page};
 use common::ApiResult;
 
 use super::store::{self, Filter};
@@ -18,10 +18,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 async fn list(db: web::Data<Db>, user: AuthUser, q: web::Query<Filter>) -> ApiResult<HttpResponse> {
     user.require(CompanyPermission::SecurityEventsRead)?;
     let filter = q.into_inner();
-    let page = Page::from_query(&PageQuery {
-        page: filter.page,
-        page_size: filter.page_size,
-    })?;
+    let page = Page::of(filter.page, filter.page_size)?;
     let (rows, total) = db.run(move |c| store::list(c, &filter, &page)).await?;
     Ok(response::page(rows, &page, total))
 }

@@ -125,10 +125,7 @@ async fn list(
 ) -> ApiResult<HttpResponse> {
     user.require(P::BreakGlassReview)?;
     let q = q.into_inner();
-    let page = Page::from_query(&common::response::PageQuery {
-        page: q.page,
-        page_size: q.page_size,
-    })?;
+    let page = Page::of(q.page, q.page_size)?;
     let tenant = tenant_of(&user)?;
     let keyring = keyring_of(&kr)?;
     let (views, total) = db

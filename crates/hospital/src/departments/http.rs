@@ -42,10 +42,7 @@ async fn list(
     q: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
     user.require(P::DepartmentsRead)?;
-    let page = Page::from_query(&common::response::PageQuery {
-        page: q.page,
-        page_size: q.page_size,
-    })?;
+    let page = Page::of(q.page, q.page_size)?;
     let tenant = tenant_of(&user)?;
     let all = q.include_inactive.unwrap_or(false);
     let (rows, total) = db

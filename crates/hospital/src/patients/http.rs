@@ -118,10 +118,7 @@ async fn list(
 ) -> ApiResult<HttpResponse> {
     scope::require_reader(&user)?;
     let q = q.into_inner();
-    let page = Page::from_query(&PageQuery {
-        page: q.page,
-        page_size: q.page_size,
-    })?;
+    let page = Page::of(q.page, q.page_size)?;
     let tenant = tenant_of(&user)?;
     let keyring = keyring_of(&kr)?;
     let view = view_of(&user);
