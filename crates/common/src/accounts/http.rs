@@ -31,8 +31,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(get_user))
                 .route(web::patch().to(update_user)),
         )
-        .service(resource("/users/{id}/deactivate").route(web::post().to(deactivate_user)))
-        .service(resource("/users/{id}/activate").route(web::post().to(activate_user)))
+        .service(
+            resource("/users/{id}/{switch:activate|deactivate}").route(web::post().to(set_active)),
+        )
         .service(resource("/audit").route(web::get().to(list_audit)))
         .service(resource("/audit/verify").route(web::get().to(verify_audit)));
 }
@@ -446,32 +447,20 @@ async fn update_user(
     apply_update(ctx, db, user, origin, id.into_inner(), body.into_inner()).await
 }
 
-async fn deactivate_user(
+/// `POST …/users/{id}/activate` and `…/deactivate`: PATCH `active` by another name.
+async fn set_active(
     ctx: web::Data<AuthContext>,
     db: web::Data<Db>,
     user: AuthUser,
     origin: Origin,
-    id: web::Path<String>,
+    path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
+    let (id, switch) = path.into_inner();
     let body = UpdateUser {
-        active: Some(false),
+        active: Some(switch == "activate"),
         ..Default::default()
     };
-    apply_update(ctx, db, user, origin, id.into_inner(), body).await
-}
-
-async fn activate_user(
-    ctx: web::Data<AuthContext>,
-    db: web::Data<Db>,
-    user: AuthUser,
-    origin: Origin,
-    id: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    let body = UpdateUser {
-        active: Some(true),
-        ..Default::default()
-    };
-    apply_update(ctx, db, user, origin, id.into_inner(), body).await
+    apply_update(ctx, db, user, origin, id, body).await
 }
 
 async fn apply_update(

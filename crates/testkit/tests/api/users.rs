@@ -253,3 +253,61 @@ async fn unknown_ids_are_404_and_an_admin_cannot_lock_themselves_out() {
         );
     }
 }
+
+#[tokio::test]
+async fn deactivate_then_activate_restores_the_login_and_other_switches_are_404() {
+    for service in Service::ALL {
+        let app = testkit::spawn(service).await;
+        let admin = app.admin_token().await;
+        let Some(role) = ordinary_role(&app) else {
+            continue;
+        };
+        let id = app.create_user(&admin, "switchy", role).await;
+        assert_eq!(login(&app, "switchy").await.0, StatusCode::OK);
+
+        let (status, body) = call(
+            &app,
+            Method::POST,
+            &format!("/users/{id}/deactivate"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_ok(status, &body, StatusCode::OK);
+        assert_eq!(body["data"]["active"], false);
+        assert_eq!(login(&app, "switchy").await.0, StatusCode::UNAUTHORIZED);
+
+        let (status, body) = call(
+            &app,
+            Method::POST,
+            &format!("/users/{id}/activate"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_ok(status, &body, StatusCode::OK);
+        assert_eq!(body["data"]["active"], true);
+        assert_eq!(login(&app, "switchy").await.0, StatusCode::OK);
+        let actions: Vec<String> = app
+            .audit_rows()
+            .await
+            .into_iter()
+            .map(|r| r.action)
+            .collect();
+        assert!(
+            actions.iter().any(|a| a == "user.deactivate")
+                && actions.iter().any(|a| a == "user.activate"),
+            "{actions:?}"
+        );
+
+        let (status, body) = call(
+            &app,
+            Method::POST,
+            &format!("/users/{id}/explode"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+    }
+}
