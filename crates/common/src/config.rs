@@ -592,6 +592,43 @@ mod plane_tests {
     use super::*;
 
     #[test]
+    fn clinical_settings_are_hospital_only_and_bounded() {
+        let env = |k: &str, v: &str| -> HashMap<String, String> {
+            [(k.to_string(), v.to_string())].into()
+        };
+        assert!(Config::load_with_env(
+            Service::Company,
+            None,
+            env("COMPANY__CLINICAL__BREAK_GLASS_MINUTES", "60")
+        )
+        .is_err());
+        for bad in ["0", "1441", "-5"] {
+            assert!(
+                Config::load_with_env(
+                    Service::Hospital,
+                    None,
+                    env("HOSPITAL__CLINICAL__BREAK_GLASS_MINUTES", bad)
+                )
+                .is_err(),
+                "{bad}"
+            );
+        }
+        let cfg = Config::load_with_env(
+            Service::Hospital,
+            None,
+            env("HOSPITAL__CLINICAL__BREAK_GLASS_MINUTES", "15"),
+        )
+        .unwrap();
+        assert_eq!(cfg.clinical.unwrap().break_glass_minutes, 15);
+        assert!(Config::load_with_env(
+            Service::Owner,
+            None,
+            env("OWNER__PLANE__OUTBOX_INTERVAL_SECS", "0")
+        )
+        .is_err());
+    }
+
+    #[test]
     fn plane_defaults_merge_with_env() {
         let env: HashMap<String, String> = [(
             "COMPANY__PLANE__OUTBOX_INTERVAL_SECS".to_string(),

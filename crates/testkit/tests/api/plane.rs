@@ -440,6 +440,32 @@ async fn company_pulls_dev_events_and_holds_the_anchors_of_every_server() {
         .api(Method::GET, "/security-events", Some(&analyst), None)
         .await;
     assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let (status, body) = company
+        .api(
+            Method::GET,
+            "/audit-anchors?service=dev",
+            Some(&analyst),
+            None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+    // Bad filters are 400, not an empty list.
+    for path in [
+        "/audit-anchors?service=company",
+        "/audit-anchors",
+        "/security-events?sorce_service=dev",
+        "/security-events?page_size=0",
+    ] {
+        let (status, body) = company.api(Method::GET, path, Some(&token), None).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    }
+    // Company's pull of dev validates its cursor too.
+    let client = pki.client(Some("company"));
+    for q in ["?after=-1", "?limit=0", "?limit=501", "?after=x"] {
+        let path = format!("{}{q}", contracts::paths::DEV_SECURITY_EVENTS);
+        let (status, body) = internal_get(&client, ports.dev, &path).await.unwrap();
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    }
 
     for (service, tenant) in [("dev", ""), ("owner", ""), ("hospital", DEMO_TENANT_ID)] {
         let deadline = Instant::now() + Duration::from_secs(30);
