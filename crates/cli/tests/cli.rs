@@ -472,8 +472,8 @@ fn demo_mode_is_refused_off_loopback() {
     );
 }
 
-#[test]
-fn production_start_needs_a_jwt_secret_and_bootstraps_the_admin() {
+#[tokio::test]
+async fn production_start_needs_a_jwt_secret_and_bootstraps_the_admin() {
     let _cleanup = PgCleanup;
     require_server_binaries();
     let dir = tempfile::tempdir().unwrap();
@@ -487,6 +487,51 @@ fn production_start_needs_a_jwt_secret_and_bootstraps_the_admin() {
         .unwrap();
     assert!(!out.status.success());
     assert!(text(&out).contains("jwt_secret"), "{}", text(&out));
+
+    // With a secret from a file and the bootstrap admin from env, it starts
+    // with exactly that admin and no demo user.
+    let secret = dir.path().join("jwt");
+    std::fs::write(&secret, "a-production-secret-of-at-least-32-bytes!").unwrap();
+    let port = free_port();
+    let mut child = Command::new(&server)
+        .env("OWNER__SERVER__PORT", port.to_string())
+        .env("OWNER__DATABASE__URL", &url)
+        .env("OWNER__AUTH__JWT_SECRET_FILE", &secret)
+        .env("OWNER__AUTH__BCRYPT_COST", "4")
+        .env("OWNER__PLANE__ENABLED", "false")
+        .env("OWNER__BOOTSTRAP__ADMIN_USERNAME", "root-operator")
+        .env(
+            "OWNER__BOOTSTRAP__ADMIN_PASSWORD",
+            "a sound operator passphrase",
+        )
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "owner-server exited");
+        assert!(Instant::now() < deadline, "owner-server did not listen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let body = login(
+        port,
+        "/api/v1/owner",
+        "root-operator",
+        "a sound operator passphrase",
+    )
+    .await;
+    assert_eq!(body["data"]["user"]["role"], "owner");
+    let res = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/v1/owner/auth/login"))
+        .json(&serde_json::json!({ "username": "owner", "password": "owner123" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401, "no demo user outside demo mode");
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]
