@@ -57,7 +57,7 @@ impl TestDatabase {
             .execute(&mut conn)
             .with_context(|| format!("creating database {name}"))?;
         Ok(Self::Postgres {
-            url: with_database(admin_url, &name),
+            url: plain_unless_asked(&with_database(admin_url, &name)),
             admin_url: admin_url.to_string(),
             name,
         })
@@ -131,6 +131,22 @@ impl Drop for TestDatabase {
 }
 
 /// `admin_url` with its database name replaced by `name` (query kept).
+/// The servers under test talk to PostgreSQL without TLS unless the URL
+/// asks for it: libpq's default (`prefer`) would negotiate TLS, and the
+/// test process exits with pooled TLS connections still open on worker
+/// threads, where OpenSSL's exit-time cleanup has crashed the process
+/// (SIGSEGV after every test passed). TLS to PostgreSQL has its own test
+/// (`crates/cli/tests/cli.rs`, `postgres_over_tls_when_required`).
+fn plain_unless_asked(url: &str) -> String {
+    if url.contains("sslmode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&sslmode=disable")
+    } else {
+        format!("{url}?sslmode=disable")
+    }
+}
+
 fn with_database(admin_url: &str, name: &str) -> String {
     let (base, query) = match admin_url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
@@ -149,7 +165,23 @@ fn with_database(admin_url: &str, name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use super::{plain_unless_asked, with_database};
+
+    #[test]
+    fn test_databases_skip_tls_unless_asked() {
+        assert_eq!(
+            plain_unless_asked("postgres://h/bh_1"),
+            "postgres://h/bh_1?sslmode=disable"
+        );
+        assert_eq!(
+            plain_unless_asked("postgres://h/bh_1?x=1"),
+            "postgres://h/bh_1?x=1&sslmode=disable"
+        );
+        assert_eq!(
+            plain_unless_asked("postgres://h/bh_1?sslmode=require"),
+            "postgres://h/bh_1?sslmode=require"
+        );
+    }
 
     #[test]
     fn database_name_is_replaced() {
