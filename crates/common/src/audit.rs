@@ -3,7 +3,9 @@
 //! Each row's hash is SHA-256 over its own fields and the previous row's
 //! hash, so changing, removing or inserting a row breaks the chain from that
 //! point on. Rows are written inside the same transaction as the change they
-//! record (callers use [`crate::db::Db::write`]); database triggers refuse
+//! record (callers use [`crate::db::Db::write`], whose group commit makes
+//! the row durable before the caller answers; an audited read calls
+//! [`record`] before its data leaves); database triggers refuse
 //! UPDATE and DELETE on both backends. The head (last seq and hash) is kept
 //! in `audit_head`, so cutting rows off the end is caught too; anchors sent
 //! to the company server catch a rewrite of the whole chain.
@@ -14,9 +16,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::db::{now, DbConn};
+use diesel::connection::SimpleConnection;
+
+use crate::db::{now, Db, DbBackend, DbConn, Page};
 use crate::error::ApiResult;
-use crate::response::Page;
 use crate::schema::{audit_head, audit_log};
 
 /// The `prev_hash` of the first row.
@@ -182,12 +185,47 @@ fn details_as_json<S: serde::Serializer>(details: &str, s: S) -> Result<S::Ok, S
     value.serialize(s)
 }
 
-/// Append `event` to the chain. Call inside a write transaction.
-pub fn append(conn: &mut DbConn, event: &Event, origin: &Origin) -> ApiResult<i64> {
-    let (head_seq, head_hash): (i64, String) = audit_head::table
+/// Take the audit head's row lock: the first statement of every write
+/// transaction ([`crate::db::Db::write`]'s batches and
+/// [`crate::db::write_tx`]), so writers — threads or processes sharing a
+/// PostgreSQL database — append to the chain in one order, and SQLite never
+/// has to upgrade a read snapshot to a write lock.
+pub fn lock_head(conn: &mut DbConn) -> diesel::QueryResult<()> {
+    conn.batch_execute("UPDATE audit_head SET seq = seq WHERE id = 1")
+}
+
+/// The chain's head: the last seq and its hash (`0` and the genesis hash
+/// for an empty chain).
+pub fn head(conn: &mut DbConn) -> ApiResult<contracts::AuditHead> {
+    let (seq, hash): (i64, String) = audit_head::table
         .filter(audit_head::id.eq(1))
         .select((audit_head::seq, audit_head::hash))
         .first(conn)?;
+    Ok(contracts::AuditHead { seq, hash })
+}
+
+/// Record `events` (e.g. the access-log rows of a read) and wait until
+/// they are durably committed. Call it after reading and before answering:
+/// if it fails, the data must not leave.
+pub async fn record(db: &Db, events: Vec<Event>, origin: Origin) -> ApiResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    db.write(move |c| {
+        for event in &events {
+            append(c, event, &origin)?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Append `event` to the chain. Call inside a write transaction.
+pub fn append(conn: &mut DbConn, event: &Event, origin: &Origin) -> ApiResult<i64> {
+    let contracts::AuditHead {
+        seq: head_seq,
+        hash: head_hash,
+    } = head(conn)?;
     let mut row = AuditRow {
         seq: head_seq + 1,
         occurred_at: now(),
@@ -313,10 +351,10 @@ pub fn verify(conn: &mut DbConn) -> ApiResult<Verification> {
             &prev_hash,
         ));
     }
-    let (head_seq, head_hash): (i64, String) = audit_head::table
-        .filter(audit_head::id.eq(1))
-        .select((audit_head::seq, audit_head::hash))
-        .first(conn)?;
+    let contracts::AuditHead {
+        seq: head_seq,
+        hash: head_hash,
+    } = head(conn)?;
     if head_seq != rows || head_hash != prev_hash {
         // The first bad row: the first one past the recorded head (rows were
         // appended), the first one cut off the end, or the last one (it was
@@ -400,48 +438,49 @@ pub struct Filter {
     pub page_size: Option<i64>,
 }
 
+/// The audit rows `filter` selects, as a boxed query (for both the count
+/// and the page).
+fn filtered(filter: &Filter) -> audit_log::BoxedQuery<'static, DbBackend> {
+    let mut q = audit_log::table.into_boxed();
+    if let Some(v) = &filter.actor {
+        q = q.filter(audit_log::actor.eq(v.clone()));
+    }
+    if let Some(v) = &filter.action {
+        if let Some(prefix) = v.strip_suffix('.') {
+            q = q.filter(
+                audit_log::action
+                    .like(format!("{}.%", escape_like(prefix)))
+                    .escape('\\'),
+            );
+        } else {
+            q = q.filter(audit_log::action.eq(v.clone()));
+        }
+    }
+    if let Some(v) = &filter.outcome {
+        q = q.filter(audit_log::outcome.eq(v.clone()));
+    }
+    if let Some(v) = &filter.resource {
+        q = q.filter(audit_log::resource.eq(v.clone()));
+    }
+    if let Some(v) = &filter.severity {
+        q = q.filter(audit_log::severity.eq(v.clone()));
+    }
+    if let Some(v) = &filter.tenant_id {
+        q = q.filter(audit_log::tenant_id.eq(v.clone()));
+    }
+    if let Some(v) = filter.since {
+        q = q.filter(audit_log::occurred_at.ge(v));
+    }
+    if let Some(v) = filter.until {
+        q = q.filter(audit_log::occurred_at.lt(v));
+    }
+    q
+}
+
 /// A page of the audit log, newest first, and the total matching.
 pub fn list(conn: &mut DbConn, filter: &Filter, page: &Page) -> ApiResult<(Vec<AuditRow>, i64)> {
-    macro_rules! filtered {
-        () => {{
-            let mut q = audit_log::table.into_boxed();
-            if let Some(v) = &filter.actor {
-                q = q.filter(audit_log::actor.eq(v.clone()));
-            }
-            if let Some(v) = &filter.action {
-                if let Some(prefix) = v.strip_suffix('.') {
-                    q = q.filter(
-                        audit_log::action
-                            .like(format!("{}.%", escape_like(prefix)))
-                            .escape('\\'),
-                    );
-                } else {
-                    q = q.filter(audit_log::action.eq(v.clone()));
-                }
-            }
-            if let Some(v) = &filter.outcome {
-                q = q.filter(audit_log::outcome.eq(v.clone()));
-            }
-            if let Some(v) = &filter.resource {
-                q = q.filter(audit_log::resource.eq(v.clone()));
-            }
-            if let Some(v) = &filter.severity {
-                q = q.filter(audit_log::severity.eq(v.clone()));
-            }
-            if let Some(v) = &filter.tenant_id {
-                q = q.filter(audit_log::tenant_id.eq(v.clone()));
-            }
-            if let Some(v) = filter.since {
-                q = q.filter(audit_log::occurred_at.ge(v));
-            }
-            if let Some(v) = filter.until {
-                q = q.filter(audit_log::occurred_at.lt(v));
-            }
-            q
-        }};
-    }
-    let total: i64 = filtered!().count().get_result(conn)?;
-    let rows = filtered!()
+    let total: i64 = filtered(filter).count().get_result(conn)?;
+    let rows = filtered(filter)
         .order(audit_log::seq.desc())
         .limit(page.page_size)
         .offset(page.offset())

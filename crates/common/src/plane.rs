@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use contracts::{paths, AuditHead, BatchReceipt, SecurityEventBatch};
-use diesel::prelude::*;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -17,7 +16,6 @@ use crate::error::ApiResult;
 use crate::mtls::client::PeerClient;
 use crate::mtls::tls::Refusal;
 use crate::mtls::ServiceIdentity;
-use crate::schema::audit_head;
 use crate::security::{self, NewEvent};
 
 /// What a server's plane workers get.
@@ -103,11 +101,7 @@ async fn send_anchors_forever(ctx: PlaneContext, company: PeerClient) {
 
 /// Read the audit head.
 pub fn head(conn: &mut crate::db::DbConn) -> ApiResult<AuditHead> {
-    let (seq, hash): (i64, String) = audit_head::table
-        .filter(audit_head::id.eq(1))
-        .select((audit_head::seq, audit_head::hash))
-        .first(conn)?;
-    Ok(AuditHead { seq, hash })
+    crate::audit::head(conn)
 }
 
 /// Send the head if it moved since `last_sent`. Returns the seq now anchored.

@@ -1,4 +1,5 @@
-//! One connection type over SQLite and PostgreSQL, an r2d2 pool, and the
+//! One connection type over SQLite and PostgreSQL, an r2d2 pool of read
+//! connections, one group-committing writer (see [`writer`]), and the
 //! embedded migrations of each server, run at start-up.
 //!
 //! The backend is picked from the URL scheme by us, not by trying each
@@ -6,7 +7,11 @@
 //! would otherwise silently become a local file). Blocking diesel work runs
 //! on the blocking pool with the caller's tracing span carried along.
 
+pub mod page;
+mod writer;
+
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
@@ -18,6 +23,8 @@ pub use diesel_migrations::EmbeddedMigrations;
 use diesel_migrations::MigrationHarness;
 
 use crate::error::{ApiError, ApiResult};
+pub use page::{Page, PageQuery};
+pub use writer::{MAX_BATCH, QUEUE_CAPACITY};
 
 /// A connection to either backend.
 #[derive(diesel::MultiConnection)]
@@ -99,9 +106,12 @@ impl r2d2::ManageConnection for Manager {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 // busy_timeout first: the other pragmas may need a lock.
                 // WAL is a property of the file, set once in `Db::connect`.
+                // synchronous = FULL: in WAL mode NORMAL does not fsync at
+                // commit, and an audit row must be on disk before the data
+                // it records leaves the server.
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                     PRAGMA synchronous = NORMAL;",
+                     PRAGMA synchronous = FULL;",
                 )
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConn::Sqlite(conn))
@@ -123,10 +133,11 @@ fn sqlite_path(url: &str) -> PathBuf {
     PathBuf::from(url.trim_start_matches("sqlite://"))
 }
 
-/// The pool and what it was opened with. Cheap to clone.
+/// The pool, the writer, and what they were opened with. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<Manager>,
+    writer: writer::Writer,
     backend: Backend,
     sqlite_file: Option<PathBuf>,
     migrations: Vec<Migrations>,
@@ -167,16 +178,19 @@ impl Db {
             conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
                 .context("switching SQLite to WAL")?;
         }
+        let manager = || Manager {
+            url: url.to_string(),
+            backend,
+        };
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
             .connection_timeout(timeout)
-            .build(Manager {
-                url: url.to_string(),
-                backend,
-            })
+            .build(manager())
             .map_err(|e| anyhow!("cannot open the database: {e}"))?;
+        let writer = writer::Writer::start(Arc::new(manager()))?;
         let db = Self {
             pool,
+            writer,
             backend,
             sqlite_file,
             migrations: vec![KERNEL_MIGRATIONS, service],
@@ -241,7 +255,9 @@ impl Db {
         Ok(self.pool.get()?)
     }
 
-    /// Run `f` with a connection on the blocking pool.
+    /// Run `f` with a pooled connection on the blocking pool: reads (SQLite
+    /// WAL readers and PostgreSQL sessions run concurrently and never wait
+    /// for the writer). Request writes go through [`Db::write`].
     pub async fn run<F, T>(&self, f: F) -> ApiResult<T>
     where
         F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
@@ -257,25 +273,28 @@ impl Db {
         .await?
     }
 
-    /// Run `f` in a write transaction. The first statement takes the audit
-    /// head's row lock, so writers are serialized (the audit chain needs a
-    /// single order) and SQLite never has to upgrade a read snapshot.
+    /// Run `f` as one job of the group-committing writer: in its own
+    /// savepoint of a batch transaction that holds the audit head's lock.
+    /// Answers once the batch is durably committed; an error from `f` rolls
+    /// back `f`'s changes only. A full queue answers 503 at once.
     pub async fn write<F, T>(&self, f: F) -> ApiResult<T>
     where
         F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| write_tx(conn, f)).await
+        self.writer.write(f).await
     }
 }
 
-/// A write transaction on a connection already held (see [`Db::write`]).
+/// A write transaction on a connection already held, outside the writer
+/// (start-up, the CLI): it takes the audit head's lock first, as the
+/// writer's batches do, so both append to the chain in one order.
 pub fn write_tx<F, T>(conn: &mut DbConn, f: F) -> ApiResult<T>
 where
     F: FnOnce(&mut DbConn) -> ApiResult<T>,
 {
     conn.transaction::<T, ApiError, _>(|conn| {
-        conn.batch_execute("UPDATE audit_head SET seq = seq WHERE id = 1")?;
+        crate::audit::lock_head(conn)?;
         f(conn)
     })
 }

@@ -1,0 +1,162 @@
+//! The group-committing writer: one per server process.
+//!
+//! Every request write (a change and its audit row, or the audit rows of a
+//! read) is queued here as a job. One thread drains the queue and runs many
+//! jobs in one transaction, each in its own savepoint, so one failing job
+//! does not fail the others; the first statement of every batch takes the
+//! audit head's row lock, so the chain has one order even when several
+//! processes share a PostgreSQL database. A job's caller is answered only
+//! after the batch has committed — durably: SQLite runs with
+//! `synchronous = FULL` (fsync at commit in WAL mode) and PostgreSQL commits
+//! synchronously — so no data leaves before its audit row is on disk. If the
+//! commit fails, every job of the batch gets an error and no data leaves.
+//!
+//! The queue is bounded: when it is full a write is refused at once with 503
+//! and `Retry-After`, never buffered without limit.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+
+use diesel::Connection;
+
+use super::{DbConn, Manager};
+use crate::error::{ApiError, ApiResult};
+
+/// Writes waiting beyond this are refused with 503 (back-pressure).
+pub const QUEUE_CAPACITY: usize = 4096;
+/// Most jobs committed in one transaction.
+pub const MAX_BATCH: usize = 512;
+
+/// What a job reports after running in its savepoint: called with the
+/// batch's commit outcome, it answers the waiting caller.
+type Completion = Box<dyn FnOnce(Result<(), CommitFailed>) + Send>;
+/// One queued write: runs in its savepoint inside the batch transaction.
+type Job = Box<dyn FnOnce(&mut DbConn) -> Completion + Send>;
+
+/// Why a batch did not commit (every job in it is answered with this).
+#[derive(Debug, Clone)]
+struct CommitFailed(String);
+
+/// The sending half, shared by every clone of [`super::Db`]. The writer
+/// thread stops when the last clone is dropped.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    queue: SyncSender<Job>,
+}
+
+impl Writer {
+    /// Start the writer thread on its own connection from `manager`.
+    pub(crate) fn start(manager: Arc<Manager>) -> anyhow::Result<Self> {
+        let (queue, jobs) = mpsc::sync_channel::<Job>(QUEUE_CAPACITY);
+        std::thread::Builder::new()
+            .name("db-writer".into())
+            .spawn(move || drain(&manager, &jobs))?;
+        Ok(Self { queue })
+    }
+
+    /// Queue `f` and wait until the batch holding it has committed.
+    pub(crate) async fn write<F, T>(&self, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel::<ApiResult<T>>();
+        let span = tracing::Span::current();
+        let job: Job = Box::new(move |conn: &mut DbConn| {
+            let result = {
+                let _entered = span.enter();
+                // A savepoint: an error rolls back this job only.
+                conn.transaction::<T, ApiError, _>(f)
+            };
+            Box::new(move |commit: Result<(), CommitFailed>| {
+                let reply = match (result, commit) {
+                    (Err(e), _) => Err(e),
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Ok(_), Err(CommitFailed(why))) => {
+                        Err(ApiError::Internal(anyhow::anyhow!("commit failed: {why}")))
+                    }
+                };
+                // The caller may have gone (client disconnected): nothing to do.
+                let _ = answer.send(reply);
+            })
+        });
+        match self.queue.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!("write queue full; refusing with 503");
+                return Err(ApiError::Unavailable(
+                    "the server is busy writing, try again shortly".into(),
+                ));
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(ApiError::Unavailable(
+                    "the database writer has stopped".into(),
+                ))
+            }
+        }
+        answered
+            .await
+            .map_err(|_| ApiError::Unavailable("the database writer has stopped".into()))?
+    }
+}
+
+/// The writer thread: wait for a job, take what else is queued (up to
+/// [`MAX_BATCH`]), run them in one transaction, answer them all.
+fn drain(manager: &Manager, jobs: &Receiver<Job>) {
+    let mut conn: Option<DbConn> = None;
+    while let Ok(first) = jobs.recv() {
+        let mut batch = Vec::with_capacity(16);
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if conn.is_none() {
+            match r2d2::ManageConnection::connect(manager) {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    tracing::error!(error = %e, "database writer cannot connect");
+                    // Dropping the jobs closes their answer channels: 503.
+                    drop(batch);
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let (completions, outcome) = commit_batch(c, batch);
+        if let Err(CommitFailed(why)) = &outcome {
+            tracing::error!(error = %why, jobs = completions.len(), "write batch failed");
+            // Start the next batch on a fresh connection: this one may be
+            // broken or inside a transaction a panic left open.
+            conn = None;
+        }
+        for done in completions {
+            done(outcome.clone());
+        }
+    }
+}
+
+/// Run `batch` in one transaction; the commit outcome applies to every job.
+fn commit_batch(conn: &mut DbConn, batch: Vec<Job>) -> (Vec<Completion>, Result<(), CommitFailed>) {
+    let mut completions = Vec::with_capacity(batch.len());
+    let run = catch_unwind(AssertUnwindSafe(|| {
+        conn.transaction::<(), diesel::result::Error, _>(|c| {
+            crate::audit::lock_head(c)?;
+            for job in batch {
+                completions.push(job(c));
+            }
+            Ok(())
+        })
+    }));
+    let outcome = match run {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(CommitFailed(e.to_string())),
+        Err(_) => Err(CommitFailed(
+            "a write panicked; the batch was rolled back".into(),
+        )),
+    };
+    (completions, outcome)
+}
