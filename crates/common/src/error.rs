@@ -164,7 +164,12 @@ impl ResponseError for ApiError {
             }
             other => (other.to_string(), Value::Null),
         };
-        HttpResponse::build(self.status_code()).json(json!({
+        let mut res = HttpResponse::build(self.status_code());
+        if let Self::Unavailable(_) = self {
+            // Back-pressure (a full write queue, an exhausted pool): short.
+            res.insert_header((actix_web::http::header::RETRY_AFTER, "1"));
+        }
+        res.json(json!({
             "success": false,
             "error": {
                 "code": self.code(),

@@ -24,7 +24,7 @@ use diesel_migrations::MigrationHarness;
 
 use crate::error::{ApiError, ApiResult};
 pub use page::{Page, PageQuery};
-pub use writer::{MAX_BATCH, QUEUE_CAPACITY};
+pub use writer::{WriterStats, MAX_BATCH, QUEUE_CAPACITY};
 
 /// A connection to either backend.
 #[derive(diesel::MultiConnection)]
@@ -187,7 +187,7 @@ impl Db {
             .connection_timeout(timeout)
             .build(manager())
             .map_err(|e| anyhow!("cannot open the database: {e}"))?;
-        let writer = writer::Writer::start(Arc::new(manager()))?;
+        let writer = writer::Writer::start(Arc::new(manager()), QUEUE_CAPACITY)?;
         let db = Self {
             pool,
             writer,
@@ -271,6 +271,11 @@ impl Db {
             f(&mut conn)
         })
         .await?
+    }
+
+    /// Batches and writes the writer has committed so far.
+    pub fn writer_stats(&self) -> WriterStats {
+        self.writer.stats()
     }
 
     /// Run `f` as one job of the group-committing writer: in its own

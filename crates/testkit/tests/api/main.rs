@@ -9,6 +9,7 @@ mod chain;
 mod config;
 mod envelope;
 mod fuzz;
+mod group_commit;
 mod health;
 mod hospital_access_log;
 mod hospital_break_glass;

@@ -1,0 +1,55 @@
+//! The group-committing writer: two server instances writing to one
+//! database at once still build one verifiable chain (the head row lock is
+//! taken per batch), on both backends.
+
+use std::time::Duration;
+
+use common::audit::{self, Event, Origin};
+use common::db::{Db, Page};
+use common::Service;
+use testkit::TestDatabase;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_writing_at_once_keep_one_chain() {
+    let database = TestDatabase::create(Service::Owner).unwrap();
+    let url = database.url();
+    let open = |url: String| {
+        Db::open(&url, 4, Duration::from_secs(10), owner::MIGRATIONS).unwrap()
+    };
+    let first = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || open(url)
+    })
+    .await
+    .unwrap();
+    let second = tokio::task::spawn_blocking(move || open(url)).await.unwrap();
+
+    let mut tasks = Vec::new();
+    for n in 0..300 {
+        let db = if n % 2 == 0 { first.clone() } else { second.clone() };
+        tasks.push(tokio::spawn(async move {
+            let event = Event::new("tester", "owner", "test.write", &format!("item:{n}"));
+            audit::record(&db, vec![event], Origin::default()).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+
+    let verification = first.run(audit::verify).await.unwrap();
+    assert!(verification.is_intact(), "{verification:?}");
+    let filter = audit::Filter {
+        action: Some("test.write".into()),
+        ..Default::default()
+    };
+    let (_, total) = second
+        .run(move |c| audit::list(c, &filter, &Page::of(Some(1), Some(1))?))
+        .await
+        .unwrap();
+    assert_eq!(total, 300, "every acknowledged write is in the chain");
+    let (a, b) = (first.writer_stats(), second.writer_stats());
+    assert_eq!(a.writes + b.writes, 300);
+    assert!(a.writes > 0 && b.writes > 0, "both instances wrote: {a:?} {b:?}");
+    drop((first, second));
+    drop(database);
+}
