@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PG_URL ?= $(BULKHEAD_TEST_PG_URL)
 
-.PHONY: run build certs test test-pg lint fmt e2e bench clean-data
+.PHONY: run build certs test test-pg lint fmt e2e bench bench-http clean-data
 
 ## Build and run all four servers with demo data on SQLite under ./data.
 run: build
@@ -31,6 +31,13 @@ e2e: build
 ## Benchmarks (release build): each figure printed beside a baseline of the same run.
 bench:
 	$(CARGO) bench -p common --bench kernel
+
+## HTTP benchmark (release build): the demo hospital under wrk on SQLite (and
+## PostgreSQL when BULKHEAD_TEST_PG_URL is set), with same-run ratios.
+bench-http:
+	$(CARGO) build --release --bins
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	python3 scripts/bench_http.py
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout)]
 
 mod admin;
+mod bench;
 mod certs;
 mod up;
 
@@ -54,6 +55,11 @@ enum Command {
     Certs {
         #[command(subcommand)]
         command: certs::CertsCommand,
+    },
+    /// Machine baselines for `make bench-http` (bcrypt rate).
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
     },
 }
 
@@ -105,6 +111,7 @@ fn main() -> ExitCode {
             command: UsersCommand::Create(args),
         } => admin::create_user(args),
         Command::Certs { command } => certs::run(command),
+        Command::Bench { command } => bench::run(command),
     };
     match result {
         Ok(code) => code,

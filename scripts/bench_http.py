@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""`make bench-http`: drive a real hospital-server (release build, demo data)
+with wrk over loopback and print, for each endpoint, req/s, p50/p99, errors,
+the server's peak RSS and the ratio to /healthz measured in the same run;
+then the ratio of the audited patient read to an unaudited read of similar
+size; then concurrent same-user logins against the bcrypt rate of the same
+cores. SQLite always; PostgreSQL too when BULKHEAD_TEST_PG_URL is set.
+
+Only loopback is contacted. Every load run is bounded (--duration seconds);
+the server and its temporary folder (and PostgreSQL database) are removed at
+the end, also on failure.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+PREFIX = "/api/v1/tenant"
+
+LUA_REPORT = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'JSON{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"errors":%d,"non2xx":%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(base, method, path, token=None, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, data=data, method=method)
+    req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def login(base, user, password):
+    status, body = call(base, "POST", PREFIX + "/auth/login", body={"username": user, "password": password})
+    if status != 200:
+        raise SystemExit(f"login {user}: {status} {body}")
+    return body["data"]["token"]
+
+
+def wrk(url, seconds, connections, threads, headers=(), lua_extra=""):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(lua_extra + LUA_REPORT)
+        script = f.name
+    try:
+        cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
+               "--timeout", "10s", "-s", script]
+        for h in headers:
+            cmd += ["-H", h]
+        out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 60)
+        for line in out.stdout.splitlines():
+            if line.startswith("JSON"):
+                r = json.loads(line[4:])
+                r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+                return r
+        raise SystemExit(f"wrk printed no report:\n{out.stdout}\n{out.stderr}")
+    finally:
+        os.unlink(script)
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Server:
+    def __init__(self, bin_dir, work, db_url, bcrypt_cost):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ)
+        env.update({
+            "HOSPITAL__SERVER__HOST": "127.0.0.1",
+            "HOSPITAL__SERVER__PORT": str(self.port),
+            "HOSPITAL__DATABASE__URL": db_url,
+            "HOSPITAL__AUTH__BCRYPT_COST": str(bcrypt_cost),
+            "HOSPITAL__AUTH__LOGIN_ATTEMPTS_PER_MINUTE": "1000000",
+            "RUST_LOG": "warn",
+        })
+        self.log = open(os.path.join(work, "hospital.log"), "w")
+        self.proc = subprocess.Popen(
+            [os.path.join(bin_dir, "hospital-server"), "--demo"],
+            cwd=work, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"hospital-server exited; see {self.log.name}")
+            try:
+                if call(self.base, "GET", "/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit("hospital-server did not start")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def arrange(base):
+    """Demo logins, one patient on the doctor's care team."""
+    admin = login(base, "hadmin", "hadmin123")
+    doctor = login(base, "doctor", "doctor123")
+    reception = login(base, "reception", "reception123")
+    status, body = call(base, "POST", PREFIX + "/patients", reception, {
+        "first_name": "Bench", "last_name": "Patient", "date_of_birth": "1980-02-03", "sex": "female"})
+    assert status == 201, body
+    patient = body["data"]["id"]
+    _, me = call(base, "GET", PREFIX + "/auth/me", doctor)
+    doctor_id = me["data"]["id"]
+    status, body = call(base, "POST", f"{PREFIX}/patients/{patient}/care-team", admin, {"user_id": doctor_id})
+    assert status == 201, body
+    for path, token in [(f"/patients/{patient}", doctor), (f"/users/{doctor_id}", admin)]:
+        status, body = call(base, "GET", PREFIX + path, token)
+        assert status == 200, (path, body)
+    return admin, doctor, patient, doctor_id
+
+
+def audit_rows(base, admin, action):
+    status, body = call(base, "GET", f"{PREFIX}/audit?action={action}&page_size=1", admin)
+    assert status == 200, body
+    return body["meta"]["total"]
+
+
+def run_backend(name, repo, db_url, args, bcrypt_rate):
+    work = tempfile.mkdtemp(prefix="bulkhead-bench-")
+    server = None
+    try:
+        subprocess.run([os.path.join(args.bin_dir, "bulkhead"), "certs", "demo"],
+                       cwd=work, check=True, capture_output=True)
+        server = Server(args.bin_dir, work, db_url, args.bcrypt_cost)
+        base = server.base
+        admin, doctor, patient, doctor_id = arrange(base)
+        reads_before = audit_rows(base, admin, "patient.read")
+        load = [
+            ("GET /healthz", base + "/healthz", None),
+            ("GET /users?page_size=20 (admin)", f"{base}{PREFIX}/users?page_size=20", admin),
+            ("GET /departments (admin)", f"{base}{PREFIX}/departments", admin),
+            ("GET /users/{id} (unaudited read)", f"{base}{PREFIX}/users/{doctor_id}", admin),
+            ("GET /patients/{id} (audited read)", f"{base}{PREFIX}/patients/{patient}", doctor),
+        ]
+        results = []
+        for label, url, token in load:
+            headers = [f"Authorization: Bearer {token}"] if token else []
+            r = wrk(url, args.duration, args.connections, args.threads, headers)
+            results.append((label, r))
+        rss = peak_rss_mb(server.proc.pid)
+        audited = results[-1][1]
+        reads_after = audit_rows(base, admin, "patient.read")
+        health = results[0][1]["rps"]
+        print(f"\n## {name}  ({args.connections} connections, {args.threads} wrk threads, {args.duration} s each)\n")
+        print(f"| request | req/s | p50 ms | p99 ms | errors | non-2xx | × /healthz |")
+        print(f"|---|---:|---:|---:|---:|---:|---:|")
+        for label, r in results:
+            print(f"| {label} | {r['rps']:,.0f} | {r['p50_us']/1000:.2f} | {r['p99_us']/1000:.2f} | "
+                  f"{r['errors']} | {r['non2xx']} | {r['rps']/health:.3f} |")
+        unaudited = results[-2][1]["rps"]
+        print(f"\naudited patient read / unaudited user read: {audited['rps']/unaudited:.2f}")
+        answered = audited["requests"] - audited["non2xx"] - audited["errors"]
+        print(f"audit rows written by the audited load: {reads_after - reads_before:,} "
+              f"(responses completed by wrk: {answered:,}; wrk does not count replies cut off at the end)")
+
+        # Concurrent same-user logins.
+        body = json.dumps({"username": "doctor", "password": "doctor123"})
+        lua = ('wrk.method = "POST"\nwrk.body = ' + json.dumps(body) +
+               '\nwrk.headers["Content-Type"] = "application/json"\n')
+        r = wrk(f"{base}{PREFIX}/auth/login", args.duration, args.connections, args.threads, lua_extra=lua)
+        print(f"\nPOST /auth/login, same user, bcrypt cost {args.bcrypt_cost}: {r['rps']:,.1f} req/s, "
+              f"p50 {r['p50_us']/1000:.0f} ms, p99 {r['p99_us']/1000:.0f} ms, errors {r['errors']}, "
+              f"non-2xx {r['non2xx']}; bcrypt on the same cores {bcrypt_rate:,.1f}/s "
+              f"→ ratio {r['rps']/bcrypt_rate:.2f}")
+        rss = max(rss, peak_rss_mb(server.proc.pid))
+        print(f"\nserver peak RSS: {rss:.1f} MB")
+    finally:
+        if server:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def pg_database(admin_url):
+    name = "bh_bench_" + uuid.uuid4().hex[:12]
+    base, _, _ = admin_url.rpartition("/")
+    subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {name}"], check=True)
+    return name, f"{base}/{name}?sslmode=disable"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repo", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p.add_argument("--bin-dir", help="where the release binaries are (default: REPO/target/release)")
+    p.add_argument("--duration", type=int, default=8)
+    p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--bcrypt-cost", type=int, default=10)
+    args = p.parse_args()
+    args.duration = max(1, min(args.duration, 60))
+    args.bin_dir = os.path.abspath(args.bin_dir or os.path.join(args.repo, "target/release"))
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is required (apt-get install wrk)")
+    rate = float(subprocess.run(
+        [os.path.join(args.bin_dir, "bulkhead"), "bench", "bcrypt",
+         "--cost", str(args.bcrypt_cost), "--seconds", "3"],
+        check=True, capture_output=True, text=True).stdout.strip())
+    run_backend("SQLite", args.repo, "sqlite://data/hospital.db", args, rate)
+    pg = os.environ.get("BULKHEAD_TEST_PG_URL", "").strip()
+    if pg:
+        name, url = pg_database(pg)
+        try:
+            run_backend("PostgreSQL", args.repo, url, args, rate)
+        finally:
+            subprocess.run(["psql", pg, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"])
+    else:
+        print("\nPostgreSQL: skipped (set BULKHEAD_TEST_PG_URL to run it)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
