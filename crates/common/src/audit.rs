@@ -220,8 +220,23 @@ pub async fn record(db: &Db, events: Vec<Event>, origin: Origin) -> ApiResult<()
     .await
 }
 
+thread_local! {
+    /// Set when this thread appends a critical row; the writer thread reads
+    /// and clears it after each commit to anchor the head at once.
+    static CRITICAL_APPENDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread appended a critical row since the last call (and
+/// clear the mark). Used by the writer after a commit.
+pub(crate) fn take_critical_mark() -> bool {
+    CRITICAL_APPENDED.with(|c| c.replace(false))
+}
+
 /// Append `event` to the chain. Call inside a write transaction.
 pub fn append(conn: &mut DbConn, event: &Event, origin: &Origin) -> ApiResult<i64> {
+    if event.severity == Severity::Critical {
+        CRITICAL_APPENDED.with(|c| c.set(true));
+    }
     let contracts::AuditHead {
         seq: head_seq,
         hash: head_hash,

@@ -89,9 +89,15 @@ pub async fn ship_events_once(ctx: &PlaneContext, company: &PeerClient) -> anyho
 
 async fn send_anchors_forever(ctx: PlaneContext, company: PeerClient) {
     let mut tick = tokio::time::interval(Duration::from_secs(ctx.plane.anchor_interval_secs));
+    let critical = ctx.db.critical_committed();
     let mut last_sent = 0_i64;
     loop {
-        tick.tick().await;
+        // Periodically, and at once after a critical event: the tail after
+        // the last anchor is what a database writer could still rewrite.
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = critical.notified() => {}
+        }
         match send_anchor_once(&ctx, &company, last_sent).await {
             Ok(seq) => last_sent = seq,
             Err(e) => tracing::warn!(error = %e, "audit anchor not delivered yet; will retry"),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use common::db::{write_tx, Db, DbConn};
+use common::db::{Db, DbConn};
 use common::mtls::client::PeerClient;
 use common::plane::{PlaneContext, BATCH};
 use common::{security, ApiResult};
@@ -113,11 +113,9 @@ pub async fn pull_dev_events(db: &Db, dev: &PeerClient) -> anyhow::Result<usize>
             return Ok(pulled);
         };
         let n = events.len();
-        db.run(move |c| {
-            write_tx(c, |c| {
-                security_events::store::insert_many(c, "dev", "", &events)?;
-                set_cursor(c, "dev.security_events", last)
-            })
+        db.write(move |c| {
+            security_events::store::insert_many(c, "dev", "", &events)?;
+            set_cursor(c, "dev.security_events", last)
         })
         .await?;
         pulled += n;
@@ -134,13 +132,19 @@ pub async fn pull_dev_head(db: &Db, dev: &PeerClient) -> anyhow::Result<()> {
         return Ok(());
     }
     anchors::internal::validate(&head)?;
-    db.write(move |c| anchors::store::insert(c, "dev", "", head.seq, &head.hash))
-        .await?
-        .map_err(|held| {
-            anyhow::anyhow!(
-                "dev reported seq {} with a hash other than the anchored {held}",
-                head.seq
-            )
-        })?;
+    let anchored = db
+        .write(move |c| anchors::store::insert(c, "dev", "", head.seq, &head.hash))
+        .await?;
+    match anchored {
+        anchors::store::Anchored::New | anchors::store::Anchored::Known => {}
+        anchors::store::Anchored::Conflict { held } => anyhow::bail!(
+            "dev reported seq {} with a hash other than the anchored {held}",
+            head.seq
+        ),
+        anchors::store::Anchored::Regressed { highest } => anyhow::bail!(
+            "dev reported seq {} behind the anchored seq {highest}",
+            head.seq
+        ),
+    }
     Ok(())
 }

@@ -273,6 +273,12 @@ impl Db {
         .await?
     }
 
+    /// Notified after a write holding a critical audit row has committed
+    /// (the plane then anchors the head at once).
+    pub fn critical_committed(&self) -> Arc<tokio::sync::Notify> {
+        self.writer.critical_committed()
+    }
+
     /// Batches and writes the writer has committed so far.
     pub fn writer_stats(&self) -> WriterStats {
         self.writer.stats()

@@ -45,6 +45,7 @@ struct CommitFailed(String);
 pub(crate) struct Writer {
     queue: SyncSender<Job>,
     stats: Arc<Counters>,
+    critical: Arc<tokio::sync::Notify>,
 }
 
 /// What the writer has done so far (for benchmarks and tests).
@@ -68,11 +69,21 @@ impl Writer {
     pub(crate) fn start(manager: Arc<Manager>, capacity: usize) -> anyhow::Result<Self> {
         let (queue, jobs) = mpsc::sync_channel::<Job>(capacity);
         let stats = Arc::new(Counters::default());
-        let counters = stats.clone();
+        let critical = Arc::new(tokio::sync::Notify::new());
+        let (counters, notify) = (stats.clone(), critical.clone());
         std::thread::Builder::new()
             .name("db-writer".into())
-            .spawn(move || drain(&manager, &jobs, &counters))?;
-        Ok(Self { queue, stats })
+            .spawn(move || drain(&manager, &jobs, &counters, &notify))?;
+        Ok(Self {
+            queue,
+            stats,
+            critical,
+        })
+    }
+
+    /// Notified after a batch holding a critical audit row has committed.
+    pub(crate) fn critical_committed(&self) -> Arc<tokio::sync::Notify> {
+        self.critical.clone()
     }
 
     /// Batches and writes committed so far.
@@ -131,7 +142,12 @@ impl Writer {
 
 /// The writer thread: wait for a job, take what else is queued (up to
 /// [`MAX_BATCH`]), run them in one transaction, answer them all.
-fn drain(manager: &Manager, jobs: &Receiver<Job>, stats: &Counters) {
+fn drain(
+    manager: &Manager,
+    jobs: &Receiver<Job>,
+    stats: &Counters,
+    critical: &tokio::sync::Notify,
+) {
     let mut conn: Option<DbConn> = None;
     while let Ok(first) = jobs.recv() {
         let mut batch = Vec::with_capacity(16);
@@ -154,6 +170,7 @@ fn drain(manager: &Manager, jobs: &Receiver<Job>, stats: &Counters) {
             }
         }
         let Some(c) = conn.as_mut() else { continue };
+        crate::audit::take_critical_mark();
         let (completions, outcome) = commit_batch(c, batch);
         if let Err(CommitFailed(why)) = &outcome {
             tracing::error!(error = %why, jobs = completions.len(), "write batch failed");
@@ -162,7 +179,13 @@ fn drain(manager: &Manager, jobs: &Receiver<Job>, stats: &Counters) {
             conn = None;
         } else {
             stats.batches.fetch_add(1, Ordering::Relaxed);
-            stats.writes.fetch_add(completions.len() as u64, Ordering::Relaxed);
+            stats
+                .writes
+                .fetch_add(completions.len() as u64, Ordering::Relaxed);
+            if crate::audit::take_critical_mark() {
+                // Anchor the head now, not at the next interval.
+                critical.notify_one();
+            }
         }
         for done in completions {
             done(outcome.clone());
@@ -240,10 +263,19 @@ mod tests {
             }
         }
         let rows = db
-            .run(|c| audit::list(c, &audit::Filter::default(), &crate::db::Page::of(Some(1), Some(100))?))
+            .run(|c| {
+                audit::list(
+                    c,
+                    &audit::Filter::default(),
+                    &crate::db::Page::of(Some(1), Some(100))?,
+                )
+            })
             .await
             .unwrap();
-        assert_eq!(rows.1, ok as i64, "one audit row per committed job, none for the failed");
+        assert_eq!(
+            rows.1, ok as i64,
+            "one audit row per committed job, none for the failed"
+        );
         assert!(rows.0.iter().all(|r| {
             let n: usize = r.resource.trim_start_matches("item:").parse().unwrap();
             n % 7 != 0
@@ -251,7 +283,10 @@ mod tests {
         let v = db.run(audit::verify).await.unwrap();
         assert!(v.is_intact(), "{v:?}");
         let stats = db.writer_stats();
-        assert_eq!(stats.writes, 200, "failed jobs still ran in a committed batch");
+        assert_eq!(
+            stats.writes, 200,
+            "failed jobs still ran in a committed batch"
+        );
         assert!(stats.batches < 200, "writes were grouped: {stats:?}");
     }
 
@@ -310,6 +345,9 @@ mod tests {
             .run(|c| Ok(diesel::sql_query("PRAGMA synchronous").get_result(c)?))
             .await
             .unwrap();
-        assert_eq!(s.synchronous, 2, "synchronous must be FULL (2), not NORMAL (1)");
+        assert_eq!(
+            s.synchronous, 2,
+            "synchronous must be FULL (2), not NORMAL (1)"
+        );
     }
 }

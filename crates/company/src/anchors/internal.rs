@@ -56,25 +56,34 @@ async fn receive(
     let stored = db
         .write(move |c| {
             let r = store::insert(c, source, &tenant, head.seq, &head.hash)?;
-            if let Err(held) = &r {
-                // The same position with another hash: the sender's chain was rewritten.
-                let event = NewEvent::new(
+            let refusal = match &r {
+                store::Anchored::Conflict { held } => Some((
                     "audit.anchor_mismatch",
-                    Severity::Critical,
-                    &who,
-                    Some(&tenant),
                     json!({ "seq": head.seq, "held": held, "reported": head.hash }),
-                );
+                )),
+                store::Anchored::Regressed { highest } => Some((
+                    "audit.anchor_regressed",
+                    json!({ "seq": head.seq, "highest_held": highest, "reported": head.hash }),
+                )),
+                store::Anchored::New | store::Anchored::Known => None,
+            };
+            if let Some((kind, details)) = refusal {
+                // The sender's chain was rewritten (or cut back): raise it.
+                let event = NewEvent::new(kind, Severity::Critical, &who, Some(&tenant), details);
                 security::record(c, &event)?;
             }
             Ok(r)
         })
         .await?;
     match stored {
-        Ok(new) => Ok(response::ok(json!({ "stored": new }))),
-        Err(_) => Err(ApiError::Conflict(
+        store::Anchored::New => Ok(response::ok(json!({ "stored": true }))),
+        store::Anchored::Known => Ok(response::ok(json!({ "stored": false }))),
+        store::Anchored::Conflict { .. } => Err(ApiError::Conflict(
             "this position is anchored with another hash".into(),
         )),
+        store::Anchored::Regressed { highest } => Err(ApiError::Conflict(format!(
+            "an anchor at seq {highest} is held already; a chain never goes backwards"
+        ))),
     }
 }
 

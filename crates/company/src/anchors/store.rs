@@ -8,39 +8,64 @@ use diesel::prelude::*;
 
 use crate::schema::audit_anchors;
 
-/// Store an anchor unless that position is already held. Returns false if
-/// it was held already with the same hash; an existing position with a
-/// different hash is a conflict the caller reports.
+/// What storing a reported head did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Anchored {
+    /// A new position, stored.
+    New,
+    /// Already held with the same hash (a redelivery).
+    Known,
+    /// The position is held with another hash: the chain was rewritten.
+    Conflict {
+        /// The hash held for that position.
+        held: String,
+    },
+    /// The position is below the highest one held and not itself held: an
+    /// honest chain only grows, so the sender's chain was cut and rewritten.
+    Regressed {
+        /// The highest position held.
+        highest: i64,
+    },
+}
+
+/// Store an anchor unless that position is already held or lies behind
+/// the highest one held (see [`Anchored`]).
 pub fn insert(
     conn: &mut DbConn,
     service: &str,
     tenant: &str,
     seq: i64,
     hash: &str,
-) -> ApiResult<Result<bool, String>> {
-    let existing: Option<String> = audit_anchors::table
+) -> ApiResult<Anchored> {
+    let source = audit_anchors::table
         .filter(audit_anchors::source_service.eq(service))
-        .filter(audit_anchors::source_tenant.eq(tenant))
+        .filter(audit_anchors::source_tenant.eq(tenant));
+    let existing: Option<String> = source
         .filter(audit_anchors::chain_seq.eq(seq))
         .select(audit_anchors::chain_hash)
         .first(conn)
         .optional()?;
     match existing {
-        Some(h) if h == hash => Ok(Ok(false)),
-        Some(h) => Ok(Err(h)),
-        None => {
-            diesel::insert_into(audit_anchors::table)
-                .values((
-                    audit_anchors::source_service.eq(service),
-                    audit_anchors::source_tenant.eq(tenant),
-                    audit_anchors::chain_seq.eq(seq),
-                    audit_anchors::chain_hash.eq(hash),
-                    audit_anchors::received_at.eq(now()),
-                ))
-                .execute(conn)?;
-            Ok(Ok(true))
-        }
+        Some(h) if h == hash => return Ok(Anchored::Known),
+        Some(held) => return Ok(Anchored::Conflict { held }),
+        None => {}
     }
+    let highest: Option<i64> = source
+        .select(diesel::dsl::max(audit_anchors::chain_seq))
+        .first(conn)?;
+    if let Some(highest) = highest.filter(|h| *h > seq) {
+        return Ok(Anchored::Regressed { highest });
+    }
+    diesel::insert_into(audit_anchors::table)
+        .values((
+            audit_anchors::source_service.eq(service),
+            audit_anchors::source_tenant.eq(tenant),
+            audit_anchors::chain_seq.eq(seq),
+            audit_anchors::chain_hash.eq(hash),
+            audit_anchors::received_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(Anchored::New)
 }
 
 /// A page of one source's anchors, by chain position, and the total.

@@ -13,20 +13,24 @@ use testkit::TestDatabase;
 async fn two_instances_writing_at_once_keep_one_chain() {
     let database = TestDatabase::create(Service::Owner).unwrap();
     let url = database.url();
-    let open = |url: String| {
-        Db::open(&url, 4, Duration::from_secs(10), owner::MIGRATIONS).unwrap()
-    };
+    let open = |url: String| Db::open(&url, 4, Duration::from_secs(10), owner::MIGRATIONS).unwrap();
     let first = tokio::task::spawn_blocking({
         let url = url.clone();
         move || open(url)
     })
     .await
     .unwrap();
-    let second = tokio::task::spawn_blocking(move || open(url)).await.unwrap();
+    let second = tokio::task::spawn_blocking(move || open(url))
+        .await
+        .unwrap();
 
     let mut tasks = Vec::new();
     for n in 0..300 {
-        let db = if n % 2 == 0 { first.clone() } else { second.clone() };
+        let db = if n % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
         tasks.push(tokio::spawn(async move {
             let event = Event::new("tester", "owner", "test.write", &format!("item:{n}"));
             audit::record(&db, vec![event], Origin::default()).await
@@ -49,7 +53,10 @@ async fn two_instances_writing_at_once_keep_one_chain() {
     assert_eq!(total, 300, "every acknowledged write is in the chain");
     let (a, b) = (first.writer_stats(), second.writer_stats());
     assert_eq!(a.writes + b.writes, 300);
-    assert!(a.writes > 0 && b.writes > 0, "both instances wrote: {a:?} {b:?}");
+    assert!(
+        a.writes > 0 && b.writes > 0,
+        "both instances wrote: {a:?} {b:?}"
+    );
     drop((first, second));
     drop(database);
 }

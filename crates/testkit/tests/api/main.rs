@@ -3,6 +3,7 @@
 //! `BULKHEAD_TEST_PG_URL` runs the same tests on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod anchors;
 mod audit;
 mod auth;
 mod chain;
