@@ -61,7 +61,7 @@ def login(base, user, password):
     status, body = call(base, "POST", PREFIX + "/auth/login", body={"username": user, "password": password})
     if status != 200:
         raise SystemExit(f"login {user}: {status} {body}")
-    return body["data"]["token"]
+    return body["data"]["access_token"]
 
 
 def wrk(url, seconds, connections, threads, headers=(), lua_extra=""):
