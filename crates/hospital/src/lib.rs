@@ -4,6 +4,7 @@
 
 pub mod break_glass;
 pub mod care_team;
+pub mod context;
 pub mod departments;
 pub mod patients;
 pub mod schema;
