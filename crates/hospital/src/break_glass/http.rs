@@ -72,7 +72,15 @@ async fn request(
                     "you are on this patient's care team already".into(),
                 ));
             }
-            let g = store::insert(conn, &ctx.keyring, tenant, &id, &user.id, reason.trim(), minutes)?;
+            let g = store::insert(
+                conn,
+                &ctx.keyring,
+                tenant,
+                &id,
+                &user.id,
+                reason.trim(),
+                minutes,
+            )?;
             let details = json!({ "grant": g.id, "expires_at": g.expires_at, "minutes": minutes });
             let event = ctx
                 .patient_event("patient.break_glass", &id)

@@ -116,7 +116,10 @@ pub fn to_view(conn: &mut DbConn, keyring: &Keyring, g: &Grant) -> ApiResult<Gra
 
 /// The one query behind the grant list, built afresh for the count and
 /// for the page: a tenant's grants, `acknowledged` filtering if given.
-fn filtered(tenant: &str, acknowledged: Option<bool>) -> break_glass::BoxedQuery<'static, DbBackend> {
+fn filtered(
+    tenant: &str,
+    acknowledged: Option<bool>,
+) -> break_glass::BoxedQuery<'static, DbBackend> {
     let q = break_glass::table
         .filter(break_glass::tenant_id.eq(tenant.to_string()))
         .into_boxed();

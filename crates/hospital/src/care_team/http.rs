@@ -94,7 +94,14 @@ async fn add(
         if store::is_member(conn, &ctx.tenant, &id, &member_id)? {
             return Err(ApiError::Conflict("already on the care team".into()));
         }
-        store::add(conn, &ctx.tenant, &id, &member_id, &member.role, &ctx.user.id)?;
+        store::add(
+            conn,
+            &ctx.tenant,
+            &id,
+            &member_id,
+            &member.role,
+            &ctx.user.id,
+        )?;
         let event = ctx
             .patient_event("care_team.add", &id)
             .details(json!({ "member": member_id, "role": member.role }));

@@ -2,8 +2,8 @@
 
 use chrono::NaiveDateTime;
 use common::db::{now, DbBackend, DbConn};
-use common::schema::users;
 use common::response::Page;
+use common::schema::users;
 use common::ApiResult;
 use diesel::prelude::*;
 use serde::Serialize;

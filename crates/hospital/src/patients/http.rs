@@ -75,7 +75,8 @@ async fn register(
     ctx.require(P::PatientsRegister)?;
     let body = body.into_inner();
     body.validate()?;
-    if (body.allergies.is_some() || body.blood_type.is_some()) && !ctx.can(P::PatientsUpdateClinical)
+    if (body.allergies.is_some() || body.blood_type.is_some())
+        && !ctx.can(P::PatientsUpdateClinical)
     {
         return Err(ApiError::Forbidden(
             "your role may not record clinical fields (allergies, blood_type)".into(),

@@ -12,8 +12,8 @@ use diesel::prelude::*;
 
 use super::model::{NewPatient, PatientView, Sex};
 use super::scope::{self, View, Visible};
-use super::search::{self, SearchIndexes};
 use super::sealed::Sealer;
+use super::search::{self, SearchIndexes};
 use crate::schema::{mrn_counters, patients};
 
 /// Blind-index purposes.

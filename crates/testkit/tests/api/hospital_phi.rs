@@ -161,3 +161,137 @@ async fn no_patient_identifying_text_is_stored_in_the_clear_yet_search_finds_the
         );
     }
 }
+
+/// The sealed columns of one patient row, as stored.
+#[derive(Debug, Clone, PartialEq, diesel::Queryable)]
+struct Sealed {
+    first_name_enc: String,
+    allergies_enc: Option<String>,
+    version: i64,
+}
+
+async fn sealed_of(app: &testkit::TestApp, id: &str) -> Sealed {
+    use diesel::prelude::*;
+    use hospital::schema::patients;
+    let id = id.to_string();
+    app.db()
+        .run(move |c| {
+            Ok(patients::table
+                .filter(patients::id.eq(id))
+                .select((
+                    patients::first_name_enc,
+                    patients::allergies_enc,
+                    patients::version,
+                ))
+                .first(c)?)
+        })
+        .await
+        .expect("reading the sealed columns")
+}
+
+/// Write `s` over the patient's sealed columns, as someone with write
+/// access to the database (a backup, an operator, a bad migration) could.
+async fn tamper(app: &testkit::TestApp, id: &str, s: Sealed) {
+    use diesel::prelude::*;
+    use hospital::schema::patients;
+    let id = id.to_string();
+    app.db()
+        .run(move |c| {
+            diesel::update(patients::table.filter(patients::id.eq(id)))
+                .set((
+                    patients::first_name_enc.eq(s.first_name_enc),
+                    patients::allergies_enc.eq(s.allergies_enc),
+                    patients::version.eq(s.version),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+        .expect("tampering with the row");
+}
+
+// Finding (issue 8 item 14): a ciphertext could be swapped for an older one
+// of the same field and row (nothing in its associated data changed when
+// the row did), and a NULL clinical field read as "no allergies".
+#[tokio::test]
+async fn an_older_ciphertext_of_the_same_field_and_row_or_a_null_clinical_field_is_an_integrity_error(
+) {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    let mut body = json!({ "first_name": "Old", "last_name": "Version", "date_of_birth": "1970-01-01", "sex": "female" });
+    body["allergies"] = json!(["penicillin"]);
+    let id = id_of(&register_patient(&app, &admin, body).await);
+    let path = format!("/patients/{id}");
+    let registered = sealed_of(&app, &id).await;
+
+    // The allergy is corrected; every sealed field moves to the new version.
+    let change = json!({ "allergies": ["penicillin", "latex"] });
+    let (status, body) = app
+        .api(Method::PATCH, &path, Some(&admin), Some(change))
+        .await;
+    assert_ok(status, &body, StatusCode::OK);
+    let current = sealed_of(&app, &id).await;
+    assert_eq!(current.version, registered.version + 1);
+    assert_ne!(
+        current.first_name_enc, registered.first_name_enc,
+        "an unchanged field is sealed again under the new version"
+    );
+    let read = || async { app.api(Method::GET, &path, Some(&admin), None).await };
+    let (status, body) = read().await;
+    assert_ok(status, &body, StatusCode::OK);
+    assert_eq!(body["data"]["allergies"], json!(["penicillin", "latex"]));
+
+    let refused = |what: &'static str| {
+        move |(status, body): (StatusCode, serde_json::Value)| {
+            assert_error(status, &body, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL");
+            assert!(
+                !body.to_string().contains("penicillin"),
+                "{what}: no data leaves: {body}"
+            );
+        }
+    };
+
+    // The registration's allergy list put back: it no longer opens.
+    let old_allergies = Sealed {
+        allergies_enc: registered.allergies_enc.clone(),
+        ..current.clone()
+    };
+    tamper(&app, &id, old_allergies).await;
+    refused("older allergies")(read().await);
+
+    // Nor does an unchanged field's older ciphertext.
+    let old_name = Sealed {
+        first_name_enc: registered.first_name_enc.clone(),
+        ..current.clone()
+    };
+    tamper(&app, &id, old_name).await;
+    refused("older first name")(read().await);
+
+    // Rolling the version back with the field does not help: the other
+    // fields are sealed under the current version.
+    let rolled_back = Sealed {
+        allergies_enc: registered.allergies_enc.clone(),
+        version: registered.version,
+        ..current.clone()
+    };
+    tamper(&app, &id, rolled_back).await;
+    refused("rolled-back version")(read().await);
+
+    // A NULL where a sealed value must be is not "no allergies".
+    let nulled = Sealed {
+        allergies_enc: None,
+        ..current.clone()
+    };
+    tamper(&app, &id, nulled).await;
+    refused("NULL allergies")(read().await);
+    let (status, body) = app
+        .api(Method::GET, "/patients?page_size=100", Some(&admin), None)
+        .await;
+    refused("NULL allergies in a list")((status, body));
+
+    // The row as it was reads again.
+    tamper(&app, &id, current).await;
+    let (status, body) = read().await;
+    assert_ok(status, &body, StatusCode::OK);
+    assert_eq!(body["data"]["allergies"], json!(["penicillin", "latex"]));
+}
