@@ -295,3 +295,145 @@ async fn an_older_ciphertext_of_the_same_field_and_row_or_a_null_clinical_field_
     assert_ok(status, &body, StatusCode::OK);
     assert_eq!(body["data"]["allergies"], json!(["penicillin", "latex"]));
 }
+
+/// A sealed column and the column name its associated data names.
+const SEALED_COLUMNS: [&str; 10] = [
+    "mrn",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "contact",
+    "address",
+    "emergency_contact",
+    "insurance",
+    "allergies",
+    "blood_type",
+];
+
+#[tokio::test]
+async fn a_row_sealed_before_row_versions_still_reads_and_takes_a_version_at_its_next_change() {
+    use common::crypto::{Aad, Keyring, MasterKey};
+    use diesel::prelude::*;
+    use hospital::schema::patients;
+
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let app =
+        testkit::spawn_with(Service::Hospital, &[("HOSPITAL__CRYPTO__MASTER_KEY", &key)]).await;
+    let admin = app.admin_token().await;
+    let (_, me) = app.api(Method::GET, "/auth/me", Some(&admin), None).await;
+    let tenant = me["data"]["tenant_id"].as_str().unwrap().to_string();
+    let mut body = json!({ "first_name": "Lena", "last_name": "Legacy", "date_of_birth": "1961-06-01", "sex": "female" });
+    body["contact"] = json!({ "phone": "+44 1", "email": null });
+    body["allergies"] = json!(["sulfa"]);
+    let registered = register_patient(&app, &admin, body).await;
+    let id = id_of(&registered);
+
+    // Rewrite the row as the code before row versions sealed it: no
+    // version in the associated data, absent optional fields NULL.
+    let keyring = Keyring::new(MasterKey::from_hex_or_base64(&key).unwrap());
+    let (t, row) = (tenant.clone(), id.clone());
+    app.db()
+        .run(move |c| {
+            type Cols = (
+                String,
+                String,
+                String,
+                String,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            );
+            let cols: Cols = patients::table
+                .filter(patients::id.eq(&row))
+                .select((
+                    patients::mrn_enc,
+                    patients::first_name_enc,
+                    patients::last_name_enc,
+                    patients::dob_enc,
+                    patients::contact_enc,
+                    patients::address_enc,
+                    patients::emergency_contact_enc,
+                    patients::insurance_enc,
+                    patients::allergies_enc,
+                    patients::blood_type_enc,
+                ))
+                .first(c)?;
+            let stored = [
+                Some(cols.0),
+                Some(cols.1),
+                Some(cols.2),
+                Some(cols.3),
+                cols.4,
+                cols.5,
+                cols.6,
+                cols.7,
+                cols.8,
+                cols.9,
+            ];
+            let mut legacy = Vec::new();
+            for (column, value) in SEALED_COLUMNS.iter().zip(stored) {
+                let now = Aad::new(&t, "patients", column, &format!("{row}#v1"));
+                let plain = keyring.decrypt(c, &t, &value.unwrap(), &now)?;
+                legacy.push(if plain == "null" {
+                    None
+                } else {
+                    let old = Aad::new(&t, "patients", column, &row);
+                    Some(keyring.encrypt(c, &t, &plain, &old)?)
+                });
+            }
+            let required = |i: usize| legacy[i].clone().unwrap();
+            diesel::update(patients::table.filter(patients::id.eq(&row)))
+                .set((
+                    patients::mrn_enc.eq(required(0)),
+                    patients::first_name_enc.eq(required(1)),
+                    patients::last_name_enc.eq(required(2)),
+                    patients::dob_enc.eq(required(3)),
+                    patients::contact_enc.eq(legacy[4].clone()),
+                    patients::address_enc.eq(legacy[5].clone()),
+                    patients::emergency_contact_enc.eq(legacy[6].clone()),
+                    patients::insurance_enc.eq(legacy[7].clone()),
+                    patients::allergies_enc.eq(legacy[8].clone()),
+                    patients::blood_type_enc.eq(legacy[9].clone()),
+                    patients::version.eq(0_i64),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let path = format!("/patients/{id}");
+    let (status, body) = app.api(Method::GET, &path, Some(&admin), None).await;
+    assert_ok(status, &body, StatusCode::OK);
+    assert_eq!(
+        body["data"], registered,
+        "the legacy row reads as registered"
+    );
+    assert_eq!(sealed_of(&app, &id).await.version, 0);
+
+    // Its next change moves every field to version 1 and the strict rules.
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(json!({ "sex": "other" })),
+        )
+        .await;
+    assert_ok(status, &body, StatusCode::OK);
+    let after = sealed_of(&app, &id).await;
+    assert_eq!(after.version, 1);
+    assert!(after.allergies_enc.is_some());
+    let (status, body) = app.api(Method::GET, &path, Some(&admin), None).await;
+    assert_ok(status, &body, StatusCode::OK);
+    assert_eq!(body["data"]["sex"], "other");
+    for field in ["mrn", "first_name", "contact", "address", "allergies"] {
+        assert_eq!(body["data"][field], registered[field], "{field}");
+    }
+}
