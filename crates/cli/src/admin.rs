@@ -200,6 +200,11 @@ pub fn create_user(args: CreateUserArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("{e}"))?
     {
         Some(id) => {
+            // A new tenant's first user: the start hook seeds what a
+            // running server would otherwise only seed at its next start.
+            if let Some(on_start) = spec.on_start {
+                on_start(&db, cfg.pinned_tenant())?;
+            }
             println!(
                 "{service}: created user {} ({}) with id {id}",
                 args.username, args.role

@@ -4,6 +4,7 @@
 
 pub mod break_glass;
 pub mod care_team;
+pub mod context;
 pub mod departments;
 pub mod patients;
 pub mod schema;
@@ -177,7 +178,7 @@ pub static SPEC: Spec = Spec {
     routes,
     demo_seed: None,
     needs_keyring: true,
-    on_start: Some(seed_pinned_tenant),
+    on_start: Some(seed_tenants),
     internal_routes: None,
     start_plane: Some(common::plane::start_reporting),
 };
@@ -189,12 +190,22 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(break_glass::http::routes);
 }
 
-/// Seed the departments of the pinned tenant on first start (hosted
-/// tenants are seeded on first use).
-fn seed_pinned_tenant(db: &Db, pinned: Option<&str>) -> anyhow::Result<()> {
-    let Some(tenant) = pinned else { return Ok(()) };
+/// Seed the departments of every tenant the server serves: the pinned one
+/// and every tenant with users (a hosted server's tenants come with their
+/// first users, created before this hook runs). Idempotent, so every start
+/// runs it; reads never seed.
+fn seed_tenants(db: &Db, pinned: Option<&str>) -> anyhow::Result<()> {
     let mut conn = db.conn().map_err(|e| anyhow::anyhow!("{e}"))?;
-    write_tx(&mut conn, |c| departments::store::seed_if_empty(c, tenant))
-        .map_err(|e| anyhow::anyhow!("seeding departments: {e}"))?;
+    let mut tenants = departments::store::tenants_with_users(&mut conn)
+        .map_err(|e| anyhow::anyhow!("listing tenants: {e}"))?;
+    if let Some(p) = pinned {
+        if !tenants.iter().any(|t| t == p) {
+            tenants.push(p.to_string());
+        }
+    }
+    for tenant in &tenants {
+        write_tx(&mut conn, |c| departments::store::seed_if_empty(c, tenant))
+            .map_err(|e| anyhow::anyhow!("seeding departments: {e}"))?;
+    }
     Ok(())
 }

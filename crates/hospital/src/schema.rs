@@ -39,6 +39,7 @@ diesel::table! {
         updated_by -> Text,
         deleted_at -> Nullable<Timestamp>,
         deleted_by -> Nullable<Text>,
+        version -> BigInt,
     }
 }
 

@@ -202,3 +202,74 @@ pub fn contains_ignoring_case(haystack: &[u8], needle: &str) -> bool {
             .windows(needle.len())
             .any(|w| w.eq_ignore_ascii_case(needle))
 }
+
+/// A writer holding the database's write lock (the audit head's row, which
+/// every audited write takes first) until [`WriteLock::release`] or drop:
+/// to tell requests that wait for writers from those that do not.
+pub struct WriteLock {
+    release: Option<std::sync::mpsc::Sender<()>>,
+    holder: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WriteLock {
+    /// Take the lock on `app`'s database; returns once it is held.
+    pub fn hold(app: &TestApp) -> Self {
+        use diesel::connection::SimpleConnection;
+        let db = app.db();
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let mut conn = db.conn().expect("a connection for the lock holder");
+            let _ = conn.transaction::<(), diesel::result::Error, _>(|c| {
+                c.batch_execute("UPDATE audit_head SET seq = seq WHERE id = 1")?;
+                let _ = held_tx.send(());
+                // Released by a message or by the sender's drop (a failed test).
+                let _ = release_rx.recv();
+                Ok(())
+            });
+        });
+        held_rx.recv().expect("the write lock was taken");
+        Self {
+            release: Some(release),
+            holder: Some(holder),
+        }
+    }
+
+    /// Let writers go on (commits nothing: the holder changed nothing).
+    pub fn release(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(tx) = self.release.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.holder.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Make every audit append fail from now on (a trigger refusing inserts
+/// into `audit_log`), on either backend.
+pub async fn refuse_audit_rows(app: &TestApp) {
+    let sql = match app.backend() {
+        common::db::Backend::Sqlite => {
+            "CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_log \
+             BEGIN SELECT RAISE(ABORT, 'audit refused by the test'); END;"
+        }
+        common::db::Backend::Postgres => {
+            "CREATE FUNCTION test_refuse_audit() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'audit refused by the test'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_log \
+             FOR EACH ROW EXECUTE FUNCTION test_refuse_audit();"
+        }
+    };
+    app.sql(sql).await.expect("installing the refusing trigger");
+}

@@ -2,22 +2,20 @@
 //! `POST …/break-glass/{id}/acknowledge`.
 
 use actix_web::{web, HttpResponse};
-use common::audit::{Origin, Severity};
-use common::auth::AuthUser;
+use common::audit::Severity;
 use common::config::ClinicalSection;
-use common::crypto::Keyring;
 use common::db::Db;
 use common::http::resource;
 use common::response::{self, Page};
 use common::security::{self, NewEvent};
-use common::{audit, ApiError, ApiResult};
+use common::{ApiError, ApiResult};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::store;
 use crate::care_team::store as care_team;
+use crate::context::Ctx;
 use crate::patients::scope;
-use crate::tenant::{keyring_of, tenant_of};
 use crate::HospitalPermission as P;
 
 /// Mount the routes.
@@ -53,53 +51,51 @@ fn check_reason(reason: &str) -> ApiResult<()> {
 
 async fn request(
     db: web::Data<Db>,
-    kr: Option<web::Data<Keyring>>,
     clinical: web::Data<ClinicalSection>,
-    user: AuthUser,
-    origin: Origin,
+    ctx: Ctx,
     id: web::Path<String>,
     body: web::Json<Request>,
 ) -> ApiResult<HttpResponse> {
-    user.require(P::BreakGlassRequest)?;
+    ctx.require(P::BreakGlassRequest)?;
     let reason = body.into_inner().reason;
     check_reason(&reason)?;
-    let tenant = tenant_of(&user)?;
-    let keyring = keyring_of(&kr)?;
     let minutes = clinical.break_glass_minutes;
     let id = id.into_inner();
     let grant = db
-        .write(move |c| {
-            if !scope::exists_in_tenant(c, &tenant, &id)? {
+        .write(move |conn| {
+            let (tenant, user) = (&ctx.tenant, &ctx.user);
+            if !scope::exists_in_tenant(conn, tenant, &id)? {
                 return Err(scope::not_found());
             }
-            if care_team::is_member(c, &tenant, &id, &user.id)? {
+            if care_team::is_member(conn, tenant, &id, &user.id)? {
                 return Err(ApiError::Conflict(
                     "you are on this patient's care team already".into(),
                 ));
             }
-            let g = store::insert(c, &keyring, &tenant, &id, &user.id, reason.trim(), minutes)?;
-            let details = json!({ "grant": g.id, "expires_at": g.expires_at, "minutes": minutes });
-            let event = audit::Event::new(
+            let g = store::insert(
+                conn,
+                &ctx.keyring,
+                tenant,
+                &id,
                 &user.id,
-                &user.role,
-                "patient.break_glass",
-                &format!("patient:{id}"),
-            )
-            .tenant(Some(&tenant))
-            .severity(Severity::Critical)
-            .details(details.clone());
-            audit::append(c, &event, &origin)?;
-            // Raised to company for review; the reason (PHI) stays here.
-            security::record(
-                c,
-                &NewEvent::new(
-                    "break_glass",
-                    Severity::Critical,
-                    &user.id,
-                    Some(&tenant),
-                    details,
-                ),
+                reason.trim(),
+                minutes,
             )?;
+            let details = json!({ "grant": g.id, "expires_at": g.expires_at, "minutes": minutes });
+            let event = ctx
+                .patient_event("patient.break_glass", &id)
+                .severity(Severity::Critical)
+                .details(details.clone());
+            ctx.audit(conn, &event)?;
+            // Raised to company for review; the reason (PHI) stays here.
+            let raised = NewEvent::new(
+                "break_glass",
+                Severity::Critical,
+                &user.id,
+                Some(tenant),
+                details,
+            );
+            security::record(conn, &raised)?;
             Ok(g)
         })
         .await?;
@@ -116,65 +112,51 @@ struct ListQuery {
     page_size: Option<i64>,
 }
 
-async fn list(
-    db: web::Data<Db>,
-    kr: Option<web::Data<Keyring>>,
-    user: AuthUser,
-    origin: Origin,
-    q: web::Query<ListQuery>,
-) -> ApiResult<HttpResponse> {
-    user.require(P::BreakGlassReview)?;
+async fn list(db: web::Data<Db>, ctx: Ctx, q: web::Query<ListQuery>) -> ApiResult<HttpResponse> {
+    ctx.require(P::BreakGlassReview)?;
     let q = q.into_inner();
     let page = Page::of(q.page, q.page_size)?;
-    let tenant = tenant_of(&user)?;
-    let keyring = keyring_of(&kr)?;
+    let c = ctx.clone();
     let (views, total) = db
-        .write(move |c| {
-            let (rows, total) = store::list(c, &tenant, q.acknowledged, &page)?;
-            let mut views = Vec::with_capacity(rows.len());
-            for g in &rows {
-                let event = audit::Event::new(
-                    &user.id,
-                    &user.role,
-                    "break_glass.review_read",
-                    &format!("patient:{}", g.patient_id),
-                )
-                .tenant(Some(&tenant))
-                .details(json!({ "grant": g.id }));
-                audit::append(c, &event, &origin)?;
-                views.push(store::to_view(c, &keyring, g)?);
-            }
+        .run(move |conn| {
+            let (rows, total) = store::list(conn, &c.tenant, q.acknowledged, &page)?;
+            let views = rows
+                .iter()
+                .map(|g| store::to_view(conn, &c.keyring, g))
+                .collect::<ApiResult<Vec<_>>>()?;
             Ok((views, total))
         })
         .await?;
+    // The reasons are PHI about a patient: one access-log row per grant shown.
+    let events = views
+        .iter()
+        .map(|g| {
+            ctx.patient_event("break_glass.review_read", &g.patient_id)
+                .details(json!({ "grant": g.id }))
+        })
+        .collect();
+    ctx.record(&db, events).await?;
     Ok(response::page(views, &page, total))
 }
 
 async fn acknowledge(
     db: web::Data<Db>,
-    user: AuthUser,
-    origin: Origin,
+    ctx: Ctx,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    user.require(P::BreakGlassReview)?;
-    let tenant = tenant_of(&user)?;
+    ctx.require(P::BreakGlassReview)?;
     let id = id.into_inner();
-    db.write(move |c| {
-        let g =
-            store::get(c, &tenant, &id).map_err(|_| ApiError::NotFound("no such grant".into()))?;
+    db.write(move |conn| {
+        let g = store::get(conn, &ctx.tenant, &id)
+            .map_err(|_| ApiError::NotFound("no such grant".into()))?;
         if g.acknowledged_at.is_some() {
             return Err(ApiError::Conflict("already acknowledged".into()));
         }
-        store::acknowledge(c, &tenant, &id, &user.id)?;
-        let event = audit::Event::new(
-            &user.id,
-            &user.role,
-            "break_glass.acknowledge",
-            &format!("patient:{}", g.patient_id),
-        )
-        .tenant(Some(&tenant))
-        .details(json!({ "grant": id }));
-        audit::append(c, &event, &origin)
+        store::acknowledge(conn, &ctx.tenant, &id, &ctx.user.id)?;
+        let event = ctx
+            .patient_event("break_glass.acknowledge", &g.patient_id)
+            .details(json!({ "grant": id }));
+        ctx.audit(conn, &event)
     })
     .await?;
     Ok(response::ok(json!({ "acknowledged": true })))

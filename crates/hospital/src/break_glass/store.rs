@@ -3,7 +3,7 @@
 
 use chrono::NaiveDateTime;
 use common::crypto::{Aad, Keyring};
-use common::db::{now, DbConn};
+use common::db::{now, DbBackend, DbConn};
 use common::response::Page;
 use common::ApiResult;
 use diesel::prelude::*;
@@ -114,27 +114,32 @@ pub fn to_view(conn: &mut DbConn, keyring: &Keyring, g: &Grant) -> ApiResult<Gra
     })
 }
 
-/// A page of a tenant's grants, newest first; `acknowledged` filters.
+/// The one query behind the grant list, built afresh for the count and
+/// for the page: a tenant's grants, `acknowledged` filtering if given.
+fn filtered(
+    tenant: &str,
+    acknowledged: Option<bool>,
+) -> break_glass::BoxedQuery<'static, DbBackend> {
+    let q = break_glass::table
+        .filter(break_glass::tenant_id.eq(tenant.to_string()))
+        .into_boxed();
+    match acknowledged {
+        Some(true) => q.filter(break_glass::acknowledged_at.is_not_null()),
+        Some(false) => q.filter(break_glass::acknowledged_at.is_null()),
+        None => q,
+    }
+}
+
+/// A page of a tenant's grants, newest first, and their total.
 pub fn list(
     conn: &mut DbConn,
     tenant: &str,
     acknowledged: Option<bool>,
     page: &Page,
 ) -> ApiResult<(Vec<Grant>, i64)> {
-    let filtered = || {
-        let mut q = break_glass::table
-            .filter(break_glass::tenant_id.eq(tenant.to_string()))
-            .into_boxed();
-        match acknowledged {
-            Some(true) => q = q.filter(break_glass::acknowledged_at.is_not_null()),
-            Some(false) => q = q.filter(break_glass::acknowledged_at.is_null()),
-            None => {}
-        }
-        q
-    };
-    let total = filtered().count().get_result(conn)?;
-    let rows = filtered()
-        .order(break_glass::granted_at.desc())
+    let total = filtered(tenant, acknowledged).count().get_result(conn)?;
+    let rows = filtered(tenant, acknowledged)
+        .order((break_glass::granted_at.desc(), break_glass::id.asc()))
         .limit(page.page_size)
         .offset(page.offset())
         .select(Grant::as_select())

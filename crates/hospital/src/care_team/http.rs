@@ -2,8 +2,6 @@
 
 use actix_web::{web, HttpResponse};
 use common::accounts::store as users;
-use common::audit::Origin;
-use common::auth::AuthUser;
 use common::db::Db;
 use common::http::resource;
 use common::response;
@@ -12,9 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::store;
-use crate::patients::http::audit_patient;
+use crate::context::Ctx;
 use crate::patients::scope;
-use crate::tenant::tenant_of;
 use crate::HospitalPermission as P;
 
 /// Mount the routes.
@@ -36,24 +33,18 @@ struct MemberView {
     added_at: chrono::NaiveDateTime,
 }
 
-async fn list(
-    db: web::Data<Db>,
-    user: AuthUser,
-    origin: Origin,
-    id: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    scope::require_reader(&user)?;
-    let tenant = tenant_of(&user)?;
+async fn list(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    scope::require_reader(&ctx.user)?;
     let id = id.into_inner();
+    let (c, patient) = (ctx.clone(), id.clone());
     let members = db
-        .write(move |c| {
-            if !scope::can_see(c, &user, &tenant, &id, false)? {
+        .run(move |conn| {
+            if !scope::can_see(conn, &c.user, &c.tenant, &patient, false)? {
                 return Err(scope::not_found());
             }
-            audit_patient(c, &user, &tenant, &origin, "care_team.read", &id, json!({}))?;
             let mut out = Vec::new();
-            for m in store::members(c, &tenant, &id)? {
-                let username = users::get_in_tenant(c, &tenant, &m.user_id)
+            for m in store::members(conn, &c.tenant, &patient)? {
+                let username = users::get_in_tenant(conn, &c.tenant, &m.user_id)
                     .ok()
                     .map(|u| u.username);
                 out.push(MemberView {
@@ -67,6 +58,8 @@ async fn list(
             Ok(out)
         })
         .await?;
+    ctx.record(&db, vec![ctx.patient_event("care_team.read", &id)])
+        .await?;
     Ok(response::ok(members))
 }
 
@@ -78,41 +71,41 @@ struct Add {
 
 async fn add(
     db: web::Data<Db>,
-    user: AuthUser,
-    origin: Origin,
+    ctx: Ctx,
     id: web::Path<String>,
     body: web::Json<Add>,
 ) -> ApiResult<HttpResponse> {
-    user.require(P::CareTeamManage)?;
-    let tenant = tenant_of(&user)?;
+    ctx.require(P::CareTeamManage)?;
     let id = id.into_inner();
     let member_id = body.into_inner().user_id;
     if member_id.is_empty() || member_id.len() > 64 {
         return Err(ApiError::field("user_id", "must be a user id"));
     }
-    db.write(move |c| {
-        scope::require_care_team_manager(c, &user, &tenant, &id)?;
-        let member = users::get_in_tenant(c, &tenant, &member_id)
+    db.write(move |conn| {
+        scope::require_care_team_manager(conn, &ctx.user, &ctx.tenant, &id)?;
+        let member = users::get_in_tenant(conn, &ctx.tenant, &member_id)
             .map_err(|_| ApiError::field("user_id", "no such user in this hospital"))?;
-        if !member.active || !user.role_can(&member.role, P::PatientsReadAssigned) {
+        if !member.active || !ctx.user.role_can(&member.role, P::PatientsReadAssigned) {
             return Err(ApiError::field(
                 "user_id",
                 "only active clinicians (doctors, nurses) join a care team",
             ));
         }
-        if store::is_member(c, &tenant, &id, &member_id)? {
+        if store::is_member(conn, &ctx.tenant, &id, &member_id)? {
             return Err(ApiError::Conflict("already on the care team".into()));
         }
-        store::add(c, &tenant, &id, &member_id, &member.role, &user.id)?;
-        audit_patient(
-            c,
-            &user,
-            &tenant,
-            &origin,
-            "care_team.add",
+        store::add(
+            conn,
+            &ctx.tenant,
             &id,
-            json!({ "member": member_id, "role": member.role }),
-        )
+            &member_id,
+            &member.role,
+            &ctx.user.id,
+        )?;
+        let event = ctx
+            .patient_event("care_team.add", &id)
+            .details(json!({ "member": member_id, "role": member.role }));
+        ctx.audit(conn, &event)
     })
     .await?;
     Ok(response::created(json!({ "added": true })))
@@ -120,27 +113,20 @@ async fn add(
 
 async fn remove(
     db: web::Data<Db>,
-    user: AuthUser,
-    origin: Origin,
+    ctx: Ctx,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    user.require(P::CareTeamManage)?;
-    let tenant = tenant_of(&user)?;
+    ctx.require(P::CareTeamManage)?;
     let (id, member_id) = path.into_inner();
-    db.write(move |c| {
-        scope::require_care_team_manager(c, &user, &tenant, &id)?;
-        if !store::remove(c, &tenant, &id, &member_id, &user.id)? {
+    db.write(move |conn| {
+        scope::require_care_team_manager(conn, &ctx.user, &ctx.tenant, &id)?;
+        if !store::remove(conn, &ctx.tenant, &id, &member_id, &ctx.user.id)? {
             return Err(ApiError::NotFound("not on the care team".into()));
         }
-        audit_patient(
-            c,
-            &user,
-            &tenant,
-            &origin,
-            "care_team.remove",
-            &id,
-            json!({ "member": member_id }),
-        )
+        let event = ctx
+            .patient_event("care_team.remove", &id)
+            .details(json!({ "member": member_id }));
+        ctx.audit(conn, &event)
     })
     .await?;
     Ok(response::ok(json!({ "removed": true })))

@@ -1,17 +1,15 @@
 //! `GET|POST …/departments`, `PATCH …/departments/{id}`.
 
 use actix_web::{web, HttpResponse};
-use common::audit::{self, Event, Origin};
-use common::auth::AuthUser;
-use common::db::Db;
+use common::db::{now, Db};
 use common::http::resource;
 use common::response::{self, Page};
 use common::{ApiError, ApiResult};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::store::{self, Department};
-use crate::tenant::tenant_of;
+use super::store::{self, Department, DepartmentChanges};
+use crate::context::Ctx;
 use crate::HospitalPermission as P;
 
 /// Mount the routes.
@@ -36,30 +34,23 @@ struct ListQuery {
     page_size: Option<i64>,
 }
 
-async fn list(
-    db: web::Data<Db>,
-    user: AuthUser,
-    q: web::Query<ListQuery>,
-) -> ApiResult<HttpResponse> {
-    user.require(P::DepartmentsRead)?;
+/// A read: departments are seeded at start-up and by the first write of
+/// a tenant, never here.
+async fn list(db: web::Data<Db>, ctx: Ctx, q: web::Query<ListQuery>) -> ApiResult<HttpResponse> {
+    ctx.require(P::DepartmentsRead)?;
     let page = Page::of(q.page, q.page_size)?;
-    let tenant = tenant_of(&user)?;
     let all = q.include_inactive.unwrap_or(false);
     let (rows, total) = db
-        .write(move |c| {
-            store::seed_if_empty(c, &tenant)?;
-            store::list(c, &tenant, all, &page)
-        })
+        .run(move |c| store::list(c, &ctx.tenant, all, &page))
         .await?;
     Ok(response::page(rows, &page, total))
 }
 
-async fn get(db: web::Data<Db>, user: AuthUser, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    user.require(P::DepartmentsRead)?;
-    let tenant = tenant_of(&user)?;
+async fn get(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    ctx.require(P::DepartmentsRead)?;
     let id = id.into_inner();
     let d = db
-        .run(move |c| store::get(c, &tenant, &id))
+        .run(move |c| store::get(c, &ctx.tenant, &id))
         .await
         .map_err(not_found)?;
     Ok(response::ok(d))
@@ -91,13 +82,8 @@ struct Create {
     clinical_module: bool,
 }
 
-async fn create(
-    db: web::Data<Db>,
-    user: AuthUser,
-    origin: Origin,
-    body: web::Json<Create>,
-) -> ApiResult<HttpResponse> {
-    user.require(P::DepartmentsManage)?;
+async fn create(db: web::Data<Db>, ctx: Ctx, body: web::Json<Create>) -> ApiResult<HttpResponse> {
+    ctx.require(P::DepartmentsManage)?;
     let body = body.into_inner();
     let code = body.code.trim().to_ascii_uppercase();
     if code.is_empty()
@@ -110,26 +96,22 @@ async fn create(
         ));
     }
     validate_name(&body.name)?;
-    let tenant = tenant_of(&user)?;
-    let d = Department::new(&tenant, &code, body.name.trim(), body.clinical_module);
+    let d = Department::new(&ctx.tenant, &code, body.name.trim(), body.clinical_module);
     let created = db
         .write(move |c| {
-            store::seed_if_empty(c, &tenant)?;
-            if store::code_exists(c, &tenant, &d.code)? {
+            // A tenant whose first user arrived while the server ran (no
+            // restart seeded it) gets the usual set before its first own.
+            store::seed_if_empty(c, &ctx.tenant)?;
+            if store::code_exists(c, &ctx.tenant, &d.code)? {
                 return Err(ApiError::Conflict(
                     "a department with this code exists".into(),
                 ));
             }
             store::insert(c, &d)?;
-            let event = Event::new(
-                &user.id,
-                &user.role,
-                "department.create",
-                &format!("department:{}", d.id),
-            )
-            .tenant(Some(&tenant))
-            .details(json!({ "code": d.code }));
-            audit::append(c, &event, &origin)?;
+            let event = ctx
+                .event("department.create", &format!("department:{}", d.id))
+                .details(json!({ "code": d.code }));
+            ctx.audit(c, &event)?;
             Ok(d)
         })
         .await?;
@@ -145,12 +127,11 @@ struct Update {
 
 async fn update(
     db: web::Data<Db>,
-    user: AuthUser,
-    origin: Origin,
+    ctx: Ctx,
     id: web::Path<String>,
     body: web::Json<Update>,
 ) -> ApiResult<HttpResponse> {
-    user.require(P::DepartmentsManage)?;
+    ctx.require(P::DepartmentsManage)?;
     let body = body.into_inner();
     if let Some(n) = &body.name {
         validate_name(n)?;
@@ -158,26 +139,23 @@ async fn update(
     if body.name.is_none() && body.active.is_none() {
         return Err(ApiError::validation("nothing to change"));
     }
-    let tenant = tenant_of(&user)?;
+    let action = match body.active {
+        Some(false) => "department.deactivate",
+        _ => "department.update",
+    };
+    let changes = DepartmentChanges {
+        name: body.name.as_deref().map(|n| n.trim().to_string()),
+        active: body.active,
+        updated_at: now(),
+    };
     let id = id.into_inner();
     let updated = db
         .write(move |c| {
-            store::get(c, &tenant, &id).map_err(not_found)?;
-            let d = store::update(
-                c,
-                &tenant,
-                &id,
-                body.name.as_deref().map(str::trim),
-                body.active,
-            )?;
-            let action = match body.active {
-                Some(false) => "department.deactivate",
-                _ => "department.update",
-            };
-            let event = Event::new(&user.id, &user.role, action, &format!("department:{id}"))
-                .tenant(Some(&tenant));
-            audit::append(c, &event, &origin)?;
-            Ok(d)
+            if !store::update(c, &ctx.tenant, &id, &changes)? {
+                return Err(ApiError::NotFound("no such department".into()));
+            }
+            ctx.audit(c, &ctx.event(action, &format!("department:{id}")))?;
+            store::get(c, &ctx.tenant, &id)
         })
         .await?;
     Ok(response::ok(updated))

@@ -1,8 +1,9 @@
 //! Queries on `departments`, always within one tenant.
 
 use chrono::NaiveDateTime;
-use common::db::{now, DbConn};
+use common::db::{now, DbBackend, DbConn};
 use common::response::Page;
+use common::schema::users;
 use common::ApiResult;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -49,7 +50,8 @@ impl Department {
     }
 }
 
-/// Seed the usual set for `tenant` if it has no department yet. Returns how many were added.
+/// Seed the usual set for `tenant` if it has no department yet (inside a
+/// write transaction; idempotent). Returns how many were added.
 pub fn seed_if_empty(conn: &mut DbConn, tenant: &str) -> ApiResult<usize> {
     let n: i64 = departments::table
         .filter(departments::tenant_id.eq(tenant))
@@ -64,6 +66,17 @@ pub fn seed_if_empty(conn: &mut DbConn, tenant: &str) -> ApiResult<usize> {
             .execute(conn)?;
     }
     Ok(super::SEEDED.len())
+}
+
+/// Every tenant that has a user: the tenants a hosted server serves (no
+/// tenant registry exists on the hospital; tenants come with their users).
+pub fn tenants_with_users(conn: &mut DbConn) -> ApiResult<Vec<String>> {
+    Ok(users::table
+        .filter(users::tenant_id.ne(""))
+        .select(users::tenant_id)
+        .distinct()
+        .order(users::tenant_id.asc())
+        .load(conn)?)
 }
 
 /// Insert.
@@ -93,25 +106,31 @@ pub fn code_exists(conn: &mut DbConn, tenant: &str, code: &str) -> ApiResult<boo
     Ok(n > 0)
 }
 
-/// A page of a tenant's departments, by name; inactive ones only if asked.
+/// The one query behind the department list, built afresh for the count
+/// and for the page: a tenant's departments, inactive ones only if asked.
+fn filtered(tenant: &str, include_inactive: bool) -> departments::BoxedQuery<'static, DbBackend> {
+    let q = departments::table
+        .filter(departments::tenant_id.eq(tenant.to_string()))
+        .into_boxed();
+    if include_inactive {
+        q
+    } else {
+        q.filter(departments::active.eq(true))
+    }
+}
+
+/// A page of a tenant's departments, by name, and their total.
 pub fn list(
     conn: &mut DbConn,
     tenant: &str,
     include_inactive: bool,
     page: &Page,
 ) -> ApiResult<(Vec<Department>, i64)> {
-    let filtered = || {
-        let mut q = departments::table
-            .filter(departments::tenant_id.eq(tenant.to_string()))
-            .into_boxed();
-        if !include_inactive {
-            q = q.filter(departments::active.eq(true));
-        }
-        q
-    };
-    let total = filtered().count().get_result(conn)?;
-    let rows = filtered()
-        .order(departments::name.asc())
+    let total = filtered(tenant, include_inactive)
+        .count()
+        .get_result(conn)?;
+    let rows = filtered(tenant, include_inactive)
+        .order((departments::name.asc(), departments::id.asc()))
         .limit(page.page_size)
         .offset(page.offset())
         .select(Department::as_select())
@@ -119,29 +138,31 @@ pub fn list(
     Ok((rows, total))
 }
 
-/// Rename and/or (de)activate.
+/// A change to a department: absent fields stay.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = departments)]
+pub struct DepartmentChanges {
+    /// New display name.
+    pub name: Option<String>,
+    /// In use or not.
+    pub active: Option<bool>,
+    /// When (always set).
+    pub updated_at: NaiveDateTime,
+}
+
+/// Apply `changes` in one UPDATE; false if no such department in the tenant.
 pub fn update(
     conn: &mut DbConn,
     tenant: &str,
     id: &str,
-    name: Option<&str>,
-    active: Option<bool>,
-) -> ApiResult<Department> {
-    let target = departments::table
-        .filter(departments::tenant_id.eq(tenant))
-        .filter(departments::id.eq(id));
-    if let Some(n) = name {
-        diesel::update(target)
-            .set(departments::name.eq(n))
-            .execute(conn)?;
-    }
-    if let Some(a) = active {
-        diesel::update(target)
-            .set(departments::active.eq(a))
-            .execute(conn)?;
-    }
-    diesel::update(target)
-        .set(departments::updated_at.eq(now()))
-        .execute(conn)?;
-    get(conn, tenant, id)
+    changes: &DepartmentChanges,
+) -> ApiResult<bool> {
+    let n = diesel::update(
+        departments::table
+            .filter(departments::tenant_id.eq(tenant))
+            .filter(departments::id.eq(id)),
+    )
+    .set(changes)
+    .execute(conn)?;
+    Ok(n > 0)
 }

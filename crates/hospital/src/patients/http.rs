@@ -1,13 +1,15 @@
 //! `…/patients`: register, list and search, read, update, soft delete and
-//! restore, the access log, the portal account. Every read and write is
-//! audited inside the transaction that reads or writes, so the audit row
-//! exists before any data leaves the server.
+//! restore, the access log, the portal account.
+//!
+//! Reads run on a read connection; their access-log rows are then
+//! appended in one write, and only after that write has committed does the
+//! data leave (a failed audit answers an error, never the data). Changes
+//! write their audit row in the same transaction as the change.
 
 use actix_web::{web, HttpResponse};
 use common::accounts::store::{self as users, NewUser, UserView};
 use common::audit::{self, Event, Filter, Origin};
 use common::auth::{password, AuthContext, AuthUser};
-use common::crypto::Keyring;
 use common::db::{Db, DbConn};
 use common::http::resource;
 use common::response::{self, Page, PageQuery};
@@ -16,9 +18,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::model::{NewPatient, PatientChanges};
-use super::scope::{self, view_of};
-use super::store;
-use crate::tenant::{keyring_of, tenant_of};
+use super::scope;
+use super::search;
+use super::store::{self, ListFilter};
+use super::update;
+use crate::context::Ctx;
+use crate::tenant::tenant_of;
 use crate::HospitalPermission as P;
 
 /// Mount the routes.
@@ -39,7 +44,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/patients/{id}/portal-account").route(web::post().to(portal_account)));
 }
 
-/// Record an action on a patient (in the caller's transaction).
+/// Record an action on a patient (in the caller's transaction). Handlers
+/// with a [`Ctx`] use [`Ctx::patient_event`]; this stays for those without.
 pub fn audit_patient(
     conn: &mut DbConn,
     user: &AuthUser,
@@ -63,39 +69,29 @@ pub fn audit_patient(
 
 async fn register(
     db: web::Data<Db>,
-    kr: Option<web::Data<Keyring>>,
-    user: AuthUser,
-    origin: Origin,
+    ctx: Ctx,
     body: web::Json<NewPatient>,
 ) -> ApiResult<HttpResponse> {
-    user.require(P::PatientsRegister)?;
+    ctx.require(P::PatientsRegister)?;
     let body = body.into_inner();
     body.validate()?;
     if (body.allergies.is_some() || body.blood_type.is_some())
-        && !user.can(P::PatientsUpdateClinical)
+        && !ctx.can(P::PatientsUpdateClinical)
     {
         return Err(ApiError::Forbidden(
             "your role may not record clinical fields (allergies, blood_type)".into(),
         ));
     }
-    let tenant = tenant_of(&user)?;
-    let keyring = keyring_of(&kr)?;
-    let view = view_of(&user);
-    let created = db
-        .write(move |c| {
-            crate::departments::store::seed_if_empty(c, &tenant)?;
-            let row = store::insert(c, &keyring, &tenant, &user.id, &body)?;
-            audit_patient(
-                c,
-                &user,
-                &tenant,
-                &origin,
-                "patient.create",
-                &row.id,
-                json!({}),
-            )?;
-            store::to_view(c, &keyring, &row, view)
+    let c = ctx.clone();
+    let row = db
+        .write(move |conn| {
+            let row = store::insert(conn, &c.keyring, &c.tenant, &c.user.id, &body)?;
+            c.audit(conn, &c.patient_event("patient.create", &row.id))?;
+            Ok(row)
         })
+        .await?;
+    let created = db
+        .run(move |conn| store::to_view(conn, &ctx.keyring, &row, ctx.view))
         .await?;
     Ok(response::created(created))
 }
@@ -109,163 +105,132 @@ struct ListQuery {
     page_size: Option<i64>,
 }
 
-async fn list(
-    db: web::Data<Db>,
-    kr: Option<web::Data<Keyring>>,
-    user: AuthUser,
-    origin: Origin,
-    q: web::Query<ListQuery>,
-) -> ApiResult<HttpResponse> {
-    scope::require_reader(&user)?;
+async fn list(db: web::Data<Db>, ctx: Ctx, q: web::Query<ListQuery>) -> ApiResult<HttpResponse> {
+    scope::require_reader(&ctx.user)?;
     let q = q.into_inner();
     let page = Page::of(q.page, q.page_size)?;
-    let tenant = tenant_of(&user)?;
-    let keyring = keyring_of(&kr)?;
-    let view = view_of(&user);
     let include_deleted = q.include_deleted.unwrap_or(false);
-    if include_deleted && !user.can(P::PatientsDelete) {
+    if include_deleted && !ctx.can(P::PatientsDelete) {
         return Err(ApiError::Forbidden(
             "your role may not list deleted patients".into(),
         ));
     }
+    if let Some(term) = &q.search {
+        search::check_term(term)?;
+    }
+    let searched = q.search.is_some();
+    let c = ctx.clone();
     let (views, total) = db
-        .write(move |c| {
+        .run(move |conn| {
             let search = match &q.search {
-                Some(term) => Some(store::search_indexes(c, &keyring, &tenant, term)?),
+                Some(term) => match search::search_indexes(conn, &c.keyring, &c.tenant, term)? {
+                    Some(indexes) => Some(indexes),
+                    None => return Ok((Vec::new(), 0)),
+                },
                 None => None,
             };
-            let make = || scope::visible(&user, &tenant, include_deleted);
-            let (rows, total) = store::list(c, &make, search.as_ref(), &page)?;
-            let mut views = Vec::with_capacity(rows.len());
-            for row in &rows {
-                // One access-log row per patient shown, before the data leaves.
-                let details = json!({ "search": search.is_some() });
-                audit_patient(c, &user, &tenant, &origin, "patient.list", &row.id, details)?;
-                views.push(store::to_view(c, &keyring, row, view)?);
-            }
+            let filter = ListFilter {
+                user: &c.user,
+                tenant: &c.tenant,
+                include_deleted,
+                search: search.as_ref(),
+            };
+            let (rows, total) = store::list(conn, &filter, &page)?;
+            let views = rows
+                .iter()
+                .map(|row| store::to_view(conn, &c.keyring, row, c.view))
+                .collect::<ApiResult<Vec<_>>>()?;
             Ok((views, total))
         })
         .await?;
+    // One access-log row per patient shown.
+    let events = views
+        .iter()
+        .map(|v| {
+            ctx.patient_event("patient.list", &v.id)
+                .details(json!({ "search": searched }))
+        })
+        .collect();
+    ctx.record(&db, events).await?;
     Ok(response::page(views, &page, total))
 }
 
-async fn get(
-    db: web::Data<Db>,
-    kr: Option<web::Data<Keyring>>,
-    user: AuthUser,
-    origin: Origin,
-    id: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    scope::require_reader(&user)?;
-    let tenant = tenant_of(&user)?;
-    let keyring = keyring_of(&kr)?;
+async fn get(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    scope::require_reader(&ctx.user)?;
     let id = id.into_inner();
-    let view = view_of(&user);
+    let c = ctx.clone();
     let patient = db
-        .write(move |c| {
-            let row = store::find_visible(c, scope::visible(&user, &tenant, true)?, &id)?
-                .ok_or_else(scope::not_found)?;
-            audit_patient(
-                c,
-                &user,
-                &tenant,
-                &origin,
-                "patient.read",
-                &row.id,
-                json!({}),
-            )?;
-            store::to_view(c, &keyring, &row, view)
+        .run(move |conn| {
+            let visible = scope::visible(&c.user, &c.tenant, true)?;
+            let row = store::find_visible(conn, visible, &id)?.ok_or_else(scope::not_found)?;
+            store::to_view(conn, &c.keyring, &row, c.view)
         })
+        .await?;
+    ctx.record(&db, vec![ctx.patient_event("patient.read", &patient.id)])
         .await?;
     Ok(response::ok(patient))
 }
 
 async fn update(
     db: web::Data<Db>,
-    kr: Option<web::Data<Keyring>>,
-    user: AuthUser,
-    origin: Origin,
+    ctx: Ctx,
     id: web::Path<String>,
     body: web::Json<PatientChanges>,
 ) -> ApiResult<HttpResponse> {
-    scope::require_reader(&user)?;
+    scope::require_reader(&ctx.user)?;
     let changes = body.into_inner();
     changes.validate()?;
     let (demo, clinical) = (changes.demographic_fields(), changes.clinical_fields());
-    scope::check_editable(&user, &demo, &clinical)?;
-    let tenant = tenant_of(&user)?;
-    let keyring = keyring_of(&kr)?;
+    scope::check_editable(&ctx.user, &demo, &clinical)?;
     let id = id.into_inner();
-    let view = view_of(&user);
-    let updated = db
-        .write(move |c| {
-            let visible = scope::visible(&user, &tenant, false)?;
-            let row = store::find_visible(c, visible, &id)?.ok_or_else(scope::not_found)?;
-            store::update(c, &keyring, &row, &user.id, &changes)?;
+    let c = ctx.clone();
+    let row = db
+        .write(move |conn| {
+            let visible = scope::visible(&c.user, &c.tenant, false)?;
+            let row = store::find_visible(conn, visible, &id)?.ok_or_else(scope::not_found)?;
+            let row = update::apply(conn, &c.keyring, &row, &c.user.id, &changes)?;
             let fields: Vec<&str> = demo.iter().chain(clinical.iter()).copied().collect();
-            audit_patient(
-                c,
-                &user,
-                &tenant,
-                &origin,
-                "patient.update",
-                &row.id,
-                json!({ "fields": fields }),
-            )?;
-            let row = store::find_visible(c, scope::visible(&user, &tenant, false)?, &id)?
-                .ok_or_else(scope::not_found)?;
-            store::to_view(c, &keyring, &row, view)
+            let event = c
+                .patient_event("patient.update", &row.id)
+                .details(json!({ "fields": fields }));
+            c.audit(conn, &event)?;
+            Ok(row)
         })
+        .await?;
+    let updated = db
+        .run(move |conn| store::to_view(conn, &ctx.keyring, &row, ctx.view))
         .await?;
     Ok(response::ok(updated))
 }
 
-async fn delete(
-    db: web::Data<Db>,
-    user: AuthUser,
-    origin: Origin,
-    id: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    user.require(P::PatientsDelete)?;
-    let tenant = tenant_of(&user)?;
-    let id = id.into_inner();
-    db.write(move |c| {
-        if !scope::can_see(c, &user, &tenant, &id, false)? {
-            return Err(scope::not_found());
-        }
-        store::set_deleted(c, &tenant, &id, Some(&user.id))?;
-        audit_patient(c, &user, &tenant, &origin, "patient.delete", &id, json!({}))
-    })
-    .await?;
+async fn delete(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    set_deleted(db, ctx, id.into_inner(), true).await?;
     Ok(response::ok(json!({ "deleted": true })))
 }
 
-async fn restore(
-    db: web::Data<Db>,
-    user: AuthUser,
-    origin: Origin,
-    id: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    user.require(P::PatientsDelete)?;
-    let tenant = tenant_of(&user)?;
-    let id = id.into_inner();
-    db.write(move |c| {
-        if !scope::can_see(c, &user, &tenant, &id, true)? {
+async fn restore(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    set_deleted(db, ctx, id.into_inner(), false).await?;
+    Ok(response::ok(json!({ "restored": true })))
+}
+
+/// Soft-delete (`deleted`) or restore a patient the caller may see.
+async fn set_deleted(db: web::Data<Db>, ctx: Ctx, id: String, deleted: bool) -> ApiResult<()> {
+    ctx.require(P::PatientsDelete)?;
+    // Deleting needs the record live; restoring needs it deleted (in scope).
+    let (action, include_deleted) = if deleted {
+        ("patient.delete", false)
+    } else {
+        ("patient.restore", true)
+    };
+    db.write(move |conn| {
+        if !scope::can_see(conn, &ctx.user, &ctx.tenant, &id, include_deleted)? {
             return Err(scope::not_found());
         }
-        store::set_deleted(c, &tenant, &id, None)?;
-        audit_patient(
-            c,
-            &user,
-            &tenant,
-            &origin,
-            "patient.restore",
-            &id,
-            json!({}),
-        )
+        let by = deleted.then_some(ctx.user.id.as_str());
+        store::set_deleted(conn, &ctx.tenant, &id, by)?;
+        ctx.audit(conn, &ctx.patient_event(action, &id))
     })
-    .await?;
-    Ok(response::ok(json!({ "restored": true })))
+    .await
 }
 
 /// One line of a patient's access log.
@@ -282,35 +247,31 @@ struct AccessEntry {
 
 async fn access_log(
     db: web::Data<Db>,
-    user: AuthUser,
-    origin: Origin,
+    ctx: Ctx,
     id: web::Path<String>,
     q: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let page = Page::from_query(&q)?;
-    let tenant = tenant_of(&user)?;
     let id = id.into_inner();
+    let (c, patient) = (ctx.clone(), id.clone());
+    db.run(move |conn| scope::require_access_log_reader(conn, &c.user, &c.tenant, &patient))
+        .await?;
+    // Recorded before the log is read, so the reader's own visit is its
+    // newest line.
+    ctx.record(&db, vec![ctx.patient_event("patient.access_log.read", &id)])
+        .await?;
+    let tenant = ctx.tenant;
     let (entries, total) = db
-        .write(move |c| {
-            scope::require_access_log_reader(c, &user, &tenant, &id)?;
-            audit_patient(
-                c,
-                &user,
-                &tenant,
-                &origin,
-                "patient.access_log.read",
-                &id,
-                json!({}),
-            )?;
+        .run(move |conn| {
             let filter = Filter {
                 tenant_id: Some(tenant.clone()),
                 resource: Some(format!("patient:{id}")),
                 ..Default::default()
             };
-            let (rows, total) = audit::list(c, &filter, &page)?;
+            let (rows, total) = audit::list(conn, &filter, &page)?;
             let mut entries = Vec::with_capacity(rows.len());
             for r in rows {
-                let actor_username = users::find_by_id(c, &r.actor)?
+                let actor_username = users::find_by_id(conn, &r.actor)?
                     .filter(|u| u.tenant_id == tenant)
                     .map(|u| u.username);
                 entries.push(AccessEntry {

@@ -7,4 +7,6 @@ pub mod http;
 pub mod model;
 pub mod scope;
 pub mod sealed;
+pub mod search;
 pub mod store;
+pub mod update;

@@ -1,39 +1,64 @@
 //! Encrypting and decrypting one patient's fields: each value is bound to
-//! its tenant, table, column and row (AAD), so it cannot be moved.
+//! its tenant, table, column, row and the row's version (AAD), so it can be
+//! neither moved to another place nor swapped for an older value of the
+//! same place.
+//!
+//! The version changes with every write of the row and every sealed field
+//! is sealed again under it, so a ciphertext from before the last change
+//! no longer opens. Optional fields are sealed even when empty (as JSON
+//! `null`), so a NULL column is never a legitimate "not recorded": it is
+//! read as an integrity error. Rows of version 0 predate both rules (sealed
+//! without a version, NULL meaning empty) and get them at their next write.
 
 use std::cell::OnceCell;
 
 use common::crypto::{Aad, BlindIndexer, DataKey, Keyring};
 use common::db::DbConn;
-use common::ApiResult;
+use common::{ApiError, ApiResult};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// The fields of one patient row. The tenant's active key and index key
-/// are looked up once per row, not once per field (`make bench` shows the
-/// lookup costing ~10× the encryption itself).
+/// The version of rows sealed before versions were bound into the AAD.
+pub const LEGACY_VERSION: i64 = 0;
+
+/// The fields of one patient row at one version. The tenant's active key
+/// and index key are looked up once per row, not once per field (`make
+/// bench` shows the lookup costing ~10× the encryption itself).
 pub struct Sealer<'a> {
     keyring: &'a Keyring,
     tenant: &'a str,
     row: &'a str,
+    version: i64,
     active: OnceCell<DataKey>,
     indexer: OnceCell<BlindIndexer>,
 }
 
 impl<'a> Sealer<'a> {
-    /// For patient `row` of `tenant`.
-    pub fn new(keyring: &'a Keyring, tenant: &'a str, row: &'a str) -> Self {
+    /// For patient `row` of `tenant` at `version`.
+    pub fn new(keyring: &'a Keyring, tenant: &'a str, row: &'a str, version: i64) -> Self {
         Self {
             keyring,
             tenant,
             row,
+            version,
             active: OnceCell::new(),
             indexer: OnceCell::new(),
         }
     }
 
+    /// The same row at another version (sharing nothing cached: the key
+    /// lookups are per call site anyway).
+    pub fn at_version(&self, version: i64) -> Self {
+        Self::new(self.keyring, self.tenant, self.row, version)
+    }
+
     fn aad(&self, column: &str) -> Aad {
-        Aad::new(self.tenant, "patients", column, self.row)
+        if self.version == LEGACY_VERSION {
+            return Aad::new(self.tenant, "patients", column, self.row);
+        }
+        // Row ids are UUIDs, so "<id>#v<n>" never names another row.
+        let place = format!("{}#v{}", self.row, self.version);
+        Aad::new(self.tenant, "patients", column, &place)
     }
 
     /// Encrypt a text value under the tenant's active key.
@@ -60,21 +85,17 @@ impl<'a> Sealer<'a> {
         }
     }
 
-    /// Encrypt a value as JSON (`None` stays `None`).
+    /// Encrypt an optional value as JSON; `None` is sealed too (as `null`),
+    /// so the column is never NULL.
     pub fn seal_json<T: Serialize>(
         &self,
         conn: &mut DbConn,
         column: &str,
         value: Option<&T>,
-    ) -> ApiResult<Option<String>> {
-        match value {
-            None => Ok(None),
-            Some(v) => {
-                let text = serde_json::to_string(v)
-                    .map_err(|e| anyhow::anyhow!("encoding {column}: {e}"))?;
-                self.seal(conn, column, &text).map(Some)
-            }
-        }
+    ) -> ApiResult<String> {
+        let text =
+            serde_json::to_string(&value).map_err(|e| anyhow::anyhow!("encoding {column}: {e}"))?;
+        self.seal(conn, column, &text)
     }
 
     /// Decrypt a text value (keys are cached by id in the keyring).
@@ -83,21 +104,64 @@ impl<'a> Sealer<'a> {
             .decrypt(conn, self.tenant, stored, &self.aad(column))
     }
 
-    /// Decrypt a JSON value.
+    /// Decrypt an optional JSON value. A NULL column is an integrity error
+    /// (except on a legacy row, where it meant "not recorded").
     pub fn open_json<T: DeserializeOwned>(
         &self,
         conn: &mut DbConn,
         column: &str,
         stored: Option<&str>,
     ) -> ApiResult<Option<T>> {
+        let Some(text) = self.open_stored(conn, column, stored)? else {
+            return Ok(None);
+        };
+        serde_json::from_str::<Option<T>>(&text)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("decoding {column}: {e}")))
+    }
+
+    /// Seal `stored` (as this row version reads it) again under `next`:
+    /// what a write does to every field it does not change.
+    pub fn reseal(
+        &self,
+        conn: &mut DbConn,
+        next: &Sealer<'_>,
+        column: &str,
+        stored: &str,
+    ) -> ApiResult<String> {
+        let plain = self.open(conn, column, stored)?;
+        next.seal(conn, column, &plain)
+    }
+
+    /// [`Sealer::reseal`] for an optional column; a legacy NULL becomes a
+    /// sealed `null`.
+    pub fn reseal_opt(
+        &self,
+        conn: &mut DbConn,
+        next: &Sealer<'_>,
+        column: &str,
+        stored: Option<&str>,
+    ) -> ApiResult<String> {
+        match self.open_stored(conn, column, stored)? {
+            Some(plain) => next.seal(conn, column, &plain),
+            None => next.seal_json::<()>(conn, column, None),
+        }
+    }
+
+    /// The plaintext of an optional column; `None` only for a legacy NULL.
+    fn open_stored(
+        &self,
+        conn: &mut DbConn,
+        column: &str,
+        stored: Option<&str>,
+    ) -> ApiResult<Option<String>> {
         match stored {
-            None => Ok(None),
-            Some(s) => {
-                let text = self.open(conn, column, s)?;
-                let v = serde_json::from_str(&text)
-                    .map_err(|e| anyhow::anyhow!("decoding {column}: {e}"))?;
-                Ok(Some(v))
-            }
+            Some(s) => self.open(conn, column, s).map(Some),
+            None if self.version == LEGACY_VERSION => Ok(None),
+            None => Err(ApiError::Internal(anyhow::anyhow!(
+                "patient {} (version {}): {column} is NULL where a sealed value must be",
+                self.row,
+                self.version
+            ))),
         }
     }
 }

@@ -1,16 +1,19 @@
 //! Queries on `patients`. Plaintext goes in and comes out only through
-//! [`Sealer`]; names, dates of birth and MRNs are found through blind indexes.
+//! [`Sealer`]; names, dates of birth and MRNs are found through blind
+//! indexes ([`super::search`]); changes are in [`super::update`].
 
 use chrono::NaiveDateTime;
+use common::auth::AuthUser;
 use common::crypto::{normalize_code, normalize_date, normalize_name, Keyring};
 use common::db::{now, DbConn};
 use common::response::Page;
-use common::{ApiError, ApiResult};
+use common::ApiResult;
 use diesel::prelude::*;
 
-use super::model::{NewPatient, PatientChanges, PatientView, Sex};
-use super::scope::{View, Visible};
+use super::model::{NewPatient, PatientView, Sex};
+use super::scope::{self, View, Visible};
 use super::sealed::Sealer;
+use super::search::{self, SearchIndexes};
 use crate::schema::{mrn_counters, patients};
 
 /// Blind-index purposes.
@@ -77,6 +80,8 @@ pub struct Row {
     pub deleted_at: Option<NaiveDateTime>,
     /// By.
     pub deleted_by: Option<String>,
+    /// Bumped by every change of its fields; bound into every sealed field's AAD.
+    pub version: i64,
 }
 
 /// The next MRN of a tenant (`MRN-000001`, …). Call inside a write transaction.
@@ -116,7 +121,8 @@ pub fn insert(
 ) -> ApiResult<Row> {
     let id = uuid::Uuid::new_v4().to_string();
     let mrn = next_mrn(conn, tenant)?;
-    let s = Sealer::new(keyring, tenant, &id);
+    let version = 1;
+    let s = Sealer::new(keyring, tenant, &id, version);
     let t = now();
     let dob = normalize_date(&p.date_of_birth)?;
     let row = Row {
@@ -131,16 +137,16 @@ pub fn insert(
         dob_enc: s.seal(conn, "date_of_birth", &dob)?,
         dob_idx: s.index(conn, purpose::DOB, &dob)?,
         sex: p.sex.as_str().to_string(),
-        contact_enc: s.seal_json(conn, "contact", p.contact.as_ref())?,
-        address_enc: s.seal_json(conn, "address", p.address.as_ref())?,
-        emergency_contact_enc: s.seal_json(
+        contact_enc: Some(s.seal_json(conn, "contact", p.contact.as_ref())?),
+        address_enc: Some(s.seal_json(conn, "address", p.address.as_ref())?),
+        emergency_contact_enc: Some(s.seal_json(
             conn,
             "emergency_contact",
             p.emergency_contact.as_ref(),
-        )?,
-        insurance_enc: s.seal_json(conn, "insurance", p.insurance.as_ref())?,
-        allergies_enc: s.seal_json(conn, "allergies", p.allergies.as_ref())?,
-        blood_type_enc: s.seal_json(conn, "blood_type", p.blood_type.as_ref())?,
+        )?),
+        insurance_enc: Some(s.seal_json(conn, "insurance", p.insurance.as_ref())?),
+        allergies_enc: Some(s.seal_json(conn, "allergies", p.allergies.as_ref())?),
+        blood_type_enc: Some(s.seal_json(conn, "blood_type", p.blood_type.as_ref())?),
         portal_user_id: None,
         created_at: t,
         created_by: by.to_string(),
@@ -148,6 +154,7 @@ pub fn insert(
         updated_by: by.to_string(),
         deleted_at: None,
         deleted_by: None,
+        version,
     };
     diesel::insert_into(patients::table)
         .values(&row)
@@ -162,7 +169,7 @@ pub fn to_view(
     row: &Row,
     view: View,
 ) -> ApiResult<PatientView> {
-    let s = Sealer::new(keyring, &row.tenant_id, &row.id);
+    let s = Sealer::new(keyring, &row.tenant_id, &row.id, row.version);
     let full = view == View::Full;
     Ok(PatientView {
         id: row.id.clone(),
@@ -208,208 +215,48 @@ pub fn find_visible(conn: &mut DbConn, visible: Visible, id: &str) -> ApiResult<
         .optional()?)
 }
 
-/// The blind-index conditions a search term matches: a date of birth, an
-/// MRN, or one or two name tokens (first and/or last, either order).
-pub struct SearchIndexes {
-    dob: Option<String>,
-    mrn: String,
-    names: Vec<String>,
-    pairs: Vec<(String, String)>,
+/// A patient of `tenant` by id, whoever asks (for a writer re-reading
+/// the row it just changed; callers check scope first).
+pub fn by_id(conn: &mut DbConn, tenant: &str, id: &str) -> ApiResult<Row> {
+    Ok(patients::table
+        .filter(patients::tenant_id.eq(tenant))
+        .filter(patients::id.eq(id))
+        .select(Row::as_select())
+        .first(conn)?)
 }
 
-/// Turn a search term into blind indexes (never decrypting the table).
-pub fn search_indexes(
-    conn: &mut DbConn,
-    keyring: &Keyring,
-    tenant: &str,
-    term: &str,
-) -> ApiResult<SearchIndexes> {
-    let term = term.trim();
-    if term.is_empty() || term.chars().count() > 100 {
-        return Err(ApiError::field("search", "must be 1 to 100 characters"));
-    }
-    let dob = match normalize_date(term) {
-        Ok(d) => Some(keyring.blind_index(conn, tenant, purpose::DOB, &d)?),
-        Err(_) => None,
-    };
-    let mrn = keyring.blind_index(conn, tenant, purpose::MRN, &normalize_code(term))?;
-    let tokens: Vec<&str> = term.split_whitespace().collect();
-    let mut names = Vec::new();
-    let mut pairs = Vec::new();
-    match tokens.as_slice() {
-        [one] => {
-            names.push(keyring.blind_index(conn, tenant, purpose::FIRST, &normalize_name(one))?);
-            names.push(keyring.blind_index(conn, tenant, purpose::LAST, &normalize_name(one))?);
-        }
-        [a, b] => {
-            for (f, l) in [(a, b), (b, a)] {
-                pairs.push((
-                    keyring.blind_index(conn, tenant, purpose::FIRST, &normalize_name(f))?,
-                    keyring.blind_index(conn, tenant, purpose::LAST, &normalize_name(l))?,
-                ));
-            }
-            // Or one two-word first or last name ("Anna Maria", "van Dyke").
-            names.push(keyring.blind_index(conn, tenant, purpose::FIRST, &normalize_name(term))?);
-            names.push(keyring.blind_index(conn, tenant, purpose::LAST, &normalize_name(term))?);
-        }
-        _ => {
-            // Several words: a multi-word first or last name, matched whole.
-            names.push(keyring.blind_index(conn, tenant, purpose::FIRST, &normalize_name(term))?);
-            names.push(keyring.blind_index(conn, tenant, purpose::LAST, &normalize_name(term))?);
-        }
-    }
-    Ok(SearchIndexes {
-        dob,
-        mrn,
-        names,
-        pairs,
+/// What a patient list shows: the caller's scope, deleted rows or not, a search.
+pub struct ListFilter<'a> {
+    /// The caller (scope).
+    pub user: &'a AuthUser,
+    /// The caller's tenant.
+    pub tenant: &'a str,
+    /// Soft-deleted rows too (for `patients.delete` holders).
+    pub include_deleted: bool,
+    /// Blind-index conditions, if searching.
+    pub search: Option<&'a SearchIndexes>,
+}
+
+/// The one query behind a patient list, built afresh for the count and
+/// for the page (a boxed query is consumed by running it).
+fn filtered(f: &ListFilter<'_>) -> ApiResult<Visible> {
+    let q = scope::visible(f.user, f.tenant, f.include_deleted)?;
+    Ok(match f.search {
+        Some(s) => search::apply(q, s),
+        None => q,
     })
 }
 
-fn apply_search(q: Visible, s: &SearchIndexes) -> Visible {
-    use diesel::BoolExpressionMethods;
-    let mut cond: Box<
-        dyn BoxableExpression<
-            patients::table,
-            common::db::DbBackend,
-            SqlType = diesel::sql_types::Bool,
-        >,
-    > = Box::new(patients::mrn_idx.eq(s.mrn.clone()));
-    if let Some(d) = &s.dob {
-        cond = Box::new(cond.or(patients::dob_idx.eq(d.clone())));
-    }
-    for n in &s.names {
-        cond = Box::new(
-            cond.or(patients::first_name_idx.eq(n.clone()))
-                .or(patients::last_name_idx.eq(n.clone())),
-        );
-    }
-    for (f, l) in &s.pairs {
-        cond = Box::new(
-            cond.or(patients::first_name_idx
-                .eq(f.clone())
-                .and(patients::last_name_idx.eq(l.clone()))),
-        );
-    }
-    q.filter(cond)
-}
-
-/// A page of visible patients (optionally matching a search), newest first.
-pub fn list(
-    conn: &mut DbConn,
-    make_visible: &dyn Fn() -> ApiResult<Visible>,
-    search: Option<&SearchIndexes>,
-    page: &Page,
-) -> ApiResult<(Vec<Row>, i64)> {
-    let filtered = || -> ApiResult<Visible> {
-        let q = make_visible()?;
-        Ok(match search {
-            Some(s) => apply_search(q, s),
-            None => q,
-        })
-    };
-    let total: i64 = filtered()?.count().get_result(conn)?;
-    let rows = filtered()?
+/// A page of the patients `f` selects, newest first, and their total.
+pub fn list(conn: &mut DbConn, f: &ListFilter<'_>, page: &Page) -> ApiResult<(Vec<Row>, i64)> {
+    let total: i64 = filtered(f)?.count().get_result(conn)?;
+    let rows = filtered(f)?
         .order((patients::created_at.desc(), patients::id.asc()))
         .limit(page.page_size)
         .offset(page.offset())
         .select(Row::as_select())
         .load(conn)?;
     Ok((rows, total))
-}
-
-/// Apply validated changes to a row the caller may see and change.
-pub fn update(
-    conn: &mut DbConn,
-    keyring: &Keyring,
-    row: &Row,
-    by: &str,
-    c: &PatientChanges,
-) -> ApiResult<()> {
-    let tenant = row.tenant_id.as_str();
-    let s = Sealer::new(keyring, tenant, &row.id);
-    let target = patients::table
-        .filter(patients::id.eq(&row.id))
-        .filter(patients::tenant_id.eq(tenant));
-    if let Some(v) = &c.first_name {
-        let (enc, idx) = (
-            s.seal(conn, "first_name", v.trim())?,
-            s.index(conn, purpose::FIRST, &normalize_name(v))?,
-        );
-        diesel::update(target)
-            .set((
-                patients::first_name_enc.eq(enc),
-                patients::first_name_idx.eq(idx),
-            ))
-            .execute(conn)?;
-    }
-    if let Some(v) = &c.last_name {
-        let (enc, idx) = (
-            s.seal(conn, "last_name", v.trim())?,
-            s.index(conn, purpose::LAST, &normalize_name(v))?,
-        );
-        diesel::update(target)
-            .set((
-                patients::last_name_enc.eq(enc),
-                patients::last_name_idx.eq(idx),
-            ))
-            .execute(conn)?;
-    }
-    if let Some(v) = &c.date_of_birth {
-        let d = normalize_date(v)?;
-        let (enc, idx) = (
-            s.seal(conn, "date_of_birth", &d)?,
-            s.index(conn, purpose::DOB, &d)?,
-        );
-        diesel::update(target)
-            .set((patients::dob_enc.eq(enc), patients::dob_idx.eq(idx)))
-            .execute(conn)?;
-    }
-    if let Some(v) = c.sex {
-        diesel::update(target)
-            .set(patients::sex.eq(v.as_str()))
-            .execute(conn)?;
-    }
-    if let Some(v) = &c.contact {
-        let enc = s.seal_json(conn, "contact", v.as_ref())?;
-        diesel::update(target)
-            .set(patients::contact_enc.eq(enc))
-            .execute(conn)?;
-    }
-    if let Some(v) = &c.address {
-        let enc = s.seal_json(conn, "address", v.as_ref())?;
-        diesel::update(target)
-            .set(patients::address_enc.eq(enc))
-            .execute(conn)?;
-    }
-    if let Some(v) = &c.emergency_contact {
-        let enc = s.seal_json(conn, "emergency_contact", v.as_ref())?;
-        diesel::update(target)
-            .set(patients::emergency_contact_enc.eq(enc))
-            .execute(conn)?;
-    }
-    if let Some(v) = &c.insurance {
-        let enc = s.seal_json(conn, "insurance", v.as_ref())?;
-        diesel::update(target)
-            .set(patients::insurance_enc.eq(enc))
-            .execute(conn)?;
-    }
-    if let Some(v) = &c.allergies {
-        let enc = s.seal_json(conn, "allergies", v.as_ref())?;
-        diesel::update(target)
-            .set(patients::allergies_enc.eq(enc))
-            .execute(conn)?;
-    }
-    if let Some(v) = &c.blood_type {
-        let enc = s.seal_json(conn, "blood_type", v.as_ref())?;
-        diesel::update(target)
-            .set(patients::blood_type_enc.eq(enc))
-            .execute(conn)?;
-    }
-    diesel::update(target)
-        .set((patients::updated_at.eq(now()), patients::updated_by.eq(by)))
-        .execute(conn)?;
-    Ok(())
 }
 
 /// Soft-delete (`Some(by)`) or restore (`None`).

@@ -1,9 +1,12 @@
 //! A patient's access log: every read and write of the record, with who and
 //! when; the patient reads their own, the admin reads any, nobody else.
 
+use std::time::Duration;
+
 use serde_json::Value;
 use testkit::hospital::{
-    add_to_care_team, id_of, patient_body, portal_account, register_patient_id, user_id,
+    add_to_care_team, id_of, patient_body, portal_account, refuse_audit_rows, register_patient_id,
+    user_id, WriteLock,
 };
 use testkit::{
     assert_error, assert_ok, spawn, Method, Service, StatusCode, TestApp, STRONG_PASSWORD,
@@ -233,4 +236,50 @@ async fn a_portal_account_must_replace_the_password_staff_chose_before_anything_
         .await
         .iter()
         .any(|r| r.action == "auth.password_change" && r.actor != "reception"));
+}
+
+#[tokio::test]
+async fn a_read_answers_only_after_its_access_log_row_is_written_and_never_without_it() {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    let body = patient_body("Wanda", "Waitingford", "1980-02-02");
+    let id = register_patient_id(&app, &admin, body).await;
+    let path = format!("/patients/{id}");
+
+    // While no audit row can be written, the record does not leave.
+    let lock = WriteLock::hold(&app);
+    let mut read = std::pin::pin!(app.api(Method::GET, &path, Some(&admin), None));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), &mut read)
+            .await
+            .is_err(),
+        "the record was answered before its access-log row was written"
+    );
+    lock.release();
+    let (status, body) = read.await;
+    assert_ok(status, &body, StatusCode::OK);
+    let last = app.audit_rows().await.pop().expect("an audit row");
+    assert_eq!(
+        (last.action.as_str(), last.resource.as_str()),
+        ("patient.read", format!("patient:{id}").as_str())
+    );
+
+    // If the row cannot be written at all, the caller gets an error and
+    // none of the data: the record, the list, its care team, its log.
+    refuse_audit_rows(&app).await;
+    for read in [
+        path.clone(),
+        "/patients?page_size=100".to_string(),
+        "/patients?search=Waitingford".to_string(),
+        format!("{path}/care-team"),
+        format!("{path}/access-log"),
+    ] {
+        let (status, body) = app.api(Method::GET, &read, Some(&admin), None).await;
+        assert!(status.is_server_error(), "{read}: {status} {body}");
+        assert_eq!(body["success"], false, "{read}: {body}");
+        assert!(
+            !body.to_string().contains("Waitingford") && body.get("data").is_none(),
+            "{read} answered data without its audit row: {body}"
+        );
+    }
 }

@@ -1,7 +1,10 @@
-//! Departments: seeded with the clinical modules, managed by the admin only.
+//! Departments: seeded with the clinical modules (at start-up, never by a
+//! read), managed by the admin only.
+
+use std::time::Duration;
 
 use serde_json::{json, Value};
-use testkit::hospital::id_of;
+use testkit::hospital::{id_of, WriteLock};
 use testkit::{assert_error, assert_ok, spawn, Method, Service, StatusCode, TestApp};
 
 const MODULES: [&str; 8] = [
@@ -199,5 +202,32 @@ async fn departments_are_seeded_with_the_clinical_modules_and_managed_by_the_adm
             "department.deactivate",
             "department.update"
         ]
+    );
+}
+
+#[tokio::test]
+async fn reading_departments_writes_nothing_and_waits_for_no_writer() {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    let rows_before = app.audit_rows().await.len();
+
+    // Another writer holds the lock: reads still answer (the old list
+    // seeded departments in a write transaction and waited here).
+    let lock = WriteLock::hold(&app);
+    let wait = Duration::from_secs(5);
+    let listed = tokio::time::timeout(wait, list(&app, &admin, ""))
+        .await
+        .expect("the department list waited for a writer");
+    let path = format!("/departments/{}", id_of(&listed["data"][0]));
+    let (status, one) = tokio::time::timeout(wait, app.api(Method::GET, &path, Some(&admin), None))
+        .await
+        .expect("reading a department waited for a writer");
+    assert_ok(status, &one, StatusCode::OK);
+    lock.release();
+
+    assert_eq!(
+        app.audit_rows().await.len(),
+        rows_before,
+        "reading departments writes nothing"
     );
 }

@@ -161,3 +161,279 @@ async fn no_patient_identifying_text_is_stored_in_the_clear_yet_search_finds_the
         );
     }
 }
+
+/// The sealed columns of one patient row, as stored.
+#[derive(Debug, Clone, PartialEq, diesel::Queryable)]
+struct Sealed {
+    first_name_enc: String,
+    allergies_enc: Option<String>,
+    version: i64,
+}
+
+async fn sealed_of(app: &testkit::TestApp, id: &str) -> Sealed {
+    use diesel::prelude::*;
+    use hospital::schema::patients;
+    let id = id.to_string();
+    app.db()
+        .run(move |c| {
+            Ok(patients::table
+                .filter(patients::id.eq(id))
+                .select((
+                    patients::first_name_enc,
+                    patients::allergies_enc,
+                    patients::version,
+                ))
+                .first(c)?)
+        })
+        .await
+        .expect("reading the sealed columns")
+}
+
+/// Write `s` over the patient's sealed columns, as someone with write
+/// access to the database (a backup, an operator, a bad migration) could.
+async fn tamper(app: &testkit::TestApp, id: &str, s: Sealed) {
+    use diesel::prelude::*;
+    use hospital::schema::patients;
+    let id = id.to_string();
+    app.db()
+        .run(move |c| {
+            diesel::update(patients::table.filter(patients::id.eq(id)))
+                .set((
+                    patients::first_name_enc.eq(s.first_name_enc),
+                    patients::allergies_enc.eq(s.allergies_enc),
+                    patients::version.eq(s.version),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+        .expect("tampering with the row");
+}
+
+// Finding (issue 8 item 14): a ciphertext could be swapped for an older one
+// of the same field and row (nothing in its associated data changed when
+// the row did), and a NULL clinical field read as "no allergies".
+#[tokio::test]
+async fn an_older_ciphertext_of_the_same_field_and_row_or_a_null_clinical_field_is_an_integrity_error(
+) {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    let mut body = json!({ "first_name": "Old", "last_name": "Version", "date_of_birth": "1970-01-01", "sex": "female" });
+    body["allergies"] = json!(["penicillin"]);
+    let id = id_of(&register_patient(&app, &admin, body).await);
+    let path = format!("/patients/{id}");
+    let registered = sealed_of(&app, &id).await;
+
+    // The allergy is corrected; every sealed field moves to the new version.
+    let change = json!({ "allergies": ["penicillin", "latex"] });
+    let (status, body) = app
+        .api(Method::PATCH, &path, Some(&admin), Some(change))
+        .await;
+    assert_ok(status, &body, StatusCode::OK);
+    let current = sealed_of(&app, &id).await;
+    assert_eq!(current.version, registered.version + 1);
+    assert_ne!(
+        current.first_name_enc, registered.first_name_enc,
+        "an unchanged field is sealed again under the new version"
+    );
+    let read = || async { app.api(Method::GET, &path, Some(&admin), None).await };
+    let (status, body) = read().await;
+    assert_ok(status, &body, StatusCode::OK);
+    assert_eq!(body["data"]["allergies"], json!(["penicillin", "latex"]));
+
+    let refused = |what: &'static str| {
+        move |(status, body): (StatusCode, serde_json::Value)| {
+            assert_error(status, &body, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL");
+            assert!(
+                !body.to_string().contains("penicillin"),
+                "{what}: no data leaves: {body}"
+            );
+        }
+    };
+
+    // The registration's allergy list put back: it no longer opens.
+    let old_allergies = Sealed {
+        allergies_enc: registered.allergies_enc.clone(),
+        ..current.clone()
+    };
+    tamper(&app, &id, old_allergies).await;
+    refused("older allergies")(read().await);
+
+    // Nor does an unchanged field's older ciphertext.
+    let old_name = Sealed {
+        first_name_enc: registered.first_name_enc.clone(),
+        ..current.clone()
+    };
+    tamper(&app, &id, old_name).await;
+    refused("older first name")(read().await);
+
+    // Rolling the version back with the field does not help: the other
+    // fields are sealed under the current version.
+    let rolled_back = Sealed {
+        allergies_enc: registered.allergies_enc.clone(),
+        version: registered.version,
+        ..current.clone()
+    };
+    tamper(&app, &id, rolled_back).await;
+    refused("rolled-back version")(read().await);
+
+    // A NULL where a sealed value must be is not "no allergies".
+    let nulled = Sealed {
+        allergies_enc: None,
+        ..current.clone()
+    };
+    tamper(&app, &id, nulled).await;
+    refused("NULL allergies")(read().await);
+    let (status, body) = app
+        .api(Method::GET, "/patients?page_size=100", Some(&admin), None)
+        .await;
+    refused("NULL allergies in a list")((status, body));
+
+    // The row as it was reads again.
+    tamper(&app, &id, current).await;
+    let (status, body) = read().await;
+    assert_ok(status, &body, StatusCode::OK);
+    assert_eq!(body["data"]["allergies"], json!(["penicillin", "latex"]));
+}
+
+/// A sealed column and the column name its associated data names.
+const SEALED_COLUMNS: [&str; 10] = [
+    "mrn",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "contact",
+    "address",
+    "emergency_contact",
+    "insurance",
+    "allergies",
+    "blood_type",
+];
+
+#[tokio::test]
+async fn a_row_sealed_before_row_versions_still_reads_and_takes_a_version_at_its_next_change() {
+    use common::crypto::{Aad, Keyring, MasterKey};
+    use diesel::prelude::*;
+    use hospital::schema::patients;
+
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let app =
+        testkit::spawn_with(Service::Hospital, &[("HOSPITAL__CRYPTO__MASTER_KEY", &key)]).await;
+    let admin = app.admin_token().await;
+    let (_, me) = app.api(Method::GET, "/auth/me", Some(&admin), None).await;
+    let tenant = me["data"]["tenant_id"].as_str().unwrap().to_string();
+    let mut body = json!({ "first_name": "Lena", "last_name": "Legacy", "date_of_birth": "1961-06-01", "sex": "female" });
+    body["contact"] = json!({ "phone": "+44 1", "email": null });
+    body["allergies"] = json!(["sulfa"]);
+    let registered = register_patient(&app, &admin, body).await;
+    let id = id_of(&registered);
+
+    // Rewrite the row as the code before row versions sealed it: no
+    // version in the associated data, absent optional fields NULL.
+    let keyring = Keyring::new(MasterKey::from_hex_or_base64(&key).unwrap());
+    let (t, row) = (tenant.clone(), id.clone());
+    app.db()
+        .run(move |c| {
+            type Cols = (
+                String,
+                String,
+                String,
+                String,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            );
+            let cols: Cols = patients::table
+                .filter(patients::id.eq(&row))
+                .select((
+                    patients::mrn_enc,
+                    patients::first_name_enc,
+                    patients::last_name_enc,
+                    patients::dob_enc,
+                    patients::contact_enc,
+                    patients::address_enc,
+                    patients::emergency_contact_enc,
+                    patients::insurance_enc,
+                    patients::allergies_enc,
+                    patients::blood_type_enc,
+                ))
+                .first(c)?;
+            let stored = [
+                Some(cols.0),
+                Some(cols.1),
+                Some(cols.2),
+                Some(cols.3),
+                cols.4,
+                cols.5,
+                cols.6,
+                cols.7,
+                cols.8,
+                cols.9,
+            ];
+            let mut legacy = Vec::new();
+            for (column, value) in SEALED_COLUMNS.iter().zip(stored) {
+                let now = Aad::new(&t, "patients", column, &format!("{row}#v1"));
+                let plain = keyring.decrypt(c, &t, &value.unwrap(), &now)?;
+                legacy.push(if plain == "null" {
+                    None
+                } else {
+                    let old = Aad::new(&t, "patients", column, &row);
+                    Some(keyring.encrypt(c, &t, &plain, &old)?)
+                });
+            }
+            let required = |i: usize| legacy[i].clone().unwrap();
+            diesel::update(patients::table.filter(patients::id.eq(&row)))
+                .set((
+                    patients::mrn_enc.eq(required(0)),
+                    patients::first_name_enc.eq(required(1)),
+                    patients::last_name_enc.eq(required(2)),
+                    patients::dob_enc.eq(required(3)),
+                    patients::contact_enc.eq(legacy[4].clone()),
+                    patients::address_enc.eq(legacy[5].clone()),
+                    patients::emergency_contact_enc.eq(legacy[6].clone()),
+                    patients::insurance_enc.eq(legacy[7].clone()),
+                    patients::allergies_enc.eq(legacy[8].clone()),
+                    patients::blood_type_enc.eq(legacy[9].clone()),
+                    patients::version.eq(0_i64),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let path = format!("/patients/{id}");
+    let (status, body) = app.api(Method::GET, &path, Some(&admin), None).await;
+    assert_ok(status, &body, StatusCode::OK);
+    assert_eq!(
+        body["data"], registered,
+        "the legacy row reads as registered"
+    );
+    assert_eq!(sealed_of(&app, &id).await.version, 0);
+
+    // Its next change moves every field to version 1 and the strict rules.
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(json!({ "sex": "other" })),
+        )
+        .await;
+    assert_ok(status, &body, StatusCode::OK);
+    let after = sealed_of(&app, &id).await;
+    assert_eq!(after.version, 1);
+    assert!(after.allergies_enc.is_some());
+    let (status, body) = app.api(Method::GET, &path, Some(&admin), None).await;
+    assert_ok(status, &body, StatusCode::OK);
+    assert_eq!(body["data"]["sex"], "other");
+    for field in ["mrn", "first_name", "contact", "address", "allergies"] {
+        assert_eq!(body["data"][field], registered[field], "{field}");
+    }
+}

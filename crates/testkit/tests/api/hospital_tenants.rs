@@ -428,7 +428,8 @@ async fn each_hosted_tenant_gets_its_own_departments_and_none_of_the_others_pati
         )
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
-    // Departments are seeded for a hosted tenant on first use, its own set.
+    // Each hosted tenant has its own seeded set: seeded by the start that
+    // created its users (B's while this server already ran), not by a read.
     let (_, da) = app
         .api(
             Method::GET,

@@ -1,0 +1,100 @@
+//! Patient search over blind indexes: a term becomes the index values it
+//! could match (a date of birth, an MRN, one or two name tokens), and those
+//! become one condition on the indexed columns. The table is never
+//! decrypted to search it.
+
+use common::crypto::{normalize_code, normalize_date, normalize_name, BlindIndexer, Keyring};
+use common::db::{DbBackend, DbConn};
+use common::{ApiError, ApiResult};
+use diesel::prelude::*;
+
+use super::scope::Visible;
+use super::store::purpose;
+use crate::schema::patients;
+
+/// The blind-index conditions a search term matches: a date of birth, an
+/// MRN, or one or two name tokens (first and/or last, either order).
+pub struct SearchIndexes {
+    dob: Option<String>,
+    mrn: String,
+    names: Vec<String>,
+    pairs: Vec<(String, String)>,
+}
+
+/// Refuse an empty or overlong term (before any database work).
+pub fn check_term(term: &str) -> ApiResult<()> {
+    let term = term.trim();
+    if term.is_empty() || term.chars().count() > 100 {
+        return Err(ApiError::field("search", "must be 1 to 100 characters"));
+    }
+    Ok(())
+}
+
+/// Turn a search term into blind indexes. `None` when the tenant has no
+/// data key yet: then it has no patient to find, and computing an index
+/// would create its first key, a write a read must not make.
+pub fn search_indexes(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    tenant: &str,
+    term: &str,
+) -> ApiResult<Option<SearchIndexes>> {
+    check_term(term)?;
+    if keyring.keys(conn, tenant)?.is_empty() {
+        return Ok(None);
+    }
+    let ix = keyring.indexer(conn, tenant)?;
+    indexes_of(&ix, term.trim()).map(Some)
+}
+
+fn indexes_of(ix: &BlindIndexer, term: &str) -> ApiResult<SearchIndexes> {
+    let name = |purpose: &str, v: &str| ix.index(purpose, &normalize_name(v));
+    let dob = match normalize_date(term) {
+        Ok(d) => Some(ix.index(purpose::DOB, &d)?),
+        Err(_) => None,
+    };
+    let mrn = ix.index(purpose::MRN, &normalize_code(term))?;
+    let tokens: Vec<&str> = term.split_whitespace().collect();
+    let mut names = Vec::new();
+    let mut pairs = Vec::new();
+    if let [a, b] = tokens.as_slice() {
+        for (f, l) in [(a, b), (b, a)] {
+            pairs.push((name(purpose::FIRST, f)?, name(purpose::LAST, l)?));
+        }
+    }
+    // The whole term as one first or last name: a single token, or a
+    // multi-word name ("Anna Maria", "van Dyke") matched whole.
+    names.push(name(purpose::FIRST, term)?);
+    names.push(name(purpose::LAST, term)?);
+    Ok(SearchIndexes {
+        dob,
+        mrn,
+        names,
+        pairs,
+    })
+}
+
+type Condition =
+    Box<dyn BoxableExpression<patients::table, DbBackend, SqlType = diesel::sql_types::Bool>>;
+
+/// Narrow `q` to the rows the term's indexes match.
+pub fn apply(q: Visible, s: &SearchIndexes) -> Visible {
+    let mut cond: Condition = Box::new(patients::mrn_idx.eq(s.mrn.clone()));
+    if let Some(d) = &s.dob {
+        cond = Box::new(cond.or(patients::dob_idx.eq(d.clone())));
+    }
+    for n in &s.names {
+        cond = Box::new(
+            cond.or(patients::first_name_idx.eq(n.clone()))
+                .or(patients::last_name_idx.eq(n.clone())),
+        );
+    }
+    for (f, l) in &s.pairs {
+        cond = Box::new(
+            cond.or(patients::first_name_idx
+                .eq(f.clone())
+                .and(patients::last_name_idx.eq(l.clone()))),
+        );
+    }
+    q.filter(cond)
+}
