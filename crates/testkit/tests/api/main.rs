@@ -21,6 +21,8 @@ mod hospital_tenants;
 mod hospital_validation;
 mod lockout;
 mod plane;
+mod portal_enrolment;
+mod proxies;
 mod ratelimit;
 mod rbac;
 mod tenancy;
