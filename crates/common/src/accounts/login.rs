@@ -84,10 +84,14 @@ pub(super) async fn login(
         return Err(ApiError::field("password", "must be 1 to 1024 characters"));
     }
     let tenant = login_tenant(&ctx.tenants, tenant_id)?;
-    let (name, t) = (username.clone(), tenant.clone());
-    let user = db
-        .run(move |c| store::find_for_login(c, &name, &t))
-        .await?;
+    let user = match tenant.clone() {
+        Some(t) => {
+            let name = username.clone();
+            db.run(move |c| store::find_for_login(c, &name, &t))
+                .await?
+        }
+        None => None,
+    };
     let throttled = user.as_ref().is_some_and(|u| {
         u.locked_until.is_some_and(|t| t > now()) || ctx.pair_throttle.is_blocked(&u.id, &client)
     });
@@ -110,7 +114,9 @@ pub(super) async fn login(
                     Some(u) => u.id.clone(),
                     None => ctx.login_name_tag(&username),
                 },
-                tenant: user.as_ref().map_or(tenant, |u| u.tenant_id.clone()),
+                tenant: user
+                    .as_ref()
+                    .map_or(tenant.unwrap_or_default(), |u| u.tenant_id.clone()),
                 user_id: user.map(|u| u.id),
                 client,
             };
@@ -134,17 +140,18 @@ pub(super) fn pace_address(ctx: &AuthContext, client: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// The tenant a login is looked up in. On a hosted server the login must
-/// name its tenant, so a name is never looked up across tenants (whose
-/// answer would tell in how many tenants it exists).
-fn login_tenant(rule: &TenantRule, asked: Option<String>) -> ApiResult<String> {
+/// The tenant a login is looked up in (None: nobody can match). On a
+/// hosted server the login must name its tenant, so a name is never looked
+/// up across tenants (whose answer would tell in how many it exists).
+fn login_tenant(rule: &TenantRule, asked: Option<String>) -> ApiResult<Option<String>> {
     match (rule, asked) {
         (TenantRule::None, Some(_)) => Err(ApiError::field("tenant_id", "this server has no tenants")),
-        (TenantRule::None, None) => Ok(String::new()),
-        // A wrong tenant on an on-site server finds nobody: the same 401.
-        (TenantRule::Pinned(t), Some(asked)) if &asked != t => Ok(asked),
-        (TenantRule::Pinned(t), _) => Ok(t.clone()),
-        (TenantRule::Hosted, Some(asked)) => Ok(asked),
+        (TenantRule::None, None) => Ok(Some(String::new())),
+        // Another tenant on an on-site server finds nobody: the same 401,
+        // after the same one verification.
+        (TenantRule::Pinned(t), Some(asked)) if &asked != t => Ok(None),
+        (TenantRule::Pinned(t), _) => Ok(Some(t.clone())),
+        (TenantRule::Hosted, Some(asked)) => Ok(Some(asked)),
         (TenantRule::Hosted, None) => Err(ApiError::field(
             "tenant_id",
             "is required on this server (accounts are per tenant)",
@@ -202,35 +209,44 @@ async fn record_failure(
                 json!({ "reason": failure.as_str(), "ip": ip }),
             ),
         )?;
-        let reached = delay_secs.is_some_and(|(n, _)| n == ctx.lockout_threshold);
-        if reached || pair_blocked {
-            let details = json!({
-                "minutes": ctx.lockout_minutes,
-                "address_blocked": pair_blocked,
-                "account_delay_secs": delay_secs.map(|(_, s)| s),
-            });
-            let event = Event::new(&attempt.actor, "anonymous", "auth.lockout", "session")
-                .outcome("failure")
-                .severity(Severity::Critical)
-                .tenant(tenant)
-                .details(details.clone());
-            audit::append(c, &event, &origin)?;
-            let mut alert = details;
-            alert["ip"] = ip;
-            security::record(
-                c,
-                &NewEvent::new(
-                    "auth.lockout",
-                    Severity::Critical,
-                    &attempt.actor,
-                    tenant,
-                    alert,
-                ),
-            )?;
+        // Each is raised once: the address block by the one request whose
+        // failure reached the threshold for that address (in memory, under
+        // a lock), the account delay by the one whose atomic count reached it.
+        if pair_blocked {
+            let details = json!({ "minutes": ctx.lockout_minutes, "client": attempt.client });
+            alert(c, &attempt, tenant, "auth.lockout", details, &origin)?;
+        }
+        if let Some((n, secs)) = delay_secs.filter(|(n, _)| *n == ctx.lockout_threshold) {
+            let details = json!({ "failures": n, "delay_secs": secs });
+            alert(c, &attempt, tenant, "auth.account_delayed", details, &origin)?;
         }
         Ok(())
     })
     .await
+}
+
+/// Record and raise, at critical severity, a throttle that just engaged.
+fn alert(
+    conn: &mut DbConn,
+    attempt: &Attempt,
+    tenant: Option<&str>,
+    action: &str,
+    details: serde_json::Value,
+    origin: &Origin,
+) -> ApiResult<()> {
+    let event = Event::new(&attempt.actor, "anonymous", action, "session")
+        .outcome("failure")
+        .severity(Severity::Critical)
+        .tenant(tenant)
+        .details(details.clone());
+    audit::append(conn, &event, origin)?;
+    let mut raised = details;
+    raised["ip"] = json!(origin.ip);
+    security::record(
+        conn,
+        &NewEvent::new(action, Severity::Critical, &attempt.actor, tenant, raised),
+    )?;
+    Ok(())
 }
 
 /// Count a checked failure of an account (atomically) and, from the

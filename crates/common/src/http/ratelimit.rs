@@ -121,8 +121,12 @@ impl PairThrottle {
                     blocked_until: None,
                     last: now,
                 });
-            p.failures += 1;
             p.last = now;
+            // Guesses already in flight when the block began add nothing.
+            if p.blocked_until.is_some_and(|t| t > now) {
+                return false;
+            }
+            p.failures += 1;
             if p.failures % threshold == 0 {
                 p.blocked_until = Some(now + block);
                 true

@@ -41,6 +41,16 @@ pub fn ordinary_role(app: &TestApp) -> Option<&'static str> {
         .find(|role| *role != spec.admin_role)
 }
 
+/// A failure envelope's error without its correlation id: what must be the
+/// same for failures that must not be told apart.
+pub fn answer(body: &serde_json::Value) -> serde_json::Value {
+    let mut error = body["error"].clone();
+    if let Some(e) = error.as_object_mut() {
+        e.remove("correlation_id");
+    }
+    error
+}
+
 /// The error code of a failure envelope.
 pub fn code(body: &serde_json::Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<none>")

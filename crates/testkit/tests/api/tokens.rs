@@ -267,7 +267,7 @@ async fn a_reset_deactivation_or_role_change_ends_earlier_sessions() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "reactivation revived a token");
 
     let before = app.login("moved", testkit::STRONG_PASSWORD).await;
-    for role in ["teamlead", "analyst"] {
+    for role in ["team_lead", "analyst"] {
         let (status, reply) = app
             .api(Method::PATCH, &user, Some(&admin), Some(json!({ "role": role })))
             .await;
