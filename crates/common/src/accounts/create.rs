@@ -93,9 +93,14 @@ pub fn insert(
         }
     }
     store::insert(conn, user)?;
-    let event = Event::new(by.actor, by.role, "user.create", &format!("user:{}", user.id))
-        .tenant(Some(user.tenant_id.as_str()).filter(|t| !t.is_empty()))
-        .details(json!({ "username": user.username, "role": user.role }));
+    let event = Event::new(
+        by.actor,
+        by.role,
+        "user.create",
+        &format!("user:{}", user.id),
+    )
+    .tenant(Some(user.tenant_id.as_str()).filter(|t| !t.is_empty()))
+    .details(json!({ "username": user.username, "role": user.role }));
     audit::append(conn, &event, origin)?;
     Ok(())
 }

@@ -114,11 +114,7 @@ pub fn issue(
 /// Use up `typed` if it is an unused, unexpired code (of `tenant`, when the
 /// server is pinned to one). One conditional UPDATE, so two concurrent
 /// redemptions cannot both succeed. None for every kind of bad code.
-pub fn redeem(
-    conn: &mut DbConn,
-    typed: &str,
-    tenant: Option<&str>,
-) -> ApiResult<Option<Redeemed>> {
+pub fn redeem(conn: &mut DbConn, typed: &str, tenant: Option<&str>) -> ApiResult<Option<Redeemed>> {
     let hash = code_hash(typed);
     let t = now();
     let mut target = enrolment_codes::table

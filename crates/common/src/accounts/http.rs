@@ -21,7 +21,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/auth/login").route(web::post().to(super::login::login)))
         .service(resource("/auth/logout").route(web::post().to(logout)))
         .service(resource("/auth/me").route(web::get().to(me)))
-        .service(resource("/auth/password").route(web::post().to(super::password_change::change_password)))
+        .service(
+            resource("/auth/password")
+                .route(web::post().to(super::password_change::change_password)),
+        )
         .service(
             resource("/users")
                 .route(web::get().to(list_users))

@@ -87,8 +87,7 @@ pub(super) async fn login(
     let user = match tenant.clone() {
         Some(t) => {
             let name = username.clone();
-            db.run(move |c| store::find_for_login(c, &name, &t))
-                .await?
+            db.run(move |c| store::find_for_login(c, &name, &t)).await?
         }
         None => None,
     };
@@ -145,7 +144,9 @@ pub(super) fn pace_address(ctx: &AuthContext, client: &str) -> ApiResult<()> {
 /// up across tenants (whose answer would tell in how many it exists).
 fn login_tenant(rule: &TenantRule, asked: Option<String>) -> ApiResult<Option<String>> {
     match (rule, asked) {
-        (TenantRule::None, Some(_)) => Err(ApiError::field("tenant_id", "this server has no tenants")),
+        (TenantRule::None, Some(_)) => {
+            Err(ApiError::field("tenant_id", "this server has no tenants"))
+        }
         (TenantRule::None, None) => Ok(Some(String::new())),
         // Another tenant on an on-site server finds nobody: the same 401,
         // after the same one verification.
@@ -218,7 +219,14 @@ async fn record_failure(
         }
         if let Some((n, secs)) = delay_secs.filter(|(n, _)| *n == ctx.lockout_threshold) {
             let details = json!({ "failures": n, "delay_secs": secs });
-            alert(c, &attempt, tenant, "auth.account_delayed", details, &origin)?;
+            alert(
+                c,
+                &attempt,
+                tenant,
+                "auth.account_delayed",
+                details,
+                &origin,
+            )?;
         }
         Ok(())
     })

@@ -80,9 +80,7 @@ pub(super) async fn change_password(
             Ok(epoch)
         })
         .await?;
-    let (token, _) = ctx
-        .keys
-        .issue(&user.id, &user.role, user.tenant(), epoch)?;
+    let (token, _) = ctx.keys.issue(&user.id, &user.role, user.tenant(), epoch)?;
     Ok(response::ok(json!({
         "changed": true,
         "access_token": token,

@@ -202,9 +202,7 @@ pub fn find_for_token(
     jti: &str,
 ) -> ApiResult<Option<(User, bool)>> {
     let row: Option<(User, Option<String>)> = users::table
-        .left_join(
-            revoked_tokens::table.on(revoked_tokens::jti.eq(jti.to_string())),
-        )
+        .left_join(revoked_tokens::table.on(revoked_tokens::jti.eq(jti.to_string())))
         .filter(users::id.eq(user_id))
         .select((User::as_select(), revoked_tokens::jti.nullable()))
         .first(conn)

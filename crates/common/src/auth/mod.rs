@@ -16,8 +16,8 @@ use sha2::Sha256;
 use crate::accounts::store;
 use crate::config::Config;
 use crate::db::Db;
-use crate::http::ratelimit::{PairThrottle, PerAddress};
 use crate::error::ApiError;
+use crate::http::ratelimit::{PairThrottle, PerAddress};
 use crate::rbac::{Permission, Policy};
 use crate::service::Service;
 use token::TokenKeys;
@@ -223,8 +223,8 @@ impl FromRequest for AuthUser {
             let found = db
                 .run(move |conn| store::find_for_token(conn, &sub, &jti))
                 .await?;
-            let (user, revoked) =
-                found.ok_or_else(|| ApiError::Unauthenticated("invalid or expired token".into()))?;
+            let (user, revoked) = found
+                .ok_or_else(|| ApiError::Unauthenticated("invalid or expired token".into()))?;
             if revoked {
                 return Err(ApiError::Unauthenticated(
                     "this token has been revoked".into(),

@@ -52,7 +52,9 @@ pub fn client_key(ip: &str) -> String {
             let s = v6.segments();
             format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
         }
-        Ok(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(ip.to_string(), |v4| v4.to_string()),
+        Ok(IpAddr::V6(v6)) => v6
+            .to_ipv4_mapped()
+            .map_or(ip.to_string(), |v4| v4.to_string()),
         _ => ip.to_string(),
     }
 }
@@ -110,9 +112,7 @@ impl PairThrottle {
         let (threshold, block) = (self.threshold, self.block);
         self.with(|m| {
             if m.len() >= MAX_PAIRS {
-                m.retain(|_, p| {
-                    p.blocked_until.is_some_and(|t| t > now) || now - p.last < block
-                });
+                m.retain(|_, p| p.blocked_until.is_some_and(|t| t > now) || now - p.last < block);
             }
             let p = m
                 .entry((account.to_string(), client.to_string()))

@@ -101,7 +101,8 @@ struct Redeem {
 }
 
 /// The one answer to every bad code.
-const BAD_CODE: &str = "this enrolment code is not valid (wrong, used or expired); ask reception for a new one";
+const BAD_CODE: &str =
+    "this enrolment code is not valid (wrong, used or expired); ask reception for a new one";
 
 /// The patient redeems a code: their account is created with the password
 /// they choose and linked to their record.
@@ -210,10 +211,15 @@ async fn record_bad_code(
         } else {
             Severity::Warning
         };
-        let event = Event::new("anonymous", "anonymous", "patient.portal_enrolment.redeem", "enrolment")
-            .outcome("failure")
-            .severity(severity)
-            .details(json!({ "reason": "bad_code", "address_blocked": blocked }));
+        let event = Event::new(
+            "anonymous",
+            "anonymous",
+            "patient.portal_enrolment.redeem",
+            "enrolment",
+        )
+        .outcome("failure")
+        .severity(severity)
+        .details(json!({ "reason": "bad_code", "address_blocked": blocked }));
         audit::append(c, &event, &origin)?;
         security::record(
             c,

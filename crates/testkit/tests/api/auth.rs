@@ -183,9 +183,16 @@ async fn typed_usernames_never_leave_the_server_in_plaintext() {
         .filter(|r| r.action == "auth.login" && r.outcome == "failure")
         .collect();
     assert_eq!(failed.len(), 3, "{rows:?}");
-    assert_eq!(failed[0].actor, failed[1].actor, "the same name, the same tag");
+    assert_eq!(
+        failed[0].actor, failed[1].actor,
+        "the same name, the same tag"
+    );
     assert_ne!(failed[0].actor, failed[2].actor);
-    assert!(failed[0].actor.starts_with("unknown:"), "{}", failed[0].actor);
+    assert!(
+        failed[0].actor.starts_with("unknown:"),
+        "{}",
+        failed[0].actor
+    );
     let events = app
         .db()
         .run(|c| common::security::pending(c, 100, None))
@@ -208,7 +215,8 @@ async fn typed_usernames_never_leave_the_server_in_plaintext() {
 #[tokio::test]
 async fn hosted_login_does_not_tell_which_names_exist_in_several_tenants() {
     const TENANT_B: &str = "2b4f6c1e-8d3a-4e5f-9a7b-0c1d2e3f4a5b";
-    let app = testkit::spawn_with(Service::Hospital, &[("HOSPITAL__TENANCY__MODE", "hosted")]).await;
+    let app =
+        testkit::spawn_with(Service::Hospital, &[("HOSPITAL__TENANCY__MODE", "hosted")]).await;
     let _b = testkit::spawn_with(
         Service::Hospital,
         &[
@@ -230,7 +238,10 @@ async fn hosted_login_does_not_tell_which_names_exist_in_several_tenants() {
 
     // With a tenant: one verification and one answer for every failure.
     let mut answers = Vec::new();
-    for (name, password) in [("hadmin", "wrong-password-1"), ("no-such-name", "wrong-password-1")] {
+    for (name, password) in [
+        ("hadmin", "wrong-password-1"),
+        ("no-such-name", "wrong-password-1"),
+    ] {
         let before = app.password_verifications();
         let body = json!({ "username": name, "password": password, "tenant_id": TENANT_B });
         let (status, body) = app.api(Method::POST, "/auth/login", None, Some(body)).await;
@@ -250,23 +261,31 @@ async fn hosted_login_does_not_tell_which_names_exist_in_several_tenants() {
 async fn an_email_never_equals_another_users_username() {
     let app = spawn(Service::Company).await;
     let admin = app.admin_token().await;
-    app.create_user(&admin, "first@example.org", "analyst").await;
+    app.create_user(&admin, "first@example.org", "analyst")
+        .await;
     let clash = json!({
         "username": "second", "password": STRONG_PASSWORD, "role": "analyst",
         "email": "first@example.org",
     });
-    let (status, body) = app.api(Method::POST, "/users", Some(&admin), Some(clash)).await;
+    let (status, body) = app
+        .api(Method::POST, "/users", Some(&admin), Some(clash))
+        .await;
     assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
 
     let second = json!({
         "username": "second", "password": STRONG_PASSWORD, "role": "analyst",
         "email": "second@example.org",
     });
-    let (status, body) = app.api(Method::POST, "/users", Some(&admin), Some(second)).await;
+    let (status, body) = app
+        .api(Method::POST, "/users", Some(&admin), Some(second))
+        .await;
     assert_ok(status, &body, StatusCode::CREATED);
     let second_id = body["data"]["id"].as_str().unwrap().to_string();
-    let clash = json!({ "username": "second@example.org", "password": STRONG_PASSWORD, "role": "analyst" });
-    let (status, body) = app.api(Method::POST, "/users", Some(&admin), Some(clash)).await;
+    let clash =
+        json!({ "username": "second@example.org", "password": STRONG_PASSWORD, "role": "analyst" });
+    let (status, body) = app
+        .api(Method::POST, "/users", Some(&admin), Some(clash))
+        .await;
     assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
     let (status, body) = app
         .api(

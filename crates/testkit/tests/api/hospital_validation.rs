@@ -442,7 +442,8 @@ async fn bad_changes_queries_and_team_members_are_4xx_in_the_envelope() {
     let other =
         register_patient_id(&app, &admin, patient_body("Other", "Person", "1981-01-01")).await;
     let code = enrolment_code(&app, &admin, &other).await;
-    let taken = json!({ "code": code, "username": "reception", "password": testkit::STRONG_PASSWORD });
+    let taken =
+        json!({ "code": code, "username": "reception", "password": testkit::STRONG_PASSWORD });
     let (status, reply) = app
         .api(Method::POST, "/portal/enrol", None, Some(taken))
         .await;

@@ -141,7 +141,12 @@ async fn login_timing_does_not_tell_whether_a_user_exists() {
     app.create_user(&admin, "timed", "analyst").await;
     let gone = app.create_user(&admin, "gone-user", "analyst").await;
     let (status, _) = app
-        .api(Method::POST, &format!("/users/{gone}/deactivate"), Some(&admin), None)
+        .api(
+            Method::POST,
+            &format!("/users/{gone}/deactivate"),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
 
@@ -170,7 +175,11 @@ async fn login_timing_does_not_tell_whether_a_user_exists() {
     let first = crate::answer(&answers[0].2);
     for (label, status, body, _) in &answers {
         assert_eq!(*status, StatusCode::UNAUTHORIZED, "{label}: {body}");
-        assert_eq!(crate::answer(body), first, "{label}: every failure answers alike");
+        assert_eq!(
+            crate::answer(body),
+            first,
+            "{label}: every failure answers alike"
+        );
     }
     // A loose ratio only: the box is shared and loaded.
     let times: Vec<_> = answers.iter().map(|a| a.3.as_secs_f64()).collect();
@@ -198,7 +207,10 @@ async fn parallel_wrong_passwords_do_not_bypass_the_lockout() {
 
     let answers = concurrent_wrong_logins(&app, "hammered", 20).await;
 
-    assert!(answers.iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{answers:?}");
+    assert!(
+        answers.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{answers:?}"
+    );
     assert_eq!(stored(&app, &id).await.failed_logins, 20);
 }
 
@@ -260,7 +272,11 @@ async fn the_lockout_is_not_a_denial_of_service_tool() {
     let (status, body) = login_from(&app, owner, "victim", STRONG_PASSWORD).await;
     assert_ok(status, &body, StatusCode::OK);
     let (status, _) = login_from(&app, attacker, "victim", STRONG_PASSWORD).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "the attacker's address stays blocked");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the attacker's address stays blocked"
+    );
 
     // Recorded and alerted, not just locked.
     let rows = app.audit_rows().await;
@@ -272,7 +288,9 @@ async fn the_lockout_is_not_a_denial_of_service_tool() {
         .run(|c| common::security::pending(c, 100, None))
         .await
         .unwrap();
-    assert!(events.iter().any(|e| e.kind == "auth.lockout" && e.actor == id));
+    assert!(events
+        .iter()
+        .any(|e| e.kind == "auth.lockout" && e.actor == id));
 }
 
 /// Finding 5: `/auth/password` was an unthrottled guessing oracle for
@@ -293,7 +311,8 @@ async fn password_change_is_not_an_unthrottled_guessing_oracle() {
     }
     assert_eq!(stored(&app, &id).await.failed_logins, 5);
     // Now even the right current password is refused for a while.
-    let right = json!({ "current_password": STRONG_PASSWORD, "new_password": "a-brand-new-passphrase" });
+    let right =
+        json!({ "current_password": STRONG_PASSWORD, "new_password": "a-brand-new-passphrase" });
     let (status, body) = app
         .api(Method::POST, "/auth/password", Some(&token), Some(right))
         .await;

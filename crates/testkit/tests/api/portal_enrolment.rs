@@ -9,7 +9,8 @@ use testkit::hospital::{
 use testkit::{assert_error, assert_ok, spawn, Method, Service, StatusCode, TestApp};
 
 async fn redeem(app: &TestApp, body: Value) -> (StatusCode, Value) {
-    app.api(Method::POST, "/portal/enrol", None, Some(body)).await
+    app.api(Method::POST, "/portal/enrol", None, Some(body))
+        .await
 }
 
 /// Finding 2: reception created the account with a password it chose, kept
@@ -30,7 +31,9 @@ async fn reception_cannot_read_clinical_data_through_a_portal_account() {
 
     // The old flow, a username and a password chosen by staff, is gone.
     let old = json!({ "username": "paula", "password": "chosen-by-reception-42" });
-    let (status, body) = app.api(Method::POST, &path, Some(&reception), Some(old)).await;
+    let (status, body) = app
+        .api(Method::POST, &path, Some(&reception), Some(old))
+        .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     let (status, _) = app
         .api(
@@ -55,7 +58,12 @@ async fn reception_cannot_read_clinical_data_through_a_portal_account() {
     assert_ok(status, &body, StatusCode::CREATED);
     let token = app.login("paula-p", "only-paula-knows-this").await;
     let (status, _) = app
-        .api(Method::GET, &format!("/patients/{patient}"), Some(&token), None)
+        .api(
+            Method::GET,
+            &format!("/patients/{patient}"),
+            Some(&token),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     // After a password change the old token no longer reads the record.
@@ -65,14 +73,23 @@ async fn reception_cannot_read_clinical_data_through_a_portal_account() {
         .await;
     assert_ok(status, &body, StatusCode::OK);
     let (status, body) = app
-        .api(Method::GET, &format!("/patients/{patient}"), Some(&token), None)
+        .api(
+            Method::GET,
+            &format!("/patients/{patient}"),
+            Some(&token),
+            None,
+        )
         .await;
     assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
 
     // Both steps are in the audit log, and the code is not.
     let rows = app.audit_rows().await;
-    assert!(rows.iter().any(|r| r.action == "patient.portal_enrolment.issue"));
-    assert!(rows.iter().any(|r| r.action == "patient.portal_enrolment.redeem" && r.outcome == "success"));
+    assert!(rows
+        .iter()
+        .any(|r| r.action == "patient.portal_enrolment.issue"));
+    assert!(rows
+        .iter()
+        .any(|r| r.action == "patient.portal_enrolment.redeem" && r.outcome == "success"));
     assert!(rows.iter().all(|r| !r.details.contains(&code)));
 }
 
@@ -91,7 +108,11 @@ async fn an_enrolment_code_is_single_use_short_lived_and_stored_hashed() {
     let code_c = enrolment_code(&app, &reception, &c).await;
 
     let pw = "a-patient-passphrase";
-    let (status, body) = redeem(&app, json!({ "code": code_a.to_lowercase(), "password": pw })).await;
+    let (status, body) = redeem(
+        &app,
+        json!({ "code": code_a.to_lowercase(), "password": pw }),
+    )
+    .await;
     assert_ok(status, &body, StatusCode::CREATED);
 
     // Expire b's code in the database.
@@ -101,10 +122,10 @@ async fn an_enrolment_code_is_single_use_short_lived_and_stored_hashed() {
     app.sql(&expire).await.unwrap();
     let mut answers = Vec::new();
     for bad in [
-        code_a.clone(),              // used
-        code_b.clone(),              // expired
-        replaced.clone(),            // replaced by a newer code
-        "ZZZZZ-ZZZZZ".to_string(),   // never issued
+        code_a.clone(),            // used
+        code_b.clone(),            // expired
+        replaced.clone(),          // replaced by a newer code
+        "ZZZZZ-ZZZZZ".to_string(), // never issued
     ] {
         let (status, body) = redeem(&app, json!({ "code": bad, "password": pw })).await;
         assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
@@ -145,11 +166,21 @@ async fn portal_usernames_are_not_derived_from_patient_names() {
     )
     .await;
     let code = enrolment_code(&app, &reception, &patient).await;
-    let (status, body) = redeem(&app, json!({ "code": code, "password": "marguerite-own-pass" })).await;
+    let (status, body) = redeem(
+        &app,
+        json!({ "code": code, "password": "marguerite-own-pass" }),
+    )
+    .await;
     assert_ok(status, &body, StatusCode::CREATED);
     let username = body["data"]["username"].as_str().unwrap().to_string();
-    assert!(username.starts_with("p-") && username.len() == 12, "{username}");
+    assert!(
+        username.starts_with("p-") && username.len() == 12,
+        "{username}"
+    );
     let lower = username.to_lowercase();
-    assert!(!lower.contains("marg") && !lower.contains("quen"), "{username}");
+    assert!(
+        !lower.contains("marg") && !lower.contains("quen"),
+        "{username}"
+    );
     app.login(&username, "marguerite-own-pass").await;
 }

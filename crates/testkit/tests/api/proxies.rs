@@ -36,7 +36,10 @@ async fn the_client_address_behind_a_trusted_proxy_is_the_forwarded_one() {
     .await;
     // The client forged the first hop; a trusted inner proxy added the last.
     let chain = ("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.1.2.3");
-    assert_eq!(failed_login_via(&app, chain, "someone").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        failed_login_via(&app, chain, "someone").await,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(last_failure_ip(&app).await.as_deref(), Some("203.0.113.9"));
 
     let forwarded = ("forwarded", "for=6.6.6.6, for=\"[2001:db8::7]:4711\"");
@@ -61,7 +64,10 @@ async fn ipv6_clients_are_paced_per_64() {
         ],
     )
     .await;
-    for (i, client) in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::2"].iter().enumerate() {
+    for (i, client) in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::2"]
+        .iter()
+        .enumerate()
+    {
         let status = failed_login_via(&app, ("x-forwarded-for", client), &format!("u{i}")).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }

@@ -264,28 +264,47 @@ async fn a_reset_deactivation_or_role_change_ends_earlier_sessions() {
         assert_ok(status, &reply, StatusCode::OK);
     }
     let (status, _) = me_status(&app, &before).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "reactivation revived a token");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "reactivation revived a token"
+    );
 
     let before = app.login("moved", testkit::STRONG_PASSWORD).await;
     for role in ["team_lead", "analyst"] {
         let (status, reply) = app
-            .api(Method::PATCH, &user, Some(&admin), Some(json!({ "role": role })))
+            .api(
+                Method::PATCH,
+                &user,
+                Some(&admin),
+                Some(json!({ "role": role })),
+            )
             .await;
         assert_ok(status, &reply, StatusCode::OK);
     }
     let (status, _) = me_status(&app, &before).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "a role round trip revived a token");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a role round trip revived a token"
+    );
 
     let before = app.login("moved", testkit::STRONG_PASSWORD).await;
     let reset = json!({ "password": "reset-by-the-admin-1" });
-    let (status, reply) = app.api(Method::PATCH, &user, Some(&admin), Some(reset)).await;
+    let (status, reply) = app
+        .api(Method::PATCH, &user, Some(&admin), Some(reset))
+        .await;
     assert_ok(status, &reply, StatusCode::OK);
     assert_eq!(reply["data"]["must_change_password"], true);
     let (status, _) = me_status(&app, &before).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let after = app.login("moved", "reset-by-the-admin-1").await;
     let (status, _) = app.api(Method::GET, "/users", Some(&after), None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "must change the reset password first");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "must change the reset password first"
+    );
 }
 
 /// Issue 9: the extractor loads the user and the token's revocation in
