@@ -226,9 +226,7 @@ async fn apply_update(
         Some(pw) => Some(reset_hash(&ctx, &db, &user, &id, pw.clone()).await?),
         None => None,
     };
-    if body.unlock == Some(true) {
-        ctx.pair_throttle.forget_account(&id);
-    }
+    let unlocks = (body.unlock == Some(true)).then(|| id.clone());
     let admin_role = ctx.policy.admin_role().to_string();
     let updated = db
         .write(move |c| {
@@ -302,6 +300,10 @@ async fn apply_update(
             Ok(updated)
         })
         .await?;
+    if let Some(id) = unlocks {
+        // Only once the unlock is authorized and committed.
+        ctx.pair_throttle.forget_account(&id);
+    }
     Ok(response::ok(UserView::from(&updated)))
 }
 
