@@ -152,6 +152,10 @@ fn login_tenant(rule: &TenantRule, asked: Option<String>) -> ApiResult<Option<St
         // after the same one verification.
         (TenantRule::Pinned(t), Some(asked)) if &asked != t => Ok(None),
         (TenantRule::Pinned(t), _) => Ok(Some(t.clone())),
+        // A tenant id is a UUID; anything else would land in the audit row.
+        (TenantRule::Hosted, Some(asked)) if uuid::Uuid::parse_str(&asked).is_err() => {
+            Err(ApiError::field("tenant_id", "must be a UUID"))
+        }
         (TenantRule::Hosted, Some(asked)) => Ok(Some(asked)),
         (TenantRule::Hosted, None) => Err(ApiError::field(
             "tenant_id",
