@@ -163,6 +163,30 @@ pub struct ServerSection {
     /// Worker threads (0 = one per core).
     #[serde(default)]
     pub workers: usize,
+    /// Reverse proxies (addresses or CIDRs) whose `Forwarded` /
+    /// `X-Forwarded-For` headers are believed; from any other peer they are
+    /// ignored. A list, or comma-separated text from the environment.
+    #[serde(default, deserialize_with = "list_or_text")]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// A list of strings, or one comma-separated string (as the environment gives it).
+fn list_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match ListOrText::deserialize(d)? {
+        ListOrText::List(l) => l,
+        ListOrText::Text(t) => t
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
 }
 
 fn default_body_limit() -> usize {
@@ -210,6 +234,12 @@ pub struct AuthSection {
     pub lockout_minutes: i64,
     /// Login attempts per minute from one client address (0: no limit).
     pub login_attempts_per_minute: u32,
+    /// Longest delay, in seconds, that failures from anywhere impose on an
+    /// account (the owner waits at most this from another address; the
+    /// address that failed waits `lockout_minutes`).
+    pub account_delay_max_secs: i64,
+    /// Minutes a portal enrolment code stays valid.
+    pub enrolment_code_minutes: i64,
 }
 
 impl Default for AuthSection {
@@ -222,6 +252,8 @@ impl Default for AuthSection {
             lockout_threshold: 5,
             lockout_minutes: 15,
             login_attempts_per_minute: 30,
+            account_delay_max_secs: 300,
+            enrolment_code_minutes: 24 * 60,
         }
     }
 }
@@ -388,6 +420,16 @@ impl Config {
         if self.auth.lockout_threshold < 1 {
             bail!("auth.lockout_threshold must be at least 1");
         }
+        if !(1..=24 * 60).contains(&self.auth.lockout_minutes) {
+            bail!("auth.lockout_minutes must be between 1 and 1440");
+        }
+        if !(1..=3600).contains(&self.auth.account_delay_max_secs) {
+            bail!("auth.account_delay_max_secs must be between 1 and 3600");
+        }
+        if !(5..=7 * 24 * 60).contains(&self.auth.enrolment_code_minutes) {
+            bail!("auth.enrolment_code_minutes must be between 5 and 10080");
+        }
+        crate::http::origin::parse_proxies(&self.server.trusted_proxies)?;
         if let Some(secret) = &self.auth.jwt_secret {
             if secret.expose_secret().len() < 32 {
                 bail!("auth.jwt_secret must be at least 32 bytes");

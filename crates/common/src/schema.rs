@@ -17,6 +17,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         must_change_password -> Bool,
+        session_epoch -> Integer,
     }
 }
 
@@ -55,7 +56,25 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(users, revoked_tokens, audit_log, audit_head);
+diesel::table! {
+    enrolment_codes (code_hash) {
+        code_hash -> Text,
+        tenant_id -> Text,
+        subject -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    revoked_tokens,
+    audit_log,
+    audit_head,
+    enrolment_codes
+);
 
 diesel::table! {
     security_outbox (seq) {

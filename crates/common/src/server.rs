@@ -14,7 +14,7 @@ use anyhow::{bail, Context};
 use secrecy::ExposeSecret;
 
 use crate::accounts::{self, provision};
-use crate::auth::token::{random_secret, TokenKeys};
+use crate::auth::token::random_secret;
 use crate::auth::{AuthContext, TenantRule};
 use crate::config::{Config, TenancyMode};
 use crate::db::{Db, Migrations};
@@ -111,19 +111,13 @@ impl Application {
                 service.env_prefix()
             ),
         };
-        let keys = TokenKeys::new(&secret, &service.token_issuer(), config.auth.token_ttl_secs);
-        let auth = web::Data::new(AuthContext {
+        let auth = web::Data::new(AuthContext::from_config(
             service,
-            keys,
-            policy: policy.clone(),
-            tenants: tenants.clone(),
-            bcrypt_cost: config.auth.bcrypt_cost,
-            lockout_threshold: config.auth.lockout_threshold,
-            lockout_minutes: config.auth.lockout_minutes,
-            login_limiter: crate::http::ratelimit::PerAddress::per_minute(
-                config.auth.login_attempts_per_minute,
-            ),
-        });
+            &secret,
+            policy.clone(),
+            tenants.clone(),
+            &config,
+        )?);
 
         let url = config.database_url().to_string();
         let pool_size = config.database.pool_size;

@@ -35,6 +35,7 @@ pub struct TestApp {
     jwt_secret: String,
     database_url: String,
     database: Option<TestDatabase>,
+    auth: actix_web::web::Data<common::auth::AuthContext>,
 }
 
 impl TestApp {
@@ -92,6 +93,7 @@ impl TestApp {
         let config = Config::load_with_env(service, None, env)?;
         let database_url = config.database_url().to_string();
         let app = Application::build(crate::spec(service), config).await?;
+        let auth = app.state().auth.clone();
         let (addr, db, handle, handles) = (
             app.addr(),
             app.state().db.clone(),
@@ -110,6 +112,7 @@ impl TestApp {
             jwt_secret,
             database_url,
             database,
+            auth,
         })
     }
 
@@ -122,6 +125,12 @@ impl TestApp {
         if let Some(task) = task {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(15), task).await;
         }
+    }
+
+    /// bcrypt verifications this server has done for logins and password
+    /// changes so far (each attempt must cost exactly one).
+    pub fn password_verifications(&self) -> u64 {
+        self.auth.verifier.count()
     }
 
     /// Which server this is.

@@ -62,40 +62,35 @@ pub async fn add_to_care_team(app: &TestApp, token: &str, patient: &str, user: &
 }
 
 /// Give `patient` a portal account `username` (password [`STRONG_PASSWORD`])
-/// as `token`; panics unless 201. Returns the new user's id.
+/// the way a patient gets one: `token` (staff) asks for an enrolment code
+/// and the patient redeems it choosing the password. Panics unless both
+/// succeed. Returns the new user's id.
 pub async fn portal_account(app: &TestApp, token: &str, patient: &str, username: &str) -> String {
-    // Staff set a first password; the patient replaces it at first login,
-    // after which the account works with STRONG_PASSWORD.
-    let first = "first-password-from-staff-7";
+    let code = enrolment_code(app, token, patient).await;
+    let body = json!({ "code": code, "username": username, "password": STRONG_PASSWORD });
+    let (status, reply) = app
+        .api(Method::POST, "/portal/enrol", None, Some(body))
+        .await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+    assert_eq!(reply["data"]["role"], "patient", "{reply}");
+    id_of(&reply["data"])
+}
+
+/// Ask for `patient`'s portal enrolment code as `token`; panics unless 201.
+pub async fn enrolment_code(app: &TestApp, token: &str, patient: &str) -> String {
     let (status, reply) = app
         .api(
             Method::POST,
             &format!("/patients/{patient}/portal-account"),
             Some(token),
-            Some(json!({ "username": username, "password": first })),
+            None,
         )
         .await;
     assert_ok(status, &reply, StatusCode::CREATED);
-    assert_eq!(reply["data"]["role"], "patient", "{reply}");
-    assert_eq!(reply["data"]["must_change_password"], true, "{reply}");
-    let user_id = id_of(&reply["data"]);
-    let (_, me) = app.api(Method::GET, "/auth/me", Some(token), None).await;
-    let tenant = me["data"]["tenant_id"]
+    reply["data"]["enrolment_code"]
         .as_str()
-        .expect("staff tenant")
-        .to_string();
-    let patient_token = login_in(app, &tenant, username, first).await;
-    let change = json!({ "current_password": first, "new_password": STRONG_PASSWORD });
-    let (status, reply) = app
-        .api(
-            Method::POST,
-            "/auth/password",
-            Some(&patient_token),
-            Some(change),
-        )
-        .await;
-    assert_ok(status, &reply, StatusCode::OK);
-    user_id
+        .unwrap_or_else(|| panic!("no enrolment_code in {reply}"))
+        .to_string()
 }
 
 /// Log in naming a tenant (hosted servers need it when a username exists

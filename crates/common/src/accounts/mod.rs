@@ -2,6 +2,11 @@
 //! the server's admin, and the audit log reader. Each server mounts these
 //! under its own API prefix, against its own database.
 
+pub mod create;
+pub mod enrolment;
 pub mod http;
+pub mod login;
+pub mod password_change;
 pub mod provision;
 pub mod store;
+pub mod validate;

@@ -1,11 +1,9 @@
 //! Creating users outside the API: the bootstrap admin, demo users and the
 //! CLI. Each creation is audited in the same transaction.
 
-use serde_json::json;
-
-use super::store::{self, NewUser};
-use crate::audit::{self, Event, Origin};
-use crate::auth::password;
+use super::create::{self, Creator, NewAccount};
+use super::store;
+use crate::audit::Origin;
 use crate::db::{write_tx, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::rbac::Policy;
@@ -35,36 +33,32 @@ pub fn ensure_user(
     cost: u32,
     p: &Provision<'_>,
 ) -> ApiResult<Option<String>> {
-    if !policy.has_role(p.role) {
-        return Err(ApiError::field(
-            "role",
-            format!("unknown role `{}`", p.role),
-        ));
-    }
-    super::http::validate_username(p.username)?;
-    if !p.skip_policy {
-        password::check_policy(p.password, p.username)?;
-    }
     let mut conn = db.conn()?;
+    // Checked first so that a restart does not pay a bcrypt hash per user.
     if store::username_exists(&mut conn, p.tenant_id, p.username)? {
         return Ok(None);
     }
-    let user = NewUser::new(
-        p.tenant_id,
-        p.username,
-        password::hash(p.password, cost)?,
-        p.role,
-    );
-    let id = user.id.clone();
-    write_tx(&mut conn, |conn| {
-        if store::username_exists(conn, p.tenant_id, p.username)? {
-            return Ok(None);
-        }
-        store::insert(conn, &user)?;
-        let event = Event::new(p.actor, "system", "user.create", &format!("user:{id}"))
-            .tenant(Some(p.tenant_id))
-            .details(json!({ "username": p.username, "role": p.role }));
-        audit::append(conn, &event, &Origin::default())?;
-        Ok(Some(id.clone()))
-    })
+    let account = NewAccount {
+        tenant_id: p.tenant_id,
+        username: p.username,
+        password: p.password,
+        role: p.role,
+        email: None,
+        full_name: None,
+        check_policy: !p.skip_policy,
+    };
+    let user = create::prepare(policy, cost, &account)?;
+    let by = Creator {
+        actor: p.actor,
+        role: "system",
+    };
+    let created = write_tx(&mut conn, |conn| {
+        create::insert(conn, &user, by, &Origin::default())
+    });
+    match created {
+        Ok(()) => Ok(Some(user.id.clone())),
+        // Another start-up created it meanwhile.
+        Err(ApiError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }

@@ -42,6 +42,9 @@ pub struct User {
     pub updated_at: NaiveDateTime,
     /// Must change the password before anything else (set by someone else).
     pub must_change_password: bool,
+    /// Raised by a password change, reset, deactivation or role change;
+    /// tokens issued under an older epoch are refused.
+    pub session_epoch: i32,
 }
 
 /// What an API client sees of a user (never the hash).
@@ -170,19 +173,41 @@ pub fn get_in_tenant(conn: &mut DbConn, tenant_id: &str, id: &str) -> ApiResult<
         .first(conn)?)
 }
 
-/// Users whose username or e-mail is `login`, in `tenant` if given.
-pub fn find_for_login(
-    conn: &mut DbConn,
-    login: &str,
-    tenant: Option<&str>,
-) -> ApiResult<Vec<User>> {
-    let mut q = users::table
-        .filter(users::username.eq(login).or(users::email.eq(login)))
-        .into_boxed();
-    if let Some(t) = tenant {
-        q = q.filter(users::tenant_id.eq(t.to_string()));
+/// The one user `login` names in `tenant`: the user with that username,
+/// else the user with that e-mail (unique per tenant). A username wins, so
+/// an e-mail equal to someone else's username never makes a login ambiguous.
+pub fn find_for_login(conn: &mut DbConn, login: &str, tenant: &str) -> ApiResult<Option<User>> {
+    let by_name = users::table
+        .filter(users::tenant_id.eq(tenant))
+        .filter(users::username.eq(login))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?;
+    if by_name.is_some() {
+        return Ok(by_name);
     }
-    Ok(q.select(User::as_select()).limit(10).load(conn)?)
+    Ok(users::table
+        .filter(users::tenant_id.eq(tenant))
+        .filter(users::email.eq(login))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// A token's user and whether the token id was revoked, in one query (every
+/// authenticated request pays one round trip, not two).
+pub fn find_for_token(
+    conn: &mut DbConn,
+    user_id: &str,
+    jti: &str,
+) -> ApiResult<Option<(User, bool)>> {
+    let row: Option<(User, Option<String>)> = users::table
+        .left_join(revoked_tokens::table.on(revoked_tokens::jti.eq(jti.to_string())))
+        .filter(users::id.eq(user_id))
+        .select((User::as_select(), revoked_tokens::jti.nullable()))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(user, revoked)| (user, revoked.is_some())))
 }
 
 /// Whether a username is taken in a tenant.
@@ -192,6 +217,26 @@ pub fn username_exists(conn: &mut DbConn, tenant_id: &str, username: &str) -> Ap
         .filter(users::username.eq(username))
         .count()
         .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// Whether `name` already identifies a user of the tenant at login, as a
+/// username or as an e-mail (other than `except`). Keeping the two name
+/// spaces apart keeps every login identifier unambiguous.
+pub fn login_name_taken(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    name: &str,
+    except: Option<&str>,
+) -> ApiResult<bool> {
+    let mut q = users::table
+        .filter(users::tenant_id.eq(tenant_id))
+        .filter(users::username.eq(name).or(users::email.eq(name)))
+        .into_boxed();
+    if let Some(id) = except {
+        q = q.filter(users::id.ne(id.to_string()));
+    }
+    let n: i64 = q.count().get_result(conn)?;
     Ok(n > 0)
 }
 
@@ -250,30 +295,31 @@ pub fn list(
     Ok((rows, total))
 }
 
-/// Record a failed login; lock the account when the threshold is reached.
-/// Returns true if this failure locked it.
-pub fn record_failure(
-    conn: &mut DbConn,
-    user: &User,
-    threshold: i32,
-    lock_minutes: i64,
-) -> ApiResult<bool> {
-    let failures = user.failed_logins + 1;
-    if failures >= threshold {
-        let until = now() + chrono::TimeDelta::minutes(lock_minutes);
-        diesel::update(users::table.filter(users::id.eq(&user.id)))
-            .set((
-                users::failed_logins.eq(0),
-                users::locked_until.eq(Some(until)),
-            ))
-            .execute(conn)?;
-        Ok(true)
-    } else {
-        diesel::update(users::table.filter(users::id.eq(&user.id)))
-            .set(users::failed_logins.eq(failures))
-            .execute(conn)?;
-        Ok(false)
-    }
+/// Count one failed login of `user_id` and return the new count. One
+/// `UPDATE … SET failed_logins = failed_logins + 1 … RETURNING`, so
+/// concurrent failures each count (a read-then-write lost all but one).
+pub fn count_failure(conn: &mut DbConn, user_id: &str) -> ApiResult<i32> {
+    Ok(diesel::update(users::table.filter(users::id.eq(user_id)))
+        .set(users::failed_logins.eq(users::failed_logins + 1))
+        .returning(users::failed_logins)
+        .get_result(conn)?)
+}
+
+/// Refuse logins of `user_id` until `until` (the growing per-account delay).
+pub fn delay_logins(conn: &mut DbConn, user_id: &str, until: NaiveDateTime) -> ApiResult<()> {
+    diesel::update(users::table.filter(users::id.eq(user_id)))
+        .set(users::locked_until.eq(Some(until)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Refuse every token issued to `user_id` so far (raise the session epoch).
+/// Returns the new epoch.
+pub fn end_sessions(conn: &mut DbConn, user_id: &str) -> ApiResult<i32> {
+    Ok(diesel::update(users::table.filter(users::id.eq(user_id)))
+        .set(users::session_epoch.eq(users::session_epoch + 1))
+        .returning(users::session_epoch)
+        .get_result(conn)?)
 }
 
 /// Record a successful login.
@@ -303,6 +349,8 @@ pub struct UserChanges {
     pub active: Option<bool>,
     /// Clear a lock.
     pub locked_until: Option<Option<NaiveDateTime>>,
+    /// Reset the failure count (with an unlock).
+    pub failed_logins: Option<i32>,
     /// Always set.
     pub updated_at: Option<NaiveDateTime>,
 }
@@ -355,8 +403,17 @@ pub fn is_revoked(conn: &mut DbConn, jti: &str) -> ApiResult<bool> {
     Ok(n > 0)
 }
 
-/// Set a new password hash and clear `must_change_password`.
-pub fn set_password(conn: &mut DbConn, user_id: &str, hash: &str) -> ApiResult<()> {
+/// Make the user change their password at next login (after an admin reset).
+pub fn require_password_change(conn: &mut DbConn, user_id: &str) -> ApiResult<()> {
+    diesel::update(users::table.filter(users::id.eq(user_id)))
+        .set(users::must_change_password.eq(true))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Set a new password hash, clear `must_change_password` and end every
+/// session issued before. Returns the new session epoch.
+pub fn set_password(conn: &mut DbConn, user_id: &str, hash: &str) -> ApiResult<i32> {
     diesel::update(users::table.filter(users::id.eq(user_id)))
         .set((
             users::password_hash.eq(hash),
@@ -364,5 +421,5 @@ pub fn set_password(conn: &mut DbConn, user_id: &str, hash: &str) -> ApiResult<(
             users::updated_at.eq(now()),
         ))
         .execute(conn)?;
-    Ok(())
+    end_sessions(conn, user_id)
 }

@@ -4,14 +4,20 @@ pub mod password;
 pub mod token;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
 
 use crate::accounts::store;
+use crate::config::Config;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::http::ratelimit::{PairThrottle, PerAddress};
 use crate::rbac::{Permission, Policy};
 use crate::service::Service;
 use token::TokenKeys;
@@ -39,12 +45,78 @@ pub struct AuthContext {
     pub tenants: TenantRule,
     /// bcrypt cost.
     pub bcrypt_cost: u32,
-    /// Failed logins before lockout.
+    /// Login password checks (counted; one per attempt, whatever the outcome).
+    pub verifier: password::Verifier,
+    /// Failed logins before an account is delayed and an address blocked.
     pub lockout_threshold: i32,
-    /// Lockout length.
+    /// How long an address that reached the threshold is refused for that account.
     pub lockout_minutes: i64,
+    /// The longest per-account delay, in seconds.
+    pub account_delay_max_secs: i64,
+    /// Failures per (account, client address).
+    pub pair_throttle: PairThrottle,
     /// Login attempts per client address, if limited.
-    pub login_limiter: Option<crate::http::ratelimit::PerAddress>,
+    pub login_limiter: Option<PerAddress>,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Minutes an enrolment code stays valid.
+    pub enrolment_code_minutes: i64,
+    /// Key for [`AuthContext::login_name_tag`] (derived from the token secret).
+    name_key: [u8; 32],
+}
+
+impl AuthContext {
+    /// The context of `service` from its configuration and token secret.
+    pub fn from_config(
+        service: Service,
+        secret: &SecretString,
+        policy: Arc<Policy>,
+        tenants: TenantRule,
+        config: &Config,
+    ) -> anyhow::Result<Self> {
+        let auth = &config.auth;
+        let keys = TokenKeys::new(secret, &service.token_issuer(), auth.token_ttl_secs);
+        let minutes = u64::try_from(auth.lockout_minutes).unwrap_or(15);
+        let threshold = u32::try_from(auth.lockout_threshold).unwrap_or(5);
+        Ok(Self {
+            service,
+            keys,
+            policy,
+            tenants,
+            bcrypt_cost: auth.bcrypt_cost,
+            verifier: password::Verifier::new(auth.bcrypt_cost)?,
+            lockout_threshold: auth.lockout_threshold,
+            lockout_minutes: auth.lockout_minutes,
+            account_delay_max_secs: auth.account_delay_max_secs,
+            pair_throttle: PairThrottle::new(threshold, Duration::from_secs(minutes * 60)),
+            login_limiter: PerAddress::per_minute(auth.login_attempts_per_minute),
+            trusted_proxies: crate::http::origin::parse_proxies(&config.server.trusted_proxies)?,
+            enrolment_code_minutes: auth.enrolment_code_minutes,
+            name_key: derive_key(secret, b"bulkhead login-name tag v1"),
+        })
+    }
+
+    /// A keyed hash of a typed login name that matched no account: the same
+    /// name gives the same tag (so repeated attempts correlate in the audit
+    /// log and on the company server) without the name leaving the server.
+    pub fn login_name_tag(&self, name: &str) -> String {
+        // HMAC takes keys of any length; the error arm cannot happen.
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(&self.name_key) else {
+            return "unknown".into();
+        };
+        mac.update(name.to_lowercase().as_bytes());
+        let tag = mac.finalize().into_bytes();
+        format!("unknown:{}", hex::encode(&tag[..12]))
+    }
+}
+
+/// A 32-byte key for one purpose from the server's token secret.
+fn derive_key(secret: &SecretString, purpose: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = Sha256::new();
+    h.update(purpose);
+    h.update(secret.expose_secret().as_bytes());
+    h.finalize().into()
 }
 
 /// An authenticated caller: the token checked, not revoked, the user active
@@ -148,23 +220,21 @@ impl FromRequest for AuthUser {
             }
             let jti = claims.jti.clone();
             let sub = claims.sub.clone();
-            let (revoked, user) = db
-                .run(move |conn| {
-                    Ok((
-                        store::is_revoked(conn, &jti)?,
-                        store::find_by_id(conn, &sub)?,
-                    ))
-                })
+            let found = db
+                .run(move |conn| store::find_for_token(conn, &sub, &jti))
                 .await?;
+            let (user, revoked) = found
+                .ok_or_else(|| ApiError::Unauthenticated("invalid or expired token".into()))?;
             if revoked {
                 return Err(ApiError::Unauthenticated(
                     "this token has been revoked".into(),
                 ));
             }
-            let user =
-                user.ok_or_else(|| ApiError::Unauthenticated("invalid or expired token".into()))?;
             let tenant_ok = claims.tenant_id.as_deref().unwrap_or("") == user.tenant_id;
-            if !user.active || user.role != claims.role || !tenant_ok {
+            // A password change, reset, deactivation or role change since
+            // the token was issued raised the epoch.
+            let epoch_ok = claims.sep == user.session_epoch;
+            if !user.active || user.role != claims.role || !tenant_ok || !epoch_ok {
                 return Err(ApiError::Unauthenticated(
                     "this token is no longer valid; log in again".into(),
                 ));

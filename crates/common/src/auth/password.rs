@@ -3,6 +3,9 @@
 //! limit, refused rather than silently truncated), not a commonly used or
 //! breached password, and not the username.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use crate::error::ApiError;
 
 /// The most common passwords of public breach corpora (a short list; the
@@ -62,10 +65,46 @@ pub fn verify(password: &str, hash: &str) -> bool {
     bcrypt::verify(password, hash).unwrap_or(false)
 }
 
-/// A hash of a random password, to spend the same time when the user is unknown.
-pub fn dummy_verify(password: &str, cost: u32) {
-    if let Ok(h) = bcrypt::hash("not-a-real-password-x", cost) {
-        let _ = bcrypt::verify(password, &h);
+/// Checks passwords for logins and counts every bcrypt verification, so a
+/// test can prove that each failed login costs exactly one, whatever the
+/// reason (unknown name, wrong password, locked or inactive account): the
+/// time of an answer must not tell which it was.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    /// A hash at the configured cost that no password matches, checked
+    /// instead of a stored hash when there is no account.
+    dummy: Arc<str>,
+    count: Arc<AtomicU64>,
+}
+
+impl Verifier {
+    /// A verifier whose stand-in hash has bcrypt `cost` (hashed once, at start).
+    pub fn new(cost: u32) -> Result<Self, ApiError> {
+        let mut random = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut random);
+        Ok(Self {
+            dummy: hash(&hex::encode(random), cost)?.into(),
+            count: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// One bcrypt verification of `password` against `stored`, or against
+    /// the stand-in hash when there is no account (always false then).
+    /// Blocking: call it from `web::block`.
+    pub fn verify(&self, password: &str, stored: Option<&str>) -> bool {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        match stored {
+            Some(h) => verify(password, h),
+            None => {
+                let _ = verify(password, &self.dummy);
+                false
+            }
+        }
+    }
+
+    /// bcrypt verifications done so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
     }
 }
 
@@ -113,5 +152,14 @@ mod tests {
         assert!(verify("correct horse", &h));
         assert!(!verify("wrong horse", &h));
         assert!(!verify("x", "not-a-hash"));
+    }
+
+    #[test]
+    fn the_verifier_counts_one_verification_with_or_without_an_account() {
+        let v = Verifier::new(4).unwrap();
+        let h = hash("correct horse", 4).unwrap();
+        assert!(v.verify("correct horse", Some(&h)));
+        assert!(!v.verify("correct horse", None));
+        assert_eq!(v.count(), 2);
     }
 }

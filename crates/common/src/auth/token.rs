@@ -28,6 +28,11 @@ pub struct Claims {
     /// Tenant (hospital tokens only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
+    /// The user's session epoch at issue time: a password change, reset,
+    /// deactivation or role change raises the stored epoch, which refuses
+    /// every token issued before it.
+    #[serde(default)]
+    pub sep: i32,
 }
 
 /// Signing and checking keys of one server.
@@ -68,6 +73,7 @@ impl TokenKeys {
         user_id: &str,
         role: &str,
         tenant_id: Option<&str>,
+        session_epoch: i32,
     ) -> Result<(String, Claims), ApiError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
@@ -79,6 +85,7 @@ impl TokenKeys {
             jti: uuid::Uuid::new_v4().to_string(),
             role: role.to_string(),
             tenant_id: tenant_id.filter(|t| !t.is_empty()).map(str::to_string),
+            sep: session_epoch,
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing token: {e}")))?;
@@ -110,7 +117,7 @@ mod tests {
         let secret = random_secret();
         let a = TokenKeys::new(&secret, "bulkhead-company", 60);
         let b = TokenKeys::new(&secret, "bulkhead-dev", 60);
-        let (token, _) = a.issue("u1", "admin", None).unwrap();
+        let (token, _) = a.issue("u1", "admin", None, 0).unwrap();
         assert_eq!(a.verify(&token).unwrap().sub, "u1");
         assert!(b.verify(&token).is_err(), "same secret, other audience");
     }
@@ -118,7 +125,7 @@ mod tests {
     #[test]
     fn tampered_tokens_are_refused() {
         let keys = TokenKeys::new(&random_secret(), "bulkhead-owner", 60);
-        let (token, _) = keys.issue("u1", "owner", None).unwrap();
+        let (token, _) = keys.issue("u1", "owner", None, 0).unwrap();
         let mut t = token.into_bytes();
         let n = t.len() - 3;
         t[n] = if t[n] == b'A' { b'B' } else { b'A' };

@@ -7,9 +7,9 @@
 //! write their audit row in the same transaction as the change.
 
 use actix_web::{web, HttpResponse};
-use common::accounts::store::{self as users, NewUser, UserView};
+use common::accounts::store as users;
 use common::audit::{self, Event, Filter, Origin};
-use common::auth::{password, AuthContext, AuthUser};
+use common::auth::AuthUser;
 use common::db::{Db, DbConn};
 use common::http::resource;
 use common::response::{self, Page, PageQuery};
@@ -23,7 +23,6 @@ use super::search;
 use super::store::{self, ListFilter};
 use super::update;
 use crate::context::Ctx;
-use crate::tenant::tenant_of;
 use crate::HospitalPermission as P;
 
 /// Mount the routes.
@@ -41,7 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/patients/{id}/restore").route(web::post().to(restore)))
     .service(resource("/patients/{id}/access-log").route(web::get().to(access_log)))
-    .service(resource("/patients/{id}/portal-account").route(web::post().to(portal_account)));
+    .configure(super::portal::routes);
 }
 
 /// Record an action on a patient (in the caller's transaction). Handlers
@@ -288,60 +287,4 @@ async fn access_log(
         })
         .await?;
     Ok(response::page(entries, &page, total))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PortalAccount {
-    username: String,
-    password: String,
-}
-
-async fn portal_account(
-    ctx: web::Data<AuthContext>,
-    db: web::Data<Db>,
-    user: AuthUser,
-    origin: Origin,
-    id: web::Path<String>,
-    body: web::Json<PortalAccount>,
-) -> ApiResult<HttpResponse> {
-    user.require(P::PortalManage)?;
-    let body = body.into_inner();
-    common::accounts::http::validate_username(&body.username)?;
-    password::check_policy(&body.password, &body.username)?;
-    let cost = ctx.bcrypt_cost;
-    let pw = body.password.clone();
-    let hash = web::block(move || password::hash(&pw, cost)).await??;
-    let tenant = tenant_of(&user)?;
-    let id = id.into_inner();
-    let created = db
-        .write(move |c| {
-            let row = store::find_visible(c, scope::visible(&user, &tenant, false)?, &id)?
-                .ok_or_else(scope::not_found)?;
-            if row.portal_user_id.is_some() {
-                return Err(ApiError::Conflict(
-                    "this patient already has a portal account".into(),
-                ));
-            }
-            if users::username_exists(c, &tenant, &body.username)? {
-                return Err(ApiError::Conflict("that username is taken".into()));
-            }
-            let mut account = NewUser::new(&tenant, &body.username, hash, "patient");
-            // Staff chose this password: the patient must replace it first.
-            account.must_change_password = true;
-            users::insert(c, &account)?;
-            store::link_portal(c, &tenant, &id, &account.id)?;
-            audit_patient(
-                c,
-                &user,
-                &tenant,
-                &origin,
-                "patient.portal_account.create",
-                &id,
-                json!({ "user_id": account.id }),
-            )?;
-            users::get_in_tenant(c, &tenant, &account.id)
-        })
-        .await?;
-    Ok(response::created(UserView::from(&created)))
 }

@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod model;
+pub mod portal;
 pub mod scope;
 pub mod sealed;
 pub mod search;

@@ -86,7 +86,7 @@ async fn a_doctors_read_shows_in_the_patients_own_access_log() {
                 &log,
                 "reception",
                 "reception",
-                "patient.portal_account.create"
+                "patient.portal_enrolment.issue"
             ),
             "{log}"
         );
@@ -150,92 +150,6 @@ async fn a_doctors_read_shows_in_the_patients_own_access_log() {
     assert_ok(status, &page, StatusCode::OK);
     assert_eq!(page["data"].as_array().unwrap().len(), 2);
     assert!(page["meta"]["total"].as_i64().unwrap() > 2, "{page}");
-}
-
-#[tokio::test]
-async fn a_portal_account_must_replace_the_password_staff_chose_before_anything_else() {
-    use serde_json::json;
-    use testkit::{assert_error, assert_ok, spawn, Method, Service, StatusCode};
-    let app = spawn(Service::Hospital).await;
-    let reception = app.login("reception", "reception123").await;
-    let body = testkit::hospital::patient_body("Portia", "Portal", "1990-01-01");
-    let patient = testkit::hospital::register_patient_id(&app, &reception, body).await;
-    let first = "chosen-by-reception-42";
-    let (status, body) = app
-        .api(
-            Method::POST,
-            &format!("/patients/{patient}/portal-account"),
-            Some(&reception),
-            Some(json!({ "username": "portia", "password": first })),
-        )
-        .await;
-    assert_ok(status, &body, StatusCode::CREATED);
-
-    let (status, body) = app
-        .api(
-            Method::POST,
-            "/auth/login",
-            None,
-            Some(json!({ "username": "portia", "password": first })),
-        )
-        .await;
-    assert_ok(status, &body, StatusCode::OK);
-    assert_eq!(body["data"]["must_change_password"], true);
-    let token = body["data"]["access_token"].as_str().unwrap().to_string();
-    // Nothing but /auth/me, /auth/logout and /auth/password until it is changed.
-    let (status, body) = app
-        .api(
-            Method::GET,
-            &format!("/patients/{patient}"),
-            Some(&token),
-            None,
-        )
-        .await;
-    assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
-    assert_eq!(
-        app.api(Method::GET, "/auth/me", Some(&token), None).await.0,
-        StatusCode::OK
-    );
-    // Wrong current password, weak new one, same as before: refused.
-    for bad in [
-        json!({ "current_password": "not-it-at-all", "new_password": "a-new-long-passphrase" }),
-        json!({ "current_password": first, "new_password": "password" }),
-        json!({ "current_password": first, "new_password": first }),
-    ] {
-        let (status, body) = app
-            .api(Method::POST, "/auth/password", Some(&token), Some(bad))
-            .await;
-        assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
-    }
-    let change = json!({ "current_password": first, "new_password": "only-portia-knows-this" });
-    let (status, body) = app
-        .api(Method::POST, "/auth/password", Some(&token), Some(change))
-        .await;
-    assert_ok(status, &body, StatusCode::OK);
-    let (status, body) = app
-        .api(
-            Method::GET,
-            &format!("/patients/{patient}"),
-            Some(&token),
-            None,
-        )
-        .await;
-    assert_ok(status, &body, StatusCode::OK);
-    // The password reception chose no longer works.
-    let (status, _) = app
-        .api(
-            Method::POST,
-            "/auth/login",
-            None,
-            Some(json!({ "username": "portia", "password": first })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(app
-        .audit_rows()
-        .await
-        .iter()
-        .any(|r| r.action == "auth.password_change" && r.actor != "reception"));
 }
 
 #[tokio::test]

@@ -352,13 +352,9 @@ impl World {
             Endpoint::PatientDelete => (Method::DELETE, format!("/patients/{p}"), None),
             Endpoint::PatientRestore => (Method::POST, format!("/patients/{p}/restore"), None),
             Endpoint::AccessLog => (Method::GET, format!("/patients/{p}/access-log"), None),
-            Endpoint::PortalAccount => (
-                Method::POST,
-                format!("/patients/{p}/portal-account"),
-                Some(
-                    json!({ "username": format!("portal-cell-{n}"), "password": STRONG_PASSWORD }),
-                ),
-            ),
+            Endpoint::PortalAccount => {
+                (Method::POST, format!("/patients/{p}/portal-account"), None)
+            }
             Endpoint::CareTeamList => (Method::GET, format!("/patients/{p}/care-team"), None),
             Endpoint::CareTeamAdd => (
                 Method::POST,
@@ -525,13 +521,7 @@ async fn a_patient_outside_the_callers_scope_is_answered_like_one_that_does_not_
             HID,
         ),
         (d, Method::DELETE, &remove_member, None, HID),
-        (
-            d,
-            Method::POST,
-            "/portal-account",
-            Some(json!({ "username": "someone-new", "password": STRONG_PASSWORD })),
-            ROLE,
-        ),
+        (d, Method::POST, "/portal-account", None, ROLE),
         (n, Method::GET, "", None, HID),
         (
             n,

@@ -213,14 +213,7 @@ async fn cannot_reach(app: &TestApp, me: &Side, other: &Side) {
                 format!("{p}/care-team/{}", other.doctor_id),
                 None,
             ),
-            (
-                &me.admin,
-                Method::POST,
-                format!("{p}/portal-account"),
-                Some(
-                    json!({ "username": format!("grab-{}", &id[..8]), "password": testkit::STRONG_PASSWORD }),
-                ),
-            ),
+            (&me.admin, Method::POST, format!("{p}/portal-account"), None),
             (
                 &me.nurse,
                 Method::POST,

@@ -2,7 +2,9 @@
 //! stores nothing; the limits themselves are accepted.
 
 use serde_json::{json, Value};
-use testkit::hospital::{add_to_care_team, patient_body, register_patient_id, user_id};
+use testkit::hospital::{
+    add_to_care_team, enrolment_code, patient_body, register_patient_id, user_id,
+};
 use testkit::{assert_error, assert_ok, spawn, Method, Reply, Service, StatusCode, TestApp};
 
 fn with(field: &str, value: Value) -> Value {
@@ -409,37 +411,41 @@ async fn bad_changes_queries_and_team_members_are_4xx_in_the_envelope() {
         .await;
     assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
 
-    // Portal accounts: a valid username and a strong password, once per patient.
+    // Portal accounts: staff only ask for an enrolment code (they never choose
+    // the password); the patient's redemption checks the username and the
+    // password; one account per patient.
     let portal = format!("{path}/portal-account");
+    let staff_chosen = json!({ "username": "ok-name", "password": testkit::STRONG_PASSWORD });
+    let (status, reply) = app
+        .api(Method::POST, &portal, Some(&admin), Some(staff_chosen))
+        .await;
+    assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    let code = enrolment_code(&app, &admin, &id).await;
     for body in [
-        json!({ "username": "has space", "password": testkit::STRONG_PASSWORD }),
-        json!({ "username": "ok-name", "password": "password" }),
-        json!({ "username": "ok-name", "password": "short" }),
-        json!({ "username": "ok-name" }),
+        json!({ "code": code, "username": "has space", "password": testkit::STRONG_PASSWORD }),
+        json!({ "code": code, "username": "ok-name", "password": "password" }),
+        json!({ "code": code, "username": "ok-name", "password": "short" }),
+        json!({ "code": code, "username": "ok-name" }),
     ] {
         let (status, reply) = app
-            .api(Method::POST, &portal, Some(&admin), Some(body))
+            .api(Method::POST, "/portal/enrol", None, Some(body))
             .await;
         assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     }
-    let body = json!({ "username": "ok-name", "password": testkit::STRONG_PASSWORD });
+    let body = json!({ "code": code, "username": "ok-name", "password": testkit::STRONG_PASSWORD });
     let (status, reply) = app
-        .api(Method::POST, &portal, Some(&admin), Some(body.clone()))
+        .api(Method::POST, "/portal/enrol", None, Some(body))
         .await;
     assert_ok(status, &reply, StatusCode::CREATED);
-    let (status, reply) = app
-        .api(Method::POST, &portal, Some(&admin), Some(body))
-        .await;
+    let (status, reply) = app.api(Method::POST, &portal, Some(&admin), None).await;
     assert_error(status, &reply, StatusCode::CONFLICT, "CONFLICT");
     let other =
         register_patient_id(&app, &admin, patient_body("Other", "Person", "1981-01-01")).await;
+    let code = enrolment_code(&app, &admin, &other).await;
+    let taken =
+        json!({ "code": code, "username": "reception", "password": testkit::STRONG_PASSWORD });
     let (status, reply) = app
-        .api(
-            Method::POST,
-            &format!("/patients/{other}/portal-account"),
-            Some(&admin),
-            Some(json!({ "username": "reception", "password": testkit::STRONG_PASSWORD })),
-        )
+        .api(Method::POST, "/portal/enrol", None, Some(taken))
         .await;
     assert_error(status, &reply, StatusCode::CONFLICT, "CONFLICT");
 

@@ -23,6 +23,8 @@ mod hospital_tenants;
 mod hospital_validation;
 mod lockout;
 mod plane;
+mod portal_enrolment;
+mod proxies;
 mod ratelimit;
 mod rbac;
 mod tenancy;
@@ -39,6 +41,16 @@ pub fn ordinary_role(app: &TestApp) -> Option<&'static str> {
         .iter()
         .map(|(role, _)| *role)
         .find(|role| *role != spec.admin_role)
+}
+
+/// A failure envelope's error without its correlation id: what must be the
+/// same for failures that must not be told apart.
+pub fn answer(body: &serde_json::Value) -> serde_json::Value {
+    let mut error = body["error"].clone();
+    if let Some(e) = error.as_object_mut() {
+        e.remove("correlation_id");
+    }
+    error
 }
 
 /// The error code of a failure envelope.

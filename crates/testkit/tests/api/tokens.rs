@@ -216,3 +216,135 @@ async fn a_hospital_token_must_carry_the_servers_tenant() {
         assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
     }
 }
+
+/// Finding 2 (second half): a token issued before a password change stayed
+/// valid for its whole lifetime. A change now ends every earlier session,
+/// the one that asked included; the answer carries a fresh token.
+#[tokio::test]
+async fn a_token_issued_before_a_password_change_is_refused() {
+    for service in Service::ALL {
+        let app = spawn(service).await;
+        let admin = app.admin_token().await;
+        let role = crate::ordinary_role(&app).unwrap_or(app.spec().admin_role);
+        app.create_user(&admin, "changer", role).await;
+        let asking = app.login("changer", testkit::STRONG_PASSWORD).await;
+        let elsewhere = app.login("changer", testkit::STRONG_PASSWORD).await;
+
+        let change = json!({ "current_password": testkit::STRONG_PASSWORD, "new_password": "another-long-passphrase" });
+        let (status, body) = app
+            .api(Method::POST, "/auth/password", Some(&asking), Some(change))
+            .await;
+        assert_ok(status, &body, StatusCode::OK);
+        let fresh = body["data"]["access_token"].as_str().unwrap().to_string();
+
+        for old in [&asking, &elsewhere] {
+            let (status, body) = me_status(&app, old).await;
+            assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+        }
+        assert_eq!(me_status(&app, &fresh).await.0, StatusCode::OK, "{service}");
+        assert_eq!(me_status(&app, &admin).await.0, StatusCode::OK, "{service}");
+    }
+}
+
+/// Finding 2: an admin's reset, a deactivation and a role change end the
+/// user's sessions too, and undoing the change does not revive them.
+#[tokio::test]
+async fn a_reset_deactivation_or_role_change_ends_earlier_sessions() {
+    let app = spawn(Service::Company).await;
+    let admin = app.admin_token().await;
+    let id = app.create_user(&admin, "moved", "analyst").await;
+    let user = format!("/users/{id}");
+
+    let before = app.login("moved", testkit::STRONG_PASSWORD).await;
+    for (path, body) in [
+        (format!("{user}/deactivate"), None),
+        (format!("{user}/activate"), None),
+    ] {
+        let (status, reply) = app.api(Method::POST, &path, Some(&admin), body).await;
+        assert_ok(status, &reply, StatusCode::OK);
+    }
+    let (status, _) = me_status(&app, &before).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "reactivation revived a token"
+    );
+
+    let before = app.login("moved", testkit::STRONG_PASSWORD).await;
+    for role in ["team_lead", "analyst"] {
+        let (status, reply) = app
+            .api(
+                Method::PATCH,
+                &user,
+                Some(&admin),
+                Some(json!({ "role": role })),
+            )
+            .await;
+        assert_ok(status, &reply, StatusCode::OK);
+    }
+    let (status, _) = me_status(&app, &before).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a role round trip revived a token"
+    );
+
+    let before = app.login("moved", testkit::STRONG_PASSWORD).await;
+    let reset = json!({ "password": "reset-by-the-admin-1" });
+    let (status, reply) = app
+        .api(Method::PATCH, &user, Some(&admin), Some(reset))
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    assert_eq!(reply["data"]["must_change_password"], true);
+    let (status, _) = me_status(&app, &before).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let after = app.login("moved", "reset-by-the-admin-1").await;
+    let (status, _) = app.api(Method::GET, "/users", Some(&after), None).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "must change the reset password first"
+    );
+}
+
+/// Issue 9: the extractor loads the user and the token's revocation in
+/// one query; a revoked token of a live user and a live token of a
+/// removed user are both refused.
+#[tokio::test]
+async fn one_query_answers_both_the_user_and_the_revocation() {
+    let app = spawn(Service::Company).await;
+    let token = app.admin_token().await;
+    let (_, me) = me_status(&app, &token).await;
+    let id = me["data"]["id"].as_str().unwrap().to_string();
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+    validation.validate_aud = false;
+    let key = jsonwebtoken::DecodingKey::from_secret(app.jwt_secret().as_bytes());
+    let claims = jsonwebtoken::decode::<Value>(&token, &key, &validation)
+        .unwrap()
+        .claims;
+    let jti = claims["jti"].as_str().unwrap().to_string();
+    let (uid, j) = (id.clone(), jti.clone());
+    let found = app
+        .db()
+        .run(move |c| common::accounts::store::find_for_token(c, &uid, &j))
+        .await
+        .unwrap();
+    assert!(matches!(found, Some((ref u, false)) if u.id == id));
+    let (status, _) = app
+        .api(Method::POST, "/auth/logout", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (uid, j) = (id.clone(), jti.clone());
+    let found = app
+        .db()
+        .run(move |c| common::accounts::store::find_for_token(c, &uid, &j))
+        .await
+        .unwrap();
+    assert!(matches!(found, Some((_, true))));
+    let found = app
+        .db()
+        .run(move |c| common::accounts::store::find_for_token(c, "no-such-user", &jti))
+        .await
+        .unwrap();
+    assert!(found.is_none());
+}

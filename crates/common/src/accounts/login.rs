@@ -1,0 +1,322 @@
+//! `POST …/auth/login`.
+//!
+//! What an answer may not tell an attacker: whether the name exists, in how
+//! many tenants, or whether the account is locked or inactive. So every
+//! failure is the same 401, and every attempt, whatever the outcome, costs
+//! exactly one bcrypt verification (against a stand-in hash when there is
+//! no account) before anything is decided.
+//!
+//! Guessing is paced as NIST 800-63B 5.2.2 asks, without handing anyone a
+//! tool to lock others out:
+//! - per client address, across accounts ([`PerAddress`](crate::http::ratelimit::PerAddress));
+//! - per (account, address): after `lockout_threshold` failures that
+//!   address is refused for that account for `lockout_minutes`;
+//! - per account, from anywhere: from the threshold on, each failure delays
+//!   the next attempt by a doubling delay capped at `account_delay_max_secs`,
+//!   so the owner, from another address, gets in after at most that.
+//!
+//! Failures are counted atomically in the database (concurrent guesses each
+//! count), audited and raised as security events; reaching the threshold
+//! is raised at critical severity.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::store::{self, User};
+use crate::audit::{self, Event, Origin, Severity};
+use crate::auth::{AuthContext, TenantRule};
+use crate::db::{now, Db, DbConn};
+use crate::error::{ApiError, ApiResult};
+use crate::http::ratelimit::client_key;
+use crate::response;
+use crate::security::{self, NewEvent};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LoginRequest {
+    username: String,
+    password: String,
+    tenant_id: Option<String>,
+}
+
+/// The one answer to every failed login.
+pub const BAD_LOGIN: &str = "invalid username or password";
+
+/// Why a login failed (audit detail only; the client never sees it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    UnknownUser,
+    BadPassword,
+    /// Refused by the per-account delay or the per-(account, address) block.
+    Locked,
+    Inactive,
+}
+
+impl Failure {
+    fn as_str(self) -> &'static str {
+        match self {
+            Failure::UnknownUser => "unknown_user",
+            Failure::BadPassword => "bad_password",
+            Failure::Locked => "locked",
+            Failure::Inactive => "inactive",
+        }
+    }
+}
+
+pub(super) async fn login(
+    ctx: web::Data<AuthContext>,
+    db: web::Data<Db>,
+    origin: Origin,
+    body: web::Json<LoginRequest>,
+) -> ApiResult<HttpResponse> {
+    let client = client_key(origin.ip.as_deref().unwrap_or("unknown"));
+    pace_address(&ctx, &client)?;
+    let LoginRequest {
+        username,
+        password,
+        tenant_id,
+    } = body.into_inner();
+    if username.is_empty() || username.len() > 254 {
+        return Err(ApiError::field("username", "must be 1 to 254 characters"));
+    }
+    if password.is_empty() || password.len() > 1024 {
+        return Err(ApiError::field("password", "must be 1 to 1024 characters"));
+    }
+    let tenant = login_tenant(&ctx.tenants, tenant_id)?;
+    let user = match tenant.clone() {
+        Some(t) => {
+            let name = username.clone();
+            db.run(move |c| store::find_for_login(c, &name, &t)).await?
+        }
+        None => None,
+    };
+    let throttled = user.as_ref().is_some_and(|u| {
+        u.locked_until.is_some_and(|t| t > now()) || ctx.pair_throttle.is_blocked(&u.id, &client)
+    });
+    // The one bcrypt verification, on every path.
+    let verifier = ctx.verifier.clone();
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let matches = web::block(move || verifier.verify(&password, stored.as_deref())).await?;
+    let failure = match &user {
+        None => Some(Failure::UnknownUser),
+        Some(_) if throttled => Some(Failure::Locked),
+        Some(_) if !matches => Some(Failure::BadPassword),
+        Some(u) if !u.active => Some(Failure::Inactive),
+        Some(_) => None,
+    };
+    match (user, failure) {
+        (Some(user), None) => succeed(&ctx, &db, user, &client, origin).await,
+        (user, Some(failure)) => {
+            let attempt = Attempt {
+                actor: match &user {
+                    Some(u) => u.id.clone(),
+                    None => ctx.login_name_tag(&username),
+                },
+                tenant: user
+                    .as_ref()
+                    .map_or(tenant.unwrap_or_default(), |u| u.tenant_id.clone()),
+                user_id: user.map(|u| u.id),
+                client,
+            };
+            record_failure(&ctx, &db, attempt, failure, origin).await?;
+            Err(ApiError::Unauthenticated(BAD_LOGIN.into()))
+        }
+        (None, None) => Err(ApiError::Unauthenticated(BAD_LOGIN.into())),
+    }
+}
+
+/// Refuse an address that is over the login pace.
+pub(super) fn pace_address(ctx: &AuthContext, client: &str) -> ApiResult<()> {
+    if let Some(limiter) = &ctx.login_limiter {
+        if !limiter.allow(client) {
+            tracing::warn!(client, "login rate limit reached");
+            return Err(ApiError::RateLimited(
+                "too many attempts from this address; wait a minute".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The tenant a login is looked up in (None: nobody can match). On a
+/// hosted server the login must name its tenant, so a name is never looked
+/// up across tenants (whose answer would tell in how many it exists).
+fn login_tenant(rule: &TenantRule, asked: Option<String>) -> ApiResult<Option<String>> {
+    match (rule, asked) {
+        (TenantRule::None, Some(_)) => {
+            Err(ApiError::field("tenant_id", "this server has no tenants"))
+        }
+        (TenantRule::None, None) => Ok(Some(String::new())),
+        // Another tenant on an on-site server finds nobody: the same 401,
+        // after the same one verification.
+        (TenantRule::Pinned(t), Some(asked)) if &asked != t => Ok(None),
+        (TenantRule::Pinned(t), _) => Ok(Some(t.clone())),
+        // A tenant id is a UUID; anything else would land in the audit row.
+        (TenantRule::Hosted, Some(asked)) if uuid::Uuid::parse_str(&asked).is_err() => {
+            Err(ApiError::field("tenant_id", "must be a UUID"))
+        }
+        (TenantRule::Hosted, Some(asked)) => Ok(Some(asked)),
+        (TenantRule::Hosted, None) => Err(ApiError::field(
+            "tenant_id",
+            "is required on this server (accounts are per tenant)",
+        )),
+    }
+}
+
+/// Who failed to log in, from where.
+struct Attempt {
+    /// The user id, or a keyed tag of the typed name (never the name).
+    actor: String,
+    tenant: String,
+    /// The account, when the name matched one.
+    user_id: Option<String>,
+    client: String,
+}
+
+/// Count, audit and raise one failed login; delay the account and block
+/// the address when they reach the threshold.
+async fn record_failure(
+    ctx: &web::Data<AuthContext>,
+    db: &Db,
+    attempt: Attempt,
+    failure: Failure,
+    origin: Origin,
+) -> ApiResult<()> {
+    // Only guesses that were checked count: a refused attempt while throttled
+    // must not let anyone extend the owner's delay.
+    let counts = failure == Failure::BadPassword;
+    let pair_blocked = match (&attempt.user_id, counts) {
+        (Some(id), true) => ctx.pair_throttle.fail(id, &attempt.client),
+        _ => false,
+    };
+    let ctx = ctx.clone();
+    db.write(move |c| {
+        let mut delay_secs = None;
+        if let (Some(id), true) = (&attempt.user_id, counts) {
+            delay_secs = Some(count_account_failure(c, &ctx, id)?);
+        }
+        let tenant = Some(attempt.tenant.as_str()).filter(|t| !t.is_empty());
+        let event = Event::new(&attempt.actor, "anonymous", "auth.login", "session")
+            .outcome("failure")
+            .severity(Severity::Warning)
+            .tenant(tenant)
+            .details(json!({ "reason": failure.as_str() }));
+        audit::append(c, &event, &origin)?;
+        let ip = json!(origin.ip);
+        security::record(
+            c,
+            &NewEvent::new(
+                "auth.login_failed",
+                Severity::Warning,
+                &attempt.actor,
+                tenant,
+                json!({ "reason": failure.as_str(), "ip": ip }),
+            ),
+        )?;
+        // Each is raised once: the address block by the one request whose
+        // failure reached the threshold for that address (in memory, under
+        // a lock), the account delay by the one whose atomic count reached it.
+        if pair_blocked {
+            let details = json!({ "minutes": ctx.lockout_minutes, "client": attempt.client });
+            alert(c, &attempt, tenant, "auth.lockout", details, &origin)?;
+        }
+        if let Some((n, secs)) = delay_secs.filter(|(n, _)| *n == ctx.lockout_threshold) {
+            let details = json!({ "failures": n, "delay_secs": secs });
+            alert(
+                c,
+                &attempt,
+                tenant,
+                "auth.account_delayed",
+                details,
+                &origin,
+            )?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Record and raise, at critical severity, a throttle that just engaged.
+fn alert(
+    conn: &mut DbConn,
+    attempt: &Attempt,
+    tenant: Option<&str>,
+    action: &str,
+    details: serde_json::Value,
+    origin: &Origin,
+) -> ApiResult<()> {
+    let event = Event::new(&attempt.actor, "anonymous", action, "session")
+        .outcome("failure")
+        .severity(Severity::Critical)
+        .tenant(tenant)
+        .details(details.clone());
+    audit::append(conn, &event, origin)?;
+    let mut raised = details;
+    raised["ip"] = json!(origin.ip);
+    security::record(
+        conn,
+        &NewEvent::new(action, Severity::Critical, &attempt.actor, tenant, raised),
+    )?;
+    Ok(())
+}
+
+/// Count a checked failure of an account (atomically) and, from the
+/// threshold on, delay its next login by a doubling delay. Returns the count
+/// and the delay set in seconds (0: none).
+pub(super) fn count_account_failure(
+    conn: &mut DbConn,
+    ctx: &AuthContext,
+    user_id: &str,
+) -> ApiResult<(i32, i64)> {
+    let failures = store::count_failure(conn, user_id)?;
+    if failures < ctx.lockout_threshold {
+        return Ok((failures, 0));
+    }
+    let doublings = u32::try_from(failures - ctx.lockout_threshold).unwrap_or(0);
+    let secs = 1_i64
+        .checked_shl(doublings.min(30))
+        .unwrap_or(i64::MAX)
+        .min(ctx.account_delay_max_secs);
+    store::delay_logins(conn, user_id, now() + chrono::TimeDelta::seconds(secs))?;
+    Ok((failures, secs))
+}
+
+/// Issue the token, reset the counts and audit the login.
+async fn succeed(
+    ctx: &AuthContext,
+    db: &Db,
+    user: User,
+    client: &str,
+    origin: Origin,
+) -> ApiResult<HttpResponse> {
+    let (token, claims) = ctx.keys.issue(
+        &user.id,
+        &user.role,
+        Some(&user.tenant_id),
+        user.session_epoch,
+    )?;
+    ctx.pair_throttle.succeed(&user.id, client);
+    let (uid, role, tenant) = (user.id.clone(), user.role.clone(), user.tenant_id.clone());
+    let jti = claims.jti.clone();
+    db.write(move |c| {
+        store::record_success(c, &uid)?;
+        let event = Event::new(&uid, &role, "auth.login", "session")
+            .tenant(Some(&tenant))
+            .details(json!({ "jti": jti }));
+        audit::append(c, &event, &origin)?;
+        Ok(())
+    })
+    .await?;
+    let mut user_json = json!({ "id": user.id, "username": user.username, "role": user.role });
+    if !user.tenant_id.is_empty() {
+        user_json["tenant_id"] = json!(user.tenant_id);
+    }
+    Ok(response::ok(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": ctx.keys.ttl_secs(),
+        "user": user_json,
+        "must_change_password": user.must_change_password,
+    })))
+}

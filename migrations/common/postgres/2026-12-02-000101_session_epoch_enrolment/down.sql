@@ -1,0 +1,2 @@
+DROP TABLE enrolment_codes;
+ALTER TABLE users DROP COLUMN session_epoch;
