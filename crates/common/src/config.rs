@@ -116,6 +116,10 @@ pub struct PlaneSection {
     /// Per-request timeout of outbound calls.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    /// Hours a CRL past its `nextUpdate` is still honoured (with a warning)
+    /// before every peer is refused until it is refreshed.
+    #[serde(default = "default_crl_grace_hours")]
+    pub crl_grace_hours: u32,
 }
 
 fn yes() -> bool {
@@ -148,6 +152,9 @@ fn default_outbox_interval() -> u64 {
 fn default_request_timeout() -> u64 {
     10
 }
+fn default_crl_grace_hours() -> u32 {
+    48
+}
 
 /// The public listener.
 #[derive(Debug, Deserialize)]
@@ -163,6 +170,16 @@ pub struct ServerSection {
     /// Worker threads (0 = one per core).
     #[serde(default)]
     pub workers: usize,
+    /// The public listener's TLS certificate chain (PEM); with `tls_key`,
+    /// the listener speaks TLS only. Re-read when the file changes.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert` (PEM, mode 0600).
+    pub tls_key: Option<PathBuf>,
+    /// Addresses or CIDRs of TLS-terminating proxies in front of this
+    /// server. Non-empty: plain HTTP off loopback is allowed (the proxy
+    /// does TLS). Env: comma-separated.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 fn default_body_limit() -> usize {
@@ -335,19 +352,18 @@ impl Config {
                     .required(true),
             );
         }
-        let role_keys = env_role_keys(service, &env);
+        let mut list_keys = env_role_keys(service, &env);
+        list_keys.push("server.trusted_proxies".to_string());
+        // Lists come from env as comma-separated text, but only for the
+        // keys named here (otherwise every value would become a list).
         let mut environment = config::Environment::with_prefix(service.env_prefix())
             .prefix_separator("__")
             .separator("__")
             .try_parsing(true)
-            .source(Some(env));
-        if !role_keys.is_empty() {
-            // Lists come from env as comma-separated text, but only for the
-            // keys named here (otherwise every value would become a list).
-            environment = environment.list_separator(",");
-            for key in &role_keys {
-                environment = environment.with_list_parse_key(key);
-            }
+            .source(Some(env))
+            .list_separator(",");
+        for key in &list_keys {
+            environment = environment.with_list_parse_key(key);
         }
         builder = builder.add_source(environment);
         let raw = builder.build().context("reading configuration")?;
@@ -375,6 +391,15 @@ impl Config {
     fn validate(&self, service: Service) -> anyhow::Result<()> {
         if self.database_url().is_empty() {
             bail!("database.url is empty");
+        }
+        match (&self.server.tls_cert, &self.server.tls_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                bail!("server.tls_cert and server.tls_key go together")
+            }
+            _ => {}
+        }
+        for proxy in &self.server.trusted_proxies {
+            check_proxy(proxy)?;
         }
         if self.plane.anchor_interval_secs == 0 || self.plane.outbox_interval_secs == 0 {
             bail!("plane intervals must be at least 1 second");
@@ -436,11 +461,44 @@ impl Config {
         }
     }
 
-    /// Refuse demo mode unless the listener is on loopback.
+    /// Refuse demo mode unless every listener is on loopback: the public
+    /// one and, when the plane is on, the internal one.
     pub fn check_demo_allowed(&self) -> anyhow::Result<()> {
         if self.demo && !self.server.host.is_loopback() {
             bail!(
                 "demo mode is refused: the public listener is bound to {}, not loopback",
+                self.server.host
+            );
+        }
+        if self.demo && self.plane.enabled && !self.plane.host.is_loopback() {
+            bail!(
+                "demo mode is refused: the internal listener is bound to {}, not loopback",
+                self.plane.host
+            );
+        }
+        Ok(())
+    }
+
+    /// The public listener's TLS files, if it has TLS.
+    pub fn public_tls(&self) -> Option<(&Path, &Path)> {
+        match (&self.server.tls_cert, &self.server.tls_key) {
+            (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+            _ => None,
+        }
+    }
+
+    /// Refuse plain HTTP off loopback: the public listener carries logins
+    /// and tokens, so off loopback it needs TLS, unless the operator names
+    /// the TLS-terminating proxies in front of it (`server.trusted_proxies`).
+    pub fn check_public_listener(&self) -> anyhow::Result<()> {
+        if self.public_tls().is_some() || self.server.host.is_loopback() {
+            return Ok(());
+        }
+        if self.server.trusted_proxies.is_empty() {
+            bail!(
+                "the public listener is bound to {} without TLS: set server.tls_cert and \
+                 server.tls_key, bind to loopback, or name the TLS-terminating proxy in \
+                 server.trusted_proxies",
                 self.server.host
             );
         }
@@ -459,6 +517,25 @@ fn env_role_keys(service: Service, env: &HashMap<String, String>) -> Vec<String>
                 .map(|role| format!("rbac.roles.{}", role.replace("__", ".")))
         })
         .collect()
+}
+
+/// An entry of `server.trusted_proxies`: an address or `address/prefix`.
+fn check_proxy(entry: &str) -> anyhow::Result<()> {
+    let (addr, prefix) = match entry.trim().split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (entry.trim(), None),
+    };
+    let ip: IpAddr = addr.parse().map_err(|_| {
+        anyhow::anyhow!("server.trusted_proxies: `{entry}` is not an address or CIDR")
+    })?;
+    if let Some(p) = prefix {
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        match p.parse::<u8>() {
+            Ok(n) if n <= max => {}
+            _ => bail!("server.trusted_proxies: `{entry}` has a bad prefix length"),
+        }
+    }
+    Ok(())
 }
 
 fn read_secret(path: &Path) -> anyhow::Result<SecretString> {

@@ -6,9 +6,9 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 use chrono::{Duration, Utc};
-use common::mtls::certs::{Ca, IssueRequest, Issued, RevokedSerial};
 use common::mtls::ServiceIdentity;
 use common::Service;
+use pki::{Ca, IssueRequest, Issued, RevokedSerial, Roles};
 
 /// A CA in a temporary folder, with the certificates issued from it.
 pub struct Pki {
@@ -92,11 +92,31 @@ impl Pki {
         self.dir.path().join(file)
     }
 
-    /// Issue a valid certificate for `identity` as `<name>.crt`/`<name>.key`.
+    /// Issue a valid certificate for `identity` as `<name>.crt`/`<name>.key`,
+    /// with the usages of its role ([`Roles::of`]).
     pub fn issue(&self, name: &str, identity: ServiceIdentity) -> Issued {
+        let roles = Roles::of(&identity);
+        self.issue_with_roles(name, identity, roles)
+    }
+
+    /// Issue a valid certificate for `identity` with the usages `roles`
+    /// (to test one layer of checks with the one below it out of the way).
+    pub fn issue_with_roles(&self, name: &str, identity: ServiceIdentity, roles: Roles) -> Issued {
         self.issue_between(
             name,
-            identity,
+            Some(identity),
+            roles,
+            Utc::now() - Duration::hours(1),
+            Utc::now() + Duration::days(1),
+        )
+    }
+
+    /// Issue a public listener's certificate for `localhost` (serverAuth only).
+    pub fn issue_public(&self, name: &str) -> Issued {
+        self.issue_between(
+            name,
+            None,
+            Roles::Server,
             Utc::now() - Duration::hours(1),
             Utc::now() + Duration::days(1),
         )
@@ -104,9 +124,11 @@ impl Pki {
 
     /// Issue a certificate that expired yesterday.
     pub fn issue_expired(&self, name: &str, identity: ServiceIdentity) -> Issued {
+        let roles = Roles::of(&identity);
         self.issue_between(
             name,
-            identity,
+            Some(identity),
+            roles,
             Utc::now() - Duration::days(3),
             Utc::now() - Duration::days(1),
         )
@@ -115,12 +137,14 @@ impl Pki {
     fn issue_between(
         &self,
         name: &str,
-        identity: ServiceIdentity,
+        identity: Option<ServiceIdentity>,
+        roles: Roles,
         from: chrono::DateTime<Utc>,
         to: chrono::DateTime<Utc>,
     ) -> Issued {
         let req = IssueRequest {
             identity,
+            roles,
             dns: vec!["localhost".into()],
             ips: vec!["127.0.0.1".parse().unwrap()],
             not_before: from,
