@@ -720,3 +720,99 @@ mod plane_tests {
         assert_eq!(cfg.plane.outbox_interval_secs, 1);
     }
 }
+
+#[cfg(test)]
+mod listener_tests {
+    use super::*;
+
+    fn load(service: Service, pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let env = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load_with_env(service, None, env)
+    }
+
+    /// Issue 8 finding 12: "Demo mode checks only the public address for
+    /// loopback, not the internal listener's."
+    #[test]
+    fn demo_mode_checks_only_the_public_address_for_loopback() {
+        let cfg = load(
+            Service::Company,
+            &[
+                ("COMPANY__DEMO", "true"),
+                ("COMPANY__PLANE__HOST", "0.0.0.0"),
+            ],
+        )
+        .unwrap();
+        let err = cfg.check_demo_allowed().unwrap_err();
+        assert!(format!("{err}").contains("internal listener"), "{err}");
+        // On loopback, or with the plane off, demo mode is fine.
+        let cfg = load(Service::Company, &[("COMPANY__DEMO", "true")]).unwrap();
+        cfg.check_demo_allowed().unwrap();
+        let cfg = load(
+            Service::Company,
+            &[
+                ("COMPANY__DEMO", "true"),
+                ("COMPANY__PLANE__HOST", "0.0.0.0"),
+                ("COMPANY__PLANE__ENABLED", "false"),
+            ],
+        )
+        .unwrap();
+        cfg.check_demo_allowed().unwrap();
+    }
+
+    #[test]
+    fn plain_http_off_loopback_needs_tls_or_a_named_proxy() {
+        let off = [("HOSPITAL__SERVER__HOST", "0.0.0.0")];
+        assert!(load(Service::Hospital, &off)
+            .unwrap()
+            .check_public_listener()
+            .is_err());
+        let proxied = load(
+            Service::Hospital,
+            &[
+                ("HOSPITAL__SERVER__HOST", "0.0.0.0"),
+                (
+                    "HOSPITAL__SERVER__TRUSTED_PROXIES",
+                    "10.0.0.0/8,192.168.1.7",
+                ),
+            ],
+        )
+        .unwrap();
+        proxied.check_public_listener().unwrap();
+        assert_eq!(
+            proxied.server.trusted_proxies,
+            ["10.0.0.0/8", "192.168.1.7"]
+        );
+        let tls = load(
+            Service::Hospital,
+            &[
+                ("HOSPITAL__SERVER__HOST", "0.0.0.0"),
+                ("HOSPITAL__SERVER__TLS_CERT", "/etc/bulkhead/public.crt"),
+                ("HOSPITAL__SERVER__TLS_KEY", "/etc/bulkhead/public.key"),
+            ],
+        )
+        .unwrap();
+        tls.check_public_listener().unwrap();
+        load(Service::Hospital, &[])
+            .unwrap()
+            .check_public_listener()
+            .unwrap();
+        for bad in ["10.0.0.0/33", "proxy.example", "10.0.0.1/x"] {
+            assert!(
+                load(
+                    Service::Hospital,
+                    &[("HOSPITAL__SERVER__TRUSTED_PROXIES", bad)]
+                )
+                .is_err(),
+                "{bad}"
+            );
+        }
+        assert!(load(
+            Service::Hospital,
+            &[("HOSPITAL__SERVER__TLS_KEY", "/etc/bulkhead/public.key")]
+        )
+        .is_err());
+    }
+}

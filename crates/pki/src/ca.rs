@@ -271,8 +271,19 @@ impl Ca {
     /// milliseconds since the epoch (so later CRLs have larger numbers).
     pub fn crl(&self, revoked: &[RevokedSerial]) -> Result<String> {
         let now = Utc::now();
-        let this_update = truncate(now)?;
-        let next_update = this_update + Duration::days(CRL_VALIDITY_DAYS);
+        self.crl_between(revoked, now, now + Duration::days(CRL_VALIDITY_DAYS))
+    }
+
+    /// A CRL with the thisUpdate and nextUpdate given (truncated to the
+    /// second; tests need stale and expired ones).
+    pub fn crl_between(
+        &self,
+        revoked: &[RevokedSerial],
+        this_update: DateTime<Utc>,
+        next_update: DateTime<Utc>,
+    ) -> Result<String> {
+        let now = Utc::now();
+        let (this_update, next_update) = validity(this_update, next_update)?;
         let mut revoked_certs = Vec::with_capacity(revoked.len());
         for r in revoked {
             let serial = hex::decode(normalize_serial(&r.serial)?)

@@ -21,6 +21,8 @@ mod hospital_tenants;
 mod hospital_validation;
 mod lockout;
 mod plane;
+mod plane_findings;
+mod public_tls;
 mod ratelimit;
 mod rbac;
 mod tenancy;
