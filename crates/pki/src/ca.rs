@@ -448,6 +448,45 @@ mod tests {
     }
 
     #[test]
+    fn usages_follow_the_role() {
+        let ca = ca();
+        let usages = |r: IssueRequest| {
+            let issued = ca.issue(&r).unwrap();
+            let der = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes()).unwrap();
+            let (_, x) = x509_parser::parse_x509_certificate(&der).unwrap();
+            let eku = x.extended_key_usage().unwrap().unwrap().value.clone();
+            (eku.server_auth, eku.client_auth)
+        };
+        for (id, want) in [
+            (
+                ServiceIdentity::Hospital {
+                    tenant_id: TENANT.into(),
+                },
+                (false, true),
+            ),
+            (ServiceIdentity::Dev, (true, false)),
+            (ServiceIdentity::Company, (true, true)),
+            (ServiceIdentity::Owner, (true, true)),
+        ] {
+            let mut r = req(id.clone());
+            r.roles = Roles::of(&id);
+            assert_eq!(usages(r), want, "{id}");
+        }
+        // A public certificate: serverAuth, named by its DNS name, no identity.
+        let mut r = req(ServiceIdentity::Dev);
+        r.identity = None;
+        r.roles = Roles::Server;
+        let issued = ca.issue(&r).unwrap();
+        assert_eq!(
+            parse_serials_and_identity(&issued.cert_pem).unwrap().1,
+            None
+        );
+        assert_eq!(usages(r.clone()), (true, false));
+        r.dns.clear();
+        assert!(ca.issue(&r).is_err(), "a public certificate needs a name");
+    }
+
+    #[test]
     fn serials_differ_and_normalize() {
         let ca = ca();
         let a = ca.issue(&req(ServiceIdentity::Dev)).unwrap();

@@ -84,12 +84,7 @@ pub fn init(dir: &Path, ca_days: u32) -> Result<bool> {
     )?;
     // The certificate last: its presence means the CA is complete.
     put(&key_path, ca.key_pem().as_bytes(), Access::Private)?;
-    let revoked = read_revoked(dir)?;
-    put(
-        &dir.join(CRL_FILE),
-        ca.crl(&revoked)?.as_bytes(),
-        Access::Public,
-    )?;
+    write_crl(dir, &ca, &read_revoked(dir)?)?;
     put(
         &dir.join(CA_CERT_FILE),
         ca.cert_pem.as_bytes(),
@@ -225,24 +220,14 @@ pub fn revoke(dir: &Path, serial_hex: &str) -> Result<()> {
         });
         write_json(&dir.join(REVOKED_FILE), &revoked)?;
     }
-    put(
-        &dir.join(CRL_FILE),
-        ca.crl(&revoked)?.as_bytes(),
-        Access::Public,
-    )
+    write_crl(dir, &ca, &revoked)
 }
 
 /// Re-sign `ca.crl` with the serials of `revoked.json` and a fresh
 /// thisUpdate/nextUpdate (servers refuse every peer once a CRL is past
 /// its nextUpdate plus their grace period). Returns the new nextUpdate.
 pub fn refresh_crl(dir: &Path) -> Result<chrono::DateTime<Utc>> {
-    let ca = load_ca(dir)?;
-    let revoked = read_revoked(dir)?;
-    put(
-        &dir.join(CRL_FILE),
-        ca.crl(&revoked)?.as_bytes(),
-        Access::Public,
-    )?;
+    write_crl(dir, &load_ca(dir)?, &read_revoked(dir)?)?;
     crl_next_update(dir)?.ok_or_else(|| anyhow!("the CRL just written has no nextUpdate"))
 }
 
@@ -399,6 +384,15 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
+}
+
+/// Sign and write `ca.crl` listing `revoked`.
+fn write_crl(dir: &Path, ca: &Ca, revoked: &[RevokedSerial]) -> Result<()> {
+    put(
+        &dir.join(CRL_FILE),
+        ca.crl(revoked)?.as_bytes(),
+        Access::Public,
+    )
 }
 
 /// Write a file of the directory atomically, replacing what was there.

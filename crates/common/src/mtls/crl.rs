@@ -24,14 +24,15 @@ use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
 use serde_json::json;
 
 use super::alarm::{self, Alarm, AlarmSender};
+use super::tls::provider;
 use crate::audit::Severity;
 
 /// A CRL file as last seen, and the last good CRL read from it.
 pub struct CrlWatch {
     path: PathBuf,
     grace: Duration,
-    /// Raw subject DNs of the CA certificates a CRL must be issued by.
-    issuers: Vec<Vec<u8>>,
+    /// The CA certificates a CRL must be issued (and signed) by.
+    issuers: Vec<Issuer>,
     state: RwLock<State>,
     alarms: Option<AlarmSender>,
 }
@@ -42,6 +43,14 @@ impl std::fmt::Debug for CrlWatch {
             .field("path", &self.path)
             .finish()
     }
+}
+
+/// A CA as far as checking a CRL goes.
+struct Issuer {
+    /// Its raw subject DN.
+    subject: Vec<u8>,
+    /// Its public key (the subjectPublicKey bits).
+    key: Vec<u8>,
 }
 
 struct State {
@@ -74,7 +83,10 @@ impl CrlWatch {
         for c in ca {
             let (_, x) = x509_parser::parse_x509_certificate(c.as_ref())
                 .map_err(|e| anyhow!("parsing the CA certificate: {e}"))?;
-            issuers.push(x.subject().as_raw().to_vec());
+            issuers.push(Issuer {
+                subject: x.subject().as_raw().to_vec(),
+                key: x.public_key().subject_public_key.data.to_vec(),
+            });
         }
         let seen = mtime(path);
         let (good, next_update) = read(path, &issuers)?;
@@ -201,12 +213,14 @@ fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-/// Read and check a CRL file: PEM, at least one CRL, each issued by one of
+/// Read and check a CRL file: PEM, at least one CRL, each signed by one of
 /// `issuers` and carrying a `nextUpdate`. Returns the CRLs and the earliest
-/// `nextUpdate`.
+/// `nextUpdate`. (WebPKI checks the signature again when it uses the CRL;
+/// checking here means a bad file is refused at load, keeping the last good
+/// one, instead of making every peer fail.)
 fn read(
     path: &Path,
-    issuers: &[Vec<u8>],
+    issuers: &[Issuer],
 ) -> anyhow::Result<(Vec<CertificateRevocationListDer<'static>>, DateTime<Utc>)> {
     let crls: Vec<CertificateRevocationListDer<'static>> =
         CertificateRevocationListDer::pem_file_iter(path)
@@ -217,11 +231,20 @@ fn read(
     for crl in &crls {
         let (_, parsed) = x509_parser::parse_x509_crl(crl.as_ref())
             .map_err(|e| anyhow!("parsing the CRL {}: {e}", path.display()))?;
-        if !issuers
+        let tbs = parsed.tbs_cert_list.as_ref();
+        let signature = parsed.signature_value.data.as_ref();
+        let signed_by_us = issuers
             .iter()
-            .any(|i| i.as_slice() == parsed.issuer().as_raw())
-        {
-            bail!("the CRL {} was not issued by our CA", path.display());
+            .filter(|i| i.subject.as_slice() == parsed.issuer().as_raw())
+            .any(|i| {
+                provider()
+                    .signature_verification_algorithms
+                    .all
+                    .iter()
+                    .any(|alg| alg.verify_signature(&i.key, tbs, signature).is_ok())
+            });
+        if !signed_by_us {
+            bail!("the CRL {} is not signed by our CA", path.display());
         }
         let next = parsed
             .next_update()

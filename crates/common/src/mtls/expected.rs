@@ -7,7 +7,7 @@
 //! raised once per certificate presented and at most every
 //! [`REALARM_AFTER`] for the same one, not once per retry.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::alarm::{self, Alarm, AlarmSender};
 use super::identity::ServiceIdentity;
-use super::tls::{self, Trust};
+use super::tls::{self, PerCrl, Trust};
 use crate::audit::Severity;
 
 /// How long before the same refusal is alarmed about again.
@@ -29,7 +29,7 @@ pub const REALARM_AFTER: Duration = Duration::from_secs(15 * 60);
 pub struct ExpectedPeer {
     expected: ServiceIdentity,
     trust: Trust,
-    current: RwLock<Option<(u64, Arc<WebPkiServerVerifier>)>>,
+    current: PerCrl<WebPkiServerVerifier>,
     alarms: Option<AlarmSender>,
     last_alarm: Mutex<Option<(String, Instant)>>,
 }
@@ -40,27 +40,14 @@ impl ExpectedPeer {
         Self {
             expected,
             trust,
-            current: RwLock::new(None),
+            current: PerCrl::new(),
             alarms,
             last_alarm: Mutex::new(None),
         }
     }
 
     fn webpki(&self) -> Result<Arc<WebPkiServerVerifier>, rustls::Error> {
-        let (generation, crls) = self.trust.crl().map_err(rustls::Error::General)?;
-        if let Ok(guard) = self.current.read() {
-            if let Some((g, v)) = guard.as_ref() {
-                if *g == generation {
-                    return Ok(v.clone());
-                }
-            }
-        }
-        let fresh = tls::server_verifier(self.trust.roots(), crls)
-            .map_err(|e| rustls::Error::General(e.to_string()))?;
-        if let Ok(mut guard) = self.current.write() {
-            *guard = Some((generation, fresh.clone()));
-        }
-        Ok(fresh)
+        self.current.get(&self.trust, tls::server_verifier)
     }
 
     fn check(

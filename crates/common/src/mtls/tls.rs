@@ -152,6 +152,51 @@ impl Trust {
     }
 }
 
+/// A verifier built from the CRL in force, rebuilt only when it changes
+/// (every handshake asks; a rebuild per handshake would be wasteful).
+pub(super) struct PerCrl<V: ?Sized> {
+    current: RwLock<Option<(u64, Arc<V>)>>,
+}
+
+impl<V: ?Sized> fmt::Debug for PerCrl<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PerCrl")
+    }
+}
+
+impl<V: ?Sized> PerCrl<V> {
+    pub(super) fn new() -> Self {
+        Self {
+            current: RwLock::new(None),
+        }
+    }
+
+    /// The verifier for the CRL `trust` has in force (an error: refuse).
+    pub(super) fn get(
+        &self,
+        trust: &Trust,
+        build: impl FnOnce(
+            &Arc<RootCertStore>,
+            Vec<CertificateRevocationListDer<'static>>,
+        ) -> anyhow::Result<Arc<V>>,
+    ) -> Result<Arc<V>, rustls::Error> {
+        let (generation, crls) = trust.crl().map_err(rustls::Error::General)?;
+        if let Ok(guard) = self.current.read() {
+            if let Some((g, v)) = guard.as_ref() {
+                if *g == generation {
+                    return Ok(v.clone());
+                }
+            }
+        }
+        let fresh =
+            build(trust.roots(), crls).map_err(|e| rustls::Error::General(e.to_string()))?;
+        if let Ok(mut guard) = self.current.write() {
+            *guard = Some((generation, fresh.clone()));
+        }
+        Ok(fresh)
+    }
+}
+
 /// Verify TLS 1.2 and 1.3 handshake signatures: the same for both directions
 /// and independent of revocation.
 pub(super) fn verify_signature_12(
@@ -185,7 +230,7 @@ pub(super) fn verify_signature_13(
 struct Verifier {
     trust: Trust,
     hints: Vec<DistinguishedName>,
-    current: RwLock<Option<(u64, Arc<dyn ClientCertVerifier>)>>,
+    current: PerCrl<dyn ClientCertVerifier>,
     refusals: Option<mpsc::UnboundedSender<Refusal>>,
 }
 
@@ -199,20 +244,7 @@ impl fmt::Debug for Verifier {
 
 impl Verifier {
     fn inner(&self) -> Result<Arc<dyn ClientCertVerifier>, rustls::Error> {
-        let (generation, crls) = self.trust.crl().map_err(rustls::Error::General)?;
-        if let Ok(guard) = self.current.read() {
-            if let Some((g, v)) = guard.as_ref() {
-                if *g == generation {
-                    return Ok(v.clone());
-                }
-            }
-        }
-        let fresh = client_verifier(self.trust.roots(), crls)
-            .map_err(|e| rustls::Error::General(e.to_string()))?;
-        if let Ok(mut guard) = self.current.write() {
-            *guard = Some((generation, fresh.clone()));
-        }
-        Ok(fresh)
+        self.current.get(&self.trust, client_verifier)
     }
 }
 
@@ -285,7 +317,7 @@ pub fn server_config(
     let verifier = Verifier {
         hints: trust.roots().subjects(),
         trust: trust.clone(),
-        current: RwLock::new(None),
+        current: PerCrl::new(),
         refusals,
     };
     // Build once now, so a bad CA or CRL fails the start, not the first handshake.

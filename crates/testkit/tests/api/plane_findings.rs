@@ -116,6 +116,14 @@ async fn deleting_the_crl_file_readmits_revoked_certificates() {
     )
     .await;
 
+    // Another CA's CRL (which revokes nothing of ours) is not taken either.
+    let other = Pki::new();
+    std::fs::copy(other.dir().join("ca.crl"), pki.dir().join("ca.crl")).unwrap();
+    assert!(
+        !admitted("owner-revoked").await,
+        "revoked under a foreign CRL"
+    );
+
     // Past nextUpdate but within the grace period: honoured, with a warning.
     pki.write_crl_due(Utc::now() - chrono::Duration::minutes(30));
     assert!(admitted("owner").await, "within the grace period");
