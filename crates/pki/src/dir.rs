@@ -535,6 +535,24 @@ mod tests {
             vec!["hospital"]
         );
         assert!(ensure_demo(&dir, "not-a-uuid").is_err());
+
+        // A CRL near or past its nextUpdate is re-signed, revocations kept.
+        let ca = load_ca(&dir).unwrap();
+        let past = Utc::now() - Duration::days(40);
+        let stale = ca
+            .crl_between(
+                &read_revoked(&dir).unwrap(),
+                past,
+                past + Duration::days(30),
+            )
+            .unwrap();
+        fs::write(dir.join(CRL_FILE), stale).unwrap();
+        assert_eq!(
+            ensure_demo(&dir, "00000000-0000-4000-8000-000000000002").unwrap(),
+            vec!["crl"]
+        );
+        assert!(crl_next_update(&dir).unwrap().unwrap() > Utc::now() + Duration::days(29));
+        assert_eq!(read_revoked(&dir).unwrap().len(), 1);
     }
 
     /// A temporary directory removed on drop (no tempfile dependency here).

@@ -14,7 +14,7 @@
 //! unreadable or expired beyond the grace period refuses to start.
 
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use anyhow::{anyhow, bail, Context};
@@ -57,7 +57,7 @@ struct State {
     /// The modification time last looked at (`None`: the file was missing).
     seen: Option<SystemTime>,
     /// The last good CRL.
-    good: Vec<CertificateRevocationListDer<'static>>,
+    good: Arc<[CertificateRevocationListDer<'static>]>,
     /// Its `nextUpdate`.
     next_update: DateTime<Utc>,
     /// Bumped on every good load, so verifiers know when to rebuild.
@@ -67,7 +67,8 @@ struct State {
 }
 
 /// The CRL in force: a generation number and the CRL itself.
-pub type Current = (u64, Vec<CertificateRevocationListDer<'static>>);
+/// (Shared, not copied: every handshake asks for it.)
+pub type Current = (u64, Arc<[CertificateRevocationListDer<'static>]>);
 
 impl CrlWatch {
     /// Read the CRL at `path`, issued by one of `ca` (DER certificates).
@@ -103,7 +104,7 @@ impl CrlWatch {
             issuers,
             state: RwLock::new(State {
                 seen,
-                good,
+                good: good.into(),
                 next_update,
                 generation: 1,
                 announced: None,
@@ -121,11 +122,17 @@ impl CrlWatch {
         if changed {
             self.reload(seen);
         }
+        let now = Utc::now();
+        // The common case, current and in force, needs only the read lock.
+        if let Ok(state) = self.state.read() {
+            if now <= state.next_update {
+                return Ok((state.generation, state.good.clone()));
+            }
+        }
         let mut state = match self.state.write() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        let now = Utc::now();
         let next_update = state.next_update;
         if now > next_update + self.grace {
             self.announce(
@@ -165,7 +172,7 @@ impl CrlWatch {
         state.seen = seen;
         match result {
             Ok((good, next_update)) => {
-                state.good = good;
+                state.good = good.into();
                 state.next_update = next_update;
                 state.generation += 1;
                 state.announced = None;

@@ -188,8 +188,8 @@ impl<V: ?Sized> PerCrl<V> {
                 }
             }
         }
-        let fresh =
-            build(trust.roots(), crls).map_err(|e| rustls::Error::General(e.to_string()))?;
+        let fresh = build(trust.roots(), crls.to_vec())
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
         if let Ok(mut guard) = self.current.write() {
             *guard = Some((generation, fresh.clone()));
         }
