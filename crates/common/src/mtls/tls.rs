@@ -11,15 +11,12 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::{anyhow, Context};
 use chrono::Duration;
-use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{
-    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
-};
+use rustls::{DistinguishedName, RootCertStore, ServerConfig};
 use tokio::sync::mpsc;
 
 use super::alarm::AlarmSender;
@@ -197,33 +194,47 @@ impl<V: ?Sized> PerCrl<V> {
     }
 }
 
-/// Verify TLS 1.2 and 1.3 handshake signatures: the same for both directions
-/// and independent of revocation.
-pub(super) fn verify_signature_12(
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, rustls::Error> {
-    rustls::crypto::verify_tls12_signature(
-        message,
-        cert,
-        dss,
-        &provider().signature_verification_algorithms,
-    )
-}
+/// The handshake-signature methods of a rustls verifier: the same for
+/// both directions (client and server certificates) and independent of
+/// revocation, so both verifiers expand this one copy.
+macro_rules! handshake_signatures {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &$crate::mtls::tls::provider().signature_verification_algorithms,
+            )
+        }
 
-pub(super) fn verify_signature_13(
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, rustls::Error> {
-    rustls::crypto::verify_tls13_signature(
-        message,
-        cert,
-        dss,
-        &provider().signature_verification_algorithms,
-    )
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &$crate::mtls::tls::provider().signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            $crate::mtls::tls::provider()
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    };
 }
+pub(super) use handshake_signatures;
 
 /// Client verification against the CA and the CRL in force, rebuilt when
 /// the CRL changes, with refusals reported.
@@ -283,29 +294,7 @@ impl ClientCertVerifier for Verifier {
         result
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_signature_12(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_signature_13(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    handshake_signatures!();
 }
 
 /// The server configuration of an internal listener.
