@@ -104,7 +104,8 @@ fn fetch_anchors(
         }
         _ => (cfg.plane.clone(), Vec::new()),
     };
-    let client = PeerClient::new(&plane, &plane.company_url)?;
+    let trust = common::mtls::Trust::load(&plane, None)?;
+    let client = PeerClient::new(&plane, &trust, common::mtls::ServiceIdentity::Company, None)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

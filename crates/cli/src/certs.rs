@@ -1,6 +1,7 @@
-//! `certs init`, `certs issue`, `certs revoke`, `certs demo`: the CA, the
-//! service certificates and the CRL of the internal plane, in a
-//! certificates directory (`./certs` unless `--dir`).
+//! `certs init`, `certs issue`, `certs public`, `certs revoke`, `certs crl
+//! --refresh`, `certs demo`: the CA, the service certificates, public
+//! listener certificates and the CRL, in a certificates directory
+//! (`./certs` unless `--dir`). The work is the `pki` crate's.
 
 // Printing the result is what a CLI command is for.
 #![allow(clippy::print_stdout)]
@@ -10,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use common::mtls::certs;
 use common::mtls::ServiceIdentity;
 use common::Service;
+use pki as certs;
 
 #[derive(clap::Subcommand)]
 pub enum CertsCommand {
@@ -32,6 +33,19 @@ pub enum CertsCommand {
         /// The serial, in hex (as `certs issue` printed it; `:` allowed).
         #[arg(long)]
         serial: String,
+        /// The certificates directory.
+        #[arg(long, default_value = certs::DEFAULT_DIR)]
+        dir: PathBuf,
+    },
+    /// Issue (or rotate) a public listener's TLS certificate for a DNS name
+    /// (serverAuth only, no service identity), signed by the CA.
+    Public(PublicArgs),
+    /// The CRL: `--refresh` re-signs ca.crl with a fresh nextUpdate (servers
+    /// refuse every peer once it is past nextUpdate plus their grace period).
+    Crl {
+        /// Re-sign the CRL now (without it: show its nextUpdate).
+        #[arg(long)]
+        refresh: bool,
         /// The certificates directory.
         #[arg(long, default_value = certs::DEFAULT_DIR)]
         dir: PathBuf,
@@ -71,10 +85,31 @@ pub struct IssueArgs {
     name: Option<String>,
 }
 
+#[derive(clap::Args)]
+pub struct PublicArgs {
+    /// A DNS name users reach the server by (repeatable; at least one).
+    #[arg(long = "dns", value_name = "NAME", required = true)]
+    dns: Vec<String>,
+    /// An IP address users reach the server by (repeatable).
+    #[arg(long = "ip", value_name = "ADDR")]
+    ips: Vec<IpAddr>,
+    /// The certificates directory.
+    #[arg(long, default_value = certs::DEFAULT_DIR)]
+    dir: PathBuf,
+    /// Validity in days.
+    #[arg(long, default_value_t = certs::DEFAULT_LEAF_DAYS)]
+    days: u32,
+    /// File name stem (`<name>.crt`, `<name>.key`).
+    #[arg(long, default_value = "public")]
+    name: String,
+}
+
 pub fn run(command: CertsCommand) -> anyhow::Result<ExitCode> {
     match command {
         CertsCommand::Init { dir, days } => init(&dir, days),
         CertsCommand::Issue(args) => issue(args),
+        CertsCommand::Public(args) => public(args),
+        CertsCommand::Crl { refresh, dir } => crl(&dir, refresh),
         CertsCommand::Revoke { serial, dir } => revoke(&dir, &serial),
         CertsCommand::Demo { dir } => demo(&dir),
     }
@@ -123,6 +158,43 @@ fn issue(args: IssueArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn public(args: PublicArgs) -> anyhow::Result<ExitCode> {
+    let issued = certs::issue_public(&args.dir, &args.name, &args.dns, &args.ips, args.days)?;
+    let crt = args.dir.join(format!("{}.crt", args.name));
+    let key = args.dir.join(format!("{}.key", args.name));
+    println!("issued {} (key {}, 0600)", crt.display(), key.display());
+    println!("serial:   {}", issued.serial_hex);
+    println!("names:    {}", args.dns.join(", "));
+    println!("expires:  {}", issued.not_after.to_rfc3339());
+    println!(
+        "serve it with server.tls_cert = \"{}\" and server.tls_key = \"{}\"",
+        crt.display(),
+        key.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn crl(dir: &Path, refresh: bool) -> anyhow::Result<ExitCode> {
+    let path = dir.join(certs::CRL_FILE);
+    if refresh {
+        let next = certs::refresh_crl(dir)?;
+        println!(
+            "{} re-signed; next update due {}",
+            path.display(),
+            next.to_rfc3339()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    match certs::crl_next_update(dir)? {
+        Some(next) => println!("{}: next update due {}", path.display(), next.to_rfc3339()),
+        None => {
+            eprintln!("bulkhead: no CRL at {}", path.display());
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn revoke(dir: &Path, serial: &str) -> anyhow::Result<ExitCode> {
     let normalized = certs::normalize_serial(serial)?;
     let already = certs::read_revoked(dir)?
@@ -143,7 +215,7 @@ fn revoke(dir: &Path, serial: &str) -> anyhow::Result<ExitCode> {
             dir.join(certs::CRL_FILE).display()
         ),
         None => println!(
-            "revoked serial {normalized}{what}; {} rewritten: restart the internal listeners to load it",
+            "revoked serial {normalized}{what}; {} rewritten (servers reload it on change)",
             dir.join(certs::CRL_FILE).display()
         ),
     }

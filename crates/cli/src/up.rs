@@ -51,9 +51,8 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     if args.demo {
         // The demo needs a CA and the four service certificates for the
         // internal plane; create whatever is missing (never in production).
-        let created =
-            common::mtls::certs::ensure_demo(&args.certs_dir, common::config::DEMO_TENANT_ID)
-                .context("creating the demo certificates")?;
+        let created = pki::ensure_demo(&args.certs_dir, common::config::DEMO_TENANT_ID)
+            .context("creating the demo certificates")?;
         if !created.is_empty() {
             println!(
                 "bulkhead: demo certificates created in {}: {}",

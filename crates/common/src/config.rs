@@ -116,6 +116,10 @@ pub struct PlaneSection {
     /// Per-request timeout of outbound calls.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    /// Hours a CRL past its `nextUpdate` is still honoured (with a warning)
+    /// before every peer is refused until it is refreshed.
+    #[serde(default = "default_crl_grace_hours")]
+    pub crl_grace_hours: u32,
 }
 
 fn yes() -> bool {
@@ -148,6 +152,9 @@ fn default_outbox_interval() -> u64 {
 fn default_request_timeout() -> u64 {
     10
 }
+fn default_crl_grace_hours() -> u32 {
+    48
+}
 
 /// The public listener.
 #[derive(Debug, Deserialize)]
@@ -163,9 +170,16 @@ pub struct ServerSection {
     /// Worker threads (0 = one per core).
     #[serde(default)]
     pub workers: usize,
+    /// The public listener's TLS certificate chain (PEM); with `tls_key`,
+    /// the listener speaks TLS only. Re-read when the file changes.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert` (PEM, mode 0600).
+    pub tls_key: Option<PathBuf>,
     /// Reverse proxies (addresses or CIDRs) whose `Forwarded` /
     /// `X-Forwarded-For` headers are believed; from any other peer they are
-    /// ignored. A list, or comma-separated text from the environment.
+    /// ignored. Non-empty also allows plain HTTP off loopback (the proxy
+    /// terminates TLS; logged at start). A list, or comma-separated text
+    /// from the environment.
     #[serde(default, deserialize_with = "list_or_text")]
     pub trusted_proxies: Vec<String>,
 }
@@ -178,15 +192,17 @@ fn list_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D
         List(Vec<String>),
         Text(String),
     }
-    Ok(match ListOrText::deserialize(d)? {
+    let items = match ListOrText::deserialize(d)? {
         ListOrText::List(l) => l,
-        ListOrText::Text(t) => t
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
-    })
+        ListOrText::Text(t) => t.split(',').map(str::to_string).collect(),
+    };
+    // The environment's list separator leaves the spaces after commas.
+    Ok(items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect())
 }
 
 fn default_body_limit() -> usize {
@@ -367,19 +383,18 @@ impl Config {
                     .required(true),
             );
         }
-        let role_keys = env_role_keys(service, &env);
+        let mut list_keys = env_role_keys(service, &env);
+        list_keys.push("server.trusted_proxies".to_string());
+        // Lists come from env as comma-separated text, but only for the
+        // keys named here (otherwise every value would become a list).
         let mut environment = config::Environment::with_prefix(service.env_prefix())
             .prefix_separator("__")
             .separator("__")
             .try_parsing(true)
-            .source(Some(env));
-        if !role_keys.is_empty() {
-            // Lists come from env as comma-separated text, but only for the
-            // keys named here (otherwise every value would become a list).
-            environment = environment.list_separator(",");
-            for key in &role_keys {
-                environment = environment.with_list_parse_key(key);
-            }
+            .source(Some(env))
+            .list_separator(",");
+        for key in &list_keys {
+            environment = environment.with_list_parse_key(key);
         }
         builder = builder.add_source(environment);
         let raw = builder.build().context("reading configuration")?;
@@ -407,6 +422,15 @@ impl Config {
     fn validate(&self, service: Service) -> anyhow::Result<()> {
         if self.database_url().is_empty() {
             bail!("database.url is empty");
+        }
+        match (&self.server.tls_cert, &self.server.tls_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                bail!("server.tls_cert and server.tls_key go together")
+            }
+            _ => {}
+        }
+        for proxy in &self.server.trusted_proxies {
+            check_proxy(proxy)?;
         }
         if self.plane.anchor_interval_secs == 0 || self.plane.outbox_interval_secs == 0 {
             bail!("plane intervals must be at least 1 second");
@@ -478,11 +502,44 @@ impl Config {
         }
     }
 
-    /// Refuse demo mode unless the listener is on loopback.
+    /// Refuse demo mode unless every listener is on loopback: the public
+    /// one and, when the plane is on, the internal one.
     pub fn check_demo_allowed(&self) -> anyhow::Result<()> {
         if self.demo && !self.server.host.is_loopback() {
             bail!(
                 "demo mode is refused: the public listener is bound to {}, not loopback",
+                self.server.host
+            );
+        }
+        if self.demo && self.plane.enabled && !self.plane.host.is_loopback() {
+            bail!(
+                "demo mode is refused: the internal listener is bound to {}, not loopback",
+                self.plane.host
+            );
+        }
+        Ok(())
+    }
+
+    /// The public listener's TLS files, if it has TLS.
+    pub fn public_tls(&self) -> Option<(&Path, &Path)> {
+        match (&self.server.tls_cert, &self.server.tls_key) {
+            (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+            _ => None,
+        }
+    }
+
+    /// Refuse plain HTTP off loopback: the public listener carries logins
+    /// and tokens, so off loopback it needs TLS, unless the operator names
+    /// the TLS-terminating proxies in front of it (`server.trusted_proxies`).
+    pub fn check_public_listener(&self) -> anyhow::Result<()> {
+        if self.public_tls().is_some() || self.server.host.is_loopback() {
+            return Ok(());
+        }
+        if self.server.trusted_proxies.is_empty() {
+            bail!(
+                "the public listener is bound to {} without TLS: set server.tls_cert and \
+                 server.tls_key, bind to loopback, or name the TLS-terminating proxy in \
+                 server.trusted_proxies",
                 self.server.host
             );
         }
@@ -501,6 +558,25 @@ fn env_role_keys(service: Service, env: &HashMap<String, String>) -> Vec<String>
                 .map(|role| format!("rbac.roles.{}", role.replace("__", ".")))
         })
         .collect()
+}
+
+/// An entry of `server.trusted_proxies`: an address or `address/prefix`.
+fn check_proxy(entry: &str) -> anyhow::Result<()> {
+    let (addr, prefix) = match entry.trim().split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (entry.trim(), None),
+    };
+    let ip: IpAddr = addr.parse().map_err(|_| {
+        anyhow::anyhow!("server.trusted_proxies: `{entry}` is not an address or CIDR")
+    })?;
+    if let Some(p) = prefix {
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        match p.parse::<u8>() {
+            Ok(n) if n <= max => {}
+            _ => bail!("server.trusted_proxies: `{entry}` has a bad prefix length"),
+        }
+    }
+    Ok(())
 }
 
 fn read_secret(path: &Path) -> anyhow::Result<SecretString> {
@@ -683,5 +759,101 @@ mod plane_tests {
         };
         assert_eq!(cfg.plane.port, 3102);
         assert_eq!(cfg.plane.outbox_interval_secs, 1);
+    }
+}
+
+#[cfg(test)]
+mod listener_tests {
+    use super::*;
+
+    fn load(service: Service, pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let env = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load_with_env(service, None, env)
+    }
+
+    /// Issue 8 finding 12: "Demo mode checks only the public address for
+    /// loopback, not the internal listener's."
+    #[test]
+    fn demo_mode_checks_only_the_public_address_for_loopback() {
+        let cfg = load(
+            Service::Company,
+            &[
+                ("COMPANY__DEMO", "true"),
+                ("COMPANY__PLANE__HOST", "0.0.0.0"),
+            ],
+        )
+        .unwrap();
+        let err = cfg.check_demo_allowed().unwrap_err();
+        assert!(format!("{err}").contains("internal listener"), "{err}");
+        // On loopback, or with the plane off, demo mode is fine.
+        let cfg = load(Service::Company, &[("COMPANY__DEMO", "true")]).unwrap();
+        cfg.check_demo_allowed().unwrap();
+        let cfg = load(
+            Service::Company,
+            &[
+                ("COMPANY__DEMO", "true"),
+                ("COMPANY__PLANE__HOST", "0.0.0.0"),
+                ("COMPANY__PLANE__ENABLED", "false"),
+            ],
+        )
+        .unwrap();
+        cfg.check_demo_allowed().unwrap();
+    }
+
+    #[test]
+    fn plain_http_off_loopback_needs_tls_or_a_named_proxy() {
+        let off = [("HOSPITAL__SERVER__HOST", "0.0.0.0")];
+        assert!(load(Service::Hospital, &off)
+            .unwrap()
+            .check_public_listener()
+            .is_err());
+        let proxied = load(
+            Service::Hospital,
+            &[
+                ("HOSPITAL__SERVER__HOST", "0.0.0.0"),
+                (
+                    "HOSPITAL__SERVER__TRUSTED_PROXIES",
+                    "10.0.0.0/8,192.168.1.7",
+                ),
+            ],
+        )
+        .unwrap();
+        proxied.check_public_listener().unwrap();
+        assert_eq!(
+            proxied.server.trusted_proxies,
+            ["10.0.0.0/8", "192.168.1.7"]
+        );
+        let tls = load(
+            Service::Hospital,
+            &[
+                ("HOSPITAL__SERVER__HOST", "0.0.0.0"),
+                ("HOSPITAL__SERVER__TLS_CERT", "/etc/bulkhead/public.crt"),
+                ("HOSPITAL__SERVER__TLS_KEY", "/etc/bulkhead/public.key"),
+            ],
+        )
+        .unwrap();
+        tls.check_public_listener().unwrap();
+        load(Service::Hospital, &[])
+            .unwrap()
+            .check_public_listener()
+            .unwrap();
+        for bad in ["10.0.0.0/33", "proxy.example", "10.0.0.1/x"] {
+            assert!(
+                load(
+                    Service::Hospital,
+                    &[("HOSPITAL__SERVER__TRUSTED_PROXIES", bad)]
+                )
+                .is_err(),
+                "{bad}"
+            );
+        }
+        assert!(load(
+            Service::Hospital,
+            &[("HOSPITAL__SERVER__TLS_KEY", "/etc/bulkhead/public.key")]
+        )
+        .is_err());
     }
 }

@@ -27,6 +27,10 @@ pub struct PlaneContext {
     pub plane: PlaneSection,
     /// Its own identity (from its certificate).
     pub identity: ServiceIdentity,
+    /// The CA and the CRL in force, shared with the internal listener.
+    pub trust: crate::mtls::Trust,
+    /// Where refused peers and CRL trouble are raised.
+    pub alarms: crate::mtls::alarm::AlarmSender,
 }
 
 /// Events per delivery.
@@ -34,7 +38,12 @@ pub const BATCH: i64 = 100;
 
 /// Hospital and owner: ship the outbox and the audit head to company.
 pub fn start_reporting(ctx: PlaneContext) -> anyhow::Result<Vec<JoinHandle<()>>> {
-    let company = PeerClient::new(&ctx.plane, &ctx.plane.company_url)?;
+    let company = PeerClient::new(
+        &ctx.plane,
+        &ctx.trust,
+        ServiceIdentity::Company,
+        Some(ctx.alarms.clone()),
+    )?;
     let events = tokio::spawn(ship_events_forever(ctx.clone(), company.clone()));
     let anchors = tokio::spawn(send_anchors_forever(ctx, company));
     Ok(vec![events, anchors])

@@ -86,6 +86,15 @@ impl Application {
     /// Open everything and bind. Refuses demo mode off loopback.
     pub async fn build(spec: &'static Spec, config: Config) -> anyhow::Result<Self> {
         config.check_demo_allowed()?;
+        config.check_public_listener()?;
+        // Built before anything is opened, so bad TLS files fail the start early.
+        let public_tls = match config.public_tls() {
+            Some((cert, key)) => Some(
+                crate::public_tls::server_config(cert, key)
+                    .context("the public listener's TLS certificate")?,
+            ),
+            None => None,
+        };
         let service = spec.service;
         let policy = Arc::new(Policy::build(
             spec.policy,
@@ -188,13 +197,19 @@ impl Application {
                         .configure(routes),
                 )
         })
-        .shutdown_timeout(10)
-        .listen(listener)?;
+        .shutdown_timeout(10);
+        http = match public_tls {
+            Some(tls) => http.listen_rustls_0_23(listener, tls)?,
+            None => http.listen(listener)?,
+        };
+        if !addr.ip().is_loopback() && config.public_tls().is_none() {
+            tracing::warn!(service = %service, proxies = ?config.server.trusted_proxies, "plain HTTP off loopback: TLS is left to the trusted proxies named in server.trusted_proxies");
+        }
         if config.server.workers > 0 {
             http = http.workers(config.server.workers);
         }
         let server = http.run();
-        tracing::info!(service = %service, %addr, "listening");
+        tracing::info!(service = %service, %addr, tls = config.public_tls().is_some(), "listening");
         let (internal, tasks) = start_plane(spec, &config, &db, metrics_for_internal)?;
         Ok(Self {
             port: addr.port(),
@@ -300,12 +315,19 @@ fn start_plane(
         }
     }
     let mut tasks = Vec::new();
+    let (alarms, alarm_rx) = tokio::sync::mpsc::unbounded_channel();
+    tasks.push(crate::mtls::alarm::record_alarms(
+        db.clone(),
+        identity.tenant().map(str::to_string),
+        alarm_rx,
+    ));
+    let trust = crate::mtls::Trust::load(plane, Some(alarms.clone()))?;
     let internal = match spec.internal_routes {
         None => None,
         Some(routes) => {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             tasks.push(crate::plane::record_refusals(db.clone(), rx));
-            let tls = crate::mtls::tls::server_config(plane, Some(tx))?;
+            let tls = crate::mtls::tls::server_config(plane, &trust, Some(tx))?;
             let listener = TcpListener::bind((plane.host, plane.port)).with_context(|| {
                 format!(
                     "binding the internal listener {}:{}",
@@ -338,6 +360,8 @@ fn start_plane(
             db: db.clone(),
             plane: plane.clone(),
             identity,
+            trust,
+            alarms,
         };
         tasks.extend(start(ctx)?);
     }

@@ -17,7 +17,12 @@ use crate::{anchors, security_events};
 
 /// Start the workers.
 pub fn start(ctx: PlaneContext) -> anyhow::Result<Vec<JoinHandle<()>>> {
-    let dev = PeerClient::new(&ctx.plane, &ctx.plane.dev_url)?;
+    let dev = PeerClient::new(
+        &ctx.plane,
+        &ctx.trust,
+        common::mtls::ServiceIdentity::Dev,
+        Some(ctx.alarms.clone()),
+    )?;
     let own = tokio::spawn(every(
         ctx.plane.outbox_interval_secs,
         ctx.db.clone(),

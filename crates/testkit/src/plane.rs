@@ -6,9 +6,10 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 use chrono::{Duration, Utc};
-use common::mtls::certs::{Ca, IssueRequest, Issued, RevokedSerial};
 use common::mtls::ServiceIdentity;
 use common::Service;
+pub use pki::Roles;
+use pki::{Ca, IssueRequest, Issued, RevokedSerial};
 
 /// A CA in a temporary folder, with the certificates issued from it.
 pub struct Pki {
@@ -92,11 +93,31 @@ impl Pki {
         self.dir.path().join(file)
     }
 
-    /// Issue a valid certificate for `identity` as `<name>.crt`/`<name>.key`.
+    /// Issue a valid certificate for `identity` as `<name>.crt`/`<name>.key`,
+    /// with the usages of its role ([`Roles::of`]).
     pub fn issue(&self, name: &str, identity: ServiceIdentity) -> Issued {
+        let roles = Roles::of(&identity);
+        self.issue_with_roles(name, identity, roles)
+    }
+
+    /// Issue a valid certificate for `identity` with the usages `roles`
+    /// (to test one layer of checks with the one below it out of the way).
+    pub fn issue_with_roles(&self, name: &str, identity: ServiceIdentity, roles: Roles) -> Issued {
         self.issue_between(
             name,
-            identity,
+            Some(identity),
+            roles,
+            Utc::now() - Duration::hours(1),
+            Utc::now() + Duration::days(1),
+        )
+    }
+
+    /// Issue a public listener's certificate for `localhost` (serverAuth only).
+    pub fn issue_public(&self, name: &str) -> Issued {
+        self.issue_between(
+            name,
+            None,
+            Roles::Server,
             Utc::now() - Duration::hours(1),
             Utc::now() + Duration::days(1),
         )
@@ -104,9 +125,11 @@ impl Pki {
 
     /// Issue a certificate that expired yesterday.
     pub fn issue_expired(&self, name: &str, identity: ServiceIdentity) -> Issued {
+        let roles = Roles::of(&identity);
         self.issue_between(
             name,
-            identity,
+            Some(identity),
+            roles,
             Utc::now() - Duration::days(3),
             Utc::now() - Duration::days(1),
         )
@@ -115,12 +138,14 @@ impl Pki {
     fn issue_between(
         &self,
         name: &str,
-        identity: ServiceIdentity,
+        identity: Option<ServiceIdentity>,
+        roles: Roles,
         from: chrono::DateTime<Utc>,
         to: chrono::DateTime<Utc>,
     ) -> Issued {
         let req = IssueRequest {
             identity,
+            roles,
             dns: vec!["localhost".into()],
             ips: vec!["127.0.0.1".parse().unwrap()],
             not_before: from,
@@ -143,7 +168,28 @@ impl Pki {
 
     fn write_crl(&self) {
         let revoked = self.revoked.lock().unwrap().clone();
-        let crl = self.ca.crl(&revoked).unwrap();
+        self.put_crl(&self.ca.crl(&revoked).unwrap());
+    }
+
+    /// Rewrite `ca.crl` with the revocations so far and a nextUpdate
+    /// `next_update` (in the past for a stale or expired CRL).
+    pub fn write_crl_due(&self, next_update: chrono::DateTime<Utc>) {
+        let revoked = self.revoked.lock().unwrap().clone();
+        let this_update = next_update - Duration::days(30);
+        self.put_crl(
+            &self
+                .ca
+                .crl_between(&revoked, this_update, next_update)
+                .unwrap(),
+        );
+    }
+
+    /// Delete `ca.crl`.
+    pub fn delete_crl(&self) {
+        std::fs::remove_file(self.path("ca.crl")).unwrap();
+    }
+
+    fn put_crl(&self, crl: &str) {
         let tmp = self.path("ca.crl.tmp");
         std::fs::write(&tmp, crl).unwrap();
         std::fs::rename(tmp, self.path("ca.crl")).unwrap();
@@ -221,5 +267,71 @@ impl Pki {
 impl Default for Pki {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// An impostor on the internal plane: a TLS server presenting `<name>.crt`
+/// of a [`Pki`] (a genuine Bulkhead certificate, but not the service it
+/// stands in for) that answers every request with a success envelope and
+/// counts them. Stopped on drop.
+pub struct FakePeer {
+    /// The port it listens on (loopback).
+    pub port: u16,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl FakePeer {
+    /// How many requests reached it (past the TLS handshake).
+    pub fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Stop it and wait until the port is free.
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
+}
+
+impl Drop for FakePeer {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+impl Pki {
+    /// Start a [`FakePeer`] on `port` presenting `<name>.crt`.
+    pub fn fake_peer(&self, name: &str, port: u16) -> FakePeer {
+        use actix_web::{web, App, HttpResponse, HttpServer};
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let certs = common::mtls::tls::load_certs(&self.path(&format!("{name}.crt"))).unwrap();
+        let key = common::mtls::tls::load_key(&self.path(&format!("{name}.key"))).unwrap();
+        let mut tls = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        let server = HttpServer::new(move || {
+            let counter = counter.clone();
+            App::new().default_service(web::to(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async {
+                    HttpResponse::Ok().json(serde_json::json!({
+                        "success": true,
+                        "data": { "accepted": 1, "duplicates": 0 }
+                    }))
+                }
+            }))
+        })
+        .workers(1)
+        .shutdown_timeout(1)
+        .listen_rustls_0_23(TcpListener::bind(("127.0.0.1", port)).unwrap(), tls)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        FakePeer { port, hits, handle }
     }
 }

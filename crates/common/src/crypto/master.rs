@@ -7,8 +7,8 @@
 //! and never printed: `Debug` is redacted and errors never quote the input.
 
 use std::fmt;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context};
 use base64::Engine;
@@ -128,35 +128,14 @@ impl MasterKey {
     /// parent folders are created. For demo mode and first-time set-up.
     pub fn generate_to_file(path: &Path) -> anyhow::Result<Self> {
         let key = Self::generate();
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("creating the folder {}", dir.display()))?;
-        if path.exists() {
-            bail!(
-                "refusing to replace the existing master key file {}",
-                path.display()
-            );
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the folder {}", dir.display()))?;
         }
-        let name = path
-            .file_name()
-            .ok_or_else(|| anyhow!("{} does not name a file", path.display()))?;
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            name.to_string_lossy(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        let result = write_new_0600(&tmp, key.to_hex().as_bytes())
-            .and_then(|()| link_no_clobber(&tmp, path));
-        // The temporary name is gone in every case (after a link it is a
-        // second name of the key file).
-        let _ = std::fs::remove_file(&tmp);
-        result?;
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
+        let mut text = key.to_hex();
+        text.push('\n');
+        crate::fsutil::write_private_atomic(path, text.as_bytes(), crate::fsutil::Existing::Keep)
+            .with_context(|| format!("writing the master key file {}", path.display()))?;
         Ok(key)
     }
 
@@ -197,46 +176,5 @@ impl MasterKey {
     /// The raw bytes, for the keyring.
     pub(super) fn bytes(&self) -> &[u8; KEY_LEN] {
         &self.bytes
-    }
-}
-
-/// Create `path` (which must not exist) with mode 0600, write `data` and sync.
-fn write_new_0600(path: &Path, data: &[u8]) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(data)
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-/// Give the file at `from` the name `to`, failing if `to` exists.
-fn link_no_clobber(from: &Path, to: &Path) -> anyhow::Result<()> {
-    match std::fs::hard_link(from, to) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            bail!(
-                "refusing to replace the existing master key file {}",
-                to.display()
-            )
-        }
-        // A file system without hard links: rename (after checking again).
-        Err(_) => {
-            if to.exists() {
-                bail!(
-                    "refusing to replace the existing master key file {}",
-                    to.display()
-                );
-            }
-            std::fs::rename(from, to).with_context(|| format!("creating {}", to.display()))
-        }
     }
 }

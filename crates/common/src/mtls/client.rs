@@ -2,15 +2,21 @@
 //! presenting this server's certificate, trusting only the Bulkhead CA,
 //! with timeouts, bounded retries with backoff, and the correlation id.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{anyhow, bail, Context};
 use contracts::Envelope;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::alarm::AlarmSender;
+use super::expected::ExpectedPeer;
+use super::identity::ServiceIdentity;
+use super::tls::{self, Trust};
 use crate::config::PlaneSection;
 use crate::http::correlation;
+use crate::service::Service;
 
 /// Why a call to a peer failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,39 +58,38 @@ pub struct PeerClient {
 }
 
 impl PeerClient {
-    /// A client with this server's identity (from `plane`) for `base_url`.
-    pub fn new(plane: &PlaneSection, base_url: &str) -> anyhow::Result<Self> {
-        let ca =
-            std::fs::read(&plane.ca).with_context(|| format!("reading {}", plane.ca.display()))?;
-        let mut identity = std::fs::read(&plane.cert)
-            .with_context(|| format!("reading {}", plane.cert.display()))?;
-        identity.extend(
-            std::fs::read(&plane.key)
-                .with_context(|| format!("reading {}", plane.key.display()))?,
-        );
-        Self::from_pem(
-            &ca,
-            &identity,
-            base_url,
-            Duration::from_secs(plane.request_timeout_secs),
-        )
-    }
-
-    /// A client from PEM bytes (CA; certificate followed by key).
-    pub fn from_pem(
-        ca_pem: &[u8],
-        identity_pem: &[u8],
-        base_url: &str,
-        timeout: Duration,
+    /// A client with this server's identity (from `plane`) for the peer
+    /// `expected` at its URL in `plane`. The server it reaches must present
+    /// `expected`'s identity in a certificate of `trust`'s CA that the CRL
+    /// in force does not revoke; anything else is refused and raised on
+    /// `alarms` (see [`ExpectedPeer`]).
+    pub fn new(
+        plane: &PlaneSection,
+        trust: &Trust,
+        expected: ServiceIdentity,
+        alarms: Option<AlarmSender>,
     ) -> anyhow::Result<Self> {
+        let base_url = match expected.service() {
+            Service::Company => &plane.company_url,
+            Service::Dev => &plane.dev_url,
+            Service::Owner => &plane.owner_url,
+            Service::Hospital => bail!("hospitals accept no inbound service connection"),
+        };
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let ca =
-            reqwest::Certificate::from_pem_bundle(ca_pem).context("parsing the CA certificate")?;
-        let identity =
-            reqwest::Identity::from_pem(identity_pem).context("parsing our certificate and key")?;
+        let verifier = ExpectedPeer::new(expected, trust.clone(), alarms);
+        let mut tls = rustls::ClientConfig::builder_with_provider(tls::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| anyhow!("TLS versions: {e}"))?
+            .dangerous()
+            // Not a weakening: ExpectedPeer runs WebPKI's full server check
+            // (chain, validity, usage, host name, CRL) and then the identity.
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_client_auth_cert(tls::load_certs(&plane.cert)?, tls::load_key(&plane.key)?)
+            .map_err(|e| anyhow!("our certificate {}: {e}", plane.cert.display()))?;
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let timeout = Duration::from_secs(plane.request_timeout_secs);
         let http = reqwest::Client::builder()
-            .tls_certs_only(ca)
-            .identity(identity)
+            .tls_backend_preconfigured(tls)
             .https_only(true)
             .connect_timeout(Duration::from_secs(5).min(timeout))
             .timeout(timeout)

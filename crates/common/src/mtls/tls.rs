@@ -1,27 +1,27 @@
-//! rustls configuration of an internal listener: our certificate, client
-//! certificates required and verified against the Bulkhead CA and its CRL.
-//! The CRL file is re-read when it changes, so a revocation takes effect
-//! without a restart. Refused certificates are reported (as security
-//! events) through a channel the server drains.
+//! rustls pieces of the internal plane: the trust anchors (CA and watched
+//! CRL), reading a certificate's identity, the one builder of the client
+//! verifier, and the configuration of an internal listener (our
+//! certificate; client certificates required, verified against the CA and
+//! the CRL). Refused certificates are reported (as security events)
+//! through a channel the server drains.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
 use anyhow::{anyhow, Context};
-use rustls::client::danger::HandshakeSignatureValid;
+use chrono::Duration;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{
-    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
-};
+use rustls::{DistinguishedName, RootCertStore, ServerConfig};
 use tokio::sync::mpsc;
 
-use super::identity::ServiceIdentity;
+use super::alarm::AlarmSender;
+use super::crl::CrlWatch;
+use super::identity::{ServiceIdentity, SPIFFE_PREFIX};
 use crate::config::PlaneSection;
 
 /// A refused client certificate, as much as is known of it.
@@ -56,17 +56,8 @@ pub fn load_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
         .with_context(|| format!("reading private key {}", path.display()))
 }
 
-fn load_crls(path: &Path) -> anyhow::Result<Vec<CertificateRevocationListDer<'static>>> {
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    CertificateRevocationListDer::pem_file_iter(path)
-        .with_context(|| format!("reading CRL {}", path.display()))?
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("parsing CRL {}", path.display()))
-}
-
 /// The identity in a DER certificate's URI SAN (exactly one Bulkhead URI).
+/// The one place a certificate's SPIFFE identity is read.
 pub fn identity_of(cert: &CertificateDer<'_>) -> Result<ServiceIdentity, String> {
     use x509_parser::prelude::*;
     let (_, parsed) = X509Certificate::from_der(cert.as_ref())
@@ -80,7 +71,7 @@ pub fn identity_of(cert: &CertificateDer<'_>) -> Result<ServiceIdentity, String>
         .general_names
         .iter()
         .filter_map(|n| match n {
-            GeneralName::URI(u) if u.starts_with(super::identity::SPIFFE_PREFIX) => Some(*u),
+            GeneralName::URI(u) if u.starts_with(SPIFFE_PREFIX) => Some(*u),
             _ => None,
         })
         .collect();
@@ -91,63 +82,180 @@ pub fn identity_of(cert: &CertificateDer<'_>) -> Result<ServiceIdentity, String>
     }
 }
 
-/// Client verification against the CA, with a CRL re-read on change and
-/// refusals reported.
-struct Verifier {
+/// A root store holding `ca`.
+pub fn roots(ca: Vec<CertificateDer<'static>>) -> anyhow::Result<Arc<RootCertStore>> {
+    let mut roots = RootCertStore::empty();
+    for c in ca {
+        roots.add(c).context("adding the CA certificate")?;
+    }
+    Ok(Arc::new(roots))
+}
+
+/// The client-certificate verifier (the one builder of it): chained to
+/// `roots`, clientAuth usage, within validity, not revoked by `crls`.
+pub fn client_verifier(
+    roots: &Arc<RootCertStore>,
+    crls: Vec<CertificateRevocationListDer<'static>>,
+) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
+    WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
+        .with_crls(crls)
+        .build()
+        .map_err(|e| anyhow!("client verifier: {e}"))
+}
+
+/// The server-certificate verifier (the one builder of it): chained to
+/// `roots`, serverAuth usage, within validity, the name asked for, not
+/// revoked by `crls`. The identity check comes on top ([`super::expected`]).
+pub fn server_verifier(
+    roots: &Arc<RootCertStore>,
+    crls: Vec<CertificateRevocationListDer<'static>>,
+) -> anyhow::Result<Arc<rustls::client::WebPkiServerVerifier>> {
+    rustls::client::WebPkiServerVerifier::builder_with_provider(roots.clone(), provider())
+        .with_crls(crls)
+        .build()
+        .map_err(|e| anyhow!("server verifier: {e}"))
+}
+
+/// What a server trusts on the internal plane: the Bulkhead CA and its
+/// watched CRL. Built once per server and shared by its listener and its
+/// outbound clients, so both see the same revocations.
+#[derive(Clone, Debug)]
+pub struct Trust {
     roots: Arc<RootCertStore>,
-    crl_path: PathBuf,
+    crl: Arc<CrlWatch>,
+}
+
+impl Trust {
+    /// The CA and CRL named by `plane`; alarms (CRL missing or expired) go
+    /// to `alarms`. Refuses a missing or expired CRL (see [`CrlWatch`]).
+    pub fn load(plane: &PlaneSection, alarms: Option<AlarmSender>) -> anyhow::Result<Self> {
+        let ca = load_certs(&plane.ca)?;
+        let grace = Duration::hours(i64::from(plane.crl_grace_hours));
+        let crl = CrlWatch::open(&plane.crl, &ca, grace, alarms)?;
+        Ok(Self {
+            roots: roots(ca)?,
+            crl: Arc::new(crl),
+        })
+    }
+
+    /// The CA roots.
+    pub fn roots(&self) -> &Arc<RootCertStore> {
+        &self.roots
+    }
+
+    /// The CRL in force (an error: refuse every peer).
+    pub fn crl(&self) -> Result<super::crl::Current, String> {
+        self.crl.current()
+    }
+}
+
+/// A verifier built from the CRL in force, rebuilt only when it changes
+/// (every handshake asks; a rebuild per handshake would be wasteful).
+pub(super) struct PerCrl<V: ?Sized> {
+    current: RwLock<Option<(u64, Arc<V>)>>,
+}
+
+impl<V: ?Sized> fmt::Debug for PerCrl<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PerCrl")
+    }
+}
+
+impl<V: ?Sized> PerCrl<V> {
+    pub(super) fn new() -> Self {
+        Self {
+            current: RwLock::new(None),
+        }
+    }
+
+    /// The verifier for the CRL `trust` has in force (an error: refuse).
+    pub(super) fn get(
+        &self,
+        trust: &Trust,
+        build: impl FnOnce(
+            &Arc<RootCertStore>,
+            Vec<CertificateRevocationListDer<'static>>,
+        ) -> anyhow::Result<Arc<V>>,
+    ) -> Result<Arc<V>, rustls::Error> {
+        let (generation, crls) = trust.crl().map_err(rustls::Error::General)?;
+        if let Ok(guard) = self.current.read() {
+            if let Some((g, v)) = guard.as_ref() {
+                if *g == generation {
+                    return Ok(v.clone());
+                }
+            }
+        }
+        let fresh = build(trust.roots(), crls.to_vec())
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        if let Ok(mut guard) = self.current.write() {
+            *guard = Some((generation, fresh.clone()));
+        }
+        Ok(fresh)
+    }
+}
+
+/// The handshake-signature methods of a rustls verifier: the same for
+/// both directions (client and server certificates) and independent of
+/// revocation, so both verifiers expand this one copy.
+macro_rules! handshake_signatures {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &$crate::mtls::tls::provider().signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &$crate::mtls::tls::provider().signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            $crate::mtls::tls::provider()
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    };
+}
+pub(super) use handshake_signatures;
+
+/// Client verification against the CA and the CRL in force, rebuilt when
+/// the CRL changes, with refusals reported.
+struct Verifier {
+    trust: Trust,
     hints: Vec<DistinguishedName>,
-    current: RwLock<(Arc<dyn ClientCertVerifier>, Option<SystemTime>)>,
+    current: PerCrl<dyn ClientCertVerifier>,
     refusals: Option<mpsc::UnboundedSender<Refusal>>,
 }
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
-            .field("crl_path", &self.crl_path)
+            .field("trust", &self.trust)
             .finish()
     }
 }
 
-fn build_inner(
-    roots: &Arc<RootCertStore>,
-    crl_path: &Path,
-) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
-    WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
-        .with_crls(load_crls(crl_path)?)
-        .build()
-        .map_err(|e| anyhow!("client verifier: {e}"))
-}
-
-fn mtime(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
 impl Verifier {
-    fn inner(&self) -> Arc<dyn ClientCertVerifier> {
-        let seen = mtime(&self.crl_path);
-        if let Ok(guard) = self.current.read() {
-            if guard.1 == seen {
-                return guard.0.clone();
-            }
-        }
-        match build_inner(&self.roots, &self.crl_path) {
-            Ok(fresh) => {
-                if let Ok(mut guard) = self.current.write() {
-                    *guard = (fresh.clone(), seen);
-                }
-                tracing::info!(crl = %self.crl_path.display(), "certificate revocation list reloaded");
-                fresh
-            }
-            Err(e) => {
-                // Keep the last good verifier rather than accepting everyone.
-                tracing::error!(error = %e, "cannot reload the CRL; keeping the previous one");
-                match self.current.read() {
-                    Ok(g) => g.0.clone(),
-                    Err(p) => p.into_inner().0.clone(),
-                }
-            }
-        }
+    fn inner(&self) -> Result<Arc<dyn ClientCertVerifier>, rustls::Error> {
+        self.current.get(&self.trust, client_verifier)
     }
 }
 
@@ -172,7 +280,7 @@ impl ClientCertVerifier for Verifier {
     ) -> Result<ClientCertVerified, rustls::Error> {
         let result = self
             .inner()
-            .verify_client_cert(end_entity, intermediates, now);
+            .and_then(|v| v.verify_client_cert(end_entity, intermediates, now));
         if let Err(e) = &result {
             let claimed = identity_of(end_entity).ok().map(|i| i.uri());
             tracing::warn!(claimed = ?claimed, reason = %e, "client certificate refused");
@@ -186,48 +294,25 @@ impl ClientCertVerifier for Verifier {
         result
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner().verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner().verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner().supported_verify_schemes()
-    }
+    handshake_signatures!();
 }
 
 /// The server configuration of an internal listener.
 pub fn server_config(
     plane: &PlaneSection,
+    trust: &Trust,
     refusals: Option<mpsc::UnboundedSender<Refusal>>,
 ) -> anyhow::Result<ServerConfig> {
-    let mut roots = RootCertStore::empty();
-    for ca in load_certs(&plane.ca)? {
-        roots.add(ca).context("adding the CA certificate")?;
-    }
-    let roots = Arc::new(roots);
-    let hints = roots.subjects();
-    let inner = build_inner(&roots, &plane.crl)?;
     let verifier = Verifier {
-        roots,
-        crl_path: plane.crl.clone(),
-        hints,
-        current: RwLock::new((inner, mtime(&plane.crl))),
+        hints: trust.roots().subjects(),
+        trust: trust.clone(),
+        current: PerCrl::new(),
         refusals,
     };
+    // Build once now, so a bad CA or CRL fails the start, not the first handshake.
+    verifier
+        .inner()
+        .map_err(|e| anyhow!("client verifier: {e}"))?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| anyhow!("TLS versions: {e}"))?

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use common::config::DEMO_TENANT_ID;
 use common::mtls::ServiceIdentity;
 use serde_json::{json, Value};
-use testkit::plane::{Pki, PlanePorts};
+use testkit::plane::{Pki, PlanePorts, Roles};
 use testkit::{assert_error, spawn_with, Method, Service, StatusCode, TestApp};
 
 const TENANT_B: &str = "00000000-0000-4000-8000-0000000000b2";
@@ -18,14 +18,19 @@ fn hospital_a() -> ServiceIdentity {
 }
 
 /// Start `service` with the plane on, presenting `<service name>.crt` of `pki`.
-async fn start(service: Service, pki: &Pki, ports: &PlanePorts, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn start(
+    service: Service,
+    pki: &Pki,
+    ports: &PlanePorts,
+    extra: &[(&str, &str)],
+) -> TestApp {
     let mut env = pki.plane_env(service, service.name(), ports);
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     spawn_with(service, &env).await
 }
 
-fn issue_all(pki: &Pki) {
+pub(crate) fn issue_all(pki: &Pki) {
     pki.issue("company", ServiceIdentity::Company);
     pki.issue("dev", ServiceIdentity::Dev);
     pki.issue("owner", ServiceIdentity::Owner);
@@ -33,7 +38,7 @@ fn issue_all(pki: &Pki) {
 }
 
 /// GET an internal route; `None` when the connection itself is refused.
-async fn internal_get(
+pub(crate) async fn internal_get(
     client: &reqwest::Client,
     port: u16,
     path: &str,
@@ -64,7 +69,7 @@ async fn internal_post(
 }
 
 /// Poll company's security-event list until `query` matches `n` events.
-async fn wait_for_events(company: &TestApp, token: &str, query: &str, n: u64) -> Value {
+pub(crate) async fn wait_for_events(company: &TestApp, token: &str, query: &str, n: u64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (status, body) = company
@@ -144,13 +149,21 @@ async fn the_handshake_refuses_missing_foreign_expired_and_revoked_certificates(
         "revoked"
     );
 
+    // Dev's certificate may only answer (serverAuth): as a caller it is refused.
+    assert!(
+        internal_get(&pki.client(Some("dev")), ports.company, whoami)
+            .await
+            .is_none(),
+        "dev as a client"
+    );
+
     // Each refusal that presented a certificate is a security event on company.
     let token = company.admin_token().await;
     let body = wait_for_events(
         &company,
         &token,
         "source_service=company&kind=cert.refused",
-        3,
+        4,
     )
     .await;
     for e in body["data"].as_array().unwrap() {
@@ -162,6 +175,10 @@ async fn the_handshake_refuses_missing_foreign_expired_and_revoked_certificates(
 async fn every_route_admits_only_the_identities_it_names() {
     let pki = Pki::new();
     issue_all(&pki);
+    // A properly issued dev certificate cannot even call (serverAuth only):
+    // the handshake refuses it (see the refusal test). To test the routes'
+    // allow-lists themselves, dev gets one that may call.
+    pki.issue_with_roles("dev", ServiceIdentity::Dev, Roles::Both);
     let ports = PlanePorts::free();
     let company = start(Service::Company, &pki, &ports, &[]).await;
     let dev = start(Service::Dev, &pki, &ports, &[]).await;
