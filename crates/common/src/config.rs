@@ -34,6 +34,9 @@ pub struct Config {
     /// Role → permission overrides.
     #[serde(default)]
     pub rbac: RbacSection,
+    /// Who may read `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsSection,
     /// Hospital only: on-site (one tenant) or hosted (many).
     #[serde(default)]
     pub tenancy: Option<TenancySection>,
@@ -269,6 +272,26 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// `/metrics` is on the public listener without a token (scrapers have
+/// none), so it answers only to these client networks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// CIDR networks allowed to scrape (default: loopback only; `[]`: nobody).
+    pub allow: Vec<ipnet::IpNet>,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self {
+            allow: ["127.0.0.0/8", "::1/128"]
+                .iter()
+                .filter_map(|n| n.parse().ok())
+                .collect(),
+        }
+    }
+}
+
 /// Role → permission overrides on top of the compiled policy.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -335,19 +358,18 @@ impl Config {
                     .required(true),
             );
         }
-        let role_keys = env_role_keys(service, &env);
+        let mut list_keys = env_role_keys(service, &env);
+        list_keys.push("metrics.allow".to_string());
+        // Lists come from env as comma-separated text, but only for the
+        // keys named here (otherwise every value would become a list).
         let mut environment = config::Environment::with_prefix(service.env_prefix())
             .prefix_separator("__")
             .separator("__")
             .try_parsing(true)
-            .source(Some(env));
-        if !role_keys.is_empty() {
-            // Lists come from env as comma-separated text, but only for the
-            // keys named here (otherwise every value would become a list).
-            environment = environment.list_separator(",");
-            for key in &role_keys {
-                environment = environment.with_list_parse_key(key);
-            }
+            .source(Some(env))
+            .list_separator(",");
+        for key in &list_keys {
+            environment = environment.with_list_parse_key(key);
         }
         builder = builder.add_source(environment);
         let raw = builder.build().context("reading configuration")?;

@@ -160,7 +160,7 @@ impl Application {
         let listener = TcpListener::bind((config.server.host, config.server.port))
             .with_context(|| format!("binding {}:{}", config.server.host, config.server.port))?;
         let addr = listener.local_addr()?;
-        let metrics = web::Data::new(Metrics::new(service.name())?);
+        let metrics = web::Data::new(Metrics::new(service.name(), config.metrics.allow.clone())?);
         let metrics_for_internal = metrics.clone();
         let body_limit = config.server.body_limit_bytes;
         let db_data = web::Data::new(db.clone());
