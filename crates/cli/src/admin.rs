@@ -10,7 +10,6 @@ use anyhow::{bail, Context};
 use common::accounts::provision::{self, Provision};
 use common::config::Config;
 use common::db::Db;
-use common::rbac::Policy;
 use common::server::Spec;
 use common::Service;
 
@@ -181,12 +180,7 @@ pub fn create_user(args: CreateUserArgs) -> anyhow::Result<ExitCode> {
             .to_string(),
     };
     let spec = spec(service);
-    let policy = Policy::build(
-        spec.policy,
-        spec.admin_role,
-        spec.permissions,
-        &cfg.rbac.roles,
-    )?;
+    let policy = spec.build_policy(&cfg.rbac.roles)?;
     let db = open(service, &cfg, true)?;
     let p = Provision {
         tenant_id: &tenant,

@@ -527,14 +527,23 @@ mod tests {
         assert_eq!(cfg.pinned_tenant(), Some(DEMO_TENANT_ID));
     }
 
+    /// The whole error chain of a configuration that must be refused.
+    fn refusal(service: Service, path: Option<&Path>, pairs: &[(&str, &str)]) -> String {
+        match Config::load_with_env(service, path, env(pairs)) {
+            Ok(_) => panic!("{service} accepted {pairs:?}"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
     #[test]
     fn unknown_keys_are_refused() {
-        let err = Config::load_with_env(Service::Dev, None, env(&[("DEV__DATABASE__URLL", "x")]));
-        assert!(err.is_err());
+        let err = refusal(Service::Dev, None, &[("DEV__DATABASE__URLL", "x")]);
+        assert!(err.contains("unknown field `urll`"), "{err}");
         let dir = tempfile_dir();
         let path = dir.join("c.toml");
         std::fs::write(&path, "[server]\nport = 1\nbogus = true\n").unwrap();
-        assert!(Config::load_with_env(Service::Dev, Some(&path), env(&[])).is_err());
+        let err = refusal(Service::Dev, Some(&path), &[]);
+        assert!(err.contains("unknown field `bogus`"), "{err}");
     }
 
     #[test]
@@ -594,12 +603,35 @@ mod tests {
 
     #[test]
     fn tenancy_is_refused_outside_hospital() {
-        let err = Config::load_with_env(
+        let err = refusal(
             Service::Company,
             None,
-            env(&[("COMPANY__TENANCY__MODE", "hosted")]),
+            &[("COMPANY__TENANCY__MODE", "hosted")],
         );
-        assert!(err.is_err());
+        assert!(
+            err.contains("tenancy is a hospital setting; company does not take it"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn metrics_networks_are_cidr_lists() {
+        let cfg = Config::load_with_env(Service::Dev, None, env(&[])).unwrap();
+        assert_eq!(cfg.metrics.allow.len(), 2, "loopback by default");
+        let cfg = Config::load_with_env(
+            Service::Dev,
+            None,
+            env(&[("DEV__METRICS__ALLOW", "10.0.0.0/8,192.0.2.7/32")]),
+        )
+        .unwrap();
+        assert_eq!(cfg.metrics.allow.len(), 2);
+        assert!(cfg.metrics.allow[1].contains(&"192.0.2.7".parse::<IpAddr>().unwrap()));
+        let err = refusal(
+            Service::Dev,
+            None,
+            &[("DEV__METRICS__ALLOW", "10.0.0.0/99")],
+        );
+        assert!(err.contains("invalid dev configuration"), "{err}");
     }
 
     fn tempfile_dir() -> PathBuf {
@@ -642,12 +674,18 @@ mod plane_tests {
         )
         .unwrap();
         assert_eq!(cfg.clinical.unwrap().break_glass_minutes, 15);
-        assert!(Config::load_with_env(
+        let err = match Config::load_with_env(
             Service::Owner,
             None,
-            env("OWNER__PLANE__OUTBOX_INTERVAL_SECS", "0")
-        )
-        .is_err());
+            env("OWNER__PLANE__OUTBOX_INTERVAL_SECS", "0"),
+        ) {
+            Ok(_) => panic!("a zero interval was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains("plane intervals must be at least 1 second"),
+            "{err}"
+        );
     }
 
     #[test]

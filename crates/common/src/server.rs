@@ -19,7 +19,7 @@ use crate::auth::{AuthContext, TenantRule};
 use crate::config::{Config, TenancyMode};
 use crate::db::{Db, Migrations};
 use crate::http::{extract, health, metrics::Metrics, middleware};
-use crate::rbac::Policy;
+use crate::rbac::{Policy, PolicyTable};
 use crate::service::Service;
 
 /// What a server crate tells the builder about itself.
@@ -28,10 +28,9 @@ pub struct Spec {
     pub service: Service,
     /// Its own migrations.
     pub migrations: Migrations,
-    /// Compiled role → permissions.
-    pub policy: &'static [(&'static str, &'static [&'static str])],
-    /// Every permission name it checks.
-    pub permissions: &'static [&'static str],
+    /// Compiled role → permissions, written with the server's permission
+    /// enum (which also gives the list of permissions it checks).
+    pub policy: &'static dyn PolicyTable,
     /// The role that administers it.
     pub admin_role: &'static str,
     /// Demo users: (username, password, role).
@@ -48,6 +47,21 @@ pub struct Spec {
     pub internal_routes: Option<fn(&mut web::ServiceConfig)>,
     /// Background work of the plane (outbox delivery, anchors, pulls).
     pub start_plane: Option<PlaneStarter>,
+}
+
+impl Spec {
+    /// The compiled policy with the configuration's `[rbac.roles]` overrides.
+    pub fn build_policy(
+        &self,
+        overrides: &std::collections::BTreeMap<String, Vec<String>>,
+    ) -> anyhow::Result<Policy> {
+        Policy::build(self.policy, self.admin_role, overrides)
+    }
+
+    /// The compiled role names, in the order the server lists them.
+    pub fn roles(&self) -> Vec<&'static str> {
+        self.policy.roles().into_iter().map(|(r, _)| r).collect()
+    }
 }
 
 /// Work at every start: the database and the pinned tenant, if any.
@@ -87,12 +101,7 @@ impl Application {
     pub async fn build(spec: &'static Spec, config: Config) -> anyhow::Result<Self> {
         config.check_demo_allowed()?;
         let service = spec.service;
-        let policy = Arc::new(Policy::build(
-            spec.policy,
-            spec.admin_role,
-            spec.permissions,
-            &config.rbac.roles,
-        )?);
+        let policy = Arc::new(spec.build_policy(&config.rbac.roles)?);
         let tenants = match (&config.tenancy, service.is_tenanted()) {
             (_, false) => TenantRule::None,
             (Some(t), true) if t.mode == TenancyMode::Hosted => TenantRule::Hosted,

@@ -120,10 +120,15 @@ mod tests {
             .collect();
         assert_eq!(lines.len(), 2, "{text}");
         assert!(
-            lines.iter().any(|l| l.contains("method=\"other\"") && l.ends_with(" 50")),
+            lines
+                .iter()
+                .any(|l| l.contains("method=\"other\"") && l.ends_with(" 50")),
             "{text}"
         );
-        assert!(lines.iter().any(|l| l.contains("status=\"other\"")), "{text}");
+        assert!(
+            lines.iter().any(|l| l.contains("status=\"other\"")),
+            "{text}"
+        );
     }
 
     #[test]

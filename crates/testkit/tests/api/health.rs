@@ -172,7 +172,11 @@ async fn unbounded_metrics_invented_methods_fold_into_one_label() {
 /// only to the networks in `metrics.allow` (loopback by default).
 #[tokio::test]
 async fn unbounded_metrics_are_refused_outside_the_allowed_networks() {
-    let app = spawn_with(Service::Hospital, &[("HOSPITAL__METRICS__ALLOW", "10.0.0.0/8")]).await;
+    let app = spawn_with(
+        Service::Hospital,
+        &[("HOSPITAL__METRICS__ALLOW", "10.0.0.0/8")],
+    )
+    .await;
     let refused = get(&app, "/metrics").await;
     assert_error(
         refused.status,
