@@ -47,7 +47,22 @@ pub struct Spec {
     pub internal_routes: Option<fn(&mut web::ServiceConfig)>,
     /// Background work of the plane (outbox delivery, anchors, pulls).
     pub start_plane: Option<PlaneStarter>,
+    /// Configuration sections only this server takes (`[clinical]` on
+    /// hospital); any other section the kernel does not know is refused.
+    pub sections: &'static [Section],
 }
+
+/// A configuration section that only one server takes.
+pub struct Section {
+    /// Its key in the configuration (`clinical`).
+    pub name: &'static str,
+    /// Read and check it (absent: its defaults) and hand back what
+    /// registers it as app data for the server's handlers.
+    pub load: fn(&Config) -> anyhow::Result<AppDataFn>,
+}
+
+/// Registers a server's own section (or other data) on its app.
+pub type AppDataFn = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
 
 impl Spec {
     /// The compiled policy with the configuration's `[rbac.roles]` overrides.
@@ -102,6 +117,13 @@ impl Application {
         config.check_demo_allowed()?;
         let service = spec.service;
         let policy = Arc::new(spec.build_policy(&config.rbac.roles)?);
+        let claimed: Vec<&str> = spec.sections.iter().map(|s| s.name).collect();
+        config.check_sections(service, &claimed)?;
+        let own_sections = spec
+            .sections
+            .iter()
+            .map(|s| (s.load)(&config))
+            .collect::<anyhow::Result<Vec<AppDataFn>>>()?;
         let tenants = match (&config.tenancy, service.is_tenanted()) {
             (_, false) => TenantRule::None,
             (Some(t), true) if t.mode == TenancyMode::Hosted => TenantRule::Hosted,
@@ -174,7 +196,6 @@ impl Application {
         let body_limit = config.server.body_limit_bytes;
         let db_data = web::Data::new(db.clone());
         let keyring_data = keyring.map(web::Data::new);
-        let clinical = web::Data::new(config.clinical.clone().unwrap_or_default());
         let service_data = web::Data::new(service);
         let auth_data = auth.clone();
         let routes = spec.routes;
@@ -184,7 +205,11 @@ impl Application {
                 .app_data(auth_data.clone())
                 .app_data(metrics.clone())
                 .app_data(service_data.clone())
-                .app_data(clinical.clone())
+                .configure(|cfg| {
+                    for register in &own_sections {
+                        register(cfg);
+                    }
+                })
                 .configure(|cfg| {
                     if let Some(k) = &keyring_data {
                         cfg.app_data(k.clone());

@@ -75,6 +75,7 @@ pub static SPEC: Spec = Spec {
     on_start: None,
     internal_routes: Some(internal_routes),
     start_plane: Some(plane::start),
+    sections: &[],
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

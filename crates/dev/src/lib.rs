@@ -51,6 +51,7 @@ pub static SPEC: Spec = Spec {
     on_start: None,
     internal_routes: Some(plane::routes),
     start_plane: None,
+    sections: &[],
 };
 
 fn routes(_cfg: &mut web::ServiceConfig) {}

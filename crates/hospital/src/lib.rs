@@ -7,6 +7,7 @@ pub mod care_team;
 pub mod departments;
 pub mod patients;
 pub mod schema;
+pub mod settings;
 pub mod tenant;
 
 use actix_web::web;
@@ -169,6 +170,7 @@ pub static SPEC: Spec = Spec {
     on_start: Some(seed_pinned_tenant),
     internal_routes: None,
     start_plane: Some(common::plane::start_reporting),
+    sections: &[settings::CLINICAL],
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

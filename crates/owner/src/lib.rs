@@ -51,6 +51,7 @@ pub static SPEC: Spec = Spec {
     on_start: None,
     internal_routes: Some(internal_routes),
     start_plane: Some(common::plane::start_reporting),
+    sections: &[],
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

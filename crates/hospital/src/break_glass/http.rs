@@ -1,10 +1,10 @@
 //! `POST …/patients/{id}/break-glass`, `GET …/break-glass`,
 //! `POST …/break-glass/{id}/acknowledge`.
 
+use crate::settings::ClinicalSection;
 use actix_web::{web, HttpResponse};
 use common::audit::{Origin, Severity};
 use common::auth::AuthUser;
-use common::config::ClinicalSection;
 use common::crypto::Keyring;
 use common::db::Db;
 use common::http::resource;

@@ -167,6 +167,38 @@ async fn bad_settings_are_refused_before_anything_listens() {
             vec![("OWNER__METRICS__ALLOW", "10.0.0.0/99")],
             "metrics",
         ),
+        // Hospital-only settings belong to the hospital: the kernel does
+        // not know them, and no other server takes them.
+        (
+            Service::Company,
+            vec![("COMPANY__CLINICAL__BREAK_GLASS_MINUTES", "60")],
+            "unknown configuration section `clinical`: company takes no such section",
+        ),
+        (
+            Service::Dev,
+            vec![("DEV__BOGUS__KEY", "1")],
+            "unknown configuration section `bogus`",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__CLINICALL__BREAK_GLASS_MINUTES", "60")],
+            "unknown configuration section `clinicall`: hospital takes no such section (its own: clinical)",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__CLINICAL__BREAK_GLASS_MINUTE", "60")],
+            "unknown field `break_glass_minute`",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__CLINICAL__BREAK_GLASS_MINUTES", "0")],
+            "clinical.break_glass_minutes must be between 1 and 1440",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__CLINICAL__BREAK_GLASS_MINUTES", "1441")],
+            "clinical.break_glass_minutes must be between 1 and 1440",
+        ),
     ];
     for (service, env, reason) in cases {
         let err = match try_spawn_with(service, &env).await {

@@ -223,3 +223,49 @@ async fn readyz_leaks_no_database_error_text() {
         );
     }
 }
+
+/// `data_keys` moved from the kernel's migrations to the hospital's under
+/// the same version: a company database made before the move (the version
+/// applied, the table present) still starts and is ready, and a fresh one
+/// has no such table.
+#[tokio::test]
+async fn databases_migrated_before_data_keys_moved_to_the_hospital_stay_ready() {
+    let app = spawn(Service::Company).await;
+    assert!(
+        app.sql("SELECT 1 FROM data_keys").await.is_err(),
+        "a fresh company database has no data_keys"
+    );
+    // What the old kernel migration left behind.
+    app.sql(
+        "CREATE TABLE data_keys (key_id TEXT PRIMARY KEY NOT NULL, tenant_id TEXT NOT NULL, \
+         generation INTEGER NOT NULL, wrapped TEXT NOT NULL, active BOOLEAN NOT NULL, \
+         created_at TIMESTAMP NOT NULL); \
+         INSERT INTO __diesel_schema_migrations (version) VALUES ('20261122000003')",
+    )
+    .await
+    .expect("recreating the old layout");
+    let url = app.database_url().to_string();
+    app.stop().await;
+
+    let again = spawn_with(
+        Service::Company,
+        &[("COMPANY__DATABASE__URL", url.as_str())],
+    )
+    .await;
+    let ready = get(&again, "/readyz").await;
+    assert_ok(ready.status, &ready.body, StatusCode::OK);
+
+    // The hospital keeps the version it always had.
+    let hospital = spawn(Service::Hospital).await;
+    hospital
+        .sql("INSERT INTO data_keys (key_id, tenant_id, generation, wrapped, active, created_at) SELECT 'k', 't', 99, 'w', FALSE, created_at FROM users LIMIT 0")
+        .await
+        .expect("the hospital has data_keys");
+    assert!(
+        hospital
+            .sql("INSERT INTO __diesel_schema_migrations (version) VALUES ('20261122000003')")
+            .await
+            .is_err(),
+        "the hospital records data_keys under its old version"
+    );
+}
