@@ -111,7 +111,8 @@ async fn role_overrides_are_read_from_the_environment_as_lists() {
 #[tokio::test]
 async fn bad_settings_are_refused_before_anything_listens() {
     // (service, environment, a fragment the error must name)
-    let cases: Vec<(Service, Vec<(&str, &str)>, &str)> = vec![
+    type Case = (Service, Vec<(&'static str, &'static str)>, &'static str);
+    let cases: Vec<Case> = vec![
         (
             Service::Company,
             vec![("COMPANY__SERVER__BOGUS", "1")],
