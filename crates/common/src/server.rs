@@ -73,6 +73,14 @@ impl Spec {
         Policy::build(self.policy, self.admin_role, overrides)
     }
 
+    /// Refuse a configuration with a section neither the kernel nor this
+    /// server knows (a misspelt `[clinical]`, or a hospital section given to
+    /// company).
+    pub fn check_sections(&self, config: &Config) -> anyhow::Result<()> {
+        let claimed: Vec<&str> = self.sections.iter().map(|s| s.name).collect();
+        config.check_sections(self.service, &claimed)
+    }
+
     /// The compiled role names, in the order the server lists them.
     pub fn roles(&self) -> Vec<&'static str> {
         self.policy.roles().into_iter().map(|(r, _)| r).collect()
@@ -117,8 +125,7 @@ impl Application {
         config.check_demo_allowed()?;
         let service = spec.service;
         let policy = Arc::new(spec.build_policy(&config.rbac.roles)?);
-        let claimed: Vec<&str> = spec.sections.iter().map(|s| s.name).collect();
-        config.check_sections(service, &claimed)?;
+        spec.check_sections(&config)?;
         let own_sections = spec
             .sections
             .iter()
