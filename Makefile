@@ -15,14 +15,15 @@ build:
 certs: build
 	./target/debug/bulkhead certs demo
 
-## The whole suite on SQLite (no PostgreSQL needed).
+## The whole suite on SQLite (no PostgreSQL needed; tests that need it show as ignored).
 test: build
 	env -u BULKHEAD_TEST_PG_URL $(CARGO) test --workspace
 
-## The same suite on PostgreSQL (each test in its own fresh database).
+## The same suite on PostgreSQL (each test in its own fresh database),
+## with the PostgreSQL-only tests that `make test` shows as ignored.
 test-pg: build
 	@test -n "$(PG_URL)" || { echo "set BULKHEAD_TEST_PG_URL, e.g. postgres://postgres@127.0.0.1:5432/postgres"; exit 2; }
-	BULKHEAD_TEST_PG_URL="$(PG_URL)" $(CARGO) test --workspace
+	BULKHEAD_TEST_PG_URL="$(PG_URL)" $(CARGO) test --workspace -- --include-ignored
 
 ## End-to-end: the real binaries through `bulkhead up`.
 e2e: build

@@ -10,7 +10,6 @@ use anyhow::{bail, Context};
 use common::accounts::provision::{self, Provision};
 use common::config::Config;
 use common::db::Db;
-use common::rbac::Policy;
 use common::server::Spec;
 use common::Service;
 
@@ -25,6 +24,7 @@ pub fn spec(service: Service) -> &'static Spec {
 }
 
 fn open(service: Service, config: &Config, migrate: bool) -> anyhow::Result<Db> {
+    spec(service).check_sections(config)?;
     let timeout = Duration::from_secs(config.database.pool_timeout_secs);
     let m = spec(service).migrations;
     if migrate {
@@ -182,12 +182,7 @@ pub fn create_user(args: CreateUserArgs) -> anyhow::Result<ExitCode> {
             .to_string(),
     };
     let spec = spec(service);
-    let policy = Policy::build(
-        spec.policy,
-        spec.admin_role,
-        spec.permissions,
-        &cfg.rbac.roles,
-    )?;
+    let policy = spec.build_policy(&cfg.rbac.roles)?;
     let db = open(service, &cfg, true)?;
     let p = Provision {
         tenant_id: &tenant,

@@ -3,6 +3,12 @@
 //! (`HOSPITAL__DATABASE__URL`). Unknown keys are an error. Every secret may
 //! also be given as a path in `<key>_file`; secrets are `SecretString`, so
 //! `Debug` prints them redacted and nothing logs them by accident.
+//!
+//! The kernel knows only the sections every server has. A section that only
+//! one server takes (`[clinical]` on hospital) is kept here as raw text in
+//! [`Config::sections`] and read, checked and typed by the server that
+//! names it in its `Spec`; the application builder refuses any section no
+//! part of the server claims, so a misspelt section still stops the start.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -15,8 +21,10 @@ use serde::Deserialize;
 use crate::service::Service;
 
 /// A server's whole configuration.
+// Not `deny_unknown_fields`: serde cannot combine it with `flatten`. Unknown
+// top-level keys land in `sections` and are refused by the builder unless
+// the server claims them; unknown keys inside a section are refused here.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
     /// Public listener.
     pub server: ServerSection,
@@ -34,12 +42,12 @@ pub struct Config {
     /// Role → permission overrides.
     #[serde(default)]
     pub rbac: RbacSection,
+    /// Who may read `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsSection,
     /// Hospital only: on-site (one tenant) or hosted (many).
     #[serde(default)]
     pub tenancy: Option<TenancySection>,
-    /// Hospital only: clinical settings.
-    #[serde(default)]
-    pub clinical: Option<ClinicalSection>,
     /// Field encryption keys.
     #[serde(default)]
     pub crypto: CryptoSection,
@@ -48,22 +56,10 @@ pub struct Config {
     /// Demo mode: seeds demo users; refused unless every listener is on loopback.
     #[serde(default)]
     pub demo: bool,
-}
-
-/// Clinical settings (hospital).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ClinicalSection {
-    /// How long a break-the-glass grant lasts.
-    pub break_glass_minutes: i64,
-}
-
-impl Default for ClinicalSection {
-    fn default() -> Self {
-        Self {
-            break_glass_minutes: 60,
-        }
-    }
+    /// Sections the kernel does not know, by name, for the server whose
+    /// spec claims them (see the module documentation).
+    #[serde(flatten)]
+    pub sections: BTreeMap<String, config::Value>,
 }
 
 /// Field encryption: the master key that wraps every tenant's data keys.
@@ -317,6 +313,26 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// `/metrics` is on the public listener without a token (scrapers have
+/// none), so it answers only to these client networks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// CIDR networks allowed to scrape (default: loopback only; `[]`: nobody).
+    pub allow: Vec<ipnet::IpNet>,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self {
+            allow: ["127.0.0.0/8", "::1/128"]
+                .iter()
+                .filter_map(|n| n.parse().ok())
+                .collect(),
+        }
+    }
+}
+
 /// Role → permission overrides on top of the compiled policy.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -385,6 +401,7 @@ impl Config {
         }
         let mut list_keys = env_role_keys(service, &env);
         list_keys.push("server.trusted_proxies".to_string());
+        list_keys.push("metrics.allow".to_string());
         // Lists come from env as comma-separated text, but only for the
         // keys named here (otherwise every value would become a list).
         let mut environment = config::Environment::with_prefix(service.env_prefix())
@@ -459,14 +476,6 @@ impl Config {
                 bail!("auth.jwt_secret must be at least 32 bytes");
             }
         }
-        if self.clinical.is_some() && !service.is_tenanted() {
-            bail!("clinical is a hospital setting; {service} does not take it");
-        }
-        if let Some(c) = &self.clinical {
-            if !(1..=24 * 60).contains(&c.break_glass_minutes) {
-                bail!("clinical.break_glass_minutes must be between 1 and 1440");
-            }
-        }
         match (&self.tenancy, service.is_tenanted()) {
             (Some(_), false) => bail!("tenancy is a hospital setting; {service} does not take it"),
             (Some(t), true) if t.mode == TenancyMode::Onsite => {
@@ -478,6 +487,35 @@ impl Config {
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// A section only some servers take, typed by the one that claims it
+    /// (`Ok(None)` when the configuration does not have it).
+    pub fn section<T: serde::de::DeserializeOwned>(&self, name: &str) -> anyhow::Result<Option<T>> {
+        self.sections
+            .get(name)
+            .map(|v| v.clone().try_deserialize::<T>())
+            .transpose()
+            .with_context(|| format!("invalid [{name}] section"))
+    }
+
+    /// Refuse sections that none of `claimed` names.
+    pub fn check_sections(&self, service: Service, claimed: &[&str]) -> anyhow::Result<()> {
+        if let Some(name) = self
+            .sections
+            .keys()
+            .find(|k| !claimed.contains(&k.as_str()))
+        {
+            bail!(
+                "unknown configuration section `{name}`: {service} takes no such section{}",
+                if claimed.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (its own: {})", claimed.join(", "))
+                }
+            );
         }
         Ok(())
     }
@@ -623,14 +661,23 @@ mod tests {
         assert_eq!(cfg.pinned_tenant(), Some(DEMO_TENANT_ID));
     }
 
+    /// The whole error chain of a configuration that must be refused.
+    fn refusal(service: Service, path: Option<&Path>, pairs: &[(&str, &str)]) -> String {
+        match Config::load_with_env(service, path, env(pairs)) {
+            Ok(_) => panic!("{service} accepted {pairs:?}"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
     #[test]
     fn unknown_keys_are_refused() {
-        let err = Config::load_with_env(Service::Dev, None, env(&[("DEV__DATABASE__URLL", "x")]));
-        assert!(err.is_err());
+        let err = refusal(Service::Dev, None, &[("DEV__DATABASE__URLL", "x")]);
+        assert!(err.contains("unknown field `urll`"), "{err}");
         let dir = tempfile_dir();
         let path = dir.join("c.toml");
         std::fs::write(&path, "[server]\nport = 1\nbogus = true\n").unwrap();
-        assert!(Config::load_with_env(Service::Dev, Some(&path), env(&[])).is_err());
+        let err = refusal(Service::Dev, Some(&path), &[]);
+        assert!(err.contains("unknown field `bogus`"), "{err}");
     }
 
     #[test]
@@ -690,12 +737,35 @@ mod tests {
 
     #[test]
     fn tenancy_is_refused_outside_hospital() {
-        let err = Config::load_with_env(
+        let err = refusal(
             Service::Company,
             None,
-            env(&[("COMPANY__TENANCY__MODE", "hosted")]),
+            &[("COMPANY__TENANCY__MODE", "hosted")],
         );
-        assert!(err.is_err());
+        assert!(
+            err.contains("tenancy is a hospital setting; company does not take it"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn metrics_networks_are_cidr_lists() {
+        let cfg = Config::load_with_env(Service::Dev, None, env(&[])).unwrap();
+        assert_eq!(cfg.metrics.allow.len(), 2, "loopback by default");
+        let cfg = Config::load_with_env(
+            Service::Dev,
+            None,
+            env(&[("DEV__METRICS__ALLOW", "10.0.0.0/8,192.0.2.7/32")]),
+        )
+        .unwrap();
+        assert_eq!(cfg.metrics.allow.len(), 2);
+        assert!(cfg.metrics.allow[1].contains(&"192.0.2.7".parse::<IpAddr>().unwrap()));
+        let err = refusal(
+            Service::Dev,
+            None,
+            &[("DEV__METRICS__ALLOW", "10.0.0.0/99")],
+        );
+        assert!(err.contains("invalid dev configuration"), "{err}");
     }
 
     fn tempfile_dir() -> PathBuf {
@@ -710,40 +780,48 @@ mod plane_tests {
     use super::*;
 
     #[test]
-    fn clinical_settings_are_hospital_only_and_bounded() {
-        let env = |k: &str, v: &str| -> HashMap<String, String> {
-            [(k.to_string(), v.to_string())].into()
+    fn plane_intervals_are_at_least_one_second() {
+        let env: HashMap<String, String> = [(
+            "OWNER__PLANE__OUTBOX_INTERVAL_SECS".to_string(),
+            "0".to_string(),
+        )]
+        .into();
+        let err = match Config::load_with_env(Service::Owner, None, env) {
+            Ok(_) => panic!("a zero interval was accepted"),
+            Err(e) => e.to_string(),
         };
-        assert!(Config::load_with_env(
-            Service::Company,
-            None,
-            env("COMPANY__CLINICAL__BREAK_GLASS_MINUTES", "60")
-        )
-        .is_err());
-        for bad in ["0", "1441", "-5"] {
-            assert!(
-                Config::load_with_env(
-                    Service::Hospital,
-                    None,
-                    env("HOSPITAL__CLINICAL__BREAK_GLASS_MINUTES", bad)
-                )
-                .is_err(),
-                "{bad}"
-            );
+        assert!(
+            err.contains("plane intervals must be at least 1 second"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sections_the_kernel_does_not_know_are_kept_for_the_server_to_claim() {
+        let env: HashMap<String, String> = [(
+            "DEV__CLINICAL__BREAK_GLASS_MINUTES".to_string(),
+            "15".to_string(),
+        )]
+        .into();
+        let cfg = Config::load_with_env(Service::Dev, None, env).unwrap();
+        let err = cfg
+            .check_sections(Service::Dev, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown configuration section `clinical`: dev takes no such section"),
+            "{err}"
+        );
+        cfg.check_sections(Service::Dev, &["clinical"]).unwrap();
+
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Clinical {
+            break_glass_minutes: i64,
         }
-        let cfg = Config::load_with_env(
-            Service::Hospital,
-            None,
-            env("HOSPITAL__CLINICAL__BREAK_GLASS_MINUTES", "15"),
-        )
-        .unwrap();
-        assert_eq!(cfg.clinical.unwrap().break_glass_minutes, 15);
-        assert!(Config::load_with_env(
-            Service::Owner,
-            None,
-            env("OWNER__PLANE__OUTBOX_INTERVAL_SECS", "0")
-        )
-        .is_err());
+        let c: Clinical = cfg.section("clinical").unwrap().unwrap();
+        assert_eq!(c.break_glass_minutes, 15);
+        assert!(cfg.section::<Clinical>("absent").unwrap().is_none());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::auth::{AuthContext, TenantRule};
 use crate::config::{Config, TenancyMode};
 use crate::db::{Db, Migrations};
 use crate::http::{extract, health, metrics::Metrics, middleware};
-use crate::rbac::Policy;
+use crate::rbac::{Policy, PolicyTable};
 use crate::service::Service;
 
 /// What a server crate tells the builder about itself.
@@ -28,10 +28,9 @@ pub struct Spec {
     pub service: Service,
     /// Its own migrations.
     pub migrations: Migrations,
-    /// Compiled role → permissions.
-    pub policy: &'static [(&'static str, &'static [&'static str])],
-    /// Every permission name it checks.
-    pub permissions: &'static [&'static str],
+    /// Compiled role → permissions, written with the server's permission
+    /// enum (which also gives the list of permissions it checks).
+    pub policy: &'static dyn PolicyTable,
     /// The role that administers it.
     pub admin_role: &'static str,
     /// Demo users: (username, password, role).
@@ -48,6 +47,44 @@ pub struct Spec {
     pub internal_routes: Option<fn(&mut web::ServiceConfig)>,
     /// Background work of the plane (outbox delivery, anchors, pulls).
     pub start_plane: Option<PlaneStarter>,
+    /// Configuration sections only this server takes (`[clinical]` on
+    /// hospital); any other section the kernel does not know is refused.
+    pub sections: &'static [Section],
+}
+
+/// A configuration section that only one server takes.
+pub struct Section {
+    /// Its key in the configuration (`clinical`).
+    pub name: &'static str,
+    /// Read and check it (absent: its defaults) and hand back what
+    /// registers it as app data for the server's handlers.
+    pub load: fn(&Config) -> anyhow::Result<AppDataFn>,
+}
+
+/// Registers a server's own section (or other data) on its app.
+pub type AppDataFn = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
+impl Spec {
+    /// The compiled policy with the configuration's `[rbac.roles]` overrides.
+    pub fn build_policy(
+        &self,
+        overrides: &std::collections::BTreeMap<String, Vec<String>>,
+    ) -> anyhow::Result<Policy> {
+        Policy::build(self.policy, self.admin_role, overrides)
+    }
+
+    /// Refuse a configuration with a section neither the kernel nor this
+    /// server knows (a misspelt `[clinical]`, or a hospital section given to
+    /// company).
+    pub fn check_sections(&self, config: &Config) -> anyhow::Result<()> {
+        let claimed: Vec<&str> = self.sections.iter().map(|s| s.name).collect();
+        config.check_sections(self.service, &claimed)
+    }
+
+    /// The compiled role names, in the order the server lists them.
+    pub fn roles(&self) -> Vec<&'static str> {
+        self.policy.roles().into_iter().map(|(r, _)| r).collect()
+    }
 }
 
 /// Work at every start: the database and the pinned tenant, if any.
@@ -96,12 +133,13 @@ impl Application {
             None => None,
         };
         let service = spec.service;
-        let policy = Arc::new(Policy::build(
-            spec.policy,
-            spec.admin_role,
-            spec.permissions,
-            &config.rbac.roles,
-        )?);
+        let policy = Arc::new(spec.build_policy(&config.rbac.roles)?);
+        spec.check_sections(&config)?;
+        let own_sections = spec
+            .sections
+            .iter()
+            .map(|s| (s.load)(&config))
+            .collect::<anyhow::Result<Vec<AppDataFn>>>()?;
         let tenants = match (&config.tenancy, service.is_tenanted()) {
             (_, false) => TenantRule::None,
             (Some(t), true) if t.mode == TenancyMode::Hosted => TenantRule::Hosted,
@@ -163,12 +201,11 @@ impl Application {
         let listener = TcpListener::bind((config.server.host, config.server.port))
             .with_context(|| format!("binding {}:{}", config.server.host, config.server.port))?;
         let addr = listener.local_addr()?;
-        let metrics = web::Data::new(Metrics::new(service.name())?);
+        let metrics = web::Data::new(Metrics::new(service.name(), config.metrics.allow.clone())?);
         let metrics_for_internal = metrics.clone();
         let body_limit = config.server.body_limit_bytes;
         let db_data = web::Data::new(db.clone());
         let keyring_data = keyring.map(web::Data::new);
-        let clinical = web::Data::new(config.clinical.clone().unwrap_or_default());
         let service_data = web::Data::new(service);
         let auth_data = auth.clone();
         let routes = spec.routes;
@@ -178,7 +215,11 @@ impl Application {
                 .app_data(auth_data.clone())
                 .app_data(metrics.clone())
                 .app_data(service_data.clone())
-                .app_data(clinical.clone())
+                .configure(|cfg| {
+                    for register in &own_sections {
+                        register(cfg);
+                    }
+                })
                 .configure(|cfg| {
                     if let Some(k) = &keyring_data {
                         cfg.app_data(k.clone());

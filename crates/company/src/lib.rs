@@ -9,7 +9,7 @@ pub mod security_events;
 
 use actix_web::web;
 use common::db::Migrations;
-use common::rbac::Permission;
+use common::rbac::{CorePermission as C, Permission, Role, Roles};
 use common::server::Spec;
 use common::Service;
 
@@ -19,34 +19,40 @@ pub const MIGRATIONS: Migrations = Migrations {
     postgres: common::migrations_fn!("../../migrations/company/postgres"),
 };
 
-/// Every permission the company server checks.
-pub const PERMISSIONS: &[&str] = &["users.manage", "audit.read", "security_events.read"];
-
-/// Company permissions beyond the core ones.
-#[derive(Debug, Clone, Copy)]
+/// Company permissions beyond the core ones; the enum is the only list of
+/// them, and each name is the one written in policy files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr)]
 pub enum CompanyPermission {
     /// List the security events of every server.
+    #[strum(serialize = "security_events.read")]
     SecurityEventsRead,
 }
 
-impl Permission for CompanyPermission {
-    fn name(self) -> &'static str {
-        match self {
-            Self::SecurityEventsRead => "security_events.read",
-        }
-    }
-}
+impl Permission for CompanyPermission {}
 
 /// Compiled role → permissions (DESIGN section 5); `[rbac.roles]` may override.
-pub const POLICY: &[(&str, &[&str])] = &[
-    (
-        "admin",
-        &["users.manage", "audit.read", "security_events.read"],
-    ),
-    ("team_lead", &[]),
-    ("analyst", &[]),
-    ("production", &[]),
-];
+pub const POLICY: Roles<CompanyPermission> = Roles(&[
+    Role {
+        name: "admin",
+        core: &[C::UsersManage, C::AuditRead],
+        own: &[CompanyPermission::SecurityEventsRead],
+    },
+    Role {
+        name: "team_lead",
+        core: &[],
+        own: &[],
+    },
+    Role {
+        name: "analyst",
+        core: &[],
+        own: &[],
+    },
+    Role {
+        name: "production",
+        core: &[],
+        own: &[],
+    },
+]);
 
 /// Demo users of the original design (demo mode only).
 pub const DEMO_USERS: &[(&str, &str, &str)] = &[
@@ -60,8 +66,7 @@ pub const DEMO_USERS: &[(&str, &str, &str)] = &[
 pub static SPEC: Spec = Spec {
     service: Service::Company,
     migrations: MIGRATIONS,
-    policy: POLICY,
-    permissions: PERMISSIONS,
+    policy: &POLICY,
     admin_role: "admin",
     demo_users: DEMO_USERS,
     routes,
@@ -70,6 +75,7 @@ pub static SPEC: Spec = Spec {
     on_start: None,
     internal_routes: Some(internal_routes),
     start_plane: Some(plane::start),
+    sections: &[],
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

@@ -6,6 +6,7 @@ pub mod plane;
 
 use actix_web::web;
 use common::db::Migrations;
+use common::rbac::{CorePermission as C, NoOwnPermission, Role, Roles};
 use common::server::Spec;
 use common::Service;
 
@@ -15,15 +16,21 @@ pub const MIGRATIONS: Migrations = Migrations {
     postgres: common::migrations_fn!("../../migrations/dev/postgres"),
 };
 
-/// Every permission the dev server checks.
-pub const PERMISSIONS: &[&str] = &["users.manage", "audit.read"];
-
 /// Compiled role → permissions; `[rbac.roles]` may override. `admin`
-/// manages the developers' accounts; `developer` does the work.
-pub const POLICY: &[(&str, &[&str])] = &[
-    ("admin", &["users.manage", "audit.read"]),
-    ("developer", &[]),
-];
+/// manages the developers' accounts; `developer` does the work. Dev checks
+/// only the core permissions so far.
+pub const POLICY: Roles<NoOwnPermission> = Roles(&[
+    Role {
+        name: "admin",
+        core: &[C::UsersManage, C::AuditRead],
+        own: &[],
+    },
+    Role {
+        name: "developer",
+        core: &[],
+        own: &[],
+    },
+]);
 
 /// Demo users (demo mode only): astro of the original design, and an admin.
 pub const DEMO_USERS: &[(&str, &str, &str)] = &[
@@ -35,8 +42,7 @@ pub const DEMO_USERS: &[(&str, &str, &str)] = &[
 pub static SPEC: Spec = Spec {
     service: Service::Dev,
     migrations: MIGRATIONS,
-    policy: POLICY,
-    permissions: PERMISSIONS,
+    policy: &POLICY,
     admin_role: "admin",
     demo_users: DEMO_USERS,
     routes,
@@ -45,6 +51,7 @@ pub static SPEC: Spec = Spec {
     on_start: None,
     internal_routes: Some(plane::routes),
     start_plane: None,
+    sections: &[],
 };
 
 fn routes(_cfg: &mut web::ServiceConfig) {}

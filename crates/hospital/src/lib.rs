@@ -8,13 +8,15 @@ pub mod context;
 pub mod departments;
 pub mod patients;
 pub mod schema;
+pub mod settings;
 pub mod tenant;
 
 use actix_web::web;
 use common::db::{write_tx, Db, Migrations};
-use common::rbac::Permission;
+use common::rbac::{CorePermission as C, Permission, Role, Roles};
 use common::server::Spec;
 use common::Service;
+use HospitalPermission as H;
 
 /// This server's migrations (after the kernel's).
 pub const MIGRATIONS: Migrations = Migrations {
@@ -22,140 +24,129 @@ pub const MIGRATIONS: Migrations = Migrations {
     postgres: common::migrations_fn!("../../migrations/hospital/postgres"),
 };
 
-/// What the hospital checks, by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the hospital checks (beyond `CorePermission`); the enum is the
+/// only list of them, and each name is the one written in policy files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr)]
 pub enum HospitalPermission {
     /// See the department list.
+    #[strum(serialize = "departments.read")]
     DepartmentsRead,
     /// Add, rename, deactivate departments.
+    #[strum(serialize = "departments.manage")]
     DepartmentsManage,
     /// See every patient of the tenant.
+    #[strum(serialize = "patients.read_all")]
     PatientsReadAll,
     /// See patients on one's care team (or under break-the-glass).
+    #[strum(serialize = "patients.read_assigned")]
     PatientsReadAssigned,
     /// See one's own record (portal).
+    #[strum(serialize = "patients.read_own")]
     PatientsReadOwn,
     /// See clinical fields (else demographics only).
+    #[strum(serialize = "patients.clinical")]
     PatientsClinical,
     /// Register patients.
+    #[strum(serialize = "patients.register")]
     PatientsRegister,
     /// Change demographics.
+    #[strum(serialize = "patients.update_demographics")]
     PatientsUpdateDemographics,
     /// Change clinical fields.
+    #[strum(serialize = "patients.update_clinical")]
     PatientsUpdateClinical,
     /// Soft-delete, restore, see deleted.
+    #[strum(serialize = "patients.delete")]
     PatientsDelete,
     /// Add/remove care-team members (of patients one may see).
+    #[strum(serialize = "care_team.manage")]
     CareTeamManage,
     /// Read any patient's access log.
+    #[strum(serialize = "access_log.read_all")]
     AccessLogReadAll,
     /// Open a record outside one's care team, with a reason.
+    #[strum(serialize = "break_glass.request")]
     BreakGlassRequest,
     /// Review break-the-glass grants.
+    #[strum(serialize = "break_glass.review")]
     BreakGlassReview,
     /// Create a patient's portal account.
+    #[strum(serialize = "portal.manage")]
     PortalManage,
 }
 
-impl Permission for HospitalPermission {
-    fn name(self) -> &'static str {
-        match self {
-            Self::DepartmentsRead => "departments.read",
-            Self::DepartmentsManage => "departments.manage",
-            Self::PatientsReadAll => "patients.read_all",
-            Self::PatientsReadAssigned => "patients.read_assigned",
-            Self::PatientsReadOwn => "patients.read_own",
-            Self::PatientsClinical => "patients.clinical",
-            Self::PatientsRegister => "patients.register",
-            Self::PatientsUpdateDemographics => "patients.update_demographics",
-            Self::PatientsUpdateClinical => "patients.update_clinical",
-            Self::PatientsDelete => "patients.delete",
-            Self::CareTeamManage => "care_team.manage",
-            Self::AccessLogReadAll => "access_log.read_all",
-            Self::BreakGlassRequest => "break_glass.request",
-            Self::BreakGlassReview => "break_glass.review",
-            Self::PortalManage => "portal.manage",
-        }
-    }
-}
-
-/// Every permission the hospital checks.
-pub const PERMISSIONS: &[&str] = &[
-    "users.manage",
-    "audit.read",
-    "departments.read",
-    "departments.manage",
-    "patients.read_all",
-    "patients.read_assigned",
-    "patients.read_own",
-    "patients.clinical",
-    "patients.register",
-    "patients.update_demographics",
-    "patients.update_clinical",
-    "patients.delete",
-    "care_team.manage",
-    "access_log.read_all",
-    "break_glass.request",
-    "break_glass.review",
-    "portal.manage",
-];
+impl Permission for HospitalPermission {}
 
 /// Compiled role → permissions (DESIGN section 5); `[rbac.roles]` may override.
-pub const POLICY: &[(&str, &[&str])] = &[
-    (
-        "admin",
-        &[
-            "users.manage",
-            "audit.read",
-            "departments.read",
-            "departments.manage",
-            "patients.read_all",
-            "patients.clinical",
-            "patients.register",
-            "patients.update_demographics",
-            "patients.update_clinical",
-            "patients.delete",
-            "care_team.manage",
-            "access_log.read_all",
-            "break_glass.review",
-            "portal.manage",
+pub const POLICY: Roles<HospitalPermission> = Roles(&[
+    Role {
+        name: "admin",
+        core: &[C::UsersManage, C::AuditRead],
+        own: &[
+            H::DepartmentsRead,
+            H::DepartmentsManage,
+            H::PatientsReadAll,
+            H::PatientsClinical,
+            H::PatientsRegister,
+            H::PatientsUpdateDemographics,
+            H::PatientsUpdateClinical,
+            H::PatientsDelete,
+            H::CareTeamManage,
+            H::AccessLogReadAll,
+            H::BreakGlassReview,
+            H::PortalManage,
         ],
-    ),
-    (
-        "doctor",
-        &[
-            "departments.read",
-            "patients.read_assigned",
-            "patients.clinical",
-            "patients.update_clinical",
-            "care_team.manage",
-            "break_glass.request",
+    },
+    Role {
+        name: "doctor",
+        core: &[],
+        own: &[
+            H::DepartmentsRead,
+            H::PatientsReadAssigned,
+            H::PatientsClinical,
+            H::PatientsUpdateClinical,
+            H::CareTeamManage,
+            H::BreakGlassRequest,
         ],
-    ),
-    (
-        "nurse",
-        &[
-            "departments.read",
-            "patients.read_assigned",
-            "patients.clinical",
-            "patients.update_clinical",
-            "break_glass.request",
+    },
+    Role {
+        name: "nurse",
+        core: &[],
+        own: &[
+            H::DepartmentsRead,
+            H::PatientsReadAssigned,
+            H::PatientsClinical,
+            H::PatientsUpdateClinical,
+            H::BreakGlassRequest,
         ],
-    ),
-    (
-        "reception",
-        &[
-            "departments.read",
-            "patients.read_all",
-            "patients.register",
-            "patients.update_demographics",
-            "portal.manage",
+    },
+    Role {
+        name: "reception",
+        core: &[],
+        own: &[
+            H::DepartmentsRead,
+            H::PatientsReadAll,
+            H::PatientsRegister,
+            H::PatientsUpdateDemographics,
+            H::PortalManage,
         ],
-    ),
-    ("lab", &["departments.read"]),
-    ("pharmacist", &["departments.read"]),
-    ("patient", &["patients.read_own", "patients.clinical"]),
-];
+    },
+    Role {
+        name: "lab",
+        core: &[],
+        own: &[H::DepartmentsRead],
+    },
+    Role {
+        name: "pharmacist",
+        core: &[],
+        own: &[H::DepartmentsRead],
+    },
+    Role {
+        name: "patient",
+        core: &[],
+        own: &[H::PatientsReadOwn, H::PatientsClinical],
+    },
+]);
 
 /// Demo users of the original design (demo mode only).
 pub const DEMO_USERS: &[(&str, &str, &str)] = &[
@@ -171,8 +162,7 @@ pub const DEMO_USERS: &[(&str, &str, &str)] = &[
 pub static SPEC: Spec = Spec {
     service: Service::Hospital,
     migrations: MIGRATIONS,
-    policy: POLICY,
-    permissions: PERMISSIONS,
+    policy: &POLICY,
     admin_role: "admin",
     demo_users: DEMO_USERS,
     routes,
@@ -181,6 +171,7 @@ pub static SPEC: Spec = Spec {
     on_start: Some(seed_tenants),
     internal_routes: None,
     start_plane: Some(common::plane::start_reporting),
+    sections: &[settings::CLINICAL],
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

@@ -7,6 +7,7 @@ pub mod tenants;
 
 use actix_web::web;
 use common::db::Migrations;
+use common::rbac::{CorePermission as C, Permission, Role, Roles};
 use common::server::Spec;
 use common::Service;
 
@@ -16,12 +17,23 @@ pub const MIGRATIONS: Migrations = Migrations {
     postgres: common::migrations_fn!("../../migrations/owner/postgres"),
 };
 
-/// Every permission the owner server checks.
-pub const PERMISSIONS: &[&str] = &["users.manage", "audit.read", "tenants.read"];
+/// Owner permissions beyond the core ones; the enum is the only list of
+/// them, and each name is the one written in policy files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr)]
+pub enum OwnerPermission {
+    /// See tenants.
+    #[strum(serialize = "tenants.read")]
+    TenantsRead,
+}
+
+impl Permission for OwnerPermission {}
 
 /// Compiled role → permissions; `[rbac.roles]` may override.
-pub const POLICY: &[(&str, &[&str])] =
-    &[("owner", &["users.manage", "audit.read", "tenants.read"])];
+pub const POLICY: Roles<OwnerPermission> = Roles(&[Role {
+    name: "owner",
+    core: &[C::UsersManage, C::AuditRead],
+    own: &[OwnerPermission::TenantsRead],
+}]);
 
 /// Demo users of the original design (demo mode only).
 pub const DEMO_USERS: &[(&str, &str, &str)] = &[("owner", "owner123", "owner")];
@@ -30,8 +42,7 @@ pub const DEMO_USERS: &[(&str, &str, &str)] = &[("owner", "owner123", "owner")];
 pub static SPEC: Spec = Spec {
     service: Service::Owner,
     migrations: MIGRATIONS,
-    policy: POLICY,
-    permissions: PERMISSIONS,
+    policy: &POLICY,
     admin_role: "owner",
     demo_users: DEMO_USERS,
     routes,
@@ -40,6 +51,7 @@ pub static SPEC: Spec = Spec {
     on_start: None,
     internal_routes: Some(internal_routes),
     start_plane: Some(common::plane::start_reporting),
+    sections: &[],
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

@@ -5,11 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::pg::PgConnection;
 use diesel::prelude::*;
 
 use super::*;
-use crate::db::{write_tx, Db, DbConn, KERNEL_MIGRATIONS};
+use crate::db::{write_tx, Db, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::schema::data_keys;
 
@@ -17,12 +16,19 @@ const PLAIN: &str = "Zebediah Quuxworth";
 const T1: &str = "tenant-one";
 const T2: &str = "tenant-two";
 
+/// The kernel's tables and the hospital's, which hold `data_keys` (the
+/// keyring's table lives with the one server that encrypts).
+const WITH_DATA_KEYS: crate::db::Migrations = crate::db::Migrations {
+    sqlite: crate::migrations_fn!("../../migrations/hospital/sqlite"),
+    postgres: crate::migrations_fn!("../../migrations/hospital/postgres"),
+};
+
 /// A fresh database that is removed (or dropped) with this value.
 struct TestDb {
     label: &'static str,
     db: Option<Db>,
     dir: Option<PathBuf>,
-    pg: Option<(String, String)>,
+    pg: Option<testdb::PgDatabase>,
 }
 
 impl TestDb {
@@ -30,7 +36,7 @@ impl TestDb {
         let dir = std::env::temp_dir().join(format!("bh-crypto-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("crypto.db").display());
-        let db = Db::open(&url, 4, Duration::from_secs(10), KERNEL_MIGRATIONS).unwrap();
+        let db = Db::open(&url, 4, Duration::from_secs(10), WITH_DATA_KEYS).unwrap();
         Self {
             label: "sqlite",
             db: Some(db),
@@ -40,18 +46,13 @@ impl TestDb {
     }
 
     fn postgres(admin: &str) -> Self {
-        let name = format!("bh_crypto_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = PgConnection::establish(admin).unwrap();
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .unwrap();
-        let url = with_database(admin, &name);
-        let db = Db::open(&url, 4, Duration::from_secs(10), KERNEL_MIGRATIONS).unwrap();
+        let pg = testdb::PgDatabase::create(admin, "bh_crypto").unwrap();
+        let db = Db::open(&pg.url(), 4, Duration::from_secs(10), WITH_DATA_KEYS).unwrap();
         Self {
             label: "postgres",
             db: Some(db),
             dir: None,
-            pg: Some((admin.to_string(), name)),
+            pg: Some(pg),
         }
     }
 
@@ -66,44 +67,28 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        // The pool first, then the database it points at.
         drop(self.db.take());
+        drop(self.pg.take());
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
         }
-        if let Some((admin, name)) = &self.pg {
-            if let Ok(mut conn) = PgConnection::establish(admin) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn);
-            }
-        }
     }
 }
 
-/// `admin` with its database name replaced by `name`.
-fn with_database(admin: &str, name: &str) -> String {
-    let (base, query) = match admin.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (admin, None),
-    };
-    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let base = match base[after_scheme..].find('/') {
-        Some(i) => &base[..after_scheme + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
-/// SQLite always; PostgreSQL as well when the environment names a server.
+/// SQLite always; PostgreSQL as well when the environment names a server
+/// (`make test-pg`). Tests that need PostgreSQL alone use [`postgres_only`].
 fn databases() -> Vec<TestDb> {
     let mut all = vec![TestDb::sqlite()];
-    match std::env::var("BULKHEAD_TEST_PG_URL") {
-        Ok(url) if !url.trim().is_empty() => all.push(TestDb::postgres(url.trim())),
-        _ => eprintln!("PostgreSQL skipped: BULKHEAD_TEST_PG_URL is not set"),
+    if let Some(admin) = testdb::pg_admin_url() {
+        all.push(TestDb::postgres(&admin));
     }
     all
+}
+
+/// A PostgreSQL database; the test is `#[ignore]`d without one.
+fn postgres_only() -> TestDb {
+    TestDb::postgres(&testdb::require_pg())
 }
 
 fn keyring() -> Keyring {
@@ -702,28 +687,28 @@ fn concurrent_first_use_makes_one_key() {
 /// PostgreSQL outside the write lock: the loser of the race hits the unique
 /// index inside its savepoint and takes the winner's key.
 #[test]
+#[ignore = "needs PostgreSQL (BULKHEAD_TEST_PG_URL; make test-pg)"]
 fn racing_first_use_without_the_write_lock_on_postgres() {
-    for t in databases().into_iter().filter(|t| t.label == "postgres") {
-        let kr = keyring();
-        let mut conn = t.conn();
-        let (db, kr2) = (t.db().clone(), kr.clone());
-        let (winner, loser) = conn
-            .transaction::<_, ApiError, _>(|c| {
-                let mine = kr.active_key(c, T1)?;
-                // The other connection blocks on the unique index until we commit.
-                let other = std::thread::spawn(move || {
-                    let mut conn = db.conn().unwrap();
-                    conn.transaction::<_, ApiError, _>(|c| {
-                        Ok(kr2.active_key(c, T1)?.key_id().to_string())
-                    })
-                });
-                std::thread::sleep(Duration::from_millis(300));
-                Ok((mine.key_id().to_string(), other))
-            })
-            .unwrap();
-        assert_eq!(loser.join().unwrap().unwrap(), winner);
-        assert_eq!(kr.keys(&mut conn, T1).unwrap().len(), 1);
-    }
+    let t = postgres_only();
+    let kr = keyring();
+    let mut conn = t.conn();
+    let (db, kr2) = (t.db().clone(), kr.clone());
+    let (winner, loser) = conn
+        .transaction::<_, ApiError, _>(|c| {
+            let mine = kr.active_key(c, T1)?;
+            // The other connection blocks on the unique index until we commit.
+            let other = std::thread::spawn(move || {
+                let mut conn = db.conn().unwrap();
+                conn.transaction::<_, ApiError, _>(|c| {
+                    Ok(kr2.active_key(c, T1)?.key_id().to_string())
+                })
+            });
+            std::thread::sleep(Duration::from_millis(300));
+            Ok((mine.key_id().to_string(), other))
+        })
+        .unwrap();
+    assert_eq!(loser.join().unwrap().unwrap(), winner);
+    assert_eq!(kr.keys(&mut conn, T1).unwrap().len(), 1);
 }
 
 diesel::table! {

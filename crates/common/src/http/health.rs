@@ -1,7 +1,11 @@
 //! `/healthz` (process up), `/readyz` (database reachable and migrated),
-//! `/metrics` (Prometheus text format).
+//! `/metrics` (Prometheus text format). None needs a token: probes come
+//! from load balancers and scrapers. So `/readyz` answers only "not ready"
+//! (the driver's error text can name the database host, port and user; it
+//! goes to the log), and `/metrics` answers only to the networks in
+//! `metrics.allow` (loopback by default).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::metrics::Metrics;
@@ -26,14 +30,20 @@ async fn readyz(db: web::Data<Db>) -> ApiResult<HttpResponse> {
     match web::block(move || db.check_ready()).await? {
         Ok(()) => Ok(response::ok(json!({ "status": "ready" }))),
         Err(reason) => {
-            tracing::warn!(reason = %reason, "not ready");
-            Err(ApiError::Unavailable(format!("not ready: {reason}")))
+            tracing::warn!(reason = %format!("{reason:#}"), "not ready");
+            Err(ApiError::Unavailable("not ready".into()))
         }
     }
 }
 
-async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
-    HttpResponse::Ok()
+async fn metrics(req: HttpRequest, metrics: web::Data<Metrics>) -> ApiResult<HttpResponse> {
+    let peer = req.peer_addr().map(|a| a.ip());
+    if !metrics.may_read(peer) {
+        return Err(ApiError::Forbidden(
+            "metrics are served only to the networks in metrics.allow".into(),
+        ));
+    }
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics.render())
+        .body(metrics.render()))
 }

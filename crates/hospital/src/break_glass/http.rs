@@ -1,9 +1,9 @@
 //! `POST …/patients/{id}/break-glass`, `GET …/break-glass`,
 //! `POST …/break-glass/{id}/acknowledge`.
 
+use crate::settings::ClinicalSection;
 use actix_web::{web, HttpResponse};
 use common::audit::Severity;
-use common::config::ClinicalSection;
 use common::db::Db;
 use common::http::resource;
 use common::response::{self, Page};

@@ -3,26 +3,11 @@
 use actix_web::{web, HttpResponse};
 use common::auth::AuthUser;
 use common::db::Db;
-use common::rbac::Permission;
 use common::response::{self, Page, PageQuery};
 use common::{ApiError, ApiResult};
 
 use super::store;
-
-/// Owner permissions beyond the core ones.
-#[derive(Debug, Clone, Copy)]
-pub enum OwnerPermission {
-    /// See tenants.
-    TenantsRead,
-}
-
-impl Permission for OwnerPermission {
-    fn name(self) -> &'static str {
-        match self {
-            Self::TenantsRead => "tenants.read",
-        }
-    }
-}
+use crate::OwnerPermission;
 
 /// Mount the tenant routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {

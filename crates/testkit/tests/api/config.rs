@@ -110,30 +110,105 @@ async fn role_overrides_are_read_from_the_environment_as_lists() {
 
 #[tokio::test]
 async fn bad_settings_are_refused_before_anything_listens() {
-    let cases: Vec<(Service, Vec<(&str, &str)>)> = vec![
-        (Service::Company, vec![("COMPANY__SERVER__BOGUS", "1")]),
+    // (service, environment, a fragment the error must name)
+    type Case = (Service, Vec<(&'static str, &'static str)>, &'static str);
+    let cases: Vec<Case> = vec![
+        (
+            Service::Company,
+            vec![("COMPANY__SERVER__BOGUS", "1")],
+            "unknown field `bogus`",
+        ),
         (
             Service::Company,
             vec![("COMPANY__AUTH__JWT_SECRET", "too-short")],
+            "auth.jwt_secret must be at least 32 bytes",
         ),
-        (Service::Company, vec![("COMPANY__AUTH__BCRYPT_COST", "3")]),
-        (Service::Company, vec![("COMPANY__TENANCY__MODE", "hosted")]),
+        (
+            Service::Company,
+            vec![("COMPANY__AUTH__BCRYPT_COST", "3")],
+            "auth.bcrypt_cost must be between 4 and 31",
+        ),
+        (
+            Service::Company,
+            vec![("COMPANY__TENANCY__MODE", "hosted")],
+            "tenancy is a hospital setting",
+        ),
         (
             Service::Company,
             vec![("COMPANY__RBAC__ROLES__AUDITOR", "root.everything")],
+            "role `auditor` names unknown permission `root.everything`",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__RBAC__ROLES__NURSE", "patients.raed_assigned")],
+            "unknown permission `patients.raed_assigned`",
+        ),
+        (
+            Service::Dev,
+            vec![("DEV__RBAC__ROLES__TEAM-LEAD", "audit.read")],
+            "role names are 1 to 64 lower-case letters",
         ),
         (
             Service::Dev,
             vec![("DEV__DATABASE__URL", "mysql://somewhere/db")],
+            "database.url must start with sqlite:// or postgres://",
         ),
         (
             Service::Hospital,
             vec![("HOSPITAL__TENANCY__TENANT_ID", "not-a-uuid")],
+            "tenancy.tenant_id must be a UUID",
         ),
-        (Service::Owner, vec![("OWNER__SERVER__PORT", "not-a-port")]),
+        (
+            Service::Owner,
+            vec![("OWNER__SERVER__PORT", "not-a-port")],
+            "port",
+        ),
+        (
+            Service::Owner,
+            vec![("OWNER__METRICS__ALLOW", "10.0.0.0/99")],
+            "metrics",
+        ),
+        // Hospital-only settings belong to the hospital: the kernel does
+        // not know them, and no other server takes them.
+        (
+            Service::Company,
+            vec![("COMPANY__CLINICAL__BREAK_GLASS_MINUTES", "60")],
+            "unknown configuration section `clinical`: company takes no such section",
+        ),
+        (
+            Service::Dev,
+            vec![("DEV__BOGUS__KEY", "1")],
+            "unknown configuration section `bogus`",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__CLINICALL__BREAK_GLASS_MINUTES", "60")],
+            "unknown configuration section `clinicall`: hospital takes no such section (its own: clinical)",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__CLINICAL__BREAK_GLASS_MINUTE", "60")],
+            "unknown field `break_glass_minute`",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__CLINICAL__BREAK_GLASS_MINUTES", "0")],
+            "clinical.break_glass_minutes must be between 1 and 1440",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__CLINICAL__BREAK_GLASS_MINUTES", "1441")],
+            "clinical.break_glass_minutes must be between 1 and 1440",
+        ),
     ];
-    for (service, env) in cases {
-        let result = try_spawn_with(service, &env).await;
-        assert!(result.is_err(), "{service} started with {env:?}");
+    for (service, env, reason) in cases {
+        let err = match try_spawn_with(service, &env).await {
+            Ok(_) => panic!("{service} started with {env:?}"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(
+            err.contains(reason),
+            "{service} with {env:?}: expected `{reason}` in: {err}"
+        );
     }
 }

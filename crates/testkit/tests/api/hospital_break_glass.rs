@@ -30,102 +30,163 @@ async fn grants(app: &TestApp, token: &str, query: &str) -> Value {
     body
 }
 
+/// The story every test below tells a part of: a hospital, its admin, the
+/// demo nurse (off the care team) and doctor (on it), and the patient
+/// Octavia Pellegrini (allergic to morphine) beside another patient.
+struct Story {
+    app: TestApp,
+    admin: String,
+    admin_id: String,
+    nurse: String,
+    nurse_id: String,
+    doctor: String,
+    /// Octavia's id.
+    id: String,
+    /// The other patient's id.
+    other: String,
+    /// `/patients/{id}`.
+    record: String,
+    /// `/patients/{id}/break-glass`.
+    glass: String,
+}
+
+impl Story {
+    async fn new() -> Self {
+        let app = spawn(Service::Hospital).await;
+        let admin = app.admin_token().await;
+        let admin_id = user_id(&app, &admin).await;
+        let nurse = app.login("nurse", "nurse123").await;
+        let nurse_id = user_id(&app, &nurse).await;
+        let doctor = app.login("doctor", "doctor123").await;
+        let mut body = patient_body("Octavia", "Pellegrini", "1958-03-30");
+        body["allergies"] = json!(["morphine"]);
+        let id = register_patient_id(&app, &admin, body).await;
+        let other =
+            register_patient_id(&app, &admin, patient_body("Other", "Person", "1960-01-01")).await;
+        add_to_care_team(&app, &admin, &id, &user_id(&app, &doctor).await).await;
+        let record = format!("/patients/{id}");
+        let glass = format!("{record}/break-glass");
+        Self {
+            app,
+            admin,
+            admin_id,
+            nurse,
+            nurse_id,
+            doctor,
+            id,
+            other,
+            record,
+            glass,
+        }
+    }
+
+    /// The nurse breaks the glass on Octavia's record; the grant.
+    async fn break_glass(&self) -> Value {
+        let (status, granted) = self
+            .app
+            .api(
+                Method::POST,
+                &self.glass,
+                Some(&self.nurse),
+                Some(json!({ "reason": REASON })),
+            )
+            .await;
+        assert_ok(status, &granted, StatusCode::CREATED);
+        granted["data"].clone()
+    }
+
+    /// Every grant runs out.
+    async fn expire(&self) {
+        self.app
+            .sql("UPDATE break_glass SET expires_at = '2000-01-01 00:00:00'")
+            .await
+            .unwrap();
+    }
+
+    /// A call as the nurse.
+    async fn as_nurse(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.app.api(method, path, Some(&self.nurse), body).await
+    }
+}
+
 #[tokio::test]
-async fn a_nurse_off_the_team_breaks_the_glass_until_it_expires() {
-    let app = spawn(Service::Hospital).await;
-    let admin = app.admin_token().await;
-    let admin_id = user_id(&app, &admin).await;
-    let nurse = app.login("nurse", "nurse123").await;
-    let nurse_id = user_id(&app, &nurse).await;
-    let doctor = app.login("doctor", "doctor123").await;
-    let mut body = patient_body("Octavia", "Pellegrini", "1958-03-30");
-    body["allergies"] = json!(["morphine"]);
-    let id = register_patient_id(&app, &admin, body).await;
-    let other =
-        register_patient_id(&app, &admin, patient_body("Other", "Person", "1960-01-01")).await;
-    add_to_care_team(&app, &admin, &id, &user_id(&app, &doctor).await).await;
-    let record = format!("/patients/{id}");
-    let glass = format!("{record}/break-glass");
-
-    let (status, body) = app.api(Method::GET, &record, Some(&nurse), None).await;
+async fn refused_requests_to_break_the_glass_leave_no_grant() {
+    let s = Story::new().await;
+    let app = &s.app;
+    let (status, body) = s.as_nurse(Method::GET, &s.record, None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
-    assert!(search_ids(&app, &nurse, "Pellegrini").await.is_empty());
+    assert!(search_ids(app, &s.nurse, "Pellegrini").await.is_empty());
 
-    let (status, body) = app
-        .api(
-            Method::POST,
-            &glass,
-            Some(&nurse),
-            Some(json!({ "reason": "emergency" })),
-        )
-        .await;
+    // Too short a reason.
+    let short = Some(json!({ "reason": "emergency" }));
+    let (status, body) = s.as_nurse(Method::POST, &s.glass, short).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     assert_eq!(body["error"]["details"]["field"], "reason");
+    // Already on the care team.
     let (status, body) = app
         .api(
             Method::POST,
-            &glass,
-            Some(&doctor),
+            &s.glass,
+            Some(&s.doctor),
             Some(json!({ "reason": REASON })),
         )
         .await;
     assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
+    // No such patient.
     let missing = format!("/patients/{}/break-glass", uuid::Uuid::new_v4());
-    let (status, body) = app
-        .api(
-            Method::POST,
-            &missing,
-            Some(&nurse),
-            Some(json!({ "reason": REASON })),
-        )
+    let (status, body) = s
+        .as_nurse(Method::POST, &missing, Some(json!({ "reason": REASON })))
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+
     assert_eq!(
-        grants(&app, &admin, "").await["meta"]["total"],
+        grants(app, &s.admin, "").await["meta"]["total"],
         0,
         "refused requests left grants"
     );
+}
 
-    let (status, granted) = app
-        .api(
-            Method::POST,
-            &glass,
-            Some(&nurse),
-            Some(json!({ "reason": REASON })),
-        )
-        .await;
-    assert_ok(status, &granted, StatusCode::CREATED);
-    let grant = id_of(&granted["data"]);
-    assert_eq!(granted["data"]["patient_id"], id.as_str());
-    let expires = time(&granted["data"]["expires_at"]);
-    let now = chrono::Utc::now().naive_utc();
-    let left = expires - now;
+#[tokio::test]
+async fn a_grant_opens_one_record_with_its_clinical_fields_for_an_hour() {
+    let s = Story::new().await;
+    let granted = s.break_glass().await;
+    assert_eq!(granted["patient_id"], s.id.as_str());
+    let left = time(&granted["expires_at"]) - chrono::Utc::now().naive_utc();
     assert!(
         left > chrono::TimeDelta::minutes(59) && left <= chrono::TimeDelta::minutes(60),
         "{granted}"
     );
 
-    // The record opens, clinical fields included; only that one record.
-    let (status, body) = app.api(Method::GET, &record, Some(&nurse), None).await;
+    let (status, body) = s.as_nurse(Method::GET, &s.record, None).await;
     assert_ok(status, &body, StatusCode::OK);
     assert_eq!(body["data"]["allergies"], json!(["morphine"]));
-    assert_eq!(search_ids(&app, &nurse, "Pellegrini").await, [id.as_str()]);
-    let (status, body) = app
-        .api(
-            Method::GET,
-            &format!("/patients/{other}"),
-            Some(&nurse),
-            None,
-        )
+    assert_eq!(
+        search_ids(&s.app, &s.nurse, "Pellegrini").await,
+        [s.id.as_str()]
+    );
+    // Only that one record.
+    let (status, body) = s
+        .as_nurse(Method::GET, &format!("/patients/{}", s.other), None)
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+}
 
-    // Critical in the audit (without the reason), and raised as a security event.
+#[tokio::test]
+async fn a_grant_is_critical_in_the_audit_and_a_security_event_without_its_reason() {
+    let s = Story::new().await;
+    let app = &s.app;
+    s.break_glass().await;
+
     let (status, audit) = app
         .api(
             Method::GET,
             "/audit?severity=critical&page_size=100",
-            Some(&admin),
+            Some(&s.admin),
             None,
         )
         .await;
@@ -135,13 +196,27 @@ async fn a_nurse_off_the_team_breaks_the_glass_until_it_expires() {
         .iter()
         .find(|r| r["action"] == "patient.break_glass")
         .unwrap_or_else(|| panic!("no critical break-glass row: {audit}"));
-    assert_eq!(row["actor"], nurse_id.as_str());
-    assert_eq!(row["resource"], format!("patient:{id}"));
+    assert_eq!(row["actor"], s.nurse_id.as_str());
+    assert_eq!(row["resource"], format!("patient:{}", s.id));
     assert_eq!(row["severity"], "critical");
     assert!(
         !audit.to_string().contains("car park"),
         "the reason is in the audit: {audit}"
     );
+    // The audit query a reviewer runs: critical rows on one resource.
+    let (_, audit) = app
+        .api(
+            Method::GET,
+            &format!(
+                "/audit?severity=critical&resource={}",
+                encode(&format!("patient:{}", s.id))
+            ),
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(audit["meta"]["total"], 1, "{audit}");
+
     let events: Vec<(String, String, String)> = app
         .db()
         .run(|c| {
@@ -159,33 +234,39 @@ async fn a_nurse_off_the_team_breaks_the_glass_until_it_expires() {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
         (events[0].0.as_str(), events[0].1.as_str()),
-        ("critical", nurse_id.as_str())
+        ("critical", s.nurse_id.as_str())
     );
     assert!(
         !events[0].2.contains("car park"),
         "the reason left for company: {events:?}"
     );
+}
 
-    // The admin reviews it; nobody else may.
+#[tokio::test]
+async fn only_the_admin_reviews_and_acknowledges_a_grant() {
+    let s = Story::new().await;
+    let app = &s.app;
+    let grant = id_of(&s.break_glass().await);
+    let ack = format!("/break-glass/{grant}/acknowledge");
+
     for token in [
-        &nurse,
-        &doctor,
+        &s.nurse,
+        &s.doctor,
         &app.login("reception", "reception123").await,
     ] {
         let (status, body) = app
             .api(Method::GET, "/break-glass", Some(token), None)
             .await;
         assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
-        let ack = format!("/break-glass/{grant}/acknowledge");
         let (status, body) = app.api(Method::POST, &ack, Some(token), None).await;
         assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
     }
-    let open = grants(&app, &admin, "&acknowledged=false").await;
+    let open = grants(app, &s.admin, "&acknowledged=false").await;
     assert_eq!(ids(&open), [grant.as_str()]);
     let g = &open["data"][0];
     assert_eq!(g["reason"], REASON);
-    assert_eq!(g["user_id"], nurse_id.as_str());
-    assert_eq!(g["patient_id"], id.as_str());
+    assert_eq!(g["user_id"], s.nurse_id.as_str());
+    assert_eq!(g["patient_id"], s.id.as_str());
     assert_eq!(g["active"], true);
     assert_eq!(g["acknowledged_by"], Value::Null);
     assert_eq!(
@@ -193,62 +274,57 @@ async fn a_nurse_off_the_team_breaks_the_glass_until_it_expires() {
         chrono::TimeDelta::minutes(60)
     );
     assert_eq!(
-        grants(&app, &admin, "&acknowledged=true").await["meta"]["total"],
+        grants(app, &s.admin, "&acknowledged=true").await["meta"]["total"],
         0
     );
 
-    let ack = format!("/break-glass/{grant}/acknowledge");
-    let (status, body) = app.api(Method::POST, &ack, Some(&admin), None).await;
+    let (status, body) = app.api(Method::POST, &ack, Some(&s.admin), None).await;
     assert_ok(status, &body, StatusCode::OK);
-    let (status, body) = app.api(Method::POST, &ack, Some(&admin), None).await;
+    let (status, body) = app.api(Method::POST, &ack, Some(&s.admin), None).await;
     assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
     let unknown = format!("/break-glass/{}/acknowledge", uuid::Uuid::new_v4());
-    let (status, body) = app.api(Method::POST, &unknown, Some(&admin), None).await;
+    let (status, body) = app.api(Method::POST, &unknown, Some(&s.admin), None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
     assert_eq!(
-        grants(&app, &admin, "&acknowledged=false").await["meta"]["total"],
+        grants(app, &s.admin, "&acknowledged=false").await["meta"]["total"],
         0
     );
-    let done = grants(&app, &admin, "&acknowledged=true").await;
+    let done = grants(app, &s.admin, "&acknowledged=true").await;
     assert_eq!(ids(&done), [grant.as_str()]);
-    assert_eq!(done["data"][0]["acknowledged_by"], admin_id.as_str());
+    assert_eq!(done["data"][0]["acknowledged_by"], s.admin_id.as_str());
     // Acknowledged is not revoked: the grant runs its time.
-    let (status, _) = app.api(Method::GET, &record, Some(&nurse), None).await;
+    let (status, _) = s.as_nurse(Method::GET, &s.record, None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_expired_grant_closes_the_record_everywhere_and_stays_in_its_access_log() {
+    let s = Story::new().await;
+    let app = &s.app;
+    s.break_glass().await;
+    let (status, _) = s.as_nurse(Method::GET, &s.record, None).await;
     assert_eq!(status, StatusCode::OK);
 
-    // Expired: the record is closed again, everywhere.
-    app.sql("UPDATE break_glass SET expires_at = '2000-01-01 00:00:00'")
-        .await
-        .unwrap();
-    let (status, body) = app.api(Method::GET, &record, Some(&nurse), None).await;
-    assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
-    let (status, body) = app
-        .api(
-            Method::PATCH,
-            &record,
-            Some(&nurse),
-            Some(json!({ "allergies": [] })),
-        )
-        .await;
-    assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
-    assert!(search_ids(&app, &nurse, "Pellegrini").await.is_empty());
-    let (status, body) = app
-        .api(
-            Method::GET,
-            &format!("{record}/care-team"),
-            Some(&nurse),
-            None,
-        )
-        .await;
-    assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
-    assert_eq!(grants(&app, &admin, "").await["data"][0]["active"], false);
+    s.expire().await;
 
-    // The patient's access log shows the nurse's reads and the grant.
+    let (status, body) = s.as_nurse(Method::GET, &s.record, None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let (status, body) = s
+        .as_nurse(Method::PATCH, &s.record, Some(json!({ "allergies": [] })))
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+    assert!(search_ids(app, &s.nurse, "Pellegrini").await.is_empty());
+    let team = format!("{}/care-team", s.record);
+    let (status, body) = s.as_nurse(Method::GET, &team, None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+    assert_eq!(grants(app, &s.admin, "").await["data"][0]["active"], false);
+
+    // The patient's access log shows the nurse's read and the grant.
     let (_, log) = app
         .api(
             Method::GET,
-            &format!("{record}/access-log?page_size=100"),
-            Some(&admin),
+            &format!("{}/access-log?page_size=100", s.record),
+            Some(&s.admin),
             None,
         )
         .await;
@@ -268,20 +344,6 @@ async fn a_nurse_off_the_team_breaks_the_glass_until_it_expires() {
         .filter(|e| e["severity"] == "critical")
         .count();
     assert_eq!(critical, 1, "{log}");
-
-    // The audit query the brief names works with a filter on the resource too.
-    let (_, audit) = app
-        .api(
-            Method::GET,
-            &format!(
-                "/audit?severity=critical&resource={}",
-                encode(&format!("patient:{id}"))
-            ),
-            Some(&admin),
-            None,
-        )
-        .await;
-    assert_eq!(audit["meta"]["total"], 1, "{audit}");
 }
 
 #[tokio::test]

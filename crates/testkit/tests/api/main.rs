@@ -39,9 +39,8 @@ use testkit::TestApp;
 /// A role of `app` other than its admin role, if it has one (owner has none).
 pub fn ordinary_role(app: &TestApp) -> Option<&'static str> {
     let spec = app.spec();
-    spec.policy
-        .iter()
-        .map(|(role, _)| *role)
+    spec.roles()
+        .into_iter()
         .find(|role| *role != spec.admin_role)
 }
 

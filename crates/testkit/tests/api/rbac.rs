@@ -138,3 +138,32 @@ async fn a_non_admin_who_manages_users_can_never_make_or_touch_an_admin() {
         assert_eq!(me["data"]["active"], true, "{service}");
     }
 }
+
+/// The permission enums are the one source: every permission a server
+/// checks has a unique name and is granted by some compiled role (a
+/// permission nobody holds is dead code or a policy typo), and every
+/// compiled role only names permissions of that server.
+#[test]
+fn every_permission_a_server_checks_is_named_once_and_granted() {
+    for service in Service::ALL {
+        let spec = testkit::spec(service);
+        let known = spec.policy.known();
+        let mut unique = known.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), known.len(), "{service}: a name is used twice");
+        let roles = spec.policy.roles();
+        for permission in &known {
+            assert!(
+                roles.iter().any(|(_, perms)| perms.contains(permission)),
+                "{service}: no compiled role holds `{permission}`"
+            );
+        }
+        for (role, perms) in &roles {
+            for p in perms {
+                assert!(known.contains(p), "{service}/{role}: `{p}` unknown");
+            }
+        }
+        assert!(spec.roles().contains(&spec.admin_role), "{service}");
+    }
+}
