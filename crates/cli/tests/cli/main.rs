@@ -13,6 +13,8 @@
 
 mod admin;
 mod certs;
+mod certs_public;
+mod crash;
 mod plane;
 mod postgres;
 mod servers;

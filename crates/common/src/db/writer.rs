@@ -241,7 +241,7 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 db.write(move |c| {
                     audit::append(c, &event(n), &Origin::default())?;
-                    if n % 7 == 0 {
+                    if n.is_multiple_of(7) {
                         return Err(crate::ApiError::Conflict(format!("job {n} fails")));
                     }
                     Ok(n)
@@ -257,7 +257,7 @@ mod tests {
                     ok += 1
                 }
                 Err(e) => {
-                    assert_eq!(n % 7, 0, "only the failing jobs fail: {e}");
+                    assert!(n.is_multiple_of(7), "only the failing jobs fail: {e}");
                     assert!(e.to_string().contains("fails"), "{e}");
                 }
             }
@@ -278,7 +278,7 @@ mod tests {
         );
         assert!(rows.0.iter().all(|r| {
             let n: usize = r.resource.trim_start_matches("item:").parse().unwrap();
-            n % 7 != 0
+            !n.is_multiple_of(7)
         }));
         let v = db.run(audit::verify).await.unwrap();
         assert!(v.is_intact(), "{v:?}");

@@ -2,26 +2,13 @@
 //! an operator would: the public listener's certificate for a DNS name, and
 //! re-signing the CRL before servers start refusing every peer.
 
-// Panicking is how a test reports a broken arrangement.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use crate::support::text;
 
 fn run(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bulkhead"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    crate::support::run(args, &[], cwd)
 }
 
 #[test]

@@ -3,11 +3,8 @@
 //! the clients received has its audit row, the chain verifies, and no
 //! acknowledged write is missing: nothing leaves before its commit.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,58 +16,28 @@ use serde_json::{json, Value};
 
 const PREFIX: &str = "/api/v1/tenant";
 
-fn server_binary() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_BIN_EXE_bulkhead"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let bin = dir.join("hospital-server");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --bins` (make test does)",
-        bin.display()
-    );
-    bin
-}
+use crate::support::{free_port, server_binary, ChildGuard};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The server process; killed when the test ends, also on failure.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(dir: &Path, port: u16, db_url: &str) -> Server {
-    let child = Command::new(server_binary())
-        .arg("--demo")
-        .current_dir(dir)
-        .envs([
-            ("HOSPITAL__SERVER__PORT", port.to_string()),
-            ("HOSPITAL__DATABASE__URL", db_url.to_string()),
-            ("HOSPITAL__PLANE__ENABLED", "false".to_string()),
-            ("HOSPITAL__AUTH__BCRYPT_COST", "4".to_string()),
-            (
-                "HOSPITAL__AUTH__LOGIN_ATTEMPTS_PER_MINUTE",
-                "100000".to_string(),
-            ),
-            ("RUST_LOG", "warn".to_string()),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Server(child)
+/// The server, in its own process group: killed when the test ends, also on failure.
+fn start(dir: &Path, port: u16, db_url: &str) -> ChildGuard {
+    ChildGuard::spawn(
+        Command::new(server_binary("hospital"))
+            .arg("--demo")
+            .current_dir(dir)
+            .envs([
+                ("HOSPITAL__SERVER__PORT", port.to_string()),
+                ("HOSPITAL__DATABASE__URL", db_url.to_string()),
+                ("HOSPITAL__PLANE__ENABLED", "false".to_string()),
+                ("HOSPITAL__AUTH__BCRYPT_COST", "4".to_string()),
+                (
+                    "HOSPITAL__AUTH__LOGIN_ATTEMPTS_PER_MINUTE",
+                    "100000".to_string(),
+                ),
+                ("RUST_LOG", "warn".to_string()),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
 }
 
 async fn wait_ready(http: &reqwest::Client, base: &str) {
@@ -140,7 +107,7 @@ async fn sigkill_under_load_loses_no_acknowledged_write_or_audit_row() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let mut server = start(dir.path(), port, &db_url);
+    let server = start(dir.path(), port, &db_url);
     wait_ready(&http, &base).await;
 
     let admin = login(&http, &base, "hadmin", "hadmin123").await;
@@ -243,8 +210,7 @@ async fn sigkill_under_load_loses_no_acknowledged_write_or_audit_row() {
     while acked.lock().unwrap().len() < 200 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    server.0.kill().unwrap();
-    server.0.wait().unwrap();
+    drop(server); // SIGKILL to the whole group, then reaped
     for w in workers {
         w.await.unwrap();
     }
