@@ -66,17 +66,7 @@ impl Ctx {
     /// they are committed: a read handler answers only after this succeeds,
     /// so no data leaves unrecorded. Nothing shown, nothing written.
     pub async fn record(&self, db: &Db, events: Vec<Event>) -> ApiResult<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let origin = self.origin.clone();
-        db.write(move |conn| {
-            for event in &events {
-                audit::append(conn, event, &origin)?;
-            }
-            Ok(())
-        })
-        .await
+        audit::record(db, events, self.origin.clone()).await
     }
 }
 

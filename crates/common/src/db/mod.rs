@@ -185,6 +185,10 @@ impl Db {
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
             .connection_timeout(timeout)
+            // A `SELECT 1` before every checkout found nothing on a local
+            // SQLite file and cost a parse per request; a PostgreSQL
+            // connection can break (server restart), so it is still tested.
+            .test_on_check_out(backend == Backend::Postgres)
             .build(manager())
             .map_err(|e| anyhow!("cannot open the database: {e}"))?;
         let writer = writer::Writer::start(Arc::new(manager()), QUEUE_CAPACITY)?;
