@@ -2,6 +2,7 @@
 //! envelope, the database layer over SQLite and PostgreSQL, authentication
 //! and roles, the hash-chained audit log, HTTP middleware and probes,
 //! telemetry, and the application builder.
+#![warn(missing_docs)]
 
 pub mod accounts;
 pub mod audit;

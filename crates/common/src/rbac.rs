@@ -65,7 +65,7 @@ pub struct Role<P: 'static> {
     pub own: &'static [P],
 }
 
-/// A server's compiled policy (DESIGN section 5), with `P` its own
+/// A server's compiled policy, with `P` its own
 /// permission enum.
 #[derive(Debug)]
 pub struct Roles<P: 'static>(pub &'static [Role<P>]);

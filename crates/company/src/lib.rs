@@ -30,7 +30,7 @@ pub enum CompanyPermission {
 
 impl Permission for CompanyPermission {}
 
-/// Compiled role → permissions (DESIGN section 5); `[rbac.roles]` may override.
+/// Compiled role → permissions (see docs/security.md, "Authorization"); `[rbac.roles]` may override.
 pub const POLICY: Roles<CompanyPermission> = Roles(&[
     Role {
         name: "admin",

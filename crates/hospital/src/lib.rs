@@ -77,7 +77,7 @@ pub enum HospitalPermission {
 
 impl Permission for HospitalPermission {}
 
-/// Compiled role → permissions (DESIGN section 5); `[rbac.roles]` may override.
+/// Compiled role → permissions (see docs/security.md, "Authorization"); `[rbac.roles]` may override.
 pub const POLICY: Roles<HospitalPermission> = Roles(&[
     Role {
         name: "admin",

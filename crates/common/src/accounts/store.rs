@@ -5,9 +5,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use crate::db::Page;
 use crate::db::{now, DbConn};
 use crate::error::ApiResult;
-use crate::response::Page;
 use crate::schema::{revoked_tokens, users};
 
 /// A stored user.

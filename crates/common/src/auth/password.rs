@@ -138,11 +138,15 @@ mod tests {
 
     #[test]
     fn policy() {
-        assert!(check_policy("short", "u").is_err());
-        assert!(check_policy("Password123", "u").is_err());
-        assert!(check_policy("aaaaaaaaaa", "u").is_err());
-        assert!(check_policy("somebody-long", "somebody-long").is_err());
-        assert!(check_policy(&"x".repeat(73), "u").is_err());
+        let reason = |password: &str, username: &str| match check_policy(password, username) {
+            Err(ApiError::Validation { details, .. }) => details.unwrap_or_default().to_string(),
+            other => panic!("{password}: expected a refusal, got {other:?}"),
+        };
+        assert!(reason("short", "u").contains("at least 8 characters"));
+        assert!(reason("Password123", "u").contains("too common"));
+        assert!(reason("aaaaaaaaaa", "u").contains("repeat one character"));
+        assert!(reason("somebody-long", "somebody-long").contains("must not be the username"));
+        assert!(reason(&"x".repeat(73), "u").contains("at most 72 bytes"));
         assert!(check_policy("correct horse battery", "u").is_ok());
     }
 

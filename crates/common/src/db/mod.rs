@@ -26,13 +26,22 @@ use crate::error::{ApiError, ApiResult};
 pub use page::{Page, PageQuery};
 pub use writer::{WriterStats, MAX_BATCH, QUEUE_CAPACITY};
 
-/// A connection to either backend.
-#[derive(diesel::MultiConnection)]
-pub enum DbConn {
-    /// PostgreSQL (production, scale).
-    Pg(PgConnection),
-    /// SQLite (embedded default).
-    Sqlite(SqliteConnection),
+pub use multi::DbConn;
+
+mod multi {
+    // The derive generates public backend types that carry no docs.
+    #![allow(missing_docs)]
+    use diesel::pg::PgConnection;
+    use diesel::sqlite::SqliteConnection;
+
+    /// A connection to either backend.
+    #[derive(diesel::MultiConnection)]
+    pub enum DbConn {
+        /// PostgreSQL (production, scale).
+        Pg(PgConnection),
+        /// SQLite (embedded default).
+        Sqlite(SqliteConnection),
+    }
 }
 
 /// The diesel backend of [`DbConn`] (for boxed queries).

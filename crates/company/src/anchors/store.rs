@@ -1,7 +1,7 @@
 //! Queries on `audit_anchors`.
 
+use common::db::Page;
 use common::db::{now, DbConn};
-use common::response::Page;
 use common::ApiResult;
 use contracts::AuditAnchor;
 use diesel::prelude::*;

@@ -2,8 +2,8 @@
 //! a retried delivery is counted as a duplicate, never stored twice.
 
 use chrono::NaiveDateTime;
+use common::db::Page;
 use common::db::{now, DbConn};
-use common::response::Page;
 use common::ApiResult;
 use contracts::SecurityEvent;
 use diesel::prelude::*;

@@ -3,8 +3,8 @@
 
 use chrono::NaiveDateTime;
 use common::crypto::{Aad, Keyring};
+use common::db::Page;
 use common::db::{now, DbBackend, DbConn};
-use common::response::Page;
 use common::ApiResult;
 use diesel::prelude::*;
 use serde::Serialize;

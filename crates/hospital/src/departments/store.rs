@@ -1,8 +1,8 @@
 //! Queries on `departments`, always within one tenant.
 
 use chrono::NaiveDateTime;
+use common::db::Page;
 use common::db::{now, DbBackend, DbConn};
-use common::response::Page;
 use common::schema::users;
 use common::ApiResult;
 use diesel::prelude::*;
@@ -23,7 +23,7 @@ pub struct Department {
     pub code: String,
     /// Display name.
     pub name: String,
-    /// One of the clinical modules of DESIGN section 6.
+    /// One of the clinical modules (radiology, medicine, …; see docs/api.md).
     pub clinical_module: bool,
     /// Whether it is in use.
     pub active: bool,

@@ -8,9 +8,8 @@
 
 use actix_web::{web, HttpResponse};
 use common::accounts::store as users;
-use common::audit::{self, Event, Filter, Origin};
-use common::auth::AuthUser;
-use common::db::{Db, DbConn};
+use common::audit::{self, Filter};
+use common::db::Db;
 use common::http::resource;
 use common::response::{self, Page, PageQuery};
 use common::{ApiError, ApiResult};
@@ -41,29 +40,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/patients/{id}/restore").route(web::post().to(restore)))
     .service(resource("/patients/{id}/access-log").route(web::get().to(access_log)))
     .configure(super::portal::routes);
-}
-
-/// Record an action on a patient (in the caller's transaction). Handlers
-/// with a [`Ctx`] use [`Ctx::patient_event`]; this stays for those without.
-pub fn audit_patient(
-    conn: &mut DbConn,
-    user: &AuthUser,
-    tenant: &str,
-    origin: &Origin,
-    action: &str,
-    patient_id: &str,
-    details: serde_json::Value,
-) -> ApiResult<()> {
-    let event = Event::new(
-        &user.id,
-        &user.role,
-        action,
-        &format!("patient:{patient_id}"),
-    )
-    .tenant(Some(tenant))
-    .details(details);
-    audit::append(conn, &event, origin)?;
-    Ok(())
 }
 
 async fn register(

@@ -15,7 +15,7 @@ use common::accounts::create::{self, Creator, NewAccount};
 use common::accounts::enrolment;
 use common::accounts::store as users;
 use common::audit::{self, Event, Origin, Severity};
-use common::auth::{AuthContext, AuthUser, TenantRule};
+use common::auth::{AuthContext, TenantRule};
 use common::db::{Db, DbConn};
 use common::http::ratelimit::client_key;
 use common::http::resource;
@@ -25,11 +25,10 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::http::audit_patient;
 use super::scope;
 use super::store;
+use crate::context::Ctx;
 use crate::schema::patients;
-use crate::tenant::tenant_of;
 use crate::HospitalPermission as P;
 
 /// Mount the routes.
@@ -46,14 +45,13 @@ struct CodeRequest {}
 
 /// Issue an enrolment code for a patient with no portal account yet.
 async fn portal_account(
-    ctx: web::Data<AuthContext>,
+    auth: web::Data<AuthContext>,
     db: web::Data<Db>,
-    user: AuthUser,
-    origin: Origin,
+    ctx: Ctx,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    user.require(P::PortalManage)?;
+    ctx.require(P::PortalManage)?;
     if !body.iter().all(u8::is_ascii_whitespace) {
         serde_json::from_slice::<CodeRequest>(&body).map_err(|_| {
             ApiError::validation(
@@ -61,28 +59,22 @@ async fn portal_account(
             )
         })?;
     }
-    let tenant = tenant_of(&user)?;
     let id = id.into_inner();
-    let minutes = ctx.enrolment_code_minutes;
+    let minutes = auth.enrolment_code_minutes;
     let issued = db
         .write(move |c| {
-            let row = store::find_visible(c, scope::visible(&user, &tenant, false)?, &id)?
-                .ok_or_else(scope::not_found)?;
+            let visible = scope::visible(&ctx.user, &ctx.tenant, false)?;
+            let row = store::find_visible(c, visible, &id)?.ok_or_else(scope::not_found)?;
             if row.portal_user_id.is_some() {
                 return Err(ApiError::Conflict(
                     "this patient already has a portal account".into(),
                 ));
             }
-            let issued = enrolment::issue(c, &tenant, &id, &user.id, minutes)?;
-            audit_patient(
-                c,
-                &user,
-                &tenant,
-                &origin,
-                "patient.portal_enrolment.issue",
-                &id,
-                json!({ "expires_at": issued.expires_at }),
-            )?;
+            let issued = enrolment::issue(c, &ctx.tenant, &id, &ctx.user.id, minutes)?;
+            let event = ctx
+                .patient_event("patient.portal_enrolment.issue", &id)
+                .details(json!({ "expires_at": issued.expires_at }));
+            ctx.audit(c, &event)?;
             Ok(issued)
         })
         .await?;

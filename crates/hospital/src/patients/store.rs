@@ -5,8 +5,8 @@
 use chrono::NaiveDateTime;
 use common::auth::AuthUser;
 use common::crypto::{normalize_code, normalize_date, normalize_name, Keyring};
+use common::db::Page;
 use common::db::{now, DbConn};
-use common::response::Page;
 use common::ApiResult;
 use diesel::prelude::*;
 

@@ -1,8 +1,8 @@
 //! Queries on `tenants`.
 
 use chrono::NaiveDateTime;
+use common::db::Page;
 use common::db::{now, DbConn};
-use common::response::Page;
 use common::ApiResult;
 use diesel::prelude::*;
 use serde::Serialize;
