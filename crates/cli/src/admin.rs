@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use common::accounts::provision::{self, Provision};
+use common::accounts::create::NewAccount;
+use common::accounts::provision;
 use common::config::Config;
 use common::db::Db;
 use common::server::Spec;
@@ -184,15 +185,8 @@ pub fn create_user(args: CreateUserArgs) -> anyhow::Result<ExitCode> {
     let spec = spec(service);
     let policy = spec.build_policy(&cfg.rbac.roles)?;
     let db = open(service, &cfg, true)?;
-    let p = Provision {
-        tenant_id: &tenant,
-        username: &args.username,
-        password: &password,
-        role: &args.role,
-        skip_policy: false,
-        actor: "cli",
-    };
-    match provision::ensure_user(&db, &policy, cfg.auth.bcrypt_cost, &p)
+    let account = NewAccount::new(&tenant, &args.username, &password, &args.role);
+    match provision::ensure_user(&db, &policy, cfg.auth.bcrypt_cost, &account, "cli")
         .map_err(|e| anyhow::anyhow!("{e}"))?
     {
         Some(id) => {

@@ -13,6 +13,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 use secrecy::ExposeSecret;
 
+use crate::accounts::create::NewAccount;
 use crate::accounts::{self, provision};
 use crate::auth::token::random_secret;
 use crate::auth::{AuthContext, TenantRule};
@@ -512,27 +513,17 @@ impl Seed {
 
     fn run(self, db: &Db, policy: &Policy) -> anyhow::Result<()> {
         if let Some((username, password)) = &self.admin {
-            let p = provision::Provision {
-                tenant_id: &self.tenant,
-                username,
-                password,
-                role: self.admin_role,
-                skip_policy: false,
-                actor: "bootstrap",
-            };
-            provision::ensure_user(db, policy, self.cost, &p)
+            let admin = NewAccount::new(&self.tenant, username, password, self.admin_role);
+            provision::ensure_user(db, policy, self.cost, &admin, "bootstrap")
                 .map_err(|e| anyhow::anyhow!("bootstrap admin: {e}"))?;
         }
         for (username, password, role) in self.demo {
-            let p = provision::Provision {
-                tenant_id: &self.tenant,
-                username,
-                password,
-                role,
-                skip_policy: true,
-                actor: "demo-seed",
+            let demo = NewAccount {
+                // The original design's published, weak demo passwords.
+                check_policy: false,
+                ..NewAccount::new(&self.tenant, username, password, role)
             };
-            provision::ensure_user(db, policy, self.cost, &p)
+            provision::ensure_user(db, policy, self.cost, &demo, "demo-seed")
                 .map_err(|e| anyhow::anyhow!("demo user {username}: {e}"))?;
         }
         Ok(())

@@ -37,6 +37,22 @@ pub struct NewAccount<'a> {
     pub check_policy: bool,
 }
 
+impl<'a> NewAccount<'a> {
+    /// An account with no e-mail or display name whose password must meet
+    /// the policy.
+    pub fn new(tenant_id: &'a str, username: &'a str, password: &'a str, role: &'a str) -> Self {
+        Self {
+            tenant_id,
+            username,
+            password,
+            role,
+            email: None,
+            full_name: None,
+            check_policy: true,
+        }
+    }
+}
+
 /// Who creates the user, for the audit row.
 #[derive(Debug, Clone, Copy)]
 pub struct Creator<'a> {
