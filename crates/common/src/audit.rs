@@ -197,6 +197,9 @@ pub fn lock_head(conn: &mut DbConn) -> diesel::QueryResult<()> {
 /// The chain's head: the last seq and its hash (`0` and the genesis hash
 /// for an empty chain).
 pub fn head(conn: &mut DbConn) -> ApiResult<contracts::AuditHead> {
+    if let Some(held) = BATCH_HEAD.with(|b| b.borrow().clone()) {
+        return Ok(held);
+    }
     let (seq, hash): (i64, String) = audit_head::table
         .filter(audit_head::id.eq(1))
         .select((audit_head::seq, audit_head::hash))
@@ -224,6 +227,47 @@ thread_local! {
     /// Set when this thread appends a critical row; the writer thread reads
     /// and clears it after each commit to anchor the head at once.
     static CRITICAL_APPENDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The head while the writer thread runs a batch: read once after the
+    /// lock, moved by every append, written to `audit_head` once before
+    /// the commit (two statements fewer per audited write).
+    static BATCH_HEAD: std::cell::RefCell<Option<contracts::AuditHead>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Start holding the head for a batch (the writer, after [`lock_head`]).
+pub(crate) fn begin_batch(conn: &mut DbConn) -> ApiResult<()> {
+    let held = head(conn)?;
+    BATCH_HEAD.with(|b| *b.borrow_mut() = Some(held));
+    Ok(())
+}
+
+/// The head held for the batch (to restore when a job rolls back).
+pub(crate) fn batch_head() -> Option<contracts::AuditHead> {
+    BATCH_HEAD.with(|b| b.borrow().clone())
+}
+
+/// Put back the head a job saw before it rolled back to its savepoint.
+pub(crate) fn restore_batch_head(held: Option<contracts::AuditHead>) {
+    BATCH_HEAD.with(|b| *b.borrow_mut() = held);
+}
+
+/// Write the batch's head to `audit_head` (inside the batch transaction,
+/// before its commit) and stop holding it.
+pub(crate) fn finish_batch(conn: &mut DbConn) -> ApiResult<()> {
+    if let Some(held) = BATCH_HEAD.with(|b| b.borrow_mut().take()) {
+        diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
+            .set((
+                audit_head::seq.eq(held.seq),
+                audit_head::hash.eq(&held.hash),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Stop holding the head without writing it (the batch rolled back).
+pub(crate) fn abandon_batch() {
+    BATCH_HEAD.with(|b| *b.borrow_mut() = None);
 }
 
 /// Whether this thread appended a critical row since the last call (and
@@ -262,9 +306,21 @@ pub fn append(conn: &mut DbConn, event: &Event, origin: &Origin) -> ApiResult<i6
     diesel::insert_into(audit_log::table)
         .values(&row)
         .execute(conn)?;
-    diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
-        .set((audit_head::seq.eq(row.seq), audit_head::hash.eq(&row.hash)))
-        .execute(conn)?;
+    let in_batch = BATCH_HEAD.with(|b| {
+        let mut b = b.borrow_mut();
+        if let Some(held) = b.as_mut() {
+            held.seq = row.seq;
+            held.hash.clone_from(&row.hash);
+            true
+        } else {
+            false
+        }
+    });
+    if !in_batch {
+        diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
+            .set((audit_head::seq.eq(row.seq), audit_head::hash.eq(&row.hash)))
+            .execute(conn)?;
+    }
     Ok(row.seq)
 }
 

@@ -105,8 +105,14 @@ impl Writer {
         let job: Job = Box::new(move |conn: &mut DbConn| {
             let result = {
                 let _entered = span.enter();
-                // A savepoint: an error rolls back this job only.
-                conn.transaction::<T, ApiError, _>(f)
+                let head = crate::audit::batch_head();
+                // A savepoint: an error rolls back this job only — and the
+                // head it may have moved.
+                let result = conn.transaction::<T, ApiError, _>(f);
+                if result.is_err() {
+                    crate::audit::restore_batch_head(head);
+                }
+                result
             };
             Box::new(move |commit: Result<(), CommitFailed>| {
                 let reply = match (result, commit) {
@@ -197,14 +203,16 @@ fn drain(
 fn commit_batch(conn: &mut DbConn, batch: Vec<Job>) -> (Vec<Completion>, Result<(), CommitFailed>) {
     let mut completions = Vec::with_capacity(batch.len());
     let run = catch_unwind(AssertUnwindSafe(|| {
-        conn.transaction::<(), diesel::result::Error, _>(|c| {
+        conn.transaction::<(), ApiError, _>(|c| {
             crate::audit::lock_head(c)?;
+            crate::audit::begin_batch(c)?;
             for job in batch {
                 completions.push(job(c));
             }
-            Ok(())
+            crate::audit::finish_batch(c)
         })
     }));
+    crate::audit::abandon_batch();
     let outcome = match run {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(CommitFailed(e.to_string())),
