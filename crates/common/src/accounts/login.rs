@@ -32,7 +32,7 @@ use crate::http::ratelimit::client_key;
 use crate::response;
 use crate::security::{self, NewEvent};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LoginRequest {
     username: String,
@@ -64,6 +64,11 @@ impl Failure {
     }
 }
 
+#[utoipa::path(post, path = "/auth/login", tag = "auth", summary = "Log in: a bearer token for the other routes",
+    description = "`tenant_id` is required on a hosted hospital server and refused elsewhere. Every failed login answers the same 401.",
+    responses((status = 200, description = "Logged in", body = super::openapi::LoginReply),
+        (status = 401, description = "Wrong username or password, or the account is locked or inactive"),
+        (status = 429, description = "Too many attempts from this address")))]
 pub(super) async fn login(
     ctx: web::Data<AuthContext>,
     db: web::Data<Db>,

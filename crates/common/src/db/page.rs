@@ -11,7 +11,7 @@ pub const DEFAULT_PAGE_SIZE: i64 = 20;
 pub const MAX_PAGE_SIZE: i64 = 100;
 
 /// The `page`/`page_size` query parameters every list accepts.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, utoipa::IntoParams)]
 pub struct PageQuery {
     /// 1-based page number.
     pub page: Option<i64>,

@@ -16,7 +16,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/audit-anchors").route(web::get().to(list)));
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::IntoParams, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Query {
     service: String,
@@ -25,6 +25,9 @@ struct Query {
     page_size: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/audit-anchors", tag = "audit anchors", security(("bearer" = [])),
+    summary = "Audit chain anchors other servers reported (audit.read)",
+    params(Query), responses((status = 200, description = "A page of anchors", body = Vec<crate::openapi::AnchorView>)))]
 async fn list(db: web::Data<Db>, user: AuthUser, q: web::Query<Query>) -> ApiResult<HttpResponse> {
     user.require(CorePermission::AuditRead)?;
     let q = q.into_inner();

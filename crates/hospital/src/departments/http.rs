@@ -26,7 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::IntoParams, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     include_inactive: Option<bool>,
@@ -36,6 +36,8 @@ struct ListQuery {
 
 /// A read: departments are seeded at start-up and by the first write of
 /// a tenant, never here.
+#[utoipa::path(get, path = "/departments", tag = "departments", security(("bearer" = [])), summary = "List departments (departments.read)",
+    params(ListQuery), responses((status = 200, description = "A page of departments", body = Vec<Department>)))]
 async fn list(db: web::Data<Db>, ctx: Ctx, q: web::Query<ListQuery>) -> ApiResult<HttpResponse> {
     ctx.require(P::DepartmentsRead)?;
     let page = Page::of(q.page, q.page_size)?;
@@ -46,6 +48,8 @@ async fn list(db: web::Data<Db>, ctx: Ctx, q: web::Query<ListQuery>) -> ApiResul
     Ok(response::page(rows, &page, total))
 }
 
+#[utoipa::path(get, path = "/departments/{id}", tag = "departments", security(("bearer" = [])), summary = "One department (departments.read)",
+    responses((status = 200, description = "The department", body = Department)))]
 async fn get(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
     ctx.require(P::DepartmentsRead)?;
     let id = id.into_inner();
@@ -73,7 +77,7 @@ fn validate_name(name: &str) -> ApiResult<()> {
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Create {
     code: String,
@@ -82,6 +86,9 @@ struct Create {
     clinical_module: bool,
 }
 
+#[utoipa::path(post, path = "/departments", tag = "departments", security(("bearer" = [])), summary = "Add a department (departments.manage)",
+    responses((status = 201, description = "Created", body = Department),
+        (status = 409, description = "A department with this code exists")))]
 async fn create(db: web::Data<Db>, ctx: Ctx, body: web::Json<Create>) -> ApiResult<HttpResponse> {
     ctx.require(P::DepartmentsManage)?;
     let body = body.into_inner();
@@ -118,13 +125,15 @@ async fn create(db: web::Data<Db>, ctx: Ctx, body: web::Json<Create>) -> ApiResu
     Ok(response::created(created))
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Update {
     name: Option<String>,
     active: Option<bool>,
 }
 
+#[utoipa::path(patch, path = "/departments/{id}", tag = "departments", security(("bearer" = [])), summary = "Rename, deactivate or reactivate a department (departments.manage)",
+    responses((status = 200, description = "The changed department", body = Department)))]
 async fn update(
     db: web::Data<Db>,
     ctx: Ctx,

@@ -5,7 +5,7 @@ use common::{ApiError, ApiResult};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Sex as recorded at registration.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Sex {
     /// Female.
@@ -41,7 +41,7 @@ impl Sex {
 }
 
 /// Phone and e-mail.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Contact {
     /// Phone.
@@ -51,7 +51,7 @@ pub struct Contact {
 }
 
 /// Postal address.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
     /// Street line.
@@ -69,7 +69,7 @@ pub struct Address {
 }
 
 /// Whom to call.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct EmergencyContact {
     /// Name.
@@ -81,7 +81,7 @@ pub struct EmergencyContact {
 }
 
 /// Insurance.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Insurance {
     /// Insurer.
@@ -93,7 +93,7 @@ pub struct Insurance {
 }
 
 /// ABO/Rh blood type.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub enum BloodType {
     /// A+
     #[serde(rename = "A+")]
@@ -125,7 +125,7 @@ pub enum BloodType {
 }
 
 /// Registration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewPatient {
     /// Given name.
@@ -157,7 +157,7 @@ fn double<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 /// A change: absent fields stay; `null` clears an optional field.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatientChanges {
     /// Given name.
@@ -224,7 +224,7 @@ impl PatientChanges {
 
 /// A patient as a caller may see it. Clinical fields are absent (not
 /// decrypted at all) for callers without the clinical view.
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct PatientView {
     /// UUID.
     pub id: String,

@@ -40,11 +40,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The request for a code takes no fields; a body naming any (the removed
 /// flow sent a username and a password chosen by staff) is refused.
-#[derive(Deserialize)]
+#[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CodeRequest {}
 
 /// Issue an enrolment code for a patient with no portal account yet.
+#[utoipa::path(post, path = "/patients/{id}/portal-account", tag = "portal", security(("bearer" = [])),
+    summary = "Issue a one-time enrolment code for a patient's portal account (portal.manage)",
+    request_body(content = CodeRequest, description = "Empty, or `{}`: staff choose no username or password"),
+    responses((status = 201, description = "The code, shown once", body = crate::openapi::EnrolmentCode),
+        (status = 409, description = "The patient already has a portal account")))]
 async fn portal_account(
     ctx: web::Data<AuthContext>,
     db: web::Data<Db>,
@@ -92,7 +97,7 @@ async fn portal_account(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Redeem {
     code: String,
@@ -106,6 +111,11 @@ const BAD_CODE: &str =
 
 /// The patient redeems a code: their account is created with the password
 /// they choose and linked to their record.
+#[utoipa::path(post, path = "/portal/enrol", tag = "portal",
+    summary = "Open one's portal account with an enrolment code (no token)",
+    responses((status = 201, description = "The new portal account", body = crate::openapi::PortalAccount),
+        (status = 409, description = "The patient already has a portal account"),
+        (status = 429, description = "Too many attempts or wrong codes from this address")))]
 async fn redeem(
     ctx: web::Data<AuthContext>,
     db: web::Data<Db>,
