@@ -185,3 +185,18 @@ async fn the_reference_page_lists_every_route_and_runs_no_script() {
         assert!(html.contains(&format!("<code>{method} {path}</code>")), "{method} {path}");
     }
 }
+
+#[tokio::test]
+async fn a_wrong_method_answers_405_with_the_allowed_methods() {
+    let app = spawn(Service::Company).await;
+    for (method, path, allow) in [
+        (Method::PUT, "/auth/login", "POST"),
+        (Method::DELETE, "/users", "GET, POST"),
+        (Method::TRACE, "/users/{id}", "GET, PATCH"),
+    ] {
+        let url = app.api_url(&concrete(path));
+        let res = app.client.request(method.clone(), &url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(res.headers()["allow"], allow, "{method} {path}");
+    }
+}

@@ -20,6 +20,9 @@ pub mod mounted;
 pub mod page;
 pub mod schemas;
 
+use std::collections::HashMap;
+
+use actix_web::http::header::HeaderValue;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
@@ -31,16 +34,33 @@ use crate::server::Spec;
 pub struct ApiDocument {
     json: String,
     html: String,
+    /// Path template → its methods, for the `Allow` header of a 405.
+    allow: HashMap<String, HeaderValue>,
 }
 
 impl ApiDocument {
     /// Build the document of `spec`'s server and render its page.
     pub fn build(spec: &Spec) -> anyhow::Result<Self> {
         let doc = document(spec);
+        let mut allow = HashMap::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            let methods: Vec<String> = components::METHODS
+                .iter()
+                .filter(|m| item.get(**m).is_some())
+                .map(|m| m.to_uppercase())
+                .collect();
+            allow.insert(path.clone(), HeaderValue::from_str(&methods.join(", "))?);
+        }
         Ok(Self {
             json: serde_json::to_string(&doc)?,
             html: page::render(&doc),
+            allow,
         })
+    }
+
+    /// The `Allow` header for a matched actix pattern, if it is documented.
+    pub fn allow(&self, pattern: &str) -> Option<HeaderValue> {
+        self.allow.get(&mounted::openapi_path(pattern)).cloned()
     }
 }
 
