@@ -449,8 +449,10 @@ pub struct Filter {
     /// Until this time (exclusive).
     pub until: Option<NaiveDateTime>,
     /// 1-based page.
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<i64>,
     /// Page size.
+    #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<i64>,
 }
 

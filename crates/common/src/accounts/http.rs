@@ -113,10 +113,14 @@ fn not_found_user(e: ApiError) -> ApiError {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateUser {
+    #[schema(min_length = 3, max_length = 64, pattern = r"^[A-Za-z0-9._@-]+$")]
     username: String,
+    #[schema(min_length = 8, max_length = 72)]
     password: String,
     role: String,
+    #[schema(max_length = 254, pattern = r"^[^@\s]+@[^.\s][^\s]*\.[^\s]*$")]
     email: Option<String>,
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     full_name: Option<String>,
 }
 
@@ -169,12 +173,15 @@ async fn create_user(
 #[serde(deny_unknown_fields)]
 struct UpdateUser {
     role: Option<String>,
+    #[schema(max_length = 254, pattern = r"^[^@\s]+@[^.\s][^\s]*\.[^\s]*$")]
     email: Option<String>,
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     full_name: Option<String>,
     active: Option<bool>,
     unlock: Option<bool>,
     /// A new password set by the admin: the user must change it at next
     /// login, and every session of theirs ends.
+    #[schema(min_length = 8, max_length = 72)]
     password: Option<String>,
 }
 

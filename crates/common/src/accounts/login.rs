@@ -35,8 +35,11 @@ use crate::security::{self, NewEvent};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LoginRequest {
+    #[schema(min_length = 1, max_length = 254)]
     username: String,
+    #[schema(min_length = 1, max_length = 1024)]
     password: String,
+    #[schema(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     tenant_id: Option<String>,
 }
 

@@ -259,8 +259,10 @@ pub struct UserFilter {
     /// Only active (true) or inactive (false) users.
     pub active: Option<bool>,
     /// 1-based page.
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<i64>,
     /// Page size.
+    #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<i64>,
 }
 

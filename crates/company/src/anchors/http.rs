@@ -19,9 +19,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(utoipa::IntoParams, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Query {
+    #[param(pattern = r"^(hospital|owner|dev)$")]
     service: String,
     tenant: Option<String>,
+    #[param(minimum = 1, maximum = 1_000_000)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     page_size: Option<i64>,
 }
 

@@ -94,8 +94,10 @@ pub struct Filter {
     /// `info`, `warning`, `critical`.
     pub severity: Option<String>,
     /// 1-based page.
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<i64>,
     /// Page size.
+    #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<i64>,
 }
 

@@ -28,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Request {
+    #[schema(min_length = 20, max_length = 1000)]
     reason: String,
 }
 
@@ -112,7 +113,9 @@ async fn request(
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     acknowledged: Option<bool>,
+    #[param(minimum = 1, maximum = 1_000_000)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     page_size: Option<i64>,
 }
 

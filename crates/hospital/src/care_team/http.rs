@@ -68,6 +68,7 @@ async fn list(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<H
 #[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Add {
+    #[schema(min_length = 1, max_length = 64)]
     user_id: String,
 }
 

@@ -102,7 +102,9 @@ async fn register(
 struct ListQuery {
     search: Option<String>,
     include_deleted: Option<bool>,
+    #[param(minimum = 1, maximum = 1_000_000)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     page_size: Option<i64>,
 }
 

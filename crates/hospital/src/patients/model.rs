@@ -45,8 +45,10 @@ impl Sex {
 #[serde(deny_unknown_fields)]
 pub struct Contact {
     /// Phone.
+    #[schema(max_length = 32, pattern = r"^[0-9 +().-]*[0-9+().-][0-9 +().-]*$")]
     pub phone: Option<String>,
     /// E-mail.
+    #[schema(max_length = 254, pattern = r"^[^@\x00-\x1f\x7f-\x9f]+@[^\x00-\x1f\x7f-\x9f]*\.[^\x00-\x1f\x7f-\x9f]*$")]
     pub email: Option<String>,
 }
 
@@ -55,16 +57,22 @@ pub struct Contact {
 #[serde(deny_unknown_fields)]
 pub struct Address {
     /// Street line.
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub line1: String,
     /// Second line.
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub line2: Option<String>,
     /// City.
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub city: String,
     /// State or region.
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub region: Option<String>,
     /// Postal code.
+    #[schema(min_length = 1, max_length = 20, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub postal_code: Option<String>,
     /// Country.
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub country: String,
 }
 
@@ -73,10 +81,13 @@ pub struct Address {
 #[serde(deny_unknown_fields)]
 pub struct EmergencyContact {
     /// Name.
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub name: String,
     /// Relationship to the patient.
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub relationship: Option<String>,
     /// Phone.
+    #[schema(min_length = 1, max_length = 32, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub phone: String,
 }
 
@@ -85,10 +96,13 @@ pub struct EmergencyContact {
 #[serde(deny_unknown_fields)]
 pub struct Insurance {
     /// Insurer.
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub provider: String,
     /// Policy number.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub policy_number: String,
     /// Group number.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub group_number: Option<String>,
 }
 
@@ -129,10 +143,13 @@ pub enum BloodType {
 #[serde(deny_unknown_fields)]
 pub struct NewPatient {
     /// Given name.
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub first_name: String,
     /// Family name.
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub last_name: String,
     /// YYYY-MM-DD.
+    #[schema(format = Date, pattern = r"^\d{4}-\d{2}-\d{2}$")]
     pub date_of_birth: String,
     /// Sex.
     pub sex: Sex,
@@ -145,6 +162,7 @@ pub struct NewPatient {
     /// Insurance.
     pub insurance: Option<Insurance>,
     /// Known allergies (clinical).
+    #[schema(max_items = 50)]
     pub allergies: Option<Vec<String>>,
     /// Blood type (clinical).
     pub blood_type: Option<BloodType>,
@@ -161,10 +179,13 @@ fn double<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[serde(deny_unknown_fields)]
 pub struct PatientChanges {
     /// Given name.
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub first_name: Option<String>,
     /// Family name.
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub last_name: Option<String>,
     /// YYYY-MM-DD.
+    #[schema(format = Date, pattern = r"^\d{4}-\d{2}-\d{2}$")]
     pub date_of_birth: Option<String>,
     /// Sex.
     pub sex: Option<Sex>,

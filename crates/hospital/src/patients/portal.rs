@@ -100,8 +100,11 @@ async fn portal_account(
 #[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Redeem {
+    #[schema(max_length = 64)]
     code: String,
+    #[schema(min_length = 8, max_length = 72)]
     password: String,
+    #[schema(min_length = 3, max_length = 64, pattern = r"^[A-Za-z0-9._@-]+$")]
     username: Option<String>,
 }
 
