@@ -82,7 +82,7 @@ fn validate_name(name: &str) -> ApiResult<()> {
 #[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Create {
-    #[schema(min_length = 1, max_length = 32, pattern = r"^\s*[A-Za-z0-9_]+\s*$")]
+    #[schema(pattern = r"^\s*[A-Za-z0-9_]{1,32}\s*$")]
     code: String,
     #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     name: String,

@@ -2,6 +2,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use common::{ApiError, ApiResult};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Sex as recorded at registration.
@@ -154,12 +155,16 @@ pub struct NewPatient {
     /// Sex.
     pub sex: Sex,
     /// Contact.
+    #[serde(default, deserialize_with = "object")]
     pub contact: Option<Contact>,
     /// Address.
+    #[serde(default, deserialize_with = "object")]
     pub address: Option<Address>,
     /// Emergency contact.
+    #[serde(default, deserialize_with = "object")]
     pub emergency_contact: Option<EmergencyContact>,
     /// Insurance.
+    #[serde(default, deserialize_with = "object")]
     pub insurance: Option<Insurance>,
     /// Known allergies (clinical).
     #[schema(max_items = 50)]
@@ -172,6 +177,26 @@ fn double<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// A nested record must be a JSON object: serde would also take an array
+/// of its fields in order (`"contact": [null, null]`), which no client
+/// means and the API does not document.
+fn object<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None => Ok(None),
+        Some(v @ serde_json::Value::Object(_)) => {
+            T::deserialize(v).map(Some).map_err(serde::de::Error::custom)
+        }
+        Some(_) => Err(serde::de::Error::custom("expected a JSON object or null")),
+    }
+}
+
+/// [`object`] for a change, where absent and `null` differ.
+fn double_object<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    object(d).map(Some)
 }
 
 /// A change: absent fields stay; `null` clears an optional field.
@@ -190,16 +215,16 @@ pub struct PatientChanges {
     /// Sex.
     pub sex: Option<Sex>,
     /// Contact.
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "double_object")]
     pub contact: Option<Option<Contact>>,
     /// Address.
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "double_object")]
     pub address: Option<Option<Address>>,
     /// Emergency contact.
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "double_object")]
     pub emergency_contact: Option<Option<EmergencyContact>>,
     /// Insurance.
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "double_object")]
     pub insurance: Option<Option<Insurance>>,
     /// Allergies (clinical).
     #[serde(default, deserialize_with = "double")]

@@ -47,7 +47,7 @@ struct CodeRequest {}
 /// Issue an enrolment code for a patient with no portal account yet.
 #[utoipa::path(post, path = "/patients/{id}/portal-account", tag = "portal", security(("bearer" = [])),
     summary = "Issue a one-time enrolment code for a patient's portal account (portal.manage)",
-    request_body(content = CodeRequest, description = "Empty, or `{}`: staff choose no username or password"),
+    request_body(content = Option<CodeRequest>, description = "Empty, or `{}`: staff choose no username or password"),
     responses((status = 201, description = "The code, shown once", body = crate::openapi::EnrolmentCode),
         (status = 409, description = "The patient already has a portal account")))]
 async fn portal_account(

@@ -200,3 +200,27 @@ async fn a_wrong_method_answers_405_with_the_allowed_methods() {
         assert_eq!(res.headers()["allow"], allow, "{method} {path}");
     }
 }
+
+// What schemathesis found (scripts/schemathesis.sh), kept as tests.
+
+#[tokio::test]
+async fn a_nested_record_sent_as_an_array_is_refused() {
+    use testkit::hospital::{patient_body, register_patient_id};
+    let app = spawn(Service::Hospital).await;
+    let token = app.login("hadmin", "hadmin123").await;
+    let mut body = patient_body("Ada", "Lovelace", "1990-12-10");
+    body["contact"] = serde_json::json!([null, null]);
+    let (status, reply) = app.api(Method::POST, "/patients", Some(&token), Some(body)).await;
+    testkit::assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+
+    let id = register_patient_id(&app, &token, patient_body("Ada", "Lovelace", "1990-12-10")).await;
+    let change = serde_json::json!({ "first_name": "Augusta", "address": ["1 Road", null, "London", null, null, "UK"] });
+    let (status, reply) = app.api(Method::PATCH, &format!("/patients/{id}"), Some(&token), Some(change)).await;
+    testkit::assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+
+    // Objects and null still work.
+    let change = serde_json::json!({ "contact": { "phone": "+44 20 1234", "email": null }, "address": null });
+    let (status, reply) = app.api(Method::PATCH, &format!("/patients/{id}"), Some(&token), Some(change)).await;
+    testkit::assert_ok(status, &reply, StatusCode::OK);
+    assert_eq!(reply["data"]["contact"]["phone"], "+44 20 1234");
+}
