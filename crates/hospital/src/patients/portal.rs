@@ -40,9 +40,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The request for a code takes no fields; a body naming any (the removed
 /// flow sent a username and a password chosen by staff) is refused.
+///
+/// Read from a JSON object only: serde would also take `[]` for a struct
+/// with no fields (found by schemathesis).
 #[derive(utoipa::ToSchema, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "serde_json::Map<String, serde_json::Value>")]
+#[schema(max_properties = 0)]
 struct CodeRequest {}
+
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for CodeRequest {
+    type Error = &'static str;
+
+    fn try_from(fields: serde_json::Map<String, serde_json::Value>) -> Result<Self, Self::Error> {
+        if fields.is_empty() {
+            Ok(Self {})
+        } else {
+            Err("this request takes no fields")
+        }
+    }
+}
 
 /// Issue an enrolment code for a patient with no portal account yet.
 #[utoipa::path(post, path = "/patients/{id}/portal-account", tag = "portal", security(("bearer" = [])),

@@ -218,6 +218,11 @@ async fn a_nested_record_sent_as_an_array_is_refused() {
     let (status, reply) = app.api(Method::PATCH, &format!("/patients/{id}"), Some(&token), Some(change)).await;
     testkit::assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
 
+    // An empty array is not the empty object a portal-account request takes.
+    let path = format!("/patients/{id}/portal-account");
+    let (status, reply) = app.api(Method::POST, &path, Some(&token), Some(serde_json::json!([]))).await;
+    testkit::assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+
     // Objects and null still work.
     let change = serde_json::json!({ "contact": { "phone": "+44 20 1234", "email": null }, "address": null });
     let (status, reply) = app.api(Method::PATCH, &format!("/patients/{id}"), Some(&token), Some(change)).await;
