@@ -18,7 +18,9 @@ services=("$@")
 
 command -v python3 >/dev/null || { echo "python3 is required for schemathesis"; exit 1; }
 if ! command -v schemathesis >/dev/null; then
-  python3 -m pip install --quiet 'schemathesis==4.32.*'
+  # A distribution's Python may be marked externally managed (PEP 668).
+  python3 -m pip install --quiet 'schemathesis==4.32.*' ||
+    python3 -m pip install --quiet --break-system-packages 'schemathesis==4.32.*'
 fi
 
 cargo build --quiet --bins -p hospital -p company -p dev -p owner
