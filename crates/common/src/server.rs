@@ -235,9 +235,7 @@ impl Application {
                 .wrap(middleware::security_headers())
                 .wrap(from_fn(middleware::observe))
                 .configure(health::routes)
-                .service(
-                    web::scope(service.api_prefix()).configure(|cfg| api_routes(spec, cfg)),
-                )
+                .service(web::scope(service.api_prefix()).configure(|cfg| api_routes(spec, cfg)))
         })
         .shutdown_timeout(10);
         http = match public_tls {

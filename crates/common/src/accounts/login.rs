@@ -39,7 +39,9 @@ pub(super) struct LoginRequest {
     username: String,
     #[schema(min_length = 1, max_length = 1024)]
     password: String,
-    #[schema(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+    #[schema(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     tenant_id: Option<String>,
 }
 

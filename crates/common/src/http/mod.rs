@@ -21,14 +21,16 @@ pub fn resource(path: &str) -> actix_web::Resource {
 /// route's methods, as the OpenAPI document lists them).
 async fn method_not_allowed(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
     use actix_web::ResponseError;
-    let mut res = crate::error::ApiError::MethodNotAllowed("method not allowed on this route".into())
-        .error_response();
+    let mut res =
+        crate::error::ApiError::MethodNotAllowed("method not allowed on this route".into())
+            .error_response();
     let allow = req
         .app_data::<actix_web::web::Data<openapi::ApiDocument>>()
         .zip(req.match_pattern())
         .and_then(|(doc, pattern)| doc.allow(&pattern));
     if let Some(allow) = allow {
-        res.headers_mut().insert(actix_web::http::header::ALLOW, allow);
+        res.headers_mut()
+            .insert(actix_web::http::header::ALLOW, allow);
     }
     res
 }

@@ -97,8 +97,14 @@ async fn every_mounted_route_is_documented_and_every_documented_route_is_mounted
 
         let (mounted, documented) = (mounted(&app).await, documented(&doc));
         let (undocumented, unmounted) = differences(&mounted, &documented);
-        assert!(undocumented.is_empty(), "{service}: mounted but not in the document: {undocumented:?}");
-        assert!(unmounted.is_empty(), "{service}: in the document but not mounted: {unmounted:?}");
+        assert!(
+            undocumented.is_empty(),
+            "{service}: mounted but not in the document: {undocumented:?}"
+        );
+        assert!(
+            unmounted.is_empty(),
+            "{service}: in the document but not mounted: {unmounted:?}"
+        );
         // The shared routes are there on every server.
         for route in [
             ("POST", format!("{}/auth/login", app.prefix())),
@@ -106,7 +112,10 @@ async fn every_mounted_route_is_documented_and_every_documented_route_is_mounted
             ("POST", format!("{}/users/{{id}}/{{switch}}", app.prefix())),
             ("GET", "/healthz".to_string()),
         ] {
-            assert!(mounted.contains(&(route.0.to_string(), route.1.clone())), "{service}: {route:?}");
+            assert!(
+                mounted.contains(&(route.0.to_string(), route.1.clone())),
+                "{service}: {route:?}"
+            );
         }
     }
 }
@@ -121,7 +130,10 @@ async fn the_comparison_catches_a_route_left_out_of_the_document() {
 
     let (undocumented, unmounted) = differences(&mounted(&app).await, &documented(&doc));
     assert_eq!(undocumented, Routes::from([("GET".to_string(), tenants)]));
-    assert_eq!(unmounted, Routes::from([("GET".to_string(), "/not-mounted".to_string())]));
+    assert_eq!(
+        unmounted,
+        Routes::from([("GET".to_string(), "/not-mounted".to_string())])
+    );
 }
 
 #[tokio::test]
@@ -129,7 +141,10 @@ async fn operations_declare_the_envelopes_their_errors_and_their_security() {
     for service in Service::ALL {
         let app = spawn(service).await;
         let doc = document(&app).await;
-        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
         let public = [
             "/healthz".to_string(),
             "/readyz".to_string(),
@@ -142,11 +157,18 @@ async fn operations_declare_the_envelopes_their_errors_and_their_security() {
         for (method, path) in documented(&doc) {
             let op = &doc["paths"][&path][method.to_lowercase()];
             let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
-            assert_eq!(secured, !public.contains(&path), "{service}: {method} {path} security");
+            assert_eq!(
+                secured,
+                !public.contains(&path),
+                "{service}: {method} {path} security"
+            );
             let responses = op["responses"].as_object().unwrap();
             if secured {
                 for status in ["401", "403"] {
-                    assert!(responses.contains_key(status), "{service}: {method} {path} lacks {status}");
+                    assert!(
+                        responses.contains_key(status),
+                        "{service}: {method} {path} lacks {status}"
+                    );
                 }
             }
             for (status, response) in responses {
@@ -155,9 +177,20 @@ async fn operations_declare_the_envelopes_their_errors_and_their_security() {
                     if path.ends_with("/openapi.json") || schema.is_null() {
                         continue;
                     }
-                    assert_eq!(schema["properties"]["success"]["const"], true, "{method} {path} {status}");
-                    let paged = op["parameters"].as_array().into_iter().flatten().any(|p| p["name"] == "page");
-                    assert_eq!(schema["properties"].get("meta").is_some(), paged, "{method} {path}");
+                    assert_eq!(
+                        schema["properties"]["success"]["const"], true,
+                        "{method} {path} {status}"
+                    );
+                    let paged = op["parameters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|p| p["name"] == "page");
+                    assert_eq!(
+                        schema["properties"].get("meta").is_some(),
+                        paged,
+                        "{method} {path}"
+                    );
                 } else {
                     assert_eq!(
                         schema["allOf"][0]["$ref"], "#/components/schemas/ErrorEnvelope",
@@ -180,9 +213,15 @@ async fn the_reference_page_lists_every_route_and_runs_no_script() {
     assert!(res.headers().contains_key("content-security-policy"));
     let html = res.text().await.unwrap();
     assert!(!html.to_lowercase().contains("<script"));
-    assert!(!html.contains("http://") && !html.contains("https://"), "nothing fetched from elsewhere");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "nothing fetched from elsewhere"
+    );
     for (method, path) in documented(&doc) {
-        assert!(html.contains(&format!("<code>{method} {path}</code>")), "{method} {path}");
+        assert!(
+            html.contains(&format!("<code>{method} {path}</code>")),
+            "{method} {path}"
+        );
     }
 }
 
@@ -195,8 +234,17 @@ async fn a_wrong_method_answers_405_with_the_allowed_methods() {
         (Method::TRACE, "/users/{id}", "GET, PATCH"),
     ] {
         let url = app.api_url(&concrete(path));
-        let res = app.client.request(method.clone(), &url).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        let res = app
+            .client
+            .request(method.clone(), &url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
         assert_eq!(res.headers()["allow"], allow, "{method} {path}");
     }
 }
@@ -210,22 +258,45 @@ async fn a_nested_record_sent_as_an_array_is_refused() {
     let token = app.login("hadmin", "hadmin123").await;
     let mut body = patient_body("Ada", "Lovelace", "1990-12-10");
     body["contact"] = serde_json::json!([null, null]);
-    let (status, reply) = app.api(Method::POST, "/patients", Some(&token), Some(body)).await;
+    let (status, reply) = app
+        .api(Method::POST, "/patients", Some(&token), Some(body))
+        .await;
     testkit::assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
 
     let id = register_patient_id(&app, &token, patient_body("Ada", "Lovelace", "1990-12-10")).await;
     let change = serde_json::json!({ "first_name": "Augusta", "address": ["1 Road", null, "London", null, null, "UK"] });
-    let (status, reply) = app.api(Method::PATCH, &format!("/patients/{id}"), Some(&token), Some(change)).await;
+    let (status, reply) = app
+        .api(
+            Method::PATCH,
+            &format!("/patients/{id}"),
+            Some(&token),
+            Some(change),
+        )
+        .await;
     testkit::assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
 
     // An empty array is not the empty object a portal-account request takes.
     let path = format!("/patients/{id}/portal-account");
-    let (status, reply) = app.api(Method::POST, &path, Some(&token), Some(serde_json::json!([]))).await;
+    let (status, reply) = app
+        .api(
+            Method::POST,
+            &path,
+            Some(&token),
+            Some(serde_json::json!([])),
+        )
+        .await;
     testkit::assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
 
     // Objects and null still work.
     let change = serde_json::json!({ "contact": { "phone": "+44 20 1234", "email": null }, "address": null });
-    let (status, reply) = app.api(Method::PATCH, &format!("/patients/{id}"), Some(&token), Some(change)).await;
+    let (status, reply) = app
+        .api(
+            Method::PATCH,
+            &format!("/patients/{id}"),
+            Some(&token),
+            Some(change),
+        )
+        .await;
     testkit::assert_ok(status, &reply, StatusCode::OK);
     assert_eq!(reply["data"]["contact"]["phone"], "+44 20 1234");
 }

@@ -17,16 +17,56 @@ without an offset (`YYYY-MM-DDTHH:MM:SS[.ffffff]`).";
 
 /// The error code each status answers with (`ApiError::code`).
 const ERRORS: [(&str, &str, &str); 10] = [
-    ("400", "VALIDATION_ERROR", "Bad input: a field, the path, the query or the body"),
-    ("401", "UNAUTHENTICATED", "No valid bearer token (missing, expired, revoked, or for another server or tenant)"),
-    ("403", "FORBIDDEN", "The token's role lacks the permission, or the password must be changed first"),
-    ("404", "NOT_FOUND", "No such resource, or not visible to the caller"),
-    ("405", "METHOD_NOT_ALLOWED", "The route does not take this method"),
-    ("409", "CONFLICT", "The request conflicts with the current state"),
-    ("413", "PAYLOAD_TOO_LARGE", "The body is larger than the server takes"),
-    ("415", "UNSUPPORTED_MEDIA_TYPE", "The body is not application/json"),
-    ("429", "RATE_LIMITED", "Too many attempts; retry after the Retry-After seconds"),
-    ("503", "UNAVAILABLE", "The database is unavailable or overloaded; retry after the Retry-After seconds"),
+    (
+        "400",
+        "VALIDATION_ERROR",
+        "Bad input: a field, the path, the query or the body",
+    ),
+    (
+        "401",
+        "UNAUTHENTICATED",
+        "No valid bearer token (missing, expired, revoked, or for another server or tenant)",
+    ),
+    (
+        "403",
+        "FORBIDDEN",
+        "The token's role lacks the permission, or the password must be changed first",
+    ),
+    (
+        "404",
+        "NOT_FOUND",
+        "No such resource, or not visible to the caller",
+    ),
+    (
+        "405",
+        "METHOD_NOT_ALLOWED",
+        "The route does not take this method",
+    ),
+    (
+        "409",
+        "CONFLICT",
+        "The request conflicts with the current state",
+    ),
+    (
+        "413",
+        "PAYLOAD_TOO_LARGE",
+        "The body is larger than the server takes",
+    ),
+    (
+        "415",
+        "UNSUPPORTED_MEDIA_TYPE",
+        "The body is not application/json",
+    ),
+    (
+        "429",
+        "RATE_LIMITED",
+        "Too many attempts; retry after the Retry-After seconds",
+    ),
+    (
+        "503",
+        "UNAVAILABLE",
+        "The database is unavailable or overloaded; retry after the Retry-After seconds",
+    ),
 ];
 
 /// Operations that never touch the database (so never answer 503).
@@ -37,7 +77,11 @@ const NAIVE_TIMESTAMP: &str = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?
 
 /// The shared component schemas.
 pub fn schemas() -> Map<String, Value> {
-    let codes: Vec<&str> = ERRORS.iter().map(|(_, code, _)| *code).chain(["INTERNAL"]).collect();
+    let codes: Vec<&str> = ERRORS
+        .iter()
+        .map(|(_, code, _)| *code)
+        .chain(["INTERNAL"])
+        .collect();
     let mut m = Map::new();
     m.insert(
         "ErrorCode".into(),
@@ -133,12 +177,17 @@ pub fn complete_operation(op: &mut Value) {
         .cloned()
         .unwrap_or_default();
     let in_path = params.iter().any(|p| p["in"] == "path");
-    let paged = params.iter().any(|p| p["in"] == "query" && p["name"] == "page");
+    let paged = params
+        .iter()
+        .any(|p| p["in"] == "query" && p["name"] == "page");
     let body = op.get("requestBody").is_some();
     let secured = op
         .get("security")
         .and_then(Value::as_array)
-        .is_some_and(|s| s.iter().any(|req| req.as_object().is_some_and(|r| !r.is_empty())));
+        .is_some_and(|s| {
+            s.iter()
+                .any(|req| req.as_object().is_some_and(|r| !r.is_empty()))
+        });
     let uses_db = !op
         .get("operationId")
         .and_then(Value::as_str)
@@ -169,7 +218,12 @@ pub fn complete_operation(op: &mut Value) {
     }
     for (status, response) in responses.iter_mut() {
         if let Some((_, code, text)) = ERRORS.iter().find(|(s, _, _)| s == status) {
-            error_response(response, code, text, matches!(status.as_str(), "429" | "503"));
+            error_response(
+                response,
+                code,
+                text,
+                matches!(status.as_str(), "429" | "503"),
+            );
         }
     }
 }

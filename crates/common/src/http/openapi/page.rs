@@ -36,7 +36,10 @@ pub fn render(doc: &Value) -> String {
     h.push_str("</ul>\n");
     for_each_operation(doc, |method, path, op| operation(&mut h, method, path, op));
     h.push_str("<h2 id=\"schemas\">Schemas</h2>\n");
-    if let Some(schemas) = doc.pointer("/components/schemas").and_then(Value::as_object) {
+    if let Some(schemas) = doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+    {
         for (name, schema) in schemas {
             let _ = writeln!(h, "<h3 id=\"schema-{n}\">{n}</h3>", n = esc(name));
             schema_table(&mut h, schema);
@@ -129,7 +132,11 @@ fn schema_table(h: &mut String, schema: &Value) {
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(name),
             esc(&type_of(p)),
-            if required.contains(&name.as_str()) { "yes" } else { "no" },
+            if required.contains(&name.as_str()) {
+                "yes"
+            } else {
+                "no"
+            },
             esc(&text(&p["description"])),
         );
     }
@@ -142,7 +149,11 @@ fn type_of(s: &Value) -> String {
         return r.rsplit('/').next().unwrap_or(r).to_string();
     }
     if let Some(values) = s["enum"].as_array() {
-        return values.iter().map(Value::to_string).collect::<Vec<_>>().join(" | ");
+        return values
+            .iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join(" | ");
     }
     if let Some(c) = s.get("const") {
         return c.to_string();
