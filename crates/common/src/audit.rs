@@ -121,7 +121,7 @@ impl Event {
 }
 
 /// A stored row.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = audit_log)]
 pub struct AuditRow {
     /// Position in the chain, from 1.
@@ -150,6 +150,7 @@ pub struct AuditRow {
     pub correlation_id: Option<String>,
     /// JSON details (stored as text, answered as JSON).
     #[serde(serialize_with = "details_as_json")]
+    #[schema(value_type = serde_json::Value)]
     pub details: String,
     /// Hash of the previous row.
     pub prev_hash: String,
@@ -325,7 +326,7 @@ pub fn append(conn: &mut DbConn, event: &Event, origin: &Origin) -> ApiResult<i6
 }
 
 /// What `verify` found.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Verification {
     /// Rows checked.
     pub rows: i64,
@@ -338,7 +339,7 @@ pub struct Verification {
 }
 
 /// A break in the chain.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Problem {
     /// The seq of the first bad row (or where a row is missing).
     pub seq: i64,
@@ -484,7 +485,7 @@ pub fn check_anchors(conn: &mut DbConn, anchors: &[(i64, String)]) -> ApiResult<
 }
 
 /// Filters for listing the audit log.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     /// Exact actor.
@@ -504,8 +505,10 @@ pub struct Filter {
     /// Until this time (exclusive).
     pub until: Option<NaiveDateTime>,
     /// 1-based page.
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<i64>,
     /// Page size.
+    #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<i64>,
 }
 

@@ -38,6 +38,8 @@ pub struct Spec {
     pub demo_users: &'static [(&'static str, &'static str, &'static str)],
     /// The server's own routes, mounted inside its API prefix.
     pub routes: fn(&mut web::ServiceConfig),
+    /// The OpenAPI description of `routes` (paths relative to the prefix).
+    pub openapi: fn() -> utoipa::openapi::OpenApi,
     /// Extra demo data beyond users (demo mode only; idempotent; blocking).
     pub demo_seed: Option<fn(&Db) -> anyhow::Result<()>>,
     /// Whether it encrypts fields (then a master key is required outside demo mode).
@@ -209,13 +211,14 @@ impl Application {
         let keyring_data = keyring.map(web::Data::new);
         let service_data = web::Data::new(service);
         let auth_data = auth.clone();
-        let routes = spec.routes;
+        let document = web::Data::new(crate::http::openapi::ApiDocument::build(spec)?);
         let mut http = HttpServer::new(move || {
             App::new()
                 .app_data(db_data.clone())
                 .app_data(auth_data.clone())
                 .app_data(metrics.clone())
                 .app_data(service_data.clone())
+                .app_data(document.clone())
                 .configure(|cfg| {
                     for register in &own_sections {
                         register(cfg);
@@ -233,11 +236,7 @@ impl Application {
                 .wrap(middleware::security_headers())
                 .wrap(from_fn(middleware::observe))
                 .configure(health::routes)
-                .service(
-                    web::scope(service.api_prefix())
-                        .configure(accounts::http::routes)
-                        .configure(routes),
-                )
+                .service(web::scope(service.api_prefix()).configure(|cfg| api_routes(spec, cfg)))
         })
         .shutdown_timeout(10);
         http = match public_tls {
@@ -319,6 +318,14 @@ impl Application {
         }
         result
     }
+}
+
+/// Everything a server mounts inside its API prefix: the shared account
+/// routes, the OpenAPI document and page, and the server's own routes.
+pub fn api_routes(spec: &Spec, cfg: &mut web::ServiceConfig) {
+    cfg.configure(accounts::http::routes)
+        .configure(crate::http::openapi::routes)
+        .configure(spec.routes);
 }
 
 /// The internal listener (company, dev, owner) and the plane's workers.

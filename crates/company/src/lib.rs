@@ -3,6 +3,7 @@
 //! application builder; `main.rs` only calls it.
 
 pub mod anchors;
+pub mod openapi;
 pub mod plane;
 pub mod schema;
 pub mod security_events;
@@ -70,6 +71,7 @@ pub static SPEC: Spec = Spec {
     admin_role: "admin",
     demo_users: DEMO_USERS,
     routes,
+    openapi: openapi::api,
     demo_seed: None,
     needs_keyring: false,
     on_start: None,

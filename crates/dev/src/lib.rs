@@ -46,6 +46,7 @@ pub static SPEC: Spec = Spec {
     admin_role: "admin",
     demo_users: DEMO_USERS,
     routes,
+    openapi: common::http::openapi::no_paths,
     demo_seed: None,
     needs_keyring: false,
     on_start: None,

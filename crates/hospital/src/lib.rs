@@ -6,6 +6,7 @@ pub mod break_glass;
 pub mod care_team;
 pub mod context;
 pub mod departments;
+pub mod openapi;
 pub mod patients;
 pub mod schema;
 pub mod settings;
@@ -166,6 +167,7 @@ pub static SPEC: Spec = Spec {
     admin_role: "admin",
     demo_users: DEMO_USERS,
     routes,
+    openapi: openapi::api,
     demo_seed: None,
     needs_keyring: true,
     on_start: Some(seed_tenants),

@@ -2,6 +2,7 @@
 //! hospital, never PHI. This crate wires the owner's routes into the common
 //! application builder; `main.rs` only calls it.
 
+pub mod openapi;
 pub mod schema;
 pub mod tenants;
 
@@ -46,6 +47,7 @@ pub static SPEC: Spec = Spec {
     admin_role: "owner",
     demo_users: DEMO_USERS,
     routes,
+    openapi: openapi::api,
     demo_seed: Some(tenants::seed_demo_tenant),
     needs_keyring: false,
     on_start: None,

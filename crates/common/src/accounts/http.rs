@@ -42,6 +42,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/audit/verify").route(web::get().to(verify_audit)));
 }
 
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
+    summary = "End this session (the token is revoked)",
+    responses((status = 200, description = "Logged out", body = super::openapi::LoggedOut)))]
 async fn logout(db: web::Data<Db>, user: AuthUser, origin: Origin) -> ApiResult<HttpResponse> {
     let expires = chrono::DateTime::from_timestamp(user.expires_at, 0)
         .map(|d| d.naive_utc())
@@ -58,6 +61,8 @@ async fn logout(db: web::Data<Db>, user: AuthUser, origin: Origin) -> ApiResult<
     Ok(response::ok(json!({ "logged_out": true })))
 }
 
+#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])), summary = "The caller's account",
+    responses((status = 200, description = "The caller", body = UserView)))]
 async fn me(db: web::Data<Db>, user: AuthUser) -> ApiResult<HttpResponse> {
     let u = db
         .run(move |c| store::get_in_tenant(c, &user.tenant_id, &user.id))
@@ -65,6 +70,8 @@ async fn me(db: web::Data<Db>, user: AuthUser) -> ApiResult<HttpResponse> {
     Ok(response::ok(UserView::from(&u)))
 }
 
+#[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = [])), summary = "List the users (users.manage)",
+    params(UserFilter), responses((status = 200, description = "A page of users", body = Vec<UserView>)))]
 async fn list_users(
     db: web::Data<Db>,
     user: AuthUser,
@@ -80,6 +87,8 @@ async fn list_users(
     Ok(response::page(views, &page, total))
 }
 
+#[utoipa::path(get, path = "/users/{id}", tag = "users", security(("bearer" = [])), summary = "One user (users.manage)",
+    responses((status = 200, description = "The user", body = UserView)))]
 async fn get_user(
     db: web::Data<Db>,
     user: AuthUser,
@@ -101,16 +110,27 @@ fn not_found_user(e: ApiError) -> ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateUser {
+    #[schema(min_length = 3, max_length = 64, pattern = r"^[A-Za-z0-9._@-]+$")]
     username: String,
+    #[schema(min_length = 8, max_length = 72)]
     password: String,
     role: String,
+    #[schema(max_length = 254, pattern = r"^[^@\s]+@[^.\s][^\s]*\.[^\s]*$")]
     email: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     full_name: Option<String>,
 }
 
+#[utoipa::path(post, path = "/users", tag = "users", security(("bearer" = [])), summary = "Create a user (users.manage; only an admin creates an admin)",
+    responses((status = 201, description = "Created", body = UserView),
+        (status = 409, description = "The username or e-mail is taken")))]
 async fn create_user(
     ctx: web::Data<AuthContext>,
     db: web::Data<Db>,
@@ -153,19 +173,30 @@ async fn create_user(
     Ok(response::created(UserView::from(&created)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateUser {
     role: Option<String>,
+    #[schema(max_length = 254, pattern = r"^[^@\s]+@[^.\s][^\s]*\.[^\s]*$")]
     email: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     full_name: Option<String>,
     active: Option<bool>,
     unlock: Option<bool>,
     /// A new password set by the admin: the user must change it at next
     /// login, and every session of theirs ends.
+    #[schema(min_length = 8, max_length = 72)]
     password: Option<String>,
 }
 
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", security(("bearer" = [])),
+    summary = "Change a user's role, e-mail, name, state, lock or password (users.manage)",
+    responses((status = 200, description = "The changed user", body = UserView),
+        (status = 409, description = "The e-mail is taken, or you tried to change your own role or deactivate yourself")))]
 async fn update_user(
     ctx: web::Data<AuthContext>,
     db: web::Data<Db>,
@@ -178,6 +209,11 @@ async fn update_user(
 }
 
 /// `POST …/users/{id}/activate` and `…/deactivate`: PATCH `active` by another name.
+#[utoipa::path(post, path = "/users/{id}/{switch}", tag = "users", security(("bearer" = [])),
+    summary = "Activate or deactivate a user (users.manage)",
+    params(("id" = String, Path, description = "User id"), ("switch" = String, Path, description = "`activate` or `deactivate`")),
+    responses((status = 200, description = "The changed user", body = UserView),
+        (status = 409, description = "You tried to deactivate yourself")))]
 async fn set_active(
     ctx: web::Data<AuthContext>,
     db: web::Data<Db>,
@@ -326,6 +362,8 @@ async fn reset_hash(
     web::block(move || crate::auth::password::hash(&password, cost)).await?
 }
 
+#[utoipa::path(get, path = "/audit", tag = "audit", security(("bearer" = [])), summary = "Read the audit log (audit.read; a hospital admin sees their tenant only)",
+    params(Filter), responses((status = 200, description = "A page of audit rows, oldest first", body = Vec<crate::audit::AuditRow>)))]
 async fn list_audit(
     db: web::Data<Db>,
     user: AuthUser,
@@ -342,6 +380,8 @@ async fn list_audit(
     Ok(response::page(rows, &page, total))
 }
 
+#[utoipa::path(get, path = "/audit/verify", tag = "audit", security(("bearer" = [])), summary = "Walk the audit chain (audit.read; not for tenant admins)",
+    responses((status = 200, description = "What the walk found", body = crate::audit::Verification)))]
 async fn verify_audit(db: web::Data<Db>, user: AuthUser) -> ApiResult<HttpResponse> {
     user.require(CorePermission::AuditRead)?;
     if user.tenant().is_some() {

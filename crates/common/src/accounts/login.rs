@@ -32,11 +32,16 @@ use crate::http::ratelimit::client_key;
 use crate::response;
 use crate::security::{self, NewEvent};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LoginRequest {
+    #[schema(min_length = 1, max_length = 254)]
     username: String,
+    #[schema(min_length = 1, max_length = 1024)]
     password: String,
+    #[schema(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     tenant_id: Option<String>,
 }
 
@@ -64,6 +69,11 @@ impl Failure {
     }
 }
 
+#[utoipa::path(post, path = "/auth/login", tag = "auth", summary = "Log in: a bearer token for the other routes",
+    description = "`tenant_id` is required on a hosted hospital server and refused elsewhere. Every failed login answers the same 401.",
+    responses((status = 200, description = "Logged in", body = super::openapi::LoginReply),
+        (status = 401, description = "Wrong username or password, or the account is locked or inactive"),
+        (status = 429, description = "Too many attempts from this address")))]
 pub(super) async fn login(
     ctx: web::Data<AuthContext>,
     db: web::Data<Db>,

@@ -19,13 +19,17 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::ratelimit::client_key;
 use crate::response;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ChangePassword {
     current_password: String,
     new_password: String,
 }
 
+#[utoipa::path(post, path = "/auth/password", tag = "auth", security(("bearer" = [])),
+    summary = "Change one's own password (every other session ends)",
+    responses((status = 200, description = "Changed; a new token", body = super::openapi::PasswordChanged),
+        (status = 429, description = "Too many wrong current passwords")))]
 pub(super) async fn change_password(
     ctx: web::Data<AuthContext>,
     db: web::Data<Db>,

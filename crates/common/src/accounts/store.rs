@@ -48,7 +48,7 @@ pub struct User {
 }
 
 /// What an API client sees of a user (never the hash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     /// UUID.
     pub id: String,
@@ -251,7 +251,7 @@ pub fn count_active_with_role(conn: &mut DbConn, tenant_id: &str, role: &str) ->
 }
 
 /// Filters for listing users.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct UserFilter {
     /// Only this role.
@@ -259,8 +259,10 @@ pub struct UserFilter {
     /// Only active (true) or inactive (false) users.
     pub active: Option<bool>,
     /// 1-based page.
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<i64>,
     /// Page size.
+    #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<i64>,
 }
 

@@ -11,11 +11,13 @@ pub const DEFAULT_PAGE_SIZE: i64 = 20;
 pub const MAX_PAGE_SIZE: i64 = 100;
 
 /// The `page`/`page_size` query parameters every list accepts.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, utoipa::IntoParams)]
 pub struct PageQuery {
     /// 1-based page number.
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<i64>,
     /// Items per page, 1..=100.
+    #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<i64>,
 }
 

@@ -21,10 +21,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(super::resource("/metrics").route(web::get().to(metrics)));
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "probes", summary = "The process is up",
+    responses((status = 200, description = "Up", body = super::openapi::schemas::Health)))]
 async fn healthz(service: web::Data<Service>) -> HttpResponse {
     response::ok(json!({ "status": "ok", "service": service.name() }))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "probes", summary = "The database is reachable and migrated",
+    responses((status = 200, description = "Ready", body = super::openapi::schemas::Ready),
+        (status = 503, description = "Not ready")))]
 async fn readyz(db: web::Data<Db>) -> ApiResult<HttpResponse> {
     let db = db.get_ref().clone();
     match web::block(move || db.check_ready()).await? {
@@ -36,6 +41,9 @@ async fn readyz(db: web::Data<Db>) -> ApiResult<HttpResponse> {
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "probes", summary = "Prometheus metrics (only to the networks in metrics.allow)",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+        (status = 403, description = "Not from a network in metrics.allow")))]
 async fn metrics(req: HttpRequest, metrics: web::Data<Metrics>) -> ApiResult<HttpResponse> {
     let peer = req.peer_addr().map(|a| a.ip());
     if !metrics.may_read(peer) {

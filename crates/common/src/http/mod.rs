@@ -5,15 +5,32 @@ pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod origin;
 pub mod ratelimit;
 
 /// A resource that answers 405 in the envelope for methods it lacks
-/// (a bare `cfg.route` would fall through to 404).
+/// (a bare `cfg.route` would fall through to 404). Every public route is
+/// mounted through it, which also lets the OpenAPI test list them.
 pub fn resource(path: &str) -> actix_web::Resource {
-    actix_web::web::resource(path).default_service(actix_web::web::to(|| async {
-        Err::<actix_web::HttpResponse, _>(crate::error::ApiError::MethodNotAllowed(
-            "method not allowed on this route".into(),
-        ))
-    }))
+    openapi::mounted::note(path);
+    actix_web::web::resource(path).default_service(actix_web::web::to(method_not_allowed))
+}
+
+/// 405 in the envelope, with the `Allow` header RFC 9110 asks for (the
+/// route's methods, as the OpenAPI document lists them).
+async fn method_not_allowed(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    let mut res =
+        crate::error::ApiError::MethodNotAllowed("method not allowed on this route".into())
+            .error_response();
+    let allow = req
+        .app_data::<actix_web::web::Data<openapi::ApiDocument>>()
+        .zip(req.match_pattern())
+        .and_then(|(doc, pattern)| doc.allow(&pattern));
+    if let Some(allow) = allow {
+        res.headers_mut()
+            .insert(actix_web::http::header::ALLOW, allow);
+    }
+    res
 }

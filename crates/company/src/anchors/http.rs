@@ -16,15 +16,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/audit-anchors").route(web::get().to(list)));
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::IntoParams, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Query {
+    #[param(pattern = r"^(hospital|owner|dev)$")]
     service: String,
     tenant: Option<String>,
+    #[param(minimum = 1, maximum = 1_000_000)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     page_size: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/audit-anchors", tag = "audit anchors", security(("bearer" = [])),
+    summary = "Audit chain anchors other servers reported (audit.read)",
+    params(Query), responses((status = 200, description = "A page of anchors", body = Vec<crate::openapi::AnchorView>)))]
 async fn list(db: web::Data<Db>, user: AuthUser, q: web::Query<Query>) -> ApiResult<HttpResponse> {
     user.require(CorePermission::AuditRead)?;
     let q = q.into_inner();

@@ -15,6 +15,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/security-events").route(web::get().to(list)));
 }
 
+#[utoipa::path(get, path = "/security-events", tag = "security events", security(("bearer" = [])),
+    summary = "Security events of every server, newest first (security_events.read)",
+    params(Filter), responses((status = 200, description = "A page of events", body = Vec<super::store::StoredEvent>)))]
 async fn list(db: web::Data<Db>, user: AuthUser, q: web::Query<Filter>) -> ApiResult<HttpResponse> {
     user.require(CompanyPermission::SecurityEventsRead)?;
     let filter = q.into_inner();

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::schema::security_events;
 
 /// A stored event.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = security_events)]
 pub struct StoredEvent {
     /// Company's position.
@@ -31,6 +31,7 @@ pub struct StoredEvent {
     pub actor: String,
     /// JSON details (answered as JSON).
     #[serde(serialize_with = "as_json")]
+    #[schema(value_type = serde_json::Value)]
     pub details: String,
     /// When it happened at the source.
     pub occurred_at: NaiveDateTime,
@@ -81,7 +82,7 @@ pub fn insert_many(
 }
 
 /// Filters of the admin's list.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(utoipa::IntoParams, Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     /// `hospital`, `owner`, `company`, `dev`.
@@ -93,8 +94,10 @@ pub struct Filter {
     /// `info`, `warning`, `critical`.
     pub severity: Option<String>,
     /// 1-based page.
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<i64>,
     /// Page size.
+    #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<i64>,
 }
 

@@ -25,9 +25,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/break-glass/{id}/acknowledge").route(web::post().to(acknowledge)));
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Request {
+    #[schema(min_length = 20, max_length = 1000)]
     reason: String,
 }
 
@@ -49,6 +50,10 @@ fn check_reason(reason: &str) -> ApiResult<()> {
     Ok(())
 }
 
+#[utoipa::path(post, path = "/patients/{id}/break-glass", tag = "break-the-glass", security(("bearer" = [])),
+    summary = "Open a record outside one's care team for a limited time, with a reason (break_glass.request; critical audit and a security event)",
+    responses((status = 201, description = "The grant", body = crate::openapi::GrantIssued),
+        (status = 409, description = "Already on the patient's care team")))]
 async fn request(
     db: web::Data<Db>,
     clinical: web::Data<ClinicalSection>,
@@ -104,14 +109,18 @@ async fn request(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::IntoParams, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     acknowledged: Option<bool>,
+    #[param(minimum = 1, maximum = 1_000_000)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     page_size: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/break-glass", tag = "break-the-glass", security(("bearer" = [])), summary = "Grants to review (break_glass.review)",
+    params(ListQuery), responses((status = 200, description = "A page of grants", body = Vec<super::store::GrantView>)))]
 async fn list(db: web::Data<Db>, ctx: Ctx, q: web::Query<ListQuery>) -> ApiResult<HttpResponse> {
     ctx.require(P::BreakGlassReview)?;
     let q = q.into_inner();
@@ -139,6 +148,9 @@ async fn list(db: web::Data<Db>, ctx: Ctx, q: web::Query<ListQuery>) -> ApiResul
     Ok(response::page(views, &page, total))
 }
 
+#[utoipa::path(post, path = "/break-glass/{id}/acknowledge", tag = "break-the-glass", security(("bearer" = [])), summary = "Mark a grant reviewed (break_glass.review)",
+    responses((status = 200, description = "Acknowledged", body = crate::openapi::Acknowledged),
+        (status = 409, description = "Already acknowledged")))]
 async fn acknowledge(
     db: web::Data<Db>,
     ctx: Ctx,

@@ -36,7 +36,7 @@ pub struct Grant {
 }
 
 /// A grant as the reviewer sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct GrantView {
     /// UUID.
     pub id: String,

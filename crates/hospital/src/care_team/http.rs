@@ -24,7 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/patients/{id}/care-team/{user_id}").route(web::delete().to(remove)));
 }
 
-#[derive(Serialize)]
+#[derive(utoipa::ToSchema, Serialize)]
 struct MemberView {
     user_id: String,
     username: Option<String>,
@@ -33,6 +33,8 @@ struct MemberView {
     added_at: chrono::NaiveDateTime,
 }
 
+#[utoipa::path(get, path = "/patients/{id}/care-team", tag = "care team", security(("bearer" = [])), summary = "A patient's care team (written to the access log)",
+    responses((status = 200, description = "The members", body = Vec<MemberView>)))]
 async fn list(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
     scope::require_reader(&ctx.user)?;
     let id = id.into_inner();
@@ -63,12 +65,16 @@ async fn list(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<H
     Ok(response::ok(members))
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Add {
+    #[schema(min_length = 1, max_length = 64)]
     user_id: String,
 }
 
+#[utoipa::path(post, path = "/patients/{id}/care-team", tag = "care team", security(("bearer" = [])), summary = "Add a clinician to a patient's care team (care_team.manage)",
+    responses((status = 201, description = "Added", body = crate::openapi::Added),
+        (status = 409, description = "Already on the care team")))]
 async fn add(
     db: web::Data<Db>,
     ctx: Ctx,
@@ -111,6 +117,8 @@ async fn add(
     Ok(response::created(json!({ "added": true })))
 }
 
+#[utoipa::path(delete, path = "/patients/{id}/care-team/{user_id}", tag = "care team", security(("bearer" = [])), summary = "Remove a member (care_team.manage)",
+    responses((status = 200, description = "Removed", body = crate::openapi::Removed)))]
 async fn remove(
     db: web::Data<Db>,
     ctx: Ctx,

@@ -26,16 +26,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::IntoParams, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     include_inactive: Option<bool>,
+    #[param(minimum = 1, maximum = 1_000_000)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     page_size: Option<i64>,
 }
 
 /// A read: departments are seeded at start-up and by the first write of
 /// a tenant, never here.
+#[utoipa::path(get, path = "/departments", tag = "departments", security(("bearer" = [])), summary = "List departments (departments.read)",
+    params(ListQuery), responses((status = 200, description = "A page of departments", body = Vec<Department>)))]
 async fn list(db: web::Data<Db>, ctx: Ctx, q: web::Query<ListQuery>) -> ApiResult<HttpResponse> {
     ctx.require(P::DepartmentsRead)?;
     let page = Page::of(q.page, q.page_size)?;
@@ -46,6 +50,8 @@ async fn list(db: web::Data<Db>, ctx: Ctx, q: web::Query<ListQuery>) -> ApiResul
     Ok(response::page(rows, &page, total))
 }
 
+#[utoipa::path(get, path = "/departments/{id}", tag = "departments", security(("bearer" = [])), summary = "One department (departments.read)",
+    responses((status = 200, description = "The department", body = Department)))]
 async fn get(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
     ctx.require(P::DepartmentsRead)?;
     let id = id.into_inner();
@@ -73,15 +79,24 @@ fn validate_name(name: &str) -> ApiResult<()> {
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Create {
+    #[schema(pattern = r"^\s*[A-Za-z0-9_]{1,32}\s*$")]
     code: String,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
     #[serde(default)]
     clinical_module: bool,
 }
 
+#[utoipa::path(post, path = "/departments", tag = "departments", security(("bearer" = [])), summary = "Add a department (departments.manage)",
+    responses((status = 201, description = "Created", body = Department),
+        (status = 409, description = "A department with this code exists")))]
 async fn create(db: web::Data<Db>, ctx: Ctx, body: web::Json<Create>) -> ApiResult<HttpResponse> {
     ctx.require(P::DepartmentsManage)?;
     let body = body.into_inner();
@@ -118,13 +133,20 @@ async fn create(db: web::Data<Db>, ctx: Ctx, body: web::Json<Create>) -> ApiResu
     Ok(response::created(created))
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Update {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
     active: Option<bool>,
 }
 
+#[utoipa::path(patch, path = "/departments/{id}", tag = "departments", security(("bearer" = [])), summary = "Rename, deactivate or reactivate a department (departments.manage)",
+    responses((status = 200, description = "The changed department", body = Department)))]
 async fn update(
     db: web::Data<Db>,
     ctx: Ctx,

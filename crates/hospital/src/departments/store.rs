@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::schema::departments;
 
 /// A department.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
 #[diesel(table_name = departments)]
 pub struct Department {
     /// UUID.

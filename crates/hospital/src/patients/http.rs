@@ -42,6 +42,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .configure(super::portal::routes);
 }
 
+#[utoipa::path(post, path = "/patients", tag = "patients", security(("bearer" = [])), summary = "Register a patient (patients.register; clinical fields need patients.update_clinical)",
+    responses((status = 201, description = "Registered", body = super::model::PatientView)))]
 async fn register(
     db: web::Data<Db>,
     ctx: Ctx,
@@ -71,15 +73,20 @@ async fn register(
     Ok(response::created(created))
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::IntoParams, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     search: Option<String>,
     include_deleted: Option<bool>,
+    #[param(minimum = 1, maximum = 1_000_000)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     page_size: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/patients", tag = "patients", security(("bearer" = [])),
+    summary = "List or search the patients the caller may see (each one shown is written to the access log)",
+    params(ListQuery), responses((status = 200, description = "A page of patients", body = Vec<super::model::PatientView>)))]
 async fn list(db: web::Data<Db>, ctx: Ctx, q: web::Query<ListQuery>) -> ApiResult<HttpResponse> {
     scope::require_reader(&ctx.user)?;
     let q = q.into_inner();
@@ -130,6 +137,8 @@ async fn list(db: web::Data<Db>, ctx: Ctx, q: web::Query<ListQuery>) -> ApiResul
     Ok(response::page(views, &page, total))
 }
 
+#[utoipa::path(get, path = "/patients/{id}", tag = "patients", security(("bearer" = [])), summary = "One patient (written to the access log)",
+    responses((status = 200, description = "The patient", body = super::model::PatientView)))]
 async fn get(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
     scope::require_reader(&ctx.user)?;
     let id = id.into_inner();
@@ -146,6 +155,9 @@ async fn get(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<Ht
     Ok(response::ok(patient))
 }
 
+#[utoipa::path(patch, path = "/patients/{id}", tag = "patients", security(("bearer" = [])),
+    summary = "Change demographics or clinical fields (absent: unchanged; null: cleared)",
+    responses((status = 200, description = "The changed patient", body = super::model::PatientView)))]
 async fn update(
     db: web::Data<Db>,
     ctx: Ctx,
@@ -178,11 +190,15 @@ async fn update(
     Ok(response::ok(updated))
 }
 
+#[utoipa::path(delete, path = "/patients/{id}", tag = "patients", security(("bearer" = [])), summary = "Soft-delete a patient (patients.delete)",
+    responses((status = 200, description = "Deleted", body = crate::openapi::Deleted)))]
 async fn delete(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
     set_deleted(db, ctx, id.into_inner(), true).await?;
     Ok(response::ok(json!({ "deleted": true })))
 }
 
+#[utoipa::path(post, path = "/patients/{id}/restore", tag = "patients", security(("bearer" = [])), summary = "Restore a soft-deleted patient (patients.delete)",
+    responses((status = 200, description = "Restored", body = crate::openapi::Restored)))]
 async fn restore(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
     set_deleted(db, ctx, id.into_inner(), false).await?;
     Ok(response::ok(json!({ "restored": true })))
@@ -209,7 +225,7 @@ async fn set_deleted(db: web::Data<Db>, ctx: Ctx, id: String, deleted: bool) -> 
 }
 
 /// One line of a patient's access log.
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 struct AccessEntry {
     at: chrono::NaiveDateTime,
     actor_id: String,
@@ -220,6 +236,9 @@ struct AccessEntry {
     severity: String,
 }
 
+#[utoipa::path(get, path = "/patients/{id}/access-log", tag = "patients", security(("bearer" = [])),
+    summary = "Who accessed a patient's record (the patient, their care team, or access_log.read_all)",
+    params(PageQuery), responses((status = 200, description = "A page of access-log lines, newest first", body = Vec<AccessEntry>)))]
 async fn access_log(
     db: web::Data<Db>,
     ctx: Ctx,

@@ -2,10 +2,11 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use common::{ApiError, ApiResult};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Sex as recorded at registration.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Sex {
     /// Female.
@@ -41,59 +42,124 @@ impl Sex {
 }
 
 /// Phone and e-mail.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Contact {
     /// Phone.
+    #[schema(max_length = 32, pattern = r"^[0-9 +().-]*[0-9+().-][0-9 +().-]*$")]
     pub phone: Option<String>,
     /// E-mail.
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\x00-\x1f\x7f-\x9f]+@[^\x00-\x1f\x7f-\x9f]*\.[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub email: Option<String>,
 }
 
 /// Postal address.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
     /// Street line.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub line1: String,
     /// Second line.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub line2: Option<String>,
     /// City.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub city: String,
     /// State or region.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub region: Option<String>,
     /// Postal code.
+    #[schema(
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub postal_code: Option<String>,
     /// Country.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub country: String,
 }
 
 /// Whom to call.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct EmergencyContact {
     /// Name.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// Relationship to the patient.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub relationship: Option<String>,
     /// Phone.
+    #[schema(
+        min_length = 1,
+        max_length = 32,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub phone: String,
 }
 
 /// Insurance.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Insurance {
     /// Insurer.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub provider: String,
     /// Policy number.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub policy_number: String,
     /// Group number.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub group_number: Option<String>,
 }
 
 /// ABO/Rh blood type.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub enum BloodType {
     /// A+
     #[serde(rename = "A+")]
@@ -125,26 +191,42 @@ pub enum BloodType {
 }
 
 /// Registration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewPatient {
     /// Given name.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub first_name: String,
     /// Family name.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub last_name: String,
     /// YYYY-MM-DD.
+    #[schema(format = Date, pattern = r"^\d{4}-\d{2}-\d{2}$")]
     pub date_of_birth: String,
     /// Sex.
     pub sex: Sex,
     /// Contact.
+    #[serde(default, deserialize_with = "object")]
     pub contact: Option<Contact>,
     /// Address.
+    #[serde(default, deserialize_with = "object")]
     pub address: Option<Address>,
     /// Emergency contact.
+    #[serde(default, deserialize_with = "object")]
     pub emergency_contact: Option<EmergencyContact>,
     /// Insurance.
+    #[serde(default, deserialize_with = "object")]
     pub insurance: Option<Insurance>,
     /// Known allergies (clinical).
+    #[schema(max_items = 50)]
     pub allergies: Option<Vec<String>>,
     /// Blood type (clinical).
     pub blood_type: Option<BloodType>,
@@ -156,29 +238,60 @@ fn double<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// A nested record must be a JSON object: serde would also take an array
+/// of its fields in order (`"contact": [null, null]`), which no client
+/// means and the API does not document.
+fn object<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None => Ok(None),
+        Some(v @ serde_json::Value::Object(_)) => T::deserialize(v)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        Some(_) => Err(serde::de::Error::custom("expected a JSON object or null")),
+    }
+}
+
+/// [`object`] for a change, where absent and `null` differ.
+fn double_object<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    object(d).map(Some)
+}
+
 /// A change: absent fields stay; `null` clears an optional field.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatientChanges {
     /// Given name.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub first_name: Option<String>,
     /// Family name.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub last_name: Option<String>,
     /// YYYY-MM-DD.
+    #[schema(format = Date, pattern = r"^\d{4}-\d{2}-\d{2}$")]
     pub date_of_birth: Option<String>,
     /// Sex.
     pub sex: Option<Sex>,
     /// Contact.
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "double_object")]
     pub contact: Option<Option<Contact>>,
     /// Address.
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "double_object")]
     pub address: Option<Option<Address>>,
     /// Emergency contact.
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "double_object")]
     pub emergency_contact: Option<Option<EmergencyContact>>,
     /// Insurance.
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "double_object")]
     pub insurance: Option<Option<Insurance>>,
     /// Allergies (clinical).
     #[serde(default, deserialize_with = "double")]
@@ -224,7 +337,7 @@ impl PatientChanges {
 
 /// A patient as a caller may see it. Clinical fields are absent (not
 /// decrypted at all) for callers without the clinical view.
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct PatientView {
     /// UUID.
     pub id: String,

@@ -39,11 +39,32 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The request for a code takes no fields; a body naming any (the removed
 /// flow sent a username and a password chosen by staff) is refused.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// Read from a JSON object only: serde would also take `[]` for a struct
+/// with no fields (found by schemathesis).
+#[derive(utoipa::ToSchema, Deserialize)]
+#[serde(try_from = "serde_json::Map<String, serde_json::Value>")]
+#[schema(max_properties = 0)]
 struct CodeRequest {}
 
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for CodeRequest {
+    type Error = &'static str;
+
+    fn try_from(fields: serde_json::Map<String, serde_json::Value>) -> Result<Self, Self::Error> {
+        if fields.is_empty() {
+            Ok(Self {})
+        } else {
+            Err("this request takes no fields")
+        }
+    }
+}
+
 /// Issue an enrolment code for a patient with no portal account yet.
+#[utoipa::path(post, path = "/patients/{id}/portal-account", tag = "portal", security(("bearer" = [])),
+    summary = "Issue a one-time enrolment code for a patient's portal account (portal.manage)",
+    request_body(content = Option<CodeRequest>, description = "Empty, or `{}`: staff choose no username or password"),
+    responses((status = 201, description = "The code, shown once", body = crate::openapi::EnrolmentCode),
+        (status = 409, description = "The patient already has a portal account")))]
 async fn portal_account(
     auth: web::Data<AuthContext>,
     db: web::Data<Db>,
@@ -84,11 +105,14 @@ async fn portal_account(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Redeem {
+    #[schema(max_length = 64)]
     code: String,
+    #[schema(min_length = 8, max_length = 72)]
     password: String,
+    #[schema(min_length = 3, max_length = 64, pattern = r"^[A-Za-z0-9._@-]+$")]
     username: Option<String>,
 }
 
@@ -98,6 +122,11 @@ const BAD_CODE: &str =
 
 /// The patient redeems a code: their account is created with the password
 /// they choose and linked to their record.
+#[utoipa::path(post, path = "/portal/enrol", tag = "portal",
+    summary = "Open one's portal account with an enrolment code (no token)",
+    responses((status = 201, description = "The new portal account", body = crate::openapi::PortalAccount),
+        (status = 409, description = "The patient already has a portal account"),
+        (status = 429, description = "Too many attempts or wrong codes from this address")))]
 async fn redeem(
     ctx: web::Data<AuthContext>,
     db: web::Data<Db>,

@@ -16,6 +16,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/tenants/{id}").route(web::get().to(get)));
 }
 
+#[utoipa::path(get, path = "/tenants", tag = "tenants", security(("bearer" = [])), summary = "The tenants (hospitals) (tenants.read)",
+    params(PageQuery), responses((status = 200, description = "A page of tenants", body = Vec<super::store::Tenant>)))]
 async fn list(
     db: web::Data<Db>,
     user: AuthUser,
@@ -27,6 +29,8 @@ async fn list(
     Ok(response::page(rows, &page, total))
 }
 
+#[utoipa::path(get, path = "/tenants/{id}", tag = "tenants", security(("bearer" = [])), summary = "One tenant (tenants.read)",
+    responses((status = 200, description = "The tenant", body = super::store::Tenant)))]
 async fn get(db: web::Data<Db>, user: AuthUser, id: web::Path<String>) -> ApiResult<HttpResponse> {
     user.require(OwnerPermission::TenantsRead)?;
     let id = id.into_inner();

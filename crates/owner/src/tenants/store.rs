@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::schema::tenants;
 
 /// A tenant.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = tenants)]
 pub struct Tenant {
     /// UUID.

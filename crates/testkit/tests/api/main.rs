@@ -22,6 +22,7 @@ mod hospital_phi;
 mod hospital_tenants;
 mod hospital_validation;
 mod lockout;
+mod openapi;
 mod plane;
 mod plane_findings;
 mod portal_enrolment;

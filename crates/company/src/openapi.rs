@@ -1,0 +1,30 @@
+//! The company's OpenAPI description (paths relative to `/api/v1/company`).
+
+use utoipa::{OpenApi, ToSchema};
+
+#[derive(OpenApi)]
+#[openapi(paths(crate::security_events::http::list, crate::anchors::http::list))]
+struct CompanyApi;
+
+/// The company's own routes, for the common document builder.
+pub fn api() -> utoipa::openapi::OpenApi {
+    CompanyApi::openapi()
+}
+
+/// An audit anchor as listed: the shape of `contracts::AuditAnchor`,
+/// written out here so the wire-types crate needs no OpenAPI dependency.
+#[derive(ToSchema)]
+#[schema(as = AuditAnchor)]
+#[allow(dead_code)]
+pub struct AnchorView {
+    /// `hospital`, `owner`, `dev`.
+    source_service: String,
+    /// The tenant (hospital) or empty.
+    source_tenant: String,
+    /// Chain position.
+    seq: i64,
+    /// Hash at that position.
+    hash: String,
+    /// When company received it (UTC).
+    received_at: chrono::NaiveDateTime,
+}

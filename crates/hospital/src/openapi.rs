@@ -1,0 +1,110 @@
+//! The hospital's OpenAPI description (paths relative to `/api/v1/tenant`),
+//! and the shapes of the small answers its handlers build with `json!`
+//! (documentation only).
+
+use utoipa::{OpenApi, ToSchema};
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    crate::departments::http::list,
+    crate::departments::http::create,
+    crate::departments::http::get,
+    crate::departments::http::update,
+    crate::patients::http::list,
+    crate::patients::http::register,
+    crate::patients::http::get,
+    crate::patients::http::update,
+    crate::patients::http::delete,
+    crate::patients::http::restore,
+    crate::patients::http::access_log,
+    crate::patients::portal::portal_account,
+    crate::patients::portal::redeem,
+    crate::care_team::http::list,
+    crate::care_team::http::add,
+    crate::care_team::http::remove,
+    crate::break_glass::http::request,
+    crate::break_glass::http::list,
+    crate::break_glass::http::acknowledge,
+))]
+struct HospitalApi;
+
+/// The hospital's own routes, for the common document builder.
+pub fn api() -> utoipa::openapi::OpenApi {
+    HospitalApi::openapi()
+}
+
+/// A soft delete.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Deleted {
+    /// Always true.
+    deleted: bool,
+}
+
+/// A restore.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Restored {
+    /// Always true.
+    restored: bool,
+}
+
+/// A care-team member added.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Added {
+    /// Always true.
+    added: bool,
+}
+
+/// A care-team member removed.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Removed {
+    /// Always true.
+    removed: bool,
+}
+
+/// A break-the-glass grant reviewed.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Acknowledged {
+    /// Always true.
+    acknowledged: bool,
+}
+
+/// A break-the-glass grant.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct GrantIssued {
+    /// Grant id.
+    id: String,
+    /// The patient opened.
+    patient_id: String,
+    /// When it ends (UTC).
+    expires_at: chrono::NaiveDateTime,
+}
+
+/// A one-time portal enrolment code.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct EnrolmentCode {
+    /// Give it to the patient; it is not shown again.
+    enrolment_code: String,
+    /// When it stops working (UTC).
+    expires_at: chrono::NaiveDateTime,
+}
+
+/// A portal account just opened.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PortalAccount {
+    /// User id.
+    id: String,
+    /// Login name.
+    username: String,
+    /// The hospital.
+    tenant_id: String,
+    /// Always `patient`.
+    role: String,
+}
