@@ -50,7 +50,18 @@ pub struct Spec {
     /// Configuration sections only this server takes (`[clinical]` on
     /// hospital); any other section the kernel does not know is refused.
     pub sections: &'static [Section],
+    /// The server's own background work (hospital: re-encryption after a
+    /// key rotation), started once the server is built; stopped with it.
+    pub background: Option<BackgroundStarter>,
 }
+
+/// Starts a server's own background tasks from its configuration, its
+/// database and its keyring (if it encrypts); returns their tasks.
+pub type BackgroundStarter = fn(
+    &Config,
+    &Db,
+    Option<&crate::crypto::Keyring>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>>;
 
 /// A configuration section that only one server takes.
 pub struct Section {
@@ -205,6 +216,7 @@ impl Application {
         let metrics_for_internal = metrics.clone();
         let body_limit = config.server.body_limit_bytes;
         let db_data = web::Data::new(db.clone());
+        let keyring_for_background = keyring.clone();
         let keyring_data = keyring.map(web::Data::new);
         let service_data = web::Data::new(service);
         let auth_data = auth.clone();
@@ -251,7 +263,11 @@ impl Application {
         }
         let server = http.run();
         tracing::info!(service = %service, %addr, tls = config.public_tls().is_some(), "listening");
-        let (internal, tasks) = start_plane(spec, &config, &db, metrics_for_internal)?;
+        let (internal, mut tasks) = start_plane(spec, &config, &db, metrics_for_internal)?;
+        // Last, so a failure above leaves no task running.
+        if let Some(start) = spec.background {
+            tasks.extend(start(&config, &db, keyring_for_background.as_ref())?);
+        }
         Ok(Self {
             port: addr.port(),
             addr,
