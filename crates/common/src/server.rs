@@ -433,26 +433,11 @@ async fn open_keyring(
     config: &Config,
     db: &Db,
 ) -> anyhow::Result<Option<crate::crypto::Keyring>> {
-    use crate::crypto::{Keyring, MasterKey};
+    use crate::crypto::Keyring;
     if !spec.needs_keyring {
         return Ok(None);
     }
-    let master = match (&config.crypto.master_key, &config.crypto.master_key_file) {
-        (Some(k), _) => MasterKey::from_hex_or_base64(k.expose_secret())?,
-        (None, Some(path)) => MasterKey::from_file(path)?,
-        (None, None) if config.demo => match db.sqlite_file() {
-            Some(file) => {
-                let path = file.with_extension("master.key");
-                tracing::warn!(path = %path.display(), "DEMO MODE: using a generated master key");
-                MasterKey::load_or_generate(&path)?
-            }
-            None => MasterKey::generate(),
-        },
-        (None, None) => bail!(
-            "crypto.master_key_file is required (set {}__CRYPTO__MASTER_KEY_FILE); only demo mode generates one",
-            spec.service.env_prefix()
-        ),
-    };
+    let master = master_key(spec.service, config, db.sqlite_file())?;
     let keyring = Keyring::new(master);
     let check_db = db.clone();
     let check = keyring.clone();
@@ -465,6 +450,36 @@ async fn open_keyring(
     .await??;
     tracing::info!(service = %spec.service, data_keys = n, fingerprint = keyring.master_fingerprint(), "keyring ready");
     Ok(Some(keyring))
+}
+
+/// The master key the configuration names: `crypto.master_key`, else
+/// `crypto.master_key_file`; in demo mode without either, the generated
+/// key kept next to the SQLite database (`sqlite_file`), or a fresh one
+/// when there is no file. Shared by the server and the CLI's `keys` tools.
+pub fn master_key(
+    service: Service,
+    config: &Config,
+    sqlite_file: Option<&std::path::Path>,
+) -> anyhow::Result<crate::crypto::MasterKey> {
+    use crate::crypto::MasterKey;
+    Ok(
+        match (&config.crypto.master_key, &config.crypto.master_key_file) {
+            (Some(k), _) => MasterKey::from_hex_or_base64(k.expose_secret())?,
+            (None, Some(path)) => MasterKey::from_file(path)?,
+            (None, None) if config.demo => match sqlite_file {
+                Some(file) => {
+                    let path = file.with_extension("master.key");
+                    tracing::warn!(path = %path.display(), "DEMO MODE: using a generated master key");
+                    MasterKey::load_or_generate(&path)?
+                }
+                None => MasterKey::generate(),
+            },
+            (None, None) => bail!(
+                "crypto.master_key_file is required (set {}__CRYPTO__MASTER_KEY_FILE); only demo mode generates one",
+                service.env_prefix()
+            ),
+        },
+    )
 }
 
 /// Handles to both listeners of an application.

@@ -209,8 +209,12 @@ impl Keyring {
 
 /// The indexer of a stored index key.
 fn unwrap_index(master: &aes_gcm::Aes256Gcm, row: &IndexKeyRow) -> ApiResult<BlindIndexer> {
-    let raw = unwrap_raw(master, &row.wrapped, &index_aad(&row.tenant_id, &row.key_id))
-        .map_err(|why| index_error(row, why))?;
+    let raw = unwrap_raw(
+        master,
+        &row.wrapped,
+        &index_aad(&row.tenant_id, &row.key_id),
+    )
+    .map_err(|why| index_error(row, why))?;
     BlindIndexer::derived(&row.tenant_id, row.version, &raw)
 }
 

@@ -437,8 +437,8 @@ pub(super) fn unwrap_raw(
 ) -> Result<Zeroizing<[u8; KEY_LEN]>, &'static str> {
     let body = wrapped.strip_prefix("v1.").ok_or("unknown format")?;
     let sealed = URL_SAFE_NO_PAD.decode(body).map_err(|_| "malformed")?;
-    let plain = open(master, &sealed, aad.as_bytes())
-        .ok_or("wrong master key, or the row was altered")?;
+    let plain =
+        open(master, &sealed, aad.as_bytes()).ok_or("wrong master key, or the row was altered")?;
     if plain.len() != KEY_LEN {
         return Err("wrong length");
     }

@@ -836,7 +836,11 @@ fn finding_13_index_key_is_hkdf_derived_from_its_own_secret() {
         let legacy = kr.legacy_indexer(&mut conn, T1).unwrap();
         assert_eq!(legacy.version(), LEGACY_INDEX_VERSION);
         let old = legacy.index(p, "cruz").unwrap();
-        assert_ne!(bi, old, "{}: the index no longer comes from the first data key", t.label);
+        assert_ne!(
+            bi, old,
+            "{}: the index no longer comes from the first data key",
+            t.label
+        );
 
         // It is HKDF of the stored index secret, under its own label.
         let (key_id, wrapped): (String, String) = index_keys::table
@@ -845,12 +849,14 @@ fn finding_13_index_key_is_hkdf_derived_from_its_own_secret() {
             .first(&mut *conn)
             .unwrap();
         let aad = format!("bulkhead-index-key|{T1}|{key_id}");
-        let secret =
-            keyring::unwrap_raw(&cipher_for(master.bytes()), &wrapped, &aad).unwrap();
+        let secret = keyring::unwrap_raw(&cipher_for(master.bytes()), &wrapped, &aad).unwrap();
         let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"bulkhead-blind-index-salt"), &secret[..]);
         let mut okm = [0u8; 32];
-        hk.expand(format!("bulkhead-blind-index|hkdf|v2|{}:{T1}", T1.len()).as_bytes(), &mut okm)
-            .unwrap();
+        hk.expand(
+            format!("bulkhead-blind-index|hkdf|v2|{}:{T1}", T1.len()).as_bytes(),
+            &mut okm,
+        )
+        .unwrap();
         let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&okm).unwrap();
         hmac::Mac::update(&mut mac, format!("{}:{p}|cruz", p.len()).as_bytes());
         assert_eq!(bi, hex::encode(hmac::Mac::finalize(mac).into_bytes()));
@@ -862,7 +868,11 @@ fn finding_13_index_key_is_hkdf_derived_from_its_own_secret() {
 
         // Searching sees both versions, newest first; rotation adds one.
         let versions = |conn: &mut DbConn| -> Vec<i32> {
-            kr.indexers(conn, T1).unwrap().iter().map(|i| i.version()).collect()
+            kr.indexers(conn, T1)
+                .unwrap()
+                .iter()
+                .map(|i| i.version())
+                .collect()
         };
         assert_eq!(versions(&mut conn), vec![2, 1], "{}", t.label);
         assert_eq!(tx(&mut conn, |c| kr.rotate_index_key(c, T1)).unwrap(), 3);
@@ -874,8 +884,17 @@ fn finding_13_index_key_is_hkdf_derived_from_its_own_secret() {
 
         // A cold keyring checks and derives the same; a wrong master fails.
         let cold = Keyring::new(MasterKey::from_bytes(*master.bytes()));
-        assert_eq!(cold.check_master_key(&mut conn).unwrap(), 1, "data keys: T1 only");
-        assert_eq!(cold.indexers(&mut conn, T1).unwrap()[1].index(p, "cruz").unwrap(), bi);
+        assert_eq!(
+            cold.check_master_key(&mut conn).unwrap(),
+            1,
+            "data keys: T1 only"
+        );
+        assert_eq!(
+            cold.indexers(&mut conn, T1).unwrap()[1]
+                .index(p, "cruz")
+                .unwrap(),
+            bi
+        );
         assert_opaque(keyring().indexer(&mut conn, T1), PLAIN, "wrong master");
     }
 }

@@ -114,9 +114,21 @@ fn stale(key_id: &str, index_version: i32) -> Condition {
                 .assume_not_null()
                 .not_like(p.clone()),
         ),
-        Box::new(patients::insurance_enc.assume_not_null().not_like(p.clone())),
-        Box::new(patients::allergies_enc.assume_not_null().not_like(p.clone())),
-        Box::new(patients::blood_type_enc.assume_not_null().not_like(p.clone())),
+        Box::new(
+            patients::insurance_enc
+                .assume_not_null()
+                .not_like(p.clone()),
+        ),
+        Box::new(
+            patients::allergies_enc
+                .assume_not_null()
+                .not_like(p.clone()),
+        ),
+        Box::new(
+            patients::blood_type_enc
+                .assume_not_null()
+                .not_like(p.clone()),
+        ),
     ];
     for column in optional {
         c = Box::new(c.or(column));
