@@ -13,6 +13,7 @@
 
 mod admin;
 mod certs;
+mod keys;
 mod plane;
 mod postgres;
 mod servers;
