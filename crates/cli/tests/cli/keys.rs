@@ -150,11 +150,8 @@ async fn finding_13_keys_rotate_reencrypt_rewrap_then_the_server_reads_on_the_ne
     assert!(text(&out).contains("3 already"), "{}", text(&out));
 
     // The old key no longer starts the server; the new one does and reads.
-    let out = run_server(
-        &mut server(&env(db.url(), &old_key, 0), dir.path())
-            .stderr(Stdio::piped())
-            .stdout(Stdio::piped()),
-    );
+    // (run_server collects its output.)
+    let out = run_server(&mut server(&env(db.url(), &old_key, 0), dir.path()));
     assert!(!out.status.success(), "{}", text(&out));
     let new_env = env(db.url(), &new_key, port);
     let mut child = ChildGuard::spawn(&mut server(&new_env, dir.path()));
