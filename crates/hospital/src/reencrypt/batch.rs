@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::patients::sealed::{Sealer, LEGACY_VERSION};
 use crate::patients::store::Row;
-use crate::schema::{patients, reencrypt_progress};
+use crate::schema::{break_glass, patients, reencrypt_progress};
 
 /// The largest batch `[reencrypt].batch_size` allows.
 pub const MAX_BATCH: i64 = 1000;
@@ -46,6 +46,8 @@ pub struct Progress {
 pub struct Outcome {
     /// Rows re-sealed in this batch.
     pub resealed: usize,
+    /// Break-the-glass reasons encrypted again under the active key.
+    pub grants: usize,
     /// Rows changed by someone else meanwhile: looked at again next pass.
     pub retried: usize,
     /// Rows that could not be opened (logged by place, never content):
@@ -192,10 +194,19 @@ pub fn run_batch(
         }
     }
     let pass_over = (rows.len() as i64) < size;
+    // The break-the-glass reasons (immutable, one sealed column) once per
+    // pass from the top; more than a batch of them keeps the tenant undone.
+    let mut grants_left = false;
+    if pass_over && from_top {
+        let (moved, failed, more) = reencrypt_grants(conn, keyring, tenant, &key_id, size)?;
+        out.grants = moved;
+        out.failed += failed;
+        grants_left = more;
+    }
     if pass_over {
         // A pass that began at the top and met no concurrent change saw
         // every row; otherwise one more pass checks what it may have missed.
-        out.done = from_top && out.retried == 0;
+        out.done = from_top && out.retried == 0 && !grants_left;
         p.cursor = String::new();
     } else if let Some(last) = rows.last() {
         p.cursor = last.id.clone();
@@ -204,11 +215,12 @@ pub fn run_batch(
     p.resealed += out.resealed as i64;
     p.updated_at = now();
     save(conn, &p, exists)?;
-    if !rows.is_empty() {
+    if !rows.is_empty() || out.grants > 0 {
         let event = Event::new(actor, "system", ACTION, &format!("tenant:{tenant}"))
             .tenant(Some(tenant))
             .details(json!({
                 "resealed": out.resealed,
+                "grants": out.grants,
                 "retried": out.retried,
                 "failed": out.failed,
                 "key_id": key_id,
@@ -218,6 +230,46 @@ pub fn run_batch(
         audit::append(conn, &event, &Origin::default())?;
     }
     Ok(out)
+}
+
+/// Encrypt up to `size` break-the-glass reasons of the tenant not under
+/// `key_id` again under it: (moved, failed, whether a full batch was found).
+fn reencrypt_grants(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    tenant: &str,
+    key_id: &str,
+    size: i64,
+) -> ApiResult<(usize, usize, bool)> {
+    let stale: Vec<(String, String)> = break_glass::table
+        .filter(break_glass::tenant_id.eq(tenant))
+        .filter(break_glass::reason_enc.not_like(format!("v1.{key_id}.%")))
+        .order(break_glass::id.asc())
+        .limit(size)
+        .select((break_glass::id, break_glass::reason_enc))
+        .load(conn)?;
+    let (mut moved, mut failed) = (0, 0);
+    for (id, stored) in &stale {
+        let aad = crate::break_glass::store::aad(tenant, id);
+        let result = conn.transaction::<usize, ApiError, _>(|c| {
+            let fresh = keyring.reencrypt(c, tenant, stored, &aad)?;
+            Ok(diesel::update(
+                break_glass::table
+                    .filter(break_glass::id.eq(id))
+                    .filter(break_glass::reason_enc.eq(stored)),
+            )
+            .set(break_glass::reason_enc.eq(fresh))
+            .execute(c)?)
+        });
+        match result {
+            Ok(n) => moved += n,
+            Err(e) => {
+                tracing::warn!(error = %e, tenant, grant = %id, "re-encryption: grant left as it is");
+                failed += 1;
+            }
+        }
+    }
+    Ok((moved, failed, stale.len() as i64 >= size))
 }
 
 fn save(conn: &mut DbConn, p: &Progress, exists: bool) -> ApiResult<()> {

@@ -4,7 +4,8 @@
 //! versions, is sealed again as a change (version + 1, every field
 //! re-sealed under the active key, every index recomputed under the current
 //! index key). Its `updated_at`/`updated_by` stay: nothing a person wrote
-//! changed.
+//! changed. Break-the-glass reasons (immutable, bound to their grant only)
+//! are encrypted again under the active key at the end of each pass.
 //!
 //! Work goes in batches ([`batch::run_batch`]), each one write transaction
 //! that also moves the tenant's persisted cursor (`reencrypt_progress`) and

@@ -84,6 +84,8 @@ pub struct Totals {
     pub batches: usize,
     /// Rows re-sealed.
     pub resealed: usize,
+    /// Break-the-glass reasons encrypted again.
+    pub grants: usize,
     /// Rows that could not be opened (left as they are).
     pub failed: usize,
 }
@@ -108,6 +110,7 @@ pub fn run_to_completion(
         let out = write_tx(conn, |c| run_batch(c, keyring, tenant, size, actor))?;
         totals.batches += 1;
         totals.resealed += out.resealed;
+        totals.grants += out.grants;
         totals.failed += out.failed;
         if out.done {
             return Ok(totals);

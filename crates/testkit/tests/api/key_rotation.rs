@@ -379,6 +379,17 @@ async fn finding_13_reencryption_resumes_after_an_interruption() {
     }
     let tenant = on_db(&app, the_tenant).await;
     let kr = keyring(&master);
+    // A break-the-glass reason sealed under the first key too.
+    let nurse = app.login("nurse", "nurse123").await;
+    let (status, body) = app
+        .api(
+            Method::POST,
+            &format!("/patients/{}/break-glass", expected[0].id),
+            Some(&nurse),
+            Some(json!({ "reason": "Collapsed in the lobby, records unreachable" })),
+        )
+        .await;
+    assert_ok(status, &body, StatusCode::CREATED);
     let (kr1, t1) = (kr.clone(), tenant.clone());
     let (first, progress) = on_db(&app, move |c| {
         rotate(c, &kr1, &t1);
@@ -427,6 +438,18 @@ async fn finding_13_reencryption_resumes_after_an_interruption() {
     let (kr2, t2) = (kr.clone(), tenant.clone());
     let versions: Vec<i64> = on_db(&restarted, move |c| {
         assert!(all_current(c, &kr2, &t2));
+        let active = kr2
+            .keys(c, &t2)
+            .unwrap()
+            .into_iter()
+            .find(|k| k.active)
+            .unwrap();
+        let reasons: Vec<String> = hospital::schema::break_glass::table
+            .select(hospital::schema::break_glass::reason_enc)
+            .load(c)
+            .unwrap();
+        assert_eq!(reasons.len(), 1);
+        assert_eq!(key_id_of(&reasons[0]).unwrap(), active.key_id);
         patients::table.select(patients::version).load(c).unwrap()
     })
     .await;
@@ -434,6 +457,14 @@ async fn finding_13_reencryption_resumes_after_an_interruption() {
     assert_eq!(reencrypt_audit(&restarted, &expected).await, 12);
     let token = restarted.admin_token().await;
     check_all(&restarted, &token, &expected).await;
+    let (status, body) = restarted
+        .api(Method::GET, "/break-glass?page_size=10", Some(&token), None)
+        .await;
+    assert_ok(status, &body, StatusCode::OK);
+    assert_eq!(
+        body["data"][0]["reason"],
+        "Collapsed in the lobby, records unreachable"
+    );
     let v = restarted.verify_audit().await;
     assert!(v.is_intact(), "{v:?}");
     restarted.stop().await;
