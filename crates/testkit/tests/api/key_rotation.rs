@@ -593,3 +593,85 @@ async fn finding_13_rows_indexed_under_the_old_derivation_are_found_until_and_af
     assert!(v.is_intact(), "{v:?}");
     app2.stop().await;
 }
+
+/// Measurement (not part of the suite; `MEASURE_ROWS`, default 2000):
+/// re-encryption rate through the CLI path and search latency with one and
+/// two index versions in use. (The server's own worker may join in after
+/// its first 30 s: the rows are then shared between the two.)
+#[tokio::test]
+#[ignore = "measurement"]
+async fn measure_reencryption_rate() {
+    let master = master_hex();
+    let app = spawn_keyed(&master, &[]).await;
+    let token = app.admin_token().await;
+    register(&app, &token, 0).await;
+    let tenant = on_db(&app, the_tenant).await;
+    let kr = keyring(&master);
+    let (kr1, t1) = (kr.clone(), tenant.clone());
+    let n: usize = std::env::var("MEASURE_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    on_db(&app, move |c| {
+        for chunk in 0..(n / 200) {
+            write_tx(c, |c| {
+                for i in 0..200 {
+                    let k = chunk * 200 + i;
+                    let p: hospital::patients::model::NewPatient = serde_json::from_value(json!({
+                        "first_name": format!("Bench{k}"), "last_name": format!("Mark{k}"),
+                        "date_of_birth": "1980-01-01", "sex": "female",
+                        "allergies": ["dust"],
+                    }))
+                    .unwrap();
+                    hospital::patients::store::insert(c, &kr1, &t1, "bench", &p)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+        rotate(c, &kr1, &t1);
+        let start = std::time::Instant::now();
+        let totals = worker::run_to_completion(c, &kr1, &t1, 200, "cli", None).unwrap();
+        let took = start.elapsed();
+        eprintln!(
+            "MEASURE {:?}: {totals:?}: {} rows re-sealed in {:?} ({:.0} rows/s, {} batches)",
+            app_backend(c),
+            totals.resealed,
+            took,
+            totals.resealed as f64 / took.as_secs_f64(),
+            totals.batches
+        );
+    })
+    .await;
+    let t = std::time::Instant::now();
+    for k in 0..50 {
+        search_ids(&app, &token, &format!("Mark{k}")).await;
+    }
+    eprintln!(
+        "MEASURE search, one index version: {:?} per search",
+        t.elapsed() / 50
+    );
+    // Half the rows back on the legacy version: two versions searched.
+    on_db(&app, move |c| {
+        diesel::update(patients::table.filter(patients::id.lt("8")))
+            .set(patients::index_version.eq(LEGACY_INDEX_VERSION))
+            .execute(c)
+            .unwrap();
+    })
+    .await;
+    let t = std::time::Instant::now();
+    for k in 0..50 {
+        search_ids(&app, &token, &format!("Mark{k}")).await;
+    }
+    eprintln!(
+        "MEASURE search, two index versions: {:?} per search",
+        t.elapsed() / 50
+    );
+}
+
+fn app_backend(c: &mut DbConn) -> &'static str {
+    match c {
+        DbConn::Pg(_) => "postgres",
+        DbConn::Sqlite(_) => "sqlite",
+    }
+}
