@@ -38,9 +38,9 @@ pub fn check_term(term: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Turn a search term into blind indexes. `None` when the tenant has no
-/// data key yet: then it has no patient to find, and computing an index
-/// would create its first key, a write a read must not make.
+/// Turn a search term into blind indexes. `None` when the tenant has
+/// neither an index key nor a data key yet: then it has no patient to find,
+/// and computing an index would create a key, a write a read must not make.
 pub fn search_indexes(
     conn: &mut DbConn,
     keyring: &Keyring,
