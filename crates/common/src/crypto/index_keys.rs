@@ -10,7 +10,6 @@
 //! and unwrapped secrets are cached by their random key id.
 
 use anyhow::anyhow;
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::blind::LEGACY_INDEX_VERSION;
@@ -28,8 +27,6 @@ struct IndexKeyRow {
     tenant_id: String,
     version: i32,
     wrapped: String,
-    #[allow(dead_code)]
-    created_at: NaiveDateTime,
 }
 
 impl Keyring {
