@@ -9,6 +9,7 @@
 mod admin;
 mod bench;
 mod certs;
+mod keys;
 mod up;
 
 use std::path::PathBuf;
@@ -55,6 +56,11 @@ enum Command {
     Certs {
         #[command(subcommand)]
         command: certs::CertsCommand,
+    },
+    /// Field encryption keys: rotate, rewrap, re-encrypt, re-index.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
     },
     /// Machine baselines for `make bench-http` (bcrypt rate).
     Bench {
@@ -112,6 +118,7 @@ fn main() -> ExitCode {
         } => admin::create_user(args),
         Command::Certs { command } => certs::run(command),
         Command::Bench { command } => bench::run(command),
+        Command::Keys { command } => keys::run(command),
     };
     match result {
         Ok(code) => code,

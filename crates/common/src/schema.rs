@@ -95,6 +95,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    index_keys (key_id) {
+        key_id -> Text,
+        tenant_id -> Text,
+        version -> Integer,
+        wrapped -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     data_keys (key_id) {
         key_id -> Text,
         tenant_id -> Text,

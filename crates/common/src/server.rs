@@ -53,7 +53,18 @@ pub struct Spec {
     /// Configuration sections only this server takes (`[clinical]` on
     /// hospital); any other section the kernel does not know is refused.
     pub sections: &'static [Section],
+    /// The server's own background work (hospital: re-encryption after a
+    /// key rotation), started once the server is built; stopped with it.
+    pub background: Option<BackgroundStarter>,
 }
+
+/// Starts a server's own background tasks from its configuration, its
+/// database and its keyring (if it encrypts); returns their tasks.
+pub type BackgroundStarter = fn(
+    &Config,
+    &Db,
+    Option<&crate::crypto::Keyring>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>>;
 
 /// A configuration section that only one server takes.
 pub struct Section {
@@ -208,6 +219,7 @@ impl Application {
         let metrics_for_internal = metrics.clone();
         let body_limit = config.server.body_limit_bytes;
         let db_data = web::Data::new(db.clone());
+        let keyring_for_background = keyring.clone();
         let keyring_data = keyring.map(web::Data::new);
         let service_data = web::Data::new(service);
         let auth_data = auth.clone();
@@ -251,7 +263,11 @@ impl Application {
         }
         let server = http.run();
         tracing::info!(service = %service, %addr, tls = config.public_tls().is_some(), "listening");
-        let (internal, tasks) = start_plane(spec, &config, &db, metrics_for_internal)?;
+        let (internal, mut tasks) = start_plane(spec, &config, &db, metrics_for_internal)?;
+        // Last, so a failure above leaves no task running.
+        if let Some(start) = spec.background {
+            tasks.extend(start(&config, &db, keyring_for_background.as_ref())?);
+        }
         Ok(Self {
             port: addr.port(),
             addr,
@@ -425,26 +441,11 @@ async fn open_keyring(
     config: &Config,
     db: &Db,
 ) -> anyhow::Result<Option<crate::crypto::Keyring>> {
-    use crate::crypto::{Keyring, MasterKey};
+    use crate::crypto::Keyring;
     if !spec.needs_keyring {
         return Ok(None);
     }
-    let master = match (&config.crypto.master_key, &config.crypto.master_key_file) {
-        (Some(k), _) => MasterKey::from_hex_or_base64(k.expose_secret())?,
-        (None, Some(path)) => MasterKey::from_file(path)?,
-        (None, None) if config.demo => match db.sqlite_file() {
-            Some(file) => {
-                let path = file.with_extension("master.key");
-                tracing::warn!(path = %path.display(), "DEMO MODE: using a generated master key");
-                MasterKey::load_or_generate(&path)?
-            }
-            None => MasterKey::generate(),
-        },
-        (None, None) => bail!(
-            "crypto.master_key_file is required (set {}__CRYPTO__MASTER_KEY_FILE); only demo mode generates one",
-            spec.service.env_prefix()
-        ),
-    };
+    let master = master_key(spec.service, config, db.sqlite_file())?;
     let keyring = Keyring::new(master);
     let check_db = db.clone();
     let check = keyring.clone();
@@ -457,6 +458,36 @@ async fn open_keyring(
     .await??;
     tracing::info!(service = %spec.service, data_keys = n, fingerprint = keyring.master_fingerprint(), "keyring ready");
     Ok(Some(keyring))
+}
+
+/// The master key the configuration names: `crypto.master_key`, else
+/// `crypto.master_key_file`; in demo mode without either, the generated
+/// key kept next to the SQLite database (`sqlite_file`), or a fresh one
+/// when there is no file. Shared by the server and the CLI's `keys` tools.
+pub fn master_key(
+    service: Service,
+    config: &Config,
+    sqlite_file: Option<&std::path::Path>,
+) -> anyhow::Result<crate::crypto::MasterKey> {
+    use crate::crypto::MasterKey;
+    Ok(
+        match (&config.crypto.master_key, &config.crypto.master_key_file) {
+            (Some(k), _) => MasterKey::from_hex_or_base64(k.expose_secret())?,
+            (None, Some(path)) => MasterKey::from_file(path)?,
+            (None, None) if config.demo => match sqlite_file {
+                Some(file) => {
+                    let path = file.with_extension("master.key");
+                    tracing::warn!(path = %path.display(), "DEMO MODE: using a generated master key");
+                    MasterKey::load_or_generate(&path)?
+                }
+                None => MasterKey::generate(),
+            },
+            (None, None) => bail!(
+                "crypto.master_key_file is required (set {}__CRYPTO__MASTER_KEY_FILE); only demo mode generates one",
+                service.env_prefix()
+            ),
+        },
+    )
 }
 
 /// Handles to both listeners of an application.

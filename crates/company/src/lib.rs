@@ -78,6 +78,7 @@ pub static SPEC: Spec = Spec {
     internal_routes: Some(internal_routes),
     start_plane: Some(plane::start),
     sections: &[],
+    background: None,
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

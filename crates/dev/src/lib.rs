@@ -53,6 +53,7 @@ pub static SPEC: Spec = Spec {
     internal_routes: Some(plane::routes),
     start_plane: None,
     sections: &[],
+    background: None,
 };
 
 fn routes(_cfg: &mut web::ServiceConfig) {}

@@ -8,6 +8,7 @@ pub mod context;
 pub mod departments;
 pub mod openapi;
 pub mod patients;
+pub mod reencrypt;
 pub mod schema;
 pub mod settings;
 pub mod tenant;
@@ -173,7 +174,8 @@ pub static SPEC: Spec = Spec {
     on_start: Some(seed_tenants),
     internal_routes: None,
     start_plane: Some(common::plane::start_reporting),
-    sections: &[settings::CLINICAL],
+    sections: &[settings::CLINICAL, reencrypt::SECTION],
+    background: Some(reencrypt::worker::start),
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

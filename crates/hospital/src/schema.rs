@@ -40,6 +40,19 @@ diesel::table! {
         deleted_at -> Nullable<Timestamp>,
         deleted_by -> Nullable<Text>,
         version -> BigInt,
+        index_version -> Integer,
+    }
+}
+
+diesel::table! {
+    reencrypt_progress (tenant_id) {
+        tenant_id -> Text,
+        key_id -> Text,
+        index_version -> Integer,
+        cursor -> Text,
+        resealed -> BigInt,
+        done -> Bool,
+        updated_at -> Timestamp,
     }
 }
 

@@ -54,6 +54,7 @@ pub static SPEC: Spec = Spec {
     internal_routes: Some(internal_routes),
     start_plane: Some(common::plane::start_reporting),
     sections: &[],
+    background: None,
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

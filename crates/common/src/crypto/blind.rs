@@ -7,46 +7,85 @@
 //! tenants and different purposes give unrelated indexes for the same
 //! value, so an index cannot be matched across tenants or columns.
 //!
-//! The tenant's index key is derived from the tenant's FIRST data key
-//! (generation 1), not the active one. Indexes are stored next to the
-//! ciphertexts and searched by recomputing them: if they followed the
-//! active key, every rotation would make all stored indexes unfindable
-//! until each row had been decrypted and re-indexed. Rotation exists to
-//! limit what new ciphertexts depend on; the index key stays put, and the
-//! first data key is kept for as long as the tenant exists (keys are never
-//! deleted, only deactivated).
+//! Index keys are versioned. Version 1 ([`LEGACY_INDEX_VERSION`]) was an
+//! HMAC of the tenant's FIRST data key: it tied search to the bytes of a
+//! key that encrypts data, so that key could never be retired. From version
+//! 2 the tenant's index key is derived with HKDF-SHA256 from a secret of
+//! its own (the `index_keys` table, wrapped by the master key like a data
+//! key) under a label naming the purpose, the version and the tenant. Data
+//! key rotation leaves it alone: stored indexes are searched by recomputing
+//! them, and if they followed the active data key every rotation would make
+//! all of them unfindable until each row had been re-indexed. Rows carry
+//! the version their indexes were made under, so a search computes the
+//! indexes of every version still in use until re-indexing is done.
 
+use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
-use super::DataKey;
+use super::{DataKey, KEY_LEN};
 use crate::error::{ApiError, ApiResult};
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Computes blind indexes for one tenant (one key lookup for many values),
-/// under the tenant's index key, derived from its first data key so that
-/// indexes survive key rotation (see [`super::Keyring::blind_index`]).
+/// The index version of indexes derived from the tenant's first data key
+/// (before index keys had their own secret). Still searched, never made.
+pub const LEGACY_INDEX_VERSION: i32 = 1;
+
+/// HKDF salt of index keys: fixed, as the secret is already uniformly random.
+const HKDF_SALT: &[u8] = b"bulkhead-blind-index-salt";
+
+/// Computes blind indexes for one tenant under one index key version (one
+/// key lookup for many values). Cheap to clone; the key is wiped on drop.
+#[derive(Clone)]
 pub struct BlindIndexer {
+    version: i32,
     tenant_key: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for BlindIndexer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BlindIndexer([redacted])")
+        write!(f, "BlindIndexer(v{}, [redacted])", self.version)
     }
 }
 
 impl BlindIndexer {
-    /// The indexer of the tenant whose first data key is `first`.
-    pub(super) fn new(first: &DataKey) -> ApiResult<Self> {
+    /// Version 1: the indexer derived from the tenant's first data key
+    /// `first` (kept so indexes made before version 2 are still found).
+    pub(super) fn legacy(first: &DataKey) -> ApiResult<Self> {
         let mut label = b"bulkhead-blind-index|v1|".to_vec();
         label.extend_from_slice(first.tenant_id().as_bytes());
         let tenant_key = Zeroizing::new(hmac(first.raw(), &[&label])?);
-        Ok(Self { tenant_key })
+        Ok(Self {
+            version: LEGACY_INDEX_VERSION,
+            tenant_key,
+        })
+    }
+
+    /// Version `version` (2 or more): HKDF-SHA256 of the tenant's index
+    /// secret, with a label of its own naming the version and the tenant
+    /// (length-prefixed, so no two tenants share a label).
+    pub(super) fn derived(tenant: &str, version: i32, secret: &[u8; KEY_LEN]) -> ApiResult<Self> {
+        let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), secret);
+        let info = format!(
+            "bulkhead-blind-index|hkdf|v{version}|{}:{tenant}",
+            tenant.len()
+        );
+        let mut tenant_key = Zeroizing::new([0u8; 32]);
+        hk.expand(info.as_bytes(), &mut tenant_key[..])
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("HKDF expansion failed")))?;
+        Ok(Self {
+            version,
+            tenant_key,
+        })
+    }
+
+    /// The index key version stored next to the indexes this one makes.
+    pub fn version(&self) -> i32 {
+        self.version
     }
 
     /// The index (64 hex characters) of `value` for `purpose`. Pass a value

@@ -62,13 +62,26 @@ struct KeyRow {
 /// share one per process.
 #[derive(Clone)]
 pub struct Keyring {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    master: Aes256Gcm,
+pub(super) struct Inner {
+    pub(super) master: Aes256Gcm,
     fingerprint: String,
     cache: RwLock<HashMap<(String, String), DataKey>>,
+    /// Index keys by (tenant, key id), as data keys are cached.
+    pub(super) index_cache: RwLock<HashMap<(String, String), BlindIndexer>>,
+}
+
+/// What [`Keyring::rewrap_all`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Rewrapped {
+    /// Data keys wrapped again under the new master key.
+    pub data_keys: usize,
+    /// Index keys wrapped again under the new master key.
+    pub index_keys: usize,
+    /// Keys the new master key already opened (an earlier run): left alone.
+    pub already: usize,
 }
 
 impl fmt::Debug for Keyring {
@@ -87,6 +100,7 @@ impl Keyring {
                 master: cipher_for(master.bytes()),
                 fingerprint: master.fingerprint(),
                 cache: RwLock::new(HashMap::new()),
+                index_cache: RwLock::new(HashMap::new()),
             }),
         }
     }
@@ -256,62 +270,54 @@ impl Keyring {
         active.encrypt(&plain, aad)
     }
 
-    /// The blind index (64 hex characters) of a normalized `value` for
-    /// `purpose` (e.g. `patients.last_name`) in the tenant: HMAC-SHA256
-    /// under a key derived from the tenant's first data key and the
-    /// purpose. Equal normalized values give equal indexes; other tenants
-    /// and purposes give unrelated ones.
-    ///
-    /// Derived from the FIRST data key (generation 1), not the active one,
-    /// so that indexes survive rotation: stored indexes are searched by
-    /// recomputing them, and if they followed the active key every
-    /// rotation would make all of them unfindable until each row had been
-    /// decrypted and re-indexed. Keys are never deleted, so the first one
-    /// stays available. Creates the tenant's first key if it has none.
-    pub fn blind_index(
-        &self,
-        conn: &mut DbConn,
-        tenant: &str,
-        purpose: &str,
-        value: &str,
-    ) -> ApiResult<String> {
-        self.indexer(conn, tenant)?.index(purpose, value)
-    }
-
-    /// The tenant's blind indexer, to compute several indexes with one key
-    /// lookup. Creates the tenant's first key if it has none.
-    pub fn indexer(&self, conn: &mut DbConn, tenant: &str) -> ApiResult<BlindIndexer> {
-        BlindIndexer::new(&self.first_key(conn, tenant)?)
-    }
-
-    /// Unwrap every data key of every tenant: a start-up check that this
-    /// is the right master key. Returns how many keys there are.
+    /// Unwrap every data key and index key of every tenant: a start-up
+    /// check that this is the right master key. Returns how many data keys
+    /// there are.
     pub fn check_master_key(&self, conn: &mut DbConn) -> ApiResult<usize> {
         let rows: Vec<KeyRow> = data_keys::table.select(KeyRow::as_select()).load(conn)?;
         for row in &rows {
             self.unwrap_row(row)?;
         }
+        self.check_index_keys(conn)?;
         Ok(rows.len())
     }
 
-    /// Wrap every data key again under `new_master` (master key rotation).
-    /// Run it in a transaction, then restart with the new master key.
-    /// Returns how many keys were rewrapped.
-    pub fn rewrap_all(&self, conn: &mut DbConn, new_master: &MasterKey) -> ApiResult<usize> {
+    /// Wrap every data key and index key again under `new_master` (master
+    /// key rotation). Run it in a transaction, then restart with the new
+    /// master key. Safe to run again: a key the new master key already
+    /// opens (an earlier run, or one interrupted before the restart) is
+    /// left alone; a key neither opens is an error and nothing is kept.
+    pub fn rewrap_all(&self, conn: &mut DbConn, new_master: &MasterKey) -> ApiResult<Rewrapped> {
         let new = cipher_for(new_master.bytes());
+        let mut done = Rewrapped::default();
         let rows: Vec<KeyRow> = data_keys::table.select(KeyRow::as_select()).load(conn)?;
         for row in &rows {
-            let key = self.unwrap_row(row)?;
-            let wrapped = wrap_with(&new, &row.tenant_id, &row.key_id, key.raw())?;
+            let aad = dek_aad(&row.tenant_id, &row.key_id);
+            let raw = match unwrap_raw(&self.inner.master, &row.wrapped, &aad) {
+                Ok(raw) => raw,
+                Err(_) if unwrap_raw(&new, &row.wrapped, &aad).is_ok() => {
+                    done.already += 1;
+                    continue;
+                }
+                Err(_) => {
+                    self.unwrap_row(row)?;
+                    continue;
+                }
+            };
+            let wrapped = wrap_raw(&new, &aad, &raw)?;
             diesel::update(data_keys::table.filter(data_keys::key_id.eq(&row.key_id)))
                 .set(data_keys::wrapped.eq(wrapped))
                 .execute(conn)?;
+            done.data_keys += 1;
         }
-        Ok(rows.len())
+        let (index_keys, already) = self.rewrap_index_keys(conn, &new)?;
+        done.index_keys = index_keys;
+        done.already += already;
+        Ok(done)
     }
 
     /// The tenant's first key (generation 1), made if the tenant has none.
-    fn first_key(&self, conn: &mut DbConn, tenant: &str) -> ApiResult<DataKey> {
+    pub(super) fn first_key(&self, conn: &mut DbConn, tenant: &str) -> ApiResult<DataKey> {
         check_tenant(tenant)?;
         let first = |conn: &mut DbConn| -> ApiResult<Option<KeyRow>> {
             Ok(data_keys::table
@@ -340,7 +346,7 @@ impl Keyring {
     fn create(&self, conn: &mut DbConn, tenant: &str, rotate: bool) -> ApiResult<DataKey> {
         let key_id = hex::encode(&random_bytes::<{ KEY_ID_LEN / 2 }>()[..]);
         let raw = random_bytes::<KEY_LEN>();
-        let wrapped = wrap_with(&self.inner.master, tenant, &key_id, &raw)?;
+        let wrapped = wrap_raw(&self.inner.master, &dek_aad(tenant, &key_id), &raw)?;
         let generation = conn.transaction::<i32, ApiError, _>(|conn| {
             let last: Option<i32> = data_keys::table
                 .filter(data_keys::tenant_id.eq(tenant))
@@ -400,24 +406,12 @@ impl Keyring {
                 row.tenant_id
             ))
         };
-        let body = row
-            .wrapped
-            .strip_prefix("v1.")
-            .ok_or_else(|| fail("unknown format"))?;
-        let sealed = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| fail("malformed"))?;
-        let plain = open(
+        let raw = unwrap_raw(
             &self.inner.master,
-            &sealed,
-            dek_aad(&row.tenant_id, &row.key_id).as_bytes(),
+            &row.wrapped,
+            &dek_aad(&row.tenant_id, &row.key_id),
         )
-        .ok_or_else(|| fail("wrong master key, or the row was altered"))?;
-        if plain.len() != KEY_LEN {
-            return Err(fail("wrong length"));
-        }
-        let mut raw = Zeroizing::new([0u8; KEY_LEN]);
-        raw.copy_from_slice(&plain);
+        .map_err(fail)?;
         Ok(DataKey::new(
             &row.key_id,
             &row.tenant_id,
@@ -427,16 +421,30 @@ impl Keyring {
     }
 }
 
-/// Wrap a data key under a master key.
-fn wrap_with(
-    master: &Aes256Gcm,
-    tenant: &str,
-    key_id: &str,
-    raw: &[u8; KEY_LEN],
-) -> ApiResult<String> {
-    let sealed = seal(master, raw, dek_aad(tenant, key_id).as_bytes())
-        .map_err(|_| ApiError::Internal(anyhow!("wrapping a data key failed")))?;
+/// Wrap a key under a master key, bound to `aad` (which names its tenant
+/// and id, so a wrapped key moved elsewhere does not unwrap).
+pub(super) fn wrap_raw(master: &Aes256Gcm, aad: &str, raw: &[u8; KEY_LEN]) -> ApiResult<String> {
+    let sealed = seal(master, raw, aad.as_bytes())
+        .map_err(|_| ApiError::Internal(anyhow!("wrapping a key failed")))?;
     Ok(format!("v1.{}", URL_SAFE_NO_PAD.encode(sealed)))
+}
+
+/// Unwrap what [`wrap_raw`] made; `Err` says why not (never the content).
+pub(super) fn unwrap_raw(
+    master: &Aes256Gcm,
+    wrapped: &str,
+    aad: &str,
+) -> Result<Zeroizing<[u8; KEY_LEN]>, &'static str> {
+    let body = wrapped.strip_prefix("v1.").ok_or("unknown format")?;
+    let sealed = URL_SAFE_NO_PAD.decode(body).map_err(|_| "malformed")?;
+    let plain =
+        open(master, &sealed, aad.as_bytes()).ok_or("wrong master key, or the row was altered")?;
+    if plain.len() != KEY_LEN {
+        return Err("wrong length");
+    }
+    let mut raw = Zeroizing::new([0u8; KEY_LEN]);
+    raw.copy_from_slice(&plain);
+    Ok(raw)
 }
 
 /// The associated data of a wrapped key. Unambiguous: key ids are hex.
@@ -455,7 +463,7 @@ fn active_row(conn: &mut DbConn, tenant: &str) -> ApiResult<Option<KeyRow>> {
         .optional()?)
 }
 
-fn check_tenant(tenant: &str) -> ApiResult<()> {
+pub(super) fn check_tenant(tenant: &str) -> ApiResult<()> {
     if tenant.is_empty() {
         return Err(ApiError::Internal(anyhow!("data keys need a tenant id")));
     }

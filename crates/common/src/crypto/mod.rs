@@ -20,22 +20,28 @@
 //!   so a value copied anywhere else fails to decrypt.
 //! - Blind indexes: HMAC-SHA256 of a normalized value ([`normalize_name`],
 //!   [`normalize_date`], [`normalize_code`]) under a per-tenant, per-purpose
-//!   key derived from the tenant's first data key, so they survive rotation.
+//!   key derived with HKDF from an index secret of the tenant's own
+//!   (`index_keys`, versioned), so they survive data key rotation. Version 1
+//!   (derived from the first data key) is still computed for searching rows
+//!   indexed before; re-indexing moves them to the current version.
 //!
 //! Failures to decrypt are `ApiError::Internal` with a message naming where
 //! the value lives (tenant, table, column, row id, key id), never its content.
 
 mod blind;
 mod field;
+mod index_keys;
 mod keyring;
 mod master;
 
 #[cfg(test)]
 mod tests;
 
-pub use blind::{normalize_code, normalize_date, normalize_name, BlindIndexer};
+pub use blind::{
+    normalize_code, normalize_date, normalize_name, BlindIndexer, LEGACY_INDEX_VERSION,
+};
 pub use field::{key_id_of, Aad, DataKey};
-pub use keyring::{KeyInfo, Keyring};
+pub use keyring::{KeyInfo, Keyring, Rewrapped};
 pub use master::MasterKey;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};

@@ -411,7 +411,7 @@ fn blind_indexes_match_normalized_values_per_tenant() {
         let indexer = kr.indexer(&mut conn, T1).unwrap();
         assert_eq!(indexer.index(p, "jose de la cruz").unwrap(), a);
         assert!(indexer.index("", "x").is_err());
-        assert_eq!(format!("{indexer:?}"), "BlindIndexer([redacted])");
+        assert_eq!(format!("{indexer:?}"), "BlindIndexer(v2, [redacted])");
     }
 }
 
@@ -601,12 +601,21 @@ fn master_key_rotation_rewraps_every_key() {
         let bi = kr.blind_index(&mut conn, T1, "x", "y").unwrap();
         let new_master = MasterKey::generate();
         let copy = MasterKey::from_bytes(*new_master.bytes());
+        let done = tx(&mut conn, |c| kr.rewrap_all(c, &new_master)).unwrap();
         assert_eq!(
-            tx(&mut conn, |c| kr.rewrap_all(c, &new_master)).unwrap(),
-            3,
+            done,
+            Rewrapped {
+                data_keys: 3,
+                index_keys: 1,
+                already: 0
+            },
             "{}",
             t.label
         );
+        // Running it again (the old key still in use) changes nothing.
+        let again = tx(&mut conn, |c| kr.rewrap_all(c, &new_master)).unwrap();
+        assert_eq!(again.already, 4, "{}", t.label);
+        assert_eq!(again.data_keys + again.index_keys, 0);
         let kr2 = Keyring::new(copy);
         assert_eq!(kr2.check_master_key(&mut conn).unwrap(), 3);
         assert_eq!(kr2.decrypt(&mut conn, T1, &v1, &aad).unwrap(), PLAIN);
@@ -630,7 +639,8 @@ fn master_key_rotation_rewraps_every_key() {
 fn a_key_made_in_a_rolled_back_transaction_is_never_used() {
     for t in databases() {
         let mut conn = t.conn();
-        let kr = keyring();
+        let master = MasterKey::generate();
+        let kr = Keyring::new(MasterKey::from_bytes(*master.bytes()));
         let aad = patient_aad(T1, "p1");
         let mut lost = None;
         let r: ApiResult<()> = tx(&mut conn, |c| {
@@ -647,13 +657,10 @@ fn a_key_made_in_a_rolled_back_transaction_is_never_used() {
             kr.keys(&mut conn, T1).unwrap()[0].key_id,
             key_id_of(&kept).unwrap()
         );
-        // The blind index now comes from the committed first key, for any keyring.
-        let bi = kr.blind_index(&mut conn, T1, "x", "y").unwrap();
-        let first = kr.key(&mut conn, T1, key_id_of(&kept).unwrap()).unwrap();
-        assert_eq!(
-            BlindIndexer::new(&first).unwrap().index("x", "y").unwrap(),
-            bi
-        );
+        // The blind index now comes from the committed index key, for any keyring.
+        let bi = tx(&mut conn, |c| kr.blind_index(c, T1, "x", "y")).unwrap();
+        let cold = Keyring::new(MasterKey::from_bytes(*master.bytes()));
+        assert_eq!(cold.blind_index(&mut conn, T1, "x", "y").unwrap(), bi);
     }
 }
 
@@ -815,4 +822,79 @@ fn sqlite_bytes(dir: &Path) -> Vec<u8> {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn finding_13_index_key_is_hkdf_derived_from_its_own_secret() {
+    use crate::schema::index_keys;
+    for t in databases() {
+        let mut conn = t.conn();
+        let master = MasterKey::generate();
+        let kr = Keyring::new(MasterKey::from_bytes(*master.bytes()));
+        let p = "patients.last_name";
+        let bi = tx(&mut conn, |c| kr.blind_index(c, T1, p, "cruz")).unwrap();
+        let legacy = kr.legacy_indexer(&mut conn, T1).unwrap();
+        assert_eq!(legacy.version(), LEGACY_INDEX_VERSION);
+        let old = legacy.index(p, "cruz").unwrap();
+        assert_ne!(
+            bi, old,
+            "{}: the index no longer comes from the first data key",
+            t.label
+        );
+
+        // It is HKDF of the stored index secret, under its own label.
+        let (key_id, wrapped): (String, String) = index_keys::table
+            .filter(index_keys::tenant_id.eq(T1))
+            .select((index_keys::key_id, index_keys::wrapped))
+            .first(&mut *conn)
+            .unwrap();
+        let aad = format!("bulkhead-index-key|{T1}|{key_id}");
+        let secret = keyring::unwrap_raw(&cipher_for(master.bytes()), &wrapped, &aad).unwrap();
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"bulkhead-blind-index-salt"), &secret[..]);
+        let mut okm = [0u8; 32];
+        hk.expand(
+            format!("bulkhead-blind-index|hkdf|v2|{}:{T1}", T1.len()).as_bytes(),
+            &mut okm,
+        )
+        .unwrap();
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&okm).unwrap();
+        hmac::Mac::update(&mut mac, format!("{}:{p}|cruz", p.len()).as_bytes());
+        assert_eq!(bi, hex::encode(hmac::Mac::finalize(mac).into_bytes()));
+        // The data key bytes are not an input: another tenant's secret differs.
+        assert_ne!(
+            tx(&mut conn, |c| kr.blind_index(c, T2, p, "cruz")).unwrap(),
+            bi
+        );
+
+        // Searching sees both versions, newest first; rotation adds one.
+        let versions = |conn: &mut DbConn| -> Vec<i32> {
+            kr.indexers(conn, T1)
+                .unwrap()
+                .iter()
+                .map(|i| i.version())
+                .collect()
+        };
+        assert_eq!(versions(&mut conn), vec![2, 1], "{}", t.label);
+        assert_eq!(tx(&mut conn, |c| kr.rotate_index_key(c, T1)).unwrap(), 3);
+        assert_eq!(versions(&mut conn), vec![3, 2, 1]);
+        let now3 = kr.blind_index(&mut conn, T1, p, "cruz").unwrap();
+        assert_ne!(now3, bi);
+        assert_eq!(kr.current_index_version(&mut conn, T1).unwrap(), Some(3));
+        assert_eq!(kr.current_index_version(&mut conn, T2).unwrap(), Some(2));
+
+        // A cold keyring checks and derives the same; a wrong master fails.
+        let cold = Keyring::new(MasterKey::from_bytes(*master.bytes()));
+        assert_eq!(
+            cold.check_master_key(&mut conn).unwrap(),
+            1,
+            "data keys: T1 only"
+        );
+        assert_eq!(
+            cold.indexers(&mut conn, T1).unwrap()[1]
+                .index(p, "cruz")
+                .unwrap(),
+            bi
+        );
+        assert_opaque(keyring().indexer(&mut conn, T1), PLAIN, "wrong master");
+    }
 }

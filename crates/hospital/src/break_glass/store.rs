@@ -58,7 +58,7 @@ pub struct GrantView {
     pub acknowledged_at: Option<NaiveDateTime>,
 }
 
-fn aad(tenant: &str, id: &str) -> Aad {
+pub(crate) fn aad(tenant: &str, id: &str) -> Aad {
     Aad::new(tenant, "break_glass", "reason", id)
 }
 

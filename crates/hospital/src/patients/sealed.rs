@@ -12,7 +12,7 @@
 
 use std::cell::OnceCell;
 
-use common::crypto::{Aad, BlindIndexer, DataKey, Keyring};
+use common::crypto::{normalize_code, normalize_name, Aad, BlindIndexer, DataKey, Keyring};
 use common::db::DbConn;
 use common::{ApiError, ApiResult};
 use serde::de::DeserializeOwned;
@@ -20,6 +20,23 @@ use serde::Serialize;
 
 /// The version of rows sealed before versions were bound into the AAD.
 pub const LEGACY_VERSION: i64 = 0;
+
+/// The four blind indexes of a patient row and the index key version they
+/// were computed under (stored together: a row's indexes are all of one
+/// version, so a search under one version matches first and last name
+/// together).
+pub struct Indexes {
+    /// MRN.
+    pub mrn: String,
+    /// First name.
+    pub first: String,
+    /// Last name.
+    pub last: String,
+    /// Date of birth (already normalized).
+    pub dob: String,
+    /// The index key version.
+    pub version: i32,
+}
 
 /// The fields of one patient row at one version. The tenant's active key
 /// and index key are looked up once per row, not once per field (`make
@@ -74,7 +91,8 @@ impl<'a> Sealer<'a> {
         }
     }
 
-    /// The blind index of an already normalized `value` for `purpose`.
+    /// The blind index of an already normalized `value` for `purpose`,
+    /// under the tenant's current index key.
     pub fn index(&self, conn: &mut DbConn, purpose: &str, value: &str) -> ApiResult<String> {
         if self.indexer.get().is_none() {
             let _ = self.indexer.set(self.keyring.indexer(conn, self.tenant)?);
@@ -83,6 +101,37 @@ impl<'a> Sealer<'a> {
             Some(ix) => ix.index(purpose, value),
             None => self.keyring.blind_index(conn, self.tenant, purpose, value),
         }
+    }
+
+    /// The version of the index key [`Sealer::index`] uses.
+    pub fn index_version(&self, conn: &mut DbConn) -> ApiResult<i32> {
+        if let Some(ix) = self.indexer.get() {
+            return Ok(ix.version());
+        }
+        let ix = self.keyring.indexer(conn, self.tenant)?;
+        let version = ix.version();
+        let _ = self.indexer.set(ix);
+        Ok(version)
+    }
+
+    /// All four indexes of a row from its plaintexts (`dob` normalized),
+    /// under the current index key.
+    pub fn indexes(
+        &self,
+        conn: &mut DbConn,
+        mrn: &str,
+        first: &str,
+        last: &str,
+        dob: &str,
+    ) -> ApiResult<Indexes> {
+        use super::store::purpose;
+        Ok(Indexes {
+            mrn: self.index(conn, purpose::MRN, &normalize_code(mrn))?,
+            first: self.index(conn, purpose::FIRST, &normalize_name(first))?,
+            last: self.index(conn, purpose::LAST, &normalize_name(last))?,
+            dob: self.index(conn, purpose::DOB, dob)?,
+            version: self.index_version(conn)?,
+        })
     }
 
     /// Encrypt an optional value as JSON; `None` is sealed too (as `null`),

@@ -1,7 +1,9 @@
 //! Patient search over blind indexes: a term becomes the index values it
 //! could match (a date of birth, an MRN, one or two name tokens), and those
 //! become one condition on the indexed columns. The table is never
-//! decrypted to search it.
+//! decrypted to search it. While some rows still carry indexes of an older
+//! index key version (before re-indexing), the term's indexes under that
+//! version are matched too.
 
 use common::crypto::{normalize_code, normalize_date, normalize_name, BlindIndexer, Keyring};
 use common::db::{DbBackend, DbConn};
@@ -12,9 +14,15 @@ use super::scope::Visible;
 use super::store::purpose;
 use crate::schema::patients;
 
-/// The blind-index conditions a search term matches: a date of birth, an
-/// MRN, or one or two name tokens (first and/or last, either order).
+/// The blind-index conditions a search term matches, under every index
+/// key version the tenant's rows carry.
 pub struct SearchIndexes {
+    versions: Vec<VersionIndexes>,
+}
+
+/// The conditions under one index version: a date of birth, an MRN, or one
+/// or two name tokens (first and/or last, either order).
+struct VersionIndexes {
     dob: Option<String>,
     mrn: String,
     names: Vec<String>,
@@ -30,9 +38,9 @@ pub fn check_term(term: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Turn a search term into blind indexes. `None` when the tenant has no
-/// data key yet: then it has no patient to find, and computing an index
-/// would create its first key, a write a read must not make.
+/// Turn a search term into blind indexes. `None` when the tenant has
+/// neither an index key nor a data key yet: then it has no patient to find,
+/// and computing an index would create a key, a write a read must not make.
 pub fn search_indexes(
     conn: &mut DbConn,
     keyring: &Keyring,
@@ -40,14 +48,32 @@ pub fn search_indexes(
     term: &str,
 ) -> ApiResult<Option<SearchIndexes>> {
     check_term(term)?;
-    if keyring.keys(conn, tenant)?.is_empty() {
+    let mut versions = Vec::new();
+    // Newest first: the current version always (rows are written under
+    // it), older ones only while rows still carry them.
+    for (n, ix) in keyring.indexers(conn, tenant)?.iter().enumerate() {
+        if n == 0 || version_in_use(conn, tenant, ix.version())? {
+            versions.push(indexes_of(ix, term.trim())?);
+        }
+    }
+    if versions.is_empty() {
         return Ok(None);
     }
-    let ix = keyring.indexer(conn, tenant)?;
-    indexes_of(&ix, term.trim()).map(Some)
+    Ok(Some(SearchIndexes { versions }))
 }
 
-fn indexes_of(ix: &BlindIndexer, term: &str) -> ApiResult<SearchIndexes> {
+/// Whether any row of the tenant has indexes of `version` (an index lookup).
+fn version_in_use(conn: &mut DbConn, tenant: &str, version: i32) -> ApiResult<bool> {
+    let found: Option<String> = patients::table
+        .filter(patients::tenant_id.eq(tenant))
+        .filter(patients::index_version.eq(version))
+        .select(patients::id)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
+fn indexes_of(ix: &BlindIndexer, term: &str) -> ApiResult<VersionIndexes> {
     let name = |purpose: &str, v: &str| ix.index(purpose, &normalize_name(v));
     let dob = match normalize_date(term) {
         Ok(d) => Some(ix.index(purpose::DOB, &d)?),
@@ -66,7 +92,7 @@ fn indexes_of(ix: &BlindIndexer, term: &str) -> ApiResult<SearchIndexes> {
     // multi-word name ("Anna Maria", "van Dyke") matched whole.
     names.push(name(purpose::FIRST, term)?);
     names.push(name(purpose::LAST, term)?);
-    Ok(SearchIndexes {
+    Ok(VersionIndexes {
         dob,
         mrn,
         names,
@@ -77,8 +103,21 @@ fn indexes_of(ix: &BlindIndexer, term: &str) -> ApiResult<SearchIndexes> {
 type Condition =
     Box<dyn BoxableExpression<patients::table, DbBackend, SqlType = diesel::sql_types::Bool>>;
 
-/// Narrow `q` to the rows the term's indexes match.
+/// Narrow `q` to the rows the term's indexes match (under any version).
 pub fn apply(q: Visible, s: &SearchIndexes) -> Visible {
+    let mut conditions = s.versions.iter().map(condition);
+    let Some(mut cond) = conditions.next() else {
+        return q;
+    };
+    for other in conditions {
+        cond = Box::new(cond.or(other));
+    }
+    q.filter(cond)
+}
+
+/// The condition of one version's indexes. (Values of different versions
+/// are HMACs under unrelated keys, so they match only their own rows.)
+fn condition(s: &VersionIndexes) -> Condition {
     let mut cond: Condition = Box::new(patients::mrn_idx.eq(s.mrn.clone()));
     if let Some(d) = &s.dob {
         cond = Box::new(cond.or(patients::dob_idx.eq(d.clone())));
@@ -96,5 +135,5 @@ pub fn apply(q: Visible, s: &SearchIndexes) -> Visible {
                 .and(patients::last_name_idx.eq(l.clone()))),
         );
     }
-    q.filter(cond)
+    cond
 }

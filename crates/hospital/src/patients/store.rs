@@ -4,7 +4,7 @@
 
 use chrono::NaiveDateTime;
 use common::auth::AuthUser;
-use common::crypto::{normalize_code, normalize_date, normalize_name, Keyring};
+use common::crypto::{normalize_date, Keyring};
 use common::db::Page;
 use common::db::{now, DbConn};
 use common::ApiResult;
@@ -82,6 +82,8 @@ pub struct Row {
     pub deleted_by: Option<String>,
     /// Bumped by every change of its fields; bound into every sealed field's AAD.
     pub version: i64,
+    /// The index key version of its blind indexes (1: the legacy derivation).
+    pub index_version: i32,
 }
 
 /// The next MRN of a tenant (`MRN-000001`, …). Call inside a write transaction.
@@ -125,17 +127,18 @@ pub fn insert(
     let s = Sealer::new(keyring, tenant, &id, version);
     let t = now();
     let dob = normalize_date(&p.date_of_birth)?;
+    let ix = s.indexes(conn, &mrn, &p.first_name, &p.last_name, &dob)?;
     let row = Row {
         id: id.clone(),
         tenant_id: tenant.to_string(),
         mrn_enc: s.seal(conn, "mrn", &mrn)?,
-        mrn_idx: s.index(conn, purpose::MRN, &normalize_code(&mrn))?,
+        mrn_idx: ix.mrn,
         first_name_enc: s.seal(conn, "first_name", p.first_name.trim())?,
-        first_name_idx: s.index(conn, purpose::FIRST, &normalize_name(&p.first_name))?,
+        first_name_idx: ix.first,
         last_name_enc: s.seal(conn, "last_name", p.last_name.trim())?,
-        last_name_idx: s.index(conn, purpose::LAST, &normalize_name(&p.last_name))?,
+        last_name_idx: ix.last,
         dob_enc: s.seal(conn, "date_of_birth", &dob)?,
-        dob_idx: s.index(conn, purpose::DOB, &dob)?,
+        dob_idx: ix.dob,
         sex: p.sex.as_str().to_string(),
         contact_enc: Some(s.seal_json(conn, "contact", p.contact.as_ref())?),
         address_enc: Some(s.seal_json(conn, "address", p.address.as_ref())?),
@@ -155,6 +158,7 @@ pub fn insert(
         deleted_at: None,
         deleted_by: None,
         version,
+        index_version: ix.version,
     };
     diesel::insert_into(patients::table)
         .values(&row)

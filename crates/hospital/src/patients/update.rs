@@ -4,7 +4,7 @@
 //! no ciphertext of an earlier version opens any more (see [`super::sealed`]).
 
 use chrono::NaiveDateTime;
-use common::crypto::{normalize_date, normalize_name, Keyring};
+use common::crypto::{normalize_date, Keyring};
 use common::db::{now, DbConn};
 use common::{ApiError, ApiResult};
 use diesel::prelude::*;
@@ -12,21 +12,24 @@ use serde::Serialize;
 
 use super::model::PatientChanges;
 use super::sealed::Sealer;
-use super::store::{self, purpose, Row};
+use super::store::{self, Row};
 use crate::schema::patients;
 
-/// Every column a change writes. Sealed columns are always set (the new
-/// version needs them all); indexes and `sex` only when their field changes.
+/// Every column a change writes. Sealed columns and indexes are always set
+/// (the new version needs them all, and the indexes of a row are all of the
+/// tenant's current index version); `sex` only when it changes.
 #[derive(AsChangeset)]
 #[diesel(table_name = patients)]
 struct Changeset {
     mrn_enc: String,
+    mrn_idx: String,
     first_name_enc: String,
-    first_name_idx: Option<String>,
+    first_name_idx: String,
     last_name_enc: String,
-    last_name_idx: Option<String>,
+    last_name_idx: String,
     dob_enc: String,
-    dob_idx: Option<String>,
+    dob_idx: String,
+    index_version: i32,
     sex: Option<String>,
     contact_enc: String,
     address_enc: String,
@@ -53,12 +56,24 @@ pub fn apply(
     let dob = c.date_of_birth.as_deref().map(normalize_date).transpose()?;
     let first = c.first_name.as_deref().map(str::trim);
     let last = c.last_name.as_deref().map(str::trim);
+    // Every index again from the plaintext, so a row indexed under an older
+    // index key version moves to the current one as a whole.
+    let current = |conn: &mut DbConn, column: &str, new: Option<&str>, stored: &str| match new {
+        Some(v) => Ok(v.to_string()),
+        None => old.open(conn, column, stored),
+    };
+    let mrn_plain = old.open(conn, "mrn", &row.mrn_enc)?;
+    let first_plain = current(conn, "first_name", first, &row.first_name_enc)?;
+    let last_plain = current(conn, "last_name", last, &row.last_name_enc)?;
+    let dob_plain = current(conn, "date_of_birth", dob.as_deref(), &row.dob_enc)?;
+    let ix = next.indexes(conn, &mrn_plain, &first_plain, &last_plain, &dob_plain)?;
     let set = Changeset {
         mrn_enc: old.reseal(conn, &next, "mrn", &row.mrn_enc)?,
+        mrn_idx: ix.mrn,
         first_name_enc: text(conn, &old, &next, "first_name", first, &row.first_name_enc)?,
-        first_name_idx: index(conn, &next, purpose::FIRST, first.map(normalize_name))?,
+        first_name_idx: ix.first,
         last_name_enc: text(conn, &old, &next, "last_name", last, &row.last_name_enc)?,
-        last_name_idx: index(conn, &next, purpose::LAST, last.map(normalize_name))?,
+        last_name_idx: ix.last,
         dob_enc: text(
             conn,
             &old,
@@ -67,7 +82,8 @@ pub fn apply(
             dob.as_deref(),
             &row.dob_enc,
         )?,
-        dob_idx: index(conn, &next, purpose::DOB, dob.clone())?,
+        dob_idx: ix.dob,
+        index_version: ix.version,
         sex: c.sex.map(|s| s.as_str().to_string()),
         contact_enc: json(conn, &old, &next, "contact", &c.contact, &row.contact_enc)?,
         address_enc: json(conn, &old, &next, "address", &c.address, &row.address_enc)?,
@@ -156,14 +172,4 @@ fn json<T: Serialize>(
         Some(value) => next.seal_json(conn, column, value.as_ref()),
         None => old.reseal_opt(conn, next, column, stored.as_deref()),
     }
-}
-
-/// The new blind index of a changed, normalized value.
-fn index(
-    conn: &mut DbConn,
-    s: &Sealer<'_>,
-    purpose: &str,
-    normalized: Option<String>,
-) -> ApiResult<Option<String>> {
-    normalized.map(|v| s.index(conn, purpose, &v)).transpose()
 }

@@ -183,7 +183,12 @@ async fn bad_settings_are_refused_before_anything_listens() {
         (
             Service::Hospital,
             vec![("HOSPITAL__CLINICALL__BREAK_GLASS_MINUTES", "60")],
-            "unknown configuration section `clinicall`: hospital takes no such section (its own: clinical)",
+            "unknown configuration section `clinicall`: hospital takes no such section (its own: clinical, reencrypt)",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__REENCRYPT__BATCH_SIZE", "0")],
+            "reencrypt.batch_size must be between 1 and 1000",
         ),
         (
             Service::Hospital,

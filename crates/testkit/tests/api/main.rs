@@ -21,6 +21,7 @@ mod hospital_patients;
 mod hospital_phi;
 mod hospital_tenants;
 mod hospital_validation;
+mod key_rotation;
 mod lockout;
 mod openapi;
 mod plane;

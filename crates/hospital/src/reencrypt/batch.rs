@@ -1,0 +1,354 @@
+//! One batch of re-encryption for one tenant, inside the caller's write
+//! transaction (a job of [`common::db::Db::write`], or [`common::db::write_tx`]
+//! in the CLI).
+
+use chrono::NaiveDateTime;
+use common::audit::{self, Event, Origin};
+use common::crypto::Keyring;
+use common::db::{now, DbBackend, DbConn};
+use common::{ApiError, ApiResult};
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+use serde_json::json;
+
+use crate::patients::sealed::{Sealer, LEGACY_VERSION};
+use crate::patients::store::Row;
+use crate::schema::{break_glass, patients, reencrypt_progress};
+
+/// The largest batch `[reencrypt].batch_size` allows.
+pub const MAX_BATCH: i64 = 1000;
+
+/// The audit action of a batch.
+pub const ACTION: &str = "keys.reencrypt";
+
+/// Where a tenant's re-encryption stands (`reencrypt_progress`).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = reencrypt_progress)]
+pub struct Progress {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The target data key (the tenant's active key when the run began).
+    pub key_id: String,
+    /// The target index key version.
+    pub index_version: i32,
+    /// The last patient id done in this pass ("" at the start of a pass).
+    pub cursor: String,
+    /// Rows re-sealed towards this target so far.
+    pub resealed: i64,
+    /// Whether a whole pass found nothing left to do for this target.
+    pub done: bool,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Rows re-sealed in this batch.
+    pub resealed: usize,
+    /// Break-the-glass reasons encrypted again under the active key.
+    pub grants: usize,
+    /// Rows changed by someone else meanwhile: looked at again next pass.
+    pub retried: usize,
+    /// Rows that could not be opened (logged by place, never content):
+    /// left as they are, counted in the audit row.
+    pub failed: usize,
+    /// The tenant has nothing left to re-seal for the current target.
+    pub done: bool,
+}
+
+/// Every tenant with data keys (the ones that can have sealed rows).
+pub fn tenants(conn: &mut DbConn) -> ApiResult<Vec<String>> {
+    use common::schema::data_keys;
+    Ok(data_keys::table
+        .select(data_keys::tenant_id)
+        .distinct()
+        .order(data_keys::tenant_id.asc())
+        .load(conn)?)
+}
+
+/// The tenant's stored progress, if any.
+pub fn progress(conn: &mut DbConn, tenant: &str) -> ApiResult<Option<Progress>> {
+    Ok(reencrypt_progress::table
+        .filter(reencrypt_progress::tenant_id.eq(tenant))
+        .select(Progress::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Whether the tenant may have work (a read: creates nothing). False only
+/// when its progress says done for its current active key and index version.
+pub fn needs_work(conn: &mut DbConn, keyring: &Keyring, tenant: &str) -> ApiResult<bool> {
+    let active = keyring
+        .keys(conn, tenant)?
+        .into_iter()
+        .find(|k| k.active)
+        .map(|k| k.key_id);
+    let index_version = keyring.current_index_version(conn, tenant)?;
+    Ok(match (progress(conn, tenant)?, active, index_version) {
+        (Some(p), Some(key), Some(v)) => !(p.done && p.key_id == key && p.index_version == v),
+        _ => true,
+    })
+}
+
+type Condition = Box<dyn BoxableExpression<patients::table, DbBackend, SqlType = Bool>>;
+
+/// Rows not yet under `key_id` and `index_version`: any sealed column
+/// naming another key (`v1.<key_id>.` starts every value sealed under it),
+/// indexes of another version, or a row from before row versions.
+fn stale(key_id: &str, index_version: i32) -> Condition {
+    let p = format!("v1.{key_id}.%");
+    let mut c: Condition = Box::new(
+        patients::version
+            .eq(LEGACY_VERSION)
+            .or(patients::index_version.ne(index_version))
+            .or(patients::mrn_enc.not_like(p.clone()))
+            .or(patients::first_name_enc.not_like(p.clone()))
+            .or(patients::last_name_enc.not_like(p.clone()))
+            .or(patients::dob_enc.not_like(p.clone())),
+    );
+    // Never NULL from version 1 on (version 0 rows are caught above).
+    let optional: [Condition; 6] = [
+        Box::new(patients::contact_enc.assume_not_null().not_like(p.clone())),
+        Box::new(patients::address_enc.assume_not_null().not_like(p.clone())),
+        Box::new(
+            patients::emergency_contact_enc
+                .assume_not_null()
+                .not_like(p.clone()),
+        ),
+        Box::new(
+            patients::insurance_enc
+                .assume_not_null()
+                .not_like(p.clone()),
+        ),
+        Box::new(
+            patients::allergies_enc
+                .assume_not_null()
+                .not_like(p.clone()),
+        ),
+        Box::new(
+            patients::blood_type_enc
+                .assume_not_null()
+                .not_like(p.clone()),
+        ),
+    ];
+    for column in optional {
+        c = Box::new(c.or(column));
+    }
+    c
+}
+
+/// Re-seal up to `size` stale rows of `tenant` after its cursor, move the
+/// cursor, and audit the batch as `actor` (counts only). Run it in a write
+/// transaction; run it again until [`Outcome::done`].
+pub fn run_batch(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    tenant: &str,
+    size: i64,
+    actor: &str,
+) -> ApiResult<Outcome> {
+    let size = size.clamp(1, MAX_BATCH);
+    let key_id = keyring.active_key(conn, tenant)?.key_id().to_string();
+    let index_version = keyring.indexer(conn, tenant)?.version();
+    let stored = progress(conn, tenant)?;
+    let exists = stored.is_some();
+    // A new target (a rotation since) starts a new pass from the top.
+    let mut p = stored
+        .filter(|p| p.key_id == key_id && p.index_version == index_version)
+        .unwrap_or_else(|| Progress {
+            tenant_id: tenant.to_string(),
+            key_id: key_id.clone(),
+            index_version,
+            cursor: String::new(),
+            resealed: 0,
+            done: false,
+            updated_at: now(),
+        });
+    if p.done {
+        return Ok(Outcome {
+            done: true,
+            ..Outcome::default()
+        });
+    }
+    let from_top = p.cursor.is_empty();
+    let rows: Vec<Row> = patients::table
+        .filter(patients::tenant_id.eq(tenant))
+        .filter(patients::id.gt(p.cursor.clone()))
+        .filter(stale(&key_id, index_version))
+        .order(patients::id.asc())
+        .limit(size)
+        .select(Row::as_select())
+        .load(conn)?;
+    let mut out = Outcome::default();
+    for row in &rows {
+        // Each row in its own savepoint: one that cannot be opened is left
+        // as it is, the others go on.
+        match conn.transaction::<bool, ApiError, _>(|c| reseal_row(c, keyring, row)) {
+            Ok(true) => out.resealed += 1,
+            Ok(false) => out.retried += 1,
+            Err(e) => {
+                tracing::warn!(error = %e, tenant, patient = %row.id, "re-encryption: row left as it is");
+                out.failed += 1;
+            }
+        }
+    }
+    let pass_over = (rows.len() as i64) < size;
+    // The break-the-glass reasons (immutable, one sealed column) once per
+    // pass from the top; more than a batch of them keeps the tenant undone.
+    let mut grants_left = false;
+    if pass_over && from_top {
+        let (moved, failed, more) = reencrypt_grants(conn, keyring, tenant, &key_id, size)?;
+        out.grants = moved;
+        out.failed += failed;
+        grants_left = more;
+    }
+    if pass_over {
+        // A pass that began at the top and met no concurrent change saw
+        // every row; otherwise one more pass checks what it may have missed.
+        out.done = from_top && out.retried == 0 && !grants_left;
+        p.cursor = String::new();
+    } else if let Some(last) = rows.last() {
+        p.cursor = last.id.clone();
+    }
+    p.done = out.done;
+    p.resealed += out.resealed as i64;
+    p.updated_at = now();
+    save(conn, &p, exists)?;
+    if !rows.is_empty() || out.grants > 0 {
+        let event = Event::new(actor, "system", ACTION, &format!("tenant:{tenant}"))
+            .tenant(Some(tenant))
+            .details(json!({
+                "resealed": out.resealed,
+                "grants": out.grants,
+                "retried": out.retried,
+                "failed": out.failed,
+                "key_id": key_id,
+                "index_version": index_version,
+                "pass_complete": pass_over,
+            }));
+        audit::append(conn, &event, &Origin::default())?;
+    }
+    Ok(out)
+}
+
+/// Encrypt up to `size` break-the-glass reasons of the tenant not under
+/// `key_id` again under it: (moved, failed, whether a full batch was found).
+fn reencrypt_grants(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    tenant: &str,
+    key_id: &str,
+    size: i64,
+) -> ApiResult<(usize, usize, bool)> {
+    let stale: Vec<(String, String)> = break_glass::table
+        .filter(break_glass::tenant_id.eq(tenant))
+        .filter(break_glass::reason_enc.not_like(format!("v1.{key_id}.%")))
+        .order(break_glass::id.asc())
+        .limit(size)
+        .select((break_glass::id, break_glass::reason_enc))
+        .load(conn)?;
+    let (mut moved, mut failed) = (0, 0);
+    for (id, stored) in &stale {
+        let aad = crate::break_glass::store::aad(tenant, id);
+        let result = conn.transaction::<usize, ApiError, _>(|c| {
+            let fresh = keyring.reencrypt(c, tenant, stored, &aad)?;
+            Ok(diesel::update(
+                break_glass::table
+                    .filter(break_glass::id.eq(id))
+                    .filter(break_glass::reason_enc.eq(stored)),
+            )
+            .set(break_glass::reason_enc.eq(fresh))
+            .execute(c)?)
+        });
+        match result {
+            Ok(n) => moved += n,
+            Err(e) => {
+                tracing::warn!(error = %e, tenant, grant = %id, "re-encryption: grant left as it is");
+                failed += 1;
+            }
+        }
+    }
+    Ok((moved, failed, stale.len() as i64 >= size))
+}
+
+fn save(conn: &mut DbConn, p: &Progress, exists: bool) -> ApiResult<()> {
+    if exists {
+        diesel::update(
+            reencrypt_progress::table.filter(reencrypt_progress::tenant_id.eq(&p.tenant_id)),
+        )
+        .set(p)
+        .execute(conn)?;
+    } else {
+        diesel::insert_into(reencrypt_progress::table)
+            .values(p)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The columns a re-seal writes: every sealed column, every index, the
+/// versions. Not `updated_at`/`updated_by`: no one changed the record.
+#[derive(AsChangeset)]
+#[diesel(table_name = patients)]
+struct Resealed {
+    mrn_enc: String,
+    mrn_idx: String,
+    first_name_enc: String,
+    first_name_idx: String,
+    last_name_enc: String,
+    last_name_idx: String,
+    dob_enc: String,
+    dob_idx: String,
+    contact_enc: String,
+    address_enc: String,
+    emergency_contact_enc: String,
+    insurance_enc: String,
+    allergies_enc: String,
+    blood_type_enc: String,
+    version: i64,
+    index_version: i32,
+}
+
+/// Seal `row` again as its next version under the active key and current
+/// index key. False if the row changed since it was read (left for the
+/// next pass).
+pub fn reseal_row(conn: &mut DbConn, keyring: &Keyring, row: &Row) -> ApiResult<bool> {
+    let old = Sealer::new(keyring, &row.tenant_id, &row.id, row.version);
+    let next = old.at_version(row.version + 1);
+    let mrn = old.open(conn, "mrn", &row.mrn_enc)?;
+    let first = old.open(conn, "first_name", &row.first_name_enc)?;
+    let last = old.open(conn, "last_name", &row.last_name_enc)?;
+    let dob = old.open(conn, "date_of_birth", &row.dob_enc)?;
+    let ix = next.indexes(conn, &mrn, &first, &last, &dob)?;
+    let json = |conn: &mut DbConn, column: &str, stored: &Option<String>| {
+        old.reseal_opt(conn, &next, column, stored.as_deref())
+    };
+    let set = Resealed {
+        mrn_enc: next.seal(conn, "mrn", &mrn)?,
+        mrn_idx: ix.mrn,
+        first_name_enc: next.seal(conn, "first_name", &first)?,
+        first_name_idx: ix.first,
+        last_name_enc: next.seal(conn, "last_name", &last)?,
+        last_name_idx: ix.last,
+        dob_enc: next.seal(conn, "date_of_birth", &dob)?,
+        dob_idx: ix.dob,
+        contact_enc: json(conn, "contact", &row.contact_enc)?,
+        address_enc: json(conn, "address", &row.address_enc)?,
+        emergency_contact_enc: json(conn, "emergency_contact", &row.emergency_contact_enc)?,
+        insurance_enc: json(conn, "insurance", &row.insurance_enc)?,
+        allergies_enc: json(conn, "allergies", &row.allergies_enc)?,
+        blood_type_enc: json(conn, "blood_type", &row.blood_type_enc)?,
+        version: row.version + 1,
+        index_version: ix.version,
+    };
+    let changed = diesel::update(
+        patients::table
+            .filter(patients::id.eq(&row.id))
+            .filter(patients::tenant_id.eq(&row.tenant_id))
+            .filter(patients::version.eq(row.version)),
+    )
+    .set(&set)
+    .execute(conn)?;
+    Ok(changed == 1)
+}
