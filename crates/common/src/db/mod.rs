@@ -146,6 +146,11 @@ fn sqlite_path(url: &str) -> PathBuf {
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<Manager>,
+    /// One permit per pooled connection: a read waits for a connection
+    /// here, asynchronously, instead of parking a blocking thread in r2d2.
+    readers: Arc<tokio::sync::Semaphore>,
+    /// How long a read may wait for a connection before answering 503.
+    wait: Duration,
     writer: writer::Writer,
     backend: Backend,
     sqlite_file: Option<PathBuf>,
@@ -203,6 +208,8 @@ impl Db {
         let writer = writer::Writer::start(Arc::new(manager()), QUEUE_CAPACITY)?;
         let db = Self {
             pool,
+            readers: Arc::new(tokio::sync::Semaphore::new(pool_size.max(1) as usize)),
+            wait: timeout,
             writer,
             backend,
             sqlite_file,
@@ -276,6 +283,11 @@ impl Db {
         F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
+        let busy = || ApiError::Unavailable("the database is busy, try again shortly".into());
+        let _permit = tokio::time::timeout(self.wait, self.readers.acquire())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())?;
         let pool = self.pool.clone();
         let span = tracing::Span::current();
         actix_web::web::block(move || {
