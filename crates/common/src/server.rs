@@ -47,6 +47,8 @@ pub struct Spec {
     pub internal_routes: Option<fn(&mut web::ServiceConfig)>,
     /// Background work of the plane (outbox delivery, anchors, pulls).
     pub start_plane: Option<PlaneStarter>,
+    /// Its web pages beyond the kernel's (login, home, users, audit).
+    pub pages: crate::web::Pages,
     /// Configuration sections only this server takes (`[clinical]` on
     /// hospital); any other section the kernel does not know is refused.
     pub sections: &'static [Section],
@@ -209,12 +211,15 @@ impl Application {
         let service_data = web::Data::new(service);
         let auth_data = auth.clone();
         let routes = spec.routes;
+        let pages = spec.pages;
+        let web_settings = web::Data::new(crate::web::WebSettings::from_config(&config, pages));
         let mut http = HttpServer::new(move || {
             App::new()
                 .app_data(db_data.clone())
                 .app_data(auth_data.clone())
                 .app_data(metrics.clone())
                 .app_data(service_data.clone())
+                .app_data(web_settings.clone())
                 .configure(|cfg| {
                     for register in &own_sections {
                         register(cfg);
@@ -237,6 +242,7 @@ impl Application {
                         .configure(accounts::http::routes)
                         .configure(routes),
                 )
+                .configure(|cfg| crate::web::routes(cfg, pages))
         })
         .shutdown_timeout(10);
         http = match public_tls {

@@ -76,6 +76,7 @@ pub static SPEC: Spec = Spec {
     internal_routes: Some(internal_routes),
     start_plane: Some(plane::start),
     sections: &[],
+    pages: common::web::NO_PAGES,
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

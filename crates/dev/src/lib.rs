@@ -52,6 +52,7 @@ pub static SPEC: Spec = Spec {
     internal_routes: Some(plane::routes),
     start_plane: None,
     sections: &[],
+    pages: common::web::NO_PAGES,
 };
 
 fn routes(_cfg: &mut web::ServiceConfig) {}

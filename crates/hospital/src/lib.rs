@@ -172,6 +172,7 @@ pub static SPEC: Spec = Spec {
     internal_routes: None,
     start_plane: Some(common::plane::start_reporting),
     sections: &[settings::CLINICAL],
+    pages: common::web::NO_PAGES,
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

@@ -52,6 +52,7 @@ pub static SPEC: Spec = Spec {
     internal_routes: Some(internal_routes),
     start_plane: Some(common::plane::start_reporting),
     sections: &[],
+    pages: common::web::NO_PAGES,
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

@@ -1,0 +1,271 @@
+//! `/` (sign in), `/login`, `/logout`, `/password`: the API's login and
+//! password-change rules behind forms, with a server-side session.
+//!
+//! The login form has its own CSRF token (a short-lived cookie the form
+//! repeats), so nobody can sign a visitor into an account of theirs.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use askama::Template;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::extract::WebUser;
+use super::render::{html_status, redirect, Layout, PageResult};
+use super::session;
+use super::WebSettings;
+use crate::accounts::{login, password_change, store};
+use crate::audit::{self, Event, Origin};
+use crate::auth::{AuthContext, TenantRule};
+use crate::db::{now, Db};
+use crate::error::ApiError;
+
+/// The login form's CSRF cookie.
+const LOGIN_COOKIE: &str = "bulkhead-login";
+
+/// Mount the routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(login_page))
+        .route("/login", web::post().to(login_submit))
+        .route("/logout", web::post().to(logout))
+        .route("/password", web::get().to(password_page))
+        .route("/password", web::post().to(password_submit));
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    error: Option<String>,
+    username: String,
+    hosted: bool,
+    tenant_id: String,
+}
+
+/// The login form, with a fresh login CSRF token in a cookie and the form.
+fn login_form(
+    ctx: &AuthContext,
+    settings: &WebSettings,
+    status: StatusCode,
+    error: Option<String>,
+    username: String,
+    tenant_id: String,
+) -> PageResult {
+    let token = session::random_token();
+    let page = LoginPage {
+        layout: Layout::public("Sign in", ctx.service, token.clone()),
+        error,
+        username,
+        hosted: ctx.tenants == TenantRule::Hosted,
+        tenant_id,
+    };
+    let mut res = html_status(status, &page)?;
+    res.add_cookie(&session::cookie(settings, LOGIN_COOKIE, token))
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("setting a cookie: {e}")))?;
+    Ok(res)
+}
+
+async fn login_page(
+    req: HttpRequest,
+    ctx: web::Data<AuthContext>,
+    settings: web::Data<WebSettings>,
+) -> PageResult {
+    // Already signed in: go home (the home page checks the session).
+    if req.cookie(session::cookie_name(&settings)).is_some() {
+        return Ok(redirect("/home"));
+    }
+    login_form(&ctx, &settings, StatusCode::OK, None, String::new(), String::new())
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    tenant_id: String,
+}
+
+async fn login_submit(
+    req: HttpRequest,
+    ctx: web::Data<AuthContext>,
+    db: web::Data<Db>,
+    settings: web::Data<WebSettings>,
+    origin: Origin,
+    form: web::Form<LoginForm>,
+) -> PageResult {
+    let form = form.into_inner();
+    let expected = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_string());
+    if expected.as_deref() != Some(form.csrf.as_str()) || form.csrf.is_empty() {
+        let msg = "this sign-in form has expired; please try again".to_string();
+        return login_form(&ctx, &settings, StatusCode::FORBIDDEN, Some(msg), form.username, form.tenant_id);
+    }
+    let tenant = Some(form.tenant_id.trim().to_string()).filter(|t| !t.is_empty());
+    let result = login::authenticate(
+        &ctx,
+        &db,
+        origin,
+        form.username.clone(),
+        form.password,
+        tenant,
+    )
+    .await;
+    let done = match result {
+        Ok(done) => done,
+        Err(e @ (ApiError::Unauthenticated(_) | ApiError::RateLimited(_) | ApiError::Validation { .. })) => {
+            let status = actix_web::ResponseError::status_code(&e);
+            return login_form(&ctx, &settings, status, Some(e.to_string()), form.username, form.tenant_id);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let expires = now() + settings.lifetime;
+    let (uid, jti, epoch) = (done.user.id.clone(), done.claims.jti.clone(), done.claims.sep);
+    let (value, _) = db
+        .write(move |c| {
+            session::purge_expired(c)?;
+            session::create(c, &uid, &jti, epoch, expires)
+        })
+        .await?;
+    let to = if done.user.must_change_password {
+        "/password"
+    } else {
+        "/home"
+    };
+    let mut res = redirect(to);
+    let cookies = [
+        session::cookie(&settings, session::cookie_name(&settings), value),
+        session::removal(&settings, LOGIN_COOKIE),
+    ];
+    for c in &cookies {
+        res.add_cookie(c)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("setting a cookie: {e}")))?;
+    }
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Sign out: revoke the session's token id (as the API's logout does),
+/// delete the session, drop the cookie.
+async fn logout(
+    db: web::Data<Db>,
+    settings: web::Data<WebSettings>,
+    user: WebUser,
+    origin: Origin,
+    form: web::Form<CsrfOnly>,
+) -> PageResult {
+    user.check_csrf(&form.csrf)?;
+    let expires = chrono::DateTime::from_timestamp(user.user.expires_at, 0)
+        .map(|d| d.naive_utc())
+        .unwrap_or_else(now);
+    let u = user.user.clone();
+    let hash = user.session_hash.clone();
+    db.write(move |c| {
+        store::revoke(c, &u.jti, expires)?;
+        session::delete(c, &hash)?;
+        let event = Event::new(&u.id, &u.role, "auth.logout", "session")
+            .tenant(u.tenant())
+            .details(json!({ "jti": u.jti, "via": "web" }));
+        audit::append(c, &event, &origin)?;
+        Ok(())
+    })
+    .await?;
+    let mut res = redirect("/");
+    res.add_cookie(&session::removal(&settings, session::cookie_name(&settings)))
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("setting a cookie: {e}")))?;
+    Ok(res)
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    layout: Layout,
+    error: Option<String>,
+    forced: bool,
+}
+
+async fn password_page(user: WebUser) -> PageResult {
+    let page = PasswordPage {
+        layout: user.layout("Change your password"),
+        error: None,
+        forced: user.must_change_password,
+    };
+    html_status(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    confirm_password: String,
+}
+
+/// Change the password; the old session ends (its epoch is past) and a new
+/// one is opened on the token the change issues.
+async fn password_submit(
+    ctx: web::Data<AuthContext>,
+    db: web::Data<Db>,
+    settings: web::Data<WebSettings>,
+    user: WebUser,
+    origin: Origin,
+    form: web::Form<PasswordForm>,
+) -> PageResult {
+    user.check_csrf(&form.csrf)?;
+    let form = form.into_inner();
+    let fail = |status: StatusCode, msg: String| {
+        let page = PasswordPage {
+            layout: user.layout("Change your password"),
+            error: Some(msg),
+            forced: user.must_change_password,
+        };
+        html_status(status, &page)
+    };
+    if form.new_password != form.confirm_password {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "the new password and its confirmation differ".into(),
+        );
+    }
+    let changed = password_change::change_own(
+        &ctx,
+        &db,
+        &user.user,
+        origin,
+        form.current_password,
+        form.new_password,
+    )
+    .await;
+    let (_, claims) = match changed {
+        Ok(done) => done,
+        Err(e @ (ApiError::Validation { .. } | ApiError::RateLimited(_))) => {
+            let status = actix_web::ResponseError::status_code(&e);
+            return fail(status, e.to_string());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let expires = now() + settings.lifetime;
+    let old = user.session_hash.clone();
+    let uid = user.user.id.clone();
+    let (value, _) = db
+        .write(move |c| {
+            session::delete(c, &old)?;
+            session::create(c, &uid, &claims.jti, claims.sep, expires)
+        })
+        .await?;
+    let mut res = redirect("/home");
+    res.add_cookie(&session::cookie(&settings, session::cookie_name(&settings), value))
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("setting a cookie: {e}")))?;
+    Ok(res)
+}
