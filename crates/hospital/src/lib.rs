@@ -8,6 +8,7 @@ pub mod context;
 pub mod departments;
 pub mod patients;
 pub mod schema;
+pub mod pages;
 pub mod settings;
 pub mod tenant;
 
@@ -172,7 +173,7 @@ pub static SPEC: Spec = Spec {
     internal_routes: None,
     start_plane: Some(common::plane::start_reporting),
     sections: &[settings::CLINICAL],
-    pages: common::web::NO_PAGES,
+    pages: pages::PAGES,
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

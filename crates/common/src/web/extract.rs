@@ -12,7 +12,8 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use super::render::{server_name, Layout, PageError, SignedIn};
 use super::session::{self, Session};
-use super::WebSettings;
+use super::{NavLink, WebSettings};
+use crate::rbac::CorePermission;
 use crate::accounts::store;
 use crate::auth::{AuthContext, AuthUser};
 use crate::db::{now, Db};
@@ -44,8 +45,28 @@ impl WebUser {
                 role: self.user.role.clone(),
             }),
             csrf: self.csrf.clone(),
-            nav: (self.settings.pages.nav)(&self.user),
+            nav: self.nav(),
         }
+    }
+
+    /// The caller's tasks: the server's, then the kernel's admin pages.
+    fn nav(&self) -> Vec<NavLink> {
+        let mut nav = (self.settings.pages.nav)(&self.user);
+        if self.user.can(CorePermission::UsersManage) {
+            nav.push(NavLink {
+                href: "/users",
+                label: "Users",
+                hint: "see who has an account here and their roles",
+            });
+        }
+        if self.user.can(CorePermission::AuditRead) {
+            nav.push(NavLink {
+                href: "/audit",
+                label: "Audit log",
+                hint: "every action recorded on this server, with its verification",
+            });
+        }
+        nav
     }
 
     /// Refuse a state-changing request whose form token is not this

@@ -25,17 +25,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(Serialize)]
-struct MemberView {
-    user_id: String,
-    username: Option<String>,
-    role: String,
-    added_by: String,
-    added_at: chrono::NaiveDateTime,
+pub(crate) struct MemberView {
+    pub(crate) user_id: String,
+    pub(crate) username: Option<String>,
+    pub(crate) role: String,
+    pub(crate) added_by: String,
+    pub(crate) added_at: chrono::NaiveDateTime,
 }
 
 async fn list(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let members = team(&db, ctx, id.into_inner()).await?;
+    Ok(response::ok(members))
+}
+
+/// A patient's care team, with its access-log row (shared with the pages).
+pub(crate) async fn team(db: &Db, ctx: Ctx, id: String) -> ApiResult<Vec<MemberView>> {
     scope::require_reader(&ctx.user)?;
-    let id = id.into_inner();
     let (c, patient) = (ctx.clone(), id.clone());
     let members = db
         .run(move |conn| {
@@ -58,9 +63,9 @@ async fn list(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<H
             Ok(out)
         })
         .await?;
-    ctx.record(&db, vec![ctx.patient_event("care_team.read", &id)])
+    ctx.record(db, vec![ctx.patient_event("care_team.read", &id)])
         .await?;
-    Ok(response::ok(members))
+    Ok(members)
 }
 
 #[derive(Deserialize)]

@@ -4,6 +4,7 @@
 //! [`scope`], the one place for it.
 
 pub mod http;
+pub mod pages;
 pub mod model;
 pub mod portal;
 pub mod scope;
