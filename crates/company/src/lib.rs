@@ -3,6 +3,7 @@
 //! application builder; `main.rs` only calls it.
 
 pub mod anchors;
+pub mod pages;
 pub mod plane;
 pub mod schema;
 pub mod security_events;
@@ -76,7 +77,7 @@ pub static SPEC: Spec = Spec {
     internal_routes: Some(internal_routes),
     start_plane: Some(plane::start),
     sections: &[],
-    pages: common::web::NO_PAGES,
+    pages: pages::PAGES,
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

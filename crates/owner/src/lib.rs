@@ -2,6 +2,7 @@
 //! hospital, never PHI. This crate wires the owner's routes into the common
 //! application builder; `main.rs` only calls it.
 
+pub mod pages;
 pub mod schema;
 pub mod tenants;
 
@@ -52,7 +53,7 @@ pub static SPEC: Spec = Spec {
     internal_routes: Some(internal_routes),
     start_plane: Some(common::plane::start_reporting),
     sections: &[],
-    pages: common::web::NO_PAGES,
+    pages: pages::PAGES,
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {
