@@ -66,12 +66,12 @@ fn login_form(
 }
 
 async fn login_page(
-    req: HttpRequest,
     ctx: web::Data<AuthContext>,
     settings: web::Data<WebSettings>,
+    signed_in: Option<WebUser>,
 ) -> PageResult {
-    // Already signed in: go home (the home page checks the session).
-    if req.cookie(session::cookie_name(&settings)).is_some() {
+    // Already signed in (a valid session, not just a cookie): go home.
+    if signed_in.is_some() {
         return Ok(redirect("/home"));
     }
     login_form(&ctx, &settings, StatusCode::OK, None, String::new(), String::new())

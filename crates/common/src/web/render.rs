@@ -98,6 +98,22 @@ pub fn redirect(to: &str) -> HttpResponse {
         .finish()
 }
 
+/// Back to the login page, dropping a session cookie that no longer
+/// opens a session (either name: the server may have changed to TLS).
+fn signed_out() -> HttpResponse {
+    let mut res = redirect("/");
+    for cookie in [
+        "bulkhead-session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict",
+        "__Host-bulkhead-session=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict",
+    ] {
+        res.headers_mut().append(
+            header::SET_COOKIE,
+            header::HeaderValue::from_static(cookie),
+        );
+    }
+    res
+}
+
 /// Why a page was not shown.
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
@@ -139,11 +155,10 @@ impl ResponseError for PageError {
         let err = match self.api() {
             None | Some(ApiError::Unauthenticated(_)) => {
                 // Not signed in (or no longer): back to the login page.
-                let to = match self {
-                    PageError::Redirect(to) => to,
-                    PageError::Api(_) => "/",
+                return match self {
+                    PageError::Redirect(to) => redirect(to),
+                    PageError::Api(_) => signed_out(),
                 };
-                return redirect(to);
             }
             Some(e) => e,
         };

@@ -93,9 +93,15 @@ async fn a_logged_out_visitor_reaches_no_page() {
         assert_eq!(res.status, StatusCode::SEE_OTHER, "{path}");
         assert_eq!(res.location(), "/", "{path}");
     }
-    // A made-up cookie is no session either.
+    // A made-up cookie is no session either: dropped, and the login page
+    // shows (no redirect loop between `/` and `/home`).
     b.cookies.insert("bulkhead-session".into(), "0".repeat(64));
     assert_eq!(b.get("/home").await.location(), "/");
+    assert!(!b.cookies.contains_key("bulkhead-session"));
+    b.cookies.insert("bulkhead-session".into(), "0".repeat(64));
+    let login = b.get("/").await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert!(login.body.contains("action=\"/login\""));
     app.stop().await;
 }
 
