@@ -43,6 +43,11 @@ async fn plane_pair(pki: &Pki) -> (TestApp, TestApp) {
 #[tokio::test]
 async fn every_role_completes_its_main_task_in_chromium() {
     if !chrome::available() {
+        // CI sets this: there a missing browser is a failure, not a skip.
+        assert!(
+            std::env::var_os("BULKHEAD_REQUIRE_BROWSER").is_none(),
+            "BULKHEAD_REQUIRE_BROWSER is set but chromium is not installed"
+        );
         eprintln!("skipped: no chromium (apt-get install chromium chromium-driver)");
         return;
     }
