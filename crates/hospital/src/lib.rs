@@ -6,9 +6,9 @@ pub mod break_glass;
 pub mod care_team;
 pub mod context;
 pub mod departments;
+pub mod pages;
 pub mod patients;
 pub mod schema;
-pub mod pages;
 pub mod settings;
 pub mod tenant;
 

@@ -91,7 +91,9 @@ async fn users(db: web::Data<Db>, user: WebUser, q: web::Query<UsersQuery>) -> P
         .run(move |c| store::list(c, &tenant, &filter, &page))
         .await?;
     let role = q.role;
-    let pager = Pager::new(&page, total, |p| format!("role={}&page={p}", url_escape(&role)));
+    let pager = Pager::new(&page, total, |p| {
+        format!("role={}&page={p}", url_escape(&role))
+    });
     let layout = user.layout("Users");
     html(&UsersPage {
         roles: user.user.roles(),

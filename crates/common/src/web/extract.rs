@@ -13,11 +13,11 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use super::render::{server_name, Layout, PageError, SignedIn};
 use super::session::{self, Session};
 use super::{NavLink, WebSettings};
-use crate::rbac::CorePermission;
 use crate::accounts::store;
 use crate::auth::{AuthContext, AuthUser};
 use crate::db::{now, Db};
 use crate::error::ApiError;
+use crate::rbac::CorePermission;
 
 /// A signed-in page caller.
 #[derive(Debug, Clone)]
@@ -92,7 +92,10 @@ mod subtle_eq {
         use hmac::digest::Digest;
         // Compare digests: equal length, and a mismatch anywhere costs the same.
         let (x, y) = (sha2::Sha256::digest(a), sha2::Sha256::digest(b));
-        x.iter().zip(y.iter()).fold(0_u8, |acc, (p, q)| acc | (p ^ q)) == 0
+        x.iter()
+            .zip(y.iter())
+            .fold(0_u8, |acc, (p, q)| acc | (p ^ q))
+            == 0
     }
 }
 
@@ -108,10 +111,20 @@ impl FromRequest for WebUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let missing = || PageError::Api(ApiError::Internal(anyhow::anyhow!("web app data missing")));
-            let ctx = req.app_data::<web::Data<AuthContext>>().cloned().ok_or_else(missing)?;
-            let db = req.app_data::<web::Data<Db>>().cloned().ok_or_else(missing)?;
-            let settings = req.app_data::<web::Data<WebSettings>>().cloned().ok_or_else(missing)?;
+            let missing =
+                || PageError::Api(ApiError::Internal(anyhow::anyhow!("web app data missing")));
+            let ctx = req
+                .app_data::<web::Data<AuthContext>>()
+                .cloned()
+                .ok_or_else(missing)?;
+            let db = req
+                .app_data::<web::Data<Db>>()
+                .cloned()
+                .ok_or_else(missing)?;
+            let settings = req
+                .app_data::<web::Data<WebSettings>>()
+                .cloned()
+                .ok_or_else(missing)?;
             let value = req
                 .cookie(session::cookie_name(&settings))
                 .map(|c| c.value().to_string())
@@ -128,9 +141,7 @@ impl FromRequest for WebUser {
             let (s, user) = found.ok_or_else(signed_out)?;
             let at = now();
             let valid = match &user {
-                Some((u, revoked)) => {
-                    !revoked && u.active && u.session_epoch == s.session_epoch
-                }
+                Some((u, revoked)) => !revoked && u.active && u.session_epoch == s.session_epoch,
                 None => false,
             };
             let (Some((user, _)), true, false) =

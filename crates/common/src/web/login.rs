@@ -74,7 +74,14 @@ async fn login_page(
     if signed_in.is_some() {
         return Ok(redirect("/home"));
     }
-    login_form(&ctx, &settings, StatusCode::OK, None, String::new(), String::new())
+    login_form(
+        &ctx,
+        &settings,
+        StatusCode::OK,
+        None,
+        String::new(),
+        String::new(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -101,7 +108,14 @@ async fn login_submit(
     let expected = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_string());
     if expected.as_deref() != Some(form.csrf.as_str()) || form.csrf.is_empty() {
         let msg = "this sign-in form has expired; please try again".to_string();
-        return login_form(&ctx, &settings, StatusCode::FORBIDDEN, Some(msg), form.username, form.tenant_id);
+        return login_form(
+            &ctx,
+            &settings,
+            StatusCode::FORBIDDEN,
+            Some(msg),
+            form.username,
+            form.tenant_id,
+        );
     }
     let tenant = Some(form.tenant_id.trim().to_string()).filter(|t| !t.is_empty());
     let result = login::authenticate(
@@ -115,14 +129,29 @@ async fn login_submit(
     .await;
     let done = match result {
         Ok(done) => done,
-        Err(e @ (ApiError::Unauthenticated(_) | ApiError::RateLimited(_) | ApiError::Validation { .. })) => {
+        Err(
+            e @ (ApiError::Unauthenticated(_)
+            | ApiError::RateLimited(_)
+            | ApiError::Validation { .. }),
+        ) => {
             let status = actix_web::ResponseError::status_code(&e);
-            return login_form(&ctx, &settings, status, Some(e.to_string()), form.username, form.tenant_id);
+            return login_form(
+                &ctx,
+                &settings,
+                status,
+                Some(e.to_string()),
+                form.username,
+                form.tenant_id,
+            );
         }
         Err(e) => return Err(e.into()),
     };
     let expires = now() + settings.lifetime;
-    let (uid, jti, epoch) = (done.user.id.clone(), done.claims.jti.clone(), done.claims.sep);
+    let (uid, jti, epoch) = (
+        done.user.id.clone(),
+        done.claims.jti.clone(),
+        done.claims.sep,
+    );
     let (value, _) = db
         .write(move |c| {
             session::purge_expired(c)?;
@@ -178,8 +207,11 @@ async fn logout(
     })
     .await?;
     let mut res = redirect("/");
-    res.add_cookie(&session::removal(&settings, session::cookie_name(&settings)))
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("setting a cookie: {e}")))?;
+    res.add_cookie(&session::removal(
+        &settings,
+        session::cookie_name(&settings),
+    ))
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("setting a cookie: {e}")))?;
     Ok(res)
 }
 
@@ -265,7 +297,11 @@ async fn password_submit(
         })
         .await?;
     let mut res = redirect("/home");
-    res.add_cookie(&session::cookie(&settings, session::cookie_name(&settings), value))
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("setting a cookie: {e}")))?;
+    res.add_cookie(&session::cookie(
+        &settings,
+        session::cookie_name(&settings),
+        value,
+    ))
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("setting a cookie: {e}")))?;
     Ok(res)
 }

@@ -106,10 +106,8 @@ fn signed_out() -> HttpResponse {
         "bulkhead-session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict",
         "__Host-bulkhead-session=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict",
     ] {
-        res.headers_mut().append(
-            header::SET_COOKIE,
-            header::HeaderValue::from_static(cookie),
-        );
+        res.headers_mut()
+            .append(header::SET_COOKIE, header::HeaderValue::from_static(cookie));
     }
     res
 }

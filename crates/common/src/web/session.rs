@@ -134,8 +134,10 @@ pub fn is_stale(s: &Session, idle: TimeDelta, at: NaiveDateTime) -> bool {
 /// Delete sessions past their absolute limit (called at login, so the table
 /// does not grow with abandoned sessions).
 pub fn purge_expired(conn: &mut DbConn) -> ApiResult<usize> {
-    Ok(diesel::delete(web_sessions::table.filter(web_sessions::expires_at.le(now())))
-        .execute(conn)?)
+    Ok(
+        diesel::delete(web_sessions::table.filter(web_sessions::expires_at.le(now())))
+            .execute(conn)?,
+    )
 }
 
 #[cfg(test)]
@@ -160,7 +162,11 @@ mod tests {
         let t = now();
         let idle = TimeDelta::minutes(30);
         assert!(!is_stale(&session(t, t + TimeDelta::hours(1)), idle, t));
-        assert!(is_stale(&session(t - TimeDelta::minutes(31), t + TimeDelta::hours(1)), idle, t));
+        assert!(is_stale(
+            &session(t - TimeDelta::minutes(31), t + TimeDelta::hours(1)),
+            idle,
+            t
+        ));
         assert!(is_stale(&session(t, t), idle, t));
     }
 

@@ -3,6 +3,6 @@
 //! rewritten locally no longer matches what company holds.
 
 pub mod http;
-pub mod pages;
 pub mod internal;
+pub mod pages;
 pub mod store;

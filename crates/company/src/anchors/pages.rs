@@ -54,7 +54,11 @@ async fn list(db: web::Data<Db>, user: WebUser, q: web::Query<Query>) -> PageRes
     let (rows, total) = db.run(move |c| store::list(c, &s, &t, &page)).await?;
     let tenant = q.tenant;
     let pager = Pager::new(&page, total, |n| {
-        format!("service={}&tenant={}&page={n}", url_escape(&service), url_escape(&tenant))
+        format!(
+            "service={}&tenant={}&page={n}",
+            url_escape(&service),
+            url_escape(&tenant)
+        )
     });
     html(&ListPage {
         layout: user.layout("Audit anchors"),

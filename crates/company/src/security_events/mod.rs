@@ -3,6 +3,6 @@
 //! company admin.
 
 pub mod http;
-pub mod pages;
 pub mod internal;
+pub mod pages;
 pub mod store;

@@ -306,30 +306,29 @@ pub(crate) async fn read_access_log(
     ctx.record(db, vec![ctx.patient_event("patient.access_log.read", &id)])
         .await?;
     let tenant = ctx.tenant;
-    db
-        .run(move |conn| {
-            let filter = Filter {
-                tenant_id: Some(tenant.clone()),
-                resource: Some(format!("patient:{id}")),
-                ..Default::default()
-            };
-            let (rows, total) = audit::list(conn, &filter, &page)?;
-            let mut entries = Vec::with_capacity(rows.len());
-            for r in rows {
-                let actor_username = users::find_by_id(conn, &r.actor)?
-                    .filter(|u| u.tenant_id == tenant)
-                    .map(|u| u.username);
-                entries.push(AccessEntry {
-                    at: r.occurred_at,
-                    actor_id: r.actor,
-                    actor_username,
-                    actor_role: r.actor_role,
-                    action: r.action,
-                    outcome: r.outcome,
-                    severity: r.severity,
-                });
-            }
-            Ok((entries, total))
-        })
-        .await
+    db.run(move |conn| {
+        let filter = Filter {
+            tenant_id: Some(tenant.clone()),
+            resource: Some(format!("patient:{id}")),
+            ..Default::default()
+        };
+        let (rows, total) = audit::list(conn, &filter, &page)?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for r in rows {
+            let actor_username = users::find_by_id(conn, &r.actor)?
+                .filter(|u| u.tenant_id == tenant)
+                .map(|u| u.username);
+            entries.push(AccessEntry {
+                at: r.occurred_at,
+                actor_id: r.actor,
+                actor_username,
+                actor_role: r.actor_role,
+                action: r.action,
+                outcome: r.outcome,
+                severity: r.severity,
+            });
+        }
+        Ok((entries, total))
+    })
+    .await
 }

@@ -4,8 +4,8 @@
 //! [`scope`], the one place for it.
 
 pub mod http;
-pub mod pages;
 pub mod model;
+pub mod pages;
 pub mod portal;
 pub mod scope;
 pub mod sealed;

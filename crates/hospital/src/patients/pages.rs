@@ -227,10 +227,9 @@ async fn chart(db: web::Data<Db>, p: PageCtx, id: web::Path<String>) -> PageResu
     let members = team(&db, p.ctx.clone(), id.clone()).await?;
     let clinical = (p.ctx.view == View::Full).then(|| clinical_fields(&patient));
     html(&ChartPage {
-        layout: p.web.layout(&format!(
-            "{} {}",
-            patient.first_name, patient.last_name
-        )),
+        layout: p
+            .web
+            .layout(&format!("{} {}", patient.first_name, patient.last_name)),
         id,
         demographics: demographic_fields(&patient),
         clinical,

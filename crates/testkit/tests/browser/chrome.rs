@@ -91,7 +91,12 @@ impl Chrome {
 
     /// The current path.
     pub async fn path(&self) -> String {
-        self.client.current_url().await.expect("the url").path().to_string()
+        self.client
+            .current_url()
+            .await
+            .expect("the url")
+            .path()
+            .to_string()
     }
 
     /// The visible text of the page (empty while a navigation is under way).
@@ -132,18 +137,26 @@ impl Chrome {
             if self.text().await.contains(needle) {
                 return;
             }
-            assert!(Instant::now() < deadline, "no {needle:?} in: {}", self.text().await);
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in: {}",
+                self.text().await
+            );
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
     }
 
     /// Sign in through `base`'s login form.
     pub async fn login(&self, base: &str, user: &str, password: &str) {
-        self.client.delete_all_cookies().await.expect("clearing cookies");
+        self.client
+            .delete_all_cookies()
+            .await
+            .expect("clearing cookies");
         self.goto(&format!("{base}/")).await;
         self.fill("username", user).await;
         self.fill("password", password).await;
-        self.click("form[action='/login'] button[type=submit]").await;
+        self.click("form[action='/login'] button[type=submit]")
+            .await;
     }
 
     /// Save a screenshot as `<name>.png`.

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use common::mtls::ServiceIdentity;
 use fantoccini::Locator;
-use testkit::hospital::{add_to_care_team, patient_body, portal_account, register_patient_id, user_id};
+use testkit::hospital::{
+    add_to_care_team, patient_body, portal_account, register_patient_id, user_id,
+};
 use testkit::plane::{Pki, PlanePorts};
 use testkit::{spawn, spawn_with, Service, TestApp, STRONG_PASSWORD};
 
@@ -31,7 +33,8 @@ async fn plane_pair(pki: &Pki) -> (TestApp, TestApp) {
     let start = |service: Service| {
         let env = pki.plane_env(service, service.name(), &ports);
         async move {
-            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             spawn_with(service, &env).await
         }
     };
@@ -63,9 +66,19 @@ async fn every_role_completes_its_main_task_in_chromium() {
     let admin = hospital.admin_token().await;
     let doctor = hospital.login("doctor", "doctor123").await;
     let doctor_id = user_id(&hospital, &doctor).await;
-    let on_team = register_patient_id(&hospital, &admin, patient_body("Alan", "Turing", "1952-06-23")).await;
+    let on_team = register_patient_id(
+        &hospital,
+        &admin,
+        patient_body("Alan", "Turing", "1952-06-23"),
+    )
+    .await;
     add_to_care_team(&hospital, &admin, &on_team, &doctor_id).await;
-    let off_team = register_patient_id(&hospital, &admin, patient_body("Mary", "Somerville", "1960-12-26")).await;
+    let off_team = register_patient_id(
+        &hospital,
+        &admin,
+        patient_body("Mary", "Somerville", "1960-12-26"),
+    )
+    .await;
     portal_account(&hospital, &admin, &off_team, "mary").await;
 
     let h = hospital.base_url();
@@ -86,7 +99,7 @@ async fn every_role_completes_its_main_task_in_chromium() {
     for app in [&hospital, &company, &owner, &dev] {
         app.stop().await;
     }
-    println!("screenshots in {}", shots.display());
+    eprintln!("screenshots in {}", shots.display());
 }
 
 async fn hospital_reception(b: &Chrome, h: &str) {
@@ -107,7 +120,8 @@ async fn hospital_reception(b: &Chrome, h: &str) {
     b.fill("date_of_birth", "12101975").await;
     b.click("#sex-female").await;
     b.shot("hospital-register").await;
-    b.click("form[action='/patients'] button[type=submit]").await;
+    b.click("form[action='/patients'] button[type=submit]")
+        .await;
     b.wait_for_text("Demographics").await;
     assert!(b.path().await.starts_with("/patients/"));
     assert!(b.text().await.contains("1975-12-10"));
@@ -119,8 +133,17 @@ async fn hospital_reception(b: &Chrome, h: &str) {
     // Only the match remains, and the address follows the search.
     b.wait_for_text("Patients matching your search").await;
     let text = b.text().await;
-    assert!(text.contains("Ada Lovelace") && !text.contains("Alan Turing"), "{text}");
-    assert!(b.client.current_url().await.unwrap().as_str().contains("search=lovelace"));
+    assert!(
+        text.contains("Ada Lovelace") && !text.contains("Alan Turing"),
+        "{text}"
+    );
+    assert!(b
+        .client
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .contains("search=lovelace"));
     b.check_accessibility("patient search").await;
     b.shot("hospital-patient-search").await;
 }
@@ -130,7 +153,10 @@ async fn hospital_doctor(b: &Chrome, h: &str, on_team: &str, off_team: &str) {
     b.wait_for_text("Your tasks").await;
     b.click("main a[href='/patients']").await;
     b.wait_for_text("Alan Turing").await;
-    assert!(!b.text().await.contains("Somerville"), "only the doctor's patients are listed");
+    assert!(
+        !b.text().await.contains("Somerville"),
+        "only the doctor's patients are listed"
+    );
     b.click(&format!("a[href='/patients/{on_team}']")).await;
     b.wait_for_text("Care team").await;
     assert!(b.text().await.contains("Allergies"));
@@ -141,9 +167,14 @@ async fn hospital_doctor(b: &Chrome, h: &str, on_team: &str, off_team: &str) {
     b.wait_for_text("not on this patient's care team").await;
     assert!(!b.text().await.contains("1960-12-26"));
     b.check_accessibility("break-the-glass form").await;
-    b.fill("reason", "Patient collapsed in the waiting room, need allergy history now").await;
+    b.fill(
+        "reason",
+        "Patient collapsed in the waiting room, need allergy history now",
+    )
+    .await;
     b.shot("hospital-break-glass").await;
-    b.click("form[action$='/break-glass'] button[type=submit]").await;
+    b.click("form[action$='/break-glass'] button[type=submit]")
+        .await;
     b.wait_for_text("1960-12-26").await;
     assert_eq!(b.path().await, format!("/patients/{off_team}"));
 }
@@ -156,7 +187,10 @@ async fn hospital_patient(b: &Chrome, h: &str) {
     b.click("a[href$='/access-log']").await;
     b.wait_for_text("Who has read this record").await;
     let log = b.text().await;
-    assert!(log.contains("doctor"), "the patient sees the doctor's read: {log}");
+    assert!(
+        log.contains("doctor"),
+        "the patient sees the doctor's read: {log}"
+    );
     assert!(log.contains("patient.break_glass"), "{log}");
     b.check_accessibility("access log").await;
     b.shot("hospital-portal-access-log").await;
@@ -166,7 +200,8 @@ async fn hospital_admin(b: &Chrome, h: &str) {
     b.login(h, "hadmin", "hadmin123").await;
     b.wait_for_text("Your tasks").await;
     b.click("main a[href='/break-glass']").await;
-    b.wait_for_text("Patient collapsed in the waiting room").await;
+    b.wait_for_text("Patient collapsed in the waiting room")
+        .await;
     b.check_accessibility("break-the-glass review").await;
     b.shot("hospital-break-glass-review").await;
     b.click("form[action$='/acknowledge'] button").await;
@@ -191,7 +226,11 @@ async fn security_checks(b: &Chrome, h: &str) {
     assert_eq!(session.http_only(), Some(true));
     assert_eq!(format!("{:?}", session.same_site()), "Some(Strict)");
     // Scripts cannot read it.
-    let seen = b.client.execute("return document.cookie", vec![]).await.unwrap();
+    let seen = b
+        .client
+        .execute("return document.cookie", vec![])
+        .await
+        .unwrap();
     assert!(!seen.as_str().unwrap_or("").contains("bulkhead-session"));
     // A form whose token was tampered with is refused.
     b.goto(&format!("{h}/patients/new")).await;
@@ -203,7 +242,8 @@ async fn security_checks(b: &Chrome, h: &str) {
     b.fill("last_name", "Entry").await;
     b.fill("date_of_birth", "01011980").await;
     b.click("#sex-other").await;
-    b.click("form[action='/patients'] button[type=submit]").await;
+    b.click("form[action='/patients'] button[type=submit]")
+        .await;
     b.wait_for_text("reload the page").await;
     b.check_accessibility("error page").await;
     assert!(b.text().await.contains("Correlation id"));
@@ -223,11 +263,15 @@ async fn company_admin(b: &Chrome, c: &str) {
     // The hospital's outbox delivers the break-the-glass event within seconds.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        b.goto(&format!("{c}/security-events?kind=break_glass")).await;
+        b.goto(&format!("{c}/security-events?kind=break_glass"))
+            .await;
         if b.text().await.contains("break_glass") && b.text().await.contains("critical") {
             break;
         }
-        assert!(Instant::now() < deadline, "company never showed the break-the-glass event");
+        assert!(
+            Instant::now() < deadline,
+            "company never showed the break-the-glass event"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     b.check_accessibility("security events").await;
@@ -270,7 +314,11 @@ async fn every_demo_role_reaches_its_home(b: &Chrome, app: &TestApp) {
         b.wait_for_text("Your tasks").await;
         let text = b.text().await;
         assert!(text.contains(&format!("role {role}")), "{user}: {text}");
-        let admin_links = b.client.find_all(Locator::Css("a[href='/users']")).await.unwrap();
+        let admin_links = b
+            .client
+            .find_all(Locator::Css("a[href='/users']"))
+            .await
+            .unwrap();
         assert_eq!(
             !admin_links.is_empty(),
             *role == spec.admin_role,

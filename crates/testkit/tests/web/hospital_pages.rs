@@ -13,7 +13,10 @@ async fn reception_registers_a_patient_and_finds_them_by_name() {
     b.login_ok("reception", "reception123", "/home").await;
     let home = b.get("/home").await;
     assert!(home.body.contains("href=\"/patients/new\""));
-    assert!(!home.body.contains("href=\"/audit\""), "reception does not read the audit log");
+    assert!(
+        !home.body.contains("href=\"/audit\""),
+        "reception does not read the audit log"
+    );
     assert_eq!(b.get("/audit").await.status, StatusCode::FORBIDDEN);
     let form = b.get("/patients/new").await;
     assert_eq!(form.status, StatusCode::OK);
@@ -21,16 +24,31 @@ async fn reception_registers_a_patient_and_finds_them_by_name() {
     let bad = b
         .post(
             "/patients",
-            &[("csrf", &form.csrf()), ("first_name", "Grace"), ("last_name", "Hopper"), ("date_of_birth", "not a date"), ("sex", "female")],
+            &[
+                ("csrf", &form.csrf()),
+                ("first_name", "Grace"),
+                ("last_name", "Hopper"),
+                ("date_of_birth", "not a date"),
+                ("sex", "female"),
+            ],
         )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.body.contains("date_of_birth"), "{}", bad.body);
-    assert!(bad.body.contains("value=\"Hopper\""), "what was typed is kept");
+    assert!(
+        bad.body.contains("value=\"Hopper\""),
+        "what was typed is kept"
+    );
     let res = b
         .post(
             "/patients",
-            &[("csrf", &form.csrf()), ("first_name", "Grace"), ("last_name", "Hopper"), ("date_of_birth", "1946-12-09"), ("sex", "female")],
+            &[
+                ("csrf", &form.csrf()),
+                ("first_name", "Grace"),
+                ("last_name", "Hopper"),
+                ("date_of_birth", "1946-12-09"),
+                ("sex", "female"),
+            ],
         )
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
@@ -43,12 +61,16 @@ async fn reception_registers_a_patient_and_finds_them_by_name() {
     let chart = b.get(&chart_path).await;
     assert_eq!(chart.status, StatusCode::OK);
     assert!(chart.body.contains("1946-12-09"));
-    assert!(!chart.body.contains("Allergies"), "reception sees no clinical fields");
+    assert!(
+        !chart.body.contains("Allergies"),
+        "reception sees no clinical fields"
+    );
     let rows = app.audit_rows().await;
     let resource = format!("patient:{id}");
     for action in ["patient.create", "patient.list", "patient.read"] {
         assert!(
-            rows.iter().any(|r| r.action == action && r.resource == resource),
+            rows.iter()
+                .any(|r| r.action == action && r.resource == resource),
             "no {action} row"
         );
     }
@@ -59,8 +81,10 @@ async fn reception_registers_a_patient_and_finds_them_by_name() {
 async fn a_doctor_off_the_team_is_refused_then_breaks_the_glass() {
     let app = spawn(Service::Hospital).await;
     let admin = app.admin_token().await;
-    let on_team = register_patient_id(&app, &admin, patient_body("Alan", "Turing", "1952-06-23")).await;
-    let off_team = register_patient_id(&app, &admin, patient_body("Ada", "Lovelace", "1955-12-10")).await;
+    let on_team =
+        register_patient_id(&app, &admin, patient_body("Alan", "Turing", "1952-06-23")).await;
+    let off_team =
+        register_patient_id(&app, &admin, patient_body("Ada", "Lovelace", "1955-12-10")).await;
     let doctor = app.login("doctor", "doctor123").await;
     let doctor_id = user_id(&app, &doctor).await;
     add_to_care_team(&app, &admin, &on_team, &doctor_id).await;
@@ -69,21 +93,36 @@ async fn a_doctor_off_the_team_is_refused_then_breaks_the_glass() {
     b.login_ok("doctor", "doctor123", "/home").await;
     let chart = b.get(&format!("/patients/{on_team}")).await;
     assert_eq!(chart.status, StatusCode::OK);
-    assert!(chart.body.contains("Allergies"), "a doctor sees clinical fields");
+    assert!(
+        chart.body.contains("Allergies"),
+        "a doctor sees clinical fields"
+    );
     assert!(chart.body.contains("doctor"), "the care team is shown");
 
     let refused = b.get(&format!("/patients/{off_team}")).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert!(!refused.body.contains("1955-12-10"), "nothing of the record leaks");
+    assert!(
+        !refused.body.contains("1955-12-10"),
+        "nothing of the record leaks"
+    );
     assert!(refused.body.contains("Break the glass"));
     let short = b
-        .post(&format!("/patients/{off_team}/break-glass"), &[("csrf", &refused.csrf()), ("reason", "urgent")])
+        .post(
+            &format!("/patients/{off_team}/break-glass"),
+            &[("csrf", &refused.csrf()), ("reason", "urgent")],
+        )
         .await;
     assert_eq!(short.status, StatusCode::BAD_REQUEST);
     let res = b
         .post(
             &format!("/patients/{off_team}/break-glass"),
-            &[("csrf", &refused.csrf()), ("reason", "Unconscious in the emergency department, need allergies now")],
+            &[
+                ("csrf", &refused.csrf()),
+                (
+                    "reason",
+                    "Unconscious in the emergency department, need allergies now",
+                ),
+            ],
         )
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
@@ -91,19 +130,30 @@ async fn a_doctor_off_the_team_is_refused_then_breaks_the_glass() {
     assert_eq!(opened.status, StatusCode::OK);
     assert!(opened.body.contains("1955-12-10"));
     let rows = app.audit_rows().await;
-    assert!(rows.iter().any(|r| r.action == "patient.break_glass" && r.resource == format!("patient:{off_team}")));
+    assert!(rows
+        .iter()
+        .any(|r| r.action == "patient.break_glass" && r.resource == format!("patient:{off_team}")));
 
     // The admin's review queue shows it and takes the acknowledgement.
     let mut a = Browser::new(&app);
     a.login_ok("hadmin", "hadmin123", "/home").await;
     let queue = a.get("/break-glass").await;
     assert_eq!(queue.status, StatusCode::OK);
-    assert!(queue.body.contains("Unconscious in the emergency department"));
-    let form_at = queue.body.find("/acknowledge").expect("an acknowledge form");
+    assert!(queue
+        .body
+        .contains("Unconscious in the emergency department"));
+    let form_at = queue
+        .body
+        .find("/acknowledge")
+        .expect("an acknowledge form");
     let start = queue.body[..form_at].rfind("/break-glass/").unwrap();
     let path = queue.body[start..form_at + "/acknowledge".len()].to_string();
     let res = a.post(&path, &[("csrf", &queue.csrf())]).await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
-    assert!(a.get("/break-glass").await.body.contains("Nothing to review"));
+    assert!(a
+        .get("/break-glass")
+        .await
+        .body
+        .contains("Nothing to review"));
     app.stop().await;
 }

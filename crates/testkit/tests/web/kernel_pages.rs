@@ -20,11 +20,18 @@ async fn the_login_page_has_a_strict_csp_and_no_inline_script_or_style() {
     assert_eq!(page.status, StatusCode::OK);
     let csp = page.headers["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("default-src 'self'"), "{csp}");
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert!(!page.body.contains("<script>"), "inline script");
     assert!(!page.body.contains("style="), "inline style");
     assert!(!page.body.contains("<style"), "inline style element");
-    for asset in ["/static/pico-2.1.1.min.css", "/static/htmx-2.0.11.min.js", "/static/app-1.css"] {
+    for asset in [
+        "/static/pico-2.1.1.min.css",
+        "/static/htmx-2.0.11.min.js",
+        "/static/app-1.css",
+    ] {
         assert!(page.body.contains(asset), "{asset} not linked");
         let res = b.get(asset).await;
         assert_eq!(res.status, StatusCode::OK, "{asset}");
@@ -56,13 +63,25 @@ async fn every_server_signs_its_admin_in_and_out_with_a_strict_cookie() {
         assert!(!cookie.contains("Secure"), "{cookie}");
         let home = b.get("/home").await;
         assert_eq!(home.status, StatusCode::OK, "{service}");
-        assert!(home.body.contains(user), "{service}: the home page names the user");
-        assert!(home.body.contains("href=\"/users\""), "{service}: the admin manages users");
-        assert!(home.body.contains("href=\"/audit\""), "{service}: the admin reads the audit log");
+        assert!(
+            home.body.contains(user),
+            "{service}: the home page names the user"
+        );
+        assert!(
+            home.body.contains("href=\"/users\""),
+            "{service}: the admin manages users"
+        );
+        assert!(
+            home.body.contains("href=\"/audit\""),
+            "{service}: the admin reads the audit log"
+        );
         assert_eq!(b.get("/users").await.status, StatusCode::OK, "{service}");
         let audit = b.get("/audit?action=auth.").await;
         assert_eq!(audit.status, StatusCode::OK, "{service}");
-        assert!(audit.body.contains("auth.login"), "{service}: the login is in the audit log");
+        assert!(
+            audit.body.contains("auth.login"),
+            "{service}: the login is in the audit log"
+        );
         let saved = b.cookies.clone();
         let csrf = home.csrf();
         let out = b.post("/logout", &[("csrf", &csrf)]).await;
@@ -88,7 +107,15 @@ async fn every_server_signs_its_admin_in_and_out_with_a_strict_cookie() {
 async fn a_logged_out_visitor_reaches_no_page() {
     let app = spawn(Service::Hospital).await;
     let mut b = Browser::new(&app);
-    for path in ["/home", "/users", "/audit", "/password", "/patients", "/patients/new", "/break-glass"] {
+    for path in [
+        "/home",
+        "/users",
+        "/audit",
+        "/password",
+        "/patients",
+        "/patients/new",
+        "/break-glass",
+    ] {
         let res = b.get(path).await;
         assert_eq!(res.status, StatusCode::SEE_OTHER, "{path}");
         assert_eq!(res.location(), "/", "{path}");
@@ -112,16 +139,32 @@ async fn forms_without_the_sessions_csrf_token_are_refused() {
     // The login form's own token.
     b.get("/").await;
     let res = b
-        .post("/login", &[("csrf", "forged"), ("username", "doctor"), ("password", "doctor123")])
+        .post(
+            "/login",
+            &[
+                ("csrf", "forged"),
+                ("username", "doctor"),
+                ("password", "doctor123"),
+            ],
+        )
         .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
-    assert!(!res.set_cookies().iter().any(|c| c.starts_with("bulkhead-session=")));
+    assert!(!res
+        .set_cookies()
+        .iter()
+        .any(|c| c.starts_with("bulkhead-session=")));
     // A signed-in session's forms.
     b.login_ok("reception", "reception123", "/home").await;
     let res = b
         .post(
             "/patients",
-            &[("csrf", "forged"), ("first_name", "Ada"), ("last_name", "Byron"), ("date_of_birth", "1990-01-01"), ("sex", "female")],
+            &[
+                ("csrf", "forged"),
+                ("first_name", "Ada"),
+                ("last_name", "Byron"),
+                ("date_of_birth", "1990-01-01"),
+                ("sex", "female"),
+            ],
         )
         .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
@@ -130,7 +173,11 @@ async fn forms_without_the_sessions_csrf_token_are_refused() {
     assert_eq!(out.status, StatusCode::FORBIDDEN);
     // Still signed in: the forged logout did nothing.
     assert_eq!(b.get("/home").await.status, StatusCode::OK);
-    assert!(!app.audit_rows().await.iter().any(|r| r.action == "patient.create"));
+    assert!(!app
+        .audit_rows()
+        .await
+        .iter()
+        .any(|r| r.action == "patient.create"));
     app.stop().await;
 }
 
@@ -140,7 +187,11 @@ async fn a_wrong_password_shows_the_apis_message_and_is_audited() {
     let mut b = Browser::new(&app);
     let res = b.login("doctor", "wrong-password").await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
-    assert!(res.body.contains("invalid username or password"), "{}", res.body);
+    assert!(
+        res.body.contains("invalid username or password"),
+        "{}",
+        res.body
+    );
     let failed = app
         .audit_rows()
         .await
