@@ -6,3 +6,4 @@
 mod client;
 mod hospital_pages;
 mod kernel_pages;
+mod sessions;
