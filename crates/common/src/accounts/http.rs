@@ -103,12 +103,12 @@ fn not_found_user(e: ApiError) -> ApiError {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateUser {
-    username: String,
-    password: String,
-    role: String,
-    email: Option<String>,
-    full_name: Option<String>,
+pub(crate) struct CreateUser {
+    pub(crate) username: String,
+    pub(crate) password: String,
+    pub(crate) role: String,
+    pub(crate) email: Option<String>,
+    pub(crate) full_name: Option<String>,
 }
 
 async fn create_user(
@@ -118,8 +118,20 @@ async fn create_user(
     origin: Origin,
     body: web::Json<CreateUser>,
 ) -> ApiResult<HttpResponse> {
-    user.require(CorePermission::UsersManage)?;
     let body = body.into_inner();
+    let created = create_account(&ctx, &db, user, origin, body).await?;
+    Ok(response::created(UserView::from(&created)))
+}
+
+/// A new account in the caller's tenant, by the API's rules (shared with the pages).
+pub(crate) async fn create_account(
+    ctx: &web::Data<AuthContext>,
+    db: &Db,
+    user: AuthUser,
+    origin: Origin,
+    body: CreateUser,
+) -> ApiResult<store::User> {
+    user.require(CorePermission::UsersManage)?;
     if body.role == ctx.policy.admin_role() && !user.is_admin() {
         return Err(ApiError::Forbidden(
             "only an admin may create an admin".into(),
@@ -140,17 +152,15 @@ async fn create_user(
         create::prepare(&ctx2.policy, ctx2.bcrypt_cost, &account)
     })
     .await??;
-    let created = db
-        .write(move |c| {
-            let by = Creator {
-                actor: &user.id,
-                role: &user.role,
-            };
-            create::insert(c, &new, by, &origin)?;
-            store::get_in_tenant(c, &new.tenant_id, &new.id)
-        })
-        .await?;
-    Ok(response::created(UserView::from(&created)))
+    db.write(move |c| {
+        let by = Creator {
+            actor: &user.id,
+            role: &user.role,
+        };
+        create::insert(c, &new, by, &origin)?;
+        store::get_in_tenant(c, &new.tenant_id, &new.id)
+    })
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -186,8 +196,20 @@ async fn set_active(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (id, switch) = path.into_inner();
+    set_account_active(ctx, db, user, origin, id, switch == "activate").await
+}
+
+/// Activate or deactivate an account by the API's rules (shared with the pages).
+pub(crate) async fn set_account_active(
+    ctx: web::Data<AuthContext>,
+    db: web::Data<Db>,
+    user: AuthUser,
+    origin: Origin,
+    id: String,
+    active: bool,
+) -> ApiResult<HttpResponse> {
     let body = UpdateUser {
-        active: Some(switch == "activate"),
+        active: Some(active),
         ..Default::default()
     };
     apply_update(ctx, db, user, origin, id, body).await

@@ -257,3 +257,65 @@ async fn a_forced_password_change_comes_first_and_ends_the_old_session() {
     assert_eq!(replay.get("/home").await.location(), "/");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_admin_adds_and_deactivates_a_user_through_the_pages() {
+    let app = spawn(Service::Dev).await;
+    let (admin, password) = app.admin_credentials();
+    let mut b = Browser::new(&app);
+    b.login_ok(admin, password, "/home").await;
+    let form = b.get("/users/new").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let weak = b
+        .post(
+            "/users",
+            &[
+                ("csrf", &form.csrf()),
+                ("username", "grace"),
+                ("role", "developer"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST, "{}", weak.body);
+    assert!(weak.body.contains("There is a problem"));
+    let res = b
+        .post(
+            "/users",
+            &[
+                ("csrf", &form.csrf()),
+                ("username", "grace"),
+                ("full_name", "Grace H"),
+                ("role", "developer"),
+                ("password", testkit::STRONG_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let list = b.get("/users").await;
+    assert!(list.body.contains("grace"));
+    // Grace signs in, then the admin deactivates her and her session ends.
+    let mut g = Browser::new(&app);
+    g.login_ok("grace", testkit::STRONG_PASSWORD, "/home").await;
+    assert!(
+        !g.get("/home").await.body.contains("href=\"/users\""),
+        "a developer has no users page"
+    );
+    assert_eq!(g.get("/users").await.status, StatusCode::FORBIDDEN);
+    let token = app.login("grace", testkit::STRONG_PASSWORD).await;
+    let (_, me) = app.api(Method::GET, "/auth/me", Some(&token), None).await;
+    let grace_form = format!("/users/{}/deactivate", me["data"]["id"].as_str().unwrap());
+    assert!(
+        list.body.contains(&grace_form),
+        "a deactivate button per user"
+    );
+    let res = b.post(&grace_form, &[("csrf", &list.csrf())]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(g.get("/home").await.location(), "/");
+    let rows = app.audit_rows().await;
+    assert!(
+        rows.iter().any(|r| r.action == "user.create"),
+        "created through the API's function"
+    );
+    app.stop().await;
+}
