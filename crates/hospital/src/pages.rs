@@ -24,7 +24,8 @@ pub const PAGES: Pages = Pages { routes, nav };
 
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::patients::pages::routes)
-        .configure(crate::break_glass::pages::routes);
+        .configure(crate::break_glass::pages::routes)
+        .configure(crate::departments::pages::routes);
 }
 
 /// The tasks of a role here, most frequent first.
@@ -60,6 +61,13 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/break-glass",
             label: "Break-the-glass review",
             hint: "records opened outside a care team, with their reasons",
+        });
+    }
+    if user.can(P::DepartmentsRead) {
+        nav.push(NavLink {
+            href: "/departments",
+            label: "Departments",
+            hint: "the hospital's departments and clinical modules",
         });
     }
     nav

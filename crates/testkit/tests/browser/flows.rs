@@ -212,6 +212,13 @@ async fn hospital_admin(b: &Chrome, h: &str) {
     b.goto(&format!("{h}/users")).await;
     b.wait_for_text("reception").await;
     b.check_accessibility("users").await;
+    b.shot("hospital-users").await;
+    b.goto(&format!("{h}/users/new")).await;
+    b.wait_for_text("Initial password").await;
+    b.check_accessibility("add a user").await;
+    b.goto(&format!("{h}/departments")).await;
+    b.wait_for_text("Clinical module").await;
+    b.check_accessibility("departments").await;
 }
 
 /// CSRF refusal, cookie flags, signing out, in the browser.

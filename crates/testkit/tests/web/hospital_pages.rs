@@ -18,6 +18,9 @@ async fn reception_registers_a_patient_and_finds_them_by_name() {
         "reception does not read the audit log"
     );
     assert_eq!(b.get("/audit").await.status, StatusCode::FORBIDDEN);
+    let departments = b.get("/departments").await;
+    assert_eq!(departments.status, StatusCode::OK);
+    assert!(departments.body.contains("<caption>Departments</caption>"));
     let form = b.get("/patients/new").await;
     assert_eq!(form.status, StatusCode::OK);
     // Bad input: the form again with the API's message, nothing written.
