@@ -25,7 +25,8 @@ pub const PAGES: Pages = Pages { routes, nav };
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::patients::pages::routes)
         .configure(crate::break_glass::pages::routes)
-        .configure(crate::departments::pages::routes);
+        .configure(crate::departments::pages::routes)
+        .configure(crate::care_team::pages::routes);
 }
 
 /// The tasks of a role here, most frequent first.

@@ -80,9 +80,13 @@ async fn add(
     id: web::Path<String>,
     body: web::Json<Add>,
 ) -> ApiResult<HttpResponse> {
+    add_member(&db, ctx, id.into_inner(), body.into_inner().user_id).await?;
+    Ok(response::created(json!({ "added": true })))
+}
+
+/// Put a clinician on a patient's care team, with its audit row (shared with the pages).
+pub(crate) async fn add_member(db: &Db, ctx: Ctx, id: String, member_id: String) -> ApiResult<()> {
     ctx.require(P::CareTeamManage)?;
-    let id = id.into_inner();
-    let member_id = body.into_inner().user_id;
     if member_id.is_empty() || member_id.len() > 64 {
         return Err(ApiError::field("user_id", "must be a user id"));
     }
@@ -112,8 +116,7 @@ async fn add(
             .details(json!({ "member": member_id, "role": member.role }));
         ctx.audit(conn, &event)
     })
-    .await?;
-    Ok(response::created(json!({ "added": true })))
+    .await
 }
 
 async fn remove(
@@ -121,8 +124,19 @@ async fn remove(
     ctx: Ctx,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    ctx.require(P::CareTeamManage)?;
     let (id, member_id) = path.into_inner();
+    remove_member(&db, ctx, id, member_id).await?;
+    Ok(response::ok(json!({ "removed": true })))
+}
+
+/// Take a member off a patient's care team, with its audit row (shared with the pages).
+pub(crate) async fn remove_member(
+    db: &Db,
+    ctx: Ctx,
+    id: String,
+    member_id: String,
+) -> ApiResult<()> {
+    ctx.require(P::CareTeamManage)?;
     db.write(move |conn| {
         scope::require_care_team_manager(conn, &ctx.user, &ctx.tenant, &id)?;
         if !store::remove(conn, &ctx.tenant, &id, &member_id, &ctx.user.id)? {
@@ -133,6 +147,5 @@ async fn remove(
             .details(json!({ "member": member_id }));
         ctx.audit(conn, &event)
     })
-    .await?;
-    Ok(response::ok(json!({ "removed": true })))
+    .await
 }

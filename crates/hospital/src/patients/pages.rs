@@ -171,6 +171,7 @@ struct ChartPage {
     demographics: Vec<(&'static str, String)>,
     clinical: Option<Vec<(&'static str, String)>>,
     team: Vec<MemberView>,
+    can_manage_team: bool,
 }
 
 #[derive(Template)]
@@ -226,6 +227,7 @@ async fn chart(db: web::Data<Db>, p: PageCtx, id: web::Path<String>) -> PageResu
     };
     let members = team(&db, p.ctx.clone(), id.clone()).await?;
     let clinical = (p.ctx.view == View::Full).then(|| clinical_fields(&patient));
+    let can_manage_team = p.ctx.can(P::CareTeamManage);
     html(&ChartPage {
         layout: p
             .web
@@ -234,6 +236,7 @@ async fn chart(db: web::Data<Db>, p: PageCtx, id: web::Path<String>) -> PageResu
         demographics: demographic_fields(&patient),
         clinical,
         team: members,
+        can_manage_team,
     })
 }
 

@@ -160,3 +160,57 @@ async fn a_doctor_off_the_team_is_refused_then_breaks_the_glass() {
         .contains("Nothing to review"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_admin_manages_a_care_team_from_the_chart() {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    let patient = register_patient_id(
+        &app,
+        &admin,
+        patient_body("Rosalind", "Franklin", "1958-04-16"),
+    )
+    .await;
+    let mut a = Browser::new(&app);
+    a.login_ok("hadmin", "hadmin123", "/home").await;
+    let chart = a.get(&format!("/patients/{patient}")).await;
+    assert!(chart.body.contains("Add to the care team"));
+    let unknown = a
+        .post(
+            &format!("/patients/{patient}/care-team"),
+            &[("csrf", &chart.csrf()), ("username", "nobody")],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(unknown.body.contains("no such user"), "{}", unknown.body);
+    let res = a
+        .post(
+            &format!("/patients/{patient}/care-team"),
+            &[("csrf", &chart.csrf()), ("username", "nurse")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    // The nurse now sees the chart.
+    let mut n = Browser::new(&app);
+    n.login_ok("nurse", "nurse123", "/home").await;
+    assert_eq!(
+        n.get(&format!("/patients/{patient}")).await.status,
+        StatusCode::OK
+    );
+    let nurse_id = user_id(&app, &app.login("nurse", "nurse123").await).await;
+    let chart = a.get(&format!("/patients/{patient}")).await;
+    let remove = format!("/patients/{patient}/care-team/{nurse_id}/remove");
+    assert!(chart.body.contains(&remove));
+    let res = a.post(&remove, &[("csrf", &chart.csrf())]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    // Off the team again: a nurse may break the glass, so the form shows.
+    assert_eq!(
+        n.get(&format!("/patients/{patient}")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let rows = app.audit_rows().await;
+    for action in ["care_team.add", "care_team.remove"] {
+        assert!(rows.iter().any(|r| r.action == action), "no {action} row");
+    }
+    app.stop().await;
+}
