@@ -204,6 +204,15 @@ async fn hospital_admin(b: &Chrome, h: &str) {
         .await;
     b.check_accessibility("break-the-glass review").await;
     b.shot("hospital-break-glass-review").await;
+    // Put the nurse on Mary's care team from the chart.
+    b.click("main a[href^='/patients/']").await;
+    b.wait_for_text("Care team").await;
+    b.fill("member", "nurse").await;
+    b.click("form[action$='/care-team'] button[type=submit]").await;
+    b.wait_for_text("Remove").await;
+    b.check_accessibility("chart with care-team form").await;
+    b.shot("hospital-chart-admin").await;
+    b.goto(&format!("{h}/break-glass")).await;
     b.click("form[action$='/acknowledge'] button").await;
     b.wait_for_text("Nothing to review").await;
     b.goto(&format!("{h}/audit")).await;
