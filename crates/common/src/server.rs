@@ -243,6 +243,7 @@ impl Application {
                         .configure(routes),
                 )
                 .configure(|cfg| crate::web::routes(cfg, pages))
+                .default_service(web::to(crate::web::not_found))
         })
         .shutdown_timeout(10);
         http = match public_tls {

@@ -75,6 +75,22 @@ impl WebSettings {
     }
 }
 
+/// The answer for a path no route matched: a page for a browser, and for
+/// the API (and anything that does not ask for HTML) the bare 404 the
+/// middleware turns into the JSON envelope, as before.
+pub async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    let wants_html = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if !wants_html || req.path().starts_with("/api/") {
+        return actix_web::HttpResponse::NotFound().finish();
+    }
+    let err = PageError::Api(crate::error::ApiError::NotFound("no such page".into()));
+    actix_web::ResponseError::error_response(&err)
+}
+
 /// Mount the kernel's pages, the static assets and the server's own pages.
 pub fn routes(cfg: &mut web::ServiceConfig, pages: Pages) {
     cfg.app_data(form::form_config())

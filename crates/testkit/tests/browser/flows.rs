@@ -208,7 +208,8 @@ async fn hospital_admin(b: &Chrome, h: &str) {
     b.click("main a[href^='/patients/']").await;
     b.wait_for_text("Care team").await;
     b.fill("member", "nurse").await;
-    b.click("form[action$='/care-team'] button[type=submit]").await;
+    b.click("form[action$='/care-team'] button[type=submit]")
+        .await;
     b.wait_for_text("Remove").await;
     b.check_accessibility("chart with care-team form").await;
     b.shot("hospital-chart-admin").await;

@@ -319,3 +319,30 @@ async fn the_admin_adds_and_deactivates_a_user_through_the_pages() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_unknown_page_is_a_page_and_an_unknown_api_route_the_envelope() {
+    let app = spawn(Service::Owner).await;
+    let page = app
+        .client
+        .get(app.url("/no-such-page"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    let body = page.text().await.unwrap();
+    assert!(
+        body.contains("no such page") && body.contains("correlation-id"),
+        "{body}"
+    );
+    let (status, body) = app.api(Method::GET, "/no-such-route", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "NOT_FOUND", "{body}");
+    app.stop().await;
+}
