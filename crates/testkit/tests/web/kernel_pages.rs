@@ -346,3 +346,43 @@ async fn an_unknown_page_is_a_page_and_an_unknown_api_route_the_envelope() {
     assert_eq!(body["error"]["code"], "NOT_FOUND", "{body}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_hosted_hospital_asks_which_organisation() {
+    let app =
+        testkit::spawn_with(Service::Hospital, &[("HOSPITAL__TENANCY__MODE", "hosted")]).await;
+    let mut b = Browser::new(&app);
+    let form = b.get("/").await;
+    assert!(
+        form.body.contains("id=\"tenant_id\""),
+        "the login form asks for the organisation"
+    );
+    // Without it: the API's validation message, on the form.
+    let res = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &form.csrf()),
+                ("username", "hadmin"),
+                ("password", "hadmin123"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(res.body.contains("tenant_id"), "{}", res.body);
+    let form = b.get("/").await;
+    let res = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &form.csrf()),
+                ("tenant_id", common::config::DEMO_TENANT_ID),
+                ("username", "hadmin"),
+                ("password", "hadmin123"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(b.get("/users").await.status, StatusCode::OK);
+    app.stop().await;
+}
