@@ -53,7 +53,8 @@ pub const NO_PAGES: Pages = Pages {
 /// How the web interface runs on this server (app data).
 #[derive(Debug, Clone)]
 pub struct WebSettings {
-    /// Served over TLS: cookies get `Secure` and the `__Host-` prefix.
+    /// Served over TLS (here or at a trusted proxy): cookies get `Secure`
+    /// and the `__Host-` prefix.
     pub secure: bool,
     /// A session unused this long ends.
     pub idle: chrono::TimeDelta,
@@ -67,7 +68,9 @@ impl WebSettings {
     /// The settings of a server from its configuration.
     pub fn from_config(config: &crate::config::Config, pages: Pages) -> Self {
         Self {
-            secure: config.public_tls().is_some(),
+            // TLS here, or at the trusted proxies in front (the only way the
+            // kernel lets a server off loopback without its own TLS).
+            secure: config.public_tls().is_some() || !config.server.trusted_proxies.is_empty(),
             idle: chrono::TimeDelta::minutes(config.auth.web_idle_minutes.max(1)),
             lifetime: chrono::TimeDelta::hours(config.auth.web_session_hours.max(1)),
             pages,
