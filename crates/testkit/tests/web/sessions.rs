@@ -107,3 +107,22 @@ async fn over_tls_the_cookie_is_secure_and_host_only() {
     assert!(!session.contains("Domain"), "{session}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn behind_a_tls_terminating_proxy_the_cookie_is_secure_too() {
+    let app = spawn_with(
+        Service::Hospital,
+        &[("HOSPITAL__SERVER__TRUSTED_PROXIES", "127.0.0.1/32")],
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    let res = b.login("doctor", "doctor123").await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let session = res
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("__Host-bulkhead-session="))
+        .expect("a __Host- session cookie");
+    assert!(session.contains("Secure"), "{session}");
+    app.stop().await;
+}
