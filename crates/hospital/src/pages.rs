@@ -24,6 +24,7 @@ pub const PAGES: Pages = Pages { routes, nav };
 
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::patients::pages::routes)
+        .configure(crate::patients::portal_pages::routes)
         .configure(crate::break_glass::pages::routes)
         .configure(crate::departments::pages::routes)
         .configure(crate::care_team::pages::routes);

@@ -42,6 +42,20 @@ struct LoginPage {
     tenant_id: String,
 }
 
+/// A fresh CSRF token for a form shown before sign-in (login, portal
+/// enrolment), and the cookie that repeats it.
+pub fn public_form_token(settings: &WebSettings) -> (String, actix_web::cookie::Cookie<'static>) {
+    let token = session::random_token();
+    let cookie = session::cookie(settings, LOGIN_COOKIE, token.clone());
+    (token, cookie)
+}
+
+/// Whether a form posted before sign-in carries the token its cookie holds.
+pub fn public_form_ok(req: &HttpRequest, sent: &str) -> bool {
+    let expected = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_string());
+    !sent.is_empty() && expected.as_deref() == Some(sent)
+}
+
 /// The login form, with a fresh login CSRF token in a cookie and the form.
 fn login_form(
     ctx: &AuthContext,
@@ -51,7 +65,7 @@ fn login_form(
     username: String,
     tenant_id: String,
 ) -> PageResult {
-    let token = session::random_token();
+    let (token, cookie) = public_form_token(settings);
     let page = LoginPage {
         layout: Layout::public("Sign in", ctx.service, token.clone()),
         error,
@@ -60,7 +74,7 @@ fn login_form(
         tenant_id,
     };
     let mut res = html_status(status, &page)?;
-    res.add_cookie(&session::cookie(settings, LOGIN_COOKIE, token))
+    res.add_cookie(&cookie)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("setting a cookie: {e}")))?;
     Ok(res)
 }
@@ -105,8 +119,7 @@ async fn login_submit(
     form: web::Form<LoginForm>,
 ) -> PageResult {
     let form = form.into_inner();
-    let expected = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_string());
-    if expected.as_deref() != Some(form.csrf.as_str()) || form.csrf.is_empty() {
+    if !public_form_ok(&req, &form.csrf) {
         let msg = "this sign-in form has expired; please try again".to_string();
         return login_form(
             &ctx,

@@ -172,6 +172,8 @@ struct ChartPage {
     clinical: Option<Vec<(&'static str, String)>>,
     team: Vec<MemberView>,
     can_manage_team: bool,
+    /// Staff may issue a portal enrolment code (none issued into an account yet).
+    can_issue_code: bool,
 }
 
 #[derive(Template)]
@@ -228,6 +230,7 @@ async fn chart(db: web::Data<Db>, p: PageCtx, id: web::Path<String>) -> PageResu
     let members = team(&db, p.ctx.clone(), id.clone()).await?;
     let clinical = (p.ctx.view == View::Full).then(|| clinical_fields(&patient));
     let can_manage_team = p.ctx.can(P::CareTeamManage);
+    let can_issue_code = p.ctx.can(P::PortalManage) && !patient.has_portal_account;
     html(&ChartPage {
         layout: p
             .web
@@ -237,6 +240,7 @@ async fn chart(db: web::Data<Db>, p: PageCtx, id: web::Path<String>) -> PageResu
         clinical,
         team: members,
         can_manage_team,
+        can_issue_code,
     })
 }
 

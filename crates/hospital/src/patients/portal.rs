@@ -61,43 +61,54 @@ async fn portal_account(
             )
         })?;
     }
-    let tenant = tenant_of(&user)?;
-    let id = id.into_inner();
-    let minutes = ctx.enrolment_code_minutes;
-    let issued = db
-        .write(move |c| {
-            let row = store::find_visible(c, scope::visible(&user, &tenant, false)?, &id)?
-                .ok_or_else(scope::not_found)?;
-            if row.portal_user_id.is_some() {
-                return Err(ApiError::Conflict(
-                    "this patient already has a portal account".into(),
-                ));
-            }
-            let issued = enrolment::issue(c, &tenant, &id, &user.id, minutes)?;
-            audit_patient(
-                c,
-                &user,
-                &tenant,
-                &origin,
-                "patient.portal_enrolment.issue",
-                &id,
-                json!({ "expires_at": issued.expires_at }),
-            )?;
-            Ok(issued)
-        })
-        .await?;
+    let issued = issue_code(&ctx, &db, user, origin, id.into_inner()).await?;
     Ok(response::created(json!({
         "enrolment_code": issued.code,
         "expires_at": issued.expires_at,
     })))
 }
 
+/// Issue a patient's enrolment code by the API's rules and audit row
+/// (shared with the pages).
+pub(crate) async fn issue_code(
+    ctx: &web::Data<AuthContext>,
+    db: &Db,
+    user: AuthUser,
+    origin: Origin,
+    id: String,
+) -> ApiResult<enrolment::Issued> {
+    user.require(P::PortalManage)?;
+    let tenant = tenant_of(&user)?;
+    let minutes = ctx.enrolment_code_minutes;
+    db.write(move |c| {
+        let row = store::find_visible(c, scope::visible(&user, &tenant, false)?, &id)?
+            .ok_or_else(scope::not_found)?;
+        if row.portal_user_id.is_some() {
+            return Err(ApiError::Conflict(
+                "this patient already has a portal account".into(),
+            ));
+        }
+        let issued = enrolment::issue(c, &tenant, &id, &user.id, minutes)?;
+        audit_patient(
+            c,
+            &user,
+            &tenant,
+            &origin,
+            "patient.portal_enrolment.issue",
+            &id,
+            json!({ "expires_at": issued.expires_at }),
+        )?;
+        Ok(issued)
+    })
+    .await
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Redeem {
-    code: String,
-    password: String,
-    username: Option<String>,
+pub(crate) struct Redeem {
+    pub(crate) code: String,
+    pub(crate) password: String,
+    pub(crate) username: Option<String>,
 }
 
 /// The one answer to every bad code.
@@ -112,6 +123,24 @@ async fn redeem(
     origin: Origin,
     body: web::Json<Redeem>,
 ) -> ApiResult<HttpResponse> {
+    let created = redeem_code(&ctx, &db, origin, body.into_inner()).await?;
+    Ok(response::created(json!({
+        "id": created.id,
+        "username": created.username,
+        "tenant_id": created.tenant_id,
+        "role": created.role,
+    })))
+}
+
+/// Redeem an enrolment code by the API's rules (pacing, one cost for good
+/// and bad codes, audit rows) and hand back the new account (shared with
+/// the pages).
+pub(crate) async fn redeem_code(
+    ctx: &web::Data<AuthContext>,
+    db: &Db,
+    origin: Origin,
+    body: Redeem,
+) -> ApiResult<users::User> {
     let client = client_key(origin.ip.as_deref().unwrap_or("unknown"));
     if let Some(limiter) = &ctx.login_limiter {
         if !limiter.allow(&client) {
@@ -126,7 +155,6 @@ async fn redeem(
             "too many wrong enrolment codes from this address; wait and try again".into(),
         ));
     }
-    let body = body.into_inner();
     if body.code.len() > 64 {
         return Err(ApiError::field("code", BAD_CODE));
     }
@@ -184,14 +212,9 @@ async fn redeem(
         })
         .await?;
     match result {
-        Some(created) => Ok(response::created(json!({
-            "id": created.id,
-            "username": created.username,
-            "tenant_id": created.tenant_id,
-            "role": created.role,
-        }))),
+        Some(created) => Ok(created),
         None => {
-            record_bad_code(&ctx, &db, &client, origin).await?;
+            record_bad_code(ctx, db, &client, origin).await?;
             Err(ApiError::field("code", BAD_CODE))
         }
     }

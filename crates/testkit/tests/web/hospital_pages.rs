@@ -214,3 +214,80 @@ async fn the_admin_manages_a_care_team_from_the_chart() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn reception_gives_a_code_and_the_patient_opens_their_portal_account() {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    let patient = register_patient_id(
+        &app,
+        &admin,
+        patient_body("Dorothy", "Hodgkin", "1960-05-12"),
+    )
+    .await;
+    let mut r = Browser::new(&app);
+    r.login_ok("reception", "reception123", "/home").await;
+    let chart = r.get(&format!("/patients/{patient}")).await;
+    assert!(chart.body.contains("Give a portal enrolment code"));
+    let issued = r
+        .post(
+            &format!("/patients/{patient}/portal-code"),
+            &[("csrf", &chart.csrf())],
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.body);
+    let marker = "id=\"enrolment-code\">";
+    let at = issued.body.find(marker).unwrap() + marker.len();
+    let code = issued.body[at..at + issued.body[at..].find('<').unwrap()].to_string();
+
+    let mut p = Browser::new(&app);
+    let form = p.get("/enrol").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let bad = p
+        .post(
+            "/enrol",
+            &[
+                ("csrf", &form.csrf()),
+                ("code", "AAAAA-BBBBB"),
+                ("username", "dorothy"),
+                ("password", testkit::STRONG_PASSWORD),
+                ("confirm_password", testkit::STRONG_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("not valid"), "{}", bad.body);
+    let form = p.get("/enrol").await;
+    let done = p
+        .post(
+            "/enrol",
+            &[
+                ("csrf", &form.csrf()),
+                ("code", &code),
+                ("username", "dorothy"),
+                ("password", testkit::STRONG_PASSWORD),
+                ("confirm_password", testkit::STRONG_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::CREATED, "{}", done.body);
+    assert!(done.body.contains("dorothy"));
+    p.login_ok("dorothy", testkit::STRONG_PASSWORD, "/home")
+        .await;
+    let mine = p.get("/my-record").await;
+    assert_eq!(mine.location(), format!("/patients/{patient}"));
+    let log = p.get(&format!("/patients/{patient}/access-log")).await;
+    assert_eq!(log.status, StatusCode::OK);
+    assert!(
+        log.body.contains("reception"),
+        "the patient sees reception's read"
+    );
+    let rows = app.audit_rows().await;
+    for action in [
+        "patient.portal_enrolment.issue",
+        "patient.portal_enrolment.redeem",
+    ] {
+        assert!(rows.iter().any(|r| r.action == action), "no {action} row");
+    }
+    app.stop().await;
+}
