@@ -79,10 +79,10 @@ async fn every_role_completes_its_main_task_in_chromium() {
         patient_body("Mary", "Somerville", "1960-12-26"),
     )
     .await;
-    portal_account(&hospital, &admin, &off_team, "mary").await;
 
     let h = hospital.base_url();
-    hospital_reception(&b, &h).await;
+    let code = hospital_reception(&b, &h, &off_team).await;
+    patient_enrols(&b, &h, &code).await;
     hospital_doctor(&b, &h, &on_team, &off_team).await;
     hospital_patient(&b, &h).await;
     hospital_admin(&b, &h).await;
@@ -102,7 +102,7 @@ async fn every_role_completes_its_main_task_in_chromium() {
     eprintln!("screenshots in {}", shots.display());
 }
 
-async fn hospital_reception(b: &Chrome, h: &str) {
+async fn hospital_reception(b: &Chrome, h: &str, mary: &str) -> String {
     b.goto(&format!("{h}/")).await;
     b.check_accessibility("login").await;
     b.shot("hospital-login").await;
@@ -146,6 +146,32 @@ async fn hospital_reception(b: &Chrome, h: &str) {
         .contains("search=lovelace"));
     b.check_accessibility("patient search").await;
     b.shot("hospital-patient-search").await;
+    // Mary gets a portal enrolment code.
+    b.goto(&format!("{h}/patients/{mary}")).await;
+    b.click("form[action$='/portal-code'] button").await;
+    b.wait_for_text("Enrolment code").await;
+    b.check_accessibility("enrolment code").await;
+    b.client
+        .find(Locator::Id("enrolment-code"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The patient opens her portal account with the code.
+async fn patient_enrols(b: &Chrome, h: &str, code: &str) {
+    b.client.delete_all_cookies().await.unwrap();
+    b.goto(&format!("{h}/enrol")).await;
+    b.check_accessibility("enrolment").await;
+    b.fill("code", code).await;
+    b.fill("username", "mary").await;
+    b.fill("password", STRONG_PASSWORD).await;
+    b.fill("confirm_password", STRONG_PASSWORD).await;
+    b.shot("hospital-portal-enrol").await;
+    b.click("form[action='/enrol'] button[type=submit]").await;
+    b.wait_for_text("Your account is ready").await;
 }
 
 async fn hospital_doctor(b: &Chrome, h: &str, on_team: &str, off_team: &str) {
