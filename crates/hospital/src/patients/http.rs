@@ -211,12 +211,22 @@ async fn update(
     id: web::Path<String>,
     body: web::Json<PatientChanges>,
 ) -> ApiResult<HttpResponse> {
+    let updated = update_patient(&db, ctx, id.into_inner(), body.into_inner()).await?;
+    Ok(response::ok(updated))
+}
+
+/// Change a patient the caller may see, field rules and audit row as on
+/// the API (shared with the pages).
+pub(crate) async fn update_patient(
+    db: &Db,
+    ctx: Ctx,
+    id: String,
+    changes: PatientChanges,
+) -> ApiResult<super::model::PatientView> {
     scope::require_reader(&ctx.user)?;
-    let changes = body.into_inner();
     changes.validate()?;
     let (demo, clinical) = (changes.demographic_fields(), changes.clinical_fields());
     scope::check_editable(&ctx.user, &demo, &clinical)?;
-    let id = id.into_inner();
     let c = ctx.clone();
     let row = db
         .write(move |conn| {
@@ -231,10 +241,8 @@ async fn update(
             Ok(row)
         })
         .await?;
-    let updated = db
-        .run(move |conn| store::to_view(conn, &ctx.keyring, &row, ctx.view))
-        .await?;
-    Ok(response::ok(updated))
+    db.run(move |conn| store::to_view(conn, &ctx.keyring, &row, ctx.view))
+        .await
 }
 
 async fn delete(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {

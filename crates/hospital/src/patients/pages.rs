@@ -15,7 +15,9 @@ use common::web::{html, redirect, Layout, PageError, PageResult};
 use common::ApiError;
 use serde::Deserialize;
 
-use super::http::{list_patients, read_access_log, read_patient, register_patient, AccessEntry};
+use super::http::{
+    list_patients, read_access_log, read_patient, register_patient, update_patient, AccessEntry,
+};
 use super::model::{NewPatient, PatientView, Sex};
 use super::scope::{self, View};
 use crate::care_team::http::{team, MemberView};
@@ -29,6 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/patients/new", web::get().to(new_form))
         .route("/patients/{id}", web::get().to(chart))
         .route("/patients/{id}/access-log", web::get().to(access_log))
+        .route("/patients/{id}/clinical", web::post().to(update_clinical))
         .route("/my-record", web::get().to(my_record));
 }
 
@@ -174,7 +177,14 @@ struct ChartPage {
     can_manage_team: bool,
     /// Staff may issue a portal enrolment code (none issued into an account yet).
     can_issue_code: bool,
+    /// The clinical form, for roles that change clinical fields: (allergies, one a line; blood type).
+    clinical_form: Option<(String, String)>,
 }
+
+/// Blood types as the API names them (`""`: not recorded).
+const BLOOD_TYPES: [&str; 10] = [
+    "", "A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-", "unknown",
+];
 
 #[derive(Template)]
 #[template(path = "break_glass_form.html")]
@@ -231,6 +241,16 @@ async fn chart(db: web::Data<Db>, p: PageCtx, id: web::Path<String>) -> PageResu
     let clinical = (p.ctx.view == View::Full).then(|| clinical_fields(&patient));
     let can_manage_team = p.ctx.can(P::CareTeamManage);
     let can_issue_code = p.ctx.can(P::PortalManage) && !patient.has_portal_account;
+    let clinical_form =
+        (p.ctx.can(P::PatientsUpdateClinical) && p.ctx.view == View::Full).then(|| {
+            let allergies = patient.allergies.clone().unwrap_or_default().join("\n");
+            let blood = patient
+                .blood_type
+                .and_then(|b| serde_json::to_value(b).ok())
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            (allergies, blood)
+        });
     html(&ChartPage {
         layout: p
             .web
@@ -241,6 +261,7 @@ async fn chart(db: web::Data<Db>, p: PageCtx, id: web::Path<String>) -> PageResu
         team: members,
         can_manage_team,
         can_issue_code,
+        clinical_form,
     })
 }
 
@@ -341,4 +362,42 @@ async fn my_record(db: web::Data<Db>, p: PageCtx) -> PageResult {
             "no record is linked to your account yet".into(),
         ))),
     }
+}
+
+#[derive(Deserialize)]
+struct ClinicalForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    allergies: String,
+    #[serde(default)]
+    blood_type: String,
+}
+
+/// Change the clinical fields (allergies one a line; blank blood type: not
+/// recorded) through the API's update: same rules, same audit row.
+async fn update_clinical(
+    db: web::Data<Db>,
+    p: PageCtx,
+    id: web::Path<String>,
+    form: web::Form<ClinicalForm>,
+) -> PageResult {
+    p.web.check_csrf(&form.csrf)?;
+    let id = id.into_inner();
+    let form = form.into_inner();
+    let allergies: Vec<&str> = form
+        .allergies
+        .lines()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect();
+    let allergies = (!allergies.is_empty()).then_some(allergies);
+    let blood = Some(form.blood_type.trim()).filter(|b| !b.is_empty());
+    let changes = serde_json::from_value(serde_json::json!({
+        "allergies": allergies,
+        "blood_type": blood,
+    }))
+    .map_err(|_| ApiError::field("blood_type", "choose one of the listed blood types"))?;
+    update_patient(&db, p.ctx, id.clone(), changes).await?;
+    Ok(redirect(&format!("/patients/{id}")))
 }

@@ -101,6 +101,40 @@ async fn a_doctor_off_the_team_is_refused_then_breaks_the_glass() {
         "a doctor sees clinical fields"
     );
     assert!(chart.body.contains("doctor"), "the care team is shown");
+    // The doctor records allergies and a blood type through the API's update.
+    let bad = b
+        .post(
+            &format!("/patients/{on_team}/clinical"),
+            &[
+                ("csrf", &chart.csrf()),
+                ("allergies", ""),
+                ("blood_type", "Z+"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let res = b
+        .post(
+            &format!("/patients/{on_team}/clinical"),
+            &[
+                ("csrf", &chart.csrf()),
+                ("allergies", "penicillin\nlatex"),
+                ("blood_type", "O-"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let chart = b.get(&format!("/patients/{on_team}")).await;
+    assert!(
+        chart.body.contains("penicillin, latex") && chart.body.contains("<dd>O-</dd>"),
+        "{}",
+        chart.body
+    );
+    assert!(app
+        .audit_rows()
+        .await
+        .iter()
+        .any(|r| r.action == "patient.update"));
 
     let refused = b.get(&format!("/patients/{off_team}")).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
