@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::http::{
     list_patients, read_access_log, read_patient, register_patient, update_patient, AccessEntry,
 };
-use super::model::{NewPatient, PatientView, Sex};
+use super::model::{Contact, NewPatient, PatientView, Sex};
 use super::scope::{self, View};
 use crate::care_team::http::{team, MemberView};
 use crate::pages::PageCtx;
@@ -112,6 +112,10 @@ struct NewForm {
     date_of_birth: String,
     #[serde(default)]
     sex: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    email: String,
 }
 
 async fn new_form(p: PageCtx) -> PageResult {
@@ -141,7 +145,7 @@ async fn register(db: web::Data<Db>, p: PageCtx, form: web::Form<NewForm>) -> Pa
                 last_name: form.last_name.trim().to_string(),
                 date_of_birth: form.date_of_birth.trim().to_string(),
                 sex,
-                contact: None,
+                contact: contact(&form.phone, &form.email),
                 address: None,
                 emergency_contact: None,
                 insurance: None,
@@ -164,6 +168,13 @@ async fn register(db: web::Data<Db>, p: PageCtx, form: web::Form<NewForm>) -> Pa
         ),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The contact block of a registration, if either field was filled in.
+fn contact(phone: &str, email: &str) -> Option<Contact> {
+    let some = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
+    let (phone, email) = (some(phone), some(email));
+    (phone.is_some() || email.is_some()).then_some(Contact { phone, email })
 }
 
 #[derive(Template)]

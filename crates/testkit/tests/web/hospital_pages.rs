@@ -51,6 +51,8 @@ async fn reception_registers_a_patient_and_finds_them_by_name() {
                 ("last_name", "Hopper"),
                 ("date_of_birth", "1946-12-09"),
                 ("sex", "female"),
+                ("phone", "+44 20 7946 0000"),
+                ("email", "grace@example.org"),
             ],
         )
         .await;
@@ -64,6 +66,10 @@ async fn reception_registers_a_patient_and_finds_them_by_name() {
     let chart = b.get(&chart_path).await;
     assert_eq!(chart.status, StatusCode::OK);
     assert!(chart.body.contains("1946-12-09"));
+    assert!(
+        chart.body.contains("grace@example.org"),
+        "the contact is recorded"
+    );
     assert!(
         !chart.body.contains("Allergies"),
         "reception sees no clinical fields"
