@@ -341,6 +341,17 @@ async fn an_unknown_page_is_a_page_and_an_unknown_api_route_the_envelope() {
         body.contains("no such page") && body.contains("correlation-id"),
         "{body}"
     );
+    // A bad query string on a page: a 400 page, not JSON.
+    let mut b = Browser::new(&app);
+    let (user, password) = app.admin_credentials();
+    b.login_ok(user, password, "/home").await;
+    let bad = b.get("/tenants?page=abc").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("invalid query string"), "{}", bad.body);
+    assert!(bad.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     let (status, body) = app.api(Method::GET, "/no-such-route", None, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "NOT_FOUND", "{body}");
