@@ -1,5 +1,5 @@
-//! `/` (sign in), `/login`, `/logout`, `/password`: the API's login and
-//! password-change rules behind forms, with a server-side session.
+//! `/` (sign in), `/login`, `/logout`: the API's login rules behind a
+//! form, with a server-side session.
 //!
 //! The login form has its own CSRF token (a short-lived cookie the form
 //! repeats), so nobody can sign a visitor into an account of theirs.
@@ -14,7 +14,7 @@ use super::extract::WebUser;
 use super::render::{html_status, redirect, Layout, PageResult};
 use super::session;
 use super::WebSettings;
-use crate::accounts::{login, password_change, store};
+use crate::accounts::{login, store};
 use crate::audit::{self, Event, Origin};
 use crate::auth::{AuthContext, TenantRule};
 use crate::db::{now, Db};
@@ -27,9 +27,7 @@ const LOGIN_COOKIE: &str = "bulkhead-login";
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(login_page))
         .route("/login", web::post().to(login_submit))
-        .route("/logout", web::post().to(logout))
-        .route("/password", web::get().to(password_page))
-        .route("/password", web::post().to(password_submit));
+        .route("/logout", web::post().to(logout));
 }
 
 #[derive(Template)]
@@ -223,97 +221,6 @@ async fn logout(
     res.add_cookie(&session::removal(
         &settings,
         session::cookie_name(&settings),
-    ))
-    .map_err(|e| ApiError::Internal(anyhow::anyhow!("setting a cookie: {e}")))?;
-    Ok(res)
-}
-
-#[derive(Template)]
-#[template(path = "password.html")]
-struct PasswordPage {
-    layout: Layout,
-    error: Option<String>,
-    forced: bool,
-}
-
-async fn password_page(user: WebUser) -> PageResult {
-    let page = PasswordPage {
-        layout: user.layout("Change your password"),
-        error: None,
-        forced: user.must_change_password,
-    };
-    html_status(StatusCode::OK, &page)
-}
-
-#[derive(Deserialize)]
-struct PasswordForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    current_password: String,
-    #[serde(default)]
-    new_password: String,
-    #[serde(default)]
-    confirm_password: String,
-}
-
-/// Change the password; the old session ends (its epoch is past) and a new
-/// one is opened on the token the change issues.
-async fn password_submit(
-    ctx: web::Data<AuthContext>,
-    db: web::Data<Db>,
-    settings: web::Data<WebSettings>,
-    user: WebUser,
-    origin: Origin,
-    form: web::Form<PasswordForm>,
-) -> PageResult {
-    user.check_csrf(&form.csrf)?;
-    let form = form.into_inner();
-    let fail = |status: StatusCode, msg: String| {
-        let page = PasswordPage {
-            layout: user.layout("Change your password"),
-            error: Some(msg),
-            forced: user.must_change_password,
-        };
-        html_status(status, &page)
-    };
-    if form.new_password != form.confirm_password {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            "the new password and its confirmation differ".into(),
-        );
-    }
-    let changed = password_change::change_own(
-        &ctx,
-        &db,
-        &user.user,
-        origin,
-        form.current_password,
-        form.new_password,
-    )
-    .await;
-    let (_, claims) = match changed {
-        Ok(done) => done,
-        Err(e @ (ApiError::Validation { .. } | ApiError::RateLimited(_))) => {
-            let status = actix_web::ResponseError::status_code(&e);
-            return fail(status, e.to_string());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let expires = now() + settings.lifetime;
-    let old = user.session_hash.clone();
-    let uid = user.user.id.clone();
-    let (value, _) = db
-        .write(move |c| {
-            session::delete(c, &old)?;
-            session::create(c, &uid, &claims.jti, claims.sep, expires)
-        })
-        .await?;
-    let mut res = redirect("/home");
-    res.add_cookie(&session::cookie(
-        &settings,
-        session::cookie_name(&settings),
-        value,
     ))
     .map_err(|e| ApiError::Internal(anyhow::anyhow!("setting a cookie: {e}")))?;
     Ok(res)

@@ -8,14 +8,17 @@
 //! API; the API keeps accepting bearer tokens and never accepts the cookie
 //! (so no API route is reachable by a cross-site form).
 
-pub mod admin;
 pub mod assets;
+pub mod audit_log;
 pub mod extract;
 pub mod form;
 pub mod home;
 pub mod login;
+pub mod pager;
+pub mod password;
 pub mod render;
 pub mod session;
+pub mod users;
 
 use actix_web::web;
 
@@ -99,7 +102,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, pages: Pages) {
     cfg.app_data(form::form_config())
         .configure(assets::routes)
         .configure(login::routes)
+        .configure(password::routes)
         .configure(home::routes)
-        .configure(admin::routes)
+        .configure(users::routes)
+        .configure(audit_log::routes)
         .configure(pages.routes);
 }

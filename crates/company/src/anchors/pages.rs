@@ -6,7 +6,7 @@ use askama::Template;
 use common::db::Db;
 use common::rbac::CorePermission;
 use common::response::Page;
-use common::web::admin::{url_escape, Pager};
+use common::web::pager::{url_escape, Pager};
 use common::web::{html, Layout, PageResult, WebUser};
 use common::ApiError;
 use contracts::AuditAnchor;

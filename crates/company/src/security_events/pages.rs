@@ -4,7 +4,7 @@ use actix_web::web;
 use askama::Template;
 use common::db::Db;
 use common::response::Page;
-use common::web::admin::{url_escape, Pager};
+use common::web::pager::{url_escape, Pager};
 use common::web::{html, Layout, PageResult, WebUser};
 use serde::Deserialize;
 

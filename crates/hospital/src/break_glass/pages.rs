@@ -7,7 +7,7 @@ use actix_web::web;
 use askama::Template;
 use common::db::Db;
 use common::response::Page;
-use common::web::admin::Pager;
+use common::web::pager::Pager;
 use common::web::{html, redirect, Layout, PageResult};
 use common::ApiError;
 use serde::Deserialize;

@@ -9,7 +9,7 @@ use actix_web::web;
 use askama::Template;
 use common::db::Db;
 use common::response::Page;
-use common::web::admin::{url_escape, Pager};
+use common::web::pager::{url_escape, Pager};
 use common::web::render::html_status;
 use common::web::{html, redirect, Layout, PageError, PageResult};
 use common::ApiError;

@@ -4,7 +4,7 @@ use actix_web::web;
 use askama::Template;
 use common::db::Db;
 use common::response::Page;
-use common::web::admin::Pager;
+use common::web::pager::Pager;
 use common::web::{html, Layout, PageResult, WebUser};
 use common::ApiError;
 use serde::Deserialize;

@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 
 use common::mtls::ServiceIdentity;
 use fantoccini::Locator;
-use testkit::hospital::{
-    add_to_care_team, patient_body, portal_account, register_patient_id, user_id,
-};
+use testkit::hospital::{add_to_care_team, patient_body, register_patient_id, user_id};
 use testkit::plane::{Pki, PlanePorts};
 use testkit::{spawn, spawn_with, Service, TestApp, STRONG_PASSWORD};
 
