@@ -44,10 +44,10 @@ pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err: QueryPayloadError, req| {
         let api = ApiError::validation(format!("invalid query string: {err}"));
         // A page's bad query is shown as a page; the API's as the envelope.
-        if req.path().starts_with("/api/") {
-            api.into()
-        } else {
+        if crate::web::wants_page(req) {
             crate::web::PageError::Api(api).into()
+        } else {
+            api.into()
         }
     })
 }

@@ -81,16 +81,23 @@ impl WebSettings {
     }
 }
 
-/// The answer for a path no route matched: a page for a browser, and for
-/// the API (and anything that does not ask for HTML) the bare 404 the
-/// middleware turns into the JSON envelope, as before.
-pub async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+/// Whether an error should be answered as a page: a browser asking for
+/// HTML outside the API (API and internal-plane clients get the envelope).
+pub fn wants_page(req: &actix_web::HttpRequest) -> bool {
     let wants_html = req
         .headers()
         .get(actix_web::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
-    if !wants_html || req.path().starts_with("/api/") {
+    let path = req.path();
+    wants_html && !path.starts_with("/api/") && !path.starts_with("/internal/")
+}
+
+/// The answer for a path no route matched: a page for a browser, and for
+/// the API (and anything that does not ask for HTML) the bare 404 the
+/// middleware turns into the JSON envelope, as before.
+pub async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    if !wants_page(&req) {
         return actix_web::HttpResponse::NotFound().finish();
     }
     let err = PageError::Api(crate::error::ApiError::NotFound("no such page".into()));

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use reqwest::header::{HeaderMap, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{redirect, StatusCode};
 use testkit::hospital::encode;
 use testkit::TestApp;
@@ -70,6 +70,8 @@ impl Browser {
     }
 
     async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        // As a browser asks.
+        let req = req.header(ACCEPT, "text/html,application/xhtml+xml");
         let req = if self.cookies.is_empty() {
             req
         } else {
