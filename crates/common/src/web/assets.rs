@@ -25,6 +25,11 @@ const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../../static/htmx.min.js"),
     },
     Asset {
+        name: "app-1.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../static/app.js"),
+    },
+    Asset {
         name: "app-1.css",
         content_type: "text/css; charset=utf-8",
         bytes: include_bytes!("../../static/app.css"),

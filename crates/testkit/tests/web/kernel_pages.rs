@@ -31,6 +31,7 @@ async fn the_login_page_has_a_strict_csp_and_no_inline_script_or_style() {
         "/static/pico-2.1.1.min.css",
         "/static/htmx-2.0.11.min.js",
         "/static/app-1.css",
+        "/static/app-1.js",
     ] {
         assert!(page.body.contains(asset), "{asset} not linked");
         let res = b.get(asset).await;
