@@ -178,6 +178,20 @@ impl AuthUser {
         self.policy.roles().map(str::to_string).collect()
     }
 
+    /// Every role of this server with its permissions (the users page).
+    pub fn role_permissions(&self) -> Vec<(String, Vec<String>)> {
+        self.policy
+            .roles()
+            .map(|r| {
+                let perms = self.policy.permissions_of(r);
+                (
+                    r.to_string(),
+                    perms.into_iter().map(str::to_string).collect(),
+                )
+            })
+            .collect()
+    }
+
     /// The caller of a web session the web extractor has checked against
     /// the same rules as a token (revocation, epoch, active).
     pub(crate) fn from_session(

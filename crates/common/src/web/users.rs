@@ -43,6 +43,8 @@ struct UsersPage {
     roles: Vec<String>,
     rows: Vec<store::User>,
     pager: Pager,
+    /// Each role and what it may do.
+    policy: Vec<(String, Vec<String>)>,
 }
 
 async fn users(db: web::Data<Db>, user: WebUser, q: web::Query<UsersQuery>) -> PageResult {
@@ -66,6 +68,7 @@ async fn users(db: web::Data<Db>, user: WebUser, q: web::Query<UsersQuery>) -> P
     let layout = user.layout("Users");
     html(&UsersPage {
         roles: user.user.roles(),
+        policy: user.user.role_permissions(),
         layout,
         role,
         rows,

@@ -76,7 +76,12 @@ async fn every_server_signs_its_admin_in_and_out_with_a_strict_cookie() {
             home.body.contains("href=\"/audit\""),
             "{service}: the admin reads the audit log"
         );
-        assert_eq!(b.get("/users").await.status, StatusCode::OK, "{service}");
+        let users = b.get("/users").await;
+        assert_eq!(users.status, StatusCode::OK, "{service}");
+        assert!(
+            users.body.contains("users.manage"),
+            "{service}: the roles and their permissions"
+        );
         let audit = b.get("/audit?action=auth.").await;
         assert_eq!(audit.status, StatusCode::OK, "{service}");
         assert!(
