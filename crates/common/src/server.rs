@@ -212,7 +212,9 @@ impl Application {
         let auth_data = auth.clone();
         let routes = spec.routes;
         let pages = spec.pages;
-        let web_settings = web::Data::new(crate::web::WebSettings::from_config(&config, pages));
+        let web_settings = web::Data::new(crate::web::WebSettings::from_config(
+            &config, service, pages,
+        ));
         let mut http = HttpServer::new(move || {
             App::new()
                 .app_data(db_data.clone())

@@ -99,11 +99,6 @@ mod subtle_eq {
     }
 }
 
-/// Why a session was not accepted (all answer "sign in again").
-fn signed_out() -> PageError {
-    PageError::Api(ApiError::Unauthenticated("sign in again".into()))
-}
-
 impl FromRequest for WebUser {
     type Error = PageError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, PageError>>>>;
@@ -125,8 +120,11 @@ impl FromRequest for WebUser {
                 .app_data::<web::Data<WebSettings>>()
                 .cloned()
                 .ok_or_else(missing)?;
+            let name = session::cookie_name(&settings);
+            // Every refusal below: sign in again (and drop the cookie).
+            let signed_out = || PageError::SignedOut(name);
             let value = req
-                .cookie(session::cookie_name(&settings))
+                .cookie(name)
                 .map(|c| c.value().to_string())
                 .ok_or_else(signed_out)?;
             let found: Option<(Session, Option<(store::User, bool)>)> = db
@@ -149,7 +147,7 @@ impl FromRequest for WebUser {
             else {
                 let hash = s.id_hash.clone();
                 db.write(move |c| session::delete(c, &hash)).await?;
-                return Err(signed_out());
+                return Err(PageError::SignedOut(name));
             };
             // One write a minute at most per session, not one per page.
             if at - s.last_seen_at > chrono::TimeDelta::seconds(60) {

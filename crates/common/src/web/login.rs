@@ -20,9 +20,6 @@ use crate::auth::{AuthContext, TenantRule};
 use crate::db::{now, Db};
 use crate::error::ApiError;
 
-/// The login form's CSRF cookie.
-const LOGIN_COOKIE: &str = "bulkhead-login";
-
 /// Mount the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(login_page))
@@ -44,13 +41,15 @@ struct LoginPage {
 /// enrolment), and the cookie that repeats it.
 pub fn public_form_token(settings: &WebSettings) -> (String, actix_web::cookie::Cookie<'static>) {
     let token = session::random_token();
-    let cookie = session::cookie(settings, LOGIN_COOKIE, token.clone());
+    let name = session::public_form_cookie_name(settings);
+    let cookie = session::cookie(settings, name, token.clone());
     (token, cookie)
 }
 
 /// Whether a form posted before sign-in carries the token its cookie holds.
-pub fn public_form_ok(req: &HttpRequest, sent: &str) -> bool {
-    let expected = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_string());
+pub fn public_form_ok(req: &HttpRequest, settings: &WebSettings, sent: &str) -> bool {
+    let name = session::public_form_cookie_name(settings);
+    let expected = req.cookie(name).map(|c| c.value().to_string());
     !sent.is_empty() && expected.as_deref() == Some(sent)
 }
 
@@ -117,7 +116,7 @@ async fn login_submit(
     form: web::Form<LoginForm>,
 ) -> PageResult {
     let form = form.into_inner();
-    if !public_form_ok(&req, &form.csrf) {
+    if !public_form_ok(&req, &settings, &form.csrf) {
         let msg = "this sign-in form has expired; please try again".to_string();
         return login_form(
             &ctx,
@@ -177,7 +176,7 @@ async fn login_submit(
     let mut res = redirect(to);
     let cookies = [
         session::cookie(&settings, session::cookie_name(&settings), value),
-        session::removal(&settings, LOGIN_COOKIE),
+        session::removal(&settings, session::public_form_cookie_name(&settings)),
     ];
     for c in &cookies {
         res.add_cookie(c)

@@ -65,11 +65,18 @@ pub struct WebSettings {
     pub lifetime: chrono::TimeDelta,
     /// The server's own pages.
     pub pages: Pages,
+    /// Which server (cookie names differ per server: browsers send a
+    /// host's cookies to every port, and the demo runs all four on one host).
+    pub service: crate::service::Service,
 }
 
 impl WebSettings {
     /// The settings of a server from its configuration.
-    pub fn from_config(config: &crate::config::Config, pages: Pages) -> Self {
+    pub fn from_config(
+        config: &crate::config::Config,
+        service: crate::service::Service,
+        pages: Pages,
+    ) -> Self {
         Self {
             // TLS here, or at the trusted proxies in front (the only way the
             // kernel lets a server off loopback without its own TLS).
@@ -77,6 +84,7 @@ impl WebSettings {
             idle: chrono::TimeDelta::minutes(config.auth.web_idle_minutes.max(1)),
             lifetime: chrono::TimeDelta::hours(config.auth.web_session_hours.max(1)),
             pages,
+            service,
         }
     }
 }

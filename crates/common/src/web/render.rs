@@ -98,16 +98,18 @@ pub fn redirect(to: &str) -> HttpResponse {
         .finish()
 }
 
-/// Back to the login page, dropping a session cookie that no longer
-/// opens a session (either name: the server may have changed to TLS).
-fn signed_out() -> HttpResponse {
+/// Back to the login page, dropping the session cookie `cookie` that no
+/// longer opens a session.
+fn signed_out(cookie: &'static str) -> HttpResponse {
     let mut res = redirect("/");
-    for cookie in [
-        "bulkhead-session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict",
-        "__Host-bulkhead-session=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict",
-    ] {
-        res.headers_mut()
-            .append(header::SET_COOKIE, header::HeaderValue::from_static(cookie));
+    let secure = if cookie.starts_with("__Host-") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let line = format!("{cookie}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}");
+    if let Ok(v) = header::HeaderValue::from_str(&line) {
+        res.headers_mut().append(header::SET_COOKIE, v);
     }
     res
 }
@@ -121,13 +123,16 @@ pub enum PageError {
     /// Go elsewhere first (e.g. change the password).
     #[error("see {0}")]
     Redirect(&'static str),
+    /// The session cookie (named) opens no session: sign in again.
+    #[error("signed out")]
+    SignedOut(&'static str),
 }
 
 impl PageError {
     fn api(&self) -> Option<&ApiError> {
         match self {
             PageError::Api(e) => Some(e),
-            PageError::Redirect(_) => None,
+            PageError::Redirect(_) | PageError::SignedOut(_) => None,
         }
     }
 }
@@ -145,7 +150,7 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
             PageError::Api(e) => e.status_code(),
-            PageError::Redirect(_) => StatusCode::SEE_OTHER,
+            PageError::Redirect(_) | PageError::SignedOut(_) => StatusCode::SEE_OTHER,
         }
     }
 
@@ -155,7 +160,8 @@ impl ResponseError for PageError {
                 // Not signed in (or no longer): back to the login page.
                 return match self {
                     PageError::Redirect(to) => redirect(to),
-                    PageError::Api(_) => signed_out(),
+                    PageError::SignedOut(cookie) => signed_out(cookie),
+                    PageError::Api(_) => redirect("/"),
                 };
             }
             Some(e) => e,

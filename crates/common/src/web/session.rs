@@ -13,6 +13,7 @@ use super::WebSettings;
 use crate::db::{now, DbConn};
 use crate::error::ApiResult;
 use crate::schema::web_sessions;
+use crate::service::Service;
 
 /// One stored session.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -48,13 +49,29 @@ pub fn hash_id(cookie_value: &str) -> String {
     hex::encode(Sha256::digest(cookie_value.as_bytes()))
 }
 
-/// The session cookie's name: with TLS the `__Host-` prefix makes the
+/// The session cookie's name, one per server (a browser sends a host's
+/// cookies to all its ports). With TLS the `__Host-` prefix makes the
 /// browser refuse it unless `Secure`, host-only and `Path=/`.
 pub fn cookie_name(settings: &WebSettings) -> &'static str {
-    if settings.secure {
-        "__Host-bulkhead-session"
-    } else {
-        "bulkhead-session"
+    match (settings.secure, settings.service) {
+        (false, Service::Hospital) => "bulkhead-hospital-session",
+        (false, Service::Company) => "bulkhead-company-session",
+        (false, Service::Dev) => "bulkhead-dev-session",
+        (false, Service::Owner) => "bulkhead-owner-session",
+        (true, Service::Hospital) => "__Host-bulkhead-hospital-session",
+        (true, Service::Company) => "__Host-bulkhead-company-session",
+        (true, Service::Dev) => "__Host-bulkhead-dev-session",
+        (true, Service::Owner) => "__Host-bulkhead-owner-session",
+    }
+}
+
+/// The cookie of the forms shown before sign-in (login, enrolment), one per server.
+pub fn public_form_cookie_name(settings: &WebSettings) -> &'static str {
+    match settings.service {
+        Service::Hospital => "bulkhead-hospital-login",
+        Service::Company => "bulkhead-company-login",
+        Service::Dev => "bulkhead-dev-login",
+        Service::Owner => "bulkhead-owner-login",
     }
 }
 

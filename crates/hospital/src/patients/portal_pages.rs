@@ -112,7 +112,7 @@ async fn enrol(
     form: web::Form<EnrolForm>,
 ) -> PageResult {
     let form = form.into_inner();
-    if !public_form_ok(&req, &form.csrf) {
+    if !public_form_ok(&req, &settings, &form.csrf) {
         let msg = "this form has expired; please try again".to_string();
         return enrol_page(&ctx, &settings, StatusCode::FORBIDDEN, Some(msg), None);
     }

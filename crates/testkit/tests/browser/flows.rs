@@ -262,7 +262,7 @@ async fn security_checks(b: &Chrome, h: &str) {
     let cookies = b.client.get_all_cookies().await.unwrap();
     let session = cookies
         .iter()
-        .find(|c| c.name() == "bulkhead-session")
+        .find(|c| c.name() == "bulkhead-hospital-session")
         .expect("a session cookie");
     assert_eq!(session.http_only(), Some(true));
     assert_eq!(format!("{:?}", session.same_site()), "Some(Strict)");
@@ -272,7 +272,10 @@ async fn security_checks(b: &Chrome, h: &str) {
         .execute("return document.cookie", vec![])
         .await
         .unwrap();
-    assert!(!seen.as_str().unwrap_or("").contains("bulkhead-session"));
+    assert!(!seen
+        .as_str()
+        .unwrap_or("")
+        .contains("bulkhead-hospital-session"));
     // A form whose token was tampered with is refused.
     b.goto(&format!("{h}/patients/new")).await;
     b.client

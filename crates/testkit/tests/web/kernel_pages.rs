@@ -55,7 +55,7 @@ async fn every_server_signs_its_admin_in_and_out_with_a_strict_cookie() {
         let cookie = res
             .set_cookies()
             .into_iter()
-            .find(|c| c.starts_with("bulkhead-session="))
+            .find(|c| c.starts_with(&format!("bulkhead-{}-session=", service.name())))
             .expect("a session cookie");
         assert!(cookie.contains("HttpOnly"), "{cookie}");
         assert!(cookie.contains("SameSite=Strict"), "{cookie}");
@@ -128,10 +128,12 @@ async fn a_logged_out_visitor_reaches_no_page() {
     }
     // A made-up cookie is no session either: dropped, and the login page
     // shows (no redirect loop between `/` and `/home`).
-    b.cookies.insert("bulkhead-session".into(), "0".repeat(64));
+    b.cookies
+        .insert("bulkhead-hospital-session".into(), "0".repeat(64));
     assert_eq!(b.get("/home").await.location(), "/");
-    assert!(!b.cookies.contains_key("bulkhead-session"));
-    b.cookies.insert("bulkhead-session".into(), "0".repeat(64));
+    assert!(!b.cookies.contains_key("bulkhead-hospital-session"));
+    b.cookies
+        .insert("bulkhead-hospital-session".into(), "0".repeat(64));
     let login = b.get("/").await;
     assert_eq!(login.status, StatusCode::OK);
     assert!(login.body.contains("action=\"/login\""));
@@ -158,7 +160,7 @@ async fn forms_without_the_sessions_csrf_token_are_refused() {
     assert!(!res
         .set_cookies()
         .iter()
-        .any(|c| c.starts_with("bulkhead-session=")));
+        .any(|c| c.starts_with("bulkhead-hospital-session=")));
     // A signed-in session's forms.
     b.login_ok("reception", "reception123", "/home").await;
     let res = b
@@ -402,4 +404,23 @@ async fn a_hosted_hospital_asks_which_organisation() {
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     assert_eq!(b.get("/users").await.status, StatusCode::OK);
     app.stop().await;
+}
+
+#[tokio::test]
+async fn one_browser_stays_signed_in_to_two_servers_on_one_host() {
+    // Browsers send a host's cookies to every port; the demo runs all four
+    // servers on localhost. Each server names its own cookie.
+    let hospital = spawn(Service::Hospital).await;
+    let company = spawn(Service::Company).await;
+    let mut h = Browser::new(&hospital);
+    h.login_ok("doctor", "doctor123", "/home").await;
+    let mut c = Browser::new(&company);
+    c.cookies = h.cookies.clone();
+    c.login_ok("admin", "admin123", "/home").await;
+    // The shared jar now holds both; each server still knows its session.
+    h.cookies = c.cookies.clone();
+    assert_eq!(h.get("/home").await.status, StatusCode::OK);
+    assert_eq!(c.get("/home").await.status, StatusCode::OK);
+    hospital.stop().await;
+    company.stop().await;
 }

@@ -99,7 +99,7 @@ async fn over_tls_the_cookie_is_secure_and_host_only() {
         .get_all(SET_COOKIE)
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("__Host-bulkhead-session="))
+        .find(|c| c.starts_with("__Host-bulkhead-company-session="))
         .expect("a __Host- session cookie");
     for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(session.contains(flag), "{flag} missing: {session}");
@@ -121,7 +121,7 @@ async fn behind_a_tls_terminating_proxy_the_cookie_is_secure_too() {
     let session = res
         .set_cookies()
         .into_iter()
-        .find(|c| c.starts_with("__Host-bulkhead-session="))
+        .find(|c| c.starts_with("__Host-bulkhead-hospital-session="))
         .expect("a __Host- session cookie");
     assert!(session.contains("Secure"), "{session}");
     app.stop().await;
