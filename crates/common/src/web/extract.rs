@@ -32,6 +32,7 @@ pub struct WebUser {
     pub must_change_password: bool,
     settings: web::Data<WebSettings>,
     service: crate::service::Service,
+    path: String,
 }
 
 impl WebUser {
@@ -46,6 +47,7 @@ impl WebUser {
             }),
             csrf: self.csrf.clone(),
             nav: self.nav(),
+            current: self.path.clone(),
         }
     }
 
@@ -174,6 +176,7 @@ impl FromRequest for WebUser {
                 must_change_password,
                 settings,
                 service: ctx.service,
+                path: req.path().to_string(),
             })
         })
     }

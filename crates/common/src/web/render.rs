@@ -30,6 +30,8 @@ pub struct Layout {
     pub csrf: String,
     /// The role's tasks.
     pub nav: Vec<NavLink>,
+    /// The requested path (its link in the navigation is marked current).
+    pub current: String,
 }
 
 /// Who is signed in, as the page header shows it.
@@ -50,6 +52,7 @@ impl Layout {
             user: None,
             csrf,
             nav: Vec::new(),
+            current: String::new(),
         }
     }
 }
@@ -180,6 +183,7 @@ impl ResponseError for PageError {
                 user: None,
                 csrf: String::new(),
                 nav: Vec::new(),
+                current: String::new(),
             },
             code: err.code(),
             message,

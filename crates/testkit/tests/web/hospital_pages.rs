@@ -61,6 +61,12 @@ async fn reception_registers_a_patient_and_finds_them_by_name() {
     let id = chart_path.trim_start_matches("/patients/").to_string();
     let found = b.get("/patients?search=hopper").await;
     assert_eq!(found.status, StatusCode::OK);
+    assert!(
+        found
+            .body
+            .contains("href=\"/patients\" aria-current=\"page\""),
+        "the current task is marked"
+    );
     assert!(found.body.contains(&chart_path), "{}", found.body);
     assert!(found.body.contains("Grace Hopper"));
     let chart = b.get(&chart_path).await;
