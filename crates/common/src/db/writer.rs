@@ -278,7 +278,7 @@ mod tests {
         );
         assert!(rows.0.iter().all(|r| {
             let n: usize = r.resource.trim_start_matches("item:").parse().unwrap();
-            n % 7 != 0
+            !n.is_multiple_of(7)
         }));
         let v = db.run(audit::verify).await.unwrap();
         assert!(v.is_intact(), "{v:?}");
