@@ -184,17 +184,25 @@ async fn stop_all(running: &mut [Running]) {
 
 fn print_banner(running: &[Running], demo: bool) {
     println!();
-    println!("Bulkhead is up:");
+    println!("Bulkhead is up (web pages at each root, the API under its prefix):");
     for r in running {
         println!(
-            "  {:<9} http://{}{}",
+            "  {:<9} http://{}/  http://{}{}",
             r.service.name(),
+            r.addr,
             r.addr,
             r.service.api_prefix()
         );
     }
     if demo {
         println!();
+        if let Some(h) = running.iter().find(|r| r.service == Service::Hospital) {
+            println!(
+                "  First: open http://localhost:{} and log in as doctor / doctor123.",
+                h.addr.port()
+            );
+            println!();
+        }
         println!("  *** DEMO MODE: published passwords, synthetic data only, loopback only ***");
         for r in running {
             let logins: Vec<String> = crate::admin::spec(r.service)

@@ -252,6 +252,10 @@ pub struct AuthSection {
     pub account_delay_max_secs: i64,
     /// Minutes a portal enrolment code stays valid.
     pub enrolment_code_minutes: i64,
+    /// Minutes without a request after which a web session ends.
+    pub web_idle_minutes: i64,
+    /// Hours after which a web session ends however active (one shift).
+    pub web_session_hours: i64,
 }
 
 impl Default for AuthSection {
@@ -266,6 +270,8 @@ impl Default for AuthSection {
             login_attempts_per_minute: 30,
             account_delay_max_secs: 300,
             enrolment_code_minutes: 24 * 60,
+            web_idle_minutes: 15,
+            web_session_hours: 8,
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod security;
 pub mod server;
 pub mod service;
 pub mod telemetry;
+pub mod web;
 
 pub use error::{ApiError, ApiResult};
 pub use service::Service;

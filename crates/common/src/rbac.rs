@@ -167,6 +167,14 @@ impl Policy {
     pub fn roles(&self) -> impl Iterator<Item = &str> {
         self.roles.keys().map(String::as_str)
     }
+
+    /// The permissions of `role` in name order (none for an unknown role).
+    pub fn permissions_of(&self, role: &str) -> Vec<&str> {
+        self.roles
+            .get(role)
+            .map(|p| p.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
 }
 
 fn check_role_name(role: &str) -> anyhow::Result<()> {

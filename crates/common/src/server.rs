@@ -50,6 +50,8 @@ pub struct Spec {
     pub internal_routes: Option<fn(&mut web::ServiceConfig)>,
     /// Background work of the plane (outbox delivery, anchors, pulls).
     pub start_plane: Option<PlaneStarter>,
+    /// Its web pages beyond the kernel's (login, home, users, audit).
+    pub pages: crate::web::Pages,
     /// Configuration sections only this server takes (`[clinical]` on
     /// hospital); any other section the kernel does not know is refused.
     pub sections: &'static [Section],
@@ -224,6 +226,10 @@ impl Application {
         let service_data = web::Data::new(service);
         let auth_data = auth.clone();
         let document = web::Data::new(crate::http::openapi::ApiDocument::build(spec)?);
+        let pages = spec.pages;
+        let web_settings = web::Data::new(crate::web::WebSettings::from_config(
+            &config, service, pages,
+        ));
         let mut http = HttpServer::new(move || {
             App::new()
                 .app_data(db_data.clone())
@@ -231,6 +237,7 @@ impl Application {
                 .app_data(metrics.clone())
                 .app_data(service_data.clone())
                 .app_data(document.clone())
+                .app_data(web_settings.clone())
                 .configure(|cfg| {
                     for register in &own_sections {
                         register(cfg);
@@ -249,6 +256,8 @@ impl Application {
                 .wrap(from_fn(middleware::observe))
                 .configure(health::routes)
                 .service(web::scope(service.api_prefix()).configure(|cfg| api_routes(spec, cfg)))
+                .configure(|cfg| crate::web::routes(cfg, pages))
+                .default_service(web::to(crate::web::not_found))
         })
         .shutdown_timeout(10);
         http = match public_tls {

@@ -4,6 +4,7 @@
 
 pub mod anchors;
 pub mod openapi;
+pub mod pages;
 pub mod plane;
 pub mod schema;
 pub mod security_events;
@@ -79,6 +80,7 @@ pub static SPEC: Spec = Spec {
     start_plane: Some(plane::start),
     sections: &[],
     background: None,
+    pages: pages::PAGES,
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

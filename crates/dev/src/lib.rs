@@ -54,6 +54,7 @@ pub static SPEC: Spec = Spec {
     start_plane: None,
     sections: &[],
     background: None,
+    pages: common::web::NO_PAGES,
 };
 
 fn routes(_cfg: &mut web::ServiceConfig) {}

@@ -7,6 +7,7 @@ pub mod care_team;
 pub mod context;
 pub mod departments;
 pub mod openapi;
+pub mod pages;
 pub mod patients;
 pub mod reencrypt;
 pub mod schema;
@@ -176,6 +177,7 @@ pub static SPEC: Spec = Spec {
     start_plane: Some(common::plane::start_reporting),
     sections: &[settings::CLINICAL, reencrypt::SECTION],
     background: Some(reencrypt::worker::start),
+    pages: pages::PAGES,
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

@@ -3,6 +3,7 @@
 //! application builder; `main.rs` only calls it.
 
 pub mod openapi;
+pub mod pages;
 pub mod schema;
 pub mod tenants;
 
@@ -55,6 +56,7 @@ pub static SPEC: Spec = Spec {
     start_plane: Some(common::plane::start_reporting),
     sections: &[],
     background: None,
+    pages: pages::PAGES,
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

@@ -112,20 +112,20 @@ fn not_found_user(e: ApiError) -> ApiError {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateUser {
+pub(crate) struct CreateUser {
     #[schema(min_length = 3, max_length = 64, pattern = r"^[A-Za-z0-9._@-]+$")]
-    username: String,
+    pub(crate) username: String,
     #[schema(min_length = 8, max_length = 72)]
-    password: String,
-    role: String,
+    pub(crate) password: String,
+    pub(crate) role: String,
     #[schema(max_length = 254, pattern = r"^[^@\s]+@[^.\s][^\s]*\.[^\s]*$")]
-    email: Option<String>,
+    pub(crate) email: Option<String>,
     #[schema(
         min_length = 1,
         max_length = 200,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
-    full_name: Option<String>,
+    pub(crate) full_name: Option<String>,
 }
 
 #[utoipa::path(post, path = "/users", tag = "users", security(("bearer" = [])), summary = "Create a user (users.manage; only an admin creates an admin)",
@@ -138,8 +138,20 @@ async fn create_user(
     origin: Origin,
     body: web::Json<CreateUser>,
 ) -> ApiResult<HttpResponse> {
-    user.require(CorePermission::UsersManage)?;
     let body = body.into_inner();
+    let created = create_account(&ctx, &db, user, origin, body).await?;
+    Ok(response::created(UserView::from(&created)))
+}
+
+/// A new account in the caller's tenant, by the API's rules (shared with the pages).
+pub(crate) async fn create_account(
+    ctx: &web::Data<AuthContext>,
+    db: &Db,
+    user: AuthUser,
+    origin: Origin,
+    body: CreateUser,
+) -> ApiResult<store::User> {
+    user.require(CorePermission::UsersManage)?;
     if body.role == ctx.policy.admin_role() && !user.is_admin() {
         return Err(ApiError::Forbidden(
             "only an admin may create an admin".into(),
@@ -160,17 +172,15 @@ async fn create_user(
         create::prepare(&ctx2.policy, ctx2.bcrypt_cost, &account)
     })
     .await??;
-    let created = db
-        .write(move |c| {
-            let by = Creator {
-                actor: &user.id,
-                role: &user.role,
-            };
-            create::insert(c, &new, by, &origin)?;
-            store::get_in_tenant(c, &new.tenant_id, &new.id)
-        })
-        .await?;
-    Ok(response::created(UserView::from(&created)))
+    db.write(move |c| {
+        let by = Creator {
+            actor: &user.id,
+            role: &user.role,
+        };
+        create::insert(c, &new, by, &origin)?;
+        store::get_in_tenant(c, &new.tenant_id, &new.id)
+    })
+    .await
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -222,8 +232,20 @@ async fn set_active(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (id, switch) = path.into_inner();
+    set_account_active(ctx, db, user, origin, id, switch == "activate").await
+}
+
+/// Activate or deactivate an account by the API's rules (shared with the pages).
+pub(crate) async fn set_account_active(
+    ctx: web::Data<AuthContext>,
+    db: web::Data<Db>,
+    user: AuthUser,
+    origin: Origin,
+    id: String,
+    active: bool,
+) -> ApiResult<HttpResponse> {
     let body = UpdateUser {
-        active: Some(switch == "activate"),
+        active: Some(active),
         ..Default::default()
     };
     apply_update(ctx, db, user, origin, id, body).await

@@ -80,13 +80,48 @@ pub(super) async fn login(
     origin: Origin,
     body: web::Json<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
-    let client = client_key(origin.ip.as_deref().unwrap_or("unknown"));
-    pace_address(&ctx, &client)?;
     let LoginRequest {
         username,
         password,
         tenant_id,
     } = body.into_inner();
+    let done = authenticate(&ctx, &db, origin, username, password, tenant_id).await?;
+    let user = done.user;
+    let mut user_json = json!({ "id": user.id, "username": user.username, "role": user.role });
+    if !user.tenant_id.is_empty() {
+        user_json["tenant_id"] = json!(user.tenant_id);
+    }
+    Ok(response::ok(json!({
+        "access_token": done.token,
+        "token_type": "Bearer",
+        "expires_in": ctx.keys.ttl_secs(),
+        "user": user_json,
+        "must_change_password": user.must_change_password,
+    })))
+}
+
+/// A successful login: the token issued, its claims, and the account.
+pub struct LoggedIn {
+    /// The bearer token.
+    pub token: String,
+    /// Its claims (the web session keeps the jti and epoch).
+    pub claims: crate::auth::token::Claims,
+    /// The account as it was read for the login.
+    pub user: User,
+}
+
+/// Every rule of a login (pacing, lockout, one bcrypt per attempt, audit,
+/// security events), shared by the API and the web login form.
+pub async fn authenticate(
+    ctx: &web::Data<AuthContext>,
+    db: &Db,
+    origin: Origin,
+    username: String,
+    password: String,
+    tenant_id: Option<String>,
+) -> ApiResult<LoggedIn> {
+    let client = client_key(origin.ip.as_deref().unwrap_or("unknown"));
+    pace_address(ctx, &client)?;
     if username.is_empty() || username.len() > 254 {
         return Err(ApiError::field("username", "must be 1 to 254 characters"));
     }
@@ -116,7 +151,7 @@ pub(super) async fn login(
         Some(_) => None,
     };
     match (user, failure) {
-        (Some(user), None) => succeed(&ctx, &db, user, &client, origin).await,
+        (Some(user), None) => succeed(ctx, db, user, &client, origin).await,
         (user, Some(failure)) => {
             let attempt = Attempt {
                 actor: match &user {
@@ -129,7 +164,7 @@ pub(super) async fn login(
                 user_id: user.map(|u| u.id),
                 client,
             };
-            record_failure(&ctx, &db, attempt, failure, origin).await?;
+            record_failure(ctx, db, attempt, failure, origin).await?;
             Err(ApiError::Unauthenticated(BAD_LOGIN.into()))
         }
         (None, None) => Err(ApiError::Unauthenticated(BAD_LOGIN.into())),
@@ -299,7 +334,7 @@ async fn succeed(
     user: User,
     client: &str,
     origin: Origin,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<LoggedIn> {
     let (token, claims) = ctx.keys.issue(
         &user.id,
         &user.role,
@@ -318,15 +353,9 @@ async fn succeed(
         Ok(())
     })
     .await?;
-    let mut user_json = json!({ "id": user.id, "username": user.username, "role": user.role });
-    if !user.tenant_id.is_empty() {
-        user_json["tenant_id"] = json!(user.tenant_id);
-    }
-    Ok(response::ok(json!({
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": ctx.keys.ttl_secs(),
-        "user": user_json,
-        "must_change_password": user.must_change_password,
-    })))
+    Ok(LoggedIn {
+        token,
+        claims,
+        user,
+    })
 }

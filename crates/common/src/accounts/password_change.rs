@@ -38,6 +38,40 @@ pub(super) async fn change_password(
     body: web::Json<ChangePassword>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
+    let (token, _) = change(&ctx, &db, &user, origin, body).await?;
+    Ok(response::ok(json!({
+        "changed": true,
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": ctx.keys.ttl_secs(),
+    })))
+}
+
+/// Change `user`'s own password with every rule of the API (policy,
+/// throttling, counting a wrong current password, audit) and issue a
+/// fresh token under the new session epoch. Shared with the web form.
+pub async fn change_own(
+    ctx: &web::Data<AuthContext>,
+    db: &Db,
+    user: &AuthUser,
+    origin: Origin,
+    current_password: String,
+    new_password: String,
+) -> ApiResult<(String, crate::auth::token::Claims)> {
+    let body = ChangePassword {
+        current_password,
+        new_password,
+    };
+    change(ctx, db, user, origin, body).await
+}
+
+async fn change(
+    ctx: &web::Data<AuthContext>,
+    db: &Db,
+    user: &AuthUser,
+    origin: Origin,
+    body: ChangePassword,
+) -> ApiResult<(String, crate::auth::token::Claims)> {
     if body.current_password.len() > 1024 {
         return Err(ApiError::field("current_password", "is wrong"));
     }
@@ -62,7 +96,7 @@ pub(super) async fn change_password(
     let verifier = ctx.verifier.clone();
     let (current, hash) = (body.current_password, stored.password_hash);
     if !web::block(move || verifier.verify(&current, Some(&hash))).await? {
-        record_wrong_password(&ctx, &db, &user, &client, origin).await?;
+        record_wrong_password(ctx, db, user, &client, origin).await?;
         return Err(ApiError::field("current_password", "is wrong"));
     }
     let cost = ctx.bcrypt_cost;
@@ -84,13 +118,7 @@ pub(super) async fn change_password(
             Ok(epoch)
         })
         .await?;
-    let (token, _) = ctx.keys.issue(&user.id, &user.role, user.tenant(), epoch)?;
-    Ok(response::ok(json!({
-        "changed": true,
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": ctx.keys.ttl_secs(),
-    })))
+    ctx.keys.issue(&user.id, &user.role, user.tenant(), epoch)
 }
 
 /// Count a wrong current password against the account and the address,

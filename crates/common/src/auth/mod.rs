@@ -172,6 +172,44 @@ impl AuthUser {
     pub fn tenant(&self) -> Option<&str> {
         Some(self.tenant_id.as_str()).filter(|t| !t.is_empty())
     }
+
+    /// Every role of this server (for the pages' filters and forms).
+    pub fn roles(&self) -> Vec<String> {
+        self.policy.roles().map(str::to_string).collect()
+    }
+
+    /// Every role of this server with its permissions (the users page).
+    pub fn role_permissions(&self) -> Vec<(String, Vec<String>)> {
+        self.policy
+            .roles()
+            .map(|r| {
+                let perms = self.policy.permissions_of(r);
+                (
+                    r.to_string(),
+                    perms.into_iter().map(str::to_string).collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// The caller of a web session the web extractor has checked against
+    /// the same rules as a token (revocation, epoch, active).
+    pub(crate) fn from_session(
+        user: store::User,
+        jti: String,
+        expires_at: i64,
+        policy: Arc<Policy>,
+    ) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            role: user.role,
+            tenant_id: user.tenant_id,
+            jti,
+            expires_at,
+            policy,
+        }
+    }
 }
 
 /// What an account that must change its password may still do.

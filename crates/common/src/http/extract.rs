@@ -41,8 +41,14 @@ pub fn path_config() -> web::PathConfig {
 
 /// Query strings.
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
-        ApiError::validation(format!("invalid query string: {err}")).into()
+    web::QueryConfig::default().error_handler(|err: QueryPayloadError, req| {
+        let api = ApiError::validation(format!("invalid query string: {err}"));
+        // A page's bad query is shown as a page; the API's as the envelope.
+        if crate::web::wants_page(req) {
+            crate::web::PageError::Api(api).into()
+        } else {
+            api.into()
+        }
     })
 }
 

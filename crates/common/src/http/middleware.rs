@@ -101,7 +101,8 @@ fn envelope_bare_errors(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBod
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        // Web pages render their own errors (message and correlation id).
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
     if is_json {
         return res;
     }

@@ -4,4 +4,5 @@
 
 pub mod http;
 pub mod internal;
+pub mod pages;
 pub mod store;

@@ -61,52 +61,61 @@ async fn request(
     id: web::Path<String>,
     body: web::Json<Request>,
 ) -> ApiResult<HttpResponse> {
-    ctx.require(P::BreakGlassRequest)?;
-    let reason = body.into_inner().reason;
-    check_reason(&reason)?;
     let minutes = clinical.break_glass_minutes;
-    let id = id.into_inner();
-    let grant = db
-        .write(move |conn| {
-            let (tenant, user) = (&ctx.tenant, &ctx.user);
-            if !scope::exists_in_tenant(conn, tenant, &id)? {
-                return Err(scope::not_found());
-            }
-            if care_team::is_member(conn, tenant, &id, &user.id)? {
-                return Err(ApiError::Conflict(
-                    "you are on this patient's care team already".into(),
-                ));
-            }
-            let g = store::insert(
-                conn,
-                &ctx.keyring,
-                tenant,
-                &id,
-                &user.id,
-                reason.trim(),
-                minutes,
-            )?;
-            let details = json!({ "grant": g.id, "expires_at": g.expires_at, "minutes": minutes });
-            let event = ctx
-                .patient_event("patient.break_glass", &id)
-                .severity(Severity::Critical)
-                .details(details.clone());
-            ctx.audit(conn, &event)?;
-            // Raised to company for review; the reason (PHI) stays here.
-            let raised = NewEvent::new(
-                "break_glass",
-                Severity::Critical,
-                &user.id,
-                Some(tenant),
-                details,
-            );
-            security::record(conn, &raised)?;
-            Ok(g)
-        })
-        .await?;
+    let grant = open(&db, minutes, ctx, id.into_inner(), body.into_inner().reason).await?;
     Ok(response::created(
         json!({ "id": grant.id, "patient_id": grant.patient_id, "expires_at": grant.expires_at }),
     ))
+}
+
+/// Open a patient's record outside the care team for `minutes`, with the
+/// API's checks, audit row and security event (shared with the pages).
+pub(crate) async fn open(
+    db: &Db,
+    minutes: i64,
+    ctx: Ctx,
+    id: String,
+    reason: String,
+) -> ApiResult<store::Grant> {
+    ctx.require(P::BreakGlassRequest)?;
+    check_reason(&reason)?;
+    db.write(move |conn| {
+        let (tenant, user) = (&ctx.tenant, &ctx.user);
+        if !scope::exists_in_tenant(conn, tenant, &id)? {
+            return Err(scope::not_found());
+        }
+        if care_team::is_member(conn, tenant, &id, &user.id)? {
+            return Err(ApiError::Conflict(
+                "you are on this patient's care team already".into(),
+            ));
+        }
+        let g = store::insert(
+            conn,
+            &ctx.keyring,
+            tenant,
+            &id,
+            &user.id,
+            reason.trim(),
+            minutes,
+        )?;
+        let details = json!({ "grant": g.id, "expires_at": g.expires_at, "minutes": minutes });
+        let event = ctx
+            .patient_event("patient.break_glass", &id)
+            .severity(Severity::Critical)
+            .details(details.clone());
+        ctx.audit(conn, &event)?;
+        // Raised to company for review; the reason (PHI) stays here.
+        let raised = NewEvent::new(
+            "break_glass",
+            Severity::Critical,
+            &user.id,
+            Some(tenant),
+            details,
+        );
+        security::record(conn, &raised)?;
+        Ok(g)
+    })
+    .await
 }
 
 #[derive(utoipa::IntoParams, Deserialize)]
@@ -122,13 +131,25 @@ struct ListQuery {
 #[utoipa::path(get, path = "/break-glass", tag = "break-the-glass", security(("bearer" = [])), summary = "Grants to review (break_glass.review)",
     params(ListQuery), responses((status = 200, description = "A page of grants", body = Vec<super::store::GrantView>)))]
 async fn list(db: web::Data<Db>, ctx: Ctx, q: web::Query<ListQuery>) -> ApiResult<HttpResponse> {
-    ctx.require(P::BreakGlassReview)?;
     let q = q.into_inner();
     let page = Page::of(q.page, q.page_size)?;
+    let (views, total) = review_queue(&db, ctx, q.acknowledged, page).await?;
+    Ok(response::page(views, &page, total))
+}
+
+/// A page of grants for review, with one access-log row per grant shown
+/// (shared with the pages).
+pub(crate) async fn review_queue(
+    db: &Db,
+    ctx: Ctx,
+    acknowledged: Option<bool>,
+    page: Page,
+) -> ApiResult<(Vec<store::GrantView>, i64)> {
+    ctx.require(P::BreakGlassReview)?;
     let c = ctx.clone();
     let (views, total) = db
         .run(move |conn| {
-            let (rows, total) = store::list(conn, &c.tenant, q.acknowledged, &page)?;
+            let (rows, total) = store::list(conn, &c.tenant, acknowledged, &page)?;
             let views = rows
                 .iter()
                 .map(|g| store::to_view(conn, &c.keyring, g))
@@ -144,8 +165,8 @@ async fn list(db: web::Data<Db>, ctx: Ctx, q: web::Query<ListQuery>) -> ApiResul
                 .details(json!({ "grant": g.id }))
         })
         .collect();
-    ctx.record(&db, events).await?;
-    Ok(response::page(views, &page, total))
+    ctx.record(db, events).await?;
+    Ok((views, total))
 }
 
 #[utoipa::path(post, path = "/break-glass/{id}/acknowledge", tag = "break-the-glass", security(("bearer" = [])), summary = "Mark a grant reviewed (break_glass.review)",
@@ -156,8 +177,13 @@ async fn acknowledge(
     ctx: Ctx,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
+    acknowledge_grant(&db, ctx, id.into_inner()).await?;
+    Ok(response::ok(json!({ "acknowledged": true })))
+}
+
+/// Mark a grant reviewed, with its audit row (shared with the pages).
+pub(crate) async fn acknowledge_grant(db: &Db, ctx: Ctx, id: String) -> ApiResult<()> {
     ctx.require(P::BreakGlassReview)?;
-    let id = id.into_inner();
     db.write(move |conn| {
         let g = store::get(conn, &ctx.tenant, &id)
             .map_err(|_| ApiError::NotFound("no such grant".into()))?;
@@ -170,6 +196,5 @@ async fn acknowledge(
             .details(json!({ "grant": id }));
         ctx.audit(conn, &event)
     })
-    .await?;
-    Ok(response::ok(json!({ "acknowledged": true })))
+    .await
 }

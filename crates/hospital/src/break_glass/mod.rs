@@ -3,4 +3,5 @@
 //! raised as a security event for company, listed for the admin's review.
 
 pub mod http;
+pub mod pages;
 pub mod store;

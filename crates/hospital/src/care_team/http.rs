@@ -25,19 +25,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(utoipa::ToSchema, Serialize)]
-struct MemberView {
-    user_id: String,
-    username: Option<String>,
-    role: String,
-    added_by: String,
-    added_at: chrono::NaiveDateTime,
+pub(crate) struct MemberView {
+    pub(crate) user_id: String,
+    pub(crate) username: Option<String>,
+    pub(crate) role: String,
+    pub(crate) added_by: String,
+    pub(crate) added_at: chrono::NaiveDateTime,
 }
 
 #[utoipa::path(get, path = "/patients/{id}/care-team", tag = "care team", security(("bearer" = [])), summary = "A patient's care team (written to the access log)",
     responses((status = 200, description = "The members", body = Vec<MemberView>)))]
 async fn list(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let members = team(&db, ctx, id.into_inner()).await?;
+    Ok(response::ok(members))
+}
+
+/// A patient's care team, with its access-log row (shared with the pages).
+pub(crate) async fn team(db: &Db, ctx: Ctx, id: String) -> ApiResult<Vec<MemberView>> {
     scope::require_reader(&ctx.user)?;
-    let id = id.into_inner();
     let (c, patient) = (ctx.clone(), id.clone());
     let members = db
         .run(move |conn| {
@@ -60,9 +65,9 @@ async fn list(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<H
             Ok(out)
         })
         .await?;
-    ctx.record(&db, vec![ctx.patient_event("care_team.read", &id)])
+    ctx.record(db, vec![ctx.patient_event("care_team.read", &id)])
         .await?;
-    Ok(response::ok(members))
+    Ok(members)
 }
 
 #[derive(utoipa::ToSchema, Deserialize)]
@@ -81,9 +86,13 @@ async fn add(
     id: web::Path<String>,
     body: web::Json<Add>,
 ) -> ApiResult<HttpResponse> {
+    add_member(&db, ctx, id.into_inner(), body.into_inner().user_id).await?;
+    Ok(response::created(json!({ "added": true })))
+}
+
+/// Put a clinician on a patient's care team, with its audit row (shared with the pages).
+pub(crate) async fn add_member(db: &Db, ctx: Ctx, id: String, member_id: String) -> ApiResult<()> {
     ctx.require(P::CareTeamManage)?;
-    let id = id.into_inner();
-    let member_id = body.into_inner().user_id;
     if member_id.is_empty() || member_id.len() > 64 {
         return Err(ApiError::field("user_id", "must be a user id"));
     }
@@ -113,8 +122,7 @@ async fn add(
             .details(json!({ "member": member_id, "role": member.role }));
         ctx.audit(conn, &event)
     })
-    .await?;
-    Ok(response::created(json!({ "added": true })))
+    .await
 }
 
 #[utoipa::path(delete, path = "/patients/{id}/care-team/{user_id}", tag = "care team", security(("bearer" = [])), summary = "Remove a member (care_team.manage)",
@@ -124,8 +132,19 @@ async fn remove(
     ctx: Ctx,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    ctx.require(P::CareTeamManage)?;
     let (id, member_id) = path.into_inner();
+    remove_member(&db, ctx, id, member_id).await?;
+    Ok(response::ok(json!({ "removed": true })))
+}
+
+/// Take a member off a patient's care team, with its audit row (shared with the pages).
+pub(crate) async fn remove_member(
+    db: &Db,
+    ctx: Ctx,
+    id: String,
+    member_id: String,
+) -> ApiResult<()> {
+    ctx.require(P::CareTeamManage)?;
     db.write(move |conn| {
         scope::require_care_team_manager(conn, &ctx.user, &ctx.tenant, &id)?;
         if !store::remove(conn, &ctx.tenant, &id, &member_id, &ctx.user.id)? {
@@ -136,6 +155,5 @@ async fn remove(
             .details(json!({ "member": member_id }));
         ctx.audit(conn, &event)
     })
-    .await?;
-    Ok(response::ok(json!({ "removed": true })))
+    .await
 }

@@ -2,4 +2,5 @@
 //! `patients.read_assigned`) who may open the record.
 
 pub mod http;
+pub mod pages;
 pub mod store;

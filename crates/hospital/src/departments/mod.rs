@@ -4,6 +4,7 @@
 //! and deactivates them.
 
 pub mod http;
+pub mod pages;
 pub mod store;
 
 /// The seeded set: (code, name, clinical module).

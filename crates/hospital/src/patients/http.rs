@@ -49,8 +49,17 @@ async fn register(
     ctx: Ctx,
     body: web::Json<NewPatient>,
 ) -> ApiResult<HttpResponse> {
+    let created = register_patient(&db, ctx, body.into_inner()).await?;
+    Ok(response::created(created))
+}
+
+/// Register a patient (the API's rules and audit row; shared with the pages).
+pub(crate) async fn register_patient(
+    db: &Db,
+    ctx: Ctx,
+    body: NewPatient,
+) -> ApiResult<super::model::PatientView> {
     ctx.require(P::PatientsRegister)?;
-    let body = body.into_inner();
     body.validate()?;
     if (body.allergies.is_some() || body.blood_type.is_some())
         && !ctx.can(P::PatientsUpdateClinical)
@@ -67,10 +76,8 @@ async fn register(
             Ok(row)
         })
         .await?;
-    let created = db
-        .run(move |conn| store::to_view(conn, &ctx.keyring, &row, ctx.view))
-        .await?;
-    Ok(response::created(created))
+    db.run(move |conn| store::to_view(conn, &ctx.keyring, &row, ctx.view))
+        .await
 }
 
 #[derive(utoipa::IntoParams, Deserialize)]
@@ -88,10 +95,29 @@ struct ListQuery {
     summary = "List or search the patients the caller may see (each one shown is written to the access log)",
     params(ListQuery), responses((status = 200, description = "A page of patients", body = Vec<super::model::PatientView>)))]
 async fn list(db: web::Data<Db>, ctx: Ctx, q: web::Query<ListQuery>) -> ApiResult<HttpResponse> {
-    scope::require_reader(&ctx.user)?;
     let q = q.into_inner();
     let page = Page::of(q.page, q.page_size)?;
     let include_deleted = q.include_deleted.unwrap_or(false);
+    let (views, total) = list_patients(&db, ctx, q.search, include_deleted, page).await?;
+    Ok(response::page(views, &page, total))
+}
+
+/// A page of the patients the caller may see, optionally searched, with
+/// one access-log row per patient shown (shared with the pages).
+pub(crate) async fn list_patients(
+    db: &Db,
+    ctx: Ctx,
+    search: Option<String>,
+    include_deleted: bool,
+    page: Page,
+) -> ApiResult<(Vec<super::model::PatientView>, i64)> {
+    scope::require_reader(&ctx.user)?;
+    let q = ListQuery {
+        search,
+        include_deleted: None,
+        page: None,
+        page_size: None,
+    };
     if include_deleted && !ctx.can(P::PatientsDelete) {
         return Err(ApiError::Forbidden(
             "your role may not list deleted patients".into(),
@@ -133,15 +159,24 @@ async fn list(db: web::Data<Db>, ctx: Ctx, q: web::Query<ListQuery>) -> ApiResul
                 .details(json!({ "search": searched }))
         })
         .collect();
-    ctx.record(&db, events).await?;
-    Ok(response::page(views, &page, total))
+    ctx.record(db, events).await?;
+    Ok((views, total))
 }
 
 #[utoipa::path(get, path = "/patients/{id}", tag = "patients", security(("bearer" = [])), summary = "One patient (written to the access log)",
     responses((status = 200, description = "The patient", body = super::model::PatientView)))]
 async fn get(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let patient = read_patient(&db, ctx, id.into_inner()).await?;
+    Ok(response::ok(patient))
+}
+
+/// One patient the caller may see, with its access-log row (shared with the pages).
+pub(crate) async fn read_patient(
+    db: &Db,
+    ctx: Ctx,
+    id: String,
+) -> ApiResult<super::model::PatientView> {
     scope::require_reader(&ctx.user)?;
-    let id = id.into_inner();
     let c = ctx.clone();
     let patient = db
         .run(move |conn| {
@@ -150,9 +185,9 @@ async fn get(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<Ht
             store::to_view(conn, &c.keyring, &row, c.view)
         })
         .await?;
-    ctx.record(&db, vec![ctx.patient_event("patient.read", &patient.id)])
+    ctx.record(db, vec![ctx.patient_event("patient.read", &patient.id)])
         .await?;
-    Ok(response::ok(patient))
+    Ok(patient)
 }
 
 #[utoipa::path(patch, path = "/patients/{id}", tag = "patients", security(("bearer" = [])),
@@ -164,12 +199,22 @@ async fn update(
     id: web::Path<String>,
     body: web::Json<PatientChanges>,
 ) -> ApiResult<HttpResponse> {
+    let updated = update_patient(&db, ctx, id.into_inner(), body.into_inner()).await?;
+    Ok(response::ok(updated))
+}
+
+/// Change a patient the caller may see, field rules and audit row as on
+/// the API (shared with the pages).
+pub(crate) async fn update_patient(
+    db: &Db,
+    ctx: Ctx,
+    id: String,
+    changes: PatientChanges,
+) -> ApiResult<super::model::PatientView> {
     scope::require_reader(&ctx.user)?;
-    let changes = body.into_inner();
     changes.validate()?;
     let (demo, clinical) = (changes.demographic_fields(), changes.clinical_fields());
     scope::check_editable(&ctx.user, &demo, &clinical)?;
-    let id = id.into_inner();
     let c = ctx.clone();
     let row = db
         .write(move |conn| {
@@ -184,10 +229,8 @@ async fn update(
             Ok(row)
         })
         .await?;
-    let updated = db
-        .run(move |conn| store::to_view(conn, &ctx.keyring, &row, ctx.view))
-        .await?;
-    Ok(response::ok(updated))
+    db.run(move |conn| store::to_view(conn, &ctx.keyring, &row, ctx.view))
+        .await
 }
 
 #[utoipa::path(delete, path = "/patients/{id}", tag = "patients", security(("bearer" = [])), summary = "Soft-delete a patient (patients.delete)",
@@ -226,14 +269,14 @@ async fn set_deleted(db: web::Data<Db>, ctx: Ctx, id: String, deleted: bool) -> 
 
 /// One line of a patient's access log.
 #[derive(utoipa::ToSchema, Debug, Serialize)]
-struct AccessEntry {
-    at: chrono::NaiveDateTime,
-    actor_id: String,
-    actor_username: Option<String>,
-    actor_role: String,
-    action: String,
-    outcome: String,
-    severity: String,
+pub(crate) struct AccessEntry {
+    pub(crate) at: chrono::NaiveDateTime,
+    pub(crate) actor_id: String,
+    pub(crate) actor_username: Option<String>,
+    pub(crate) actor_role: String,
+    pub(crate) action: String,
+    pub(crate) outcome: String,
+    pub(crate) severity: String,
 }
 
 #[utoipa::path(get, path = "/patients/{id}/access-log", tag = "patients", security(("bearer" = [])),
@@ -246,40 +289,49 @@ async fn access_log(
     q: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let page = Page::from_query(&q)?;
-    let id = id.into_inner();
+    let (entries, total) = read_access_log(&db, ctx, id.into_inner(), page).await?;
+    Ok(response::page(entries, &page, total))
+}
+
+/// A page of a patient's access log, after recording the reader's visit
+/// (shared with the pages).
+pub(crate) async fn read_access_log(
+    db: &Db,
+    ctx: Ctx,
+    id: String,
+    page: Page,
+) -> ApiResult<(Vec<AccessEntry>, i64)> {
     let (c, patient) = (ctx.clone(), id.clone());
     db.run(move |conn| scope::require_access_log_reader(conn, &c.user, &c.tenant, &patient))
         .await?;
     // Recorded before the log is read, so the reader's own visit is its
     // newest line.
-    ctx.record(&db, vec![ctx.patient_event("patient.access_log.read", &id)])
+    ctx.record(db, vec![ctx.patient_event("patient.access_log.read", &id)])
         .await?;
     let tenant = ctx.tenant;
-    let (entries, total) = db
-        .run(move |conn| {
-            let filter = Filter {
-                tenant_id: Some(tenant.clone()),
-                resource: Some(format!("patient:{id}")),
-                ..Default::default()
-            };
-            let (rows, total) = audit::list(conn, &filter, &page)?;
-            let mut entries = Vec::with_capacity(rows.len());
-            for r in rows {
-                let actor_username = users::find_by_id(conn, &r.actor)?
-                    .filter(|u| u.tenant_id == tenant)
-                    .map(|u| u.username);
-                entries.push(AccessEntry {
-                    at: r.occurred_at,
-                    actor_id: r.actor,
-                    actor_username,
-                    actor_role: r.actor_role,
-                    action: r.action,
-                    outcome: r.outcome,
-                    severity: r.severity,
-                });
-            }
-            Ok((entries, total))
-        })
-        .await?;
-    Ok(response::page(entries, &page, total))
+    db.run(move |conn| {
+        let filter = Filter {
+            tenant_id: Some(tenant.clone()),
+            resource: Some(format!("patient:{id}")),
+            ..Default::default()
+        };
+        let (rows, total) = audit::list(conn, &filter, &page)?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for r in rows {
+            let actor_username = users::find_by_id(conn, &r.actor)?
+                .filter(|u| u.tenant_id == tenant)
+                .map(|u| u.username);
+            entries.push(AccessEntry {
+                at: r.occurred_at,
+                actor_id: r.actor,
+                actor_username,
+                actor_role: r.actor_role,
+                action: r.action,
+                outcome: r.outcome,
+                severity: r.severity,
+            });
+        }
+        Ok((entries, total))
+    })
+    .await
 }

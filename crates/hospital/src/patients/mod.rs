@@ -5,7 +5,9 @@
 
 pub mod http;
 pub mod model;
+pub mod pages;
 pub mod portal;
+pub mod portal_pages;
 pub mod scope;
 pub mod sealed;
 pub mod search;

@@ -80,40 +80,50 @@ async fn portal_account(
             )
         })?;
     }
-    let id = id.into_inner();
-    let minutes = auth.enrolment_code_minutes;
-    let issued = db
-        .write(move |c| {
-            let visible = scope::visible(&ctx.user, &ctx.tenant, false)?;
-            let row = store::find_visible(c, visible, &id)?.ok_or_else(scope::not_found)?;
-            if row.portal_user_id.is_some() {
-                return Err(ApiError::Conflict(
-                    "this patient already has a portal account".into(),
-                ));
-            }
-            let issued = enrolment::issue(c, &ctx.tenant, &id, &ctx.user.id, minutes)?;
-            let event = ctx
-                .patient_event("patient.portal_enrolment.issue", &id)
-                .details(json!({ "expires_at": issued.expires_at }));
-            ctx.audit(c, &event)?;
-            Ok(issued)
-        })
-        .await?;
+    let issued = issue_code(&auth, &db, ctx, id.into_inner()).await?;
     Ok(response::created(json!({
         "enrolment_code": issued.code,
         "expires_at": issued.expires_at,
     })))
 }
 
+/// Issue a patient's enrolment code by the API's rules and audit row
+/// (shared with the pages).
+pub(crate) async fn issue_code(
+    auth: &web::Data<AuthContext>,
+    db: &Db,
+    ctx: Ctx,
+    id: String,
+) -> ApiResult<enrolment::Issued> {
+    ctx.require(P::PortalManage)?;
+    let minutes = auth.enrolment_code_minutes;
+    db.write(move |c| {
+        let visible = scope::visible(&ctx.user, &ctx.tenant, false)?;
+        let row = store::find_visible(c, visible, &id)?.ok_or_else(scope::not_found)?;
+        if row.portal_user_id.is_some() {
+            return Err(ApiError::Conflict(
+                "this patient already has a portal account".into(),
+            ));
+        }
+        let issued = enrolment::issue(c, &ctx.tenant, &id, &ctx.user.id, minutes)?;
+        let event = ctx
+            .patient_event("patient.portal_enrolment.issue", &id)
+            .details(json!({ "expires_at": issued.expires_at }));
+        ctx.audit(c, &event)?;
+        Ok(issued)
+    })
+    .await
+}
+
 #[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Redeem {
+pub(crate) struct Redeem {
     #[schema(max_length = 64)]
-    code: String,
+    pub(crate) code: String,
     #[schema(min_length = 8, max_length = 72)]
-    password: String,
+    pub(crate) password: String,
     #[schema(min_length = 3, max_length = 64, pattern = r"^[A-Za-z0-9._@-]+$")]
-    username: Option<String>,
+    pub(crate) username: Option<String>,
 }
 
 /// The one answer to every bad code.
@@ -133,6 +143,24 @@ async fn redeem(
     origin: Origin,
     body: web::Json<Redeem>,
 ) -> ApiResult<HttpResponse> {
+    let created = redeem_code(&ctx, &db, origin, body.into_inner()).await?;
+    Ok(response::created(json!({
+        "id": created.id,
+        "username": created.username,
+        "tenant_id": created.tenant_id,
+        "role": created.role,
+    })))
+}
+
+/// Redeem an enrolment code by the API's rules (pacing, one cost for good
+/// and bad codes, audit rows) and hand back the new account (shared with
+/// the pages).
+pub(crate) async fn redeem_code(
+    ctx: &web::Data<AuthContext>,
+    db: &Db,
+    origin: Origin,
+    body: Redeem,
+) -> ApiResult<users::User> {
     let client = client_key(origin.ip.as_deref().unwrap_or("unknown"));
     if let Some(limiter) = &ctx.login_limiter {
         if !limiter.allow(&client) {
@@ -147,7 +175,6 @@ async fn redeem(
             "too many wrong enrolment codes from this address; wait and try again".into(),
         ));
     }
-    let body = body.into_inner();
     if body.code.len() > 64 {
         return Err(ApiError::field("code", BAD_CODE));
     }
@@ -205,14 +232,9 @@ async fn redeem(
         })
         .await?;
     match result {
-        Some(created) => Ok(response::created(json!({
-            "id": created.id,
-            "username": created.username,
-            "tenant_id": created.tenant_id,
-            "role": created.role,
-        }))),
+        Some(created) => Ok(created),
         None => {
-            record_bad_code(&ctx, &db, &client, origin).await?;
+            record_bad_code(ctx, db, &client, origin).await?;
             Err(ApiError::field("code", BAD_CODE))
         }
     }

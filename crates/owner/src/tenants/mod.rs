@@ -2,6 +2,7 @@
 //! read access; creating tenants and provisioning come with their issue.
 
 pub mod http;
+pub mod pages;
 pub mod store;
 
 use common::audit::{self, Event, Origin};

@@ -1,0 +1,226 @@
+//! `/` (sign in), `/login`, `/logout`: the API's login rules behind a
+//! form, with a server-side session.
+//!
+//! The login form has its own CSRF token (a short-lived cookie the form
+//! repeats), so nobody can sign a visitor into an account of theirs.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use askama::Template;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::extract::WebUser;
+use super::render::{html_status, redirect, Layout, PageResult};
+use super::session;
+use super::WebSettings;
+use crate::accounts::{login, store};
+use crate::audit::{self, Event, Origin};
+use crate::auth::{AuthContext, TenantRule};
+use crate::db::{now, Db};
+use crate::error::ApiError;
+
+/// Mount the routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(login_page))
+        .route("/login", web::post().to(login_submit))
+        .route("/logout", web::post().to(logout));
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    error: Option<String>,
+    username: String,
+    hosted: bool,
+    tenant_id: String,
+}
+
+/// A fresh CSRF token for a form shown before sign-in (login, portal
+/// enrolment), and the cookie that repeats it.
+pub fn public_form_token(settings: &WebSettings) -> (String, actix_web::cookie::Cookie<'static>) {
+    let token = session::random_token();
+    let name = session::public_form_cookie_name(settings);
+    let cookie = session::cookie(settings, name, token.clone());
+    (token, cookie)
+}
+
+/// Whether a form posted before sign-in carries the token its cookie holds.
+pub fn public_form_ok(req: &HttpRequest, settings: &WebSettings, sent: &str) -> bool {
+    let name = session::public_form_cookie_name(settings);
+    let expected = req.cookie(name).map(|c| c.value().to_string());
+    !sent.is_empty() && expected.as_deref() == Some(sent)
+}
+
+/// The login form, with a fresh login CSRF token in a cookie and the form.
+fn login_form(
+    ctx: &AuthContext,
+    settings: &WebSettings,
+    status: StatusCode,
+    error: Option<String>,
+    username: String,
+    tenant_id: String,
+) -> PageResult {
+    let (token, cookie) = public_form_token(settings);
+    let page = LoginPage {
+        layout: Layout::public("Sign in", ctx.service, token.clone()),
+        error,
+        username,
+        hosted: ctx.tenants == TenantRule::Hosted,
+        tenant_id,
+    };
+    let mut res = html_status(status, &page)?;
+    res.add_cookie(&cookie)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("setting a cookie: {e}")))?;
+    Ok(res)
+}
+
+async fn login_page(
+    ctx: web::Data<AuthContext>,
+    settings: web::Data<WebSettings>,
+    signed_in: Option<WebUser>,
+) -> PageResult {
+    // Already signed in (a valid session, not just a cookie): go home.
+    if signed_in.is_some() {
+        return Ok(redirect("/home"));
+    }
+    login_form(
+        &ctx,
+        &settings,
+        StatusCode::OK,
+        None,
+        String::new(),
+        String::new(),
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    tenant_id: String,
+}
+
+async fn login_submit(
+    req: HttpRequest,
+    ctx: web::Data<AuthContext>,
+    db: web::Data<Db>,
+    settings: web::Data<WebSettings>,
+    origin: Origin,
+    form: web::Form<LoginForm>,
+) -> PageResult {
+    let form = form.into_inner();
+    if !public_form_ok(&req, &settings, &form.csrf) {
+        let msg = "this sign-in form has expired; please try again".to_string();
+        return login_form(
+            &ctx,
+            &settings,
+            StatusCode::FORBIDDEN,
+            Some(msg),
+            form.username,
+            form.tenant_id,
+        );
+    }
+    let tenant = Some(form.tenant_id.trim().to_string()).filter(|t| !t.is_empty());
+    let result = login::authenticate(
+        &ctx,
+        &db,
+        origin,
+        form.username.clone(),
+        form.password,
+        tenant,
+    )
+    .await;
+    let done = match result {
+        Ok(done) => done,
+        Err(
+            e @ (ApiError::Unauthenticated(_)
+            | ApiError::RateLimited(_)
+            | ApiError::Validation { .. }),
+        ) => {
+            let status = actix_web::ResponseError::status_code(&e);
+            return login_form(
+                &ctx,
+                &settings,
+                status,
+                Some(e.to_string()),
+                form.username,
+                form.tenant_id,
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let expires = now() + settings.lifetime;
+    let (uid, jti, epoch) = (
+        done.user.id.clone(),
+        done.claims.jti.clone(),
+        done.claims.sep,
+    );
+    let (value, _) = db
+        .write(move |c| {
+            session::purge_expired(c)?;
+            session::create(c, &uid, &jti, epoch, expires)
+        })
+        .await?;
+    let to = if done.user.must_change_password {
+        "/password"
+    } else {
+        "/home"
+    };
+    let mut res = redirect(to);
+    let cookies = [
+        session::cookie(&settings, session::cookie_name(&settings), value),
+        session::removal(&settings, session::public_form_cookie_name(&settings)),
+    ];
+    for c in &cookies {
+        res.add_cookie(c)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("setting a cookie: {e}")))?;
+    }
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Sign out: revoke the session's token id (as the API's logout does),
+/// delete the session, drop the cookie.
+async fn logout(
+    db: web::Data<Db>,
+    settings: web::Data<WebSettings>,
+    user: WebUser,
+    origin: Origin,
+    form: web::Form<CsrfOnly>,
+) -> PageResult {
+    user.check_csrf(&form.csrf)?;
+    let expires = chrono::DateTime::from_timestamp(user.user.expires_at, 0)
+        .map(|d| d.naive_utc())
+        .unwrap_or_else(now);
+    let u = user.user.clone();
+    let hash = user.session_hash.clone();
+    db.write(move |c| {
+        store::revoke(c, &u.jti, expires)?;
+        session::delete(c, &hash)?;
+        let event = Event::new(&u.id, &u.role, "auth.logout", "session")
+            .tenant(u.tenant())
+            .details(json!({ "jti": u.jti, "via": "web" }));
+        audit::append(c, &event, &origin)?;
+        Ok(())
+    })
+    .await?;
+    let mut res = redirect("/");
+    res.add_cookie(&session::removal(
+        &settings,
+        session::cookie_name(&settings),
+    ))
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("setting a cookie: {e}")))?;
+    Ok(res)
+}

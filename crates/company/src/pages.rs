@@ -1,0 +1,35 @@
+//! The company's web pages: what each role works on here.
+
+use actix_web::web;
+use common::auth::AuthUser;
+use common::rbac::CorePermission;
+use common::web::{NavLink, Pages};
+
+use crate::CompanyPermission;
+
+/// The company's pages for the kernel.
+pub const PAGES: Pages = Pages { routes, nav };
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(crate::security_events::pages::routes)
+        .configure(crate::anchors::pages::routes);
+}
+
+fn nav(user: &AuthUser) -> Vec<NavLink> {
+    let mut nav = Vec::new();
+    if user.can(CompanyPermission::SecurityEventsRead) {
+        nav.push(NavLink {
+            href: "/security-events",
+            label: "Security events",
+            hint: "failed logins, lockouts, break-the-glass and refusals from every server",
+        });
+    }
+    if user.can(CorePermission::AuditRead) {
+        nav.push(NavLink {
+            href: "/audit-anchors",
+            label: "Audit anchors",
+            hint: "the audit-chain heads each server reported, to prove nothing was rewritten",
+        });
+    }
+    nav
+}

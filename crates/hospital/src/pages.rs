@@ -1,0 +1,115 @@
+//! The hospital's web pages: what each role works on (home and
+//! navigation), and the page context every hospital page starts from (the
+//! web session's caller as a [`Ctx`], so pages share the API's scope,
+//! authorization and access-log rows).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use common::audit::Origin;
+use common::auth::AuthUser;
+use common::crypto::Keyring;
+use common::web::{NavLink, PageError, Pages, WebUser};
+use common::ApiError;
+
+use crate::context::Ctx;
+use crate::patients::scope::view_of;
+use crate::tenant::tenant_of;
+use crate::HospitalPermission as P;
+
+/// The hospital's pages for the kernel.
+pub const PAGES: Pages = Pages { routes, nav };
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(crate::patients::pages::routes)
+        .configure(crate::patients::portal_pages::routes)
+        .configure(crate::break_glass::pages::routes)
+        .configure(crate::departments::pages::routes)
+        .configure(crate::care_team::pages::routes);
+}
+
+/// The tasks of a role here, most frequent first.
+fn nav(user: &AuthUser) -> Vec<NavLink> {
+    let mut nav = Vec::new();
+    if user.can(P::PatientsReadAll) || user.can(P::PatientsReadAssigned) {
+        nav.push(NavLink {
+            href: "/patients",
+            label: "Patients",
+            hint: if user.can(P::PatientsReadAll) {
+                "find a patient by name, MRN or date of birth"
+            } else {
+                "the patients whose care team you are on"
+            },
+        });
+    }
+    if user.can(P::PatientsRegister) {
+        nav.push(NavLink {
+            href: "/patients/new",
+            label: "Register a patient",
+            hint: "record a new patient's details",
+        });
+    }
+    if user.can(P::PatientsReadOwn) {
+        nav.push(NavLink {
+            href: "/my-record",
+            label: "My record",
+            hint: "your own record and who has read it",
+        });
+    }
+    if user.can(P::BreakGlassReview) {
+        nav.push(NavLink {
+            href: "/break-glass",
+            label: "Break-the-glass review",
+            hint: "records opened outside a care team, with their reasons",
+        });
+    }
+    if user.can(P::DepartmentsRead) {
+        nav.push(NavLink {
+            href: "/departments",
+            label: "Departments",
+            hint: "the hospital's departments and clinical modules",
+        });
+    }
+    nav
+}
+
+/// A hospital page's caller: the web session and the hospital context.
+pub struct PageCtx {
+    /// The web session (layout, CSRF token).
+    pub web: WebUser,
+    /// The same context API handlers get.
+    pub ctx: Ctx,
+}
+
+impl FromRequest for PageCtx {
+    type Error = PageError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, PageError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let web = WebUser::from_request(req, payload);
+        let origin = Origin::from_request(req, payload);
+        let keyring = req
+            .app_data::<web::Data<Keyring>>()
+            .map(|k| k.get_ref().clone());
+        Box::pin(async move {
+            let web = web.await?;
+            let origin = origin.await?;
+            let user = web.user.clone();
+            let tenant = tenant_of(&user)?;
+            let keyring = keyring.ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("the hospital runs without a keyring"))
+            })?;
+            let view = view_of(&user);
+            let ctx = Ctx {
+                user,
+                tenant,
+                keyring,
+                view,
+                origin,
+            };
+            Ok(Self { web, ctx })
+        })
+    }
+}

@@ -1,0 +1,63 @@
+//! `/tenants` and `/tenants/{id}`: the API's tenant list and detail as pages.
+
+use actix_web::web;
+use askama::Template;
+use common::db::Db;
+use common::response::Page;
+use common::web::pager::Pager;
+use common::web::{html, Layout, PageResult, WebUser};
+use common::ApiError;
+use serde::Deserialize;
+
+use super::store::{self, Tenant};
+use crate::OwnerPermission;
+
+/// Mount the routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/tenants", web::get().to(list))
+        .route("/tenants/{id}", web::get().to(detail));
+}
+
+#[derive(Deserialize)]
+struct Query {
+    page: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "tenants.html")]
+struct ListPage {
+    layout: Layout,
+    rows: Vec<Tenant>,
+    pager: Pager,
+}
+
+async fn list(db: web::Data<Db>, user: WebUser, q: web::Query<Query>) -> PageResult {
+    user.user.require(OwnerPermission::TenantsRead)?;
+    let page = Page::of(q.page, None)?;
+    let (rows, total) = db.run(move |c| store::list(c, &page)).await?;
+    html(&ListPage {
+        layout: user.layout("Tenants"),
+        rows,
+        pager: Pager::new(&page, total, |n| format!("page={n}")),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "tenant.html")]
+struct DetailPage {
+    layout: Layout,
+    t: Tenant,
+}
+
+async fn detail(db: web::Data<Db>, user: WebUser, id: web::Path<String>) -> PageResult {
+    user.user.require(OwnerPermission::TenantsRead)?;
+    let id = id.into_inner();
+    let t = db
+        .run(move |c| store::find(c, &id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such tenant".into()))?;
+    html(&DetailPage {
+        layout: user.layout(&t.name.clone()),
+        t,
+    })
+}

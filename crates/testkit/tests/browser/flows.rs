@@ -1,0 +1,374 @@
+//! Every server, every demo role's main task, in Chromium.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::mtls::ServiceIdentity;
+use fantoccini::Locator;
+use testkit::hospital::{add_to_care_team, patient_body, register_patient_id, user_id};
+use testkit::plane::{Pki, PlanePorts};
+use testkit::{spawn, spawn_with, Service, TestApp, STRONG_PASSWORD};
+
+use crate::chrome::{self, Chrome};
+
+/// Where this run's screenshots go (inside the target folder, not committed).
+fn screenshot_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots")
+}
+
+/// Hospital and company with the plane on, so break-the-glass reaches company.
+async fn plane_pair(pki: &Pki) -> (TestApp, TestApp) {
+    pki.issue("company", ServiceIdentity::Company);
+    pki.issue("dev", ServiceIdentity::Dev);
+    pki.issue("owner", ServiceIdentity::Owner);
+    pki.issue(
+        "hospital",
+        ServiceIdentity::Hospital {
+            tenant_id: common::config::DEMO_TENANT_ID.into(),
+        },
+    );
+    let ports = PlanePorts::free();
+    let start = |service: Service| {
+        let env = pki.plane_env(service, service.name(), &ports);
+        async move {
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            spawn_with(service, &env).await
+        }
+    };
+    let company = start(Service::Company).await;
+    let hospital = start(Service::Hospital).await;
+    (hospital, company)
+}
+
+#[tokio::test]
+async fn every_role_completes_its_main_task_in_chromium() {
+    if !chrome::available() {
+        // CI sets this: there a missing browser is a failure, not a skip.
+        assert!(
+            std::env::var_os("BULKHEAD_REQUIRE_BROWSER").is_none(),
+            "BULKHEAD_REQUIRE_BROWSER is set but chromium is not installed"
+        );
+        eprintln!("skipped: no chromium (apt-get install chromium chromium-driver)");
+        return;
+    }
+    let pki = Pki::new();
+    let (hospital, company) = plane_pair(&pki).await;
+    let owner = spawn(Service::Owner).await;
+    let dev = spawn(Service::Dev).await;
+    let shots = screenshot_dir();
+    let b = Chrome::start(shots.clone()).await;
+
+    // Set-up through the API: a patient on the doctor's team, one off it
+    // with a portal account.
+    let admin = hospital.admin_token().await;
+    let doctor = hospital.login("doctor", "doctor123").await;
+    let doctor_id = user_id(&hospital, &doctor).await;
+    let on_team = register_patient_id(
+        &hospital,
+        &admin,
+        patient_body("Alan", "Turing", "1952-06-23"),
+    )
+    .await;
+    add_to_care_team(&hospital, &admin, &on_team, &doctor_id).await;
+    let off_team = register_patient_id(
+        &hospital,
+        &admin,
+        patient_body("Mary", "Somerville", "1960-12-26"),
+    )
+    .await;
+
+    let h = hospital.base_url();
+    let code = hospital_reception(&b, &h, &off_team).await;
+    patient_enrols(&b, &h, &code).await;
+    hospital_doctor(&b, &h, &on_team, &off_team).await;
+    hospital_patient(&b, &h).await;
+    hospital_admin(&b, &h).await;
+    security_checks(&b, &h).await;
+    company_admin(&b, &company.base_url()).await;
+    owner_admin(&b, &owner).await;
+    dev_admin(&b, &dev).await;
+    for app in [&hospital, &company, &owner, &dev] {
+        every_demo_role_reaches_its_home(&b, app).await;
+    }
+
+    b.client.clone().close().await.expect("closing the browser");
+    drop(b);
+    for app in [&hospital, &company, &owner, &dev] {
+        app.stop().await;
+    }
+    eprintln!("screenshots in {}", shots.display());
+}
+
+async fn hospital_reception(b: &Chrome, h: &str, mary: &str) -> String {
+    b.goto(&format!("{h}/")).await;
+    b.check_accessibility("login").await;
+    b.shot("hospital-login").await;
+    b.login(h, "reception", "reception123").await;
+    b.wait_for_text("Your tasks").await;
+    assert_eq!(b.path().await, "/home");
+    b.check_accessibility("home").await;
+    b.shot("hospital-home-reception").await;
+    b.click("main a[href='/patients/new']").await;
+    b.wait_for_text("Date of birth").await;
+    b.check_accessibility("registration").await;
+    b.fill("first_name", "Ada").await;
+    b.fill("last_name", "Lovelace").await;
+    // A date input takes the digits in the browser's locale order (en-US).
+    b.fill("date_of_birth", "12101975").await;
+    b.click("#sex-female").await;
+    b.shot("hospital-register").await;
+    b.click("form[action='/patients'] button[type=submit]")
+        .await;
+    b.wait_for_text("Demographics").await;
+    assert!(b.path().await.starts_with("/patients/"));
+    assert!(b.text().await.contains("1975-12-10"));
+    // Find her by name: htmx searches as one types (a script from /static,
+    // allowed by the CSP).
+    b.goto(&format!("{h}/patients")).await;
+    b.wait_for_text("Alan Turing").await;
+    b.fill("search", "lovelace").await;
+    // Only the match remains, and the address follows the search.
+    b.wait_for_text("Patients matching your search").await;
+    let text = b.text().await;
+    assert!(
+        text.contains("Ada Lovelace") && !text.contains("Alan Turing"),
+        "{text}"
+    );
+    assert!(b
+        .client
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .contains("search=lovelace"));
+    b.check_accessibility("patient search").await;
+    b.shot("hospital-patient-search").await;
+    // Mary gets a portal enrolment code.
+    b.goto(&format!("{h}/patients/{mary}")).await;
+    b.click("form[action$='/portal-code'] button").await;
+    b.wait_for_text("Enrolment code").await;
+    b.check_accessibility("enrolment code").await;
+    b.client
+        .find(Locator::Id("enrolment-code"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The patient opens her portal account with the code.
+async fn patient_enrols(b: &Chrome, h: &str, code: &str) {
+    b.client.delete_all_cookies().await.unwrap();
+    b.goto(&format!("{h}/enrol")).await;
+    b.check_accessibility("enrolment").await;
+    b.fill("code", code).await;
+    b.fill("username", "mary").await;
+    b.fill("password", STRONG_PASSWORD).await;
+    b.fill("confirm_password", STRONG_PASSWORD).await;
+    b.shot("hospital-portal-enrol").await;
+    b.click("form[action='/enrol'] button[type=submit]").await;
+    b.wait_for_text("Your account is ready").await;
+}
+
+async fn hospital_doctor(b: &Chrome, h: &str, on_team: &str, off_team: &str) {
+    b.login(h, "doctor", "doctor123").await;
+    b.wait_for_text("Your tasks").await;
+    b.click("main a[href='/patients']").await;
+    b.wait_for_text("Alan Turing").await;
+    assert!(
+        !b.text().await.contains("Somerville"),
+        "only the doctor's patients are listed"
+    );
+    b.click(&format!("a[href='/patients/{on_team}']")).await;
+    b.wait_for_text("Care team").await;
+    assert!(b.text().await.contains("Allergies"));
+    b.check_accessibility("chart").await;
+    b.shot("hospital-chart-doctor").await;
+    // Off the team: refused, then break the glass.
+    b.goto(&format!("{h}/patients/{off_team}")).await;
+    b.wait_for_text("not on this patient's care team").await;
+    assert!(!b.text().await.contains("1960-12-26"));
+    b.check_accessibility("break-the-glass form").await;
+    b.fill(
+        "reason",
+        "Patient collapsed in the waiting room, need allergy history now",
+    )
+    .await;
+    b.shot("hospital-break-glass").await;
+    b.click("form[action$='/break-glass'] button[type=submit]")
+        .await;
+    b.wait_for_text("1960-12-26").await;
+    assert_eq!(b.path().await, format!("/patients/{off_team}"));
+}
+
+async fn hospital_patient(b: &Chrome, h: &str) {
+    b.login(h, "mary", STRONG_PASSWORD).await;
+    b.wait_for_text("Your tasks").await;
+    b.click("main a[href='/my-record']").await;
+    b.wait_for_text("Demographics").await;
+    b.click("a[href$='/access-log']").await;
+    b.wait_for_text("Who has read this record").await;
+    let log = b.text().await;
+    assert!(
+        log.contains("doctor"),
+        "the patient sees the doctor's read: {log}"
+    );
+    assert!(log.contains("patient.break_glass"), "{log}");
+    b.check_accessibility("access log").await;
+    b.shot("hospital-portal-access-log").await;
+}
+
+async fn hospital_admin(b: &Chrome, h: &str) {
+    b.login(h, "hadmin", "hadmin123").await;
+    b.wait_for_text("Your tasks").await;
+    b.click("main a[href='/break-glass']").await;
+    b.wait_for_text("Patient collapsed in the waiting room")
+        .await;
+    b.check_accessibility("break-the-glass review").await;
+    b.shot("hospital-break-glass-review").await;
+    // Put the nurse on Mary's care team from the chart.
+    b.click("main a[href^='/patients/']").await;
+    b.wait_for_text("Care team").await;
+    b.fill("member", "nurse").await;
+    b.click("form[action$='/care-team'] button[type=submit]")
+        .await;
+    b.wait_for_text("Remove").await;
+    b.check_accessibility("chart with care-team form").await;
+    b.shot("hospital-chart-admin").await;
+    b.goto(&format!("{h}/break-glass")).await;
+    b.click("form[action$='/acknowledge'] button").await;
+    b.wait_for_text("Nothing to review").await;
+    b.goto(&format!("{h}/audit")).await;
+    b.wait_for_text("patient.break_glass").await;
+    b.check_accessibility("audit log").await;
+    b.goto(&format!("{h}/users")).await;
+    b.wait_for_text("reception").await;
+    b.check_accessibility("users").await;
+    b.shot("hospital-users").await;
+    b.goto(&format!("{h}/users/new")).await;
+    b.wait_for_text("Initial password").await;
+    b.check_accessibility("add a user").await;
+    b.goto(&format!("{h}/departments")).await;
+    b.wait_for_text("Clinical module").await;
+    b.check_accessibility("departments").await;
+}
+
+/// CSRF refusal, cookie flags, signing out, in the browser.
+async fn security_checks(b: &Chrome, h: &str) {
+    b.login(h, "reception", "reception123").await;
+    b.wait_for_text("Your tasks").await;
+    let cookies = b.client.get_all_cookies().await.unwrap();
+    let session = cookies
+        .iter()
+        .find(|c| c.name() == "bulkhead-hospital-session")
+        .expect("a session cookie");
+    assert_eq!(session.http_only(), Some(true));
+    assert_eq!(format!("{:?}", session.same_site()), "Some(Strict)");
+    // Scripts cannot read it.
+    let seen = b
+        .client
+        .execute("return document.cookie", vec![])
+        .await
+        .unwrap();
+    assert!(!seen
+        .as_str()
+        .unwrap_or("")
+        .contains("bulkhead-hospital-session"));
+    // A form whose token was tampered with is refused.
+    b.goto(&format!("{h}/patients/new")).await;
+    b.client
+        .execute(r#"document.querySelector("form[action='/patients'] input[name=csrf]").value = "forged"; return true;"#, vec![])
+        .await
+        .unwrap();
+    b.fill("first_name", "Forged").await;
+    b.fill("last_name", "Entry").await;
+    b.fill("date_of_birth", "01011980").await;
+    b.click("#sex-other").await;
+    b.click("form[action='/patients'] button[type=submit]")
+        .await;
+    b.wait_for_text("reload the page").await;
+    b.check_accessibility("error page").await;
+    assert!(b.text().await.contains("Correlation id"));
+    // Sign out: the session is gone, pages lead back to the login form.
+    b.goto(&format!("{h}/home")).await;
+    b.click("form[action='/logout'] button").await;
+    b.wait_for_text("Sign in").await;
+    b.goto(&format!("{h}/patients")).await;
+    assert_eq!(b.path().await, "/");
+    assert!(b.client.find(Locator::Id("username")).await.is_ok());
+}
+
+async fn company_admin(b: &Chrome, c: &str) {
+    b.login(c, "admin", "admin123").await;
+    b.wait_for_text("Your tasks").await;
+    b.shot("company-home").await;
+    // The hospital's outbox delivers the break-the-glass event within seconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        b.goto(&format!("{c}/security-events?kind=break_glass"))
+            .await;
+        if b.text().await.contains("break_glass") && b.text().await.contains("critical") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "company never showed the break-the-glass event"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    b.check_accessibility("security events").await;
+    b.shot("company-security-events").await;
+    b.goto(&format!("{c}/audit-anchors")).await;
+    b.wait_for_text("Audit-chain heads").await;
+    b.check_accessibility("audit anchors").await;
+}
+
+async fn owner_admin(b: &Chrome, app: &TestApp) {
+    let (user, password) = app.admin_credentials();
+    let o = &app.base_url();
+    b.login(o, user, password).await;
+    b.wait_for_text("Your tasks").await;
+    b.click("main a[href='/tenants']").await;
+    b.wait_for_text("Hosted tenants").await;
+    b.check_accessibility("tenant list").await;
+    b.shot("owner-tenants").await;
+    b.click("table a").await;
+    b.wait_for_text("Short name").await;
+    b.check_accessibility("tenant detail").await;
+}
+
+async fn dev_admin(b: &Chrome, app: &TestApp) {
+    let (user, password) = app.admin_credentials();
+    b.login(&app.base_url(), user, password).await;
+    b.wait_for_text("Your tasks").await;
+    b.click("main a[href='/audit']").await;
+    b.wait_for_text("Chain verification").await;
+    assert!(b.text().await.contains("intact"));
+    b.shot("dev-audit").await;
+}
+
+/// Every demo role of a server signs in and sees its home page, with the
+/// admin pages only for the admin.
+async fn every_demo_role_reaches_its_home(b: &Chrome, app: &TestApp) {
+    let spec = app.spec();
+    for (user, password, role) in spec.demo_users {
+        b.login(&app.base_url(), user, password).await;
+        b.wait_for_text("Your tasks").await;
+        let text = b.text().await;
+        assert!(text.contains(&format!("role {role}")), "{user}: {text}");
+        let admin_links = b
+            .client
+            .find_all(Locator::Css("a[href='/users']"))
+            .await
+            .unwrap();
+        assert_eq!(
+            !admin_links.is_empty(),
+            *role == spec.admin_role,
+            "{}: {user} and the users page",
+            app.service()
+        );
+        b.shot(&format!("{}-home-{role}", app.service())).await;
+    }
+}

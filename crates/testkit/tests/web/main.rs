@@ -1,0 +1,9 @@
+//! The web interface over HTTP (no browser): sessions, cookie flags, CSRF,
+//! the Content-Security-Policy, and that pages share the API's rules and
+//! audit rows. `tests/browser` drives the same pages in Chromium.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod client;
+mod hospital_pages;
+mod kernel_pages;
+mod sessions;
