@@ -3,7 +3,7 @@
 //! database when `BULKHEAD_TEST_PG_URL` is set), and talk to it through
 //! small typed helpers.
 //!
-//! ```ignore
+//! ```text
 //! let app = testkit::spawn(Service::Company).await;
 //! let token = app.admin_token().await;
 //! let (status, body) = app.api(Method::GET, "/auth/me", Some(&token), None).await;
