@@ -15,29 +15,37 @@ use super::sealed::Sealer;
 use super::store::{self, Row};
 use crate::schema::patients;
 
-/// Every column a change writes. Sealed columns and indexes are always set
-/// (the new version needs them all, and the indexes of a row are all of the
-/// tenant's current index version); `sex` only when it changes.
+/// Every sealed column, every blind index and both versions: what any
+/// change of a patient row writes (an update, or a re-seal after a key
+/// rotation), since the new row version needs every field sealed under it
+/// and a row's indexes are all of one index version.
 #[derive(AsChangeset)]
 #[diesel(table_name = patients)]
-struct Changeset {
-    mrn_enc: String,
-    mrn_idx: String,
-    first_name_enc: String,
-    first_name_idx: String,
-    last_name_enc: String,
-    last_name_idx: String,
-    dob_enc: String,
-    dob_idx: String,
-    index_version: i32,
+pub(crate) struct SealedColumns {
+    pub(crate) mrn_enc: String,
+    pub(crate) mrn_idx: String,
+    pub(crate) first_name_enc: String,
+    pub(crate) first_name_idx: String,
+    pub(crate) last_name_enc: String,
+    pub(crate) last_name_idx: String,
+    pub(crate) dob_enc: String,
+    pub(crate) dob_idx: String,
+    pub(crate) index_version: i32,
+    pub(crate) contact_enc: String,
+    pub(crate) address_enc: String,
+    pub(crate) emergency_contact_enc: String,
+    pub(crate) insurance_enc: String,
+    pub(crate) allergies_enc: String,
+    pub(crate) blood_type_enc: String,
+    pub(crate) version: i64,
+}
+
+/// What an update writes besides the sealed columns; `sex` only when it
+/// changes.
+#[derive(AsChangeset)]
+#[diesel(table_name = patients)]
+struct Changed {
     sex: Option<String>,
-    contact_enc: String,
-    address_enc: String,
-    emergency_contact_enc: String,
-    insurance_enc: String,
-    allergies_enc: String,
-    blood_type_enc: String,
-    version: i64,
     updated_at: NaiveDateTime,
     updated_by: String,
 }
@@ -67,7 +75,7 @@ pub fn apply(
     let last_plain = current(conn, "last_name", last, &row.last_name_enc)?;
     let dob_plain = current(conn, "date_of_birth", dob.as_deref(), &row.dob_enc)?;
     let ix = next.indexes(conn, &mrn_plain, &first_plain, &last_plain, &dob_plain)?;
-    let set = Changeset {
+    let sealed = SealedColumns {
         mrn_enc: old.reseal(conn, &next, "mrn", &row.mrn_enc)?,
         mrn_idx: ix.mrn,
         first_name_enc: text(conn, &old, &next, "first_name", first, &row.first_name_enc)?,
@@ -84,7 +92,6 @@ pub fn apply(
         )?,
         dob_idx: ix.dob,
         index_version: ix.version,
-        sex: c.sex.map(|s| s.as_str().to_string()),
         contact_enc: json(conn, &old, &next, "contact", &c.contact, &row.contact_enc)?,
         address_enc: json(conn, &old, &next, "address", &c.address, &row.address_enc)?,
         emergency_contact_enc: json(
@@ -120,6 +127,9 @@ pub fn apply(
             &row.blood_type_enc,
         )?,
         version: row.version + 1,
+    };
+    let also = Changed {
+        sex: c.sex.map(|s| s.as_str().to_string()),
         updated_at: now(),
         updated_by: by.to_string(),
     };
@@ -132,7 +142,7 @@ pub fn apply(
             .filter(patients::tenant_id.eq(&row.tenant_id))
             .filter(patients::version.eq(row.version)),
     )
-    .set(&set)
+    .set((&sealed, &also))
     .execute(conn)?;
     if changed == 0 {
         return Err(ApiError::Conflict(

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::patients::sealed::{Sealer, LEGACY_VERSION};
 use crate::patients::store::Row;
+use crate::patients::update::SealedColumns;
 use crate::schema::{break_glass, patients, reencrypt_progress};
 
 /// The largest batch `[reencrypt].batch_size` allows.
@@ -287,29 +288,6 @@ fn save(conn: &mut DbConn, p: &Progress, exists: bool) -> ApiResult<()> {
     Ok(())
 }
 
-/// The columns a re-seal writes: every sealed column, every index, the
-/// versions. Not `updated_at`/`updated_by`: no one changed the record.
-#[derive(AsChangeset)]
-#[diesel(table_name = patients)]
-struct Resealed {
-    mrn_enc: String,
-    mrn_idx: String,
-    first_name_enc: String,
-    first_name_idx: String,
-    last_name_enc: String,
-    last_name_idx: String,
-    dob_enc: String,
-    dob_idx: String,
-    contact_enc: String,
-    address_enc: String,
-    emergency_contact_enc: String,
-    insurance_enc: String,
-    allergies_enc: String,
-    blood_type_enc: String,
-    version: i64,
-    index_version: i32,
-}
-
 /// Seal `row` again as its next version under the active key and current
 /// index key. False if the row changed since it was read (left for the
 /// next pass).
@@ -324,7 +302,8 @@ pub fn reseal_row(conn: &mut DbConn, keyring: &Keyring, row: &Row) -> ApiResult<
     let json = |conn: &mut DbConn, column: &str, stored: &Option<String>| {
         old.reseal_opt(conn, &next, column, stored.as_deref())
     };
-    let set = Resealed {
+    // Not `updated_at`/`updated_by`: no one changed the record.
+    let set = SealedColumns {
         mrn_enc: next.seal(conn, "mrn", &mrn)?,
         mrn_idx: ix.mrn,
         first_name_enc: next.seal(conn, "first_name", &first)?,
