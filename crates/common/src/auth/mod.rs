@@ -1,5 +1,6 @@
 //! Authentication: tokens, passwords, and the `AuthUser` extractor.
 
+pub mod mfa;
 pub mod password;
 pub mod token;
 
@@ -61,6 +62,8 @@ pub struct AuthContext {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Minutes an enrolment code stays valid.
     pub enrolment_code_minutes: i64,
+    /// TOTP second factor: MFA tokens, sealed secrets, backup code hashes.
+    pub mfa: mfa::MfaKeys,
     /// Key for [`AuthContext::login_name_tag`] (derived from the token secret).
     name_key: [u8; 32],
 }
@@ -76,6 +79,8 @@ impl AuthContext {
     ) -> anyhow::Result<Self> {
         let auth = &config.auth;
         let keys = TokenKeys::new(secret, &service.token_issuer(), auth.token_ttl_secs);
+        let issuer = service.token_issuer();
+        let mfa = mfa::MfaKeys::new(secret, &issuer, &issuer)?;
         let minutes = u64::try_from(auth.lockout_minutes).unwrap_or(15);
         let threshold = u32::try_from(auth.lockout_threshold).unwrap_or(5);
         Ok(Self {
@@ -92,6 +97,7 @@ impl AuthContext {
             login_limiter: PerAddress::per_minute(auth.login_attempts_per_minute),
             trusted_proxies: crate::http::origin::parse_proxies(&config.server.trusted_proxies)?,
             enrolment_code_minutes: auth.enrolment_code_minutes,
+            mfa,
             name_key: derive_key(secret, b"bulkhead login-name tag v1"),
         })
     }

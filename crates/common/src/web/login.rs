@@ -138,7 +138,19 @@ async fn login_submit(
     )
     .await;
     let done = match result {
-        Ok(done) => done,
+        Ok(login::Authenticated::Done(done)) => done,
+        Ok(login::Authenticated::MfaRequired { .. }) => {
+            // The web form has no code step yet: the API's is the way in.
+            let msg = "this account uses a second factor; sign in through the API (POST …/auth/mfa/verify)".to_string();
+            return login_form(
+                &ctx,
+                &settings,
+                StatusCode::FORBIDDEN,
+                Some(msg),
+                form.username,
+                form.tenant_id,
+            );
+        }
         Err(
             e @ (ApiError::Unauthenticated(_)
             | ApiError::RateLimited(_)
