@@ -212,6 +212,20 @@ async fn login_submit(
     )
     .await;
     let done = match result {
+        Ok(login::Authenticated::Done(done)) if ctx.mfa_required_for(&done.user.role) => {
+            // Enrolment is in the API only for now; a session would let the
+            // account around the policy.
+            let msg = "your role needs a second factor: enrol first (POST …/auth/mfa/totp/setup)"
+                .to_string();
+            return login_form(
+                &ctx,
+                &settings,
+                StatusCode::FORBIDDEN,
+                Some(msg),
+                form.username,
+                form.tenant_id,
+            );
+        }
         Ok(login::Authenticated::Done(done)) => done,
         Ok(login::Authenticated::MfaRequired { mfa_token }) => {
             return mfa_form(&ctx, &settings, StatusCode::OK, None, mfa_token);

@@ -287,3 +287,56 @@ async fn disabling_needs_a_code_and_an_admin_can_reset() {
     assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_role_that_needs_mfa_may_only_enrol_until_it_has() {
+    let app = testkit::spawn_with(
+        Service::Company,
+        &[("COMPANY__AUTH__MFA_REQUIRED_ROLES", "analyst")],
+    )
+    .await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "needy", "analyst").await;
+    let token = app.login("needy", STRONG_PASSWORD).await;
+    // Anything but enrolment (and me/logout/password) is refused.
+    let (status, body) = app.api(Method::GET, "/users", Some(&token), None).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("second factor"),
+        "{body}"
+    );
+    let (status, body) = app.api(Method::GET, "/auth/me", Some(&token), None).await;
+    assert_ok(status, &body, StatusCode::OK);
+    let (totp, _, step) = enrol(&app, &token, 0).await;
+    // Enrolled: the next login takes a code, and the role's routes answer again.
+    let pending = mfa_token(&app, "needy").await;
+    let (status, done) = verify(&app, &pending, &code_at(&totp, step + 1)).await;
+    assert_ok(status, &done, StatusCode::OK);
+    let access = done["data"]["access_token"].as_str().unwrap();
+    let (status, body) = app.api(Method::GET, "/users", Some(access), None).await;
+    assert_ne!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("second factor"),
+        true,
+        "{status} {body}"
+    );
+    // Other roles are not asked.
+    let (status, body) = app.api(Method::GET, "/users", Some(&admin), None).await;
+    assert_ok(status, &body, StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_role_in_the_mfa_policy_stops_the_server() {
+    let started = testkit::try_spawn_with(
+        Service::Dev,
+        &[("DEV__AUTH__MFA_REQUIRED_ROLES", "no-such-role")],
+    )
+    .await;
+    assert!(started.is_err());
+}
