@@ -89,7 +89,7 @@ pub(super) async fn login(
         tenant_id,
     } = body.into_inner();
     let done = match authenticate(&ctx, &db, origin, username, password, tenant_id).await? {
-        Authenticated::Done(done) => done,
+        Authenticated::Done(done) => *done,
         Authenticated::MfaRequired { mfa_token } => {
             return Ok(response::ok(json!({
                 "mfa_required": true,
@@ -120,7 +120,7 @@ pub(super) fn logged_in_json(ctx: &AuthContext, done: LoggedIn) -> serde_json::V
 /// The password step's result: logged in, or a code is still needed.
 pub enum Authenticated {
     /// Logged in.
-    Done(LoggedIn),
+    Done(Box<LoggedIn>),
     /// MFA is on: the password was right; `POST …/auth/mfa/verify` with this
     /// token (not an access token) and a code finishes the login.
     MfaRequired {
@@ -193,7 +193,7 @@ pub async fn authenticate(
             }
             succeed(ctx, db, user, &client, origin)
                 .await
-                .map(Authenticated::Done)
+                .map(|done| Authenticated::Done(Box::new(done)))
         }
         (user, Some(failure)) => {
             let attempt = Attempt {

@@ -226,7 +226,7 @@ async fn login_submit(
                 form.tenant_id,
             );
         }
-        Ok(login::Authenticated::Done(done)) => done,
+        Ok(login::Authenticated::Done(done)) => *done,
         Ok(login::Authenticated::MfaRequired { mfa_token }) => {
             return mfa_form(&ctx, &settings, StatusCode::OK, None, mfa_token);
         }
