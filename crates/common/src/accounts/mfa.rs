@@ -58,7 +58,7 @@ fn check_length(code: &str) -> ApiResult<()> {
 }
 
 #[utoipa::path(post, path = "/auth/mfa/totp/setup", tag = "auth", security(("bearer" = [])),
-    summary = "Start TOTP enrolment: a new secret and otpauth URI (shown once)",
+    summary = "Start TOTP enrolment: a new secret, its otpauth URI and that as an SVG QR code (shown once)",
     responses((status = 200, description = "The secret to add to an authenticator app"),
         (status = 409, description = "MFA is already on")))]
 async fn setup(
@@ -79,6 +79,7 @@ async fn setup(
     Ok(response::ok(json!({
         "secret": enrolment.secret_base32,
         "otpauth_uri": enrolment.otpauth_uri,
+        "qr_svg": enrolment.qr_svg,
     })))
 }
 

@@ -139,6 +139,18 @@ pub struct Enrolment {
     pub secret_base32: String,
     /// `otpauth://totp/…` (for a QR code).
     pub otpauth_uri: String,
+    /// The URI as a QR code, an SVG document (scanned by the app).
+    pub qr_svg: String,
+}
+
+/// `uri` as a QR code in SVG (no image crate, no script).
+fn qr_svg(uri: &str) -> ApiResult<String> {
+    let code = qrcode::QrCode::new(uri.as_bytes())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("QR code: {e}")))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .build())
 }
 
 /// Start (or restart) enrolment: a fresh secret, stored sealed and not yet
@@ -173,6 +185,7 @@ pub fn begin(
         .execute(conn)?;
     Ok(Enrolment {
         secret_base32: totp.secret().to_base32(),
+        qr_svg: qr_svg(&otpauth_uri)?,
         otpauth_uri,
     })
 }

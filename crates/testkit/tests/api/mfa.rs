@@ -57,6 +57,8 @@ async fn enrol(app: &TestApp, token: &str, confirm_step: i64) -> (Totp, Vec<Stri
     assert_ok(status, &setup, StatusCode::OK);
     let uri = setup["data"]["otpauth_uri"].as_str().unwrap();
     assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    let svg = setup["data"]["qr_svg"].as_str().unwrap();
+    assert!(svg.contains("<svg") && !svg.contains("<script"), "{svg}");
     let totp = authenticator(setup["data"]["secret"].as_str().unwrap());
     steady().await;
     let step = step_now() + confirm_step;
