@@ -292,3 +292,46 @@ pub fn enable(conn: &mut DbConn, keys: &MfaKeys, user_id: &str) -> ApiResult<Vec
 pub fn remove(conn: &mut DbConn, user_id: &str) -> ApiResult<bool> {
     Ok(diesel::delete(user_mfa::table.find(user_id)).execute(conn)? > 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(secret: &str) -> MfaKeys {
+        MfaKeys::new(
+            &SecretString::from(secret.to_string()),
+            "bulkhead-dev",
+            "bulkhead-dev",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_sealed_secret_opens_only_for_its_user_and_key() {
+        let k = keys("a-token-secret-of-at-least-32-bytes!!");
+        let sealed = k.seal("u1", b"twenty bytes secret!").unwrap();
+        assert!(!sealed.contains("twenty"));
+        assert_eq!(&*k.open("u1", &sealed).unwrap(), b"twenty bytes secret!");
+        assert!(k.open("u2", &sealed).is_err(), "bound to the user id");
+        let other = keys("another-token-secret-of-32-bytes-or-more");
+        assert!(other.open("u1", &sealed).is_err(), "bound to the key");
+    }
+
+    #[test]
+    fn backup_code_hashes_are_keyed() {
+        let a = keys("a-token-secret-of-at-least-32-bytes!!");
+        let b = keys("another-token-secret-of-32-bytes-or-more");
+        assert_eq!(a.hash_code("abcdefghjk"), a.hash_code("abcdefghjk"));
+        assert_ne!(a.hash_code("abcdefghjk"), b.hash_code("abcdefghjk"));
+    }
+
+    #[test]
+    fn an_mfa_token_is_not_an_access_token() {
+        let secret = SecretString::from("a-token-secret-of-at-least-32-bytes!!".to_string());
+        let k = MfaKeys::new(&secret, "bulkhead-dev", "bulkhead-dev").unwrap();
+        let access = TokenKeys::new(&secret, "bulkhead-dev", 60);
+        let (token, _) = k.token.issue("u1", "admin", None, 0).unwrap();
+        assert!(access.verify(&token).is_err());
+        assert!(k.token.verify(&token).is_ok());
+    }
+}
