@@ -73,7 +73,7 @@ impl Failure {
 }
 
 #[utoipa::path(post, path = "/auth/login", tag = "auth", summary = "Log in: a bearer token for the other routes",
-    description = "`tenant_id` is required on a hosted hospital server and refused elsewhere. Every failed login answers the same 401.",
+    description = "`tenant_id` is required on a hosted hospital server and refused elsewhere. Every failed login answers the same 401. With MFA on, the answer is instead `{mfa_required: true, mfa_token, expires_in}`: finish at `POST /auth/mfa/verify`.",
     responses((status = 200, description = "Logged in", body = super::openapi::LoginReply),
         (status = 401, description = "Wrong username or password, or the account is locked or inactive"),
         (status = 429, description = "Too many attempts from this address")))]
