@@ -118,3 +118,19 @@ async fn the_web_login_asks_for_the_code_when_mfa_is_on() {
     assert_eq!(home.status, StatusCode::OK);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_web_login_refuses_a_role_that_needs_mfa_until_it_has_it() {
+    let app = testkit::spawn_with(
+        Service::Company,
+        &[("COMPANY__AUTH__MFA_REQUIRED_ROLES", "analyst")],
+    )
+    .await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "webneedy", "analyst").await;
+    let mut b = Browser::new(&app);
+    let refused = b.login("webneedy", STRONG_PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(refused.body.contains("second factor"), "{}", refused.body);
+    app.stop().await;
+}
