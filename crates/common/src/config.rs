@@ -256,6 +256,11 @@ pub struct AuthSection {
     pub web_idle_minutes: i64,
     /// Hours after which a web session ends however active (one shift).
     pub web_session_hours: i64,
+    /// Roles of this server that must use a TOTP second factor: an account
+    /// of such a role without one may only enrol (empty by default for now;
+    /// see docs/security.md).
+    #[serde(deserialize_with = "list_or_text")]
+    pub mfa_required_roles: Vec<String>,
 }
 
 impl Default for AuthSection {
@@ -272,6 +277,7 @@ impl Default for AuthSection {
             enrolment_code_minutes: 24 * 60,
             web_idle_minutes: 15,
             web_session_hours: 8,
+            mfa_required_roles: Vec::new(),
         }
     }
 }
@@ -408,6 +414,7 @@ impl Config {
         let mut list_keys = env_role_keys(service, &env);
         list_keys.push("server.trusted_proxies".to_string());
         list_keys.push("metrics.allow".to_string());
+        list_keys.push("auth.mfa_required_roles".to_string());
         // Lists come from env as comma-separated text, but only for the
         // keys named here (otherwise every value would become a list).
         let mut environment = config::Environment::with_prefix(service.env_prefix())

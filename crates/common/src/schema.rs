@@ -71,6 +71,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    user_mfa (user_id) {
+        user_id -> Text,
+        secret -> Text,
+        enabled -> Bool,
+        last_step -> BigInt,
+        backup_codes -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     revoked_tokens,

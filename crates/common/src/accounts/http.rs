@@ -39,7 +39,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             resource("/users/{id}/{switch:activate|deactivate}").route(web::post().to(set_active)),
         )
         .service(resource("/audit").route(web::get().to(list_audit)))
-        .service(resource("/audit/verify").route(web::get().to(verify_audit)));
+        .service(resource("/audit/verify").route(web::get().to(verify_audit)))
+        .configure(super::mfa::routes);
 }
 
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),

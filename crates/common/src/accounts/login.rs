@@ -25,7 +25,7 @@ use serde_json::json;
 
 use super::store::{self, User};
 use crate::audit::{self, Event, Origin, Severity};
-use crate::auth::{AuthContext, TenantRule};
+use crate::auth::{mfa, AuthContext, TenantRule};
 use crate::db::{now, Db, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::http::ratelimit::client_key;
@@ -50,12 +50,14 @@ pub const BAD_LOGIN: &str = "invalid username or password";
 
 /// Why a login failed (audit detail only; the client never sees it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Failure {
+pub(super) enum Failure {
     UnknownUser,
     BadPassword,
     /// Refused by the per-account delay or the per-(account, address) block.
     Locked,
     Inactive,
+    /// A wrong or replayed MFA code (counts like a wrong password).
+    BadCode,
 }
 
 impl Failure {
@@ -65,12 +67,13 @@ impl Failure {
             Failure::BadPassword => "bad_password",
             Failure::Locked => "locked",
             Failure::Inactive => "inactive",
+            Failure::BadCode => "bad_mfa_code",
         }
     }
 }
 
 #[utoipa::path(post, path = "/auth/login", tag = "auth", summary = "Log in: a bearer token for the other routes",
-    description = "`tenant_id` is required on a hosted hospital server and refused elsewhere. Every failed login answers the same 401.",
+    description = "`tenant_id` is required on a hosted hospital server and refused elsewhere. Every failed login answers the same 401. With MFA on, the answer is instead `{mfa_required: true, mfa_token, expires_in}`: finish at `POST /auth/mfa/verify`.",
     responses((status = 200, description = "Logged in", body = super::openapi::LoginReply),
         (status = 401, description = "Wrong username or password, or the account is locked or inactive"),
         (status = 429, description = "Too many attempts from this address")))]
@@ -85,19 +88,45 @@ pub(super) async fn login(
         password,
         tenant_id,
     } = body.into_inner();
-    let done = authenticate(&ctx, &db, origin, username, password, tenant_id).await?;
+    let done = match authenticate(&ctx, &db, origin, username, password, tenant_id).await? {
+        Authenticated::Done(done) => *done,
+        Authenticated::MfaRequired { mfa_token } => {
+            return Ok(response::ok(json!({
+                "mfa_required": true,
+                "mfa_token": mfa_token,
+                "expires_in": crate::auth::mfa::MFA_TOKEN_SECS,
+            })))
+        }
+    };
+    Ok(response::ok(logged_in_json(&ctx, done)))
+}
+
+/// The answer to a completed login (password, and code if MFA is on).
+pub(super) fn logged_in_json(ctx: &AuthContext, done: LoggedIn) -> serde_json::Value {
     let user = done.user;
     let mut user_json = json!({ "id": user.id, "username": user.username, "role": user.role });
     if !user.tenant_id.is_empty() {
         user_json["tenant_id"] = json!(user.tenant_id);
     }
-    Ok(response::ok(json!({
+    json!({
         "access_token": done.token,
         "token_type": "Bearer",
         "expires_in": ctx.keys.ttl_secs(),
         "user": user_json,
         "must_change_password": user.must_change_password,
-    })))
+    })
+}
+
+/// The password step's result: logged in, or a code is still needed.
+pub enum Authenticated {
+    /// Logged in.
+    Done(Box<LoggedIn>),
+    /// MFA is on: the password was right; `POST …/auth/mfa/verify` with this
+    /// token (not an access token) and a code finishes the login.
+    MfaRequired {
+        /// The short-lived, single-purpose MFA token.
+        mfa_token: String,
+    },
 }
 
 /// A successful login: the token issued, its claims, and the account.
@@ -119,7 +148,7 @@ pub async fn authenticate(
     username: String,
     password: String,
     tenant_id: Option<String>,
-) -> ApiResult<LoggedIn> {
+) -> ApiResult<Authenticated> {
     let client = client_key(origin.ip.as_deref().unwrap_or("unknown"));
     pace_address(ctx, &client)?;
     if username.is_empty() || username.len() > 254 {
@@ -151,7 +180,21 @@ pub async fn authenticate(
         Some(_) => None,
     };
     match (user, failure) {
-        (Some(user), None) => succeed(ctx, db, user, &client, origin).await,
+        (Some(user), None) => {
+            let uid = user.id.clone();
+            if db.run(move |c| mfa::is_enabled(c, &uid)).await? {
+                let (mfa_token, _) = ctx.mfa.token.issue(
+                    &user.id,
+                    &user.role,
+                    Some(&user.tenant_id),
+                    user.session_epoch,
+                )?;
+                return Ok(Authenticated::MfaRequired { mfa_token });
+            }
+            succeed(ctx, db, user, &client, origin)
+                .await
+                .map(|done| Authenticated::Done(Box::new(done)))
+        }
         (user, Some(failure)) => {
             let attempt = Attempt {
                 actor: match &user {
@@ -210,18 +253,18 @@ fn login_tenant(rule: &TenantRule, asked: Option<String>) -> ApiResult<Option<St
 }
 
 /// Who failed to log in, from where.
-struct Attempt {
+pub(super) struct Attempt {
     /// The user id, or a keyed tag of the typed name (never the name).
-    actor: String,
-    tenant: String,
+    pub(super) actor: String,
+    pub(super) tenant: String,
     /// The account, when the name matched one.
-    user_id: Option<String>,
-    client: String,
+    pub(super) user_id: Option<String>,
+    pub(super) client: String,
 }
 
 /// Count, audit and raise one failed login; delay the account and block
 /// the address when they reach the threshold.
-async fn record_failure(
+pub(super) async fn record_failure(
     ctx: &web::Data<AuthContext>,
     db: &Db,
     attempt: Attempt,
@@ -230,7 +273,7 @@ async fn record_failure(
 ) -> ApiResult<()> {
     // Only guesses that were checked count: a refused attempt while throttled
     // must not let anyone extend the owner's delay.
-    let counts = failure == Failure::BadPassword;
+    let counts = matches!(failure, Failure::BadPassword | Failure::BadCode);
     let pair_blocked = match (&attempt.user_id, counts) {
         (Some(id), true) => ctx.pair_throttle.fail(id, &attempt.client),
         _ => false,
@@ -328,7 +371,7 @@ pub(super) fn count_account_failure(
 }
 
 /// Issue the token, reset the counts and audit the login.
-async fn succeed(
+pub(super) async fn succeed(
     ctx: &AuthContext,
     db: &Db,
     user: User,

@@ -6,6 +6,7 @@ pub mod create;
 pub mod enrolment;
 pub mod http;
 pub mod login;
+pub mod mfa;
 pub mod openapi;
 pub mod password_change;
 pub mod provision;

@@ -17,6 +17,11 @@ use utoipa::{OpenApi, ToSchema};
     super::http::set_active,
     super::http::list_audit,
     super::http::verify_audit,
+    super::mfa::setup,
+    super::mfa::confirm,
+    super::mfa::verify,
+    super::mfa::disable,
+    super::mfa::reset,
 ))]
 struct AccountsApi;
 

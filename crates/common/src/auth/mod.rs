@@ -1,5 +1,6 @@
 //! Authentication: tokens, passwords, and the `AuthUser` extractor.
 
+pub mod mfa;
 pub mod password;
 pub mod token;
 
@@ -61,6 +62,10 @@ pub struct AuthContext {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Minutes an enrolment code stays valid.
     pub enrolment_code_minutes: i64,
+    /// TOTP second factor: MFA tokens, sealed secrets, backup code hashes.
+    pub mfa: mfa::MfaKeys,
+    /// Roles that must use MFA; without it such an account may only enrol.
+    pub mfa_required_roles: Vec<String>,
     /// Key for [`AuthContext::login_name_tag`] (derived from the token secret).
     name_key: [u8; 32],
 }
@@ -76,6 +81,15 @@ impl AuthContext {
     ) -> anyhow::Result<Self> {
         let auth = &config.auth;
         let keys = TokenKeys::new(secret, &service.token_issuer(), auth.token_ttl_secs);
+        let issuer = service.token_issuer();
+        let mfa = mfa::MfaKeys::new(secret, &issuer, &issuer)?;
+        if let Some(unknown) = auth
+            .mfa_required_roles
+            .iter()
+            .find(|r| !policy.roles().any(|known| known == r.as_str()))
+        {
+            anyhow::bail!("auth.mfa_required_roles: {unknown} is not a role of this server");
+        }
         let minutes = u64::try_from(auth.lockout_minutes).unwrap_or(15);
         let threshold = u32::try_from(auth.lockout_threshold).unwrap_or(5);
         Ok(Self {
@@ -92,6 +106,8 @@ impl AuthContext {
             login_limiter: PerAddress::per_minute(auth.login_attempts_per_minute),
             trusted_proxies: crate::http::origin::parse_proxies(&config.server.trusted_proxies)?,
             enrolment_code_minutes: auth.enrolment_code_minutes,
+            mfa,
+            mfa_required_roles: auth.mfa_required_roles.clone(),
             name_key: derive_key(secret, b"bulkhead login-name tag v1"),
         })
     }
@@ -212,6 +228,26 @@ impl AuthUser {
     }
 }
 
+impl AuthContext {
+    /// Whether `role` must use a second factor on this server.
+    pub fn mfa_required_for(&self, role: &str) -> bool {
+        self.mfa_required_roles.iter().any(|r| r == role)
+    }
+}
+
+/// What an account whose role needs MFA, and has none, may still do.
+fn allowed_before_mfa(path: &str) -> bool {
+    [
+        "/auth/mfa/totp/setup",
+        "/auth/mfa/totp/confirm",
+        "/auth/me",
+        "/auth/logout",
+        "/auth/password",
+    ]
+    .iter()
+    .any(|p| path.ends_with(p))
+}
+
 /// What an account that must change its password may still do.
 fn allowed_before_password_change(path: &str) -> bool {
     ["/auth/password", "/auth/me", "/auth/logout"]
@@ -281,6 +317,15 @@ impl FromRequest for AuthUser {
                 return Err(ApiError::Forbidden(
                     "change your password first (POST …/auth/password)".into(),
                 ));
+            }
+            if ctx.mfa_required_for(&user.role) && !allowed_before_mfa(req.path()) {
+                let uid = user.id.clone();
+                if !db.run(move |c| mfa::is_enabled(c, &uid)).await? {
+                    return Err(ApiError::Forbidden(
+                        "your role needs a second factor: enrol first (POST …/auth/mfa/totp/setup)"
+                            .into(),
+                    ));
+                }
             }
             let user = AuthUser {
                 id: user.id,

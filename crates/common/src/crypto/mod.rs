@@ -57,7 +57,7 @@ const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
 /// An AES-256-GCM instance for a raw key (no copy of the key is left behind).
-fn cipher_for(key: &[u8; KEY_LEN]) -> Aes256Gcm {
+pub(crate) fn cipher_for(key: &[u8; KEY_LEN]) -> Aes256Gcm {
     let key: &Key<Aes256Gcm> = key.into();
     Aes256Gcm::new(key)
 }
@@ -70,7 +70,7 @@ fn random_bytes<const N: usize>() -> Zeroizing<[u8; N]> {
 }
 
 /// Encrypt with a fresh random nonce: `nonce ‖ ciphertext ‖ tag`.
-fn seal(cipher: &Aes256Gcm, plaintext: &[u8], aad: &[u8]) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn seal(cipher: &Aes256Gcm, plaintext: &[u8], aad: &[u8]) -> anyhow::Result<Vec<u8>> {
     let nonce = random_bytes::<NONCE_LEN>();
     let nonce_ref: &aes_gcm::Nonce<aes_gcm::aead::consts::U12> = (&*nonce).into();
     let sealed = cipher
@@ -90,7 +90,7 @@ fn seal(cipher: &Aes256Gcm, plaintext: &[u8], aad: &[u8]) -> anyhow::Result<Vec<
 
 /// Decrypt `nonce ‖ ciphertext ‖ tag`; `None` if it is too short, was
 /// changed, belongs elsewhere (other AAD) or was made with another key.
-fn open(cipher: &Aes256Gcm, sealed: &[u8], aad: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+pub(crate) fn open(cipher: &Aes256Gcm, sealed: &[u8], aad: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     if sealed.len() < NONCE_LEN + TAG_LEN {
         return None;
     }

@@ -14,7 +14,7 @@ use super::extract::WebUser;
 use super::render::{html_status, redirect, Layout, PageResult};
 use super::session;
 use super::WebSettings;
-use crate::accounts::{login, store};
+use crate::accounts::{login, mfa, store};
 use crate::audit::{self, Event, Origin};
 use crate::auth::{AuthContext, TenantRule};
 use crate::db::{now, Db};
@@ -24,6 +24,7 @@ use crate::error::ApiError;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(login_page))
         .route("/login", web::post().to(login_submit))
+        .route("/login/mfa", web::post().to(mfa_submit))
         .route("/logout", web::post().to(logout));
 }
 
@@ -35,6 +36,79 @@ struct LoginPage {
     username: String,
     hosted: bool,
     tenant_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "login_mfa.html")]
+struct MfaPage {
+    layout: Layout,
+    error: Option<String>,
+    mfa_token: String,
+}
+
+/// The second step's form: the MFA token (signed, short-lived, good for
+/// nothing but this step) rides in the form, under a fresh CSRF token.
+fn mfa_form(
+    ctx: &AuthContext,
+    settings: &WebSettings,
+    status: StatusCode,
+    error: Option<String>,
+    mfa_token: String,
+) -> PageResult {
+    let (token, cookie) = public_form_token(settings);
+    let page = MfaPage {
+        layout: Layout::public("Enter your code", ctx.service, token),
+        error,
+        mfa_token,
+    };
+    let mut res = html_status(status, &page)?;
+    res.add_cookie(&cookie)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("setting a cookie: {e}")))?;
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+struct MfaForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    mfa_token: String,
+    #[serde(default)]
+    code: String,
+}
+
+async fn mfa_submit(
+    req: HttpRequest,
+    ctx: web::Data<AuthContext>,
+    db: web::Data<Db>,
+    settings: web::Data<WebSettings>,
+    origin: Origin,
+    form: web::Form<MfaForm>,
+) -> PageResult {
+    let form = form.into_inner();
+    if !public_form_ok(&req, &settings, &form.csrf) {
+        let msg = "this sign-in form has expired; please try again".to_string();
+        return login_form(
+            &ctx,
+            &settings,
+            StatusCode::FORBIDDEN,
+            Some(msg),
+            String::new(),
+            String::new(),
+        );
+    }
+    match mfa::second_step(&ctx, &db, origin, &form.mfa_token, form.code).await {
+        Ok(done) => start_session(&db, &settings, done).await,
+        Err(
+            e @ (ApiError::Unauthenticated(_)
+            | ApiError::RateLimited(_)
+            | ApiError::Validation { .. }),
+        ) => {
+            let status = actix_web::ResponseError::status_code(&e);
+            mfa_form(&ctx, &settings, status, Some(e.to_string()), form.mfa_token)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A fresh CSRF token for a form shown before sign-in (login, portal
@@ -138,7 +212,24 @@ async fn login_submit(
     )
     .await;
     let done = match result {
-        Ok(done) => done,
+        Ok(login::Authenticated::Done(done)) if ctx.mfa_required_for(&done.user.role) => {
+            // Enrolment is in the API only for now; a session would let the
+            // account around the policy.
+            let msg = "your role needs a second factor: enrol first (POST …/auth/mfa/totp/setup)"
+                .to_string();
+            return login_form(
+                &ctx,
+                &settings,
+                StatusCode::FORBIDDEN,
+                Some(msg),
+                form.username,
+                form.tenant_id,
+            );
+        }
+        Ok(login::Authenticated::Done(done)) => *done,
+        Ok(login::Authenticated::MfaRequired { mfa_token }) => {
+            return mfa_form(&ctx, &settings, StatusCode::OK, None, mfa_token);
+        }
         Err(
             e @ (ApiError::Unauthenticated(_)
             | ApiError::RateLimited(_)
@@ -156,6 +247,12 @@ async fn login_submit(
         }
         Err(e) => return Err(e.into()),
     };
+    start_session(&db, &settings, done).await
+}
+
+/// A completed login becomes a web session: the cookie, and the login
+/// form's CSRF cookie dropped.
+async fn start_session(db: &Db, settings: &WebSettings, done: login::LoggedIn) -> PageResult {
     let expires = now() + settings.lifetime;
     let (uid, jti, epoch) = (
         done.user.id.clone(),
@@ -175,8 +272,8 @@ async fn login_submit(
     };
     let mut res = redirect(to);
     let cookies = [
-        session::cookie(&settings, session::cookie_name(&settings), value),
-        session::removal(&settings, session::public_form_cookie_name(&settings)),
+        session::cookie(settings, session::cookie_name(settings), value),
+        session::removal(settings, session::public_form_cookie_name(settings)),
     ];
     for c in &cookies {
         res.add_cookie(c)

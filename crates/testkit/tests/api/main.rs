@@ -23,6 +23,7 @@ mod hospital_tenants;
 mod hospital_validation;
 mod key_rotation;
 mod lockout;
+mod mfa;
 mod openapi;
 mod plane;
 mod plane_findings;

@@ -150,6 +150,7 @@ async fn operations_declare_the_envelopes_their_errors_and_their_security() {
             "/readyz".to_string(),
             "/metrics".to_string(),
             format!("{}/auth/login", app.prefix()),
+            format!("{}/auth/mfa/verify", app.prefix()),
             format!("{}/portal/enrol", app.prefix()),
             format!("{}/openapi.json", app.prefix()),
             format!("{}/docs", app.prefix()),

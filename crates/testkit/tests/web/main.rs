@@ -6,4 +6,5 @@
 mod client;
 mod hospital_pages;
 mod kernel_pages;
+mod mfa;
 mod sessions;
