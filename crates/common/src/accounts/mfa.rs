@@ -272,12 +272,13 @@ async fn reset(
     let id = id.into_inner();
     let removed = db
         .write(move |c| {
-            let target = store::get_in_tenant(c, &admin.tenant_id, &id)
-                .map_err(|_| ApiError::NotFound("no such user".into()))?;
+            // Another tenant's user is "not found", like a missing one.
+            let target = store::get_in_tenant(c, &admin.tenant_id, &id)?;
             let removed = mfa::remove(c, &target.id)?;
             // Sessions of the user continue; what changes is the next login.
             let details = json!({ "user_id": target.id, "had_mfa": removed });
-            let event = Event::new(&admin.id, &admin.role, "auth.mfa_reset", "user")
+            let resource = format!("user:{}", target.id);
+            let event = Event::new(&admin.id, &admin.role, "auth.mfa_reset", &resource)
                 .severity(Severity::Critical)
                 .tenant(admin.tenant())
                 .details(details.clone());

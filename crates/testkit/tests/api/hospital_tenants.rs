@@ -446,3 +446,41 @@ async fn each_hosted_tenant_gets_its_own_departments_and_none_of_the_others_pati
         "departments shared across tenants"
     );
 }
+
+#[tokio::test]
+async fn an_admin_cannot_reset_the_mfa_of_another_tenants_user() {
+    let app = hosted_with_two_tenants().await;
+    let admin_a = login_in(&app, DEMO_TENANT_ID, "hadmin", "hadmin123").await;
+    let doctor_b = login_in(&app, TENANT_B, "doctor", "doctor123").await;
+    let id_b = testkit::hospital::user_id(&app, &doctor_b).await;
+    let (status, body) = app
+        .api(
+            Method::POST,
+            &format!("/users/{id_b}/mfa/reset"),
+            Some(&admin_a),
+            Some(serde_json::json!({})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let rows = app.audit_rows().await;
+    assert!(
+        !rows.iter().any(|r| r.action == "auth.mfa_reset"),
+        "no reset was recorded"
+    );
+    // The same admin resets a user of its own tenant.
+    let doctor_a = login_in(&app, DEMO_TENANT_ID, "doctor", "doctor123").await;
+    let id_a = testkit::hospital::user_id(&app, &doctor_a).await;
+    let (status, body) = app
+        .api(
+            Method::POST,
+            &format!("/users/{id_a}/mfa/reset"),
+            Some(&admin_a),
+            Some(serde_json::json!({})),
+        )
+        .await;
+    assert_ok(status, &body, StatusCode::OK);
+    let rows = app.audit_rows().await;
+    let reset = rows.iter().find(|r| r.action == "auth.mfa_reset").unwrap();
+    assert_eq!(reset.resource, format!("user:{id_a}"));
+    assert_eq!(reset.tenant_id.as_deref(), Some(DEMO_TENANT_ID));
+}
