@@ -123,8 +123,8 @@ pub fn public_form_token(settings: &WebSettings) -> (String, actix_web::cookie::
 /// Whether a form posted before sign-in carries the token its cookie holds.
 pub fn public_form_ok(req: &HttpRequest, settings: &WebSettings, sent: &str) -> bool {
     let name = session::public_form_cookie_name(settings);
-    let expected = req.cookie(name).map(|c| c.value().to_string());
-    !sent.is_empty() && expected.as_deref() == Some(sent)
+    req.cookie(name)
+        .is_some_and(|c| super::extract::same_token(sent, c.value()))
 }
 
 /// The login form, with a fresh login CSRF token in a cookie and the form.
