@@ -163,8 +163,9 @@ pub(crate) async fn list_patients(
     Ok((views, total))
 }
 
-#[utoipa::path(get, path = "/patients/{id}", tag = "patients", security(("bearer" = [])), summary = "One patient (written to the access log)",
-    responses((status = 200, description = "The patient", body = super::model::PatientView)))]
+#[utoipa::path(get, path = "/patients/{id}", tag = "patients", security(("bearer" = [])), summary = "One patient (written to the access log); a soft-deleted patient is 404",
+    responses((status = 200, description = "The patient", body = super::model::PatientView),
+        (status = 404, description = "No such patient in the caller's scope, or deleted")))]
 async fn get(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let patient = read_patient(&db, ctx, id.into_inner()).await?;
     Ok(response::ok(patient))
@@ -180,7 +181,10 @@ pub(crate) async fn read_patient(
     let c = ctx.clone();
     let patient = db
         .run(move |conn| {
-            let visible = scope::visible(&c.user, &c.tenant, true)?;
+            // A soft-deleted patient answers 404 here, to every role: the
+            // admin finds it with `GET /patients?include_deleted=true` and
+            // restores it with `POST /patients/{id}/restore`.
+            let visible = scope::visible(&c.user, &c.tenant, false)?;
             let row = store::find_visible(conn, visible, &id)?.ok_or_else(scope::not_found)?;
             store::to_view(conn, &c.keyring, &row, c.view)
         })

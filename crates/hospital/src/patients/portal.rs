@@ -45,9 +45,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(utoipa::ToSchema, Deserialize)]
 #[serde(try_from = "serde_json::Map<String, serde_json::Value>")]
 #[schema(max_properties = 0)]
-struct CodeRequest {}
+struct EnrolmentCodeRequest {}
 
-impl TryFrom<serde_json::Map<String, serde_json::Value>> for CodeRequest {
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for EnrolmentCodeRequest {
     type Error = &'static str;
 
     fn try_from(fields: serde_json::Map<String, serde_json::Value>) -> Result<Self, Self::Error> {
@@ -62,7 +62,7 @@ impl TryFrom<serde_json::Map<String, serde_json::Value>> for CodeRequest {
 /// Issue an enrolment code for a patient with no portal account yet.
 #[utoipa::path(post, path = "/patients/{id}/portal-account", tag = "portal", security(("bearer" = [])),
     summary = "Issue a one-time enrolment code for a patient's portal account (portal.manage)",
-    request_body(content = Option<CodeRequest>, description = "Empty, or `{}`: staff choose no username or password"),
+    request_body(content = Option<EnrolmentCodeRequest>, description = "Empty, or `{}`: staff choose no username or password"),
     responses((status = 201, description = "The code, shown once", body = crate::openapi::EnrolmentCode),
         (status = 409, description = "The patient already has a portal account")))]
 async fn portal_account(
@@ -73,8 +73,10 @@ async fn portal_account(
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     ctx.require(P::PortalManage)?;
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        serde_json::from_slice::<CodeRequest>(&body).map_err(|_| {
+    // No body at all, or a JSON object with no fields; anything else
+    // (whitespace included: not a JSON document) is refused.
+    if !body.is_empty() {
+        serde_json::from_slice::<EnrolmentCodeRequest>(&body).map_err(|_| {
             ApiError::validation(
                 "this request takes no fields: staff no longer choose a portal username or password",
             )

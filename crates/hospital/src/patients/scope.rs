@@ -101,8 +101,10 @@ pub fn require_access_log_reader(
     tenant: &str,
     id: &str,
 ) -> ApiResult<()> {
+    // A soft-deleted patient's log answers 404 like the rest of its record;
+    // its rows stay in the audit log (`GET /audit?resource=patient:<id>`).
     let in_scope = if user.can(P::AccessLogReadAll) {
-        can_see(conn, user, tenant, id, true)?
+        can_see(conn, user, tenant, id, false)?
     } else if user.can(P::PatientsReadOwn) {
         can_see(conn, user, tenant, id, false)?
     } else {

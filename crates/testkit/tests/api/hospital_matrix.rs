@@ -257,7 +257,22 @@ impl World {
 
     /// What a refused change must leave as it was.
     async fn snapshot(&self, patient: &str) -> Value {
-        let record = self.admin_get(&format!("/patients/{patient}")).await;
+        // A deleted patient answers 404 by id, to the admin too.
+        let (status, body) = self
+            .app
+            .api(
+                Method::GET,
+                &format!("/patients/{patient}"),
+                Some(&self.admin),
+                None,
+            )
+            .await;
+        let record = if status == StatusCode::NOT_FOUND {
+            json!({ "data": { "deleted": true } })
+        } else {
+            assert_ok(status, &body, StatusCode::OK);
+            body
+        };
         // A deleted patient's care team is hidden like the rest of it.
         let team: Vec<Value> = if record["data"]["deleted"] == json!(true) {
             Vec::new()

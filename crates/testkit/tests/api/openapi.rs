@@ -301,3 +301,59 @@ async fn a_nested_record_sent_as_an_array_is_refused() {
     testkit::assert_ok(status, &reply, StatusCode::OK);
     assert_eq!(reply["data"]["contact"]["phone"], "+44 20 1234");
 }
+
+/// The request body schema of an operation, its `$ref` followed.
+fn request_schema<'a>(doc: &'a Value, path: &str, method: &str) -> &'a Value {
+    let schema =
+        &doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"];
+    let reference = schema["$ref"]
+        .as_str()
+        .or_else(|| {
+            schema["oneOf"]
+                .as_array()?
+                .iter()
+                .find_map(|s| s["$ref"].as_str())
+        })
+        .unwrap_or_else(|| panic!("{method} {path}: no schema reference in {schema}"));
+    let name = reference.rsplit('/').next().unwrap();
+    &doc["components"]["schemas"][name]
+}
+
+#[tokio::test]
+async fn the_portal_code_request_is_documented_as_an_object_with_no_fields() {
+    // utoipa keeps one schema per component name: the MFA `CodeRequest`
+    // (with its required `code`) once replaced the portal's empty request
+    // of the same name, and schemathesis flagged `{}` as invalid.
+    let app = spawn(Service::Hospital).await;
+    let doc = document(&app).await;
+    let schema = request_schema(&doc, "/api/v1/tenant/patients/{id}/portal-account", "post");
+    assert_eq!(schema["maxProperties"], 0, "{schema}");
+    assert!(schema.get("required").is_none(), "{schema}");
+}
+
+#[tokio::test]
+async fn a_portal_code_request_that_is_not_json_is_refused() {
+    use testkit::hospital::{patient_body, register_patient_id};
+    let app = spawn(Service::Hospital).await;
+    let token = app.login("hadmin", "hadmin123").await;
+    let id = register_patient_id(&app, &token, patient_body("Ada", "Lovelace", "1990-12-10")).await;
+    let url = app.url(&format!("{}/patients/{id}/portal-account", app.prefix()));
+    for body in [" ", "\n", "[]", "null"] {
+        let res = app
+            .client
+            .post(&url)
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let reply = Reply::read(res).await;
+        testkit::assert_error(
+            reply.status,
+            &reply.body,
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+        );
+    }
+}
