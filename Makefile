@@ -17,7 +17,7 @@ certs: build
 
 ## The whole suite on SQLite (no PostgreSQL needed; tests that need it show as ignored).
 test: build
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || echo "skipped: no chromium (the browser tests; apt-get install chromium chromium-driver)"
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || echo "no chromium: the browser tests will show as ignored (apt-get install chromium chromium-driver)"
 	env -u BULKHEAD_TEST_PG_URL $(CARGO) test --workspace
 
 ## The same suite on PostgreSQL (each test in its own fresh database),

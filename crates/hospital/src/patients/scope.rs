@@ -93,26 +93,22 @@ pub fn visible(user: &AuthUser, tenant: &str, include_deleted: bool) -> ApiResul
 }
 
 /// Refuse unless the caller may read patient `id`'s access log: an admin
-/// (`access_log.read_all`) for any patient of the tenant, deleted ones
-/// included; a patient (`patients.read_own`) for their own record.
+/// (`access_log.read_all`) for any live patient of the tenant; a patient
+/// (`patients.read_own`) for their own record.
 pub fn require_access_log_reader(
     conn: &mut DbConn,
     user: &AuthUser,
     tenant: &str,
     id: &str,
 ) -> ApiResult<()> {
-    // A soft-deleted patient's log answers 404 like the rest of its record;
-    // its rows stay in the audit log (`GET /audit?resource=patient:<id>`).
-    let in_scope = if user.can(P::AccessLogReadAll) {
-        can_see(conn, user, tenant, id, false)?
-    } else if user.can(P::PatientsReadOwn) {
-        can_see(conn, user, tenant, id, false)?
-    } else {
+    if !(user.can(P::AccessLogReadAll) || user.can(P::PatientsReadOwn)) {
         return Err(ApiError::Forbidden(
             "your role may not read access logs".into(),
         ));
-    };
-    if in_scope {
+    }
+    // A soft-deleted patient's log answers 404 like the rest of its record;
+    // its rows stay in the audit log (`GET /audit?resource=patient:<id>`).
+    if can_see(conn, user, tenant, id, false)? {
         Ok(())
     } else {
         Err(not_found())
