@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PG_URL ?= $(BULKHEAD_TEST_PG_URL)
 
-.PHONY: run build certs test test-pg lint fmt e2e bench bench-http clean-data
+.PHONY: run build certs test test-pg lint fmt e2e bench bench-http clean-data deploy-check
 
 ## Build and run all four servers with demo data on SQLite under ./data.
 run: build
@@ -40,6 +40,11 @@ bench-http:
 	$(CARGO) build --release --bins
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	python3 scripts/bench_http.py
+
+## deploy/container/compose.yaml wires the servers only as the call graph allows.
+deploy-check:
+	@python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml || python3 -m pip install --quiet --break-system-packages pyyaml
+	python3 deploy/container/check_compose.py
 
 lint:
 	$(CARGO) fmt --all -- --check

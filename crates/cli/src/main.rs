@@ -9,6 +9,7 @@
 mod admin;
 mod bench;
 mod certs;
+mod config_check;
 mod keys;
 mod up;
 
@@ -62,6 +63,11 @@ enum Command {
         #[command(subcommand)]
         command: keys::KeysCommand,
     },
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Machine baselines for `make bench-http` (bcrypt rate).
     Bench {
         #[command(subcommand)]
@@ -85,6 +91,20 @@ enum AuditCommand {
         /// For `--service dev`: company's configuration (its certificate reads dev's anchors).
         #[arg(long)]
         company_config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Would the server start with this configuration, and is it fit for
+    /// production? Prints each error and warning; exit 1 on any error.
+    Check {
+        /// hospital, company, dev or owner.
+        #[arg(long)]
+        service: Service,
+        /// The server's TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -117,6 +137,9 @@ fn main() -> ExitCode {
             command: UsersCommand::Create(args),
         } => admin::create_user(args),
         Command::Certs { command } => certs::run(command),
+        Command::Config {
+            command: ConfigCommand::Check { service, config },
+        } => config_check::run(service, &config),
         Command::Bench { command } => bench::run(command),
         Command::Keys { command } => keys::run(command),
     };

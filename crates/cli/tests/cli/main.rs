@@ -15,6 +15,7 @@ mod admin;
 mod certs;
 mod certs_public;
 mod crash;
+mod deploy;
 mod keys;
 mod plane;
 mod postgres;
