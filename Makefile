@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PG_URL ?= $(BULKHEAD_TEST_PG_URL)
 
-.PHONY: run build certs test test-pg lint fmt e2e bench bench-http clean-data deploy-check
+.PHONY: run build certs test test-pg lint fmt e2e bench bench-http clean-data deploy-check segmentation
 
 ## Build and run all four servers with demo data on SQLite under ./data.
 run: build
@@ -45,6 +45,11 @@ bench-http:
 deploy-check:
 	@python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml || python3 -m pip install --quiet --break-system-packages pyyaml
 	python3 deploy/container/check_compose.py
+
+## Four network namespaces, the real binaries in production mode, and every
+## forbidden edge tried (needs root, ip, nft; says SKIPPED otherwise).
+segmentation: build
+	python3 scripts/segmentation.py --bin-dir target/debug
 
 lint:
 	$(CARGO) fmt --all -- --check
