@@ -381,6 +381,82 @@ class Harness:
         self.record("flow", "cert.refused events of company, owner, dev reach company",
                     ",".join(sorted(want)), ",".join(sorted(seen & want)))
 
+    def register_patient(self):
+        """A patient with names no other data contains, read once (audited)."""
+        token = self.admin_token("hospital")
+        self.phi = ["Quartzfeather", "Zebulonia", "1931-07-19"]
+        body = json.dumps({"first_name": "Zebulonia", "last_name": "Quartzfeather",
+                           "date_of_birth": "1931-07-19", "sex": "female"})
+        r = self.https("hospital", "hospital", "127.0.0.1", 3001, "POST",
+                       "/api/v1/tenant/patients", body=body, bearer=token)
+        self.record("flow", "hospital: register a patient", "201", str(r.get("status")))
+        if r.get("status") == 201:
+            data = json.loads(r["body"])["data"]
+            self.phi.append(data["mrn"])
+            self.patient_id = data["id"]
+            r = self.https("hospital", "hospital", "127.0.0.1", 3001, "GET",
+                           f"/api/v1/tenant/patients/{data['id']}", bearer=token)
+            self.record("flow", "hospital: read the patient", "200", str(r.get("status")))
+
+    def drills(self):
+        """What a stolen server gives: its certificate and key act only as
+        itself, and no PHI is in any other server's files."""
+        # The hospital's certificate naming another tenant.
+        other = str(uuid.uuid4())
+        batch = json.dumps({"events": [{
+            "id": str(uuid.uuid4()), "seq": 1, "kind": "auth.login_failed",
+            "severity": "warning", "actor": "drill", "tenant_id": other, "details": {},
+            "occurred_at": "2026-01-01T00:00:00"}]})
+        r = self.https("hospital", "company", addr(0, "callee"), 3102, "POST",
+                       "/internal/v1/security-events", identity="hospital", body=batch)
+        self.record("drill", "hospital cert sends events as another tenant", "403",
+                    str(r.get("status")))
+        r = self.https("hospital", "company", addr(0, "callee"), 3102, "GET",
+                       f"/internal/v1/audit-anchors?tenant={other}", identity="hospital")
+        body = json.loads(r.get("body") or "{}")
+        leaked = [a for a in body.get("data", []) if a.get("source_tenant") == other]
+        self.record("drill", "hospital cert reads another tenant's anchors",
+                    "403 or none", "403 or none" if r.get("status") == 403 or not leaked
+                    else f"{r.get('status')} with {len(leaked)} anchors")
+        company = self.admin_token("company")
+        seen = False
+        deadline = time.time() + 15
+        while time.time() < deadline and not seen:
+            r = self.https("company", "company", "127.0.0.1", 3002, "GET",
+                           "/api/v1/company/security-events?kind=plane.tenant_mismatch",
+                           bearer=company)
+            seen = bool(json.loads(r.get("body") or "{}").get("data"))
+            time.sleep(0.5)
+        self.record("drill", "the tenant mismatch is on company's list", "yes",
+                    "yes" if seen else "no")
+
+    def phi_bytes(self):
+        """After the servers stop: no PHI in the files of company, dev and
+        owner (databases, WAL, logs), nor in plaintext in the hospital's."""
+        for s in SERVERS:
+            found = []
+            for f in sorted((self.work / s).iterdir()):
+                if f.is_file():
+                    data = f.read_bytes()
+                    found += [f"{v} in {f.name}" for v in self.phi if v.encode() in data]
+            self.record("drill", f"PHI bytes in {s}'s files", "none", "; ".join(found) or "none")
+        # The control: the search does read the files (the patient's id,
+        # which is not PHI, is in the hospital's database).
+        pid = getattr(self, "patient_id", "no patient").encode()
+        hit = any(pid in f.read_bytes() for f in (self.work / "hospital").iterdir() if f.is_file())
+        self.record("drill", "control: the patient's id is in the hospital's files", "yes",
+                    "yes" if hit else "no")
+
+    def stop(self):
+        for p in self.procs.values():
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
     def report(self):
         width = max(len(r[1]) for r in self.rows)
         print(f"\n{'layer':<12} {'edge':<{width}}  {'expected':<28} observed")
@@ -442,9 +518,13 @@ def main():
         h.network()
         h.start()
         h.flows()
+        h.register_patient()
         h.network_layer()
         h.application_layer()
         h.refusals_reach_company()
+        h.drills()
+        h.stop()
+        h.phi_bytes()
         ok = h.report()
     finally:
         h.cleanup()
