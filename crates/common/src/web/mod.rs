@@ -14,6 +14,7 @@ pub mod extract;
 pub mod form;
 pub mod home;
 pub mod login;
+pub mod my_sessions;
 pub mod pager;
 pub mod password;
 pub mod render;
@@ -121,5 +122,6 @@ pub fn routes(cfg: &mut web::ServiceConfig, pages: Pages) {
         .configure(home::routes)
         .configure(users::routes)
         .configure(audit_log::routes)
+        .configure(my_sessions::routes)
         .configure(pages.routes);
 }
