@@ -42,7 +42,8 @@ enum Refreshed {
     Done {
         token: String,
         next: String,
-        session: AuthSession,
+        session_id: String,
+        expires_at: chrono::NaiveDateTime,
     },
     Refused(&'static str),
 }
@@ -101,7 +102,8 @@ pub(super) async fn refresh(
                 Ok(Refreshed::Done {
                     token,
                     next,
-                    session: s,
+                    session_id: s.id,
+                    expires_at: s.expires_at,
                 })
             }
         })
@@ -111,14 +113,15 @@ pub(super) async fn refresh(
         Refreshed::Done {
             token,
             next,
-            session,
+            session_id,
+            expires_at,
         } => Ok(response::ok(json!({
             "access_token": token,
             "token_type": "Bearer",
             "expires_in": ctx.keys.ttl_secs(),
             "refresh_token": next,
-            "session_id": session.id,
-            "session_expires_at": session.expires_at,
+            "session_id": session_id,
+            "session_expires_at": expires_at,
         }))),
     }
 }
