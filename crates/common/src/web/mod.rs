@@ -2,7 +2,7 @@
 //! and pico.css served from the binary under `/static`, no inline script or
 //! style), server-side sessions in an `HttpOnly; SameSite=Strict` cookie,
 //! a CSRF token on every state-changing form, and the pages every server
-//! has (login, logout, password change, home, users, audit log).
+//! has (login, logout, password change, home, users, audit log, your sessions).
 //!
 //! Pages go through the same login rules, authorization and audit as the
 //! API; the API keeps accepting bearer tokens and never accepts the cookie
