@@ -261,6 +261,18 @@ pub struct AuthSection {
     /// see docs/security.md).
     #[serde(deserialize_with = "list_or_text")]
     pub mfa_required_roles: Vec<String>,
+    /// Seconds after login at which a session ends however active (its
+    /// refresh token stops working; 8 hours, one shift, by default).
+    pub session_absolute_secs: i64,
+    /// Seconds without a request or refresh after which a session of a
+    /// role in `session_idle_roles` ends (15 minutes by default).
+    pub session_idle_secs: i64,
+    /// The idle timeout of every other role (1 hour by default).
+    pub session_idle_other_secs: i64,
+    /// Roles held to `session_idle_secs` (on a hospital server the clinical
+    /// roles by default: doctor, nurse, lab, pharmacist; none elsewhere).
+    #[serde(deserialize_with = "list_or_text")]
+    pub session_idle_roles: Vec<String>,
 }
 
 impl Default for AuthSection {
@@ -278,6 +290,10 @@ impl Default for AuthSection {
             web_idle_minutes: 15,
             web_session_hours: 8,
             mfa_required_roles: Vec::new(),
+            session_absolute_secs: 8 * 3600,
+            session_idle_secs: 15 * 60,
+            session_idle_other_secs: 3600,
+            session_idle_roles: Vec::new(),
         }
     }
 }
@@ -402,7 +418,11 @@ impl Config {
         if service == Service::Hospital {
             builder = builder
                 .set_default("tenancy.mode", "onsite")?
-                .set_default("tenancy.tenant_id", DEMO_TENANT_ID)?;
+                .set_default("tenancy.tenant_id", DEMO_TENANT_ID)?
+                .set_default(
+                    "auth.session_idle_roles",
+                    vec!["doctor", "nurse", "lab", "pharmacist"],
+                )?;
         }
         if let Some(path) = path {
             builder = builder.add_source(
@@ -415,6 +435,7 @@ impl Config {
         list_keys.push("server.trusted_proxies".to_string());
         list_keys.push("metrics.allow".to_string());
         list_keys.push("auth.mfa_required_roles".to_string());
+        list_keys.push("auth.session_idle_roles".to_string());
         // Lists come from env as comma-separated text, but only for the
         // keys named here (otherwise every value would become a list).
         let mut environment = config::Environment::with_prefix(service.env_prefix())
@@ -467,6 +488,18 @@ impl Config {
         }
         if self.auth.token_ttl_secs < 30 || self.auth.token_ttl_secs > 86_400 {
             bail!("auth.token_ttl_secs must be between 30 and 86400");
+        }
+        let a = &self.auth;
+        if !(300..=7 * 86_400).contains(&a.session_absolute_secs) {
+            bail!("auth.session_absolute_secs must be between 300 and 604800");
+        }
+        for (key, secs) in [
+            ("auth.session_idle_secs", a.session_idle_secs),
+            ("auth.session_idle_other_secs", a.session_idle_other_secs),
+        ] {
+            if secs < 60 || secs > a.session_absolute_secs {
+                bail!("{key} must be at least 60 and at most auth.session_absolute_secs");
+            }
         }
         if self.auth.lockout_threshold < 1 {
             bail!("auth.lockout_threshold must be at least 1");

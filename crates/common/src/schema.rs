@@ -136,5 +136,36 @@ diesel::table! {
         created_at -> Timestamp,
         last_seen_at -> Timestamp,
         expires_at -> Timestamp,
+        auth_session_id -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    auth_sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        tenant_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_used_at -> Timestamp,
+        expires_at -> Timestamp,
+        idle_timeout_secs -> BigInt,
+        address -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        ended_at -> Nullable<Timestamp>,
+        ended_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> Text,
+        issued_at -> Timestamp,
+        spent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(users, auth_sessions, refresh_tokens);
+diesel::allow_tables_to_appear_in_same_query!(revoked_tokens, auth_sessions);
+diesel::allow_tables_to_appear_in_same_query!(web_sessions, auth_sessions);

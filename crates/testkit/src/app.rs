@@ -238,6 +238,27 @@ impl TestApp {
             .to_string()
     }
 
+    /// Log in and return the answer's `data` (access and refresh tokens,
+    /// session id); panics unless the login succeeds.
+    pub async fn login_full(&self, username: &str, password: &str) -> Value {
+        let body = json!({ "username": username, "password": password });
+        let (status, reply) = self
+            .api(Method::POST, "/auth/login", None, Some(body))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "login as {username} failed: {reply}"
+        );
+        reply["data"].clone()
+    }
+
+    /// Move the clock this server judges sessions by `secs` seconds
+    /// forward (idle and absolute expiry without sleeping).
+    pub fn advance_clock(&self, secs: i64) {
+        self.auth.clock.advance(secs);
+    }
+
     /// The demo admin's (username, password).
     pub fn admin_credentials(&self) -> (&'static str, &'static str) {
         let spec = self.spec();

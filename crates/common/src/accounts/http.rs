@@ -9,7 +9,7 @@ use super::create::{self, Creator, NewAccount};
 use super::store::{self, UserChanges, UserFilter, UserView};
 use super::validate::{validate_email, validate_full_name};
 use crate::audit::{self, Event, Filter, Origin};
-use crate::auth::{AuthContext, AuthUser};
+use crate::auth::{session, AuthContext, AuthUser};
 use crate::db::{now, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::rbac::CorePermission;
@@ -40,11 +40,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/audit").route(web::get().to(list_audit)))
         .service(resource("/audit/verify").route(web::get().to(verify_audit)))
-        .configure(super::mfa::routes);
+        .configure(super::mfa::routes)
+        .configure(super::sessions::routes);
 }
 
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
-    summary = "End this session (the token is revoked)",
+    summary = "End this session (the token is revoked and the session ended)",
     responses((status = 200, description = "Logged out", body = super::openapi::LoggedOut)))]
 async fn logout(db: web::Data<Db>, user: AuthUser, origin: Origin) -> ApiResult<HttpResponse> {
     let expires = chrono::DateTime::from_timestamp(user.expires_at, 0)
@@ -52,9 +53,10 @@ async fn logout(db: web::Data<Db>, user: AuthUser, origin: Origin) -> ApiResult<
         .unwrap_or_else(now);
     db.write(move |c| {
         store::revoke(c, &user.jti, expires)?;
+        session::end(c, &user.session_id, "logout", now())?;
         let event = Event::new(&user.id, &user.role, "auth.logout", "session")
             .tenant(user.tenant())
-            .details(json!({ "jti": user.jti }));
+            .details(json!({ "jti": user.jti, "sid": user.session_id }));
         audit::append(c, &event, &origin)?;
         Ok(())
     })
@@ -322,14 +324,16 @@ async fn apply_update(
             };
             store::update(c, &user.tenant_id, &id, &changes)?;
             if let Some(hash) = &new_hash {
-                store::set_password(c, &id, hash)?;
+                store::set_password(c, &id, hash, "password_reset")?;
                 store::require_password_change(c, &id)?;
             }
             // Whoever held a token of this account before a reset, a
             // deactivation or a role change must log in again (a later
             // reactivation or role change back must not revive old tokens).
-            if role_changes || body.active == Some(false) {
-                store::end_sessions(c, &id)?;
+            if body.active == Some(false) {
+                store::end_sessions(c, &id, "deactivated")?;
+            } else if role_changes {
+                store::end_sessions(c, &id, "role_change")?;
             }
             let updated = store::get_in_tenant(c, &user.tenant_id, &id)?;
             let action = match body.active {

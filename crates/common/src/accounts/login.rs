@@ -25,7 +25,7 @@ use serde_json::json;
 
 use super::store::{self, User};
 use crate::audit::{self, Event, Origin, Severity};
-use crate::auth::{mfa, AuthContext, TenantRule};
+use crate::auth::{mfa, session, AuthContext, TenantRule};
 use crate::db::{now, Db, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::http::ratelimit::client_key;
@@ -112,6 +112,9 @@ pub(super) fn logged_in_json(ctx: &AuthContext, done: LoggedIn) -> serde_json::V
         "access_token": done.token,
         "token_type": "Bearer",
         "expires_in": ctx.keys.ttl_secs(),
+        "refresh_token": done.refresh_token,
+        "session_id": done.session.id,
+        "session_expires_at": done.session.expires_at,
         "user": user_json,
         "must_change_password": user.must_change_password,
     })
@@ -133,8 +136,12 @@ pub enum Authenticated {
 pub struct LoggedIn {
     /// The bearer token.
     pub token: String,
-    /// Its claims (the web session keeps the jti and epoch).
+    /// Its claims (the web session keeps the jti, epoch and sid).
     pub claims: crate::auth::token::Claims,
+    /// The session's first refresh token (`POST …/auth/refresh`).
+    pub refresh_token: String,
+    /// The server-side session opened.
+    pub session: session::AuthSession,
     /// The account as it was read for the login.
     pub user: User,
 }
@@ -370,7 +377,8 @@ pub(super) fn count_account_failure(
     Ok((failures, secs))
 }
 
-/// Issue the token, reset the counts and audit the login.
+/// Open a server-side session, issue its access and refresh tokens, reset
+/// the counts and audit the login.
 pub(super) async fn succeed(
     ctx: &AuthContext,
     db: &Db,
@@ -378,27 +386,44 @@ pub(super) async fn succeed(
     client: &str,
     origin: Origin,
 ) -> ApiResult<LoggedIn> {
-    let (token, claims) = ctx.keys.issue(
+    ctx.pair_throttle.succeed(&user.id, client);
+    let (uid, role, tenant) = (user.id.clone(), user.role.clone(), user.tenant_id.clone());
+    let at = ctx.clock.now();
+    let (absolute_secs, idle_secs) = (ctx.session_absolute_secs, ctx.idle_secs_for(&role));
+    let (session, refresh_token) = db
+        .write(move |c| {
+            store::record_success(c, &uid)?;
+            let opened = session::open(
+                c,
+                &session::Opening {
+                    user_id: &uid,
+                    tenant_id: &tenant,
+                    at,
+                    absolute_secs,
+                    idle_secs,
+                    address: origin.ip.as_deref(),
+                    user_agent: origin.user_agent.as_deref(),
+                },
+            )?;
+            let event = Event::new(&uid, &role, "auth.login", "session")
+                .tenant(Some(&tenant))
+                .details(json!({ "sid": opened.0.id }));
+            audit::append(c, &event, &origin)?;
+            Ok(opened)
+        })
+        .await?;
+    let (token, claims) = ctx.keys.issue_in_session(
         &user.id,
         &user.role,
         Some(&user.tenant_id),
         user.session_epoch,
+        Some(&session.id),
     )?;
-    ctx.pair_throttle.succeed(&user.id, client);
-    let (uid, role, tenant) = (user.id.clone(), user.role.clone(), user.tenant_id.clone());
-    let jti = claims.jti.clone();
-    db.write(move |c| {
-        store::record_success(c, &uid)?;
-        let event = Event::new(&uid, &role, "auth.login", "session")
-            .tenant(Some(&tenant))
-            .details(json!({ "jti": jti }));
-        audit::append(c, &event, &origin)?;
-        Ok(())
-    })
-    .await?;
     Ok(LoggedIn {
         token,
         claims,
+        refresh_token,
+        session,
         user,
     })
 }

@@ -162,9 +162,9 @@ pub async fn second_step(
         .map_err(|_| ApiError::Unauthenticated(BAD_CODE.into()))?;
     let sub = claims.sub.clone();
     let user = db
-        .run(move |c| store::find_for_token(c, &sub, ""))
+        .run(move |c| store::find_for_token(c, &sub, "", None))
         .await?
-        .map(|(u, _)| u)
+        .map(|(u, _, _)| u)
         .filter(|u| {
             u.active
                 && u.session_epoch == claims.sep
@@ -259,7 +259,7 @@ async fn disable(
 }
 
 #[utoipa::path(post, path = "/users/{id}/mfa/reset", tag = "users", security(("bearer" = [])),
-    summary = "Remove a user's MFA (users.manage; audited as critical)",
+    summary = "Remove a user's MFA and end their sessions (users.manage; audited as critical)",
     responses((status = 200, description = "MFA removed"),
         (status = 404, description = "No such user")))]
 async fn reset(
@@ -275,8 +275,11 @@ async fn reset(
             // Another tenant's user is "not found", like a missing one.
             let target = store::get_in_tenant(c, &admin.tenant_id, &id)?;
             let removed = mfa::remove(c, &target.id)?;
-            // Sessions of the user continue; what changes is the next login.
-            let details = json!({ "user_id": target.id, "had_mfa": removed });
+            // Whoever is signed in as the user (perhaps with the lost
+            // device's codes) signs in again, with the new factor.
+            store::end_sessions(c, &target.id, "mfa_reset")?;
+            let details =
+                json!({ "user_id": target.id, "had_mfa": removed, "sessions_ended": true });
             let resource = format!("user:{}", target.id);
             let event = Event::new(&admin.id, &admin.role, "auth.mfa_reset", &resource)
                 .severity(Severity::Critical)

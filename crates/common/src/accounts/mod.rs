@@ -10,5 +10,6 @@ pub mod mfa;
 pub mod openapi;
 pub mod password_change;
 pub mod provision;
+pub mod sessions;
 pub mod store;
 pub mod validate;

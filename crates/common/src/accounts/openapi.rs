@@ -22,6 +22,10 @@ use utoipa::{OpenApi, ToSchema};
     super::mfa::verify,
     super::mfa::disable,
     super::mfa::reset,
+    super::sessions::refresh,
+    super::sessions::list_sessions,
+    super::sessions::end_session,
+    super::sessions::end_user_sessions,
 ))]
 struct AccountsApi;
 
@@ -40,6 +44,13 @@ pub struct LoginReply {
     token_type: String,
     /// Seconds until it expires.
     expires_in: i64,
+    /// Opaque; `POST /auth/refresh` exchanges it (once) for a new access
+    /// token and the next refresh token.
+    refresh_token: String,
+    /// The server-side session this login opened.
+    session_id: String,
+    /// When the session ends however active (absolute lifetime).
+    session_expires_at: String,
     /// Who logged in.
     user: LoginUser,
     /// The password must be changed (`POST …/auth/password`) before
@@ -74,6 +85,8 @@ pub struct PasswordChanged {
     token_type: String,
     /// Seconds until it expires.
     expires_in: i64,
+    /// The refresh token of the new session (every other session ended).
+    refresh_token: String,
 }
 
 /// A logout.
@@ -82,4 +95,38 @@ pub struct PasswordChanged {
 pub struct LoggedOut {
     /// Always true.
     logged_out: bool,
+}
+
+/// A refreshed session.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct RefreshReply {
+    /// The new bearer token.
+    access_token: String,
+    /// Always `Bearer`.
+    token_type: String,
+    /// Seconds until it expires.
+    expires_in: i64,
+    /// The next refresh token (the one presented is spent).
+    refresh_token: String,
+    /// The session.
+    session_id: String,
+    /// When the session ends however active.
+    session_expires_at: String,
+}
+
+/// One session ended.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SessionEnded {
+    /// Always true.
+    ended: bool,
+}
+
+/// A user's sessions ended.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SessionsEnded {
+    /// How many were open.
+    ended: i64,
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::login::count_account_failure;
 use super::store;
 use crate::audit::{self, Event, Origin, Severity};
-use crate::auth::{password, AuthContext, AuthUser};
+use crate::auth::{password, session, AuthContext, AuthUser};
 use crate::db::{now, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::http::ratelimit::client_key;
@@ -38,18 +38,23 @@ pub(super) async fn change_password(
     body: web::Json<ChangePassword>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
-    let (token, _) = change(&ctx, &db, &user, origin, body).await?;
+    let (token, _, refresh_token) = change(&ctx, &db, &user, origin, body).await?;
     Ok(response::ok(json!({
         "changed": true,
         "access_token": token,
         "token_type": "Bearer",
         "expires_in": ctx.keys.ttl_secs(),
+        "refresh_token": refresh_token,
     })))
 }
 
+/// A token, its claims and the refresh token of the new session.
+pub type Reissued = (String, crate::auth::token::Claims, String);
+
 /// Change `user`'s own password with every rule of the API (policy,
-/// throttling, counting a wrong current password, audit) and issue a
-/// fresh token under the new session epoch. Shared with the web form.
+/// throttling, counting a wrong current password, audit), end every
+/// session and open a fresh one for the caller (a token under the new
+/// session epoch, and its refresh token). Shared with the web form.
 pub async fn change_own(
     ctx: &web::Data<AuthContext>,
     db: &Db,
@@ -57,7 +62,7 @@ pub async fn change_own(
     origin: Origin,
     current_password: String,
     new_password: String,
-) -> ApiResult<(String, crate::auth::token::Claims)> {
+) -> ApiResult<Reissued> {
     let body = ChangePassword {
         current_password,
         new_password,
@@ -71,7 +76,7 @@ async fn change(
     user: &AuthUser,
     origin: Origin,
     body: ChangePassword,
-) -> ApiResult<(String, crate::auth::token::Claims)> {
+) -> ApiResult<Reissued> {
     if body.current_password.len() > 1024 {
         return Err(ApiError::field("current_password", "is wrong"));
     }
@@ -103,9 +108,23 @@ async fn change(
     let new = body.new_password;
     let new_hash = web::block(move || password::hash(&new, cost)).await??;
     let who = user.clone();
-    let epoch = db
+    let at = ctx.clock.now();
+    let (absolute_secs, idle_secs) = (ctx.session_absolute_secs, ctx.idle_secs_for(&user.role));
+    let (epoch, sid, refresh_token) = db
         .write(move |c| {
-            let epoch = store::set_password(c, &who.id, &new_hash)?;
+            let epoch = store::set_password(c, &who.id, &new_hash, "password_change")?;
+            let (opened, refresh_token) = session::open(
+                c,
+                &session::Opening {
+                    user_id: &who.id,
+                    tenant_id: &who.tenant_id,
+                    at,
+                    absolute_secs,
+                    idle_secs,
+                    address: origin.ip.as_deref(),
+                    user_agent: origin.user_agent.as_deref(),
+                },
+            )?;
             let event = Event::new(
                 &who.id,
                 &who.role,
@@ -113,12 +132,15 @@ async fn change(
                 &format!("user:{}", who.id),
             )
             .tenant(who.tenant())
-            .details(json!({ "sessions_ended": true }));
+            .details(json!({ "sessions_ended": true, "sid": opened.id }));
             audit::append(c, &event, &origin)?;
-            Ok(epoch)
+            Ok((epoch, opened.id, refresh_token))
         })
         .await?;
-    ctx.keys.issue(&user.id, &user.role, user.tenant(), epoch)
+    let (token, claims) =
+        ctx.keys
+            .issue_in_session(&user.id, &user.role, user.tenant(), epoch, Some(&sid))?;
+    Ok((token, claims, refresh_token))
 }
 
 /// Count a wrong current password against the account and the address,

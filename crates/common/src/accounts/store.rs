@@ -5,10 +5,11 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use crate::auth::session::{self, AuthSession};
 use crate::db::Page;
 use crate::db::{now, DbConn};
 use crate::error::ApiResult;
-use crate::schema::{revoked_tokens, users};
+use crate::schema::{auth_sessions, revoked_tokens, users};
 
 /// A stored user.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -194,20 +195,36 @@ pub fn find_for_login(conn: &mut DbConn, login: &str, tenant: &str) -> ApiResult
         .optional()?)
 }
 
-/// A token's user and whether the token id was revoked, in one query (every
-/// authenticated request pays one round trip, not two).
+/// What the token check reads: the user, whether the token id was
+/// revoked, and the token's session (if it names one of this user's).
+pub type TokenState = (User, bool, Option<AuthSession>);
+
+/// A token's user, whether the token id was revoked and the token's
+/// server-side session, in one query (every authenticated request pays one
+/// round trip, not two or three).
 pub fn find_for_token(
     conn: &mut DbConn,
     user_id: &str,
     jti: &str,
-) -> ApiResult<Option<(User, bool)>> {
-    let row: Option<(User, Option<String>)> = users::table
+    sid: Option<&str>,
+) -> ApiResult<Option<TokenState>> {
+    let sid = sid.unwrap_or_default().to_string();
+    let row: Option<(User, Option<String>, Option<AuthSession>)> = users::table
         .left_join(revoked_tokens::table.on(revoked_tokens::jti.eq(jti.to_string())))
+        .left_join(
+            auth_sessions::table.on(auth_sessions::id
+                .eq(sid)
+                .and(auth_sessions::user_id.eq(users::id))),
+        )
         .filter(users::id.eq(user_id))
-        .select((User::as_select(), revoked_tokens::jti.nullable()))
+        .select((
+            User::as_select(),
+            revoked_tokens::jti.nullable(),
+            auth_sessions::all_columns.nullable(),
+        ))
         .first(conn)
         .optional()?;
-    Ok(row.map(|(user, revoked)| (user, revoked.is_some())))
+    Ok(row.map(|(user, revoked, session)| (user, revoked.is_some(), session)))
 }
 
 /// Whether a username is taken in a tenant.
@@ -315,9 +332,11 @@ pub fn delay_logins(conn: &mut DbConn, user_id: &str, until: NaiveDateTime) -> A
     Ok(())
 }
 
-/// Refuse every token issued to `user_id` so far (raise the session epoch).
-/// Returns the new epoch.
-pub fn end_sessions(conn: &mut DbConn, user_id: &str) -> ApiResult<i32> {
+/// Refuse every token issued to `user_id` so far: raise the session epoch
+/// and end every open server-side session (with `reason`). Returns the new
+/// epoch.
+pub fn end_sessions(conn: &mut DbConn, user_id: &str, reason: &str) -> ApiResult<i32> {
+    session::end_all_of_user(conn, user_id, reason, now())?;
     Ok(diesel::update(users::table.filter(users::id.eq(user_id)))
         .set(users::session_epoch.eq(users::session_epoch + 1))
         .returning(users::session_epoch)
@@ -414,8 +433,9 @@ pub fn require_password_change(conn: &mut DbConn, user_id: &str) -> ApiResult<()
 }
 
 /// Set a new password hash, clear `must_change_password` and end every
-/// session issued before. Returns the new session epoch.
-pub fn set_password(conn: &mut DbConn, user_id: &str, hash: &str) -> ApiResult<i32> {
+/// session issued before (`reason`: `password_change` or `password_reset`).
+/// Returns the new session epoch.
+pub fn set_password(conn: &mut DbConn, user_id: &str, hash: &str, reason: &str) -> ApiResult<i32> {
     diesel::update(users::table.filter(users::id.eq(user_id)))
         .set((
             users::password_hash.eq(hash),
@@ -423,5 +443,5 @@ pub fn set_password(conn: &mut DbConn, user_id: &str, hash: &str) -> ApiResult<i
             users::updated_at.eq(now()),
         ))
         .execute(conn)?;
-    end_sessions(conn, user_id)
+    end_sessions(conn, user_id, reason)
 }

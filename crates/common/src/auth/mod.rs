@@ -1,7 +1,9 @@
 //! Authentication: tokens, passwords, and the `AuthUser` extractor.
 
+pub mod clock;
 pub mod mfa;
 pub mod password;
+pub mod session;
 pub mod token;
 
 use std::sync::Arc;
@@ -66,6 +68,16 @@ pub struct AuthContext {
     pub mfa: mfa::MfaKeys,
     /// Roles that must use MFA; without it such an account may only enrol.
     pub mfa_required_roles: Vec<String>,
+    /// The clock sessions are judged by (tests move it).
+    pub clock: clock::Clock,
+    /// Absolute session lifetime in seconds.
+    pub session_absolute_secs: i64,
+    /// Idle timeout of the roles in `session_idle_roles`.
+    pub session_idle_secs: i64,
+    /// Idle timeout of every other role.
+    pub session_idle_other_secs: i64,
+    /// Roles held to `session_idle_secs`.
+    pub session_idle_roles: Vec<String>,
     /// Key for [`AuthContext::login_name_tag`] (derived from the token secret).
     name_key: [u8; 32],
 }
@@ -90,6 +102,13 @@ impl AuthContext {
         {
             anyhow::bail!("auth.mfa_required_roles: {unknown} is not a role of this server");
         }
+        if let Some(unknown) = auth
+            .session_idle_roles
+            .iter()
+            .find(|r| !policy.roles().any(|known| known == r.as_str()))
+        {
+            anyhow::bail!("auth.session_idle_roles: {unknown} is not a role of this server");
+        }
         let minutes = u64::try_from(auth.lockout_minutes).unwrap_or(15);
         let threshold = u32::try_from(auth.lockout_threshold).unwrap_or(5);
         Ok(Self {
@@ -108,6 +127,11 @@ impl AuthContext {
             enrolment_code_minutes: auth.enrolment_code_minutes,
             mfa,
             mfa_required_roles: auth.mfa_required_roles.clone(),
+            clock: clock::Clock::default(),
+            session_absolute_secs: auth.session_absolute_secs,
+            session_idle_secs: auth.session_idle_secs,
+            session_idle_other_secs: auth.session_idle_other_secs,
+            session_idle_roles: auth.session_idle_roles.clone(),
             name_key: derive_key(secret, b"bulkhead login-name tag v1"),
         })
     }
@@ -151,6 +175,8 @@ pub struct AuthUser {
     pub jti: String,
     /// Token expiry (unix seconds).
     pub expires_at: i64,
+    /// The server-side session (`auth_sessions.id`).
+    pub session_id: String,
     policy: Arc<Policy>,
 }
 
@@ -214,6 +240,7 @@ impl AuthUser {
         user: store::User,
         jti: String,
         expires_at: i64,
+        session_id: String,
         policy: Arc<Policy>,
     ) -> Self {
         Self {
@@ -223,12 +250,22 @@ impl AuthUser {
             tenant_id: user.tenant_id,
             jti,
             expires_at,
+            session_id,
             policy,
         }
     }
 }
 
 impl AuthContext {
+    /// The idle timeout, in seconds, of a session of `role`.
+    pub fn idle_secs_for(&self, role: &str) -> i64 {
+        if self.session_idle_roles.iter().any(|r| r == role) {
+            self.session_idle_secs
+        } else {
+            self.session_idle_other_secs
+        }
+    }
+
     /// Whether `role` must use a second factor on this server.
     pub fn mfa_required_for(&self, role: &str) -> bool {
         self.mfa_required_roles.iter().any(|r| r == role)
@@ -294,10 +331,11 @@ impl FromRequest for AuthUser {
             }
             let jti = claims.jti.clone();
             let sub = claims.sub.clone();
+            let sid = claims.sid.clone();
             let found = db
-                .run(move |conn| store::find_for_token(conn, &sub, &jti))
+                .run(move |conn| store::find_for_token(conn, &sub, &jti, sid.as_deref()))
                 .await?;
-            let (user, revoked) = found
+            let (user, revoked, session) = found
                 .ok_or_else(|| ApiError::Unauthenticated("invalid or expired token".into()))?;
             if revoked {
                 return Err(ApiError::Unauthenticated(
@@ -312,6 +350,19 @@ impl FromRequest for AuthUser {
                 return Err(ApiError::Unauthenticated(
                     "this token is no longer valid; log in again".into(),
                 ));
+            }
+            // The token's server-side session: ended, past its absolute
+            // lifetime or idle past its timeout refuses the token.
+            let session = session
+                .ok_or_else(|| ApiError::Unauthenticated("invalid or expired token".into()))?;
+            let at = ctx.clock.now();
+            session
+                .check(at)
+                .map_err(|dead| ApiError::Unauthenticated(dead.message().into()))?;
+            if session.needs_touch(at) {
+                // At most one write a minute per session, not one per request.
+                let id = session.id.clone();
+                db.write(move |c| session::touch(c, &id, at)).await?;
             }
             if user.must_change_password && !allowed_before_password_change(req.path()) {
                 return Err(ApiError::Forbidden(
@@ -334,6 +385,7 @@ impl FromRequest for AuthUser {
                 tenant_id: user.tenant_id,
                 jti: claims.jti,
                 expires_at: claims.exp,
+                session_id: session.id,
                 policy: ctx.policy.clone(),
             };
             // For the middleware: a refusal after this is raised as a security event.

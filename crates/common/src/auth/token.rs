@@ -33,6 +33,11 @@ pub struct Claims {
     /// every token issued before it.
     #[serde(default)]
     pub sep: i32,
+    /// The server-side session (`auth_sessions.id`) the token belongs to:
+    /// the token check refuses it once that session has ended, expired or
+    /// idled out. Access tokens always carry one; MFA tokens do not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Signing and checking keys of one server.
@@ -67,13 +72,25 @@ impl TokenKeys {
         self.ttl_secs
     }
 
-    /// Issue a token for a user.
+    /// Issue a token for a user, outside any session (MFA tokens).
     pub fn issue(
         &self,
         user_id: &str,
         role: &str,
         tenant_id: Option<&str>,
         session_epoch: i32,
+    ) -> Result<(String, Claims), ApiError> {
+        self.issue_in_session(user_id, role, tenant_id, session_epoch, None)
+    }
+
+    /// Issue an access token of the server-side session `sid`.
+    pub fn issue_in_session(
+        &self,
+        user_id: &str,
+        role: &str,
+        tenant_id: Option<&str>,
+        session_epoch: i32,
+        sid: Option<&str>,
     ) -> Result<(String, Claims), ApiError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
@@ -86,6 +103,7 @@ impl TokenKeys {
             role: role.to_string(),
             tenant_id: tenant_id.filter(|t| !t.is_empty()).map(str::to_string),
             sep: session_epoch,
+            sid: sid.map(str::to_string),
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing token: {e}")))?;

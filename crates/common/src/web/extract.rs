@@ -123,22 +123,29 @@ impl FromRequest for WebUser {
                 .cookie(name)
                 .map(|c| c.value().to_string())
                 .ok_or_else(signed_out)?;
-            let found: Option<(Session, Option<(store::User, bool)>)> = db
+            let found: Option<(Session, Option<store::TokenState>)> = db
                 .run(move |c| {
                     let Some(s) = session::find(c, &value)? else {
                         return Ok(None);
                     };
-                    let user = store::find_for_token(c, &s.user_id, &s.jti)?;
+                    let sid = s.auth_session_id.clone();
+                    let user = store::find_for_token(c, &s.user_id, &s.jti, sid.as_deref())?;
                     Ok(Some((s, user)))
                 })
                 .await?;
             let (s, user) = found.ok_or_else(signed_out)?;
             let at = now();
+            let session_at = ctx.clock.now();
             let valid = match &user {
-                Some((u, revoked)) => !revoked && u.active && u.session_epoch == s.session_epoch,
-                None => false,
+                Some((u, revoked, Some(auth))) => {
+                    !revoked
+                        && u.active
+                        && u.session_epoch == s.session_epoch
+                        && auth.check(session_at).is_ok()
+                }
+                _ => false,
             };
-            let (Some((user, _)), true, false) =
+            let (Some((user, _, Some(auth))), true, false) =
                 (user, valid, session::is_stale(&s, settings.idle, at))
             else {
                 let hash = s.id_hash.clone();
@@ -146,9 +153,14 @@ impl FromRequest for WebUser {
                 return Err(PageError::SignedOut(name));
             };
             // One write a minute at most per session, not one per page.
-            if at - s.last_seen_at > chrono::TimeDelta::seconds(60) {
-                let hash = s.id_hash.clone();
-                db.write(move |c| session::touch(c, &hash)).await?;
+            let touch_web = at - s.last_seen_at > chrono::TimeDelta::seconds(60);
+            if touch_web || auth.needs_touch(session_at) {
+                let (hash, sid) = (s.id_hash.clone(), auth.id.clone());
+                db.write(move |c| {
+                    session::touch(c, &hash)?;
+                    crate::auth::session::touch(c, &sid, session_at)
+                })
+                .await?;
             }
             let must_change_password = user.must_change_password;
             // As on the API: until the password is changed, nothing else.
@@ -160,6 +172,7 @@ impl FromRequest for WebUser {
                 user,
                 s.jti.clone(),
                 s.expires_at.and_utc().timestamp(),
+                auth.id,
                 ctx.policy.clone(),
             );
             req.extensions_mut().insert(auth.clone());

@@ -254,15 +254,16 @@ async fn login_submit(
 /// form's CSRF cookie dropped.
 async fn start_session(db: &Db, settings: &WebSettings, done: login::LoggedIn) -> PageResult {
     let expires = now() + settings.lifetime;
-    let (uid, jti, epoch) = (
+    let (uid, jti, epoch, sid) = (
         done.user.id.clone(),
         done.claims.jti.clone(),
         done.claims.sep,
+        done.session.id.clone(),
     );
     let (value, _) = db
         .write(move |c| {
             session::purge_expired(c)?;
-            session::create(c, &uid, &jti, epoch, expires)
+            session::create(c, &uid, &jti, epoch, expires, Some(&sid))
         })
         .await?;
     let to = if done.user.must_change_password {
@@ -306,9 +307,10 @@ async fn logout(
     db.write(move |c| {
         store::revoke(c, &u.jti, expires)?;
         session::delete(c, &hash)?;
+        crate::auth::session::end(c, &u.session_id, "logout", now())?;
         let event = Event::new(&u.id, &u.role, "auth.logout", "session")
             .tenant(u.tenant())
-            .details(json!({ "jti": u.jti, "via": "web" }));
+            .details(json!({ "jti": u.jti, "sid": u.session_id, "via": "web" }));
         audit::append(c, &event, &origin)?;
         Ok(())
     })

@@ -2,7 +2,7 @@
 //! and pico.css served from the binary under `/static`, no inline script or
 //! style), server-side sessions in an `HttpOnly; SameSite=Strict` cookie,
 //! a CSRF token on every state-changing form, and the pages every server
-//! has (login, logout, password change, home, users, audit log).
+//! has (login, logout, password change, home, users, audit log, your sessions).
 //!
 //! Pages go through the same login rules, authorization and audit as the
 //! API; the API keeps accepting bearer tokens and never accepts the cookie
@@ -14,6 +14,7 @@ pub mod extract;
 pub mod form;
 pub mod home;
 pub mod login;
+pub mod my_sessions;
 pub mod pager;
 pub mod password;
 pub mod render;
@@ -121,5 +122,6 @@ pub fn routes(cfg: &mut web::ServiceConfig, pages: Pages) {
         .configure(home::routes)
         .configure(users::routes)
         .configure(audit_log::routes)
+        .configure(my_sessions::routes)
         .configure(pages.routes);
 }

@@ -86,7 +86,7 @@ async fn password_submit(
         form.new_password,
     )
     .await;
-    let (_, claims) = match changed {
+    let (_, claims, _) = match changed {
         Ok(done) => done,
         Err(e @ (ApiError::Validation { .. } | ApiError::RateLimited(_))) => {
             let status = actix_web::ResponseError::status_code(&e);
@@ -100,7 +100,14 @@ async fn password_submit(
     let (value, _) = db
         .write(move |c| {
             session::delete(c, &old)?;
-            session::create(c, &uid, &claims.jti, claims.sep, expires)
+            session::create(
+                c,
+                &uid,
+                &claims.jti,
+                claims.sep,
+                expires,
+                claims.sid.as_deref(),
+            )
         })
         .await?;
     let mut res = redirect("/home");

@@ -35,6 +35,10 @@ pub struct Session {
     pub last_seen_at: NaiveDateTime,
     /// Ends at the latest then (the token's expiry).
     pub expires_at: NaiveDateTime,
+    /// The server-side session (`auth_sessions`) of the login: ending it
+    /// (from the API's session list, an admin, a credential change) ends
+    /// this web session too.
+    pub auth_session_id: Option<String>,
 }
 
 /// A fresh random value, URL-safe (cookie values and CSRF tokens).
@@ -101,6 +105,7 @@ pub fn create(
     jti: &str,
     session_epoch: i32,
     expires_at: NaiveDateTime,
+    auth_session_id: Option<&str>,
 ) -> ApiResult<(String, Session)> {
     let value = random_token();
     let at = now();
@@ -113,6 +118,7 @@ pub fn create(
         created_at: at,
         last_seen_at: at,
         expires_at,
+        auth_session_id: auth_session_id.map(str::to_string),
     };
     diesel::insert_into(web_sessions::table)
         .values(&row)
@@ -171,6 +177,7 @@ mod tests {
             created_at: last_seen,
             last_seen_at: last_seen,
             expires_at: expires,
+            auth_session_id: None,
         }
     }
 

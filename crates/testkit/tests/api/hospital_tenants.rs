@@ -484,3 +484,43 @@ async fn an_admin_cannot_reset_the_mfa_of_another_tenants_user() {
     assert_eq!(reset.resource, format!("user:{id_a}"));
     assert_eq!(reset.tenant_id.as_deref(), Some(DEMO_TENANT_ID));
 }
+
+#[tokio::test]
+async fn an_admin_cannot_end_the_sessions_of_another_tenants_user() {
+    let app = hosted_with_two_tenants().await;
+    let admin_a = login_in(&app, DEMO_TENANT_ID, "hadmin", "hadmin123").await;
+    let body = json!({ "username": "doctor", "password": "doctor123", "tenant_id": TENANT_B });
+    let (status, login_b) = app.api(Method::POST, "/auth/login", None, Some(body)).await;
+    assert_ok(status, &login_b, StatusCode::OK);
+    let doctor_b = login_b["data"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sid_b = login_b["data"]["session_id"].as_str().unwrap().to_string();
+    let id_b = user_id(&app, &doctor_b).await;
+    // Every session of B's user, and one by id: both "not found" for A.
+    for path in [
+        format!("/users/{id_b}/sessions"),
+        format!("/auth/sessions/{sid_b}"),
+    ] {
+        let (status, body) = app.api(Method::DELETE, &path, Some(&admin_a), None).await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+    }
+    let (status, _) = app
+        .api(Method::GET, "/auth/me", Some(&doctor_b), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "B's session lives on");
+    let rows = app.audit_rows().await;
+    assert!(!rows
+        .iter()
+        .any(|r| r.action == "user.sessions_end" || r.action == "auth.session_end"));
+    // B's admin may.
+    let admin_b = login_in(&app, TENANT_B, "hadmin", "hadmin123").await;
+    let path = format!("/users/{id_b}/sessions");
+    let (status, body) = app.api(Method::DELETE, &path, Some(&admin_b), None).await;
+    assert_ok(status, &body, StatusCode::OK);
+    let (status, _) = app
+        .api(Method::GET, "/auth/me", Some(&doctor_b), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

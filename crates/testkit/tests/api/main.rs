@@ -32,6 +32,7 @@ mod proxies;
 mod public_tls;
 mod ratelimit;
 mod rbac;
+mod sessions;
 mod tenancy;
 mod tokens;
 mod user_input;

@@ -274,7 +274,10 @@ async fn disabling_needs_a_code_and_an_admin_can_reset() {
     .await;
     assert_ok(status, &body, StatusCode::OK);
     assert_eq!(body["data"]["had_mfa"], true);
-    app.login("offy", STRONG_PASSWORD).await;
+    // The reset ended the user's sessions: the old token is refused.
+    let (status, body) = app.api(Method::GET, "/auth/me", Some(&token), None).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    let token = app.login("offy", STRONG_PASSWORD).await;
     let rows = app.audit_rows().await;
     let reset = rows.iter().find(|r| r.action == "auth.mfa_reset").unwrap();
     assert_eq!(reset.severity, "critical");

@@ -151,6 +151,7 @@ async fn operations_declare_the_envelopes_their_errors_and_their_security() {
             "/metrics".to_string(),
             format!("{}/auth/login", app.prefix()),
             format!("{}/auth/mfa/verify", app.prefix()),
+            format!("{}/auth/refresh", app.prefix()),
             format!("{}/portal/enrol", app.prefix()),
             format!("{}/openapi.json", app.prefix()),
             format!("{}/docs", app.prefix()),

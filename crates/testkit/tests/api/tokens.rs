@@ -106,16 +106,39 @@ async fn requests_without_a_usable_bearer_token_get_401() {
     }
 }
 
-/// Sign claims with `secret`, starting from a valid token of `app`'s admin.
-fn forge(app: &TestApp, secret: &str, admin_id: &str, change: impl FnOnce(&mut Value)) -> String {
+/// A user id and the session of one of their tokens.
+struct Who {
+    id: String,
+    sid: String,
+}
+
+/// Who holds `token` (its user id and its session).
+async fn who(app: &TestApp, token: &str) -> Who {
+    let (_, me) = me_status(app, token).await;
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+    validation.validate_aud = false;
+    let key = jsonwebtoken::DecodingKey::from_secret(app.jwt_secret().as_bytes());
+    let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .unwrap()
+        .claims;
+    Who {
+        id: me["data"]["id"].as_str().unwrap().to_string(),
+        sid: claims["sid"].as_str().unwrap().to_string(),
+    }
+}
+
+/// Sign claims with `secret`, starting from a valid token of `app`'s admin
+/// (in the admin's live session).
+fn forge(app: &TestApp, secret: &str, who: &Who, change: impl FnOnce(&mut Value)) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
     let issuer = app.service().token_issuer();
     let mut claims = json!({
-        "sub": admin_id, "iss": issuer, "aud": issuer, "exp": now + 300, "iat": now,
+        "sub": who.id, "iss": issuer, "aud": issuer, "exp": now + 300, "iat": now,
         "jti": uuid::Uuid::new_v4().to_string(), "role": app.spec().admin_role,
+        "sid": who.sid,
     });
     if app.service() == Service::Hospital {
         claims["tenant_id"] = json!(DEMO_TENANT_ID);
@@ -130,8 +153,7 @@ async fn forged_expired_and_stale_tokens_are_refused() {
     for service in Service::ALL {
         let app = spawn(service).await;
         let admin = app.admin_token().await;
-        let (_, me) = me_status(&app, &admin).await;
-        let admin_id = me["data"]["id"].as_str().unwrap().to_string();
+        let admin_id = who(&app, &admin).await;
         let secret = app.jwt_secret().to_string();
 
         // The forging works: the same claims, correctly signed, are accepted.
@@ -142,7 +164,10 @@ async fn forged_expired_and_stale_tokens_are_refused() {
             "{service}"
         );
 
-        let nobody_id = uuid::Uuid::new_v4().to_string();
+        let nobody_id = Who {
+            id: uuid::Uuid::new_v4().to_string(),
+            sid: admin_id.sid.clone(),
+        };
         let other_audience = if service == Service::Company {
             "bulkhead-dev"
         } else {
@@ -201,8 +226,7 @@ async fn forged_expired_and_stale_tokens_are_refused() {
 async fn a_hospital_token_must_carry_the_servers_tenant() {
     let app = spawn(Service::Hospital).await;
     let admin = app.admin_token().await;
-    let (_, me) = me_status(&app, &admin).await;
-    let id = me["data"]["id"].as_str().unwrap().to_string();
+    let id = who(&app, &admin).await;
     let secret = app.jwt_secret().to_string();
     let other_tenant = uuid::Uuid::new_v4().to_string();
 
@@ -323,13 +347,16 @@ async fn one_query_answers_both_the_user_and_the_revocation() {
         .unwrap()
         .claims;
     let jti = claims["jti"].as_str().unwrap().to_string();
-    let (uid, j) = (id.clone(), jti.clone());
+    let sid = claims["sid"].as_str().unwrap().to_string();
+    let (uid, j, s) = (id.clone(), jti.clone(), sid.clone());
     let found = app
         .db()
-        .run(move |c| common::accounts::store::find_for_token(c, &uid, &j))
+        .run(move |c| common::accounts::store::find_for_token(c, &uid, &j, Some(&s)))
         .await
         .unwrap();
-    assert!(matches!(found, Some((ref u, false)) if u.id == id));
+    assert!(
+        matches!(found, Some((ref u, false, Some(ref session))) if u.id == id && session.id == sid)
+    );
     let (status, _) = app
         .api(Method::POST, "/auth/logout", Some(&token), None)
         .await;
@@ -337,13 +364,15 @@ async fn one_query_answers_both_the_user_and_the_revocation() {
     let (uid, j) = (id.clone(), jti.clone());
     let found = app
         .db()
-        .run(move |c| common::accounts::store::find_for_token(c, &uid, &j))
+        .run(move |c| common::accounts::store::find_for_token(c, &uid, &j, Some(&sid)))
         .await
         .unwrap();
-    assert!(matches!(found, Some((_, true))));
+    assert!(
+        matches!(found, Some((_, true, Some(ref session))) if session.ended_reason.as_deref() == Some("logout"))
+    );
     let found = app
         .db()
-        .run(move |c| common::accounts::store::find_for_token(c, "no-such-user", &jti))
+        .run(move |c| common::accounts::store::find_for_token(c, "no-such-user", &jti, None))
         .await
         .unwrap();
     assert!(found.is_none());

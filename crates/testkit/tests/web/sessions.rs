@@ -126,3 +126,77 @@ async fn behind_a_tls_terminating_proxy_the_cookie_is_secure_too() {
     assert!(session.contains("Secure"), "{session}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn your_sessions_lists_api_and_web_logins_and_ends_one() {
+    let app = spawn(Service::Company).await;
+    let mut b = Browser::new(&app);
+    b.login_ok("analyst", "analyst123", "/home").await;
+    let api = app.login_full("analyst", "analyst123").await;
+    let api_token = api["access_token"].as_str().unwrap().to_string();
+    let api_sid = api["session_id"].as_str().unwrap().to_string();
+
+    let page = b.get("/sessions").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(page.body.matches("/end\"").count(), 2, "{}", page.body);
+    assert!(page.body.contains("(this one)"));
+    assert!(page.body.contains(&api_sid));
+    let csrf = page.csrf();
+    let path = format!("/sessions/{api_sid}/end");
+
+    // Without the form's token nothing ends.
+    let res = b.post(&path, &[("csrf", "wrong")]).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .api(testkit::Method::GET, "/auth/me", Some(&api_token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Ending the API session from the page: its token stops working.
+    let res = b.post(&path, &[("csrf", &csrf)]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(res.location(), "/sessions");
+    let (status, _) = app
+        .api(testkit::Method::GET, "/auth/me", Some(&api_token), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let rows = app.audit_rows().await;
+    assert!(rows.iter().any(|r| r.action == "auth.session_end"));
+    let page = b.get("/sessions").await;
+    assert_eq!(page.body.matches("/end\"").count(), 1, "{}", page.body);
+
+    // Another user's session is not found from here either.
+    let other = app.login_full("production", "production123").await;
+    let other_sid = other["session_id"].as_str().unwrap();
+    let res = b
+        .post(&format!("/sessions/{other_sid}/end"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+
+    // The web session is a server-side session too: ending it from the
+    // API signs the browser out.
+    let token = app.login("analyst", "analyst123").await;
+    let (_, list) = app
+        .api(testkit::Method::GET, "/auth/sessions", Some(&token), None)
+        .await;
+    let web_sid = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == false)
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .unwrap();
+    let (status, _) = app
+        .api(
+            testkit::Method::DELETE,
+            &format!("/auth/sessions/{web_sid}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let res = b.get("/home").await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    assert_eq!(res.location(), "/");
+    app.stop().await;
+}
