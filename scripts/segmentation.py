@@ -81,6 +81,19 @@ def sh(*args, check=True, **kw):
     return r
 
 
+def totp(secret_b32, step, digits=6):
+    """RFC 6238 (HMAC-SHA1, 30 s steps) for a base32 secret."""
+    import base64
+    import hashlib
+    import hmac
+    import struct
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8), casefold=True)
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    value = struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF
+    return str(value % 10 ** digits).zfill(digits)
+
+
 # --- the probe, run inside a namespace ------------------------------------
 
 def probe(argv):
@@ -146,6 +159,7 @@ class Harness:
         self.namespaces = []
         self.tenant = str(uuid.uuid4())
         self.rows = []  # (layer, edge, expected, observed, ok)
+        self.tokens = {}
 
     def ns(self, server):
         return f"bh{self.run_id}-{server}"
@@ -272,12 +286,41 @@ class Harness:
         return self.https(s, s, "127.0.0.1", SERVERS[s], "POST",
                           f"/api/v1/{PREFIX[s]}/auth/login", body=body)
 
+    def api(self, s, method, path, token=None, body=None):
+        r = self.https(s, s, "127.0.0.1", SERVERS[s], method, f"/api/v1/{PREFIX[s]}{path}",
+                       body=None if body is None else json.dumps(body), bearer=token)
+        return r.get("status"), json.loads(r.get("body") or "{}")
+
     def admin_token(self, s):
+        """The first admin's access token. Admin roles must use a second
+        factor outside demo mode: enrol a TOTP authenticator (RFC 6238,
+        computed here), then sign in with the password and a backup code.
+        Kept for the run (a TOTP code is accepted once)."""
+        if s in self.tokens:
+            return self.tokens[s]
         pw = (self.work / s / "admin-password").read_text()
         r = self.login(s, f"{s}-admin", pw)
         if r.get("status") != 200:
             raise SystemExit(f"{s}: the first admin cannot log in: {r}")
-        return json.loads(r["body"])["data"]["access_token"]
+        enrolling = json.loads(r["body"])["data"]["access_token"]
+        status, setup = self.api(s, "POST", "/auth/mfa/totp/setup", enrolling, {})
+        if status != 200:
+            raise SystemExit(f"{s}: MFA setup: {status} {setup}")
+        code = totp(setup["data"]["secret"], int(time.time()) // 30)
+        status, on = self.api(s, "POST", "/auth/mfa/totp/confirm", enrolling, {"code": code})
+        if status != 200:
+            raise SystemExit(f"{s}: MFA confirm: {status} {on}")
+        r = self.login(s, f"{s}-admin", pw)
+        pending = json.loads(r["body"])["data"]
+        if not pending.get("mfa_required"):
+            raise SystemExit(f"{s}: the admin signs in without a second factor: {pending}")
+        status, done = self.api(s, "POST", "/auth/mfa/verify", None,
+                                {"mfa_token": pending["mfa_token"],
+                                 "code": on["data"]["backup_codes"][0]})
+        if status != 200:
+            raise SystemExit(f"{s}: MFA verify: {status} {done}")
+        self.tokens[s] = done["data"]["access_token"]
+        return self.tokens[s]
 
     def record(self, layer, edge, expected, observed):
         self.rows.append((layer, edge, expected, observed, expected == observed))

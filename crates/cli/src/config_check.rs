@@ -161,7 +161,7 @@ fn start_checks(service: Service, config: &Config, out: &mut Findings) {
             ),
         );
     }
-    if config.auth.mfa_required_roles.is_empty() {
+    if config.mfa_required_roles(service).is_empty() {
         out.warning(
             "auth.mfa_required_roles",
             format!(

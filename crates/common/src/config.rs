@@ -181,6 +181,12 @@ pub struct ServerSection {
 }
 
 /// A list of strings, or one comma-separated string (as the environment gives it).
+fn opt_list_or_text<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    list_or_text(d).map(Some)
+}
+
 fn list_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -257,10 +263,12 @@ pub struct AuthSection {
     /// Hours after which a web session ends however active (one shift).
     pub web_session_hours: i64,
     /// Roles of this server that must use a TOTP second factor: an account
-    /// of such a role without one may only enrol (empty by default for now;
-    /// see docs/security.md).
-    #[serde(deserialize_with = "list_or_text")]
-    pub mfa_required_roles: Vec<String>,
+    /// of such a role without one may only enrol. Unset: the server's
+    /// [`Service::default_mfa_roles`] (none in demo mode), filled in at load;
+    /// `[]` (or an empty variable): none. Read it through
+    /// [`Config::mfa_required_roles`].
+    #[serde(deserialize_with = "opt_list_or_text")]
+    pub mfa_required_roles: Option<Vec<String>>,
     /// Seconds after login at which a session ends however active (its
     /// refresh token stops working; 8 hours, one shift, by default).
     pub session_absolute_secs: i64,
@@ -289,7 +297,7 @@ impl Default for AuthSection {
             enrolment_code_minutes: 24 * 60,
             web_idle_minutes: 15,
             web_session_hours: 8,
-            mfa_required_roles: Vec::new(),
+            mfa_required_roles: None,
             session_absolute_secs: 8 * 3600,
             session_idle_secs: 15 * 60,
             session_idle_other_secs: 3600,
@@ -563,6 +571,21 @@ impl Config {
         Ok(())
     }
 
+    /// The roles that must use a second factor: `auth.mfa_required_roles`
+    /// if set, else the server's defaults, or none in demo mode (decided
+    /// here, after `--demo` is known).
+    pub fn mfa_required_roles(&self, service: Service) -> Vec<String> {
+        match &self.auth.mfa_required_roles {
+            Some(roles) => roles.clone(),
+            None if self.demo => Vec::new(),
+            None => service
+                .default_mfa_roles()
+                .iter()
+                .map(|r| r.to_string())
+                .collect(),
+        }
+    }
+
     /// The database URL (a secret: it may carry a password).
     pub fn database_url(&self) -> &str {
         self.database
@@ -658,6 +681,35 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn mfa_roles_default_to_the_admin_roles_outside_demo_mode() {
+        let load = |service, pairs: &[(&str, &str)]| {
+            Config::load_with_env(service, None, env(pairs)).unwrap()
+        };
+        let company = load(Service::Company, &[]);
+        assert_eq!(
+            company.mfa_required_roles(Service::Company),
+            ["admin", "team_lead", "production"]
+        );
+        assert_eq!(
+            load(Service::Owner, &[]).mfa_required_roles(Service::Owner),
+            ["owner"]
+        );
+        // Demo mode (set in the file or by --demo later): none by default.
+        let mut demo = load(Service::Hospital, &[("HOSPITAL__DEMO", "true")]);
+        assert!(demo.mfa_required_roles(Service::Hospital).is_empty());
+        demo.demo = false;
+        assert_eq!(demo.mfa_required_roles(Service::Hospital), ["admin"]);
+        // Named by the operator: exactly those, or none.
+        let named = load(
+            Service::Dev,
+            &[("DEV__AUTH__MFA_REQUIRED_ROLES", "developer")],
+        );
+        assert_eq!(named.mfa_required_roles(Service::Dev), ["developer"]);
+        let none = load(Service::Dev, &[("DEV__AUTH__MFA_REQUIRED_ROLES", "")]);
+        assert!(none.mfa_required_roles(Service::Dev).is_empty());
     }
 
     #[test]

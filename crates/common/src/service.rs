@@ -70,6 +70,18 @@ impl Service {
         format!("bulkhead-{}", self.name())
     }
 
+    /// The roles that must use a second factor unless `auth.mfa_required_roles`
+    /// says otherwise: every admin role, and company's team lead and
+    /// production (they approve and ship releases). Demo mode defaults to
+    /// none (the demo accounts have no authenticator).
+    pub fn default_mfa_roles(self) -> &'static [&'static str] {
+        match self {
+            Self::Hospital | Self::Dev => &["admin"],
+            Self::Company => &["admin", "team_lead", "production"],
+            Self::Owner => &["owner"],
+        }
+    }
+
     /// Whether this server's users belong to a tenant.
     pub fn is_tenanted(self) -> bool {
         matches!(self, Self::Hospital)

@@ -126,6 +126,7 @@ fn the_check_names_each_unsafe_setting_and_exits_1() {
 [auth]
 jwt_secret = "0123456789abcdef0123456789abcdef-inline"
 bcrypt_cost = 10
+mfa_required_roles = []
 [database]
 url = "postgres://bulkhead:pw@db.example.org:5432/company?sslmode=require"
 [bootstrap]

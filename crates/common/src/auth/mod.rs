@@ -95,8 +95,8 @@ impl AuthContext {
         let keys = TokenKeys::new(secret, &service.token_issuer(), auth.token_ttl_secs);
         let issuer = service.token_issuer();
         let mfa = mfa::MfaKeys::new(secret, &issuer, &issuer)?;
-        if let Some(unknown) = auth
-            .mfa_required_roles
+        let mfa_required_roles = config.mfa_required_roles(service);
+        if let Some(unknown) = mfa_required_roles
             .iter()
             .find(|r| !policy.roles().any(|known| known == r.as_str()))
         {
@@ -126,7 +126,7 @@ impl AuthContext {
             trusted_proxies: crate::http::origin::parse_proxies(&config.server.trusted_proxies)?,
             enrolment_code_minutes: auth.enrolment_code_minutes,
             mfa,
-            mfa_required_roles: auth.mfa_required_roles.clone(),
+            mfa_required_roles,
             clock: clock::Clock::default(),
             session_absolute_secs: auth.session_absolute_secs,
             session_idle_secs: auth.session_idle_secs,

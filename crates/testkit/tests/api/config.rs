@@ -29,10 +29,11 @@ async fn demo_mode_is_refused_off_loopback() {
 #[tokio::test]
 async fn without_demo_the_first_admin_comes_from_the_environment() {
     for service in Service::ALL {
-        let (demo, user, pass) = (
+        let (demo, user, pass, mfa) = (
             key(service, "DEMO"),
             key(service, "BOOTSTRAP__ADMIN_USERNAME"),
             key(service, "BOOTSTRAP__ADMIN_PASSWORD"),
+            key(service, "AUTH__MFA_REQUIRED_ROLES"),
         );
         let app = spawn_with(
             service,
@@ -40,6 +41,8 @@ async fn without_demo_the_first_admin_comes_from_the_environment() {
                 (demo.as_str(), "false"),
                 (user.as_str(), "first-admin"),
                 (pass.as_str(), STRONG_PASSWORD),
+                // The admin's second factor has its own test (mfa.rs).
+                (mfa.as_str(), ""),
             ],
         )
         .await;

@@ -340,3 +340,55 @@ async fn an_unknown_role_in_the_mfa_policy_stops_the_server() {
     .await;
     assert!(started.is_err());
 }
+
+#[tokio::test]
+async fn outside_demo_the_admin_roles_must_use_mfa_by_default() {
+    for service in Service::ALL {
+        let key = |k: &str| format!("{}__{k}", service.env_prefix());
+        let (demo, user, pass) = (
+            key("DEMO"),
+            key("BOOTSTRAP__ADMIN_USERNAME"),
+            key("BOOTSTRAP__ADMIN_PASSWORD"),
+        );
+        let env = [
+            (demo.as_str(), "false"),
+            (user.as_str(), "first-admin"),
+            (pass.as_str(), STRONG_PASSWORD),
+        ];
+        let app = testkit::spawn_with(service, &env).await;
+        let token = app.login("first-admin", STRONG_PASSWORD).await;
+        let (status, body) = app.api(Method::GET, "/users", Some(&token), None).await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("second factor"),
+            "{service}: {body}"
+        );
+        // Enrolled, the admin's routes answer.
+        let (totp, _, step) = enrol(&app, &token, 0).await;
+        let pending = mfa_token(&app, "first-admin").await;
+        let (status, done) = verify(&app, &pending, &code_at(&totp, step + 1)).await;
+        assert_ok(status, &done, StatusCode::OK);
+        let access = done["data"]["access_token"].as_str().unwrap();
+        let (status, body) = app.api(Method::GET, "/users", Some(access), None).await;
+        assert_ok(status, &body, StatusCode::OK);
+        app.stop().await;
+    }
+    // The operator may name fewer roles, or none (an empty list).
+    let app = testkit::spawn_with(
+        Service::Owner,
+        &[
+            ("OWNER__DEMO", "false"),
+            ("OWNER__BOOTSTRAP__ADMIN_USERNAME", "first-admin"),
+            ("OWNER__BOOTSTRAP__ADMIN_PASSWORD", STRONG_PASSWORD),
+            ("OWNER__AUTH__MFA_REQUIRED_ROLES", ""),
+        ],
+    )
+    .await;
+    let token = app.login("first-admin", STRONG_PASSWORD).await;
+    let (status, body) = app.api(Method::GET, "/users", Some(&token), None).await;
+    assert_ok(status, &body, StatusCode::OK);
+    app.stop().await;
+}
