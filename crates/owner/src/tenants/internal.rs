@@ -1,0 +1,189 @@
+//! `POST /internal/v1/heartbeat`: a hospital reports its health and staff
+//! directory for the tenant of its certificate, and learns that tenant's
+//! status and plan. Owner never calls a hospital: this answer is how
+//! anything reaches it.
+
+use actix_web::{web, HttpResponse};
+use common::audit::Severity;
+use common::db::{now, Db};
+use common::mtls::{internal_resource, Allowed, PeerIdentity};
+use common::response;
+use common::security::{self, NewEvent};
+use common::{ApiError, ApiResult};
+use contracts::{paths, Heartbeat, HeartbeatAnswer};
+use serde_json::json;
+
+use super::health::{self, HealthRow};
+use super::store;
+
+/// Most staff accounts one heartbeat reports.
+pub const MAX_STAFF: usize = 20_000;
+
+/// Mount the internal routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        internal_resource(paths::HEARTBEAT, &[Allowed::AnyHospital])
+            .route(web::post().to(heartbeat)),
+    );
+}
+
+fn validate(hb: &Heartbeat) -> ApiResult<()> {
+    if !(1..=86_400).contains(&hb.interval_secs) {
+        return Err(ApiError::field("interval_secs", "must be 1 to 86400"));
+    }
+    let h = &hb.health;
+    if !matches!(h.backend.as_str(), "sqlite" | "postgres") {
+        return Err(ApiError::field(
+            "health.backend",
+            "must be sqlite or postgres",
+        ));
+    }
+    if h.migration_version.len() > 128 || h.migration_version.chars().any(char::is_control) {
+        return Err(ApiError::field(
+            "health.migration_version",
+            "at most 128 printable characters",
+        ));
+    }
+    let head = &h.audit_head;
+    let hash_ok = (head.seq == 0 && head.hash.is_empty())
+        || (head.hash.len() == 64 && head.hash.bytes().all(|b| b.is_ascii_hexdigit()));
+    if head.seq < 0 || !hash_ok {
+        return Err(ApiError::field(
+            "health.audit_head",
+            "seq ≥ 0 and a 64-hex hash",
+        ));
+    }
+    let non_negative = [
+        Some(h.pool_in_use),
+        Some(h.pool_size),
+        h.db_size_bytes,
+        h.disk_free_bytes,
+    ];
+    if non_negative.iter().flatten().any(|n| *n < 0) {
+        return Err(ApiError::validation(
+            "sizes and counts must not be negative",
+        ));
+    }
+    if hb.staff.len() > MAX_STAFF {
+        return Err(ApiError::field("staff", "at most 20000 accounts"));
+    }
+    for s in &hb.staff {
+        if s.username.is_empty()
+            || s.username.len() > 254
+            || s.role.is_empty()
+            || s.role.len() > 64
+            || s.username
+                .chars()
+                .chain(s.role.chars())
+                .any(char::is_control)
+        {
+            return Err(ApiError::field(
+                "staff",
+                "each needs a username (≤254) and a role (≤64)",
+            ));
+        }
+    }
+    let mut names: Vec<&str> = hb.staff.iter().map(|s| s.username.as_str()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return Err(ApiError::field("staff", "usernames must be unique"));
+    }
+    Ok(())
+}
+
+async fn refuse(
+    db: &Db,
+    kind: &str,
+    severity: Severity,
+    who: &str,
+    tenant: Option<&str>,
+    details: serde_json::Value,
+) -> ApiResult<()> {
+    let event = NewEvent::new(kind, severity, who, tenant, details);
+    db.write(move |c| security::record(c, &event))
+        .await
+        .map(|_| ())
+}
+
+async fn heartbeat(
+    db: web::Data<Db>,
+    peer: PeerIdentity,
+    body: web::Json<Heartbeat>,
+) -> ApiResult<HttpResponse> {
+    let hb = body.into_inner();
+    let who = peer.0.uri();
+    let Some(cert_tenant) = peer.0.tenant().map(str::to_string) else {
+        return Err(ApiError::Forbidden(
+            "only a hospital sends heartbeats".into(),
+        ));
+    };
+    if !hb.tenant_id.eq_ignore_ascii_case(&cert_tenant) {
+        // A hospital reporting for another tenant: raise it, store nothing.
+        refuse(
+            &db,
+            "plane.tenant_mismatch",
+            Severity::Critical,
+            &who,
+            Some(&cert_tenant),
+            json!({ "route": paths::HEARTBEAT }),
+        )
+        .await?;
+        return Err(ApiError::Forbidden(
+            "a heartbeat may only report the tenant of your certificate".into(),
+        ));
+    }
+    validate(&hb)?;
+    let tenant = cert_tenant;
+    let t2 = tenant.clone();
+    let answer = db
+        .write(move |c| {
+            let Some(row) = store::find_row(c, &t2)? else {
+                return Ok(None);
+            };
+            let h = &hb.health;
+            let report = HealthRow {
+                tenant_id: t2.clone(),
+                backend: h.backend.clone(),
+                db_size_bytes: h.db_size_bytes,
+                migration_version: h.migration_version.clone(),
+                last_write_at: h.last_write_at,
+                audit_seq: h.audit_head.seq,
+                audit_hash: h.audit_head.hash.clone(),
+                pool_in_use: h.pool_in_use,
+                pool_size: h.pool_size,
+                disk_free_bytes: h.disk_free_bytes,
+                interval_secs: i64::try_from(hb.interval_secs).unwrap_or(86_400),
+                received_at: now(),
+            };
+            health::upsert(c, &report)?;
+            store::replace_staff(c, &t2, &hb.staff)?;
+            let plan = match row.plan_id() {
+                Some(p) => crate::plans::store::find(c, p)?.map(|p| p.limits()),
+                None => None,
+            };
+            Ok(Some(HeartbeatAnswer {
+                tenant_id: t2.clone(),
+                status: row.status().to_string(),
+                plan,
+                commands: Vec::new(),
+            }))
+        })
+        .await?;
+    match answer {
+        Some(a) => Ok(response::ok(a)),
+        None => {
+            refuse(
+                &db,
+                "plane.unknown_tenant",
+                Severity::Warning,
+                &who,
+                Some(&tenant),
+                json!({ "route": paths::HEARTBEAT }),
+            )
+            .await?;
+            Err(ApiError::NotFound(
+                "this tenant is not registered with owner".into(),
+            ))
+        }
+    }
+}
