@@ -93,6 +93,20 @@ diesel::table! {
 
 diesel::joinable!(care_team -> patients (patient_id));
 diesel::joinable!(break_glass -> patients (patient_id));
+diesel::table! {
+    tenant_standing (tenant_id) {
+        tenant_id -> Text,
+        status -> Text,
+        plan_name -> Nullable<Text>,
+        max_staff -> Nullable<BigInt>,
+        max_patients -> Nullable<BigInt>,
+        max_storage_mb -> Nullable<BigInt>,
+        modules -> Text,
+        features -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     departments,
     patients,

@@ -68,6 +68,7 @@ pub static SPEC: Spec = Spec {
     sections: &[tenants::health::SECTION],
     background: None,
     pages: pages::PAGES,
+    tenant_gate: None,
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

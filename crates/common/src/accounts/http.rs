@@ -173,7 +173,11 @@ pub(crate) async fn create_account(
         create::prepare(&ctx2.policy, ctx2.bcrypt_cost, &account)
     })
     .await??;
+    let gate = ctx.gate;
     db.write(move |c| {
+        if let Some(gate) = gate {
+            gate.check_new_account(c, &new.tenant_id, &new.role)?;
+        }
         let by = Creator {
             actor: &user.id,
             role: &user.role,

@@ -45,8 +45,7 @@ fn validate(hb: &Heartbeat) -> ApiResult<()> {
         ));
     }
     let head = &h.audit_head;
-    let hash_ok = (head.seq == 0 && head.hash.is_empty())
-        || (head.hash.len() == 64 && head.hash.bytes().all(|b| b.is_ascii_hexdigit()));
+    let hash_ok = head.hash.len() == 64 && head.hash.bytes().all(|b| b.is_ascii_hexdigit());
     if head.seq < 0 || !hash_ok {
         return Err(ApiError::field(
             "health.audit_head",
@@ -91,15 +90,17 @@ fn validate(hb: &Heartbeat) -> ApiResult<()> {
     Ok(())
 }
 
+/// Record a refusal. Owner's events name no tenant (company takes from a
+/// sender only events of its certificate's tenant, and owner's has none):
+/// the tenants concerned go in the details.
 async fn refuse(
     db: &Db,
     kind: &str,
     severity: Severity,
     who: &str,
-    tenant: Option<&str>,
     details: serde_json::Value,
 ) -> ApiResult<()> {
-    let event = NewEvent::new(kind, severity, who, tenant, details);
+    let event = NewEvent::new(kind, severity, who, None, details);
     db.write(move |c| security::record(c, &event))
         .await
         .map(|_| ())
@@ -124,8 +125,7 @@ async fn heartbeat(
             "plane.tenant_mismatch",
             Severity::Critical,
             &who,
-            Some(&cert_tenant),
-            json!({ "route": paths::HEARTBEAT }),
+            json!({ "route": paths::HEARTBEAT, "certificate_tenant": cert_tenant, "claimed_tenant": hb.tenant_id.chars().take(64).collect::<String>() }),
         )
         .await?;
         return Err(ApiError::Forbidden(
@@ -177,8 +177,7 @@ async fn heartbeat(
                 "plane.unknown_tenant",
                 Severity::Warning,
                 &who,
-                Some(&tenant),
-                json!({ "route": paths::HEARTBEAT }),
+                json!({ "route": paths::HEARTBEAT, "certificate_tenant": tenant }),
             )
             .await?;
             Err(ApiError::NotFound(

@@ -509,3 +509,519 @@ async fn a_hospital_token_is_no_owner_token() {
     assert_error(status, &reply, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
     assert_eq!(code(&reply), "UNAUTHENTICATED");
 }
+
+// ---------------------------------------------------------------------------
+// Heartbeat: hospital → owner over the internal plane.
+
+mod heartbeat {
+    use std::time::{Duration, Instant};
+
+    use common::config::DEMO_TENANT_ID;
+    use common::mtls::ServiceIdentity;
+    use serde_json::{json, Value};
+    use testkit::plane::{Pki, PlanePorts, Roles};
+    use testkit::{assert_error, assert_ok, Method, Service, StatusCode, TestApp, STRONG_PASSWORD};
+
+    use crate::plane::{internal_post, issue_all, start, wait_for_events};
+
+    const TENANT_B: &str = "00000000-0000-4000-8000-0000000000b2";
+
+    /// Poll `f` until it gives `Some`, for at most 30 s.
+    async fn until<T, F, Fut>(what: &str, mut f: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn health(owner: &TestApp, token: &str) -> Value {
+        let path = format!("/tenants/{DEMO_TENANT_ID}/database-health");
+        let (status, body) = owner.api(Method::GET, &path, Some(token), None).await;
+        assert_ok(status, &body, StatusCode::OK);
+        body["data"].clone()
+    }
+
+    async fn wait_healthy(owner: &TestApp, token: &str) -> Value {
+        until("a healthy heartbeat", || async {
+            let h = health(owner, token).await;
+            (h["status"] == "healthy").then_some(h)
+        })
+        .await
+    }
+
+    async fn try_login(hospital: &TestApp, user: &str, pw: &str) -> (StatusCode, Value) {
+        hospital
+            .api(
+                Method::POST,
+                "/auth/login",
+                None,
+                Some(json!({ "username": user, "password": pw })),
+            )
+            .await
+    }
+
+    #[tokio::test]
+    async fn the_heartbeat_reports_health_and_staff_never_patients() {
+        let pki = Pki::new();
+        issue_all(&pki);
+        let ports = PlanePorts::free();
+        let owner = start(Service::Owner, &pki, &ports, &[]).await;
+        let hospital = start(Service::Hospital, &pki, &ports, &[]).await;
+        let token = owner.admin_token().await;
+
+        let h = wait_healthy(&owner, &token).await;
+        let backend = match hospital.backend() {
+            common::db::Backend::Sqlite => "sqlite",
+            common::db::Backend::Postgres => "postgres",
+        };
+        assert_eq!(h["backend"], backend);
+        assert_eq!(h["heartbeat_interval_secs"], 1);
+        assert!(
+            h["migration_version"]
+                .as_str()
+                .unwrap()
+                .starts_with("20261206000302"),
+            "{h}"
+        );
+        assert!(h["audit_seq"].as_i64().unwrap() > 0, "{h}");
+        assert_eq!(h["audit_hash"].as_str().unwrap().len(), 64);
+        assert!(h["db_size_bytes"].as_i64().unwrap() > 0, "{h}");
+        assert!(h["pool_size"].as_i64().unwrap() >= 1, "{h}");
+        assert!(h["last_write_at"].is_string(), "{h}");
+        if backend == "sqlite" {
+            assert!(h["disk_free_bytes"].as_i64().unwrap() > 0, "{h}");
+        }
+        let (_, t) = owner
+            .api(
+                Method::GET,
+                &format!("/tenants/{DEMO_TENANT_ID}"),
+                Some(&token),
+                None,
+            )
+            .await;
+        assert_eq!(t["data"]["health"], "healthy");
+        let (_, list) = owner
+            .api(Method::GET, "/tenants?health=healthy", Some(&token), None)
+            .await;
+        assert_eq!(list["meta"]["total"], 1, "{list}");
+
+        // The directory: every staff account, and nothing else.
+        let hadmin = hospital.admin_token().await;
+        hospital.create_user(&hadmin, "newnurse", "nurse").await;
+        let (status, reg) = hospital
+            .api(
+                Method::POST,
+                "/patients",
+                Some(&hadmin),
+                Some(json!({ "first_name": "Zubaida", "last_name": "Qureshi", "date_of_birth": "1980-02-03", "sex": "female" })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{reg}");
+        let users = until("the new nurse in the directory", || async {
+            let (_, u) = owner
+                .api(
+                    Method::GET,
+                    &format!("/tenants/{DEMO_TENANT_ID}/users?page_size=100"),
+                    Some(&token),
+                    None,
+                )
+                .await;
+            u.to_string().contains("newnurse").then_some(u)
+        })
+        .await;
+        let mut names: Vec<&str> = users["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "doctor",
+                "hadmin",
+                "lab",
+                "newnurse",
+                "nurse",
+                "pharmacist",
+                "reception"
+            ]
+        );
+        let admin_row = users["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == "hadmin")
+            .unwrap();
+        assert_eq!(admin_row["role"], "admin");
+        assert_eq!(admin_row["active"], true);
+        assert!(admin_row["last_login_at"].is_string(), "{admin_row}");
+        // No patient data reached owner: not in the answer, not in its database.
+        let text = users.to_string();
+        assert!(!text.contains("Zubaida") && !text.contains("Qureshi"));
+        let dump = owner_text(&owner).await;
+        for phi in [
+            "Zubaida",
+            "Qureshi",
+            "1980-02-03",
+            reg["data"]["mrn"].as_str().unwrap_or("MRN-NONE"),
+        ] {
+            assert!(!dump.contains(phi), "owner's database holds {phi}");
+        }
+    }
+
+    /// Every text column owner keeps about tenants, as one string.
+    async fn owner_text(owner: &TestApp) -> String {
+        owner
+            .db()
+            .run(|c| {
+                use diesel::prelude::*;
+                #[derive(QueryableByName)]
+                struct R {
+                    #[diesel(sql_type = diesel::sql_types::Text)]
+                    t: String,
+                }
+                let mut out = String::new();
+                for q in [
+                    "SELECT username || ' ' || role AS t FROM tenant_staff",
+                    "SELECT backend || ' ' || migration_version || ' ' || audit_hash AS t FROM tenant_health",
+                    "SELECT details AS t FROM audit_log",
+                    "SELECT details AS t FROM security_outbox",
+                ] {
+                    for r in diesel::sql_query(q).load::<R>(c)? {
+                        out.push_str(&r.t);
+                        out.push('\n');
+                    }
+                }
+                Ok(out)
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_suspended_tenant_refuses_logins_until_reactivated() {
+        let pki = Pki::new();
+        issue_all(&pki);
+        let ports = PlanePorts::free();
+        let owner = start(Service::Owner, &pki, &ports, &[]).await;
+        let hospital = start(Service::Hospital, &pki, &ports, &[]).await;
+        let token = owner.admin_token().await;
+        wait_healthy(&owner, &token).await;
+        let (status, _) = try_login(&hospital, "doctor", "doctor123").await;
+        assert_eq!(status, StatusCode::OK);
+
+        let path = format!("/tenants/{DEMO_TENANT_ID}");
+        let (status, body) = owner
+            .api(
+                Method::PATCH,
+                &path,
+                Some(&token),
+                Some(json!({ "status": "suspended" })),
+            )
+            .await;
+        assert_ok(status, &body, StatusCode::OK);
+        let refused = until("the hospital to learn it is suspended", || async {
+            let (status, body) = try_login(&hospital, "doctor", "doctor123").await;
+            (status == StatusCode::FORBIDDEN).then_some(body)
+        })
+        .await;
+        assert_error(
+            StatusCode::FORBIDDEN,
+            &refused,
+            StatusCode::FORBIDDEN,
+            "TENANT_SUSPENDED",
+        );
+        assert!(
+            refused["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("suspended"),
+            "{refused}"
+        );
+        // A wrong password still gets the one 401 (suspension tells a guesser nothing).
+        let (status, body) = try_login(&hospital, "doctor", "wrong-password-1").await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+        // The refusal and the status change are in the hospital's audit log.
+        let rows = hospital.audit_rows().await;
+        assert!(rows
+            .iter()
+            .any(|r| r.action == "tenant.status" && r.details.contains("suspended")));
+        assert!(rows.iter().any(|r| r.action == "auth.login"
+            && r.outcome == "failure"
+            && r.details.contains("TENANT_SUSPENDED")));
+
+        let (status, body) = owner
+            .api(
+                Method::PATCH,
+                &path,
+                Some(&token),
+                Some(json!({ "status": "active" })),
+            )
+            .await;
+        assert_ok(status, &body, StatusCode::OK);
+        until("the hospital to learn it is active again", || async {
+            let (status, _) = try_login(&hospital, "doctor", "doctor123").await;
+            (status == StatusCode::OK).then_some(())
+        })
+        .await;
+    }
+
+    /// The staff limit the hospital holds for the demo tenant.
+    async fn held_max_staff(hospital: &TestApp) -> Option<i64> {
+        hospital
+            .db()
+            .run(|c| {
+                use diesel::prelude::*;
+                #[derive(QueryableByName)]
+                struct M {
+                    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+                    max_staff: Option<i64>,
+                }
+                Ok(diesel::sql_query(format!(
+                    "SELECT max_staff FROM tenant_standing WHERE tenant_id = '{DEMO_TENANT_ID}'"
+                ))
+                .get_result::<M>(c)
+                .optional()?
+                .and_then(|m| m.max_staff))
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_plan_limits_staff_accounts() {
+        let pki = Pki::new();
+        issue_all(&pki);
+        let ports = PlanePorts::free();
+        let owner = start(Service::Owner, &pki, &ports, &[]).await;
+        let hospital = start(Service::Hospital, &pki, &ports, &[]).await;
+        let token = owner.admin_token().await;
+        wait_healthy(&owner, &token).await;
+        let hadmin = hospital.admin_token().await;
+        // Six demo staff accounts; the plan allows seven.
+        let (_, plan) = owner
+            .api(
+                Method::POST,
+                "/plans",
+                Some(&token),
+                Some(json!({ "name": "Small", "max_staff": 7 })),
+            )
+            .await;
+        let plan_id = plan["data"]["id"].as_str().unwrap().to_string();
+        owner
+            .api(
+                Method::PATCH,
+                &format!("/tenants/{DEMO_TENANT_ID}"),
+                Some(&token),
+                Some(json!({ "plan_id": plan_id })),
+            )
+            .await;
+        let new_user =
+            |name: &str| json!({ "username": name, "password": STRONG_PASSWORD, "role": "nurse" });
+        until("the plan to reach the hospital", || async {
+            (held_max_staff(&hospital).await == Some(7)).then_some(())
+        })
+        .await;
+        // The 7th fits, the 8th does not.
+        hospital.create_user(&hadmin, "seventh", "nurse").await;
+        let (status, refused) = hospital
+            .api(
+                Method::POST,
+                "/users",
+                Some(&hadmin),
+                Some(new_user("eighth")),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_error(
+            StatusCode::FORBIDDEN,
+            &refused,
+            StatusCode::FORBIDDEN,
+            "PLAN_LIMIT",
+        );
+        let (_, list) = hospital
+            .api(Method::GET, "/users?page_size=100", Some(&hadmin), None)
+            .await;
+        assert!(
+            !list.to_string().contains("eighth"),
+            "a refused account was stored"
+        );
+
+        // Raising the limit lets it through.
+        owner
+            .api(
+                Method::PATCH,
+                &format!("/plans/{plan_id}"),
+                Some(&token),
+                Some(json!({ "max_staff": null })),
+            )
+            .await;
+        until("the raised limit to reach the hospital", || async {
+            let (status, _) = hospital
+                .api(
+                    Method::POST,
+                    "/users",
+                    Some(&hadmin),
+                    Some(new_user("eighth")),
+                )
+                .await;
+            (status == StatusCode::CREATED).then_some(())
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_hospital_cannot_heartbeat_for_another_tenant_and_every_refusal_is_raised() {
+        let pki = Pki::new();
+        issue_all(&pki);
+        // dev's own certificate is server-only; give it client use too, so the
+        // route (not the handshake) is what refuses it.
+        pki.issue_with_roles("dev", ServiceIdentity::Dev, Roles::Both);
+        pki.issue(
+            "hospital-b",
+            ServiceIdentity::Hospital {
+                tenant_id: TENANT_B.into(),
+            },
+        );
+        let ports = PlanePorts::free();
+        let company = start(Service::Company, &pki, &ports, &[]).await;
+        let owner = start(Service::Owner, &pki, &ports, &[]).await;
+        let token = owner.admin_token().await;
+        let path = contracts::paths::HEARTBEAT;
+        let beat = |tenant: &str| {
+            json!({
+                "tenant_id": tenant,
+                "interval_secs": 1,
+                "health": {
+                    "backend": "sqlite", "db_size_bytes": 1, "migration_version": "x",
+                    "last_write_at": null, "audit_head": { "seq": 1, "hash": "a".repeat(64) },
+                    "pool_in_use": 0, "pool_size": 1, "disk_free_bytes": null
+                },
+                "staff": [{ "username": "spy", "role": "admin", "active": true, "last_login_at": null }]
+            })
+        };
+
+        // Hospital B's certificate posting tenant A's heartbeat: 403, nothing stored.
+        let b = pki.client(Some("hospital-b"));
+        let (status, body) = internal_post(&b, ports.owner, path, beat(DEMO_TENANT_ID)).await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+        // Hospital A's certificate posting B's: 403 as well.
+        let a = pki.client(Some("hospital"));
+        let (status, body) = internal_post(&a, ports.owner, path, beat(TENANT_B)).await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+        // B is not registered with owner: its own heartbeat is 404.
+        let (status, body) = internal_post(&b, ports.owner, path, beat(TENANT_B)).await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+        // Servers that are not hospitals may not send one.
+        for who in ["company", "dev", "owner"] {
+            let (status, body) = internal_post(
+                &pki.client(Some(who)),
+                ports.owner,
+                path,
+                beat(DEMO_TENANT_ID),
+            )
+            .await;
+            assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+        }
+        let h = health(&owner, &token).await;
+        assert_eq!(
+            h["status"], "unreachable",
+            "a refused heartbeat was stored: {h}"
+        );
+        let (_, users) = owner
+            .api(
+                Method::GET,
+                &format!("/tenants/{DEMO_TENANT_ID}/users"),
+                Some(&token),
+                None,
+            )
+            .await;
+        assert_eq!(users["meta"]["total"], 0, "{users}");
+        // Bad input is a 400, not stored.
+        let mut bad = beat(DEMO_TENANT_ID);
+        bad["health"]["backend"] = json!("oracle");
+        let (status, body) = internal_post(&a, ports.owner, path, bad).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+        // A's own heartbeat is taken.
+        let (status, body) = internal_post(&a, ports.owner, path, beat(DEMO_TENANT_ID)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"]["status"], "active");
+        assert_eq!(body["data"]["tenant_id"], DEMO_TENANT_ID);
+
+        // Each refusal reached company as a security event from owner.
+        let ctoken = company.admin_token().await;
+        wait_for_events(
+            &company,
+            &ctoken,
+            "kind=plane.tenant_mismatch&severity=critical&source_service=owner",
+            2,
+        )
+        .await;
+        wait_for_events(
+            &company,
+            &ctoken,
+            "kind=plane.unknown_tenant&source_service=owner",
+            1,
+        )
+        .await;
+        // And company refused nothing of owner's (no event of owner's names a tenant).
+        wait_for_events(
+            &company,
+            &ctoken,
+            "kind=plane.tenant_mismatch&source_service=company",
+            0,
+        )
+        .await;
+        wait_for_events(
+            &company,
+            &ctoken,
+            "kind=cert.refused&source_service=owner",
+            3,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_silent_hospital_becomes_unreachable() {
+        let pki = Pki::new();
+        issue_all(&pki);
+        let ports = PlanePorts::free();
+        let owner = start(
+            Service::Owner,
+            &pki,
+            &ports,
+            &[("OWNER__TENANT_HEALTH__UNREACHABLE_AFTER_INTERVALS", "2")],
+        )
+        .await;
+        let hospital = start(Service::Hospital, &pki, &ports, &[]).await;
+        let token = owner.admin_token().await;
+        wait_healthy(&owner, &token).await;
+        hospital.stop().await;
+        let h = until("the tenant to turn unreachable", || async {
+            let h = health(&owner, &token).await;
+            (h["status"] == "unreachable").then_some(h)
+        })
+        .await;
+        // The last report is still shown.
+        assert!(h["last_heartbeat_at"].is_string(), "{h}");
+        let (_, list) = owner
+            .api(
+                Method::GET,
+                "/tenants?health=unreachable",
+                Some(&token),
+                None,
+            )
+            .await;
+        assert!(list.to_string().contains(DEMO_TENANT_ID), "{list}");
+    }
+}
