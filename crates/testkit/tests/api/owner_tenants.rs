@@ -833,7 +833,7 @@ mod heartbeat {
         })
         .await;
         // The 7th fits, the 8th does not.
-        hospital.create_user(&hadmin, "seventh", "nurse").await;
+        let seventh = hospital.create_user(&hadmin, "seventh", "nurse").await;
         let (status, refused) = hospital
             .api(
                 Method::POST,
@@ -856,6 +856,44 @@ mod heartbeat {
             !list.to_string().contains("eighth"),
             "a refused account was stored"
         );
+        // Reactivating an account counts like creating one; a patient's
+        // portal account is not staff.
+        let (status, _) = hospital
+            .api(
+                Method::POST,
+                &format!("/users/{seventh}/deactivate"),
+                Some(&hadmin),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = hospital
+            .api(
+                Method::POST,
+                "/users",
+                Some(&hadmin),
+                Some(new_user("replacement")),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, body) = hospital
+            .api(
+                Method::POST,
+                &format!("/users/{seventh}/activate"),
+                Some(&hadmin),
+                None,
+            )
+            .await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "PLAN_LIMIT");
+        let (_, me) = hospital
+            .api(
+                Method::GET,
+                &format!("/users/{seventh}"),
+                Some(&hadmin),
+                None,
+            )
+            .await;
+        assert_eq!(me["data"]["active"], false, "{me}");
 
         // Raising the limit lets it through.
         owner
