@@ -110,6 +110,9 @@ pub struct Heartbeat {
     pub health: HealthReport,
     /// Every staff account of the tenant (patients' portal accounts excluded).
     pub staff: Vec<StaffEntry>,
+    /// What became of commands not yet acknowledged (owner marks them done).
+    #[serde(default)]
+    pub results: Vec<CommandResult>,
 }
 
 /// The database's health as the hospital sees it.
@@ -157,9 +160,55 @@ pub struct HeartbeatAnswer {
     pub status: String,
     /// Its plan, if one is assigned.
     pub plan: Option<PlanLimits>,
-    /// Commands queued for the hospital (none yet: a later issue).
+    /// Commands queued for the hospital and not yet acknowledged (a
+    /// command may come again until its result reached owner: the hospital
+    /// applies each id once).
     #[serde(default)]
-    pub commands: Vec<Value>,
+    pub commands: Vec<OwnerCommand>,
+}
+
+/// A command owner queued for a hospital.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerCommand {
+    /// Its id (UUID): the hospital applies each id once.
+    pub id: String,
+    /// `create_user`.
+    pub kind: String,
+    /// For `create_user`.
+    pub create_user: Option<CreateUserCommand>,
+}
+
+/// Create a staff account (it must change its password at first login).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserCommand {
+    /// Login name.
+    pub username: String,
+    /// Role (one of the hospital's).
+    pub role: String,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Display name.
+    pub full_name: Option<String>,
+    /// bcrypt hash of the initial password (owner never keeps the password).
+    pub password_hash: String,
+}
+
+/// What the hospital did with a command.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CommandResult {
+    /// The command's id.
+    pub id: String,
+    /// Applied.
+    pub ok: bool,
+    /// The account created, if any.
+    pub user_id: Option<String>,
+    /// The error code when refused (`CONFLICT`, `PLAN_LIMIT`, `VALIDATION_ERROR`, …).
+    pub code: Option<String>,
+    /// Why, for the owner operator (no PHI).
+    pub message: Option<String>,
 }
 
 /// A plan's limits as the hospital enforces them (`None`: no limit).

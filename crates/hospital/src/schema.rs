@@ -107,6 +107,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    owner_commands (id) {
+        id -> Text,
+        tenant_id -> Text,
+        kind -> Text,
+        ok -> Bool,
+        user_id -> Nullable<Text>,
+        code -> Nullable<Text>,
+        message -> Nullable<Text>,
+        applied_at -> Timestamp,
+        acked_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     departments,
     patients,

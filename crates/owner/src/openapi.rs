@@ -10,6 +10,8 @@ use utoipa::OpenApi;
     crate::tenants::http::update,
     crate::tenants::http::database_health,
     crate::tenants::http::users,
+    crate::tenants::commands::create_user,
+    crate::tenants::commands::list,
     crate::plans::http::list,
     crate::plans::http::get,
     crate::plans::http::create,

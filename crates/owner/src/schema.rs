@@ -68,6 +68,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tenant_commands (id) {
+        id -> Text,
+        tenant_id -> Text,
+        kind -> Text,
+        payload -> Text,
+        status -> Text,
+        result -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+        completed_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(tenants -> plans (plan_id));
 diesel::joinable!(tenant_health -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -75,5 +90,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     plans,
     tenant_first_admins,
     tenant_health,
-    tenant_staff
+    tenant_staff,
+    tenant_commands
 );

@@ -13,7 +13,7 @@ use contracts::{paths, HealthReport, Heartbeat, HeartbeatAnswer, StaffEntry};
 use diesel::prelude::*;
 use serde_json::json;
 
-use super::standing;
+use super::{commands, standing};
 
 /// Send a heartbeat every `plane.heartbeat_interval_secs`.
 pub async fn forever(ctx: PlaneContext, owner: PeerClient) {
@@ -36,10 +36,11 @@ pub async fn once(ctx: &PlaneContext, owner: &PeerClient) -> anyhow::Result<Hear
         .to_string();
     let db = ctx.db.clone();
     let t = tenant.clone();
-    let (staff, mut health) = ctx
+    let (staff, mut health, results) = ctx
         .db
-        .run(move |c| Ok((staff(c, &t)?, health(c, &db)?)))
+        .run(move |c| Ok((staff(c, &t)?, health(c, &db)?, commands::unacked(c, &t)?)))
         .await?;
+    let acked: Vec<String> = results.iter().map(|r| r.id.clone()).collect();
     health.disk_free_bytes = match ctx.db.sqlite_file() {
         Some(file) => disk_free(file).await,
         None => None,
@@ -49,6 +50,7 @@ pub async fn once(ctx: &PlaneContext, owner: &PeerClient) -> anyhow::Result<Hear
         interval_secs: ctx.plane.heartbeat_interval_secs.max(1),
         health,
         staff,
+        results,
     };
     let answer: HeartbeatAnswer = owner.post(paths::HEARTBEAT, &hb).await?;
     if !answer.tenant_id.eq_ignore_ascii_case(&tenant) {
@@ -58,8 +60,13 @@ pub async fn once(ctx: &PlaneContext, owner: &PeerClient) -> anyhow::Result<Hear
         );
     }
     let kept = answer.clone();
+    let t = tenant.clone();
     ctx.db
         .write(move |c| {
+            commands::mark_acked(c, &acked)?;
+            for cmd in &kept.commands {
+                commands::apply(c, &t, cmd)?;
+            }
             if let Some(from) = standing::save(c, &kept)? {
                 let event = Event::new(
                     "owner",

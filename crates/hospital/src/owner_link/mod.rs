@@ -5,6 +5,7 @@
 //! `tenant_standing` and enforced through [`standing::GATE`] (the kernel's
 //! [`TenantGate`](common::auth::TenantGate) hook). Owner never calls in.
 
+pub mod commands;
 pub mod heartbeat;
 pub mod standing;
 

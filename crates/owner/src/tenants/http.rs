@@ -29,7 +29,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(update)),
     )
     .service(resource("/tenants/{id}/database-health").route(web::get().to(database_health)))
-    .service(resource("/tenants/{id}/users").route(web::get().to(users)));
+    .service(
+        resource("/tenants/{id}/users")
+            .route(web::get().to(users))
+            .route(web::post().to(super::commands::create_user)),
+    )
+    .configure(super::commands::routes);
 }
 
 /// Statuses a tenant can have.

@@ -13,6 +13,7 @@ use common::{ApiError, ApiResult};
 use contracts::{paths, Heartbeat, HeartbeatAnswer};
 use serde_json::json;
 
+use super::commands;
 use super::health::{self, HealthRow};
 use super::store;
 
@@ -82,6 +83,21 @@ fn validate(hb: &Heartbeat) -> ApiResult<()> {
             ));
         }
     }
+    if hb.results.len() > 200 {
+        return Err(ApiError::field("results", "at most 200"));
+    }
+    for r in &hb.results {
+        let long = r.id.len() > 64
+            || r.user_id.as_ref().is_some_and(|u| u.len() > 64)
+            || r.code.as_ref().is_some_and(|c| c.len() > 64)
+            || r.message.as_ref().is_some_and(|m| m.len() > 500);
+        if long || r.id.is_empty() {
+            return Err(ApiError::field(
+                "results",
+                "ids and codes ≤ 64, messages ≤ 500",
+            ));
+        }
+    }
     let mut names: Vec<&str> = hb.staff.iter().map(|s| s.username.as_str()).collect();
     names.sort_unstable();
     if names.windows(2).any(|w| w[0] == w[1]) {
@@ -134,6 +150,22 @@ async fn heartbeat(
     }
     validate(&hb)?;
     let tenant = cert_tenant;
+    // Results may only acknowledge this tenant's commands.
+    let ids: Vec<String> = hb.results.iter().map(|r| r.id.clone()).collect();
+    let t1 = tenant.clone();
+    if db.run(move |c| commands::foreign(c, &t1, &ids)).await? > 0 {
+        refuse(
+            &db,
+            "plane.tenant_mismatch",
+            Severity::Critical,
+            &who,
+            json!({ "route": paths::HEARTBEAT, "certificate_tenant": tenant, "reason": "results for another tenant's commands" }),
+        )
+        .await?;
+        return Err(ApiError::Forbidden(
+            "a heartbeat may only report on commands of your certificate's tenant".into(),
+        ));
+    }
     let t2 = tenant.clone();
     let answer = db
         .write(move |c| {
@@ -157,6 +189,7 @@ async fn heartbeat(
             };
             health::upsert(c, &report)?;
             store::replace_staff(c, &t2, &hb.staff)?;
+            commands::complete(c, &t2, &hb.results)?;
             let plan = match row.plan_id() {
                 Some(p) => crate::plans::store::find(c, p)?.map(|p| p.limits()),
                 None => None,
@@ -165,7 +198,7 @@ async fn heartbeat(
                 tenant_id: t2.clone(),
                 status: row.status().to_string(),
                 plan,
-                commands: Vec::new(),
+                commands: commands::pending(c, &t2)?,
             }))
         })
         .await?;

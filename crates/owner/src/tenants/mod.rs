@@ -1,6 +1,7 @@
 //! Tenants (hospitals): registration, status and plan, and what their
 //! hospitals report over the internal plane (health, staff directory).
 
+pub mod commands;
 pub mod health;
 pub mod http;
 pub mod internal;

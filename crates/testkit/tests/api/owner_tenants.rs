@@ -403,6 +403,18 @@ fn endpoints(tenant: &str, plan: &str) -> Vec<(Method, String, Option<Value>, bo
             false,
         ),
         (Method::GET, format!("/tenants/{tenant}/users"), None, false),
+        (
+            Method::POST,
+            format!("/tenants/{tenant}/users"),
+            Some(json!({ "username": "intruder", "password": STRONG_PASSWORD, "role": "admin" })),
+            true,
+        ),
+        (
+            Method::GET,
+            format!("/tenants/{tenant}/commands"),
+            None,
+            false,
+        ),
         (Method::GET, "/plans".into(), None, false),
         (
             Method::POST,
@@ -491,6 +503,7 @@ async fn only_the_owner_role_manages_tenants_and_plans() {
     assert_eq!(p["data"]["max_staff"], Value::Null);
     assert_eq!(count(&app, "tenants").await, 2, "demo + alpha");
     assert_eq!(count(&app, "plans").await, 1);
+    assert_eq!(count(&app, "tenant_commands").await, 0);
     let rows = app.audit_rows().await;
     assert!(
         rows[audit_before..]
@@ -585,10 +598,7 @@ mod heartbeat {
         assert_eq!(h["backend"], backend);
         assert_eq!(h["heartbeat_interval_secs"], 1);
         assert!(
-            h["migration_version"]
-                .as_str()
-                .unwrap()
-                .starts_with("20261206000302"),
+            h["migration_version"].as_str().unwrap() >= "20261206000304",
             "{h}"
         );
         assert!(h["audit_seq"].as_i64().unwrap() > 0, "{h}");
@@ -1061,5 +1071,212 @@ mod heartbeat {
             )
             .await;
         assert!(list.to_string().contains(DEMO_TENANT_ID), "{list}");
+    }
+
+    async fn commands(owner: &TestApp, token: &str) -> Value {
+        let (status, body) = owner
+            .api(
+                Method::GET,
+                &format!("/tenants/{DEMO_TENANT_ID}/commands"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_ok(status, &body, StatusCode::OK);
+        body
+    }
+
+    async fn queue(owner: &TestApp, token: &str, username: &str, role: &str) -> String {
+        let (status, body) = owner
+            .api(
+                Method::POST,
+                &format!("/tenants/{DEMO_TENANT_ID}/users"),
+                Some(token),
+                Some(json!({ "username": username, "password": STRONG_PASSWORD, "role": role, "full_name": "Staff Member" })),
+            )
+            .await;
+        assert_ok(status, &body, StatusCode::ACCEPTED);
+        assert_eq!(body["data"]["status"], "pending");
+        assert!(
+            body["data"]["request"].get("password_hash").is_none(),
+            "{body}"
+        );
+        body["data"]["id"].as_str().unwrap().to_string()
+    }
+
+    async fn wait_result(owner: &TestApp, token: &str, id: &str) -> Value {
+        until("the command's result", || async {
+            let list = commands(owner, token).await;
+            list["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["id"] == id && c["status"] != "pending")
+                .cloned()
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn owner_creates_a_user_that_the_hospital_applies_once_and_reports() {
+        let pki = Pki::new();
+        issue_all(&pki);
+        let ports = PlanePorts::free();
+        let owner = start(Service::Owner, &pki, &ports, &[]).await;
+        let hospital = start(Service::Hospital, &pki, &ports, &[]).await;
+        let token = owner.admin_token().await;
+        wait_healthy(&owner, &token).await;
+
+        let ok = queue(&owner, &token, "drnew", "doctor").await;
+        let dup = queue(&owner, &token, "doctor", "nurse").await;
+        let bad_role = queue(&owner, &token, "wizard1", "wizard").await;
+        let done = wait_result(&owner, &token, &ok).await;
+        assert_eq!(done["status"], "done", "{done}");
+        let user_id = done["result"]["user_id"].as_str().unwrap().to_string();
+        assert!(done["completed_at"].is_string() && done["delivered_at"].is_string());
+        let failed = wait_result(&owner, &token, &dup).await;
+        assert_eq!(failed["status"], "failed");
+        assert_eq!(failed["result"]["code"], "CONFLICT", "{failed}");
+        let failed = wait_result(&owner, &token, &bad_role).await;
+        assert_eq!(failed["result"]["code"], "VALIDATION_ERROR", "{failed}");
+
+        // The account exists once on the hospital, must change its password,
+        // and shows in owner's directory.
+        let (status, body) = try_login(&hospital, "drnew", STRONG_PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"]["user"]["id"], user_id.as_str());
+        assert_eq!(body["data"]["must_change_password"], true);
+        let rows = hospital.audit_rows().await;
+        assert_eq!(
+            rows.iter()
+                .filter(|r| r.action == "user.create" && r.details.contains("drnew"))
+                .count(),
+            1
+        );
+        until("drnew in owner's directory", || async {
+            let (_, u) = owner
+                .api(
+                    Method::GET,
+                    &format!("/tenants/{DEMO_TENANT_ID}/users?page_size=100"),
+                    Some(&token),
+                    None,
+                )
+                .await;
+            u.to_string().contains("drnew").then_some(())
+        })
+        .await;
+
+        // Applying the same command again (a redelivery) changes nothing.
+        let cmd = contracts::OwnerCommand {
+            id: ok.clone(),
+            kind: "create_user".into(),
+            create_user: Some(contracts::CreateUserCommand {
+                username: "drnew2".into(),
+                role: "doctor".into(),
+                email: None,
+                full_name: None,
+                password_hash: common::auth::password::hash(STRONG_PASSWORD, 4).unwrap(),
+            }),
+        };
+        let applied = hospital
+            .db()
+            .write(move |c| hospital::owner_link::commands::apply(c, DEMO_TENANT_ID, &cmd))
+            .await
+            .unwrap();
+        assert!(!applied, "a command id is applied once");
+        let (status, _) = try_login(&hospital, "drnew2", STRONG_PASSWORD).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+        // Owner refuses a patient account and bad input outright.
+        for body in [
+            json!({ "username": "pat", "password": STRONG_PASSWORD, "role": "patient" }),
+            json!({ "username": "x", "password": STRONG_PASSWORD, "role": "nurse" }),
+            json!({ "username": "weakling", "password": "short", "role": "nurse" }),
+            json!({ "username": "extra1", "password": STRONG_PASSWORD, "role": "nurse", "x": 1 }),
+        ] {
+            let (status, reply) = owner
+                .api(
+                    Method::POST,
+                    &format!("/tenants/{DEMO_TENANT_ID}/users"),
+                    Some(&token),
+                    Some(body),
+                )
+                .await;
+            assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+        }
+        assert_eq!(commands(&owner, &token).await["meta"]["total"], 3);
+    }
+
+    #[tokio::test]
+    async fn a_hospital_cannot_see_or_acknowledge_another_tenants_commands() {
+        let pki = Pki::new();
+        issue_all(&pki);
+        let ports = PlanePorts::free();
+        let company = start(Service::Company, &pki, &ports, &[]).await;
+        let owner = start(Service::Owner, &pki, &ports, &[]).await;
+        let token = owner.admin_token().await;
+        // Tenant B is registered; its hospital gets its own certificate.
+        let b_id = super::register(
+            &owner,
+            &token,
+            super::registration("Beta", "beta", "hospital_beta"),
+        )
+        .await;
+        pki.issue(
+            "hospital-b",
+            ServiceIdentity::Hospital {
+                tenant_id: b_id.clone(),
+            },
+        );
+        let a_cmd = queue(&owner, &token, "drnew", "doctor").await;
+
+        let beat = |tenant: &str, results: Value| {
+            json!({
+                "tenant_id": tenant,
+                "interval_secs": 1,
+                "health": {
+                    "backend": "sqlite", "db_size_bytes": 1, "migration_version": "x",
+                    "last_write_at": null, "audit_head": { "seq": 1, "hash": "a".repeat(64) },
+                    "pool_in_use": 0, "pool_size": 1, "disk_free_bytes": null
+                },
+                "staff": [],
+                "results": results
+            })
+        };
+        let b = pki.client(Some("hospital-b"));
+        let path = contracts::paths::HEARTBEAT;
+        // B's heartbeat gets B's (no) commands, never A's.
+        let (status, body) = internal_post(&b, ports.owner, path, beat(&b_id, json!([]))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"]["commands"], json!([]));
+        // B acknowledging A's command: 403, raised, the command stays pending.
+        let forged = json!([{ "id": a_cmd, "ok": false, "user_id": null, "code": "CONFLICT", "message": "forged" }]);
+        let (status, body) = internal_post(&b, ports.owner, path, beat(&b_id, forged)).await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+        let list = commands(&owner, &token).await;
+        assert_eq!(list["data"][0]["status"], "pending", "{list}");
+        assert_eq!(
+            list["data"][0]["delivered_at"],
+            Value::Null,
+            "never handed to B"
+        );
+        // A's own heartbeat receives it.
+        let a = pki.client(Some("hospital"));
+        let (status, body) =
+            internal_post(&a, ports.owner, path, beat(DEMO_TENANT_ID, json!([]))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"]["commands"][0]["id"], a_cmd.as_str());
+        assert_eq!(
+            body["data"]["commands"][0]["create_user"]["username"],
+            "drnew"
+        );
+        let ctoken = company.admin_token().await;
+        wait_for_events(
+            &company,
+            &ctoken,
+            "kind=plane.tenant_mismatch&source_service=owner",
+            1,
+        )
+        .await;
     }
 }
