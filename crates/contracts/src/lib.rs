@@ -20,6 +20,8 @@ pub mod paths {
     pub const AUDIT_HEAD: &str = "/internal/v1/audit/head";
     /// owner: a hospital's heartbeat (health report and staff directory).
     pub const HEARTBEAT: &str = "/internal/v1/heartbeat";
+    /// owner: a new hospital fetches its first admin (once per certificate).
+    pub const PROVISIONING: &str = "/internal/v1/provisioning";
 }
 
 /// One security event as the sender recorded it.
@@ -226,4 +228,30 @@ pub struct PlanLimits {
     pub modules: Vec<String>,
     /// Features enabled (`break_glass_review`, `api_access`, …).
     pub features: Vec<String>,
+}
+
+/// What a new hospital needs from owner: its name and its first admin.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Provisioning {
+    /// The tenant (the certificate's).
+    pub tenant_id: String,
+    /// The hospital's name.
+    pub name: String,
+    /// The first admin chosen at registration (none for a tenant
+    /// registered without one).
+    pub first_admin: Option<FirstAdminProvision>,
+}
+
+/// The first admin: logs in with the e-mail and the password chosen at
+/// registration (owner kept only its bcrypt hash).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FirstAdminProvision {
+    /// E-mail, the login name.
+    pub email: String,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// bcrypt hash.
+    pub password_hash: String,
 }

@@ -121,6 +121,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    provisioning (tenant_id) {
+        tenant_id -> Text,
+        admin_user_id -> Nullable<Text>,
+        provisioned_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     departments,
     patients,

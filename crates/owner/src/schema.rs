@@ -37,6 +37,7 @@ diesel::table! {
         last_name -> Text,
         password_hash -> Text,
         provisioned_at -> Nullable<Timestamp>,
+        provisioned_by -> Nullable<Text>,
     }
 }
 

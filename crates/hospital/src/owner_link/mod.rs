@@ -3,10 +3,13 @@
 //! staff directory of the tenant in the certificate (never patients, never
 //! PHI), and brings back that tenant's status and plan, kept in
 //! `tenant_standing` and enforced through [`standing::GATE`] (the kernel's
-//! [`TenantGate`](common::auth::TenantGate) hook). Owner never calls in.
+//! [`TenantGate`](common::auth::TenantGate) hook), and owner's commands
+//! ([`commands`]). On first start it fetches its provisioning (the first
+//! admin, [`provision`]). Owner never calls in.
 
 pub mod commands;
 pub mod heartbeat;
+pub mod provision;
 pub mod standing;
 
 use common::mtls::client::PeerClient;
@@ -24,6 +27,10 @@ pub fn start(ctx: PlaneContext) -> anyhow::Result<Vec<JoinHandle<()>>> {
         Some(ctx.alarms.clone()),
     )?;
     let mut tasks = common::plane::start_reporting(ctx.clone())?;
+    tasks.push(tokio::spawn(provision::until_done(
+        ctx.clone(),
+        owner.clone(),
+    )));
     tasks.push(tokio::spawn(heartbeat::forever(ctx, owner)));
     Ok(tasks)
 }

@@ -287,6 +287,7 @@ async fn create(
         last_name: last,
         password_hash: hash,
         provisioned_at: None,
+        provisioned_by: None,
     };
     let s = standing.get_ref().clone();
     let db_name = b.db_name.clone();

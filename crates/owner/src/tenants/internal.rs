@@ -6,11 +6,11 @@
 use actix_web::{web, HttpResponse};
 use common::audit::Severity;
 use common::db::{now, Db};
-use common::mtls::{internal_resource, Allowed, PeerIdentity};
+use common::mtls::{internal_resource, Allowed, PeerFingerprint, PeerIdentity};
 use common::response;
 use common::security::{self, NewEvent};
 use common::{ApiError, ApiResult};
-use contracts::{paths, Heartbeat, HeartbeatAnswer};
+use contracts::{paths, FirstAdminProvision, Heartbeat, HeartbeatAnswer, Provisioning};
 use serde_json::json;
 
 use super::commands;
@@ -25,6 +25,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         internal_resource(paths::HEARTBEAT, &[Allowed::AnyHospital])
             .route(web::post().to(heartbeat)),
+    )
+    .service(
+        internal_resource(paths::PROVISIONING, &[Allowed::AnyHospital])
+            .route(web::get().to(provisioning)),
     );
 }
 
@@ -215,6 +219,87 @@ async fn heartbeat(
             .await?;
             Err(ApiError::NotFound(
                 "this tenant is not registered with owner".into(),
+            ))
+        }
+    }
+}
+
+/// What `provisioning` decided.
+enum Handout {
+    Unknown,
+    Replay,
+    Given(Provisioning),
+}
+
+/// `GET /internal/v1/provisioning`: the certificate's tenant's name and
+/// first admin. Handed out to one certificate only: the first to ask gets
+/// it (and may ask again, after a crash); any other certificate, even of
+/// the same tenant, gets 409 and a critical `plane.provisioning_replay`.
+async fn provisioning(
+    db: web::Data<Db>,
+    peer: PeerIdentity,
+    cert: PeerFingerprint,
+) -> ApiResult<HttpResponse> {
+    let who = peer.0.uri();
+    let Some(tenant) = peer.0.tenant().map(str::to_string) else {
+        return Err(ApiError::Forbidden("only a hospital is provisioned".into()));
+    };
+    let t = tenant.clone();
+    let fingerprint = cert.0;
+    let handout = db
+        .write(move |c| {
+            let Some(row) = store::find_row(c, &t)? else {
+                return Ok(Handout::Unknown);
+            };
+            let first_admin = match store::first_admin(c, &t)? {
+                None => None,
+                Some(a) => {
+                    match a.provisioned_by.as_deref() {
+                        Some(by) if by != fingerprint => return Ok(Handout::Replay),
+                        Some(_) => {}
+                        None => store::mark_provisioned(c, &t, &fingerprint)?,
+                    }
+                    Some(FirstAdminProvision {
+                        email: a.email,
+                        first_name: a.first_name,
+                        last_name: a.last_name,
+                        password_hash: a.password_hash,
+                    })
+                }
+            };
+            Ok(Handout::Given(Provisioning {
+                tenant_id: t.clone(),
+                name: row.name().to_string(),
+                first_admin,
+            }))
+        })
+        .await?;
+    match handout {
+        Handout::Given(p) => Ok(response::ok(p)),
+        Handout::Unknown => {
+            refuse(
+                &db,
+                "plane.unknown_tenant",
+                Severity::Warning,
+                &who,
+                json!({ "route": paths::PROVISIONING, "certificate_tenant": tenant }),
+            )
+            .await?;
+            Err(ApiError::NotFound(
+                "this tenant is not registered with owner".into(),
+            ))
+        }
+        Handout::Replay => {
+            refuse(
+                &db,
+                "plane.provisioning_replay",
+                Severity::Critical,
+                &who,
+                json!({ "route": paths::PROVISIONING, "certificate_tenant": tenant }),
+            )
+            .await?;
+            Err(ApiError::Conflict(
+                "this tenant was provisioned to another certificate".into(),
             ))
         }
     }

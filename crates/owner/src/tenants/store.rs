@@ -147,8 +147,10 @@ pub struct FirstAdmin {
     pub last_name: String,
     /// bcrypt hash.
     pub password_hash: String,
-    /// When the hospital created it.
+    /// When the hospital fetched it.
     pub provisioned_at: Option<NaiveDateTime>,
+    /// The certificate (SHA-256) that fetched it.
+    pub provisioned_by: Option<String>,
 }
 
 /// Insert.
@@ -321,4 +323,35 @@ pub fn replace_staff(
             .execute(conn)?;
     }
     Ok(())
+}
+
+/// The first admin of `tenant`, if one was chosen.
+pub fn first_admin(conn: &mut DbConn, tenant: &str) -> ApiResult<Option<FirstAdmin>> {
+    Ok(tenant_first_admins::table
+        .filter(tenant_first_admins::tenant_id.eq(tenant))
+        .select(FirstAdmin::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Bind the first admin's provisioning to the certificate `by`.
+pub fn mark_provisioned(conn: &mut DbConn, tenant: &str, by: &str) -> ApiResult<()> {
+    diesel::update(
+        tenant_first_admins::table
+            .filter(tenant_first_admins::tenant_id.eq(tenant))
+            .filter(tenant_first_admins::provisioned_by.is_null()),
+    )
+    .set((
+        tenant_first_admins::provisioned_at.eq(Some(now())),
+        tenant_first_admins::provisioned_by.eq(Some(by)),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+impl TenantRow {
+    /// The hospital's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }

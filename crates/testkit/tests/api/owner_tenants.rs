@@ -1279,4 +1279,124 @@ mod heartbeat {
         )
         .await;
     }
+
+    /// Security events of `kind` in owner's outbox.
+    async fn owner_events(owner: &TestApp, kind: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) AS n FROM security_outbox WHERE kind = '{kind}'");
+        owner
+            .db()
+            .run(move |c| {
+                use diesel::prelude::*;
+                #[derive(QueryableByName)]
+                struct N {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                Ok(diesel::sql_query(sql).get_result::<N>(c)?.n)
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_new_hospital_creates_its_first_admin_once_and_only_for_its_certificate() {
+        let pki = Pki::new();
+        issue_all(&pki);
+        let ports = PlanePorts::free();
+        let owner = start(Service::Owner, &pki, &ports, &[]).await;
+        let token = owner.admin_token().await;
+        let tenant = super::register(
+            &owner,
+            &token,
+            super::registration("Abdullah Hospital", "abdullah", "hospital_abdullah"),
+        )
+        .await;
+        pki.issue(
+            "hospital-t",
+            ServiceIdentity::Hospital {
+                tenant_id: tenant.clone(),
+            },
+        );
+        pki.issue(
+            "hospital-t2",
+            ServiceIdentity::Hospital {
+                tenant_id: tenant.clone(),
+            },
+        );
+
+        let mut env = pki.plane_env(Service::Hospital, "hospital-t", &ports);
+        env.push(("HOSPITAL__TENANCY__TENANT_ID".into(), tenant.clone()));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let hospital = testkit::spawn_with(Service::Hospital, &env).await;
+
+        // The first admin logs in with the e-mail and password chosen at registration.
+        let email = "admin@abdullah.example.org";
+        let body = until("the first admin to be provisioned", || async {
+            let (status, body) = try_login(&hospital, email, STRONG_PASSWORD).await;
+            (status == StatusCode::OK).then_some(body)
+        })
+        .await;
+        assert_eq!(body["data"]["user"]["role"], "admin");
+        assert_eq!(body["data"]["user"]["tenant_id"], tenant.as_str());
+        let rows = hospital.audit_rows().await;
+        assert_eq!(
+            rows.iter()
+                .filter(|r| r.action == "user.create" && r.actor == "owner")
+                .count(),
+            1
+        );
+
+        // Owner handed it to that certificate: the same one may ask again,
+        // another certificate of the same tenant may not.
+        let path = contracts::paths::PROVISIONING;
+        let (status, again) =
+            crate::plane::internal_get(&pki.client(Some("hospital-t")), ports.owner, path)
+                .await
+                .unwrap();
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(again["data"]["first_admin"]["email"], email);
+        let (status, body) =
+            crate::plane::internal_get(&pki.client(Some("hospital-t2")), ports.owner, path)
+                .await
+                .unwrap();
+        assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
+        assert!(body.get("data").is_none());
+        assert_eq!(owner_events(&owner, "plane.provisioning_replay").await, 1);
+        // A tenant owner does not know: 404, raised.
+        pki.issue(
+            "hospital-x",
+            ServiceIdentity::Hospital {
+                tenant_id: TENANT_B.into(),
+            },
+        );
+        let (status, body) =
+            crate::plane::internal_get(&pki.client(Some("hospital-x")), ports.owner, path)
+                .await
+                .unwrap();
+        assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+        // The demo tenant has no first admin: nothing to hand out.
+        let (status, body) =
+            crate::plane::internal_get(&pki.client(Some("hospital")), ports.owner, path)
+                .await
+                .unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"]["first_admin"], Value::Null);
+
+        // The hospital remembers it was provisioned (a later start, with a
+        // rotated certificate, does not ask), and applying it again is a no-op.
+        let t = tenant.clone();
+        let again: contracts::Provisioning = serde_json::from_value(again["data"].clone()).unwrap();
+        let (done, created) = hospital
+            .db()
+            .write(move |c| {
+                Ok((
+                    hospital::owner_link::provision::done(c, &t)?,
+                    hospital::owner_link::provision::apply(c, &t, &again)?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert!(done);
+        assert_eq!(created, None);
+    }
 }
