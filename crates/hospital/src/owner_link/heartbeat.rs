@@ -90,7 +90,7 @@ pub fn staff(conn: &mut DbConn, tenant: &str) -> ApiResult<Vec<StaffEntry>> {
         .filter(users::tenant_id.eq(tenant))
         .filter(users::role.ne("patient"))
         .order(users::username.asc())
-        .limit(contracts_max_staff())
+        .limit(MAX_STAFF)
         .select((
             users::username,
             users::role,
@@ -110,9 +110,7 @@ pub fn staff(conn: &mut DbConn, tenant: &str) -> ApiResult<Vec<StaffEntry>> {
 }
 
 /// Owner takes at most this many accounts per heartbeat.
-fn contracts_max_staff() -> i64 {
-    20_000
-}
+const MAX_STAFF: i64 = 20_000;
 
 #[derive(QueryableByName)]
 struct Version {
