@@ -109,6 +109,9 @@ pub struct PlaneSection {
     /// Seconds between outbox deliveries (or pulls).
     #[serde(default = "default_outbox_interval")]
     pub outbox_interval_secs: u64,
+    /// Seconds between a hospital's heartbeats to owner.
+    #[serde(default = "default_heartbeat_interval")]
+    pub heartbeat_interval_secs: u64,
     /// Per-request timeout of outbound calls.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
@@ -141,6 +144,9 @@ fn default_owner_url() -> String {
 }
 fn default_anchor_interval() -> u64 {
     60
+}
+fn default_heartbeat_interval() -> u64 {
+    30
 }
 fn default_outbox_interval() -> u64 {
     5

@@ -34,6 +34,15 @@ pub enum ApiError {
     /// Authenticated but not allowed (403).
     #[error("{0}")]
     Forbidden(String),
+    /// Refused for a standing reason with its own code (403), e.g.
+    /// `TENANT_SUSPENDED`, `PLAN_LIMIT`.
+    #[error("{message}")]
+    Refused {
+        /// The stable code.
+        code: &'static str,
+        /// Human-readable reason.
+        message: String,
+    },
     /// The resource does not exist or is not visible to the caller (404).
     #[error("{0}")]
     NotFound(String),
@@ -84,6 +93,7 @@ impl ApiError {
             Self::Validation { .. } => "VALIDATION_ERROR",
             Self::Unauthenticated(_) => "UNAUTHENTICATED",
             Self::Forbidden(_) => "FORBIDDEN",
+            Self::Refused { code, .. } => code,
             Self::NotFound(_) => "NOT_FOUND",
             Self::Conflict(_) => "CONFLICT",
             Self::RateLimited(_) => "RATE_LIMITED",
@@ -132,7 +142,7 @@ impl ResponseError for ApiError {
         match self {
             Self::Validation { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::Refused { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,

@@ -58,6 +58,9 @@ pub struct Spec {
     /// The server's own background work (hospital: re-encryption after a
     /// key rotation), started once the server is built; stopped with it.
     pub background: Option<BackgroundStarter>,
+    /// Its tenancy rules for logins and new accounts (hospital: tenant
+    /// status and plan limits from owner); `None` elsewhere.
+    pub tenant_gate: Option<&'static dyn crate::auth::TenantGate>,
 }
 
 /// Starts a server's own background tasks from its configuration, its
@@ -174,13 +177,10 @@ impl Application {
                 service.env_prefix()
             ),
         };
-        let auth = web::Data::new(AuthContext::from_config(
-            service,
-            &secret,
-            policy.clone(),
-            tenants.clone(),
-            &config,
-        )?);
+        let mut auth_ctx =
+            AuthContext::from_config(service, &secret, policy.clone(), tenants.clone(), &config)?;
+        auth_ctx.gate = spec.tenant_gate;
+        let auth = web::Data::new(auth_ctx);
 
         let url = config.database_url().to_string();
         let pool_size = config.database.pool_size;

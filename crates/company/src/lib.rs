@@ -81,6 +81,7 @@ pub static SPEC: Spec = Spec {
     sections: &[],
     background: None,
     pages: pages::PAGES,
+    tenant_gate: None,
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

@@ -18,6 +18,10 @@ pub mod paths {
     pub const WHOAMI: &str = "/internal/v1/whoami";
     /// dev: company pulls dev's audit head.
     pub const AUDIT_HEAD: &str = "/internal/v1/audit/head";
+    /// owner: a hospital's heartbeat (health report and staff directory).
+    pub const HEARTBEAT: &str = "/internal/v1/heartbeat";
+    /// owner: a new hospital fetches its first admin (once per certificate).
+    pub const PROVISIONING: &str = "/internal/v1/provisioning";
 }
 
 /// One security event as the sender recorded it.
@@ -93,4 +97,161 @@ pub struct Envelope<T> {
     pub success: bool,
     /// The payload.
     pub data: T,
+}
+
+/// A hospital's heartbeat to owner: health and staff directory of the
+/// tenant in its certificate. Never patients, never PHI.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    /// The tenant reported on (must be the certificate's).
+    pub tenant_id: String,
+    /// Seconds until the next heartbeat (owner judges silence by it).
+    pub interval_secs: u64,
+    /// The database's health.
+    pub health: HealthReport,
+    /// Every staff account of the tenant (patients' portal accounts excluded).
+    pub staff: Vec<StaffEntry>,
+    /// What became of commands not yet acknowledged (owner marks them done).
+    #[serde(default)]
+    pub results: Vec<CommandResult>,
+}
+
+/// The database's health as the hospital sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthReport {
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// Database size in bytes, if known.
+    pub db_size_bytes: Option<i64>,
+    /// The newest migration applied.
+    pub migration_version: String,
+    /// The newest audit row's time (the last write), if any.
+    pub last_write_at: Option<NaiveDateTime>,
+    /// The audit chain head.
+    pub audit_head: AuditHead,
+    /// Connections in use / pool size.
+    pub pool_in_use: i64,
+    /// Pool size.
+    pub pool_size: i64,
+    /// Free bytes on the database's disk (SQLite), if known.
+    pub disk_free_bytes: Option<i64>,
+}
+
+/// One staff account in the directory.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StaffEntry {
+    /// Login name.
+    pub username: String,
+    /// Role.
+    pub role: String,
+    /// Whether it may log in.
+    pub active: bool,
+    /// Last successful login (UTC).
+    pub last_login_at: Option<NaiveDateTime>,
+}
+
+/// Owner's answer to a heartbeat: the tenant's standing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HeartbeatAnswer {
+    /// The tenant.
+    pub tenant_id: String,
+    /// `active`, `suspended` or `archived`.
+    pub status: String,
+    /// Its plan, if one is assigned.
+    pub plan: Option<PlanLimits>,
+    /// Commands queued for the hospital and not yet acknowledged (a
+    /// command may come again until its result reached owner: the hospital
+    /// applies each id once).
+    #[serde(default)]
+    pub commands: Vec<OwnerCommand>,
+}
+
+/// A command owner queued for a hospital.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerCommand {
+    /// Its id (UUID): the hospital applies each id once.
+    pub id: String,
+    /// `create_user`.
+    pub kind: String,
+    /// For `create_user`.
+    pub create_user: Option<CreateUserCommand>,
+}
+
+/// Create a staff account (it must change its password at first login).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserCommand {
+    /// Login name.
+    pub username: String,
+    /// Role (one of the hospital's).
+    pub role: String,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Display name.
+    pub full_name: Option<String>,
+    /// bcrypt hash of the initial password (owner never keeps the password).
+    pub password_hash: String,
+}
+
+/// What the hospital did with a command.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CommandResult {
+    /// The command's id.
+    pub id: String,
+    /// Applied.
+    pub ok: bool,
+    /// The account created, if any.
+    pub user_id: Option<String>,
+    /// The error code when refused (`CONFLICT`, `PLAN_LIMIT`, `VALIDATION_ERROR`, …).
+    pub code: Option<String>,
+    /// Why, for the owner operator (no PHI).
+    pub message: Option<String>,
+}
+
+/// A plan's limits as the hospital enforces them (`None`: no limit).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PlanLimits {
+    /// Plan name.
+    pub name: String,
+    /// Active staff accounts (patients excluded).
+    pub max_staff: Option<i64>,
+    /// Patients.
+    pub max_patients: Option<i64>,
+    /// File storage in MiB.
+    pub max_storage_mb: Option<i64>,
+    /// Modules enabled.
+    pub modules: Vec<String>,
+    /// Features enabled (`break_glass_review`, `api_access`, …).
+    pub features: Vec<String>,
+}
+
+/// What a new hospital needs from owner: its name and its first admin.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Provisioning {
+    /// The tenant (the certificate's).
+    pub tenant_id: String,
+    /// The hospital's name.
+    pub name: String,
+    /// The first admin chosen at registration (none for a tenant
+    /// registered without one).
+    pub first_admin: Option<FirstAdminProvision>,
+}
+
+/// The first admin: logs in with the e-mail and the password chosen at
+/// registration (owner kept only its bcrypt hash).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FirstAdminProvision {
+    /// E-mail, the login name.
+    pub email: String,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// bcrypt hash.
+    pub password_hash: String,
 }

@@ -55,6 +55,7 @@ pub static SPEC: Spec = Spec {
     sections: &[],
     background: None,
     pages: common::web::NO_PAGES,
+    tenant_gate: None,
 };
 
 fn routes(_cfg: &mut web::ServiceConfig) {}

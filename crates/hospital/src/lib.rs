@@ -7,6 +7,7 @@ pub mod care_team;
 pub mod context;
 pub mod departments;
 pub mod openapi;
+pub mod owner_link;
 pub mod pages;
 pub mod patients;
 pub mod reencrypt;
@@ -174,10 +175,11 @@ pub static SPEC: Spec = Spec {
     needs_keyring: true,
     on_start: Some(seed_tenants),
     internal_routes: None,
-    start_plane: Some(common::plane::start_reporting),
+    start_plane: Some(owner_link::start),
     sections: &[settings::CLINICAL, reencrypt::SECTION],
     background: Some(reencrypt::worker::start),
     pages: pages::PAGES,
+    tenant_gate: Some(&owner_link::standing::GATE),
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

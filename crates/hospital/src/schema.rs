@@ -93,6 +93,42 @@ diesel::table! {
 
 diesel::joinable!(care_team -> patients (patient_id));
 diesel::joinable!(break_glass -> patients (patient_id));
+diesel::table! {
+    tenant_standing (tenant_id) {
+        tenant_id -> Text,
+        status -> Text,
+        plan_name -> Nullable<Text>,
+        max_staff -> Nullable<BigInt>,
+        max_patients -> Nullable<BigInt>,
+        max_storage_mb -> Nullable<BigInt>,
+        modules -> Text,
+        features -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    owner_commands (id) {
+        id -> Text,
+        tenant_id -> Text,
+        kind -> Text,
+        ok -> Bool,
+        user_id -> Nullable<Text>,
+        code -> Nullable<Text>,
+        message -> Nullable<Text>,
+        applied_at -> Timestamp,
+        acked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    provisioning (tenant_id) {
+        tenant_id -> Text,
+        admin_user_id -> Nullable<Text>,
+        provisioned_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     departments,
     patients,

@@ -4,6 +4,7 @@
 
 pub mod openapi;
 pub mod pages;
+pub mod plans;
 pub mod schema;
 pub mod tenants;
 
@@ -26,6 +27,12 @@ pub enum OwnerPermission {
     /// See tenants.
     #[strum(serialize = "tenants.read")]
     TenantsRead,
+    /// Register tenants, change their name, status and plan.
+    #[strum(serialize = "tenants.manage")]
+    TenantsManage,
+    /// Add and change plans.
+    #[strum(serialize = "plans.manage")]
+    PlansManage,
 }
 
 impl Permission for OwnerPermission {}
@@ -34,7 +41,11 @@ impl Permission for OwnerPermission {}
 pub const POLICY: Roles<OwnerPermission> = Roles(&[Role {
     name: "owner",
     core: &[C::UsersManage, C::AuditRead],
-    own: &[OwnerPermission::TenantsRead],
+    own: &[
+        OwnerPermission::TenantsRead,
+        OwnerPermission::TenantsManage,
+        OwnerPermission::PlansManage,
+    ],
 }]);
 
 /// Demo users of the original design (demo mode only).
@@ -54,18 +65,21 @@ pub static SPEC: Spec = Spec {
     on_start: None,
     internal_routes: Some(internal_routes),
     start_plane: Some(common::plane::start_reporting),
-    sections: &[],
+    sections: &[tenants::health::SECTION],
     background: None,
     pages: pages::PAGES,
+    tenant_gate: None,
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(tenants::http::routes);
+    cfg.configure(tenants::http::routes)
+        .configure(plans::http::routes);
 }
 
-/// The internal listener. Hospitals' heartbeat, provisioning and backups
-/// come with their issues; today it answers `whoami` for hospitals.
+/// The internal listener: hospitals' `whoami` and heartbeat (provisioning
+/// and backups come with their issues).
 fn internal_routes(cfg: &mut web::ServiceConfig) {
     use common::mtls::{peer::whoami_route, Allowed};
     whoami_route(cfg, &[Allowed::AnyHospital]);
+    cfg.configure(tenants::internal::routes);
 }

@@ -3,7 +3,20 @@
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
-#[openapi(paths(crate::tenants::http::list, crate::tenants::http::get))]
+#[openapi(paths(
+    crate::tenants::http::list,
+    crate::tenants::http::get,
+    crate::tenants::http::create,
+    crate::tenants::http::update,
+    crate::tenants::http::database_health,
+    crate::tenants::http::users,
+    crate::tenants::commands::create_user,
+    crate::tenants::commands::list,
+    crate::plans::http::list,
+    crate::plans::http::get,
+    crate::plans::http::create,
+    crate::plans::http::update,
+))]
 struct OwnerApi;
 
 /// The owner's own routes, for the common document builder.

@@ -225,6 +225,10 @@ impl Pki {
             ),
             (format!("{p}__PLANE__OUTBOX_INTERVAL_SECS"), "1".to_string()),
             (format!("{p}__PLANE__ANCHOR_INTERVAL_SECS"), "1".to_string()),
+            (
+                format!("{p}__PLANE__HEARTBEAT_INTERVAL_SECS"),
+                "1".to_string(),
+            ),
             (format!("{p}__PLANE__REQUEST_TIMEOUT_SECS"), "3".to_string()),
         ];
         if service != Service::Hospital {

@@ -175,7 +175,11 @@ pub(crate) async fn create_account(
         create::prepare(&ctx2.policy, ctx2.bcrypt_cost, &account)
     })
     .await??;
+    let gate = ctx.gate;
     db.write(move |c| {
+        if let Some(gate) = gate {
+            gate.check_new_account(c, &new.tenant_id, &new.role)?;
+        }
         let by = Creator {
             actor: &user.id,
             role: &user.role,
@@ -289,9 +293,16 @@ async fn apply_update(
     };
     let unlocks = (body.unlock == Some(true)).then(|| id.clone());
     let admin_role = ctx.policy.admin_role().to_string();
+    let gate = ctx.gate;
     let updated = db
         .write(move |c| {
             let target = store::get_in_tenant(c, &user.tenant_id, &id).map_err(not_found_user)?;
+            // Reactivating an account counts against the tenant's limits
+            // like creating one.
+            if let (Some(gate), Some(true), false) = (gate, body.active, target.active) {
+                let role = body.role.as_deref().unwrap_or(&target.role);
+                gate.check_new_account(c, &user.tenant_id, role)?;
+            }
             let touches_admin =
                 target.role == admin_role || body.role.as_deref() == Some(admin_role.as_str());
             if touches_admin && !user.is_admin() {

@@ -386,6 +386,23 @@ pub(super) async fn succeed(
     client: &str,
     origin: Origin,
 ) -> ApiResult<LoggedIn> {
+    if let Some(gate) = ctx.gate {
+        let t = user.tenant_id.clone();
+        if let Err(refused) = db.run(move |c| gate.check_login(c, &t)).await {
+            let (uid, role, tenant) = (user.id.clone(), user.role.clone(), user.tenant_id.clone());
+            let reason = refused.code();
+            db.write(move |c| {
+                let event = Event::new(&uid, &role, "auth.login", "session")
+                    .tenant(Some(&tenant))
+                    .outcome("failure")
+                    .details(json!({ "reason": reason }));
+                audit::append(c, &event, &origin)?;
+                Ok(())
+            })
+            .await?;
+            return Err(refused);
+        }
+    }
     ctx.pair_throttle.succeed(&user.id, client);
     let (uid, role, tenant) = (user.id.clone(), user.role.clone(), user.tenant_id.clone());
     let at = ctx.clock.now();

@@ -36,6 +36,24 @@ pub enum TenantRule {
     Hosted,
 }
 
+/// What a server's own tenancy rules add to the kernel's account rules.
+/// The kernel knows no tenant status or plan; a server that has them
+/// (hospital: as owner last reported them) hands one of these in its
+/// [`Spec`](crate::server::Spec), and the login and account creation ask it.
+pub trait TenantGate: Send + Sync {
+    /// Refuse a login into `tenant` (asked after the password matched,
+    /// before a token is issued).
+    fn check_login(&self, conn: &mut crate::db::DbConn, tenant: &str) -> Result<(), ApiError>;
+    /// Refuse a new account of `role` in `tenant` (asked in the
+    /// transaction that inserts it).
+    fn check_new_account(
+        &self,
+        conn: &mut crate::db::DbConn,
+        tenant: &str,
+        role: &str,
+    ) -> Result<(), ApiError>;
+}
+
 /// Everything the extractor and the account handlers need. One per app.
 pub struct AuthContext {
     /// Which server this is.
@@ -78,6 +96,8 @@ pub struct AuthContext {
     pub session_idle_other_secs: i64,
     /// Roles held to `session_idle_secs`.
     pub session_idle_roles: Vec<String>,
+    /// The server's tenancy rules (status, plan), if it has any.
+    pub gate: Option<&'static dyn TenantGate>,
     /// Key for [`AuthContext::login_name_tag`] (derived from the token secret).
     name_key: [u8; 32],
 }
@@ -132,6 +152,7 @@ impl AuthContext {
             session_idle_secs: auth.session_idle_secs,
             session_idle_other_secs: auth.session_idle_other_secs,
             session_idle_roles: auth.session_idle_roles.clone(),
+            gate: None,
             name_key: derive_key(secret, b"bulkhead login-name tag v1"),
         })
     }

@@ -270,6 +270,15 @@ impl Db {
         self.backend
     }
 
+    /// Pool connections in use and the pool's size.
+    pub fn pool_use(&self) -> (u32, u32) {
+        let s = self.pool.state();
+        (
+            s.connections.saturating_sub(s.idle_connections),
+            self.pool.max_size(),
+        )
+    }
+
     /// A pooled connection, for blocking callers (CLI, start-up).
     pub fn conn(&self) -> ApiResult<r2d2::PooledConnection<Manager>> {
         Ok(self.pool.get()?)

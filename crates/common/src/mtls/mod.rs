@@ -14,5 +14,5 @@ pub mod peer;
 pub mod tls;
 
 pub use identity::ServiceIdentity;
-pub use peer::{internal_resource, Allowed, PeerIdentity};
+pub use peer::{internal_resource, Allowed, PeerFingerprint, PeerIdentity};
 pub use tls::Trust;

@@ -32,8 +32,26 @@ impl FromRequest for PeerIdentity {
     }
 }
 
+/// The SHA-256 (hex) of the peer's leaf certificate: which certificate,
+/// not only which identity (one-time exchanges bind to it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerFingerprint(pub String);
+
+impl FromRequest for PeerFingerprint {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.conn_data::<PeerFingerprint>().cloned().ok_or_else(|| {
+                ApiError::Unauthenticated("a client certificate is required".into())
+            }),
+        )
+    }
+}
+
 /// `HttpServer::on_connect` hook of internal listeners: put the verified
-/// peer's identity in the connection data.
+/// peer's identity (and its certificate's fingerprint) in the connection data.
 pub fn on_connect(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
     type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
     let Some(tls) = conn.downcast_ref::<Tls>() else {
@@ -45,6 +63,10 @@ pub fn on_connect(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions
     };
     match super::tls::identity_of(leaf) {
         Ok(id) => {
+            use sha2::Digest;
+            ext.insert(PeerFingerprint(hex::encode(sha2::Sha256::digest(
+                leaf.as_ref(),
+            ))));
             ext.insert(PeerIdentity(id));
         }
         Err(e) => tracing::warn!(reason = %e, "peer certificate has no usable identity"),

@@ -102,6 +102,7 @@ async fn mfa_submit(
         Err(
             e @ (ApiError::Unauthenticated(_)
             | ApiError::RateLimited(_)
+            | ApiError::Refused { .. }
             | ApiError::Validation { .. }),
         ) => {
             let status = actix_web::ResponseError::status_code(&e);
@@ -233,6 +234,7 @@ async fn login_submit(
         Err(
             e @ (ApiError::Unauthenticated(_)
             | ApiError::RateLimited(_)
+            | ApiError::Refused { .. }
             | ApiError::Validation { .. }),
         ) => {
             let status = actix_web::ResponseError::status_code(&e);

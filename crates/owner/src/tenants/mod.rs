@@ -1,7 +1,10 @@
-//! Tenants (hospitals). This issue brings the table, the demo tenant and
-//! read access; creating tenants and provisioning come with their issue.
+//! Tenants (hospitals): registration, status and plan, and what their
+//! hospitals report over the internal plane (health, staff directory).
 
+pub mod commands;
+pub mod health;
 pub mod http;
+pub mod internal;
 pub mod pages;
 pub mod store;
 
@@ -13,7 +16,7 @@ use common::db::{write_tx, Db};
 pub fn seed_demo_tenant(db: &Db) -> anyhow::Result<()> {
     let mut conn = db.conn().map_err(|e| anyhow::anyhow!("{e}"))?;
     write_tx(&mut conn, |c| {
-        if store::find(c, DEMO_TENANT_ID)?.is_some() {
+        if store::find_row(c, DEMO_TENANT_ID)?.is_some() {
             return Ok(());
         }
         store::insert(

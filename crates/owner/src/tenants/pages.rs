@@ -9,7 +9,8 @@ use common::web::{html, Layout, PageResult, WebUser};
 use common::ApiError;
 use serde::Deserialize;
 
-use super::store::{self, Tenant};
+use super::health::Standing;
+use super::store::{self, Filter, Tenant};
 use crate::OwnerPermission;
 
 /// Mount the routes.
@@ -31,10 +32,18 @@ struct ListPage {
     pager: Pager,
 }
 
-async fn list(db: web::Data<Db>, user: WebUser, q: web::Query<Query>) -> PageResult {
+async fn list(
+    db: web::Data<Db>,
+    standing: web::Data<Standing>,
+    user: WebUser,
+    q: web::Query<Query>,
+) -> PageResult {
     user.user.require(OwnerPermission::TenantsRead)?;
     let page = Page::of(q.page, None)?;
-    let (rows, total) = db.run(move |c| store::list(c, &page)).await?;
+    let s = standing.get_ref().clone();
+    let (rows, total) = db
+        .run(move |c| store::list(c, &Filter::default(), &page, &s))
+        .await?;
     html(&ListPage {
         layout: user.layout("Tenants"),
         rows,
@@ -49,11 +58,17 @@ struct DetailPage {
     t: Tenant,
 }
 
-async fn detail(db: web::Data<Db>, user: WebUser, id: web::Path<String>) -> PageResult {
+async fn detail(
+    db: web::Data<Db>,
+    standing: web::Data<Standing>,
+    user: WebUser,
+    id: web::Path<String>,
+) -> PageResult {
     user.user.require(OwnerPermission::TenantsRead)?;
     let id = id.into_inner();
+    let s = standing.get_ref().clone();
     let t = db
-        .run(move |c| store::find(c, &id))
+        .run(move |c| store::find(c, &id, &s))
         .await?
         .ok_or_else(|| ApiError::NotFound("no such tenant".into()))?;
     html(&DetailPage {

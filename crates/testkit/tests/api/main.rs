@@ -25,6 +25,7 @@ mod key_rotation;
 mod lockout;
 mod mfa;
 mod openapi;
+mod owner_tenants;
 mod plane;
 mod plane_findings;
 mod portal_enrolment;

@@ -52,7 +52,7 @@ pub(crate) async fn internal_get(
     Some((status, res.json().await.unwrap_or(Value::Null)))
 }
 
-async fn internal_post(
+pub(crate) async fn internal_post(
     client: &reqwest::Client,
     port: u16,
     path: &str,

@@ -7,4 +7,5 @@ mod client;
 mod hospital_pages;
 mod kernel_pages;
 mod mfa;
+mod owner_pages;
 mod sessions;

@@ -1,0 +1,188 @@
+//! The heartbeat: what the hospital reports and what it does with the answer.
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use common::audit::{self, Event, Origin};
+use common::db::{Backend, Db, DbConn};
+use common::mtls::client::PeerClient;
+use common::plane::PlaneContext;
+use common::schema::{audit_log, users};
+use common::ApiResult;
+use contracts::{paths, HealthReport, Heartbeat, HeartbeatAnswer, StaffEntry};
+use diesel::prelude::*;
+use serde_json::json;
+
+use super::{commands, standing};
+
+/// Send a heartbeat every `plane.heartbeat_interval_secs`.
+pub async fn forever(ctx: PlaneContext, owner: PeerClient) {
+    let secs = ctx.plane.heartbeat_interval_secs.max(1);
+    let mut tick = tokio::time::interval(Duration::from_secs(secs));
+    loop {
+        tick.tick().await;
+        if let Err(e) = once(&ctx, &owner).await {
+            tracing::warn!(error = %e, "heartbeat to owner not delivered; will retry");
+        }
+    }
+}
+
+/// One heartbeat for the certificate's tenant; keeps and returns the answer.
+pub async fn once(ctx: &PlaneContext, owner: &PeerClient) -> anyhow::Result<HeartbeatAnswer> {
+    let tenant = ctx
+        .identity
+        .tenant()
+        .ok_or_else(|| anyhow::anyhow!("a hospital certificate names a tenant"))?
+        .to_string();
+    let db = ctx.db.clone();
+    let t = tenant.clone();
+    let (staff, mut health, results) = ctx
+        .db
+        .run(move |c| Ok((staff(c, &t)?, health(c, &db)?, commands::unacked(c, &t)?)))
+        .await?;
+    let acked: Vec<String> = results.iter().map(|r| r.id.clone()).collect();
+    health.disk_free_bytes = match ctx.db.sqlite_file() {
+        Some(file) => disk_free(file).await,
+        None => None,
+    };
+    let hb = Heartbeat {
+        tenant_id: tenant.clone(),
+        interval_secs: ctx.plane.heartbeat_interval_secs.max(1),
+        health,
+        staff,
+        results,
+    };
+    let answer: HeartbeatAnswer = owner.post(paths::HEARTBEAT, &hb).await?;
+    if !answer.tenant_id.eq_ignore_ascii_case(&tenant) {
+        anyhow::bail!(
+            "owner answered for tenant {} instead of {tenant}",
+            answer.tenant_id
+        );
+    }
+    let kept = answer.clone();
+    let t = tenant.clone();
+    ctx.db
+        .write(move |c| {
+            commands::mark_acked(c, &acked)?;
+            for cmd in &kept.commands {
+                commands::apply(c, &t, cmd)?;
+            }
+            if let Some(from) = standing::save(c, &kept)? {
+                let event = Event::new(
+                    "owner",
+                    "system",
+                    "tenant.status",
+                    &format!("tenant:{}", kept.tenant_id),
+                )
+                .tenant(Some(&kept.tenant_id))
+                .details(json!({ "from": from, "to": kept.status }));
+                audit::append(c, &event, &Origin::default())?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(answer)
+}
+
+/// The staff directory of `tenant`: usernames, roles, state, last login.
+pub fn staff(conn: &mut DbConn, tenant: &str) -> ApiResult<Vec<StaffEntry>> {
+    let rows: Vec<(String, String, bool, Option<NaiveDateTime>)> = users::table
+        .filter(users::tenant_id.eq(tenant))
+        .filter(users::role.ne("patient"))
+        .order(users::username.asc())
+        .limit(MAX_STAFF)
+        .select((
+            users::username,
+            users::role,
+            users::active,
+            users::last_login_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(username, role, active, last_login_at)| StaffEntry {
+            username,
+            role,
+            active,
+            last_login_at,
+        })
+        .collect())
+}
+
+/// Owner takes at most this many accounts per heartbeat.
+const MAX_STAFF: i64 = 20_000;
+
+#[derive(QueryableByName)]
+struct Version {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    v: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct Size {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// The database's health (disk free is filled in by the caller).
+pub fn health(conn: &mut DbConn, db: &Db) -> ApiResult<HealthReport> {
+    let migration_version =
+        diesel::sql_query("SELECT MAX(version) AS v FROM __diesel_schema_migrations")
+            .get_result::<Version>(conn)?
+            .v
+            .unwrap_or_default();
+    let last_write_at: Option<NaiveDateTime> = audit_log::table
+        .select(diesel::dsl::max(audit_log::occurred_at))
+        .first(conn)?;
+    let (backend, db_size_bytes) = match db.backend() {
+        Backend::Postgres => (
+            "postgres",
+            diesel::sql_query("SELECT pg_database_size(current_database())::BIGINT AS n")
+                .get_result::<Size>(conn)
+                .ok()
+                .map(|s| s.n),
+        ),
+        Backend::Sqlite => (
+            "sqlite",
+            db.sqlite_file()
+                .and_then(|f| std::fs::metadata(f).ok())
+                .and_then(|m| i64::try_from(m.len()).ok()),
+        ),
+    };
+    let (in_use, size) = db.pool_use();
+    Ok(HealthReport {
+        backend: backend.into(),
+        db_size_bytes,
+        migration_version,
+        last_write_at,
+        audit_head: audit::head(conn)?,
+        pool_in_use: i64::from(in_use),
+        pool_size: i64::from(size),
+        disk_free_bytes: None,
+    })
+}
+
+/// Free bytes on the file system holding `file` (POSIX `df`; `None` if it
+/// cannot tell).
+async fn disk_free(file: &std::path::Path) -> Option<i64> {
+    let dir = file.parent()?.to_path_buf();
+    let out = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::process::Command::new("df")
+            .arg("-Pk")
+            .arg(&dir)
+            .output(),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let kib: i64 = text
+        .lines()
+        .nth(1)?
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
+}

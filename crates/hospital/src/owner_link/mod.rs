@@ -1,0 +1,36 @@
+//! The hospital's link to owner: a heartbeat every
+//! `plane.heartbeat_interval_secs` reports the database's health and the
+//! staff directory of the tenant in the certificate (never patients, never
+//! PHI), and brings back that tenant's status and plan, kept in
+//! `tenant_standing` and enforced through [`standing::GATE`] (the kernel's
+//! [`TenantGate`](common::auth::TenantGate) hook), and owner's commands
+//! ([`commands`]). On first start it fetches its provisioning (the first
+//! admin, [`provision`]). Owner never calls in.
+
+pub mod commands;
+pub mod heartbeat;
+pub mod provision;
+pub mod standing;
+
+use common::mtls::client::PeerClient;
+use common::mtls::ServiceIdentity;
+use common::plane::PlaneContext;
+use tokio::task::JoinHandle;
+
+/// The hospital's plane work: the kernel's reporting to company, and the
+/// heartbeat to owner.
+pub fn start(ctx: PlaneContext) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let owner = PeerClient::new(
+        &ctx.plane,
+        &ctx.trust,
+        ServiceIdentity::Owner,
+        Some(ctx.alarms.clone()),
+    )?;
+    let mut tasks = common::plane::start_reporting(ctx.clone())?;
+    tasks.push(tokio::spawn(provision::until_done(
+        ctx.clone(),
+        owner.clone(),
+    )));
+    tasks.push(tokio::spawn(heartbeat::forever(ctx, owner)));
+    Ok(tasks)
+}

@@ -1,0 +1,1 @@
+ALTER TABLE tenant_first_admins DROP COLUMN provisioned_by;
