@@ -1,0 +1,1 @@
+//! Appointment pages (filled in below).
