@@ -13,6 +13,7 @@ mod fuzz;
 mod group_commit;
 mod health;
 mod hospital_access_log;
+mod hospital_appointments;
 mod hospital_break_glass;
 mod hospital_care_team;
 mod hospital_departments;
