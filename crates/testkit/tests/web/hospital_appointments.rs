@@ -1,0 +1,169 @@
+//! The appointments page: reception sees the day and books, checks in and
+//! cancels through the API's functions (same checks, same audit rows);
+//! roles without appointments are refused.
+
+use chrono::{Datelike, Duration, Utc, Weekday};
+use reqwest::StatusCode;
+use testkit::hospital::{patient_body, register_patient_id, user_id};
+use testkit::{spawn, Service};
+
+use crate::client::Browser;
+
+#[tokio::test]
+async fn reception_books_checks_in_and_cancels_on_the_appointments_page() {
+    let app = spawn(Service::Hospital).await;
+    let reception = app.login("reception", "reception123").await;
+    let doctor = app.login("doctor", "doctor123").await;
+    let doctor_id = user_id(&app, &doctor).await;
+    let patient = register_patient_id(
+        &app,
+        &reception,
+        patient_body("Mary", "Seacole", "1965-11-23"),
+    )
+    .await;
+    let other = register_patient_id(
+        &app,
+        &reception,
+        patient_body("Florence", "N", "1960-05-12"),
+    )
+    .await;
+    let mut monday = Utc::now().date_naive() + Duration::days(7);
+    while monday.weekday() != Weekday::Mon {
+        monday += Duration::days(1);
+    }
+    let date = monday.to_string();
+
+    let mut b = Browser::new(&app);
+    b.login_ok("reception", "reception123", "/home").await;
+    assert!(b.get("/home").await.body.contains("href=\"/appointments\""));
+    let page = b.get(&format!("/appointments?date={date}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("No appointments on this day."));
+    assert!(
+        page.body.contains(&format!("value=\"{doctor_id}\"")),
+        "the doctor is offered"
+    );
+    let department = page
+        .body
+        .split("name=\"department_id\"")
+        .nth(1)
+        .and_then(|s| s.split("value=\"").nth(1))
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let csrf = page.csrf();
+    let form = |patient: &str, time: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("patient_id", patient.to_string()),
+            ("doctor_id", doctor_id.clone()),
+            ("department_id", department.clone()),
+            ("date", date.clone()),
+            ("time", time.to_string()),
+            ("kind", "consultation".to_string()),
+            ("reason", "Persistent cough".to_string()),
+        ]
+    };
+    let send = |f: &Vec<(&'static str, String)>| {
+        f.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>()
+    };
+    let f = send(&form(&patient, "10:00"));
+    let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let res = b.post("/appointments", &pairs).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(res.location(), format!("/appointments?date={date}"));
+
+    // The same slot again: the page with the API's conflict, what was typed kept.
+    let f = send(&form(&other, "10:00"));
+    let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let taken = b.post("/appointments", &pairs).await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    assert!(
+        taken.body.contains("already has an appointment"),
+        "{}",
+        taken.body
+    );
+    assert!(taken.body.contains(&format!("value=\"{other}\"")));
+    // Off the slot grid.
+    let f = send(&form(&other, "10:10"));
+    let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let bad = b.post("/appointments", &pairs).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("slot boundary"), "{}", bad.body);
+    // Without the CSRF token: refused.
+    let mut f = send(&form(&other, "11:00"));
+    f[0].1 = "forged".into();
+    let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        b.post("/appointments", &pairs).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let day = b.get(&format!("/appointments?date={date}")).await;
+    assert!(
+        day.body.contains(&format!("href=\"/patients/{patient}\"")),
+        "{}",
+        day.body
+    );
+    assert!(day.body.contains("<td>10:00</td>"));
+    assert!(
+        !day.body.contains("Persistent cough"),
+        "reception sees no clinical text"
+    );
+    let id = day
+        .body
+        .split("/appointments/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap()
+        .to_string();
+    let res = b
+        .post(
+            &format!("/appointments/{id}/check-in"),
+            &[("csrf", &csrf), ("date", &date)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert!(b
+        .get(&format!("/appointments?date={date}"))
+        .await
+        .body
+        .contains("checked in"));
+    // A checked-in visit is not cancelled.
+    let res = b
+        .post(
+            &format!("/appointments/{id}/cancel"),
+            &[("csrf", &csrf), ("date", &date), ("reason", "Changed mind")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CONFLICT);
+
+    let actions: Vec<String> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| {
+            r.resource == format!("patient:{patient}") && r.action.starts_with("appointment.")
+        })
+        .map(|r| r.action)
+        .collect();
+    assert!(
+        actions.starts_with(&["appointment.book".to_string()]),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"appointment.read".to_string()),
+        "the day's list is on the access log"
+    );
+    assert!(actions.contains(&"appointment.check_in".to_string()));
+
+    // Lab has no appointments.
+    let mut lab = Browser::new(&app);
+    lab.login_ok("lab", "lab123", "/home").await;
+    assert!(!lab
+        .get("/home")
+        .await
+        .body
+        .contains("href=\"/appointments\""));
+    assert_eq!(lab.get("/appointments").await.status, StatusCode::FORBIDDEN);
+}
