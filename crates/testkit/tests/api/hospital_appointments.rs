@@ -954,3 +954,97 @@ async fn another_tenants_patients_doctors_and_appointments_are_out_of_reach() {
     assert_eq!(reply["data"]["status"], "booked");
     assert_eq!(reply["data"]["starts_at"], slot(0));
 }
+
+#[tokio::test]
+async fn a_key_rotation_re_encrypts_the_appointments_texts() {
+    use common::crypto::{key_id_of, Keyring, MasterKey};
+    use common::db::write_tx;
+    use diesel::prelude::*;
+    use hospital::reencrypt::{self, worker};
+    use hospital::schema::appointments;
+
+    let master = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let app = testkit::spawn_with(
+        Service::Hospital,
+        &[("HOSPITAL__CRYPTO__MASTER_KEY", master.as_str())],
+    )
+    .await;
+    let admin = app.admin_token().await;
+    let reception = app.login("reception", "reception123").await;
+    let doctor = app.login("doctor", "doctor123").await;
+    let doctor_id = user_id(&app, &doctor).await;
+    let dept = department(&app, &admin).await;
+    let p = register_patient_id(&app, &reception, patient_body("Rota", "Tion", "1977-07-07")).await;
+    let seen = id_of(&book(&app, &reception, booking(&p, &doctor_id, &dept, &slot(0))).await);
+    let gone = id_of(&book(&app, &reception, booking(&p, &doctor_id, &dept, &slot(1))).await);
+    for (token, path, body) in [
+        (&reception, format!("/appointments/{seen}/check-in"), None),
+        (
+            &doctor,
+            format!("/appointments/{seen}/complete"),
+            Some(json!({ "notes": "Stable, no change" })),
+        ),
+        (
+            &reception,
+            format!("/appointments/{gone}/cancel"),
+            Some(json!({ "reason": "Double booked" })),
+        ),
+    ] {
+        let (status, reply) = app.api(Method::POST, &path, Some(token), body).await;
+        assert_ok(status, &reply, StatusCode::OK);
+    }
+    let kr = Keyring::new(MasterKey::from_hex_or_base64(&master).unwrap());
+    let db = app.db();
+    let (totals, stale) = tokio::task::spawn_blocking(move || {
+        let mut c = db.conn().unwrap();
+        let tenant = reencrypt::tenants(&mut c).unwrap().remove(0);
+        let key = write_tx(&mut c, |c| kr.rotate(c, &tenant)).unwrap();
+        let totals = worker::run_to_completion(&mut c, &kr, &tenant, 10, "cli", None).unwrap();
+        let texts: Vec<(String, Option<String>, Option<String>)> = appointments::table
+            .select((
+                appointments::reason_enc,
+                appointments::notes_enc,
+                appointments::cancel_reason_enc,
+            ))
+            .load(&mut c)
+            .unwrap();
+        let stale = texts
+            .iter()
+            .flat_map(|(r, n, x)| [Some(r.clone()), n.clone(), x.clone()])
+            .flatten()
+            .filter(|v| key_id_of(v).unwrap() != key)
+            .count();
+        (totals, stale)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        totals.appointments, 4,
+        "two reasons, a note, a cancellation reason"
+    );
+    assert_eq!(stale, 0);
+    let (_, a) = app
+        .api(
+            Method::GET,
+            &format!("/appointments/{seen}"),
+            Some(&doctor),
+            None,
+        )
+        .await;
+    assert_eq!(a["data"]["notes"], "Stable, no change");
+    assert_eq!(a["data"]["reason"], "Recurring migraine with aura");
+    let (_, b) = app
+        .api(
+            Method::GET,
+            &format!("/appointments/{gone}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(b["data"]["cancel_reason"], "Double booked");
+    assert!(app.verify_audit().await.is_intact());
+}
