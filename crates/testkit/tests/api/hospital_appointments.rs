@@ -1048,3 +1048,99 @@ async fn a_key_rotation_re_encrypts_the_appointments_texts() {
     assert_eq!(b["data"]["cancel_reason"], "Double booked");
     assert!(app.verify_audit().await.is_intact());
 }
+
+#[tokio::test]
+async fn working_hours_are_in_the_hospitals_time_zone_across_daylight_saving() {
+    let refused = testkit::try_spawn_with(
+        Service::Hospital,
+        &[("HOSPITAL__CLINICAL__TIME_ZONE", "Mars/Olympus")],
+    )
+    .await;
+    assert!(
+        refused.is_err(),
+        "an unknown time zone is a configuration error"
+    );
+
+    let app = testkit::spawn_with(
+        Service::Hospital,
+        &[("HOSPITAL__CLINICAL__TIME_ZONE", "America/New_York")],
+    )
+    .await;
+    let admin = app.admin_token().await;
+    let reception = app.login("reception", "reception123").await;
+    let doctor = app.login("doctor", "doctor123").await;
+    let doctor_id = user_id(&app, &doctor).await;
+    let dept = department(&app, &admin).await;
+    let p = register_patient_id(
+        &app,
+        &reception,
+        patient_body("Zone", "Walker", "1990-09-09"),
+    )
+    .await;
+    // 09:00 in New York is 14:00 UTC in winter (EST) and 13:00 UTC in summer (EDT).
+    for (date, first, last) in [
+        ("2030-01-07", "2030-01-07T14:00:00Z", "2030-01-07T21:30:00Z"),
+        ("2030-07-08", "2030-07-08T13:00:00Z", "2030-07-08T20:30:00Z"),
+    ] {
+        let path = format!("/doctors/{doctor_id}/slots?date={date}");
+        let (status, reply) = app.api(Method::GET, &path, Some(&reception), None).await;
+        assert_ok(status, &reply, StatusCode::OK);
+        let slots = reply["data"].as_array().unwrap();
+        assert_eq!(slots.len(), 16);
+        assert_eq!(slots[0]["starts_at"], first);
+        assert_eq!(slots[15]["starts_at"], last);
+    }
+    let (status, week) = app
+        .api(
+            Method::GET,
+            &format!("/doctors/{doctor_id}/schedule"),
+            Some(&reception),
+            None,
+        )
+        .await;
+    assert_ok(status, &week, StatusCode::OK);
+    assert_eq!(week["data"]["time_zone"], "America/New_York");
+    // 09:00 UTC is 04:00 in New York: closed. 09:00 local, written with its offset, is open.
+    let (status, reply) = app
+        .api(
+            Method::POST,
+            "/appointments",
+            Some(&reception),
+            Some(booking(&p, &doctor_id, &dept, "2030-01-07T09:00:00Z")),
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    let a = book(
+        &app,
+        &reception,
+        booking(&p, &doctor_id, &dept, "2030-01-07T09:00:00-05:00"),
+    )
+    .await;
+    assert_eq!(a["starts_at"], "2030-01-07T14:00:00Z");
+    // A day's list is the local day, from local midnight (05:00 UTC) to the next.
+    let late = book(
+        &app,
+        &reception,
+        booking(&p, &doctor_id, &dept, "2030-01-07T16:30:00-05:00"),
+    )
+    .await;
+    assert_eq!(late["starts_at"], "2030-01-07T21:30:00Z");
+    let (_, list) = app
+        .api(
+            Method::GET,
+            "/appointments?date=2030-01-07",
+            Some(&reception),
+            None,
+        )
+        .await;
+    assert_eq!(list["meta"]["total"], 2);
+    let (_, list) = app
+        .api(
+            Method::GET,
+            "/appointments?date=2030-01-08",
+            Some(&reception),
+            None,
+        )
+        .await;
+    assert_eq!(list["meta"]["total"], 0);
+}
