@@ -103,9 +103,9 @@ pub fn require_access_log_reader(
 ) -> ApiResult<()> {
     // A soft-deleted patient's log answers 404 like the rest of its record;
     // its rows stay in the audit log (`GET /audit?resource=patient:<id>`).
-    let in_scope = if user.can(P::AccessLogReadAll) {
-        can_see(conn, user, tenant, id, false)?
-    } else if user.can(P::PatientsReadOwn) {
+    // An admin reads any patient's log, a patient their own: both are
+    // exactly the patients `visible` gives them.
+    let in_scope = if user.can(P::AccessLogReadAll) || user.can(P::PatientsReadOwn) {
         can_see(conn, user, tenant, id, false)?
     } else {
         return Err(ApiError::Forbidden(

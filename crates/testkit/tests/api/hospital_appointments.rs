@@ -397,7 +397,7 @@ async fn cancelling_and_no_show_give_the_time_back_and_a_cancellation_needs_a_re
             None,
         )
         .await;
-    assert_eq!(ids(&list), [b.clone()]);
+    assert_eq!(ids(&list), [b.as_str()]);
     let (_, list) = c
         .app
         .api(
