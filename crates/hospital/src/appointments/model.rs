@@ -1,6 +1,6 @@
 //! The appointment's types and the validation of what clients send.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
 use common::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 
@@ -130,8 +130,13 @@ pub fn parse_start(field: &str, value: &str) -> ApiResult<NaiveDateTime> {
 
 /// Parse a `YYYY-MM-DD` date.
 pub fn parse_date(field: &str, value: &str) -> ApiResult<NaiveDate> {
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| ApiError::field(field, "must be a date, YYYY-MM-DD"))
+    let bad = || ApiError::field(field, "must be a date, YYYY-MM-DD, years 1900 to 9999");
+    let date = NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| bad())?;
+    // Far from chrono's limits, so a day's bounds never overflow.
+    if !(1900..=9999).contains(&date.year()) || value.len() != 10 {
+        return Err(bad());
+    }
+    Ok(date)
 }
 
 /// Check an id-shaped value (UUIDs and user ids are short ASCII).

@@ -31,7 +31,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/appointments", web::get().to(day))
         .route("/appointments", web::post().to(book))
         .route("/appointments/{id}/check-in", web::post().to(check_in))
-        .route("/appointments/{id}/cancel", web::post().to(cancel));
+        .route("/appointments/{id}/cancel", web::post().to(cancel))
+        .route("/appointments/{id}/complete", web::post().to(complete));
 }
 
 /// One line of the day.
@@ -43,6 +44,8 @@ struct Row {
     kind: &'static str,
     status: String,
     booked: bool,
+    /// Checked in, and the caller is its doctor: they may complete it.
+    completable: bool,
 }
 
 /// A choice of a select.
@@ -61,6 +64,7 @@ struct DayPage {
     rows: Vec<Row>,
     pager: Pager,
     can_manage: bool,
+    can_complete: bool,
     doctors: Vec<Choice>,
     departments: Vec<Choice>,
     error: Option<String>,
@@ -126,15 +130,25 @@ async fn render(
                 active: Some(true),
                 ..Default::default()
             };
-            let (staff, _) = users::list(conn, &tenant, &filter, &Page::of(None, Some(100))?)?;
-            let doctors = staff
-                .into_iter()
-                .filter(|u| user.role_can(&u.role, P::AppointmentsComplete))
-                .map(|u| Choice {
-                    id: u.id,
-                    label: u.username,
-                })
-                .collect::<Vec<_>>();
+            // Every active doctor (a role with `appointments.complete`), a
+            // page of 100 staff at a time, up to 5,000 staff.
+            let mut doctors = Vec::new();
+            for n in 1..=50 {
+                let page = Page::of(Some(n), Some(100))?;
+                let (staff, total) = users::list(conn, &tenant, &filter, &page)?;
+                doctors.extend(
+                    staff
+                        .into_iter()
+                        .filter(|u| user.role_can(&u.role, P::AppointmentsComplete))
+                        .map(|u| Choice {
+                            id: u.id,
+                            label: u.username,
+                        }),
+                );
+                if n * 100 >= total {
+                    break;
+                }
+            }
             let (depts, _) = departments::list(conn, &tenant, false, &Page::of(None, Some(100))?)?;
             let depts = depts
                 .into_iter()
@@ -147,6 +161,8 @@ async fn render(
         })
         .await?;
     let tz = clinical.tz();
+    let me = p.ctx.user.id.clone();
+    let can_complete = p.ctx.can(P::AppointmentsComplete);
     let name_of = |id: &str| {
         doctors
             .iter()
@@ -164,6 +180,9 @@ async fn render(
             kind: v.kind.into(),
             status: v.status.as_str().replace('_', " "),
             booked: v.status == super::model::AppointmentStatus::Booked,
+            completable: v.status == super::model::AppointmentStatus::CheckedIn
+                && v.doctor_id == me
+                && can_complete,
         })
         .collect();
     let doctor = doctor_id.unwrap_or_default();
@@ -180,6 +199,7 @@ async fn render(
             time_zone: clinical.time_zone.clone(),
             rows,
             can_manage,
+            can_complete,
             doctors,
             departments,
             error,
@@ -285,6 +305,8 @@ struct ActionForm {
     date: String,
     #[serde(default)]
     reason: String,
+    #[serde(default)]
+    notes: String,
 }
 
 fn back_to(clinical: &ClinicalSection, date: &str) -> String {
@@ -314,5 +336,21 @@ async fn cancel(
     p.web.check_csrf(&form.csrf)?;
     let reason = cancel_reason(&form.reason)?;
     change_appointment(&db, &clinical, p.ctx, id.into_inner(), Op::Cancel(reason)).await?;
+    Ok(redirect(&back_to(&clinical, &form.date)))
+}
+
+async fn complete(
+    db: web::Data<Db>,
+    clinical: web::Data<ClinicalSection>,
+    p: PageCtx,
+    id: web::Path<String>,
+    form: web::Form<ActionForm>,
+) -> PageResult {
+    p.web.check_csrf(&form.csrf)?;
+    let notes = match form.notes.trim() {
+        "" => None,
+        n => Some(super::model::check_text("notes", n, 1, 5000)?),
+    };
+    change_appointment(&db, &clinical, p.ctx, id.into_inner(), Op::Complete(notes)).await?;
     Ok(redirect(&back_to(&clinical, &form.date)))
 }

@@ -599,6 +599,9 @@ async fn bookings_outside_the_doctors_hours_or_badly_written_are_refused() {
     // Bad list filters.
     for q in [
         "date=2027-13-01",
+        "date=0001-01-01",
+        "date=+262143-12-31",
+        "date=2027-1-1",
         "date=tomorrow",
         "status=lost",
         "doctor_id=",

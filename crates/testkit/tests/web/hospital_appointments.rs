@@ -167,3 +167,80 @@ async fn reception_books_checks_in_and_cancels_on_the_appointments_page() {
         .contains("href=\"/appointments\""));
     assert_eq!(lab.get("/appointments").await.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_doctor_completes_their_checked_in_appointment_on_the_page() {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    let reception = app.login("reception", "reception123").await;
+    let doctor = app.login("doctor", "doctor123").await;
+    let doctor_id = user_id(&app, &doctor).await;
+    let patient =
+        register_patient_id(&app, &reception, patient_body("Jo", "March", "1970-03-03")).await;
+    let (_, depts) = app
+        .api(reqwest::Method::GET, "/departments", Some(&admin), None)
+        .await;
+    let dept = depts["data"][0]["id"].as_str().unwrap().to_string();
+    let mut monday = Utc::now().date_naive() + Duration::days(7);
+    while monday.weekday() != Weekday::Mon {
+        monday += Duration::days(1);
+    }
+    let body = serde_json::json!({
+        "patient_id": patient, "doctor_id": doctor_id, "department_id": dept,
+        "starts_at": format!("{monday}T09:30:00Z"), "type": "follow_up",
+    });
+    let (status, a) = app
+        .api(
+            reqwest::Method::POST,
+            "/appointments",
+            Some(&reception),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{a}");
+    let id = a["data"]["id"].as_str().unwrap().to_string();
+
+    let mut b = Browser::new(&app);
+    b.login_ok("doctor", "doctor123", "/home").await;
+    let page = b.get(&format!("/appointments?date={monday}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<td>09:30</td>"), "{}", page.body);
+    assert!(
+        !page.body.contains("Book an appointment"),
+        "doctors do not book here"
+    );
+    assert!(!page.body.contains("/complete"), "not checked in yet");
+    let (status, _) = app
+        .api(
+            reqwest::Method::POST,
+            &format!("/appointments/{id}/check-in"),
+            Some(&reception),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = b.get(&format!("/appointments?date={monday}")).await;
+    assert!(page.body.contains(&format!("/appointments/{id}/complete")));
+    let date = monday.to_string();
+    let res = b
+        .post(
+            &format!("/appointments/{id}/complete"),
+            &[
+                ("csrf", &page.csrf()),
+                ("date", &date),
+                ("notes", "Healing well"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let (_, a) = app
+        .api(
+            reqwest::Method::GET,
+            &format!("/appointments/{id}"),
+            Some(&doctor),
+            None,
+        )
+        .await;
+    assert_eq!(a["data"]["status"], "completed");
+    assert_eq!(a["data"]["notes"], "Healing well");
+}
