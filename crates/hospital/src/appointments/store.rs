@@ -290,3 +290,47 @@ pub fn to_view(
         updated_at: utc(a.updated_at),
     })
 }
+
+/// The reason sealed into the appointments a patient's deletion cancels.
+pub const DELETED_PATIENT: &str = "cancelled because the patient's record was deleted";
+
+/// Cancel every booked or checked-in appointment of `patient` (inside the
+/// write that soft-deletes the record: a hidden appointment must not hold a
+/// doctor's time nobody can free). Returns the ids cancelled.
+pub fn cancel_for_deleted_patient(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    tenant: &str,
+    patient: &str,
+    by: &str,
+) -> ApiResult<Vec<String>> {
+    let open: Vec<Appointment> = appointments::table
+        .filter(appointments::tenant_id.eq(tenant))
+        .filter(appointments::patient_id.eq(patient))
+        .filter(appointments::status.eq_any([
+            AppointmentStatus::Booked.as_str(),
+            AppointmentStatus::CheckedIn.as_str(),
+        ]))
+        .select(Appointment::as_select())
+        .load(conn)?;
+    let mut ids = Vec::with_capacity(open.len());
+    for a in &open {
+        let changes = Changes {
+            status: Some(AppointmentStatus::Cancelled),
+            cancel_reason_enc: Some(seal(
+                conn,
+                keyring,
+                tenant,
+                &a.id,
+                "cancel_reason",
+                DELETED_PATIENT,
+            )?),
+            ..Default::default()
+        };
+        if update(conn, a, changes, by)? {
+            release(conn, tenant, &a.id)?;
+            ids.push(a.id.clone());
+        }
+    }
+    Ok(ids)
+}

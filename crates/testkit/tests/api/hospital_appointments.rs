@@ -1147,3 +1147,61 @@ async fn working_hours_are_in_the_hospitals_time_zone_across_daylight_saving() {
         .await;
     assert_eq!(list["meta"]["total"], 0);
 }
+
+#[tokio::test]
+async fn deleting_a_patient_cancels_their_open_appointments_and_frees_the_time() {
+    let c = Clinic::new().await;
+    let p = c.patient("Leaving").await;
+    let a = id_of(
+        &book(
+            &c.app,
+            &c.reception,
+            booking(&p, &c.doctor_id, &c.department, &slot(6)),
+        )
+        .await,
+    );
+    assert!(!c.free(next_monday()).await.contains(&slot(6)));
+    let (status, reply) = c
+        .app
+        .api(
+            Method::DELETE,
+            &format!("/patients/{p}"),
+            Some(&c.admin),
+            None,
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    assert!(
+        c.free(next_monday()).await.contains(&slot(6)),
+        "a hidden appointment held the doctor's time"
+    );
+    let (status, reply) = c
+        .app
+        .api(
+            Method::GET,
+            &format!("/appointments/{a}"),
+            Some(&c.admin),
+            None,
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let (status, reply) = c
+        .post(&c.admin, &format!("/patients/{p}/restore"), None)
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    let (status, reply) = c
+        .app
+        .api(
+            Method::GET,
+            &format!("/appointments/{a}"),
+            Some(&c.admin),
+            None,
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    assert_eq!(reply["data"]["status"], "cancelled");
+    assert_eq!(
+        reply["data"]["cancel_reason"],
+        "cancelled because the patient's record was deleted"
+    );
+}
