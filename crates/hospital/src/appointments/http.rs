@@ -37,6 +37,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/appointments/{id}/no-show").route(web::post().to(no_show)));
 }
 
+/// How many upcoming booked appointments a patient may hold when booking
+/// for themself (staff book beyond it).
+pub const MAX_UPCOMING_OWN: i64 = 5;
+
 /// A booking.
 #[derive(utoipa::ToSchema, Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
@@ -115,6 +119,15 @@ pub(crate) async fn book_appointment(
                 ));
             }
             let end = availability::check_slot(conn, tz, tenant, &req.doctor_id, start)?;
+            if !user.can(P::AppointmentsManage) && !user.can(P::AppointmentsBookAssigned) {
+                // A portal account cannot take a clinic's whole week.
+                let upcoming = store::upcoming_booked(conn, tenant, &req.patient_id)?;
+                if upcoming >= MAX_UPCOMING_OWN {
+                    return Err(ApiError::Conflict(format!(
+                        "at most {MAX_UPCOMING_OWN} upcoming appointments may be booked through the portal"
+                    )));
+                }
+            }
             let id = uuid::Uuid::new_v4().to_string();
             let reason_json = serde_json::to_string(&reason)
                 .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;

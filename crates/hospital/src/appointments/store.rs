@@ -334,3 +334,14 @@ pub fn cancel_for_deleted_patient(
     }
     Ok(ids)
 }
+
+/// How many booked appointments of `patient` start in the future.
+pub fn upcoming_booked(conn: &mut DbConn, tenant: &str, patient: &str) -> ApiResult<i64> {
+    Ok(appointments::table
+        .filter(appointments::tenant_id.eq(tenant))
+        .filter(appointments::patient_id.eq(patient))
+        .filter(appointments::status.eq(AppointmentStatus::Booked.as_str()))
+        .filter(appointments::starts_at.gt(now()))
+        .count()
+        .get_result(conn)?)
+}

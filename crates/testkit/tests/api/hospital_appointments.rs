@@ -809,6 +809,30 @@ async fn a_patient_books_and_cancels_their_own_and_a_doctor_books_for_their_care
         .await;
     assert_ok(status, &reply, StatusCode::OK);
 
+    // The portal books at most five upcoming appointments; staff book beyond.
+    for n in 10..15 {
+        book(
+            &c.app,
+            &me,
+            booking(&mine, &c.doctor_id, &c.department, &slot(n)),
+        )
+        .await;
+    }
+    let (status, reply) = c
+        .post(
+            &me,
+            "/appointments",
+            Some(booking(&mine, &c.doctor_id, &c.department, &slot(15))),
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::CONFLICT, "CONFLICT");
+    book(
+        &c.app,
+        &c.reception,
+        booking(&mine, &c.doctor_id, &c.department, &slot(15)),
+    )
+    .await;
+
     // The doctor books for a patient once on the care team.
     let (status, reply) = c
         .post(
