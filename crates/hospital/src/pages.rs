@@ -70,6 +70,13 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             },
         });
     }
+    if user.can(P::AppointmentsReadOwn) {
+        nav.push(NavLink {
+            href: "/my-appointments",
+            label: "My appointments",
+            hint: "your appointments; cancel one you cannot attend",
+        });
+    }
     if user.can(P::BreakGlassReview) {
         nav.push(NavLink {
             href: "/break-glass",

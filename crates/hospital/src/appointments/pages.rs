@@ -32,7 +32,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/appointments", web::post().to(book))
         .route("/appointments/{id}/check-in", web::post().to(check_in))
         .route("/appointments/{id}/cancel", web::post().to(cancel))
-        .route("/appointments/{id}/complete", web::post().to(complete));
+        .route("/appointments/{id}/complete", web::post().to(complete))
+        .route("/my-appointments", web::get().to(mine))
+        .route("/my-appointments/{id}/cancel", web::post().to(cancel_mine));
 }
 
 /// One line of the day.
@@ -353,4 +355,97 @@ async fn complete(
     };
     change_appointment(&db, &clinical, p.ctx, id.into_inner(), Op::Complete(notes)).await?;
     Ok(redirect(&back_to(&clinical, &form.date)))
+}
+
+/// One of a patient's own appointments.
+struct OwnRow {
+    id: String,
+    when: String,
+    doctor: String,
+    kind: &'static str,
+    status: String,
+    reason: String,
+    booked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "my_appointments.html")]
+struct MinePage {
+    layout: Layout,
+    time_zone: String,
+    rows: Vec<OwnRow>,
+    pager: Pager,
+}
+
+#[derive(Deserialize)]
+struct MineQuery {
+    page: Option<i64>,
+}
+
+/// A patient's own appointments (the API's list, so the same scope and
+/// access-log rows), with a cancel form on those still booked.
+async fn mine(
+    db: web::Data<Db>,
+    clinical: web::Data<ClinicalSection>,
+    p: PageCtx,
+    q: web::Query<MineQuery>,
+) -> PageResult {
+    p.ctx.require(P::AppointmentsReadOwn)?;
+    let page = Page::of(q.page, None)?;
+    let (views, total) =
+        list_appointments(&db, &clinical, p.ctx.clone(), &ListQuery::default(), page).await?;
+    let tenant = p.ctx.tenant.clone();
+    let doctor_ids: Vec<String> = views.iter().map(|v| v.doctor_id.clone()).collect();
+    let names = db
+        .run(move |conn| {
+            Ok(doctor_ids
+                .iter()
+                .map(|id| {
+                    users::get_in_tenant(conn, &tenant, id)
+                        .map(|u| u.username)
+                        .unwrap_or_else(|_| "a doctor".into())
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    let tz = clinical.tz();
+    let rows = views
+        .iter()
+        .zip(names)
+        .map(|(v, doctor)| OwnRow {
+            id: v.id.clone(),
+            when: v
+                .starts_at
+                .with_timezone(&tz)
+                .format("%Y-%m-%d %H:%M")
+                .to_string(),
+            doctor,
+            kind: v.kind.into(),
+            status: v.status.as_str().replace('_', " "),
+            reason: v.reason.clone().unwrap_or_default(),
+            booked: v.status == super::model::AppointmentStatus::Booked,
+        })
+        .collect();
+    html_status(
+        StatusCode::OK,
+        &MinePage {
+            layout: p.web.layout("My appointments"),
+            time_zone: clinical.time_zone.clone(),
+            rows,
+            pager: Pager::new(&page, total, |n| format!("page={n}")),
+        },
+    )
+}
+
+async fn cancel_mine(
+    db: web::Data<Db>,
+    clinical: web::Data<ClinicalSection>,
+    p: PageCtx,
+    id: web::Path<String>,
+    form: web::Form<ActionForm>,
+) -> PageResult {
+    p.web.check_csrf(&form.csrf)?;
+    let reason = cancel_reason(&form.reason)?;
+    change_appointment(&db, &clinical, p.ctx, id.into_inner(), Op::Cancel(reason)).await?;
+    Ok(redirect("/my-appointments"))
 }

@@ -225,6 +225,9 @@ async fn hospital_patient(b: &Chrome, h: &str) {
     assert!(log.contains("patient.break_glass"), "{log}");
     b.check_accessibility("access log").await;
     b.shot("hospital-portal-access-log").await;
+    b.goto(&format!("{h}/my-appointments")).await;
+    b.wait_for_text("You have no appointments").await;
+    b.check_accessibility("my appointments").await;
 }
 
 async fn hospital_admin(b: &Chrome, h: &str) {

@@ -244,3 +244,107 @@ async fn the_doctor_completes_their_checked_in_appointment_on_the_page() {
     assert_eq!(a["data"]["status"], "completed");
     assert_eq!(a["data"]["notes"], "Healing well");
 }
+
+#[tokio::test]
+async fn a_patient_sees_and_cancels_their_own_appointments_on_the_portal() {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    let reception = app.login("reception", "reception123").await;
+    let doctor = app.login("doctor", "doctor123").await;
+    let doctor_id = user_id(&app, &doctor).await;
+    let mine =
+        register_patient_id(&app, &reception, patient_body("Ida", "Self", "1981-01-01")).await;
+    let other =
+        register_patient_id(&app, &reception, patient_body("Otto", "Else", "1982-02-02")).await;
+    testkit::hospital::portal_account(&app, &reception, &mine, "ida").await;
+    let (_, depts) = app
+        .api(reqwest::Method::GET, "/departments", Some(&admin), None)
+        .await;
+    let dept = depts["data"][0]["id"].as_str().unwrap().to_string();
+    let mut monday = Utc::now().date_naive() + Duration::days(7);
+    while monday.weekday() != Weekday::Mon {
+        monday += Duration::days(1);
+    }
+    let mut ids = Vec::new();
+    for (p, time) in [(&mine, "11:00"), (&other, "11:30")] {
+        let body = serde_json::json!({
+            "patient_id": p, "doctor_id": doctor_id, "department_id": dept,
+            "starts_at": format!("{monday}T{time}:00Z"), "type": "consultation", "reason": "Sore knee",
+        });
+        let (status, a) = app
+            .api(
+                reqwest::Method::POST,
+                "/appointments",
+                Some(&reception),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{a}");
+        ids.push(a["data"]["id"].as_str().unwrap().to_string());
+    }
+
+    let mut b = Browser::new(&app);
+    b.login_ok("ida", testkit::STRONG_PASSWORD, "/home").await;
+    assert!(b
+        .get("/home")
+        .await
+        .body
+        .contains("href=\"/my-appointments\""));
+    let page = b.get("/my-appointments").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains(&format!("{monday} 11:00")),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Sore knee"),
+        "the patient reads their own reason"
+    );
+    assert!(
+        !page.body.contains("11:30"),
+        "another patient's appointment is not shown"
+    );
+    // The day view holds their own only, and no booking form.
+    let day = b.get(&format!("/appointments?date={monday}")).await;
+    assert_eq!(day.status, StatusCode::OK);
+    assert!(
+        day.body.contains(&mine) && !day.body.contains(&other),
+        "{}",
+        day.body
+    );
+    assert!(!day.body.contains("Book an appointment"));
+    // Another patient's appointment: absent.
+    let res = b
+        .post(
+            &format!("/my-appointments/{}/cancel", ids[1]),
+            &[("csrf", &page.csrf()), ("reason", "Not mine")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    let res = b
+        .post(
+            &format!("/my-appointments/{}/cancel", ids[0]),
+            &[("csrf", &page.csrf()), ("reason", "Knee is better")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert!(b.get("/my-appointments").await.body.contains("cancelled"));
+    let (_, a) = app
+        .api(
+            reqwest::Method::GET,
+            &format!("/appointments/{}", ids[1]),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(a["data"]["status"], "booked");
+
+    // Staff have no portal list.
+    let mut nurse = Browser::new(&app);
+    nurse.login_ok("nurse", "nurse123", "/home").await;
+    assert_eq!(
+        nurse.get("/my-appointments").await.status,
+        StatusCode::FORBIDDEN
+    );
+}
