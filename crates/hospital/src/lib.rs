@@ -2,6 +2,7 @@
 //! when hosted). This crate wires the hospital's features into the common
 //! application builder; `main.rs` only calls it.
 
+pub mod appointments;
 pub mod break_glass;
 pub mod care_team;
 pub mod context;
@@ -77,6 +78,30 @@ pub enum HospitalPermission {
     /// Create a patient's portal account.
     #[strum(serialize = "portal.manage")]
     PortalManage,
+    /// See every appointment of the tenant.
+    #[strum(serialize = "appointments.read_all")]
+    AppointmentsReadAll,
+    /// See the appointments of patients one may see, and one's own as doctor.
+    #[strum(serialize = "appointments.read_assigned")]
+    AppointmentsReadAssigned,
+    /// See one's own appointments (portal).
+    #[strum(serialize = "appointments.read_own")]
+    AppointmentsReadOwn,
+    /// Book, reschedule, cancel, check in, mark no-show for any patient.
+    #[strum(serialize = "appointments.manage")]
+    AppointmentsManage,
+    /// Book for patients on one's care team.
+    #[strum(serialize = "appointments.book_assigned")]
+    AppointmentsBookAssigned,
+    /// Book and cancel one's own appointments (portal).
+    #[strum(serialize = "appointments.book_own")]
+    AppointmentsBookOwn,
+    /// Complete one's own appointments; a role with it is a doctor to book with.
+    #[strum(serialize = "appointments.complete")]
+    AppointmentsComplete,
+    /// Set doctors' working weeks and time off.
+    #[strum(serialize = "schedules.manage")]
+    SchedulesManage,
 }
 
 impl Permission for HospitalPermission {}
@@ -99,6 +124,9 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::AccessLogReadAll,
             H::BreakGlassReview,
             H::PortalManage,
+            H::AppointmentsReadAll,
+            H::AppointmentsManage,
+            H::SchedulesManage,
         ],
     },
     Role {
@@ -111,6 +139,9 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::PatientsUpdateClinical,
             H::CareTeamManage,
             H::BreakGlassRequest,
+            H::AppointmentsReadAssigned,
+            H::AppointmentsBookAssigned,
+            H::AppointmentsComplete,
         ],
     },
     Role {
@@ -122,6 +153,7 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::PatientsClinical,
             H::PatientsUpdateClinical,
             H::BreakGlassRequest,
+            H::AppointmentsReadAssigned,
         ],
     },
     Role {
@@ -133,6 +165,8 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::PatientsRegister,
             H::PatientsUpdateDemographics,
             H::PortalManage,
+            H::AppointmentsReadAll,
+            H::AppointmentsManage,
         ],
     },
     Role {
@@ -148,7 +182,12 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
     Role {
         name: "patient",
         core: &[],
-        own: &[H::PatientsReadOwn, H::PatientsClinical],
+        own: &[
+            H::PatientsReadOwn,
+            H::PatientsClinical,
+            H::AppointmentsReadOwn,
+            H::AppointmentsBookOwn,
+        ],
     },
 ]);
 
@@ -186,7 +225,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(departments::http::routes)
         .configure(patients::http::routes)
         .configure(care_team::http::routes)
-        .configure(break_glass::http::routes);
+        .configure(break_glass::http::routes)
+        .configure(appointments::http::routes)
+        .configure(appointments::schedule_http::routes);
 }
 
 /// Seed the departments of every tenant the server serves: the pinned one

@@ -25,6 +25,20 @@ use utoipa::{OpenApi, ToSchema};
     crate::break_glass::http::request,
     crate::break_glass::http::list,
     crate::break_glass::http::acknowledge,
+    crate::appointments::http::book,
+    crate::appointments::http::list,
+    crate::appointments::http::get,
+    crate::appointments::http::reschedule,
+    crate::appointments::http::cancel,
+    crate::appointments::http::check_in,
+    crate::appointments::http::complete,
+    crate::appointments::http::no_show,
+    crate::appointments::schedule_http::get_schedule,
+    crate::appointments::schedule_http::put_schedule,
+    crate::appointments::schedule_http::list_time_off,
+    crate::appointments::schedule_http::add_time_off,
+    crate::appointments::schedule_http::remove_time_off,
+    crate::appointments::schedule_http::slots,
 ))]
 struct HospitalApi;
 

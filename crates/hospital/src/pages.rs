@@ -27,7 +27,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::patients::portal_pages::routes)
         .configure(crate::break_glass::pages::routes)
         .configure(crate::departments::pages::routes)
-        .configure(crate::care_team::pages::routes);
+        .configure(crate::care_team::pages::routes)
+        .configure(crate::appointments::pages::routes);
 }
 
 /// The tasks of a role here, most frequent first.
@@ -56,6 +57,24 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/my-record",
             label: "My record",
             hint: "your own record and who has read it",
+        });
+    }
+    if user.can(P::AppointmentsReadAll) || user.can(P::AppointmentsReadAssigned) {
+        nav.push(NavLink {
+            href: "/appointments",
+            label: "Appointments",
+            hint: if user.can(P::AppointmentsManage) {
+                "the day's appointments; book, check in, cancel"
+            } else {
+                "the day's appointments you may see"
+            },
+        });
+    }
+    if user.can(P::AppointmentsReadOwn) {
+        nav.push(NavLink {
+            href: "/my-appointments",
+            label: "My appointments",
+            hint: "your appointments; cancel one you cannot attend",
         });
     }
     if user.can(P::BreakGlassReview) {

@@ -91,8 +91,66 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    doctor_schedules (tenant_id, doctor_id, weekday) {
+        tenant_id -> Text,
+        doctor_id -> Text,
+        weekday -> Integer,
+        start_minute -> Integer,
+        end_minute -> Integer,
+        slot_minutes -> Integer,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    doctor_time_off (id) {
+        id -> Text,
+        tenant_id -> Text,
+        doctor_id -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        reason -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    appointments (id) {
+        id -> Text,
+        tenant_id -> Text,
+        patient_id -> Text,
+        doctor_id -> Text,
+        department_id -> Text,
+        kind -> Text,
+        status -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        reason_enc -> Text,
+        notes_enc -> Nullable<Text>,
+        cancel_reason_enc -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    appointment_granules (tenant_id, holder, granule_start) {
+        tenant_id -> Text,
+        holder -> Text,
+        granule_start -> Timestamp,
+        appointment_id -> Text,
+    }
+}
+
 diesel::joinable!(care_team -> patients (patient_id));
 diesel::joinable!(break_glass -> patients (patient_id));
+diesel::joinable!(appointments -> patients (patient_id));
+diesel::joinable!(appointment_granules -> appointments (appointment_id));
 diesel::table! {
     tenant_standing (tenant_id) {
         tenant_id -> Text,
@@ -134,5 +192,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     patients,
     mrn_counters,
     care_team,
-    break_glass
+    break_glass,
+    doctor_schedules,
+    doctor_time_off,
+    appointments,
+    appointment_granules
 );

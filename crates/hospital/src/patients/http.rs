@@ -266,7 +266,24 @@ async fn set_deleted(db: web::Data<Db>, ctx: Ctx, id: String, deleted: bool) -> 
         }
         let by = deleted.then_some(ctx.user.id.as_str());
         store::set_deleted(conn, &ctx.tenant, &id, by)?;
-        ctx.audit(conn, &ctx.patient_event(action, &id))
+        ctx.audit(conn, &ctx.patient_event(action, &id))?;
+        if deleted {
+            // Its open appointments would hold doctors' time, hidden from all.
+            let cancelled = crate::appointments::store::cancel_for_deleted_patient(
+                conn,
+                &ctx.keyring,
+                &ctx.tenant,
+                &id,
+                &ctx.user.id,
+            )?;
+            for appointment in cancelled {
+                let event = ctx
+                    .patient_event("appointment.cancel", &id)
+                    .details(json!({ "appointment": appointment, "patient_deleted": true }));
+                ctx.audit(conn, &event)?;
+            }
+        }
+        Ok(())
     })
     .await
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::patients::sealed::{Sealer, LEGACY_VERSION};
 use crate::patients::store::Row;
 use crate::patients::update::SealedColumns;
-use crate::schema::{break_glass, patients, reencrypt_progress};
+use crate::schema::{appointments, break_glass, patients, reencrypt_progress};
 
 /// The largest batch `[reencrypt].batch_size` allows.
 pub const MAX_BATCH: i64 = 1000;
@@ -49,6 +49,8 @@ pub struct Outcome {
     pub resealed: usize,
     /// Break-the-glass reasons encrypted again under the active key.
     pub grants: usize,
+    /// Appointments' sealed texts encrypted again under the active key.
+    pub appointments: usize,
     /// Rows changed by someone else meanwhile: looked at again next pass.
     pub retried: usize,
     /// Rows that could not be opened (logged by place, never content):
@@ -203,6 +205,10 @@ pub fn run_batch(
         out.grants = moved;
         out.failed += failed;
         grants_left = more;
+        let (moved, failed, more) = reencrypt_appointments(conn, keyring, tenant, &key_id, size)?;
+        out.appointments = moved;
+        out.failed += failed;
+        grants_left |= more;
     }
     if pass_over {
         // A pass that began at the top and met no concurrent change saw
@@ -216,12 +222,13 @@ pub fn run_batch(
     p.resealed += out.resealed as i64;
     p.updated_at = now();
     save(conn, &p, exists)?;
-    if !rows.is_empty() || out.grants > 0 {
+    if !rows.is_empty() || out.grants > 0 || out.appointments > 0 {
         let event = Event::new(actor, "system", ACTION, &format!("tenant:{tenant}"))
             .tenant(Some(tenant))
             .details(json!({
                 "resealed": out.resealed,
                 "grants": out.grants,
+                "appointments": out.appointments,
                 "retried": out.retried,
                 "failed": out.failed,
                 "key_id": key_id,
@@ -266,6 +273,87 @@ fn reencrypt_grants(
             Ok(n) => moved += n,
             Err(e) => {
                 tracing::warn!(error = %e, tenant, grant = %id, "re-encryption: grant left as it is");
+                failed += 1;
+            }
+        }
+    }
+    Ok((moved, failed, stale.len() as i64 >= size))
+}
+
+/// Encrypt the sealed texts (reason, notes, cancellation reason; each
+/// written once) of up to `size` appointments of the tenant with a text not
+/// under `key_id` again under it: (texts moved, failed, whether a full
+/// batch was found).
+fn reencrypt_appointments(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    tenant: &str,
+    key_id: &str,
+    size: i64,
+) -> ApiResult<(usize, usize, bool)> {
+    let p = format!("v1.{key_id}.%");
+    type Texts = (String, String, Option<String>, Option<String>);
+    let stale: Vec<Texts> = appointments::table
+        .filter(appointments::tenant_id.eq(tenant))
+        .filter(
+            appointments::reason_enc
+                .not_like(p.clone())
+                .or(appointments::notes_enc.not_like(p.clone()))
+                .or(appointments::cancel_reason_enc.not_like(p.clone())),
+        )
+        .order(appointments::id.asc())
+        .limit(size)
+        .select((
+            appointments::id,
+            appointments::reason_enc,
+            appointments::notes_enc,
+            appointments::cancel_reason_enc,
+        ))
+        .load(conn)?;
+    let prefix = format!("v1.{key_id}.");
+    let (mut moved, mut failed) = (0, 0);
+    for (id, reason, notes, cancel) in &stale {
+        let result = conn.transaction::<usize, ApiError, _>(|c| {
+            let again = |c: &mut DbConn, column: &str, stored: &str| -> ApiResult<String> {
+                if stored.starts_with(&prefix) {
+                    return Ok(stored.to_string());
+                }
+                let aad = crate::appointments::store::aad(tenant, column, id);
+                keyring.reencrypt(c, tenant, stored, &aad)
+            };
+            let fresh_reason = again(c, "reason", reason)?;
+            let fresh_notes = notes.as_deref().map(|n| again(c, "notes", n)).transpose()?;
+            let fresh_cancel = cancel
+                .as_deref()
+                .map(|n| again(c, "cancel_reason", n))
+                .transpose()?;
+            let n = [
+                Some(reason.as_str()) != Some(fresh_reason.as_str()),
+                notes != &fresh_notes,
+                cancel != &fresh_cancel,
+            ]
+            .iter()
+            .filter(|changed| **changed)
+            .count();
+            // The batch runs under the audit head's lock, which every write
+            // takes first: nothing changed the row since it was read.
+            diesel::update(
+                appointments::table
+                    .filter(appointments::id.eq(id))
+                    .filter(appointments::reason_enc.eq(reason)),
+            )
+            .set((
+                appointments::reason_enc.eq(fresh_reason),
+                appointments::notes_enc.eq(fresh_notes),
+                appointments::cancel_reason_enc.eq(fresh_cancel),
+            ))
+            .execute(c)?;
+            Ok(n)
+        });
+        match result {
+            Ok(n) => moved += n,
+            Err(e) => {
+                tracing::warn!(error = %e, tenant, appointment = %id, "re-encryption: appointment left as it is");
                 failed += 1;
             }
         }

@@ -86,6 +86,8 @@ pub struct Totals {
     pub resealed: usize,
     /// Break-the-glass reasons encrypted again.
     pub grants: usize,
+    /// Appointments' sealed texts encrypted again.
+    pub appointments: usize,
     /// Rows that could not be opened (left as they are).
     pub failed: usize,
 }
@@ -111,6 +113,7 @@ pub fn run_to_completion(
         totals.batches += 1;
         totals.resealed += out.resealed;
         totals.grants += out.grants;
+        totals.appointments += out.appointments;
         totals.failed += out.failed;
         if out.done {
             return Ok(totals);

@@ -12,7 +12,7 @@ use testkit::hospital::{
 };
 use testkit::{assert_error, assert_ok, spawn_with, Method, Service, StatusCode, TestApp};
 
-const TENANT_B: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
+pub(crate) const TENANT_B: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
 const REASON: &str = "Unconscious on arrival and the family is not reachable yet";
 
 /// One tenant's view: its users and what it registered.
@@ -295,7 +295,7 @@ async fn cannot_reach(app: &TestApp, me: &Side, other: &Side) {
 
 /// A hosted hospital whose database holds the demo users of two tenants:
 /// the demo tenant and [`TENANT_B`].
-async fn hosted_with_two_tenants() -> TestApp {
+pub(crate) async fn hosted_with_two_tenants() -> TestApp {
     // One master key for both starts, so either could open what the other wrote.
     let key = format!(
         "{}{}",

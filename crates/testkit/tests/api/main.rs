@@ -13,6 +13,8 @@ mod fuzz;
 mod group_commit;
 mod health;
 mod hospital_access_log;
+mod hospital_appointments;
+mod hospital_appointments_matrix;
 mod hospital_break_glass;
 mod hospital_care_team;
 mod hospital_departments;

@@ -100,6 +100,13 @@ async fn hospital_reception(b: &Chrome, h: &str, mary: &str) -> String {
     assert_eq!(b.path().await, "/home");
     b.check_accessibility("home").await;
     b.shot("hospital-home-reception").await;
+    // The day's appointments, with the booking form.
+    b.click("main a[href='/appointments']").await;
+    b.wait_for_text("Book an appointment").await;
+    b.check_accessibility("appointments").await;
+    b.shot("hospital-appointments").await;
+    b.goto(&format!("{h}/home")).await;
+    b.wait_for_text("Your tasks").await;
     b.click("main a[href='/patients/new']").await;
     b.wait_for_text("Date of birth").await;
     b.check_accessibility("registration").await;
@@ -209,6 +216,9 @@ async fn hospital_patient(b: &Chrome, h: &str) {
     assert!(log.contains("patient.break_glass"), "{log}");
     b.check_accessibility("access log").await;
     b.shot("hospital-portal-access-log").await;
+    b.goto(&format!("{h}/my-appointments")).await;
+    b.wait_for_text("You have no appointments").await;
+    b.check_accessibility("my appointments").await;
 }
 
 async fn hospital_admin(b: &Chrome, h: &str) {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod client;
+mod hospital_appointments;
 mod hospital_pages;
 mod kernel_pages;
 mod mfa;
