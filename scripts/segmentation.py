@@ -54,6 +54,8 @@ ROUTES = {
     ],
     "owner": [
         ("GET", "/internal/v1/whoami", {"hospital"}),
+        ("POST", "/internal/v1/heartbeat", {"hospital"}),
+        ("GET", "/internal/v1/provisioning", {"hospital"}),
     ],
 }
 PREFIX = {"hospital": "tenant", "company": "company", "dev": "dev", "owner": "owner"}
@@ -170,14 +172,36 @@ class Harness:
         certs = self.work / "certs"
         sh(bh, "certs", "init", "--dir", str(certs))
         for s in SERVERS:
-            ips = sum((["--ip", a] for _, a in addresses(s)), [])
-            tenant = ["--tenant", self.tenant] if s == "hospital" else []
-            sh(bh, "certs", "issue", "--service", s, *tenant, *ips, "--dir", str(certs))
+            if s != "hospital":  # its identity names the tenant owner gives it
+                self.issue(s)
             sh(bh, "certs", "public", "--dns", "localhost", "--ip", "127.0.0.1", "--name", f"{s}-public", "--dir", str(certs))
         # A certificate of another CA, with a valid-looking identity.
         other = self.work / "other-ca"
         sh(bh, "certs", "init", "--dir", str(other))
         sh(bh, "certs", "issue", "--service", "company", "--ip", "127.0.0.1", "--dir", str(other))
+
+    def issue(self, s):
+        ips = sum((["--ip", a] for _, a in addresses(s)), [])
+        tenant = ["--tenant", self.tenant] if s == "hospital" else []
+        sh(str(self.bin / "bulkhead"), "certs", "issue", "--service", s, *tenant, *ips,
+           "--dir", str(self.work / "certs"))
+
+    def register_hospital(self):
+        """Owner registers the hospital (its id goes into the hospital's
+        certificate and configuration; its first admin is provisioned)."""
+        owner = self.admin_token("owner")
+        self.first_admin = ("chief@seg.example.org", "Seg-" + secrets.token_urlsafe(18))
+        status, body = self.api("owner", "POST", "/tenants", owner, {
+            "companyName": "Segment Hospital", "subdomain": "segment",
+            "tenantDbName": "hospital_segment", "region": "local",
+            "firstAdmin": {"email": self.first_admin[0], "password": self.first_admin[1],
+                           "firstName": "Ada", "lastName": "Chief"}})
+        self.record("flow", "owner registers the hospital", "201", str(status))
+        if status != 201:
+            raise SystemExit(f"registration: {status} {body}")
+        self.tenant = body["data"]["tenant"]["id"]
+        self.issue("hospital")
+        self.write_config("hospital")
 
     def secret(self, server, name, value):
         path = self.work / server / name
@@ -186,34 +210,40 @@ class Harness:
         return path
 
     def configs(self):
-        certs = self.work / "certs"
-        for s, port in SERVERS.items():
-            d = self.work / s
-            d.mkdir(mode=0o700)
-            jwt = self.secret(s, "jwt", secrets.token_urlsafe(48))
-            pw = self.secret(s, "admin-password", "Seg-" + secrets.token_urlsafe(18))
-            lines = [
-                "[server]", 'host = "0.0.0.0"', f"port = {port}",
-                f'tls_cert = "{certs}/{s}-public.crt"', f'tls_key = "{certs}/{s}-public.key"',
-                "[database]", f'url = "sqlite://{d}/{s}.db"',
-                "[auth]", f'jwt_secret_file = "{jwt}"', "bcrypt_cost = 4",
-                "[bootstrap]", f'admin_username = "{s}-admin"', f'admin_password_file = "{pw}"',
-                "[plane]", "enabled = true", 'host = "0.0.0.0"',
-                f"port = {INTERNAL.get(s, port + 100)}",
-                f'cert = "{certs}/{s}.crt"', f'key = "{certs}/{s}.key"',
-                f'ca = "{certs}/ca.crt"', f'crl = "{certs}/ca.crl"',
-                "anchor_interval_secs = 1", "outbox_interval_secs = 1",
-            ]
-            for caller, callee in EDGES:
-                if caller == s:
-                    i = EDGES.index((caller, callee))
-                    lines.append(f'{callee}_url = "https://{addr(i, "callee")}:{INTERNAL[callee]}"')
+        for s in SERVERS:
+            (self.work / s).mkdir(mode=0o700)
+            self.secret(s, "jwt", secrets.token_urlsafe(48))
+            self.secret(s, "admin-password", "Seg-" + secrets.token_urlsafe(18))
             if s == "hospital":
-                key = self.secret(s, "master-key", secrets.token_hex(32))
-                lines += ["[crypto]", f'master_key_file = "{key}"',
-                          "[tenancy]", 'mode = "onsite"', f'tenant_id = "{self.tenant}"']
-            lines += ["[log]", 'format = "json"', 'level = "info"']
-            (d / "config.toml").write_text("\n".join(lines) + "\n")
+                self.secret(s, "master-key", secrets.token_hex(32))
+            else:  # the hospital's waits for its tenant id
+                self.write_config(s)
+
+    def write_config(self, s):
+        certs, d, port = self.work / "certs", self.work / s, SERVERS[s]
+        lines = [
+            "[server]", 'host = "0.0.0.0"', f"port = {port}",
+            f'tls_cert = "{certs}/{s}-public.crt"', f'tls_key = "{certs}/{s}-public.key"',
+            "[database]", f'url = "sqlite://{d}/{s}.db"',
+            "[auth]", f'jwt_secret_file = "{d}/jwt"', "bcrypt_cost = 4",
+            "[bootstrap]", f'admin_username = "{s}-admin"', f'admin_password_file = "{d}/admin-password"',
+            "[plane]", "enabled = true", 'host = "0.0.0.0"',
+            f"port = {INTERNAL.get(s, port + 100)}",
+            f'cert = "{certs}/{s}.crt"', f'key = "{certs}/{s}.key"',
+            f'ca = "{certs}/ca.crt"', f'crl = "{certs}/ca.crl"',
+            "anchor_interval_secs = 1", "outbox_interval_secs = 1",
+        ]
+        if s == "hospital":
+            lines.append("heartbeat_interval_secs = 1")
+        for caller, callee in EDGES:
+            if caller == s:
+                i = EDGES.index((caller, callee))
+                lines.append(f'{callee}_url = "https://{addr(i, "callee")}:{INTERNAL[callee]}"')
+        if s == "hospital":
+            lines += ["[crypto]", f'master_key_file = "{d}/master-key"',
+                      "[tenancy]", 'mode = "onsite"', f'tenant_id = "{self.tenant}"']
+        lines += ["[log]", 'format = "json"', 'level = "info"']
+        (d / "config.toml").write_text("\n".join(lines) + "\n")
 
     def network(self):
         for s in SERVERS:
@@ -239,8 +269,8 @@ class Harness:
                        + "".join(f"    {r}\n" for r in rules) + "  }\n}\n")
             sh("ip", "netns", "exec", self.ns(s), "nft", "-f", "-", input=ruleset)
 
-    def start(self):
-        for s in ["dev", "company", "owner", "hospital"]:
+    def start(self, servers):
+        for s in servers:
             d = self.work / s
             log = open(d / "server.log", "wb")
             self.procs[s] = subprocess.Popen(
@@ -354,6 +384,22 @@ class Harness:
         r = self.https("hospital", "owner", addr(1, "callee"), 4101, "GET", "/internal/v1/whoami",
                        identity="hospital")
         self.record("flow", "hospital -> owner whoami", "200", str(r.get("status")))
+        # The first admin owner registered, provisioned over the plane.
+        status = None
+        deadline = time.time() + 30
+        while time.time() < deadline and status != 200:
+            status = self.login("hospital", *self.first_admin).get("status")
+            time.sleep(0.5)
+        self.record("flow", "the first admin registered on owner signs in on the hospital",
+                    "200", str(status))
+        owner = self.admin_token("owner")
+        health = None
+        deadline = time.time() + 30
+        while time.time() < deadline and health != "healthy":
+            _, body = self.api("owner", "GET", f"/tenants/{self.tenant}/database-health", owner)
+            health = (body.get("data") or {}).get("status")
+            time.sleep(0.5)
+        self.record("flow", "owner sees the hospital's heartbeat", "healthy", str(health))
 
     # the network layer: every (source, destination, address, port)
     def network_layer(self):
@@ -559,7 +605,9 @@ def main():
         h.pki()
         h.configs()
         h.network()
-        h.start()
+        h.start(["dev", "company", "owner"])
+        h.register_hospital()
+        h.start(["hospital"])
         h.flows()
         h.register_patient()
         h.network_layer()
