@@ -260,6 +260,26 @@ pub fn end_all_of_user(
     .execute(conn)?)
 }
 
+/// End every open session of a tenant's users (the tenant was suspended or
+/// archived). How many were ended.
+pub fn end_all_of_tenant(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    reason: &str,
+    at: NaiveDateTime,
+) -> ApiResult<usize> {
+    Ok(diesel::update(
+        auth_sessions::table
+            .filter(auth_sessions::tenant_id.eq(tenant_id))
+            .filter(auth_sessions::ended_at.is_null()),
+    )
+    .set((
+        auth_sessions::ended_at.eq(Some(at)),
+        auth_sessions::ended_reason.eq(Some(reason)),
+    ))
+    .execute(conn)?)
+}
+
 /// A user's sessions that still admit requests at `at`, newest first.
 pub fn list_live(
     conn: &mut DbConn,

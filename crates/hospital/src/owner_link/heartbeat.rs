@@ -68,6 +68,18 @@ pub async fn once(ctx: &PlaneContext, owner: &PeerClient) -> anyhow::Result<Hear
                 commands::apply(c, &t, cmd)?;
             }
             if let Some(from) = standing::save(c, &kept)? {
+                // Suspended or archived: the sessions already open end too,
+                // so no token issued before keeps working until it expires.
+                let ended = if kept.status == "active" {
+                    0
+                } else {
+                    common::auth::session::end_all_of_tenant(
+                        c,
+                        &kept.tenant_id,
+                        &format!("tenant {}", kept.status),
+                        common::db::now(),
+                    )?
+                };
                 let event = Event::new(
                     "owner",
                     "system",
@@ -75,7 +87,7 @@ pub async fn once(ctx: &PlaneContext, owner: &PeerClient) -> anyhow::Result<Hear
                     &format!("tenant:{}", kept.tenant_id),
                 )
                 .tenant(Some(&kept.tenant_id))
-                .details(json!({ "from": from, "to": kept.status }));
+                .details(json!({ "from": from, "to": kept.status, "sessions_ended": ended }));
                 audit::append(c, &event, &Origin::default())?;
             }
             Ok(())

@@ -727,8 +727,9 @@ mod heartbeat {
         let hospital = start(Service::Hospital, &pki, &ports, &[]).await;
         let token = owner.admin_token().await;
         wait_healthy(&owner, &token).await;
-        let (status, _) = try_login(&hospital, "doctor", "doctor123").await;
+        let (status, before) = try_login(&hospital, "doctor", "doctor123").await;
         assert_eq!(status, StatusCode::OK);
+        let old_token = before["data"]["access_token"].as_str().unwrap().to_string();
 
         let path = format!("/tenants/{DEMO_TENANT_ID}");
         let (status, body) = owner
@@ -758,6 +759,11 @@ mod heartbeat {
                 .contains("suspended"),
             "{refused}"
         );
+        // A token issued before the suspension ends with its session.
+        let (status, body) = hospital
+            .api(Method::GET, "/auth/me", Some(&old_token), None)
+            .await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
         // A wrong password still gets the one 401 (suspension tells a guesser nothing).
         let (status, body) = try_login(&hospital, "doctor", "wrong-password-1").await;
         assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
