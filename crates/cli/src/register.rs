@@ -251,8 +251,30 @@ fn admin_password(args: &RegisterArgs) -> anyhow::Result<(String, bool)> {
     Ok((raw.lines().next().unwrap_or("").to_string(), false))
 }
 
+/// The database a PostgreSQL URL names (its path), if any.
+pub fn database_of(url: &str) -> Option<String> {
+    let base = url.split_once('?').map_or(url, |(b, _)| b);
+    let rest = &base[base.find("://")? + 3..];
+    let (_, db) = rest.split_once('/')?;
+    (!db.is_empty()).then(|| db.to_string())
+}
+
+/// A database name the CLI will put in SQL: a letter, then a-z, 0-9, '_'.
+pub fn check_db_name(name: &str) -> anyhow::Result<()> {
+    let b = name.as_bytes();
+    if b.first().is_some_and(u8::is_ascii_lowercase)
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+    {
+        Ok(())
+    } else {
+        bail!("{name:?} is not a database name (a letter, then a-z, 0-9, '_', at most 63)")
+    }
+}
+
 /// `url` with its database (the path) replaced by `name`.
-fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
+pub fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
@@ -271,7 +293,8 @@ fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
 
 /// Create database `name` on the server of `admin_url` unless it exists;
 /// whether it was created. `name` is a checked label (a-z, 0-9, '_').
-fn create_pg_database(admin_url: &str, name: &str) -> anyhow::Result<bool> {
+pub fn create_pg_database(admin_url: &str, name: &str) -> anyhow::Result<bool> {
+    check_db_name(name)?;
     use diesel::prelude::*;
     use diesel::sql_types::Text;
     #[derive(QueryableByName)]

@@ -298,6 +298,23 @@ pub fn ensure_demo(dir: &Path, hospital_tenant: &str) -> Result<Vec<String>> {
     Ok(created)
 }
 
+/// For the demo's further hospitals (`bulkhead up --demo` starts a second
+/// one): after [`ensure_demo`], create `<name>.crt`/`<name>.key` for
+/// `hospital/<tenant>` unless a usable one is there (same rules as
+/// [`ensure_demo`]). Whether it was (re)issued.
+pub fn ensure_demo_hospital(dir: &Path, name: &str, tenant: &str) -> Result<bool> {
+    let identity =
+        ServiceIdentity::for_service(Service::Hospital, Some(tenant)).map_err(|e| anyhow!(e))?;
+    let ca = load_ca(dir)?;
+    if leaf_is_usable(dir, &ca, name, &identity) {
+        return Ok(false);
+    }
+    let dns = vec!["localhost".to_string()];
+    let ips = vec![IpAddr::from([127, 0, 0, 1])];
+    issue(dir, &identity, name, &dns, &ips, DEFAULT_LEAF_DAYS)?;
+    Ok(true)
+}
+
 fn check_ca_current(ca: &Ca, dir: &Path) -> Result<()> {
     let der = CertificateDer::from_pem_slice(ca.cert_pem.as_bytes())
         .map_err(|e| anyhow!("parsing the CA certificate: {e}"))?;

@@ -262,7 +262,7 @@ async fn a_tenants_status_and_plan_change_and_the_list_filters_on_them() {
         )
         .await;
     assert_eq!(r["data"].as_array().unwrap().len(), 1);
-    assert_eq!(r["meta"]["total"], 3, "demo, alpha, beta");
+    assert_eq!(r["meta"]["total"], 4, "two demo tenants, alpha, beta");
 
     // Unassign, archive; a bad status or plan is 400; unknown tenant 404.
     let (status, reply) = app
