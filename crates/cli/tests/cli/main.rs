@@ -21,4 +21,5 @@ mod plane;
 mod postgres;
 mod servers;
 mod support;
+mod tenants;
 mod up;

@@ -18,9 +18,12 @@ pub struct Up {
     ports: [(String, u16); 5],
     internal: [(String, u16); 4],
     dbs: Vec<(String, TestDb)>,
-    /// Its working folder (certificates, SQLite files).
+    /// Its working folder (certificates, SQLite files, `up.log`).
     pub dir: tempfile::TempDir,
 }
+
+/// The file `bulkhead up` and its servers write their output to.
+pub const LOG_FILE: &str = "up.log";
 
 impl Up {
     /// Start it with `extra` environment.
@@ -42,9 +45,9 @@ impl Up {
             .arg("--second-hospital-db")
             .arg(second.url())
             .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdin(Stdio::null());
+        let log = std::fs::File::create(dir.path().join(LOG_FILE)).unwrap();
+        cmd.stdout(log.try_clone().unwrap()).stderr(log);
         let internal = [
             ("hospital".to_string(), free_port()),
             ("company".to_string(), free_port()),
@@ -112,6 +115,11 @@ impl Up {
         self.dbs.iter().find(|(s, _)| s == service).unwrap().1.url()
     }
 
+    /// The internal (plane) port of `service`.
+    pub fn internal_port(&self, service: &str) -> u16 {
+        self.internal.iter().find(|(s, _)| s == service).unwrap().1
+    }
+
     /// The public port of `service`.
     pub fn port(&self, service: &str) -> u16 {
         self.ports.iter().find(|(s, _)| s == service).unwrap().1
@@ -157,7 +165,13 @@ async fn up_runs_all_four_with_demo_logins_and_stops_on_signal() {
 
     // The second on-site hospital: its own tenant, database and
     // certificate; owner lists both demo hospitals with live health.
-    let second = login(up.port("hospital-2"), "/api/v1/tenant", "doctor", "doctor123").await;
+    let second = login(
+        up.port("hospital-2"),
+        "/api/v1/tenant",
+        "doctor",
+        "doctor123",
+    )
+    .await;
     assert_eq!(
         second["data"]["user"]["tenant_id"],
         common::config::DEMO_TENANT2_ID
