@@ -523,6 +523,24 @@ mod tests {
     }
 
     #[test]
+    fn ensure_demo_hospital_issues_once_and_for_its_tenant() {
+        let tmp = tempdir();
+        let dir = tmp.path().join("certs");
+        ensure_demo(&dir, TENANT).unwrap();
+        let second = "00000000-0000-4000-8000-000000000002";
+        assert!(ensure_demo_hospital(&dir, "hospital-2", second).unwrap());
+        assert!(!ensure_demo_hospital(&dir, "hospital-2", second).unwrap());
+        let pem = fs::read_to_string(dir.join("hospital-2.crt")).unwrap();
+        let (_, id) = parse_serials_and_identity(&pem).unwrap();
+        assert_eq!(
+            id,
+            Some(ServiceIdentity::for_service(Service::Hospital, Some(second)).unwrap())
+        );
+        // Another tenant's certificate under that name is reissued.
+        assert!(ensure_demo_hospital(&dir, "hospital-2", TENANT).unwrap());
+    }
+
+    #[test]
     fn ensure_demo_creates_what_is_missing() {
         let tmp = tempdir();
         let dir = tmp.path().join("certs");

@@ -432,3 +432,75 @@ async fn a_hospital_registered_with_the_cli_starts_logs_in_reports_to_owner_and_
     assert!(!third_log.is_empty() && Path::new(&hospital_log).exists());
     drop(hospital);
 }
+
+/// Refusals change nothing: without a CA, or with a weak password, nothing
+/// is registered (the same subdomain registers afterwards); without a
+/// password file one is generated into a private file, never printed.
+#[test]
+fn register_tenant_refusals_leave_nothing_and_a_generated_password_stays_in_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = crate::support::TestDb::new(dir.path(), "owner");
+    let env = [
+        ("OWNER__DATABASE__URL", owner.url()),
+        ("OWNER__AUTH__BCRYPT_COST", "4"),
+    ];
+    let base = [
+        "register-tenant",
+        "--company",
+        "Ramzan Hospital",
+        "--subdomain",
+        "ramzan",
+        "--db",
+        "hospital_ramzan",
+        "--certs-dir",
+        "certs",
+    ];
+    // No CA yet: refused before anything is written.
+    std::fs::create_dir(dir.path().join("certs")).unwrap();
+    let o = run(&base, &env, dir.path());
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("certs init"), "{}", text(&o));
+    assert!(!dir.path().join("hospitals/ramzan/hospital.toml").exists());
+
+    let init = run(&["certs", "init", "--dir", "certs"], &[], dir.path());
+    assert!(init.status.success(), "{}", text(&init));
+    // A password the policy refuses: exit 1, nothing registered.
+    std::fs::write(dir.path().join("weak"), "password\n").unwrap();
+    let o = run(
+        &[&base[..], &["--admin-password-file", "weak"]].concat(),
+        &env,
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("owner refused"), "{}", text(&o));
+    assert!(!dir.path().join("certs/hospital-ramzan.crt").exists());
+
+    // Now it registers; the generated password is only in its 0600 file.
+    let o = run(&base, &env, dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let file = dir.path().join("hospitals/ramzan/first-admin.password");
+    let password = std::fs::read_to_string(&file).unwrap();
+    let password = password.trim();
+    assert!(password.len() >= 12);
+    assert!(!text(&o).contains(password), "the password is not printed");
+    assert!(text(&o).contains("admin@ramzan.local"), "{}", text(&o));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o077,
+        0
+    );
+    // The written configuration is one the hospital accepts.
+    let check = run(
+        &[
+            "config",
+            "check",
+            "--service",
+            "hospital",
+            "--config",
+            "hospitals/ramzan/hospital.toml",
+        ],
+        &[],
+        dir.path(),
+    );
+    assert!(check.status.success(), "{}", text(&check));
+}
