@@ -71,7 +71,7 @@ enum Command {
     },
     /// Register a hospital with owner, issue its certificate, create its
     /// database and write its configuration; prints the tenant id.
-    RegisterTenant(register::RegisterArgs),
+    RegisterTenant(Box<register::RegisterArgs>),
     /// Machine baselines for `make bench-http` (bcrypt rate).
     Bench {
         #[command(subcommand)]
@@ -146,7 +146,7 @@ fn main() -> ExitCode {
         } => config_check::run(service, &config),
         Command::Bench { command } => bench::run(command),
         Command::Keys { command } => keys::run(command),
-        Command::RegisterTenant(args) => register::run(args),
+        Command::RegisterTenant(args) => register::run(*args),
     };
     match result {
         Ok(code) => code,
