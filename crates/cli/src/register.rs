@@ -144,7 +144,19 @@ pub fn run(args: RegisterArgs) -> anyhow::Result<ExitCode> {
     let identity = ServiceIdentity::for_service(Service::Hospital, Some(&tenant_id))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
 
-    // Its database first: a server that refuses is better found before
+    // A taken subdomain or database name is refused before any database
+    // is created (`register` checks again in its transaction).
+    let db = crate::admin::open(Service::Owner, &owner_cfg, true)?;
+    let mut conn = db.conn().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(field) = owner::tenants::store::taken(&mut conn, &tenant.slug, &args.db_name)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    {
+        return refused(&ApiError::Conflict(format!(
+            "a tenant with this {field} exists"
+        )));
+    }
+
+    // Its database next: a server that refuses is better found before
     // the tenant exists on owner.
     let database_url = match &args.database_url {
         Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
@@ -161,8 +173,6 @@ pub fn run(args: RegisterArgs) -> anyhow::Result<ExitCode> {
         ),
     };
 
-    let db = crate::admin::open(Service::Owner, &owner_cfg, true)?;
-    let mut conn = db.conn().map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Err(e) = write_tx(&mut conn, |c| {
         register(c, &tenant, &admin, ("cli", "cli"), &Origin::default())
     }) {

@@ -489,6 +489,45 @@ fn register_tenant_refusals_leave_nothing_and_a_generated_password_stays_in_a_fi
         std::fs::metadata(&file).unwrap().permissions().mode() & 0o077,
         0
     );
+    // The subdomain again, with a new database name: refused before any
+    // database is created (on PostgreSQL: none named so afterwards).
+    let fresh = format!("bh_cli_unused_{}", uuid::Uuid::new_v4().simple());
+    let pg = std::env::var("BULKHEAD_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let mut again = vec![
+        "register-tenant",
+        "--company",
+        "Ramzan Again",
+        "--subdomain",
+        "ramzan",
+        "--db",
+        &fresh,
+        "--certs-dir",
+        "certs",
+        "--out",
+        "again",
+    ];
+    if let Some(u) = &pg {
+        again.extend(["--database-url", u.as_str()]);
+    }
+    let o = run(&again, &env, dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("subdomain exists"), "{}", text(&o));
+    if let Some(u) = &pg {
+        let _guard = CreatedPg {
+            admin_url: u.clone(),
+            name: fresh.clone(),
+        };
+        let mut c = PgConnection::establish(u).unwrap();
+        let found: Vec<TextRow> =
+            diesel::sql_query("SELECT datname::text AS v FROM pg_database WHERE datname = $1")
+                .bind::<diesel::sql_types::Text, _>(&fresh)
+                .load(&mut c)
+                .unwrap();
+        assert!(found.is_empty(), "no database created for a refusal");
+    }
+
     // The written configuration is one the hospital accepts.
     let check = run(
         &[
