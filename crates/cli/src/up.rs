@@ -1,6 +1,7 @@
 //! `bulkhead up`: start the four server binaries found next to this one as
-//! child processes, print their URLs (and the demo logins), stop them all
-//! on Ctrl-C, and exit non-zero if one dies.
+//! child processes (with `--demo`, a second on-site hospital too), print
+//! their URLs (and the demo logins), stop them all on Ctrl-C, and exit
+//! non-zero if one dies.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
