@@ -24,7 +24,7 @@ pub fn spec(service: Service) -> &'static Spec {
     }
 }
 
-fn open(service: Service, config: &Config, migrate: bool) -> anyhow::Result<Db> {
+pub(crate) fn open(service: Service, config: &Config, migrate: bool) -> anyhow::Result<Db> {
     spec(service).check_sections(config)?;
     let timeout = Duration::from_secs(config.database.pool_timeout_secs);
     let m = spec(service).migrations;

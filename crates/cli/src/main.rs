@@ -11,6 +11,7 @@ mod bench;
 mod certs;
 mod config_check;
 mod keys;
+mod register;
 mod up;
 
 use std::path::PathBuf;
@@ -68,6 +69,9 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Register a hospital with owner, issue its certificate, create its
+    /// database and write its configuration; prints the tenant id.
+    RegisterTenant(Box<register::RegisterArgs>),
     /// Machine baselines for `make bench-http` (bcrypt rate).
     Bench {
         #[command(subcommand)]
@@ -142,6 +146,7 @@ fn main() -> ExitCode {
         } => config_check::run(service, &config),
         Command::Bench { command } => bench::run(command),
         Command::Keys { command } => keys::run(command),
+        Command::RegisterTenant(args) => register::run(*args),
     };
     match result {
         Ok(code) => code,

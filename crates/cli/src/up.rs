@@ -1,6 +1,7 @@
 //! `bulkhead up`: start the four server binaries found next to this one as
-//! child processes, print their URLs (and the demo logins), stop them all
-//! on Ctrl-C, and exit non-zero if one dies.
+//! child processes (with `--demo`, a second on-site hospital too), print
+//! their URLs (and the demo logins), stop them all on Ctrl-C, and exit
+//! non-zero if one dies.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -26,10 +27,24 @@ pub struct UpArgs {
     /// Seconds to wait for each server to accept connections.
     #[arg(long, default_value_t = 60)]
     wait_secs: u64,
+    /// `--demo`: the public port of the second demo hospital ("Demo Ramzan
+    /// Hospital", tenant `DEMO_TENANT2_ID`).
+    #[arg(long, default_value_t = 3011)]
+    second_hospital_port: u16,
+    /// `--demo`: the second hospital's database URL; default: beside the
+    /// first (`sqlite://data/hospital-2.db`), or on the first's PostgreSQL
+    /// server as `<its database>_2`, created if missing.
+    #[arg(long)]
+    second_hospital_db: Option<String>,
 }
+
+/// The certificate file stem of the second demo hospital.
+const SECOND_HOSPITAL_CERT: &str = "hospital-2";
 
 struct Running {
     service: Service,
+    /// The name it is shown by (`hospital`, `hospital-2`, …).
+    label: String,
     addr: SocketAddr,
     child: Child,
 }
@@ -53,6 +68,16 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         // internal plane; create whatever is missing (never in production).
         let created = pki::ensure_demo(&args.certs_dir, common::config::DEMO_TENANT_ID)
             .context("creating the demo certificates")?;
+        let mut created = created;
+        if pki::ensure_demo_hospital(
+            &args.certs_dir,
+            SECOND_HOSPITAL_CERT,
+            common::config::DEMO_TENANT2_ID,
+        )
+        .context("creating the second demo hospital's certificate")?
+        {
+            created.push(SECOND_HOSPITAL_CERT.to_string());
+        }
         if !created.is_empty() {
             println!(
                 "bulkhead: demo certificates created in {}: {}",
@@ -92,9 +117,20 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("starting {}", binary.display()))?;
         running.push(Running {
             service,
+            label: service.name().to_string(),
             addr,
             child,
         });
+        if args.demo && service == Service::Hospital {
+            let second = match second_hospital(&args, &cfg, &binary, config_file.as_deref()) {
+                Ok(r) => r,
+                Err(e) => {
+                    stop_all(&mut running).await;
+                    return Err(e);
+                }
+            };
+            running.push(second);
+        }
     }
     let deadline = Duration::from_secs(args.wait_secs);
     for r in &mut running {
@@ -125,6 +161,72 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The demo's second on-site hospital: the same binary and configuration
+/// as the first, with its own tenant, port, database and certificate.
+fn second_hospital(
+    args: &UpArgs,
+    first: &Config,
+    binary: &std::path::Path,
+    config_file: Option<&std::path::Path>,
+) -> anyhow::Result<Running> {
+    let url = match &args.second_hospital_db {
+        Some(u) => u.clone(),
+        None => second_db_url(first.database_url())?,
+    };
+    let addr = SocketAddr::new(first.server.host, args.second_hospital_port);
+    let cert = args.certs_dir.join(format!("{SECOND_HOSPITAL_CERT}.crt"));
+    let key = args.certs_dir.join(format!("{SECOND_HOSPITAL_CERT}.key"));
+    let mut cmd = Command::new(binary);
+    if let Some(f) = config_file {
+        cmd.arg("--config").arg(f);
+    }
+    cmd.arg("--demo")
+        .env(
+            "HOSPITAL__SERVER__PORT",
+            args.second_hospital_port.to_string(),
+        )
+        .env("HOSPITAL__DATABASE__URL", &url)
+        .env("HOSPITAL__TENANCY__MODE", "onsite")
+        .env(
+            "HOSPITAL__TENANCY__TENANT_ID",
+            common::config::DEMO_TENANT2_ID,
+        )
+        .env("HOSPITAL__PLANE__CERT", &cert)
+        .env("HOSPITAL__PLANE__KEY", &key)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting the second hospital ({})", binary.display()))?;
+    Ok(Running {
+        service: Service::Hospital,
+        label: SECOND_HOSPITAL_CERT.to_string(),
+        addr,
+        child,
+    })
+}
+
+/// The second demo hospital's database beside the first one's: a SQLite
+/// file `<stem>-2.db`, or `<database>_2` on the same PostgreSQL server
+/// (created if missing).
+fn second_db_url(first: &str) -> anyhow::Result<String> {
+    if let Some(path) = first.strip_prefix("sqlite://") {
+        let path = std::path::Path::new(path);
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .context("the hospital's SQLite URL names no file")?;
+        let file = path.with_file_name(format!("{stem}-2.db"));
+        return Ok(format!("sqlite://{}", file.display()));
+    }
+    let name = crate::register::database_of(first)
+        .context("the hospital's database URL names no database")?;
+    let second = format!("{name}_2");
+    crate::register::check_db_name(&second)?;
+    crate::register::create_pg_database(first, &second)?;
+    crate::register::with_database(first, &second)
+}
+
 async fn wait_listening(r: &mut Running, deadline: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     let probe = match r.addr.ip() {
@@ -133,7 +235,7 @@ async fn wait_listening(r: &mut Running, deadline: Duration) -> anyhow::Result<(
     };
     loop {
         if let Some(status) = r.child.try_wait()? {
-            bail!("{}-server exited during start-up ({status})", r.service);
+            bail!("{}-server exited during start-up ({status})", r.label);
         }
         if TcpStream::connect_timeout(&probe, Duration::from_millis(200)).is_ok() {
             return Ok(());
@@ -141,7 +243,7 @@ async fn wait_listening(r: &mut Running, deadline: Duration) -> anyhow::Result<(
         if started.elapsed() > deadline {
             bail!(
                 "{}-server did not listen on {} within {:?}",
-                r.service,
+                r.label,
                 r.addr,
                 deadline
             );
@@ -150,11 +252,11 @@ async fn wait_listening(r: &mut Running, deadline: Duration) -> anyhow::Result<(
     }
 }
 
-async fn first_exit(running: &mut [Running]) -> (Service, std::process::ExitStatus) {
+async fn first_exit(running: &mut [Running]) -> (String, std::process::ExitStatus) {
     loop {
         for r in running.iter_mut() {
             if let Ok(Some(status)) = r.child.try_wait() {
-                return (r.service, status);
+                return (r.label.clone(), status);
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -187,8 +289,8 @@ fn print_banner(running: &[Running], demo: bool) {
     println!("Bulkhead is up (web pages at each root, the API under its prefix):");
     for r in running {
         println!(
-            "  {:<9} http://{}/  http://{}{}",
-            r.service.name(),
+            "  {:<10} http://{}/  http://{}{}",
+            r.label,
             r.addr,
             r.addr,
             r.service.api_prefix()
@@ -201,8 +303,15 @@ fn print_banner(running: &[Running], demo: bool) {
                 "  First: open http://localhost:{} and log in as doctor / doctor123.",
                 h.addr.port()
             );
-            println!();
         }
+        if let Some(h) = running.iter().find(|r| r.label == SECOND_HOSPITAL_CERT) {
+            println!(
+                "  A second on-site hospital (Demo Ramzan Hospital) is on http://localhost:{}, same demo logins;",
+                h.addr.port()
+            );
+            println!("  owner (owner / owner123) lists both with their live health.");
+        }
+        println!();
         println!("  *** DEMO MODE: published passwords, synthetic data only, loopback only ***");
         for r in running {
             let logins: Vec<String> = crate::admin::spec(r.service)
@@ -210,9 +319,9 @@ fn print_banner(running: &[Running], demo: bool) {
                 .iter()
                 .map(|(u, p, role)| format!("{u}/{p} ({role})"))
                 .collect();
-            println!("  {:<9} {}", r.service.name(), logins.join("  "));
+            println!("  {:<10} {}", r.label, logins.join("  "));
         }
     }
     println!();
-    println!("Press Ctrl-C to stop all four.");
+    println!("Press Ctrl-C to stop them all.");
 }

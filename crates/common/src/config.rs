@@ -406,6 +406,9 @@ pub enum TenancyMode {
 
 /// The fixed id of the demo tenant ("Demo General Hospital").
 pub const DEMO_TENANT_ID: &str = "00000000-0000-4000-8000-000000000001";
+/// The fixed id of the second demo hospital ("Demo Ramzan Hospital"), which
+/// `bulkhead up --demo` starts beside the first on its own port.
+pub const DEMO_TENANT2_ID: &str = "00000000-0000-4000-8000-000000000002";
 
 impl Config {
     /// Load from defaults, `path` (if any) and the process environment.

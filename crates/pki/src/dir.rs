@@ -298,6 +298,23 @@ pub fn ensure_demo(dir: &Path, hospital_tenant: &str) -> Result<Vec<String>> {
     Ok(created)
 }
 
+/// For the demo's further hospitals (`bulkhead up --demo` starts a second
+/// one): after [`ensure_demo`], create `<name>.crt`/`<name>.key` for
+/// `hospital/<tenant>` unless a usable one is there (same rules as
+/// [`ensure_demo`]). Whether it was (re)issued.
+pub fn ensure_demo_hospital(dir: &Path, name: &str, tenant: &str) -> Result<bool> {
+    let identity =
+        ServiceIdentity::for_service(Service::Hospital, Some(tenant)).map_err(|e| anyhow!(e))?;
+    let ca = load_ca(dir)?;
+    if leaf_is_usable(dir, &ca, name, &identity) {
+        return Ok(false);
+    }
+    let dns = vec!["localhost".to_string()];
+    let ips = vec![IpAddr::from([127, 0, 0, 1])];
+    issue(dir, &identity, name, &dns, &ips, DEFAULT_LEAF_DAYS)?;
+    Ok(true)
+}
+
 fn check_ca_current(ca: &Ca, dir: &Path) -> Result<()> {
     let der = CertificateDer::from_pem_slice(ca.cert_pem.as_bytes())
         .map_err(|e| anyhow!("parsing the CA certificate: {e}"))?;
@@ -503,6 +520,24 @@ mod tests {
             "not a key"
         );
         assert!(!dir.join(CA_CERT_FILE).exists());
+    }
+
+    #[test]
+    fn ensure_demo_hospital_issues_once_and_for_its_tenant() {
+        let tmp = tempdir();
+        let dir = tmp.path().join("certs");
+        ensure_demo(&dir, TENANT).unwrap();
+        let second = "00000000-0000-4000-8000-000000000002";
+        assert!(ensure_demo_hospital(&dir, "hospital-2", second).unwrap());
+        assert!(!ensure_demo_hospital(&dir, "hospital-2", second).unwrap());
+        let pem = fs::read_to_string(dir.join("hospital-2.crt")).unwrap();
+        let (_, id) = parse_serials_and_identity(&pem).unwrap();
+        assert_eq!(
+            id,
+            Some(ServiceIdentity::for_service(Service::Hospital, Some(second)).unwrap())
+        );
+        // Another tenant's certificate under that name is reissued.
+        assert!(ensure_demo_hospital(&dir, "hospital-2", TENANT).unwrap());
     }
 
     #[test]

@@ -22,4 +22,5 @@ mod postgres;
 mod scale_out;
 mod servers;
 mod support;
+mod tenants;
 mod up;

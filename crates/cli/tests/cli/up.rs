@@ -14,12 +14,16 @@ use crate::support::{
 pub struct Up {
     /// `bulkhead up`, leader of the process group its servers join.
     pub child: ChildGuard,
-    ports: [(String, u16); 4],
+    /// The four servers, then the demo's second hospital (`hospital-2`).
+    ports: [(String, u16); 5],
     internal: [(String, u16); 4],
     dbs: Vec<(String, TestDb)>,
-    /// Its working folder (certificates, SQLite files).
+    /// Its working folder (certificates, SQLite files, `up.log`).
     pub dir: tempfile::TempDir,
 }
+
+/// The file `bulkhead up` and its servers write their output to.
+pub const LOG_FILE: &str = "up.log";
 
 impl Up {
     /// Start it with `extra` environment.
@@ -31,13 +35,19 @@ impl Up {
             ("company".to_string(), free_port()),
             ("dev".to_string(), free_port()),
             ("owner".to_string(), free_port()),
+            ("hospital-2".to_string(), free_port()),
         ];
+        let second = TestDb::new(dir.path(), "hospital-2");
         let mut cmd = Command::new(bulkhead());
         cmd.args(["up", "--demo"])
+            .arg("--second-hospital-port")
+            .arg(ports[4].1.to_string())
+            .arg("--second-hospital-db")
+            .arg(second.url())
             .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdin(Stdio::null());
+        let log = std::fs::File::create(dir.path().join(LOG_FILE)).unwrap();
+        cmd.stdout(log.try_clone().unwrap()).stderr(log);
         let internal = [
             ("hospital".to_string(), free_port()),
             ("company".to_string(), free_port()),
@@ -62,8 +72,10 @@ impl Up {
             cmd.env(format!("{prefix}__PLANE__OWNER_URL"), peer_url("owner"));
             cmd.env(format!("{prefix}__PLANE__OUTBOX_INTERVAL_SECS"), "1");
             cmd.env(format!("{prefix}__PLANE__ANCHOR_INTERVAL_SECS"), "1");
+            cmd.env(format!("{prefix}__PLANE__HEARTBEAT_INTERVAL_SECS"), "1");
             dbs.push((s.clone(), db));
         }
+        dbs.push(("hospital-2".to_string(), second));
         for (k, v) in extra {
             cmd.env(k, v);
         }
@@ -101,6 +113,11 @@ impl Up {
     /// The database URL of `service`.
     pub fn url(&self, service: &str) -> &str {
         self.dbs.iter().find(|(s, _)| s == service).unwrap().1.url()
+    }
+
+    /// The internal (plane) port of `service`.
+    pub fn internal_port(&self, service: &str) -> u16 {
+        self.internal.iter().find(|(s, _)| s == service).unwrap().1
     }
 
     /// The public port of `service`.
@@ -146,8 +163,60 @@ async fn up_runs_all_four_with_demo_logins_and_stops_on_signal() {
         "00000000-0000-4000-8000-000000000001"
     );
 
+    // The second on-site hospital: its own tenant, database and
+    // certificate; owner lists both demo hospitals with live health.
+    let second = login(
+        up.port("hospital-2"),
+        "/api/v1/tenant",
+        "doctor",
+        "doctor123",
+    )
+    .await;
+    assert_eq!(
+        second["data"]["user"]["tenant_id"],
+        common::config::DEMO_TENANT2_ID
+    );
+    let owner = login(up.port("owner"), "/api/v1/owner", "owner", "owner123").await;
+    let token = owner["data"]["access_token"].as_str().unwrap().to_string();
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let list: serde_json::Value = client
+            .get(format!(
+                "http://127.0.0.1:{}/api/v1/owner/tenants?health=healthy",
+                up.port("owner")
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut ids: Vec<&str> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["id"].as_str())
+            .collect();
+        ids.sort_unstable();
+        if ids
+            == [
+                common::config::DEMO_TENANT_ID,
+                common::config::DEMO_TENANT2_ID,
+            ]
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "owner never saw both hospitals healthy: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
     let children = up.child.children();
-    assert_eq!(children.len(), 4, "four server processes");
+    assert_eq!(children.len(), 5, "five server processes (two hospitals)");
     signal(up.child.id(), "-TERM");
     let status = up.child.wait_exit(Duration::from_secs(30));
     assert!(status.success(), "clean stop exits 0: {status}");
@@ -161,7 +230,7 @@ async fn up_exits_non_zero_when_a_server_dies() {
     let mut up = Up::start(&[]);
     up.wait_healthy();
     let children = up.child.children();
-    assert_eq!(children.len(), 4);
+    assert_eq!(children.len(), 5);
     signal(children[1], "-KILL");
     let status = up.child.wait_exit(Duration::from_secs(30));
     assert!(!status.success(), "a dead server makes up fail: {status}");
@@ -178,7 +247,7 @@ fn a_dropped_up_leaves_no_server_behind() {
     let mut up = Up::start(&[]);
     up.wait_healthy();
     let children = up.child.children();
-    assert_eq!(children.len(), 4, "four server processes");
+    assert_eq!(children.len(), 5, "five server processes");
 
     drop(up);
 

@@ -242,6 +242,99 @@ fn check_email(email: &str) -> ApiResult<()> {
     }
 }
 
+/// A hospital to register, as the API and `bulkhead register-tenant` take it.
+pub struct Registration {
+    /// The hospital's name.
+    pub name: String,
+    /// Its subdomain (a DNS label).
+    pub subdomain: String,
+    /// Its database name.
+    pub db_name: String,
+    /// Where it runs (default `local`).
+    pub region: Option<String>,
+    /// A plan to assign.
+    pub plan_id: Option<String>,
+    /// The first admin's e-mail (their login name).
+    pub admin_email: String,
+    /// The first admin's password (checked against the policy, then hashed).
+    pub admin_password: String,
+    /// The first admin's first name.
+    pub admin_first_name: String,
+    /// The first admin's last name.
+    pub admin_last_name: String,
+}
+
+/// Check a registration and hash the first admin's password (bcrypt at
+/// `cost`: call it off the async workers). The tenant gets a new id.
+pub fn prepare(r: Registration, cost: u32) -> ApiResult<(NewTenant, FirstAdmin)> {
+    let name = check_name("name", &r.name)?;
+    check_label("subdomain", &r.subdomain, 63, false)?;
+    check_label("db_name", &r.db_name, 63, true)?;
+    let region = r.region.unwrap_or_else(|| "local".into());
+    if region.len() > 32 || region.starts_with('-') {
+        return Err(ApiError::field(
+            "region",
+            "must be 1 to 32 of a-z, 0-9, '-'",
+        ));
+    }
+    check_label("region", &region, 32, false)?;
+    check_email(&r.admin_email)?;
+    let first = check_name("first_admin.first_name", &r.admin_first_name)?;
+    let last = check_name("first_admin.last_name", &r.admin_last_name)?;
+    password::check_policy(&r.admin_password, &r.admin_email)?;
+    let hash = password::hash(&r.admin_password, cost)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut t = NewTenant::new(&id, &name, &r.subdomain, false);
+    t.db_name = Some(r.db_name);
+    t.region = region;
+    t.plan_id = r.plan_id;
+    let admin = FirstAdmin {
+        tenant_id: id,
+        email: r.admin_email.to_ascii_lowercase(),
+        first_name: first,
+        last_name: last,
+        password_hash: hash,
+        provisioned_at: None,
+        provisioned_by: None,
+    };
+    Ok((t, admin))
+}
+
+/// Store a prepared registration in one transaction, with its audit row
+/// (`actor`: id and role). 409 when the subdomain or database name is
+/// taken, 400 for an unknown plan.
+pub fn register(
+    c: &mut common::db::DbConn,
+    t: &NewTenant,
+    admin: &FirstAdmin,
+    actor: (&str, &str),
+    origin: &Origin,
+) -> ApiResult<()> {
+    let db_name = t.db_name.as_deref().unwrap_or_default();
+    if let Some(field) = store::taken(c, &t.slug, db_name)? {
+        return Err(ApiError::Conflict(format!(
+            "a tenant with this {field} exists"
+        )));
+    }
+    if let Some(p) = &t.plan_id {
+        if crate::plans::store::find(c, p)?.is_none() {
+            return Err(ApiError::field("plan_id", "no such plan"));
+        }
+    }
+    store::insert(c, t)?;
+    store::insert_first_admin(c, admin)?;
+    let event = Event::new(
+        actor.0,
+        actor.1,
+        "tenant.create",
+        &format!("tenant:{}", t.id),
+    )
+    .tenant(Some(&t.id))
+    .details(json!({ "subdomain": t.slug, "db_name": t.db_name, "region": t.region }));
+    audit::append(c, &event, origin)?;
+    Ok(())
+}
+
 #[utoipa::path(post, path = "/tenants", tag = "tenants", security(("bearer" = [])), summary = "Register a hospital (tenants.manage)",
     description = "The first admin's password is checked against the password policy and only its bcrypt hash is kept. camelCase names of the original (`companyName`, `subdomain`, `tenantDbName`, `firstAdmin{email,password,firstName,lastName}`) are accepted.",
     responses((status = 201, description = "Registered", body = Registered),
@@ -256,64 +349,25 @@ async fn create(
 ) -> ApiResult<HttpResponse> {
     user.require(P::TenantsManage)?;
     let b = body.into_inner();
-    let name = check_name("name", &b.name)?;
-    check_label("subdomain", &b.subdomain, 63, false)?;
-    check_label("db_name", &b.db_name, 63, true)?;
-    let region = b.region.unwrap_or_else(|| "local".into());
-    if region.len() > 32 || region.starts_with('-') {
-        return Err(ApiError::field(
-            "region",
-            "must be 1 to 32 of a-z, 0-9, '-'",
-        ));
-    }
-    check_label("region", &region, 32, false)?;
     let a = b.first_admin;
-    check_email(&a.email)?;
-    let first = check_name("first_admin.first_name", &a.first_name)?;
-    let last = check_name("first_admin.last_name", &a.last_name)?;
-    password::check_policy(&a.password, &a.email)?;
-    let cost = auth.bcrypt_cost;
-    let pw = a.password;
-    let hash = web::block(move || password::hash(&pw, cost)).await??;
-    let id = uuid::Uuid::new_v4().to_string();
-    let mut t = NewTenant::new(&id, &name, &b.subdomain, false);
-    t.db_name = Some(b.db_name.clone());
-    t.region = region;
-    t.plan_id = b.plan_id;
-    let admin = FirstAdmin {
-        tenant_id: id.clone(),
-        email: a.email.to_ascii_lowercase(),
-        first_name: first,
-        last_name: last,
-        password_hash: hash,
-        provisioned_at: None,
-        provisioned_by: None,
+    let reg = Registration {
+        name: b.name,
+        subdomain: b.subdomain,
+        db_name: b.db_name,
+        region: b.region,
+        plan_id: b.plan_id,
+        admin_email: a.email,
+        admin_password: a.password,
+        admin_first_name: a.first_name,
+        admin_last_name: a.last_name,
     };
+    let cost = auth.bcrypt_cost;
+    let (t, admin) = web::block(move || prepare(reg, cost)).await??;
     let s = standing.get_ref().clone();
-    let db_name = b.db_name.clone();
+    let db_name = t.db_name.clone().unwrap_or_default();
     let tenant = db
         .write(move |c| {
-            if let Some(field) = store::taken(c, &t.slug, &b.db_name)? {
-                return Err(ApiError::Conflict(format!(
-                    "a tenant with this {field} exists"
-                )));
-            }
-            if let Some(p) = &t.plan_id {
-                if crate::plans::store::find(c, p)?.is_none() {
-                    return Err(ApiError::field("plan_id", "no such plan"));
-                }
-            }
-            store::insert(c, &t)?;
-            store::insert_first_admin(c, &admin)?;
-            let event = Event::new(
-                &user.id,
-                &user.role,
-                "tenant.create",
-                &format!("tenant:{}", t.id),
-            )
-            .tenant(Some(&t.id))
-            .details(json!({ "subdomain": t.slug, "db_name": t.db_name, "region": t.region }));
-            audit::append(c, &event, &origin)?;
+            register(c, &t, &admin, (&user.id, &user.role), &origin)?;
             store::find(c, &t.id, &s)?.ok_or_else(no_tenant)
         })
         .await?;

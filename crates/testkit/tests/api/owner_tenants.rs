@@ -262,7 +262,7 @@ async fn a_tenants_status_and_plan_change_and_the_list_filters_on_them() {
         )
         .await;
     assert_eq!(r["data"].as_array().unwrap().len(), 1);
-    assert_eq!(r["meta"]["total"], 3, "demo, alpha, beta");
+    assert_eq!(r["meta"]["total"], 4, "two demo tenants, alpha, beta");
 
     // Unassign, archive; a bad status or plan is 400; unknown tenant 404.
     let (status, reply) = app
@@ -501,7 +501,7 @@ async fn only_the_owner_role_manages_tenants_and_plans() {
         .api(Method::GET, &format!("/plans/{plan}"), Some(&admin), None)
         .await;
     assert_eq!(p["data"]["max_staff"], Value::Null);
-    assert_eq!(count(&app, "tenants").await, 2, "demo + alpha");
+    assert_eq!(count(&app, "tenants").await, 3, "two demo tenants + alpha");
     assert_eq!(count(&app, "plans").await, 1);
     assert_eq!(count(&app, "tenant_commands").await, 0);
     let rows = app.audit_rows().await;
