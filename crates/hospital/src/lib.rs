@@ -7,6 +7,7 @@ pub mod break_glass;
 pub mod care_team;
 pub mod context;
 pub mod departments;
+pub mod notes;
 pub mod openapi;
 pub mod owner_link;
 pub mod pages;
@@ -102,6 +103,16 @@ pub enum HospitalPermission {
     /// Set doctors' working weeks and time off.
     #[strum(serialize = "schedules.manage")]
     SchedulesManage,
+    /// Read the clinical notes of patients one may see (care team or break-the-glass).
+    #[strum(serialize = "notes.read")]
+    NotesRead,
+    /// Write notes for patients on one's care team, edit and sign one's own
+    /// drafts, amend signed notes.
+    #[strum(serialize = "notes.write")]
+    NotesWrite,
+    /// Read one's own signed notes (portal).
+    #[strum(serialize = "notes.read_own")]
+    NotesReadOwn,
 }
 
 impl Permission for HospitalPermission {}
@@ -142,6 +153,8 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::AppointmentsReadAssigned,
             H::AppointmentsBookAssigned,
             H::AppointmentsComplete,
+            H::NotesRead,
+            H::NotesWrite,
         ],
     },
     Role {
@@ -154,6 +167,8 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::PatientsUpdateClinical,
             H::BreakGlassRequest,
             H::AppointmentsReadAssigned,
+            H::NotesRead,
+            H::NotesWrite,
         ],
     },
     Role {
@@ -187,6 +202,7 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::PatientsClinical,
             H::AppointmentsReadOwn,
             H::AppointmentsBookOwn,
+            H::NotesReadOwn,
         ],
     },
 ]);
@@ -227,7 +243,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(care_team::http::routes)
         .configure(break_glass::http::routes)
         .configure(appointments::http::routes)
-        .configure(appointments::schedule_http::routes);
+        .configure(appointments::schedule_http::routes)
+        .configure(notes::http::routes);
 }
 
 /// Seed the departments of every tenant the server serves: the pinned one

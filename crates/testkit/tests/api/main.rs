@@ -19,6 +19,8 @@ mod hospital_break_glass;
 mod hospital_care_team;
 mod hospital_departments;
 mod hospital_matrix;
+mod hospital_notes;
+mod hospital_notes_matrix;
 mod hospital_patients;
 mod hospital_phi;
 mod hospital_tenants;
