@@ -586,3 +586,100 @@ async fn another_tenants_notes_are_out_of_reach() {
         .1;
     assert_eq!(d["data"]["status"], "draft");
 }
+
+#[tokio::test]
+async fn a_key_rotation_re_encrypts_notes_and_amendments_and_keeps_the_signed_hash() {
+    use common::crypto::{key_id_of, Keyring, MasterKey};
+    use common::db::write_tx;
+    use diesel::prelude::*;
+    use hospital::reencrypt::{self, worker};
+    use hospital::schema::{clinical_note_amendments, clinical_notes};
+
+    let master = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let app = testkit::spawn_with(
+        Service::Hospital,
+        &[("HOSPITAL__CRYPTO__MASTER_KEY", master.as_str())],
+    )
+    .await;
+    let admin = app.admin_token().await;
+    let doctor = app.login("doctor", "doctor123").await;
+    let p = register_patient_id(&app, &admin, patient_body("Rota", "Tion", "1977-07-07")).await;
+    add_to_care_team(&app, &admin, &p, &user_id(&app, &doctor).await).await;
+    let (_, signed) = app
+        .api(Method::POST, "/notes", Some(&doctor), Some(soap(&p, true)))
+        .await;
+    let signed = signed["data"].clone();
+    let (_, draft) = app
+        .api(Method::POST, "/notes", Some(&doctor), Some(soap(&p, false)))
+        .await;
+    let draft = id_of(&draft["data"]);
+    let amend = json!({ "reason": "Blood pressure misread", "objective": "BP 130/85" });
+    let (status, reply) = app
+        .api(
+            Method::POST,
+            &format!("/notes/{}/amendments", id_of(&signed)),
+            Some(&doctor),
+            Some(amend),
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+
+    let kr = Keyring::new(MasterKey::from_hex_or_base64(&master).unwrap());
+    let db = app.db();
+    let (totals, stale) = tokio::task::spawn_blocking(move || {
+        let mut c = db.conn().unwrap();
+        let tenant = reencrypt::tenants(&mut c).unwrap().remove(0);
+        let key = write_tx(&mut c, |c| kr.rotate(c, &tenant)).unwrap();
+        let totals = worker::run_to_completion(&mut c, &kr, &tenant, 10, "cli", None).unwrap();
+        let mut texts: Vec<String> = clinical_notes::table
+            .select(clinical_notes::content_enc)
+            .load(&mut c)
+            .unwrap();
+        let amended: Vec<(String, String)> = clinical_note_amendments::table
+            .select((
+                clinical_note_amendments::reason_enc,
+                clinical_note_amendments::content_enc,
+            ))
+            .load(&mut c)
+            .unwrap();
+        texts.extend(amended.into_iter().flat_map(|(a, b)| [a, b]));
+        let stale = texts
+            .iter()
+            .filter(|v| key_id_of(v).unwrap() != key)
+            .count();
+        (totals, stale)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        totals.notes, 4,
+        "two notes' contents, an amendment's reason and content"
+    );
+    assert_eq!(stale, 0);
+    let (_, after) = app
+        .api(
+            Method::GET,
+            &format!("/notes/{}", id_of(&signed)),
+            Some(&doctor),
+            None,
+        )
+        .await;
+    assert_eq!(after["data"]["content"], signed["content"]);
+    assert_eq!(after["data"]["content_hash"], signed["content_hash"]);
+    assert_eq!(
+        after["data"]["amendments"][0]["reason"],
+        "Blood pressure misread"
+    );
+    let (status, d) = app
+        .api(Method::GET, &format!("/notes/{draft}"), Some(&doctor), None)
+        .await;
+    assert_ok(status, &d, StatusCode::OK);
+    assert_eq!(
+        d["data"]["content"]["plan"],
+        "Ibuprofen as needed; recheck BP in two weeks"
+    );
+}
