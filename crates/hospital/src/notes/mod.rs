@@ -7,5 +7,6 @@
 
 pub mod http;
 pub mod model;
+pub mod pages;
 pub mod scope;
 pub mod store;

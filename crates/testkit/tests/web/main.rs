@@ -5,6 +5,7 @@
 
 mod client;
 mod hospital_appointments;
+mod hospital_notes;
 mod hospital_pages;
 mod kernel_pages;
 mod mfa;
