@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod owner_link;
 pub mod pages;
 pub mod patients;
+pub mod prescriptions;
 pub mod reencrypt;
 pub mod schema;
 pub mod settings;
@@ -113,6 +114,18 @@ pub enum HospitalPermission {
     /// Read one's own signed notes (portal).
     #[strum(serialize = "notes.read_own")]
     NotesReadOwn,
+    /// Prescribe for patients on one's care team.
+    #[strum(serialize = "prescriptions.write")]
+    PrescriptionsWrite,
+    /// See the prescriptions of patients one may see (care team or break-the-glass).
+    #[strum(serialize = "prescriptions.read_assigned")]
+    PrescriptionsReadAssigned,
+    /// See the tenant's prescription queue; dispense and reject.
+    #[strum(serialize = "prescriptions.dispense")]
+    PrescriptionsDispense,
+    /// See one's own prescriptions (portal).
+    #[strum(serialize = "prescriptions.read_own")]
+    PrescriptionsReadOwn,
 }
 
 impl Permission for HospitalPermission {}
@@ -155,6 +168,8 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::AppointmentsComplete,
             H::NotesRead,
             H::NotesWrite,
+            H::PrescriptionsWrite,
+            H::PrescriptionsReadAssigned,
         ],
     },
     Role {
@@ -169,6 +184,7 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::AppointmentsReadAssigned,
             H::NotesRead,
             H::NotesWrite,
+            H::PrescriptionsReadAssigned,
         ],
     },
     Role {
@@ -192,7 +208,7 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
     Role {
         name: "pharmacist",
         core: &[],
-        own: &[H::DepartmentsRead],
+        own: &[H::DepartmentsRead, H::PrescriptionsDispense],
     },
     Role {
         name: "patient",
@@ -203,6 +219,7 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::AppointmentsReadOwn,
             H::AppointmentsBookOwn,
             H::NotesReadOwn,
+            H::PrescriptionsReadOwn,
         ],
     },
 ]);
@@ -244,7 +261,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(break_glass::http::routes)
         .configure(appointments::http::routes)
         .configure(appointments::schedule_http::routes)
-        .configure(notes::http::routes);
+        .configure(notes::http::routes)
+        .configure(prescriptions::http::routes);
 }
 
 /// Seed the departments of every tenant the server serves: the pinned one

@@ -45,6 +45,11 @@ use utoipa::{OpenApi, ToSchema};
     crate::notes::http::edit,
     crate::notes::http::sign,
     crate::notes::http::amend,
+    crate::prescriptions::http::create,
+    crate::prescriptions::http::list,
+    crate::prescriptions::http::get,
+    crate::prescriptions::http::dispense,
+    crate::prescriptions::http::reject,
 ))]
 struct HospitalApi;
 

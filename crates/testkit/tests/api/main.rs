@@ -23,6 +23,8 @@ mod hospital_notes;
 mod hospital_notes_matrix;
 mod hospital_patients;
 mod hospital_phi;
+mod hospital_prescriptions;
+mod hospital_prescriptions_matrix;
 mod hospital_tenants;
 mod hospital_validation;
 mod key_rotation;
