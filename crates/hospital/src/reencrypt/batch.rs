@@ -15,7 +15,7 @@ use crate::patients::sealed::{Sealer, LEGACY_VERSION};
 use crate::patients::store::Row;
 use crate::patients::update::SealedColumns;
 use crate::schema::{
-    appointments, break_glass, clinical_note_amendments, clinical_notes, patients,
+    appointments, break_glass, clinical_note_amendments, clinical_notes, patients, prescriptions,
     reencrypt_progress,
 };
 
@@ -56,6 +56,8 @@ pub struct Outcome {
     pub appointments: usize,
     /// Clinical notes' and amendments' sealed texts encrypted again.
     pub notes: usize,
+    /// Prescriptions' sealed texts encrypted again.
+    pub prescriptions: usize,
     /// Rows changed by someone else meanwhile: looked at again next pass.
     pub retried: usize,
     /// Rows that could not be opened (logged by place, never content):
@@ -218,6 +220,10 @@ pub fn run_batch(
         out.notes = moved;
         out.failed += failed;
         grants_left |= more;
+        let (moved, failed, more) = reencrypt_prescriptions(conn, keyring, tenant, &key_id, size)?;
+        out.prescriptions = moved;
+        out.failed += failed;
+        grants_left |= more;
     }
     if pass_over {
         // A pass that began at the top and met no concurrent change saw
@@ -231,7 +237,12 @@ pub fn run_batch(
     p.resealed += out.resealed as i64;
     p.updated_at = now();
     save(conn, &p, exists)?;
-    if !rows.is_empty() || out.grants > 0 || out.appointments > 0 || out.notes > 0 {
+    if !rows.is_empty()
+        || out.grants > 0
+        || out.appointments > 0
+        || out.notes > 0
+        || out.prescriptions > 0
+    {
         let event = Event::new(actor, "system", ACTION, &format!("tenant:{tenant}"))
             .tenant(Some(tenant))
             .details(json!({
@@ -239,6 +250,7 @@ pub fn run_batch(
                 "grants": out.grants,
                 "appointments": out.appointments,
                 "notes": out.notes,
+                "prescriptions": out.prescriptions,
                 "retried": out.retried,
                 "failed": out.failed,
                 "key_id": key_id,
@@ -469,6 +481,76 @@ fn reencrypt_notes(
     }
     let full = notes.len() as i64 >= size || amendments.len() as i64 >= size;
     Ok((moved, failed, full))
+}
+
+/// Encrypt the sealed texts (details; a rejection's reason) of up to
+/// `size` prescriptions of the tenant with a text not under `key_id` again
+/// under it: (texts moved, failed, whether a full batch was found).
+fn reencrypt_prescriptions(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    tenant: &str,
+    key_id: &str,
+    size: i64,
+) -> ApiResult<(usize, usize, bool)> {
+    let p = format!("v1.{key_id}.%");
+    let prefix = format!("v1.{key_id}.");
+    let stale: Vec<(String, String, Option<String>)> = prescriptions::table
+        .filter(prescriptions::tenant_id.eq(tenant))
+        .filter(
+            prescriptions::details_enc
+                .not_like(p.clone())
+                .or(prescriptions::reject_reason_enc.not_like(p)),
+        )
+        .order(prescriptions::id.asc())
+        .limit(size)
+        .select((
+            prescriptions::id,
+            prescriptions::details_enc,
+            prescriptions::reject_reason_enc,
+        ))
+        .load(conn)?;
+    let (mut moved, mut failed) = (0, 0);
+    for (id, details, reason) in &stale {
+        let result = conn.transaction::<usize, ApiError, _>(|c| {
+            let again =
+                |c: &mut DbConn, column: &str, stored: &str| -> ApiResult<(String, usize)> {
+                    if stored.starts_with(&prefix) {
+                        return Ok((stored.to_string(), 0));
+                    }
+                    let aad = crate::prescriptions::store::aad(tenant, column, id);
+                    Ok((keyring.reencrypt(c, tenant, stored, &aad)?, 1))
+                };
+            let (fresh_details, a) = again(c, "details", details)?;
+            let (fresh_reason, b) = match reason {
+                Some(r) => {
+                    let (v, n) = again(c, "reject_reason", r)?;
+                    (Some(v), n)
+                }
+                None => (None, 0),
+            };
+            // Under the audit head's lock: a rejection cannot land meanwhile.
+            diesel::update(
+                prescriptions::table
+                    .filter(prescriptions::id.eq(id))
+                    .filter(prescriptions::details_enc.eq(details)),
+            )
+            .set((
+                prescriptions::details_enc.eq(fresh_details),
+                prescriptions::reject_reason_enc.eq(fresh_reason),
+            ))
+            .execute(c)?;
+            Ok(a + b)
+        });
+        match result {
+            Ok(n) => moved += n,
+            Err(e) => {
+                tracing::warn!(error = %e, tenant, prescription = %id, "re-encryption: prescription left as it is");
+                failed += 1;
+            }
+        }
+    }
+    Ok((moved, failed, stale.len() as i64 >= size))
 }
 
 fn save(conn: &mut DbConn, p: &Progress, exists: bool) -> ApiResult<()> {

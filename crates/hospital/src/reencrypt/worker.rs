@@ -90,6 +90,8 @@ pub struct Totals {
     pub appointments: usize,
     /// Clinical notes' and amendments' sealed texts encrypted again.
     pub notes: usize,
+    /// Prescriptions' sealed texts encrypted again.
+    pub prescriptions: usize,
     /// Rows that could not be opened (left as they are).
     pub failed: usize,
 }
@@ -117,6 +119,7 @@ pub fn run_to_completion(
         totals.grants += out.grants;
         totals.appointments += out.appointments;
         totals.notes += out.notes;
+        totals.prescriptions += out.prescriptions;
         totals.failed += out.failed;
         if out.done {
             return Ok(totals);

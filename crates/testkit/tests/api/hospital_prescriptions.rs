@@ -602,3 +602,83 @@ async fn another_tenants_prescriptions_are_out_of_reach() {
         .1;
     assert_eq!(before["data"], after["data"]);
 }
+
+#[tokio::test]
+async fn a_key_rotation_re_encrypts_the_prescriptions_texts() {
+    use common::crypto::{key_id_of, Keyring, MasterKey};
+    use common::db::write_tx;
+    use diesel::prelude::*;
+    use hospital::reencrypt::{self, worker};
+    use hospital::schema::prescriptions;
+
+    let master = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let app = testkit::spawn_with(
+        Service::Hospital,
+        &[("HOSPITAL__CRYPTO__MASTER_KEY", master.as_str())],
+    )
+    .await;
+    let admin = app.admin_token().await;
+    let doctor = app.login("doctor", "doctor123").await;
+    let pharmacist = app.login("pharmacist", "pharmacist123").await;
+    let p = register_patient_id(&app, &admin, patient_body("Rota", "Tion", "1977-07-07")).await;
+    add_to_care_team(&app, &admin, &p, &user_id(&app, &doctor).await).await;
+    let mut ids = Vec::new();
+    for med in ["Amoxicillin 500 mg", "Ibuprofen 400 mg"] {
+        let (status, reply) = app
+            .api(
+                Method::POST,
+                "/prescriptions",
+                Some(&doctor),
+                Some(rx(&p, med)),
+            )
+            .await;
+        assert_ok(status, &reply, StatusCode::CREATED);
+        ids.push(id_of(&reply["data"]));
+    }
+    let (status, _) = app
+        .api(
+            Method::POST,
+            &format!("/prescriptions/{}/reject", ids[1]),
+            Some(&pharmacist),
+            Some(json!({ "reason": "Duplicate therapy" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let kr = Keyring::new(MasterKey::from_hex_or_base64(&master).unwrap());
+    let db = app.db();
+    let (totals, stale) = tokio::task::spawn_blocking(move || {
+        let mut c = db.conn().unwrap();
+        let tenant = reencrypt::tenants(&mut c).unwrap().remove(0);
+        let key = write_tx(&mut c, |c| kr.rotate(c, &tenant)).unwrap();
+        let totals = worker::run_to_completion(&mut c, &kr, &tenant, 10, "cli", None).unwrap();
+        let texts: Vec<(String, Option<String>)> = prescriptions::table
+            .select((prescriptions::details_enc, prescriptions::reject_reason_enc))
+            .load(&mut c)
+            .unwrap();
+        let stale = texts
+            .iter()
+            .flat_map(|(d, r)| [Some(d.clone()), r.clone()])
+            .flatten()
+            .filter(|v| key_id_of(v).unwrap() != key)
+            .count();
+        (totals, stale)
+    })
+    .await
+    .unwrap();
+    assert_eq!(totals.prescriptions, 3, "two details, a rejection's reason");
+    assert_eq!(stale, 0);
+    let (_, r) = app
+        .api(
+            Method::GET,
+            &format!("/prescriptions/{}", ids[1]),
+            Some(&pharmacist),
+            None,
+        )
+        .await;
+    assert_eq!(r["data"]["medication"], "Ibuprofen 400 mg");
+    assert_eq!(r["data"]["reject_reason"], "Duplicate therapy");
+}
