@@ -29,7 +29,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::departments::pages::routes)
         .configure(crate::care_team::pages::routes)
         .configure(crate::appointments::pages::routes)
-        .configure(crate::notes::pages::routes);
+        .configure(crate::notes::pages::routes)
+        .configure(crate::prescriptions::pages::routes);
 }
 
 /// The tasks of a role here, most frequent first.
@@ -83,6 +84,20 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/my-notes",
             label: "My notes",
             hint: "the signed clinical notes and reports of your care",
+        });
+    }
+    if user.can(P::PrescriptionsDispense) {
+        nav.push(NavLink {
+            href: "/pharmacy",
+            label: "Pharmacy queue",
+            hint: "prescriptions to dispense or reject",
+        });
+    }
+    if user.can(P::PrescriptionsReadOwn) {
+        nav.push(NavLink {
+            href: "/my-prescriptions",
+            label: "My prescriptions",
+            hint: "your prescriptions and what has been dispensed",
         });
     }
     if user.can(P::BreakGlassReview) {

@@ -8,5 +8,6 @@
 
 pub mod http;
 pub mod model;
+pub mod pages;
 pub mod scope;
 pub mod store;
