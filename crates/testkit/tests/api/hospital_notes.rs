@@ -683,3 +683,64 @@ async fn a_key_rotation_re_encrypts_notes_and_amendments_and_keeps_the_signed_ha
         "Ibuprofen as needed; recheck BP in two weeks"
     );
 }
+
+#[tokio::test]
+async fn the_database_itself_keeps_signed_notes_amendments_and_dispenses() {
+    let w = Ward::new().await;
+    let signed = id_of(&w.write(&w.doctor, soap(&w.patient, true)).await);
+    let draft = id_of(&w.write(&w.doctor, soap(&w.patient, false)).await);
+    let (status, reply) = w
+        .call(
+            &w.doctor,
+            Method::POST,
+            &format!("/notes/{signed}/amendments"),
+            Some(json!({ "reason": "Plan changed", "plan": "Rest" })),
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+    for sql in [
+        format!("UPDATE clinical_notes SET status = 'draft', content_hash = NULL, signed_at = NULL WHERE id = '{signed}'"),
+        format!("UPDATE clinical_notes SET content_hash = 'forged' WHERE id = '{signed}'"),
+        format!("UPDATE clinical_notes SET author_id = 'someone' WHERE id = '{signed}'"),
+        format!("DELETE FROM clinical_notes WHERE id = '{signed}'"),
+        format!("UPDATE clinical_note_amendments SET author_id = 'someone' WHERE note_id = '{signed}'"),
+        format!("DELETE FROM clinical_note_amendments WHERE note_id = '{signed}'"),
+    ] {
+        assert!(w.app.sql(&sql).await.is_err(), "accepted: {sql}");
+    }
+    // A draft is still the author's to change (the API does it this way).
+    let sql = format!("UPDATE clinical_notes SET kind = 'procedure' WHERE id = '{draft}'");
+    assert!(w.app.sql(&sql).await.is_ok(), "a draft is not fixed");
+    let note = w.get(&w.doctor, &signed).await;
+    assert_eq!(note["status"], "signed");
+    assert_eq!(note["author_id"], w.doctor_id.as_str());
+    assert_eq!(note["amendments"].as_array().unwrap().len(), 1);
+
+    // Dispenses too are only ever inserted.
+    let pharmacist = w.app.login("pharmacist", "pharmacist123").await;
+    let mut rx = crate::hospital_prescriptions_matrix::rx(&w.patient, "Ibuprofen 400 mg");
+    rx["quantity"] = json!(5);
+    let (status, reply) = w
+        .call(&w.doctor, Method::POST, "/prescriptions", Some(rx))
+        .await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+    let id = id_of(&reply["data"]);
+    let (status, reply) = w
+        .call(
+            &pharmacist,
+            Method::POST,
+            &format!("/prescriptions/{id}/dispense"),
+            Some(json!({ "quantity": 5 })),
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    for sql in [
+        format!("UPDATE prescription_dispenses SET quantity = 1 WHERE prescription_id = '{id}'"),
+        format!("DELETE FROM prescription_dispenses WHERE prescription_id = '{id}'"),
+        format!(
+            "UPDATE prescriptions SET dispensed_quantity = total_quantity + 1 WHERE id = '{id}'"
+        ),
+    ] {
+        assert!(w.app.sql(&sql).await.is_err(), "accepted: {sql}");
+    }
+}
