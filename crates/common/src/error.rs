@@ -43,6 +43,17 @@ pub enum ApiError {
         /// Human-readable reason.
         message: String,
     },
+    /// A state the caller must acknowledge before the request is accepted,
+    /// with its own code and details (409), e.g. `ALLERGY_WARNING`.
+    #[error("{message}")]
+    Warning {
+        /// The stable code.
+        code: &'static str,
+        /// Human-readable warning.
+        message: String,
+        /// What the caller must acknowledge.
+        details: Value,
+    },
     /// The resource does not exist or is not visible to the caller (404).
     #[error("{0}")]
     NotFound(String),
@@ -94,6 +105,7 @@ impl ApiError {
             Self::Unauthenticated(_) => "UNAUTHENTICATED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::Refused { code, .. } => code,
+            Self::Warning { code, .. } => code,
             Self::NotFound(_) => "NOT_FOUND",
             Self::Conflict(_) => "CONFLICT",
             Self::RateLimited(_) => "RATE_LIMITED",
@@ -144,7 +156,7 @@ impl ResponseError for ApiError {
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::Refused { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::Warning { .. } => StatusCode::CONFLICT,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -172,6 +184,9 @@ impl ResponseError for ApiError {
             Self::Validation { message, details } => {
                 (message.clone(), details.clone().unwrap_or(Value::Null))
             }
+            Self::Warning {
+                message, details, ..
+            } => (message.clone(), details.clone()),
             other => (other.to_string(), Value::Null),
         };
         let mut res = HttpResponse::build(self.status_code());

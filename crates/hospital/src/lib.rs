@@ -7,10 +7,12 @@ pub mod break_glass;
 pub mod care_team;
 pub mod context;
 pub mod departments;
+pub mod notes;
 pub mod openapi;
 pub mod owner_link;
 pub mod pages;
 pub mod patients;
+pub mod prescriptions;
 pub mod reencrypt;
 pub mod schema;
 pub mod settings;
@@ -102,6 +104,28 @@ pub enum HospitalPermission {
     /// Set doctors' working weeks and time off.
     #[strum(serialize = "schedules.manage")]
     SchedulesManage,
+    /// Read the clinical notes of patients one may see (care team or break-the-glass).
+    #[strum(serialize = "notes.read")]
+    NotesRead,
+    /// Write notes for patients on one's care team, edit and sign one's own
+    /// drafts, amend signed notes.
+    #[strum(serialize = "notes.write")]
+    NotesWrite,
+    /// Read one's own signed notes (portal).
+    #[strum(serialize = "notes.read_own")]
+    NotesReadOwn,
+    /// Prescribe for patients on one's care team.
+    #[strum(serialize = "prescriptions.write")]
+    PrescriptionsWrite,
+    /// See the prescriptions of patients one may see (care team or break-the-glass).
+    #[strum(serialize = "prescriptions.read_assigned")]
+    PrescriptionsReadAssigned,
+    /// See the tenant's prescription queue; dispense and reject.
+    #[strum(serialize = "prescriptions.dispense")]
+    PrescriptionsDispense,
+    /// See one's own prescriptions (portal).
+    #[strum(serialize = "prescriptions.read_own")]
+    PrescriptionsReadOwn,
 }
 
 impl Permission for HospitalPermission {}
@@ -142,6 +166,10 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::AppointmentsReadAssigned,
             H::AppointmentsBookAssigned,
             H::AppointmentsComplete,
+            H::NotesRead,
+            H::NotesWrite,
+            H::PrescriptionsWrite,
+            H::PrescriptionsReadAssigned,
         ],
     },
     Role {
@@ -154,6 +182,9 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::PatientsUpdateClinical,
             H::BreakGlassRequest,
             H::AppointmentsReadAssigned,
+            H::NotesRead,
+            H::NotesWrite,
+            H::PrescriptionsReadAssigned,
         ],
     },
     Role {
@@ -177,7 +208,7 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
     Role {
         name: "pharmacist",
         core: &[],
-        own: &[H::DepartmentsRead],
+        own: &[H::DepartmentsRead, H::PrescriptionsDispense],
     },
     Role {
         name: "patient",
@@ -187,6 +218,8 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::PatientsClinical,
             H::AppointmentsReadOwn,
             H::AppointmentsBookOwn,
+            H::NotesReadOwn,
+            H::PrescriptionsReadOwn,
         ],
     },
 ]);
@@ -227,7 +260,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(care_team::http::routes)
         .configure(break_glass::http::routes)
         .configure(appointments::http::routes)
-        .configure(appointments::schedule_http::routes);
+        .configure(appointments::schedule_http::routes)
+        .configure(notes::http::routes)
+        .configure(prescriptions::http::routes);
 }
 
 /// Seed the departments of every tenant the server serves: the pinned one

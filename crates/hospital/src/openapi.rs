@@ -39,6 +39,17 @@ use utoipa::{OpenApi, ToSchema};
     crate::appointments::schedule_http::add_time_off,
     crate::appointments::schedule_http::remove_time_off,
     crate::appointments::schedule_http::slots,
+    crate::notes::http::create,
+    crate::notes::http::list,
+    crate::notes::http::get,
+    crate::notes::http::edit,
+    crate::notes::http::sign,
+    crate::notes::http::amend,
+    crate::prescriptions::http::create,
+    crate::prescriptions::http::list,
+    crate::prescriptions::http::get,
+    crate::prescriptions::http::dispense,
+    crate::prescriptions::http::reject,
 ))]
 struct HospitalApi;
 

@@ -28,7 +28,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::break_glass::pages::routes)
         .configure(crate::departments::pages::routes)
         .configure(crate::care_team::pages::routes)
-        .configure(crate::appointments::pages::routes);
+        .configure(crate::appointments::pages::routes)
+        .configure(crate::notes::pages::routes)
+        .configure(crate::prescriptions::pages::routes);
 }
 
 /// The tasks of a role here, most frequent first.
@@ -75,6 +77,27 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/my-appointments",
             label: "My appointments",
             hint: "your appointments; cancel one you cannot attend",
+        });
+    }
+    if user.can(P::NotesReadOwn) {
+        nav.push(NavLink {
+            href: "/my-notes",
+            label: "My notes",
+            hint: "the signed clinical notes and reports of your care",
+        });
+    }
+    if user.can(P::PrescriptionsDispense) {
+        nav.push(NavLink {
+            href: "/pharmacy",
+            label: "Pharmacy queue",
+            hint: "prescriptions to dispense or reject",
+        });
+    }
+    if user.can(P::PrescriptionsReadOwn) {
+        nav.push(NavLink {
+            href: "/my-prescriptions",
+            label: "My prescriptions",
+            hint: "your prescriptions and what has been dispensed",
         });
     }
     if user.can(P::BreakGlassReview) {

@@ -187,6 +187,70 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    clinical_notes (id) {
+        id -> Text,
+        tenant_id -> Text,
+        patient_id -> Text,
+        author_id -> Text,
+        kind -> Text,
+        status -> Text,
+        content_enc -> Text,
+        content_hash -> Nullable<Text>,
+        signed_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    clinical_note_amendments (id) {
+        id -> Text,
+        tenant_id -> Text,
+        note_id -> Text,
+        author_id -> Text,
+        reason_enc -> Text,
+        content_enc -> Text,
+        content_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(clinical_note_amendments -> clinical_notes (note_id));
+
+diesel::table! {
+    prescriptions (id) {
+        id -> Text,
+        tenant_id -> Text,
+        patient_id -> Text,
+        prescriber_id -> Text,
+        details_enc -> Text,
+        quantity -> BigInt,
+        refills -> BigInt,
+        total_quantity -> BigInt,
+        dispensed_quantity -> BigInt,
+        status -> Text,
+        allergy_acknowledged -> Bool,
+        reject_reason_enc -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    prescription_dispenses (id) {
+        id -> Text,
+        tenant_id -> Text,
+        prescription_id -> Text,
+        pharmacist_id -> Text,
+        quantity -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(prescription_dispenses -> prescriptions (prescription_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     departments,
     patients,
@@ -196,5 +260,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     doctor_schedules,
     doctor_time_off,
     appointments,
-    appointment_granules
+    appointment_granules,
+    clinical_notes,
+    clinical_note_amendments,
+    prescriptions,
+    prescription_dispenses
 );

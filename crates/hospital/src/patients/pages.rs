@@ -190,6 +190,10 @@ struct ChartPage {
     can_issue_code: bool,
     /// The clinical form, for roles that change clinical fields: (allergies, one a line; blood type).
     clinical_form: Option<(String, String)>,
+    /// The role reads clinical notes (link to the patient's notes).
+    can_read_notes: bool,
+    /// The role reads prescriptions of patients (link to them).
+    can_read_prescriptions: bool,
 }
 
 /// Blood types as the API names them (`""`: not recorded).
@@ -273,6 +277,9 @@ async fn chart(db: web::Data<Db>, p: PageCtx, id: web::Path<String>) -> PageResu
         can_manage_team,
         can_issue_code,
         clinical_form,
+        can_read_notes: p.ctx.can(P::NotesRead) || p.ctx.can(P::NotesReadOwn),
+        can_read_prescriptions: p.ctx.can(P::PrescriptionsReadAssigned)
+            || p.ctx.can(P::PrescriptionsReadOwn),
     })
 }
 

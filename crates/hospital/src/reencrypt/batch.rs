@@ -14,7 +14,10 @@ use serde_json::json;
 use crate::patients::sealed::{Sealer, LEGACY_VERSION};
 use crate::patients::store::Row;
 use crate::patients::update::SealedColumns;
-use crate::schema::{appointments, break_glass, patients, reencrypt_progress};
+use crate::schema::{
+    appointments, break_glass, clinical_note_amendments, clinical_notes, patients, prescriptions,
+    reencrypt_progress,
+};
 
 /// The largest batch `[reencrypt].batch_size` allows.
 pub const MAX_BATCH: i64 = 1000;
@@ -51,6 +54,10 @@ pub struct Outcome {
     pub grants: usize,
     /// Appointments' sealed texts encrypted again under the active key.
     pub appointments: usize,
+    /// Clinical notes' and amendments' sealed texts encrypted again.
+    pub notes: usize,
+    /// Prescriptions' sealed texts encrypted again.
+    pub prescriptions: usize,
     /// Rows changed by someone else meanwhile: looked at again next pass.
     pub retried: usize,
     /// Rows that could not be opened (logged by place, never content):
@@ -209,6 +216,14 @@ pub fn run_batch(
         out.appointments = moved;
         out.failed += failed;
         grants_left |= more;
+        let (moved, failed, more) = reencrypt_notes(conn, keyring, tenant, &key_id, size)?;
+        out.notes = moved;
+        out.failed += failed;
+        grants_left |= more;
+        let (moved, failed, more) = reencrypt_prescriptions(conn, keyring, tenant, &key_id, size)?;
+        out.prescriptions = moved;
+        out.failed += failed;
+        grants_left |= more;
     }
     if pass_over {
         // A pass that began at the top and met no concurrent change saw
@@ -222,13 +237,20 @@ pub fn run_batch(
     p.resealed += out.resealed as i64;
     p.updated_at = now();
     save(conn, &p, exists)?;
-    if !rows.is_empty() || out.grants > 0 || out.appointments > 0 {
+    if !rows.is_empty()
+        || out.grants > 0
+        || out.appointments > 0
+        || out.notes > 0
+        || out.prescriptions > 0
+    {
         let event = Event::new(actor, "system", ACTION, &format!("tenant:{tenant}"))
             .tenant(Some(tenant))
             .details(json!({
                 "resealed": out.resealed,
                 "grants": out.grants,
                 "appointments": out.appointments,
+                "notes": out.notes,
+                "prescriptions": out.prescriptions,
                 "retried": out.retried,
                 "failed": out.failed,
                 "key_id": key_id,
@@ -354,6 +376,176 @@ fn reencrypt_appointments(
             Ok(n) => moved += n,
             Err(e) => {
                 tracing::warn!(error = %e, tenant, appointment = %id, "re-encryption: appointment left as it is");
+                failed += 1;
+            }
+        }
+    }
+    Ok((moved, failed, stale.len() as i64 >= size))
+}
+
+/// Encrypt the sealed texts of up to `size` clinical notes (the content)
+/// and up to `size` amendments (reason, content) of the tenant not under
+/// `key_id` again under it: (texts moved, failed, whether a full batch was
+/// found). A signed note's content stays the same text (its hash holds);
+/// only its ciphertext changes.
+fn reencrypt_notes(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    tenant: &str,
+    key_id: &str,
+    size: i64,
+) -> ApiResult<(usize, usize, bool)> {
+    use crate::notes::store::aad;
+    let p = format!("v1.{key_id}.%");
+    let prefix = format!("v1.{key_id}.");
+    let notes: Vec<(String, String)> = clinical_notes::table
+        .filter(clinical_notes::tenant_id.eq(tenant))
+        .filter(clinical_notes::content_enc.not_like(p.clone()))
+        .order(clinical_notes::id.asc())
+        .limit(size)
+        .select((clinical_notes::id, clinical_notes::content_enc))
+        .load(conn)?;
+    let (mut moved, mut failed) = (0, 0);
+    for (id, stored) in &notes {
+        let result = conn.transaction::<usize, ApiError, _>(|c| {
+            let fresh = keyring.reencrypt(
+                c,
+                tenant,
+                stored,
+                &aad(tenant, "clinical_notes", "content", id),
+            )?;
+            // Under the audit head's lock: a draft cannot be rewritten meanwhile.
+            Ok(diesel::update(
+                clinical_notes::table
+                    .filter(clinical_notes::id.eq(id))
+                    .filter(clinical_notes::content_enc.eq(stored)),
+            )
+            .set(clinical_notes::content_enc.eq(fresh))
+            .execute(c)?)
+        });
+        match result {
+            Ok(n) => moved += n,
+            Err(e) => {
+                tracing::warn!(error = %e, tenant, note = %id, "re-encryption: note left as it is");
+                failed += 1;
+            }
+        }
+    }
+    let amendments: Vec<(String, String, String)> = clinical_note_amendments::table
+        .filter(clinical_note_amendments::tenant_id.eq(tenant))
+        .filter(
+            clinical_note_amendments::reason_enc
+                .not_like(p.clone())
+                .or(clinical_note_amendments::content_enc.not_like(p)),
+        )
+        .order(clinical_note_amendments::id.asc())
+        .limit(size)
+        .select((
+            clinical_note_amendments::id,
+            clinical_note_amendments::reason_enc,
+            clinical_note_amendments::content_enc,
+        ))
+        .load(conn)?;
+    for (id, reason, content) in &amendments {
+        let result = conn.transaction::<usize, ApiError, _>(|c| {
+            let table = "clinical_note_amendments";
+            let again =
+                |c: &mut DbConn, column: &str, stored: &str| -> ApiResult<(String, usize)> {
+                    if stored.starts_with(&prefix) {
+                        return Ok((stored.to_string(), 0));
+                    }
+                    Ok((
+                        keyring.reencrypt(c, tenant, stored, &aad(tenant, table, column, id))?,
+                        1,
+                    ))
+                };
+            let (fresh_reason, a) = again(c, "reason", reason)?;
+            let (fresh_content, b) = again(c, "content", content)?;
+            diesel::update(
+                clinical_note_amendments::table.filter(clinical_note_amendments::id.eq(id)),
+            )
+            .set((
+                clinical_note_amendments::reason_enc.eq(fresh_reason),
+                clinical_note_amendments::content_enc.eq(fresh_content),
+            ))
+            .execute(c)?;
+            Ok(a + b)
+        });
+        match result {
+            Ok(n) => moved += n,
+            Err(e) => {
+                tracing::warn!(error = %e, tenant, amendment = %id, "re-encryption: amendment left as it is");
+                failed += 1;
+            }
+        }
+    }
+    let full = notes.len() as i64 >= size || amendments.len() as i64 >= size;
+    Ok((moved, failed, full))
+}
+
+/// Encrypt the sealed texts (details; a rejection's reason) of up to
+/// `size` prescriptions of the tenant with a text not under `key_id` again
+/// under it: (texts moved, failed, whether a full batch was found).
+fn reencrypt_prescriptions(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    tenant: &str,
+    key_id: &str,
+    size: i64,
+) -> ApiResult<(usize, usize, bool)> {
+    let p = format!("v1.{key_id}.%");
+    let prefix = format!("v1.{key_id}.");
+    let stale: Vec<(String, String, Option<String>)> = prescriptions::table
+        .filter(prescriptions::tenant_id.eq(tenant))
+        .filter(
+            prescriptions::details_enc
+                .not_like(p.clone())
+                .or(prescriptions::reject_reason_enc.not_like(p)),
+        )
+        .order(prescriptions::id.asc())
+        .limit(size)
+        .select((
+            prescriptions::id,
+            prescriptions::details_enc,
+            prescriptions::reject_reason_enc,
+        ))
+        .load(conn)?;
+    let (mut moved, mut failed) = (0, 0);
+    for (id, details, reason) in &stale {
+        let result = conn.transaction::<usize, ApiError, _>(|c| {
+            let again =
+                |c: &mut DbConn, column: &str, stored: &str| -> ApiResult<(String, usize)> {
+                    if stored.starts_with(&prefix) {
+                        return Ok((stored.to_string(), 0));
+                    }
+                    let aad = crate::prescriptions::store::aad(tenant, column, id);
+                    Ok((keyring.reencrypt(c, tenant, stored, &aad)?, 1))
+                };
+            let (fresh_details, a) = again(c, "details", details)?;
+            let (fresh_reason, b) = match reason {
+                Some(r) => {
+                    let (v, n) = again(c, "reject_reason", r)?;
+                    (Some(v), n)
+                }
+                None => (None, 0),
+            };
+            // Under the audit head's lock: a rejection cannot land meanwhile.
+            diesel::update(
+                prescriptions::table
+                    .filter(prescriptions::id.eq(id))
+                    .filter(prescriptions::details_enc.eq(details)),
+            )
+            .set((
+                prescriptions::details_enc.eq(fresh_details),
+                prescriptions::reject_reason_enc.eq(fresh_reason),
+            ))
+            .execute(c)?;
+            Ok(a + b)
+        });
+        match result {
+            Ok(n) => moved += n,
+            Err(e) => {
+                tracing::warn!(error = %e, tenant, prescription = %id, "re-encryption: prescription left as it is");
                 failed += 1;
             }
         }

@@ -88,6 +88,10 @@ pub struct Totals {
     pub grants: usize,
     /// Appointments' sealed texts encrypted again.
     pub appointments: usize,
+    /// Clinical notes' and amendments' sealed texts encrypted again.
+    pub notes: usize,
+    /// Prescriptions' sealed texts encrypted again.
+    pub prescriptions: usize,
     /// Rows that could not be opened (left as they are).
     pub failed: usize,
 }
@@ -114,6 +118,8 @@ pub fn run_to_completion(
         totals.resealed += out.resealed;
         totals.grants += out.grants;
         totals.appointments += out.appointments;
+        totals.notes += out.notes;
+        totals.prescriptions += out.prescriptions;
         totals.failed += out.failed;
         if out.done {
             return Ok(totals);

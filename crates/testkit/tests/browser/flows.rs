@@ -184,6 +184,22 @@ async fn hospital_doctor(b: &Chrome, h: &str, on_team: &str, off_team: &str) {
     assert!(b.text().await.contains("Allergies"));
     b.check_accessibility("chart").await;
     b.shot("hospital-chart-doctor").await;
+    // The patient's notes and prescriptions, from the chart.
+    b.click(&format!("a[href='/patients/{on_team}/notes']"))
+        .await;
+    b.wait_for_text("Write a note").await;
+    b.fill("assessment", "Stable, no change in treatment").await;
+    b.click(&format!(
+        "form[action='/patients/{on_team}/notes'] button[type=submit]"
+    ))
+    .await;
+    b.wait_for_text("soap (draft)").await;
+    b.check_accessibility("clinical notes").await;
+    b.shot("hospital-notes-doctor").await;
+    b.goto(&format!("{h}/patients/{on_team}/prescriptions"))
+        .await;
+    b.wait_for_text("Medication and strength").await;
+    b.check_accessibility("prescriptions").await;
     // Off the team: refused, then break the glass.
     b.goto(&format!("{h}/patients/{off_team}")).await;
     b.wait_for_text("not on this patient's care team").await;
@@ -219,6 +235,17 @@ async fn hospital_patient(b: &Chrome, h: &str) {
     b.goto(&format!("{h}/my-appointments")).await;
     b.wait_for_text("You have no appointments").await;
     b.check_accessibility("my appointments").await;
+    b.goto(&format!("{h}/my-notes")).await;
+    b.wait_for_text("No notes.").await;
+    b.check_accessibility("my notes").await;
+    b.goto(&format!("{h}/my-prescriptions")).await;
+    b.wait_for_text("No prescriptions.").await;
+    b.check_accessibility("my prescriptions").await;
+    b.login(h, "pharmacist", "pharmacist123").await;
+    b.wait_for_text("Your tasks").await;
+    b.click("main a[href='/pharmacy']").await;
+    b.wait_for_text("Prescriptions to dispense").await;
+    b.check_accessibility("pharmacy queue").await;
 }
 
 async fn hospital_admin(b: &Chrome, h: &str) {

@@ -5,7 +5,9 @@
 
 mod client;
 mod hospital_appointments;
+mod hospital_notes;
 mod hospital_pages;
+mod hospital_prescriptions;
 mod kernel_pages;
 mod mfa;
 mod owner_pages;

@@ -1,0 +1,2 @@
+DROP TABLE prescription_dispenses;
+DROP TABLE prescriptions;

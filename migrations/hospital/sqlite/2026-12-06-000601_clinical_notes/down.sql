@@ -1,0 +1,2 @@
+DROP TABLE clinical_note_amendments;
+DROP TABLE clinical_notes;

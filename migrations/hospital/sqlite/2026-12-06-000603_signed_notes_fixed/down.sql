@@ -1,0 +1,6 @@
+DROP TRIGGER prescription_dispenses_kept;
+DROP TRIGGER prescription_dispenses_fixed;
+DROP TRIGGER clinical_note_amendments_kept;
+DROP TRIGGER clinical_note_amendments_fixed;
+DROP TRIGGER clinical_notes_signed_kept;
+DROP TRIGGER clinical_notes_signed_fixed;
