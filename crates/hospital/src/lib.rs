@@ -7,6 +7,7 @@ pub mod break_glass;
 pub mod care_team;
 pub mod context;
 pub mod departments;
+pub mod messages;
 pub mod openapi;
 pub mod owner_link;
 pub mod pages;
@@ -102,6 +103,15 @@ pub enum HospitalPermission {
     /// Set doctors' working weeks and time off.
     #[strum(serialize = "schedules.manage")]
     SchedulesManage,
+    /// Write to a staff member.
+    #[strum(serialize = "messages.send_staff")]
+    MessagesSendStaff,
+    /// Write to the care team of a patient one may see (a patient: their own).
+    #[strum(serialize = "messages.send_care_team")]
+    MessagesSendCareTeam,
+    /// Read one's own inbox.
+    #[strum(serialize = "messages.read")]
+    MessagesRead,
 }
 
 impl Permission for HospitalPermission {}
@@ -127,6 +137,9 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::AppointmentsReadAll,
             H::AppointmentsManage,
             H::SchedulesManage,
+            H::MessagesSendStaff,
+            H::MessagesSendCareTeam,
+            H::MessagesRead,
         ],
     },
     Role {
@@ -142,6 +155,9 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::AppointmentsReadAssigned,
             H::AppointmentsBookAssigned,
             H::AppointmentsComplete,
+            H::MessagesSendStaff,
+            H::MessagesSendCareTeam,
+            H::MessagesRead,
         ],
     },
     Role {
@@ -154,6 +170,9 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::PatientsUpdateClinical,
             H::BreakGlassRequest,
             H::AppointmentsReadAssigned,
+            H::MessagesSendStaff,
+            H::MessagesSendCareTeam,
+            H::MessagesRead,
         ],
     },
     Role {
@@ -167,17 +186,20 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::PortalManage,
             H::AppointmentsReadAll,
             H::AppointmentsManage,
+            H::MessagesSendStaff,
+            H::MessagesSendCareTeam,
+            H::MessagesRead,
         ],
     },
     Role {
         name: "lab",
         core: &[],
-        own: &[H::DepartmentsRead],
+        own: &[H::DepartmentsRead, H::MessagesSendStaff, H::MessagesRead],
     },
     Role {
         name: "pharmacist",
         core: &[],
-        own: &[H::DepartmentsRead],
+        own: &[H::DepartmentsRead, H::MessagesSendStaff, H::MessagesRead],
     },
     Role {
         name: "patient",
@@ -187,6 +209,8 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::PatientsClinical,
             H::AppointmentsReadOwn,
             H::AppointmentsBookOwn,
+            H::MessagesSendCareTeam,
+            H::MessagesRead,
         ],
     },
 ]);
@@ -227,7 +251,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(care_team::http::routes)
         .configure(break_glass::http::routes)
         .configure(appointments::http::routes)
-        .configure(appointments::schedule_http::routes);
+        .configure(appointments::schedule_http::routes)
+        .configure(messages::http::routes);
 }
 
 /// Seed the departments of every tenant the server serves: the pinned one

@@ -39,6 +39,8 @@ use utoipa::{OpenApi, ToSchema};
     crate::appointments::schedule_http::add_time_off,
     crate::appointments::schedule_http::remove_time_off,
     crate::appointments::schedule_http::slots,
+    crate::messages::http::send,
+    crate::messages::http::list,
 ))]
 struct HospitalApi;
 

@@ -47,7 +47,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
     summary = "End this session (the token is revoked and the session ended)",
     responses((status = 200, description = "Logged out", body = super::openapi::LoggedOut)))]
-async fn logout(db: web::Data<Db>, user: AuthUser, origin: Origin) -> ApiResult<HttpResponse> {
+async fn logout(
+    db: web::Data<Db>,
+    hub: web::Data<crate::realtime::Hub>,
+    user: AuthUser,
+    origin: Origin,
+) -> ApiResult<HttpResponse> {
+    let uid = user.id.clone();
     let expires = chrono::DateTime::from_timestamp(user.expires_at, 0)
         .map(|d| d.naive_utc())
         .unwrap_or_else(now);
@@ -61,6 +67,8 @@ async fn logout(db: web::Data<Db>, user: AuthUser, origin: Origin) -> ApiResult<
         Ok(())
     })
     .await?;
+    // Its open sockets re-check their session now and close.
+    hub.recheck_user(&uid);
     Ok(response::ok(json!({ "logged_out": true })))
 }
 
