@@ -35,6 +35,7 @@ mod proxies;
 mod public_tls;
 mod ratelimit;
 mod rbac;
+mod realtime;
 mod sessions;
 mod tenancy;
 mod tokens;
