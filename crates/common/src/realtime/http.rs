@@ -75,7 +75,7 @@ fn protocol_token(req: &HttpRequest) -> Option<String> {
         Closed with 4401 when the token expires or its session ends, 4408 when the client is \
         too slow or silent.",
     responses(
-        (status = 101, description = "Switching protocols: the socket is open", body = super::Envelope),
+        (status = 101, description = "Switching protocols: the socket is open; its frames are RealtimeEnvelope JSON texts"),
         (status = 400, description = "Not a WebSocket upgrade"),
         (status = 401, description = "No valid token"),
         (status = 429, description = "Too many open sockets for this user"),

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::patients::sealed::{Sealer, LEGACY_VERSION};
 use crate::patients::store::Row;
 use crate::patients::update::SealedColumns;
-use crate::schema::{appointments, break_glass, patients, reencrypt_progress};
+use crate::schema::{appointments, break_glass, messages, patients, reencrypt_progress};
 
 /// The largest batch `[reencrypt].batch_size` allows.
 pub const MAX_BATCH: i64 = 1000;
@@ -51,6 +51,8 @@ pub struct Outcome {
     pub grants: usize,
     /// Appointments' sealed texts encrypted again under the active key.
     pub appointments: usize,
+    /// Message bodies encrypted again under the active key.
+    pub messages: usize,
     /// Rows changed by someone else meanwhile: looked at again next pass.
     pub retried: usize,
     /// Rows that could not be opened (logged by place, never content):
@@ -209,6 +211,10 @@ pub fn run_batch(
         out.appointments = moved;
         out.failed += failed;
         grants_left |= more;
+        let (moved, failed, more) = reencrypt_messages(conn, keyring, tenant, &key_id, size)?;
+        out.messages = moved;
+        out.failed += failed;
+        grants_left |= more;
     }
     if pass_over {
         // A pass that began at the top and met no concurrent change saw
@@ -222,13 +228,14 @@ pub fn run_batch(
     p.resealed += out.resealed as i64;
     p.updated_at = now();
     save(conn, &p, exists)?;
-    if !rows.is_empty() || out.grants > 0 || out.appointments > 0 {
+    if !rows.is_empty() || out.grants > 0 || out.appointments > 0 || out.messages > 0 {
         let event = Event::new(actor, "system", ACTION, &format!("tenant:{tenant}"))
             .tenant(Some(tenant))
             .details(json!({
                 "resealed": out.resealed,
                 "grants": out.grants,
                 "appointments": out.appointments,
+                "messages": out.messages,
                 "retried": out.retried,
                 "failed": out.failed,
                 "key_id": key_id,
@@ -273,6 +280,46 @@ fn reencrypt_grants(
             Ok(n) => moved += n,
             Err(e) => {
                 tracing::warn!(error = %e, tenant, grant = %id, "re-encryption: grant left as it is");
+                failed += 1;
+            }
+        }
+    }
+    Ok((moved, failed, stale.len() as i64 >= size))
+}
+
+/// Encrypt up to `size` message bodies of the tenant not under `key_id`
+/// again under it: (moved, failed, whether a full batch was found).
+fn reencrypt_messages(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    tenant: &str,
+    key_id: &str,
+    size: i64,
+) -> ApiResult<(usize, usize, bool)> {
+    let stale: Vec<(String, String)> = messages::table
+        .filter(messages::tenant_id.eq(tenant))
+        .filter(messages::body_enc.not_like(format!("v1.{key_id}.%")))
+        .order(messages::id.asc())
+        .limit(size)
+        .select((messages::id, messages::body_enc))
+        .load(conn)?;
+    let (mut moved, mut failed) = (0, 0);
+    for (id, stored) in &stale {
+        let aad = crate::messages::store::aad(tenant, id);
+        let result = conn.transaction::<usize, ApiError, _>(|c| {
+            let fresh = keyring.reencrypt(c, tenant, stored, &aad)?;
+            Ok(diesel::update(
+                messages::table
+                    .filter(messages::id.eq(id))
+                    .filter(messages::body_enc.eq(stored)),
+            )
+            .set(messages::body_enc.eq(fresh))
+            .execute(c)?)
+        });
+        match result {
+            Ok(n) => moved += n,
+            Err(e) => {
+                tracing::warn!(error = %e, tenant, message = %id, "re-encryption: message left as it is");
                 failed += 1;
             }
         }

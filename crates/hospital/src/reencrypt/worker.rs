@@ -88,6 +88,8 @@ pub struct Totals {
     pub grants: usize,
     /// Appointments' sealed texts encrypted again.
     pub appointments: usize,
+    /// Message bodies encrypted again.
+    pub messages: usize,
     /// Rows that could not be opened (left as they are).
     pub failed: usize,
 }
@@ -114,6 +116,7 @@ pub fn run_to_completion(
         totals.resealed += out.resealed;
         totals.grants += out.grants;
         totals.appointments += out.appointments;
+        totals.messages += out.messages;
         totals.failed += out.failed;
         if out.done {
             return Ok(totals);
