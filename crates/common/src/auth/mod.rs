@@ -336,7 +336,7 @@ pub async fn check_token(
     token: &str,
     touch: bool,
 ) -> Result<(store::User, token::Claims, session::AuthSession), ApiError> {
-    let claims = ctx.keys.verify(&token)?;
+    let claims = ctx.keys.verify(token)?;
     match (&ctx.tenants, &claims.tenant_id) {
         (TenantRule::None, None) | (TenantRule::Hosted, Some(_)) => {}
         (TenantRule::Pinned(t), Some(c)) if t == c => {}
