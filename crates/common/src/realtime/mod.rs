@@ -27,6 +27,7 @@ use crate::error::ApiError;
 /// What kind of message (the original format's `type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = RealtimeKind)]
 pub enum Kind {
     /// A message from one user to another (or to a care team).
     Message,

@@ -31,6 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Whom a message goes to.
 #[derive(utoipa::ToSchema, Deserialize, Debug, Clone)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[schema(as = MessageRecipient)]
 pub enum To {
     /// A staff member (user id).
     User(String),
@@ -51,6 +52,7 @@ pub struct NewMessage {
 
 /// What a send did.
 #[derive(utoipa::ToSchema, Serialize, Debug)]
+#[schema(as = MessageSent)]
 pub struct Sent {
     /// The send's id (its copies share it).
     pub send_id: String,
