@@ -229,8 +229,13 @@ async fn update_user(
     origin: Origin,
     id: web::Path<String>,
     body: web::Json<UpdateUser>,
+    hub: web::Data<crate::realtime::Hub>,
 ) -> ApiResult<HttpResponse> {
-    apply_update(ctx, db, user, origin, id.into_inner(), body.into_inner()).await
+    let id = id.into_inner();
+    let res = apply_update(ctx, db, user, origin, id.clone(), body.into_inner()).await?;
+    // A reset, deactivation or role change ended the user's sessions.
+    hub.recheck_user(&id);
+    Ok(res)
 }
 
 /// `POST …/users/{id}/activate` and `…/deactivate`: PATCH `active` by another name.
@@ -245,9 +250,12 @@ async fn set_active(
     user: AuthUser,
     origin: Origin,
     path: web::Path<(String, String)>,
+    hub: web::Data<crate::realtime::Hub>,
 ) -> ApiResult<HttpResponse> {
     let (id, switch) = path.into_inner();
-    set_account_active(ctx, db, user, origin, id, switch == "activate").await
+    let res = set_account_active(ctx, db, user, origin, id.clone(), switch == "activate").await?;
+    hub.recheck_user(&id);
+    Ok(res)
 }
 
 /// Activate or deactivate an account by the API's rules (shared with the pages).

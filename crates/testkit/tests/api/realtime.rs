@@ -559,6 +559,25 @@ async fn logout_closes_the_socket() {
 }
 
 #[tokio::test]
+async fn deactivating_the_user_closes_their_socket_at_once() {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    let id = app.create_user(&admin, "dr-gone", "doctor").await;
+    let token = app.login("dr-gone", STRONG_PASSWORD).await;
+    let mut ws = connect(&app, &token).await;
+    let (status, reply) = app
+        .api(
+            Method::POST,
+            &format!("/users/{id}/deactivate"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    assert_eq!(close_code(&mut ws).await, 4401);
+}
+
+#[tokio::test]
 async fn a_password_change_closes_the_old_sessions_sockets() {
     let app = spawn(Service::Hospital).await;
     let admin = app.admin_token().await;
