@@ -53,6 +53,9 @@ pub struct Config {
     pub crypto: CryptoSection,
     /// The internal plane: mTLS identity, internal listener, peers.
     pub plane: PlaneSection,
+    /// The real-time channel (WebSocket): bounds and timers.
+    #[serde(default)]
+    pub realtime: RealtimeSection,
     /// Demo mode: seeds demo users; refused unless every listener is on loopback.
     #[serde(default)]
     pub demo: bool,
@@ -371,6 +374,37 @@ impl Default for MetricsSection {
                 .iter()
                 .filter_map(|n| n.parse().ok())
                 .collect(),
+        }
+    }
+}
+
+/// The real-time channel's bounds: every connection has a bounded send
+/// queue, every user a cap on open sockets, every socket a ping and a
+/// re-check of its session.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RealtimeSection {
+    /// Open sockets per user; one more is refused with 429.
+    pub max_connections_per_user: usize,
+    /// Messages waiting per socket; a socket whose queue is full is closed
+    /// (a slow client is dropped, memory does not grow).
+    pub queue_len: usize,
+    /// Seconds between pings (and re-checks of the token's session).
+    pub ping_secs: u64,
+    /// Seconds without any frame from the client before the socket is closed.
+    pub idle_timeout_secs: u64,
+    /// Seconds one message may take to be handed to the socket.
+    pub write_timeout_secs: u64,
+}
+
+impl Default for RealtimeSection {
+    fn default() -> Self {
+        Self {
+            max_connections_per_user: 5,
+            queue_len: 64,
+            ping_secs: 20,
+            idle_timeout_secs: 60,
+            write_timeout_secs: 10,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod mtls;
 pub mod plane;
 pub mod public_tls;
 pub mod rbac;
+pub mod realtime;
 pub mod response;
 pub mod schema;
 pub mod security;

@@ -31,6 +31,8 @@ pub struct PlaneContext {
     pub trust: crate::mtls::Trust,
     /// Where refused peers and CRL trouble are raised.
     pub alarms: crate::mtls::alarm::AlarmSender,
+    /// The server's real-time hub (company: stored events go live to admins).
+    pub hub: actix_web::web::Data<crate::realtime::Hub>,
 }
 
 /// Events per delivery.

@@ -126,6 +126,8 @@ pub struct State {
     pub db: Db,
     /// Auth context.
     pub auth: web::Data<AuthContext>,
+    /// The real-time channel's registry of open sockets.
+    pub hub: web::Data<crate::realtime::Hub>,
 }
 
 /// A built, bound, not yet running server.
@@ -181,6 +183,9 @@ impl Application {
             AuthContext::from_config(service, &secret, policy.clone(), tenants.clone(), &config)?;
         auth_ctx.gate = spec.tenant_gate;
         let auth = web::Data::new(auth_ctx);
+        let hub = web::Data::new(
+            crate::realtime::Hub::new(config.realtime.clone())?.with_policy(policy.clone()),
+        );
 
         let url = config.database_url().to_string();
         let pool_size = config.database.pool_size;
@@ -225,6 +230,7 @@ impl Application {
         let keyring_data = keyring.map(web::Data::new);
         let service_data = web::Data::new(service);
         let auth_data = auth.clone();
+        let hub_data = hub.clone();
         let document = web::Data::new(crate::http::openapi::ApiDocument::build(spec)?);
         let pages = spec.pages;
         let web_settings = web::Data::new(crate::web::WebSettings::from_config(
@@ -234,6 +240,7 @@ impl Application {
             App::new()
                 .app_data(db_data.clone())
                 .app_data(auth_data.clone())
+                .app_data(hub_data.clone())
                 .app_data(metrics.clone())
                 .app_data(service_data.clone())
                 .app_data(document.clone())
@@ -272,7 +279,7 @@ impl Application {
         }
         let server = http.run();
         tracing::info!(service = %service, %addr, tls = config.public_tls().is_some(), "listening");
-        let (internal, mut tasks) = start_plane(spec, &config, &db, metrics_for_internal)?;
+        let (internal, mut tasks) = start_plane(spec, &config, &db, metrics_for_internal, &hub)?;
         // Last, so a failure above leaves no task running.
         if let Some(start) = spec.background {
             tasks.extend(start(&config, &db, keyring_for_background.as_ref())?);
@@ -283,7 +290,7 @@ impl Application {
             server,
             internal,
             tasks,
-            state: State { db, auth },
+            state: State { db, auth, hub },
         })
     }
 
@@ -350,6 +357,7 @@ impl Application {
 pub fn api_routes(spec: &Spec, cfg: &mut web::ServiceConfig) {
     cfg.configure(accounts::http::routes)
         .configure(crate::http::openapi::routes)
+        .configure(crate::realtime::http::routes)
         .configure(spec.routes);
 }
 
@@ -359,6 +367,7 @@ fn start_plane(
     config: &Config,
     db: &Db,
     metrics: web::Data<Metrics>,
+    hub: &web::Data<crate::realtime::Hub>,
 ) -> anyhow::Result<PlaneParts> {
     let plane = &config.plane;
     if !plane.enabled {
@@ -410,10 +419,12 @@ fn start_plane(
             })?;
             let addr = listener.local_addr()?;
             let db_data = web::Data::new(db.clone());
+            let hub_data = hub.clone();
             let body_limit = config.server.body_limit_bytes.max(1024 * 1024);
             let server = HttpServer::new(move || {
                 App::new()
                     .app_data(db_data.clone())
+                    .app_data(hub_data.clone())
                     .app_data(metrics.clone())
                     .app_data(extract::json_config(body_limit))
                     .app_data(extract::path_config())
@@ -436,6 +447,7 @@ fn start_plane(
             identity,
             trust,
             alarms,
+            hub: hub.clone(),
         };
         tasks.extend(start(ctx)?);
     }

@@ -23,23 +23,28 @@ pub fn start(ctx: PlaneContext) -> anyhow::Result<Vec<JoinHandle<()>>> {
         common::mtls::ServiceIdentity::Dev,
         Some(ctx.alarms.clone()),
     )?;
+    let hub = ctx.hub.clone();
     let own = tokio::spawn(every(
         ctx.plane.outbox_interval_secs,
         ctx.db.clone(),
-        |db| async move {
-            move_own_events(&db)
-                .await
-                .map(|_| ())
-                .map_err(anyhow::Error::from)
+        move |db| {
+            let hub = hub.clone();
+            async move {
+                move_own_events(&db, &hub)
+                    .await
+                    .map(|_| ())
+                    .map_err(anyhow::Error::from)
+            }
         },
     ));
+    let hub = ctx.hub.clone();
     let d1 = dev.clone();
     let pull_events = tokio::spawn(every(
         ctx.plane.outbox_interval_secs,
         ctx.db.clone(),
         move |db| {
-            let dev = d1.clone();
-            async move { pull_dev_events(&db, &dev).await.map(|_| ()) }
+            let (dev, hub) = (d1.clone(), hub.clone());
+            async move { pull_dev_events(&db, &dev, &hub).await.map(|_| ()) }
         },
     ));
     let pull_head = tokio::spawn(every(
@@ -67,16 +72,20 @@ where
     }
 }
 
-/// Company's own outbox → its list, in one transaction (exactly once).
-pub async fn move_own_events(db: &Db) -> ApiResult<usize> {
-    db.write(|c| {
-        let events = security::pending(c, 1000, None)?;
-        let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
-        security_events::store::insert_many(c, "company", "", &events)?;
-        security::mark_delivered(c, &ids)?;
-        Ok(ids.len())
-    })
-    .await
+/// Company's own outbox → its list, in one transaction (exactly once);
+/// once committed, the new events go to the admins' live feed.
+pub async fn move_own_events(db: &Db, hub: &common::realtime::Hub) -> ApiResult<usize> {
+    let (n, fresh) = db
+        .write(|c| {
+            let events = security::pending(c, 1000, None)?;
+            let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+            let (fresh, _) = security_events::store::insert_new(c, "company", "", &events)?;
+            security::mark_delivered(c, &ids)?;
+            Ok((ids.len(), fresh))
+        })
+        .await?;
+    security_events::publish(hub, &fresh);
+    Ok(n)
 }
 
 fn cursor(conn: &mut DbConn, source: &str) -> ApiResult<i64> {
@@ -104,7 +113,11 @@ fn set_cursor(conn: &mut DbConn, source: &str, position: i64) -> ApiResult<()> {
 }
 
 /// Pull dev's events after the stored cursor until caught up.
-pub async fn pull_dev_events(db: &Db, dev: &PeerClient) -> anyhow::Result<usize> {
+pub async fn pull_dev_events(
+    db: &Db,
+    dev: &PeerClient,
+    hub: &common::realtime::Hub,
+) -> anyhow::Result<usize> {
     let mut pulled = 0;
     loop {
         let after = db.run(|c| cursor(c, "dev.security_events")).await?;
@@ -118,11 +131,14 @@ pub async fn pull_dev_events(db: &Db, dev: &PeerClient) -> anyhow::Result<usize>
             return Ok(pulled);
         };
         let n = events.len();
-        db.write(move |c| {
-            security_events::store::insert_many(c, "dev", "", &events)?;
-            set_cursor(c, "dev.security_events", last)
-        })
-        .await?;
+        let fresh = db
+            .write(move |c| {
+                let (fresh, _) = security_events::store::insert_new(c, "dev", "", &events)?;
+                set_cursor(c, "dev.security_events", last)?;
+                Ok(fresh)
+            })
+            .await?;
+        security_events::publish(hub, &fresh);
         pulled += n;
         if (n as i64) < BATCH {
             return Ok(pulled);

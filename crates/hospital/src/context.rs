@@ -14,6 +14,7 @@ use common::auth::AuthUser;
 use common::crypto::Keyring;
 use common::db::{Db, DbConn};
 use common::rbac::Permission;
+use common::realtime::Hub;
 use common::{ApiError, ApiResult};
 
 use crate::patients::scope::{view_of, View};
@@ -33,6 +34,8 @@ pub struct Ctx {
     pub view: View,
     /// IP, user agent and correlation id, for audit rows.
     pub origin: Origin,
+    /// The real-time channel (messages and notifications go live through it).
+    pub hub: web::Data<Hub>,
 }
 
 impl Ctx {
@@ -80,6 +83,7 @@ impl FromRequest for Ctx {
         let keyring = req
             .app_data::<web::Data<Keyring>>()
             .map(|k| k.get_ref().clone());
+        let hub = common::realtime::hub_of(req);
         Box::pin(async move {
             let user = user.await?;
             let origin = origin.await?;
@@ -90,12 +94,14 @@ impl FromRequest for Ctx {
                 ApiError::Internal(anyhow::anyhow!("the hospital runs without a keyring"))
             })?;
             let view = view_of(&user);
+            let hub = hub.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no real-time hub")))?;
             Ok(Self {
                 user,
                 tenant,
                 keyring,
                 view,
                 origin,
+                hub,
             })
         })
     }

@@ -7,6 +7,7 @@ pub mod break_glass;
 pub mod care_team;
 pub mod context;
 pub mod departments;
+pub mod messages;
 pub mod notes;
 pub mod openapi;
 pub mod owner_link;
@@ -126,6 +127,15 @@ pub enum HospitalPermission {
     /// See one's own prescriptions (portal).
     #[strum(serialize = "prescriptions.read_own")]
     PrescriptionsReadOwn,
+    /// Write to a staff member.
+    #[strum(serialize = "messages.send_staff")]
+    MessagesSendStaff,
+    /// Write to the care team of a patient one may see (a patient: their own).
+    #[strum(serialize = "messages.send_care_team")]
+    MessagesSendCareTeam,
+    /// Read one's own inbox.
+    #[strum(serialize = "messages.read")]
+    MessagesRead,
 }
 
 impl Permission for HospitalPermission {}
@@ -151,6 +161,9 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::AppointmentsReadAll,
             H::AppointmentsManage,
             H::SchedulesManage,
+            H::MessagesSendStaff,
+            H::MessagesSendCareTeam,
+            H::MessagesRead,
         ],
     },
     Role {
@@ -170,6 +183,9 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::NotesWrite,
             H::PrescriptionsWrite,
             H::PrescriptionsReadAssigned,
+            H::MessagesSendStaff,
+            H::MessagesSendCareTeam,
+            H::MessagesRead,
         ],
     },
     Role {
@@ -185,6 +201,9 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::NotesRead,
             H::NotesWrite,
             H::PrescriptionsReadAssigned,
+            H::MessagesSendStaff,
+            H::MessagesSendCareTeam,
+            H::MessagesRead,
         ],
     },
     Role {
@@ -198,17 +217,25 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::PortalManage,
             H::AppointmentsReadAll,
             H::AppointmentsManage,
+            H::MessagesSendStaff,
+            H::MessagesSendCareTeam,
+            H::MessagesRead,
         ],
     },
     Role {
         name: "lab",
         core: &[],
-        own: &[H::DepartmentsRead],
+        own: &[H::DepartmentsRead, H::MessagesSendStaff, H::MessagesRead],
     },
     Role {
         name: "pharmacist",
         core: &[],
-        own: &[H::DepartmentsRead, H::PrescriptionsDispense],
+        own: &[
+            H::DepartmentsRead,
+            H::PrescriptionsDispense,
+            H::MessagesSendStaff,
+            H::MessagesRead,
+        ],
     },
     Role {
         name: "patient",
@@ -220,6 +247,8 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::AppointmentsBookOwn,
             H::NotesReadOwn,
             H::PrescriptionsReadOwn,
+            H::MessagesSendCareTeam,
+            H::MessagesRead,
         ],
     },
 ]);
@@ -262,7 +291,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(appointments::http::routes)
         .configure(appointments::schedule_http::routes)
         .configure(notes::http::routes)
-        .configure(prescriptions::http::routes);
+        .configure(prescriptions::http::routes)
+        .configure(messages::http::routes);
 }
 
 /// Seed the departments of every tenant the server serves: the pinned one

@@ -50,6 +50,8 @@ use utoipa::{OpenApi, ToSchema};
     crate::prescriptions::http::get,
     crate::prescriptions::http::dispense,
     crate::prescriptions::http::reject,
+    crate::messages::http::send,
+    crate::messages::http::list,
 ))]
 struct HospitalApi;
 

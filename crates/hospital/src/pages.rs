@@ -135,6 +135,7 @@ impl FromRequest for PageCtx {
         let keyring = req
             .app_data::<web::Data<Keyring>>()
             .map(|k| k.get_ref().clone());
+        let hub = common::realtime::hub_of(req);
         Box::pin(async move {
             let web = web.await?;
             let origin = origin.await?;
@@ -144,12 +145,14 @@ impl FromRequest for PageCtx {
                 ApiError::Internal(anyhow::anyhow!("the hospital runs without a keyring"))
             })?;
             let view = view_of(&user);
+            let hub = hub.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no real-time hub")))?;
             let ctx = Ctx {
                 user,
                 tenant,
                 keyring,
                 view,
                 origin,
+                hub,
             };
             Ok(Self { web, ctx })
         })

@@ -147,6 +147,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    messages (id) {
+        id -> Text,
+        tenant_id -> Text,
+        send_id -> Text,
+        sender_id -> Text,
+        recipient_id -> Text,
+        patient_id -> Nullable<Text>,
+        body_enc -> Text,
+        sent_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(care_team -> patients (patient_id));
 diesel::joinable!(break_glass -> patients (patient_id));
 diesel::joinable!(appointments -> patients (patient_id));

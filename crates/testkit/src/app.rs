@@ -36,6 +36,7 @@ pub struct TestApp {
     database_url: String,
     database: Option<TestDatabase>,
     auth: actix_web::web::Data<common::auth::AuthContext>,
+    hub: actix_web::web::Data<common::realtime::Hub>,
 }
 
 impl TestApp {
@@ -94,6 +95,7 @@ impl TestApp {
         let database_url = config.database_url().to_string();
         let app = Application::build(crate::spec(service), config).await?;
         let auth = app.state().auth.clone();
+        let hub = app.state().hub.clone();
         let (addr, db, handle, handles) = (
             app.addr(),
             app.state().db.clone(),
@@ -113,6 +115,7 @@ impl TestApp {
             database_url,
             database,
             auth,
+            hub,
         })
     }
 
@@ -257,6 +260,16 @@ impl TestApp {
     /// forward (idle and absolute expiry without sleeping).
     pub fn advance_clock(&self, secs: i64) {
         self.auth.clock.advance(secs);
+    }
+
+    /// The server's real-time hub (to fill a socket's queue, count sockets).
+    pub fn hub(&self) -> &common::realtime::Hub {
+        &self.hub
+    }
+
+    /// `ws://127.0.0.1:<port><prefix>/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}{}/ws", self.addr, self.prefix())
     }
 
     /// The demo admin's (username, password).

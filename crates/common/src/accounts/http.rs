@@ -47,7 +47,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
     summary = "End this session (the token is revoked and the session ended)",
     responses((status = 200, description = "Logged out", body = super::openapi::LoggedOut)))]
-async fn logout(db: web::Data<Db>, user: AuthUser, origin: Origin) -> ApiResult<HttpResponse> {
+async fn logout(
+    db: web::Data<Db>,
+    hub: web::Data<crate::realtime::Hub>,
+    user: AuthUser,
+    origin: Origin,
+) -> ApiResult<HttpResponse> {
+    let uid = user.id.clone();
     let expires = chrono::DateTime::from_timestamp(user.expires_at, 0)
         .map(|d| d.naive_utc())
         .unwrap_or_else(now);
@@ -61,6 +67,8 @@ async fn logout(db: web::Data<Db>, user: AuthUser, origin: Origin) -> ApiResult<
         Ok(())
     })
     .await?;
+    // Its open sockets re-check their session now and close.
+    hub.recheck_user(&uid);
     Ok(response::ok(json!({ "logged_out": true })))
 }
 
@@ -221,8 +229,13 @@ async fn update_user(
     origin: Origin,
     id: web::Path<String>,
     body: web::Json<UpdateUser>,
+    hub: web::Data<crate::realtime::Hub>,
 ) -> ApiResult<HttpResponse> {
-    apply_update(ctx, db, user, origin, id.into_inner(), body.into_inner()).await
+    let id = id.into_inner();
+    let res = apply_update(ctx, db, user, origin, id.clone(), body.into_inner()).await?;
+    // A reset, deactivation or role change ended the user's sessions.
+    hub.recheck_user(&id);
+    Ok(res)
 }
 
 /// `POST …/users/{id}/activate` and `…/deactivate`: PATCH `active` by another name.
@@ -237,9 +250,12 @@ async fn set_active(
     user: AuthUser,
     origin: Origin,
     path: web::Path<(String, String)>,
+    hub: web::Data<crate::realtime::Hub>,
 ) -> ApiResult<HttpResponse> {
     let (id, switch) = path.into_inner();
-    set_account_active(ctx, db, user, origin, id, switch == "activate").await
+    let res = set_account_active(ctx, db, user, origin, id.clone(), switch == "activate").await?;
+    hub.recheck_user(&id);
+    Ok(res)
 }
 
 /// Activate or deactivate an account by the API's rules (shared with the pages).

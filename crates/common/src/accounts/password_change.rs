@@ -33,12 +33,15 @@ pub(super) struct ChangePassword {
 pub(super) async fn change_password(
     ctx: web::Data<AuthContext>,
     db: web::Data<Db>,
+    hub: web::Data<crate::realtime::Hub>,
     user: AuthUser,
     origin: Origin,
     body: web::Json<ChangePassword>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let (token, _, refresh_token) = change(&ctx, &db, &user, origin, body).await?;
+    // Every other session ended: their open sockets close now.
+    hub.recheck_user(&user.id);
     Ok(response::ok(json!({
         "changed": true,
         "access_token": token,

@@ -195,11 +195,13 @@ pub async fn own_sessions(
         (status = 404, description = "No such live session of the caller")))]
 pub(super) async fn end_session(
     db: web::Data<Db>,
+    hub: web::Data<crate::realtime::Hub>,
     user: AuthUser,
     origin: Origin,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     end_own_session(&db, &user, origin, id.into_inner()).await?;
+    hub.recheck_user(&user.id);
     Ok(response::ok(json!({ "ended": true })))
 }
 
@@ -237,6 +239,7 @@ pub async fn end_own_session(
 pub(super) async fn end_user_sessions(
     ctx: web::Data<AuthContext>,
     db: web::Data<Db>,
+    hub: web::Data<crate::realtime::Hub>,
     admin: AuthUser,
     origin: Origin,
     id: web::Path<String>,
@@ -244,7 +247,7 @@ pub(super) async fn end_user_sessions(
     admin.require(CorePermission::UsersManage)?;
     let id = id.into_inner();
     let admin_role = ctx.policy.admin_role().to_string();
-    let ended = db
+    let (ended, target) = db
         .write(move |c| {
             // Another tenant's user is "not found", like a missing one.
             let target = store::get_in_tenant(c, &admin.tenant_id, &id).map_err(|e| match e {
@@ -268,8 +271,9 @@ pub(super) async fn end_user_sessions(
             .tenant(admin.tenant())
             .details(json!({ "ended": ended }));
             audit::append(c, &event, &origin)?;
-            Ok(ended)
+            Ok((ended, target.id))
         })
         .await?;
+    hub.recheck_user(&target);
     Ok(response::ok(json!({ "ended": ended })))
 }

@@ -313,7 +313,7 @@ fn allowed_before_password_change(path: &str) -> bool {
         .any(|p| path.ends_with(p))
 }
 
-fn bearer(req: &HttpRequest) -> Option<String> {
+pub(crate) fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)?
@@ -325,93 +325,111 @@ fn bearer(req: &HttpRequest) -> Option<String> {
         .then(|| token.trim().to_string())
 }
 
+/// Check a bearer token as every request does: signature, issuer, audience
+/// and expiry; the tenant; not revoked; the account active, of the token's
+/// role and epoch; its server-side session alive at the context's clock.
+/// `touch` notes the use on the session (a request); the real-time channel
+/// re-checks an open socket with `touch` off (a socket is not activity).
+pub async fn check_token(
+    ctx: &AuthContext,
+    db: &Db,
+    token: &str,
+    touch: bool,
+) -> Result<(store::User, token::Claims, session::AuthSession), ApiError> {
+    let claims = ctx.keys.verify(token)?;
+    match (&ctx.tenants, &claims.tenant_id) {
+        (TenantRule::None, None) | (TenantRule::Hosted, Some(_)) => {}
+        (TenantRule::Pinned(t), Some(c)) if t == c => {}
+        _ => {
+            return Err(ApiError::Unauthenticated(
+                "this token is not valid for this server's tenant".into(),
+            ))
+        }
+    }
+    let jti = claims.jti.clone();
+    let sub = claims.sub.clone();
+    let sid = claims.sid.clone();
+    let found = db
+        .run(move |conn| store::find_for_token(conn, &sub, &jti, sid.as_deref()))
+        .await?;
+    let (user, revoked, session) =
+        found.ok_or_else(|| ApiError::Unauthenticated("invalid or expired token".into()))?;
+    if revoked {
+        return Err(ApiError::Unauthenticated(
+            "this token has been revoked".into(),
+        ));
+    }
+    let tenant_ok = claims.tenant_id.as_deref().unwrap_or("") == user.tenant_id;
+    // A password change, reset, deactivation or role change since
+    // the token was issued raised the epoch.
+    let epoch_ok = claims.sep == user.session_epoch;
+    if !user.active || user.role != claims.role || !tenant_ok || !epoch_ok {
+        return Err(ApiError::Unauthenticated(
+            "this token is no longer valid; log in again".into(),
+        ));
+    }
+    // The token's server-side session: ended, past its absolute
+    // lifetime or idle past its timeout refuses the token.
+    let session =
+        session.ok_or_else(|| ApiError::Unauthenticated("invalid or expired token".into()))?;
+    let at = ctx.clock.now();
+    session
+        .check(at)
+        .map_err(|dead| ApiError::Unauthenticated(dead.message().into()))?;
+    if touch && session.needs_touch(at) {
+        // At most one write a minute per session, not one per request.
+        let id = session.id.clone();
+        db.write(move |c| session::touch(c, &id, at)).await?;
+    }
+    Ok((user, claims, session))
+}
+
 impl FromRequest for AuthUser {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let ctx = req.app_data::<web::Data<AuthContext>>().cloned();
-        let db = req.app_data::<web::Data<Db>>().cloned();
         let token = bearer(req);
-        let req = req.clone();
-        Box::pin(async move {
-            let (Some(ctx), Some(db)) = (ctx, db) else {
-                return Err(ApiError::Internal(anyhow::anyhow!("auth context missing")));
-            };
-            let token = token
-                .ok_or_else(|| ApiError::Unauthenticated("a bearer token is required".into()))?;
-            let claims = ctx.keys.verify(&token)?;
-            match (&ctx.tenants, &claims.tenant_id) {
-                (TenantRule::None, None) | (TenantRule::Hosted, Some(_)) => {}
-                (TenantRule::Pinned(t), Some(c)) if t == c => {}
-                _ => {
-                    return Err(ApiError::Unauthenticated(
-                        "this token is not valid for this server's tenant".into(),
-                    ))
-                }
-            }
-            let jti = claims.jti.clone();
-            let sub = claims.sub.clone();
-            let sid = claims.sid.clone();
-            let found = db
-                .run(move |conn| store::find_for_token(conn, &sub, &jti, sid.as_deref()))
-                .await?;
-            let (user, revoked, session) = found
-                .ok_or_else(|| ApiError::Unauthenticated("invalid or expired token".into()))?;
-            if revoked {
-                return Err(ApiError::Unauthenticated(
-                    "this token has been revoked".into(),
-                ));
-            }
-            let tenant_ok = claims.tenant_id.as_deref().unwrap_or("") == user.tenant_id;
-            // A password change, reset, deactivation or role change since
-            // the token was issued raised the epoch.
-            let epoch_ok = claims.sep == user.session_epoch;
-            if !user.active || user.role != claims.role || !tenant_ok || !epoch_ok {
-                return Err(ApiError::Unauthenticated(
-                    "this token is no longer valid; log in again".into(),
-                ));
-            }
-            // The token's server-side session: ended, past its absolute
-            // lifetime or idle past its timeout refuses the token.
-            let session = session
-                .ok_or_else(|| ApiError::Unauthenticated("invalid or expired token".into()))?;
-            let at = ctx.clock.now();
-            session
-                .check(at)
-                .map_err(|dead| ApiError::Unauthenticated(dead.message().into()))?;
-            if session.needs_touch(at) {
-                // At most one write a minute per session, not one per request.
-                let id = session.id.clone();
-                db.write(move |c| session::touch(c, &id, at)).await?;
-            }
-            if user.must_change_password && !allowed_before_password_change(req.path()) {
-                return Err(ApiError::Forbidden(
-                    "change your password first (POST …/auth/password)".into(),
-                ));
-            }
-            if ctx.mfa_required_for(&user.role) && !allowed_before_mfa(req.path()) {
-                let uid = user.id.clone();
-                if !db.run(move |c| mfa::is_enabled(c, &uid)).await? {
-                    return Err(ApiError::Forbidden(
-                        "your role needs a second factor: enrol first (POST …/auth/mfa/totp/setup)"
-                            .into(),
-                    ));
-                }
-            }
-            let user = AuthUser {
-                id: user.id,
-                username: user.username,
-                role: user.role,
-                tenant_id: user.tenant_id,
-                jti: claims.jti,
-                expires_at: claims.exp,
-                session_id: session.id,
-                policy: ctx.policy.clone(),
-            };
-            // For the middleware: a refusal after this is raised as a security event.
-            actix_web::HttpMessage::extensions_mut(&req).insert(user.clone());
-            Ok(user)
-        })
+        Box::pin(authenticate(req.clone(), token))
     }
+}
+
+/// The caller of `req` presenting `token` (the `Authorization` header's, or
+/// the one the real-time channel reads from its subprotocol header), by
+/// the same rules as every request.
+pub async fn authenticate(req: HttpRequest, token: Option<String>) -> Result<AuthUser, ApiError> {
+    let ctx = req.app_data::<web::Data<AuthContext>>().cloned();
+    let db = req.app_data::<web::Data<Db>>().cloned();
+    let (Some(ctx), Some(db)) = (ctx, db) else {
+        return Err(ApiError::Internal(anyhow::anyhow!("auth context missing")));
+    };
+    let token =
+        token.ok_or_else(|| ApiError::Unauthenticated("a bearer token is required".into()))?;
+    let (user, claims, session) = check_token(&ctx, &db, &token, true).await?;
+    if user.must_change_password && !allowed_before_password_change(req.path()) {
+        return Err(ApiError::Forbidden(
+            "change your password first (POST …/auth/password)".into(),
+        ));
+    }
+    if ctx.mfa_required_for(&user.role) && !allowed_before_mfa(req.path()) {
+        let uid = user.id.clone();
+        if !db.run(move |c| mfa::is_enabled(c, &uid)).await? {
+            return Err(ApiError::Forbidden(
+                "your role needs a second factor: enrol first (POST …/auth/mfa/totp/setup)".into(),
+            ));
+        }
+    }
+    let user = AuthUser {
+        id: user.id,
+        username: user.username,
+        role: user.role,
+        tenant_id: user.tenant_id,
+        jti: claims.jti,
+        expires_at: claims.exp,
+        session_id: session.id,
+        policy: ctx.policy.clone(),
+    };
+    // For the middleware: a refusal after this is raised as a security event.
+    actix_web::HttpMessage::extensions_mut(&req).insert(user.clone());
+    Ok(user)
 }

@@ -28,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn receive(
     db: web::Data<Db>,
+    hub: web::Data<common::realtime::Hub>,
     peer: PeerIdentity,
     body: web::Json<SecurityEventBatch>,
 ) -> ApiResult<HttpResponse> {
@@ -77,9 +78,11 @@ async fn receive(
             "events may only name the tenant of your certificate".into(),
         ));
     }
-    let (accepted, duplicates) = db
-        .write(move |c| store::insert_many(c, source, &tenant, &batch.events))
+    let (fresh, duplicates) = db
+        .write(move |c| store::insert_new(c, source, &tenant, &batch.events))
         .await?;
+    super::publish(&hub, &fresh);
+    let accepted = fresh.len();
     Ok(response::ok(BatchReceipt {
         accepted,
         duplicates,

@@ -51,7 +51,20 @@ pub fn insert_many(
     tenant: &str,
     events: &[SecurityEvent],
 ) -> ApiResult<(usize, usize)> {
-    let (mut accepted, mut duplicates) = (0, 0);
+    let (fresh, duplicates) = insert_new(conn, source, tenant, events)?;
+    Ok((fresh.len(), duplicates))
+}
+
+/// Store events from one source; returns the ones stored now (for the
+/// live feed, once committed) and the number of duplicates.
+pub fn insert_new(
+    conn: &mut DbConn,
+    source: &str,
+    tenant: &str,
+    events: &[SecurityEvent],
+) -> ApiResult<(Vec<StoredEvent>, usize)> {
+    let mut fresh = Vec::new();
+    let mut duplicates = 0;
     for e in events {
         let exists: i64 = security_events::table
             .filter(security_events::source_service.eq(source))
@@ -76,9 +89,15 @@ pub fn insert_many(
                 security_events::received_at.eq(now()),
             ))
             .execute(conn)?;
-        accepted += 1;
+        let stored: StoredEvent = security_events::table
+            .filter(security_events::source_service.eq(source))
+            .filter(security_events::source_tenant.eq(tenant))
+            .filter(security_events::event_id.eq(&e.id))
+            .select(StoredEvent::as_select())
+            .first(conn)?;
+        fresh.push(stored);
     }
-    Ok((accepted, duplicates))
+    Ok((fresh, duplicates))
 }
 
 /// Filters of the admin's list.

@@ -160,6 +160,15 @@ pub(crate) async fn book_appointment(
             Ok(a)
         })
         .await?;
+    crate::messages::notify::appointment_booked(
+        db,
+        &ctx,
+        &a.id,
+        &a.patient_id,
+        &a.doctor_id,
+        a.starts_at,
+    )
+    .await?;
     let (keyring, view) = (ctx.keyring.clone(), ctx.view);
     db.run(move |conn| store::to_view(conn, &keyring, &a, view))
         .await

@@ -79,43 +79,48 @@ pub(crate) async fn open(
 ) -> ApiResult<store::Grant> {
     ctx.require(P::BreakGlassRequest)?;
     check_reason(&reason)?;
-    db.write(move |conn| {
-        let (tenant, user) = (&ctx.tenant, &ctx.user);
-        if !scope::exists_in_tenant(conn, tenant, &id)? {
-            return Err(scope::not_found());
-        }
-        if care_team::is_member(conn, tenant, &id, &user.id)? {
-            return Err(ApiError::Conflict(
-                "you are on this patient's care team already".into(),
-            ));
-        }
-        let g = store::insert(
-            conn,
-            &ctx.keyring,
-            tenant,
-            &id,
-            &user.id,
-            reason.trim(),
-            minutes,
-        )?;
-        let details = json!({ "grant": g.id, "expires_at": g.expires_at, "minutes": minutes });
-        let event = ctx
-            .patient_event("patient.break_glass", &id)
-            .severity(Severity::Critical)
-            .details(details.clone());
-        ctx.audit(conn, &event)?;
-        // Raised to company for review; the reason (PHI) stays here.
-        let raised = NewEvent::new(
-            "break_glass",
-            Severity::Critical,
-            &user.id,
-            Some(tenant),
-            details,
-        );
-        security::record(conn, &raised)?;
-        Ok(g)
-    })
-    .await
+    let c = ctx.clone();
+    let grant = db
+        .write(move |conn| {
+            let (tenant, user) = (&ctx.tenant, &ctx.user);
+            if !scope::exists_in_tenant(conn, tenant, &id)? {
+                return Err(scope::not_found());
+            }
+            if care_team::is_member(conn, tenant, &id, &user.id)? {
+                return Err(ApiError::Conflict(
+                    "you are on this patient's care team already".into(),
+                ));
+            }
+            let g = store::insert(
+                conn,
+                &ctx.keyring,
+                tenant,
+                &id,
+                &user.id,
+                reason.trim(),
+                minutes,
+            )?;
+            let details = json!({ "grant": g.id, "expires_at": g.expires_at, "minutes": minutes });
+            let event = ctx
+                .patient_event("patient.break_glass", &id)
+                .severity(Severity::Critical)
+                .details(details.clone());
+            ctx.audit(conn, &event)?;
+            // Raised to company for review; the reason (PHI) stays here.
+            let raised = NewEvent::new(
+                "break_glass",
+                Severity::Critical,
+                &user.id,
+                Some(tenant),
+                details,
+            );
+            security::record(conn, &raised)?;
+            Ok(g)
+        })
+        .await?;
+    // Committed: the patient's care team hears of it.
+    crate::messages::notify::break_glass(db, &c, &grant.patient_id, &grant.id).await?;
+    Ok(grant)
 }
 
 #[derive(utoipa::IntoParams, Deserialize)]

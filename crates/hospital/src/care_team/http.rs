@@ -96,6 +96,7 @@ pub(crate) async fn add_member(db: &Db, ctx: Ctx, id: String, member_id: String)
     if member_id.is_empty() || member_id.len() > 64 {
         return Err(ApiError::field("user_id", "must be a user id"));
     }
+    let (c, patient, member) = (ctx.clone(), id.clone(), member_id.clone());
     db.write(move |conn| {
         scope::require_care_team_manager(conn, &ctx.user, &ctx.tenant, &id)?;
         let member = users::get_in_tenant(conn, &ctx.tenant, &member_id)
@@ -122,7 +123,9 @@ pub(crate) async fn add_member(db: &Db, ctx: Ctx, id: String, member_id: String)
             .details(json!({ "member": member_id, "role": member.role }));
         ctx.audit(conn, &event)
     })
-    .await
+    .await?;
+    crate::messages::notify::care_team_added(&c, &patient, &member);
+    Ok(())
 }
 
 #[utoipa::path(delete, path = "/patients/{id}/care-team/{user_id}", tag = "care team", security(("bearer" = [])), summary = "Remove a member (care_team.manage)",

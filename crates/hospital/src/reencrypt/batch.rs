@@ -15,8 +15,8 @@ use crate::patients::sealed::{Sealer, LEGACY_VERSION};
 use crate::patients::store::Row;
 use crate::patients::update::SealedColumns;
 use crate::schema::{
-    appointments, break_glass, clinical_note_amendments, clinical_notes, patients, prescriptions,
-    reencrypt_progress,
+    appointments, break_glass, clinical_note_amendments, clinical_notes, messages, patients,
+    prescriptions, reencrypt_progress,
 };
 
 /// The largest batch `[reencrypt].batch_size` allows.
@@ -58,6 +58,8 @@ pub struct Outcome {
     pub notes: usize,
     /// Prescriptions' sealed texts encrypted again.
     pub prescriptions: usize,
+    /// Message bodies encrypted again under the active key.
+    pub messages: usize,
     /// Rows changed by someone else meanwhile: looked at again next pass.
     pub retried: usize,
     /// Rows that could not be opened (logged by place, never content):
@@ -224,6 +226,10 @@ pub fn run_batch(
         out.prescriptions = moved;
         out.failed += failed;
         grants_left |= more;
+        let (moved, failed, more) = reencrypt_messages(conn, keyring, tenant, &key_id, size)?;
+        out.messages = moved;
+        out.failed += failed;
+        grants_left |= more;
     }
     if pass_over {
         // A pass that began at the top and met no concurrent change saw
@@ -242,6 +248,7 @@ pub fn run_batch(
         || out.appointments > 0
         || out.notes > 0
         || out.prescriptions > 0
+        || out.messages > 0
     {
         let event = Event::new(actor, "system", ACTION, &format!("tenant:{tenant}"))
             .tenant(Some(tenant))
@@ -251,6 +258,7 @@ pub fn run_batch(
                 "appointments": out.appointments,
                 "notes": out.notes,
                 "prescriptions": out.prescriptions,
+                "messages": out.messages,
                 "retried": out.retried,
                 "failed": out.failed,
                 "key_id": key_id,
@@ -295,6 +303,46 @@ fn reencrypt_grants(
             Ok(n) => moved += n,
             Err(e) => {
                 tracing::warn!(error = %e, tenant, grant = %id, "re-encryption: grant left as it is");
+                failed += 1;
+            }
+        }
+    }
+    Ok((moved, failed, stale.len() as i64 >= size))
+}
+
+/// Encrypt up to `size` message bodies of the tenant not under `key_id`
+/// again under it: (moved, failed, whether a full batch was found).
+fn reencrypt_messages(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    tenant: &str,
+    key_id: &str,
+    size: i64,
+) -> ApiResult<(usize, usize, bool)> {
+    let stale: Vec<(String, String)> = messages::table
+        .filter(messages::tenant_id.eq(tenant))
+        .filter(messages::body_enc.not_like(format!("v1.{key_id}.%")))
+        .order(messages::id.asc())
+        .limit(size)
+        .select((messages::id, messages::body_enc))
+        .load(conn)?;
+    let (mut moved, mut failed) = (0, 0);
+    for (id, stored) in &stale {
+        let aad = crate::messages::store::aad(tenant, id);
+        let result = conn.transaction::<usize, ApiError, _>(|c| {
+            let fresh = keyring.reencrypt(c, tenant, stored, &aad)?;
+            Ok(diesel::update(
+                messages::table
+                    .filter(messages::id.eq(id))
+                    .filter(messages::body_enc.eq(stored)),
+            )
+            .set(messages::body_enc.eq(fresh))
+            .execute(c)?)
+        });
+        match result {
+            Ok(n) => moved += n,
+            Err(e) => {
+                tracing::warn!(error = %e, tenant, message = %id, "re-encryption: message left as it is");
                 failed += 1;
             }
         }

@@ -92,6 +92,8 @@ pub struct Totals {
     pub notes: usize,
     /// Prescriptions' sealed texts encrypted again.
     pub prescriptions: usize,
+    /// Message bodies encrypted again.
+    pub messages: usize,
     /// Rows that could not be opened (left as they are).
     pub failed: usize,
 }
@@ -120,6 +122,7 @@ pub fn run_to_completion(
         totals.appointments += out.appointments;
         totals.notes += out.notes;
         totals.prescriptions += out.prescriptions;
+        totals.messages += out.messages;
         totals.failed += out.failed;
         if out.done {
             return Ok(totals);

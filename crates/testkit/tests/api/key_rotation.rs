@@ -593,3 +593,39 @@ async fn finding_13_rows_indexed_under_the_old_derivation_are_found_until_and_af
     assert!(v.is_intact(), "{v:?}");
     app2.stop().await;
 }
+
+#[tokio::test]
+async fn message_bodies_are_resealed_under_the_new_key_and_still_read() {
+    let master = master_hex();
+    let app = spawn_keyed(&master, &[("HOSPITAL__REENCRYPT__ENABLED", "false")]).await;
+    let nurse = app.login("nurse", "nurse123").await;
+    let doctor = app.login("doctor", "doctor123").await;
+    let doctor_id = testkit::hospital::user_id(&app, &doctor).await;
+    let body = json!({ "to": { "user": doctor_id }, "body": "Rotation-proof note" });
+    let (status, reply) = app
+        .api(Method::POST, "/messages", Some(&nurse), Some(body))
+        .await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+
+    let kr = keyring(&master);
+    let (key_id, totals) = on_db(&app, move |c| {
+        let tenant = the_tenant(c);
+        let id = rotate(c, &kr, &tenant);
+        let totals = worker::run_to_completion(c, &kr, &tenant, 10, "cli", None).unwrap();
+        (id, totals)
+    })
+    .await;
+    assert_eq!(totals.messages, 1, "{totals:?}");
+    let stored: Vec<String> = on_db(&app, |c| {
+        use hospital::schema::messages;
+        messages::table.select(messages::body_enc).load(c).unwrap()
+    })
+    .await;
+    assert!(
+        stored[0].starts_with(&format!("v1.{key_id}.")),
+        "{stored:?}"
+    );
+    let (status, list) = app.api(Method::GET, "/messages", Some(&doctor), None).await;
+    assert_ok(status, &list, StatusCode::OK);
+    assert_eq!(list["data"][0]["body"], "Rotation-proof note");
+}

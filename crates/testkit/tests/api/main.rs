@@ -39,6 +39,7 @@ mod proxies;
 mod public_tls;
 mod ratelimit;
 mod rbac;
+mod realtime;
 mod sessions;
 mod tenancy;
 mod tokens;

@@ -96,6 +96,7 @@ struct Probes;
 pub fn document(spec: &Spec) -> Value {
     let prefix = spec.service.api_prefix();
     let mut api = crate::accounts::openapi::api();
+    api.merge(crate::realtime::http::api());
     api.merge((spec.openapi)());
     let api = to_value(api);
     let probes = to_value(Probes::openapi());
