@@ -4,6 +4,9 @@
 
 use std::collections::HashMap;
 
+use crate::clinical_matrix::{
+    code_for, Caller, Want, ANON, CALLERS, DENY, GONE, HIDE, LIST, NEW, OK,
+};
 use serde_json::{json, Value};
 use strum::VariantArray;
 use testkit::hospital::{
@@ -12,35 +15,6 @@ use testkit::hospital::{
 use testkit::{
     assert_error, assert_ok, spawn, Method, Service, StatusCode, TestApp, STRONG_PASSWORD,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::VariantArray)]
-enum Caller {
-    Admin,
-    DoctorOnTeam,
-    DoctorOffTeam,
-    NurseOnTeam,
-    NurseOffTeam,
-    Reception,
-    Lab,
-    Pharmacist,
-    PatientOwn,
-    PatientOther,
-    NoToken,
-}
-
-const CALLERS: [Caller; 11] = [
-    Caller::Admin,
-    Caller::DoctorOnTeam,
-    Caller::DoctorOffTeam,
-    Caller::NurseOnTeam,
-    Caller::NurseOffTeam,
-    Caller::Reception,
-    Caller::Lab,
-    Caller::Pharmacist,
-    Caller::PatientOwn,
-    Caller::PatientOther,
-    Caller::NoToken,
-];
 
 /// Every note endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray)]
@@ -63,21 +37,6 @@ impl Endpoint {
         matches!(self, Self::Edit | Self::Sign)
     }
 }
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Want {
-    Status(u16),
-    Lists,
-    Hides,
-}
-
-const OK: Want = Want::Status(200);
-const NEW: Want = Want::Status(201);
-const ANON: Want = Want::Status(401);
-const DENY: Want = Want::Status(403);
-const GONE: Want = Want::Status(404);
-const LIST: Want = Want::Lists;
-const HIDE: Want = Want::Hides;
 
 /// Endpoint × caller. Every note is written by the doctor on the care
 /// team; "own"/"other" is a patient on their own note or another's.
@@ -274,16 +233,6 @@ impl World {
                 })),
             ),
         }
-    }
-}
-
-fn code_for(status: u16) -> &'static str {
-    match status {
-        401 => "UNAUTHENTICATED",
-        403 => "FORBIDDEN",
-        404 => "NOT_FOUND",
-        409 => "CONFLICT",
-        other => panic!("no envelope code for {other} in the matrix"),
     }
 }
 

@@ -7,6 +7,7 @@ mod anchors;
 mod audit;
 mod auth;
 mod chain;
+mod clinical_matrix;
 mod config;
 mod envelope;
 mod fuzz;
