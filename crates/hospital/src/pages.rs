@@ -30,7 +30,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::care_team::pages::routes)
         .configure(crate::appointments::pages::routes)
         .configure(crate::notes::pages::routes)
-        .configure(crate::prescriptions::pages::routes);
+        .configure(crate::prescriptions::pages::routes)
+        .configure(crate::messages::pages::routes);
 }
 
 /// The tasks of a role here, most frequent first.
@@ -98,6 +99,13 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/my-prescriptions",
             label: "My prescriptions",
             hint: "your prescriptions and what has been dispensed",
+        });
+    }
+    if user.can(P::MessagesRead) {
+        nav.push(NavLink {
+            href: "/messages",
+            label: "Messages",
+            hint: "messages from colleagues and care teams; write one",
         });
     }
     if user.can(P::BreakGlassReview) {

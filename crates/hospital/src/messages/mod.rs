@@ -15,4 +15,5 @@
 
 pub mod http;
 pub mod notify;
+pub mod pages;
 pub mod store;

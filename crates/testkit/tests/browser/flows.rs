@@ -246,6 +246,10 @@ async fn hospital_patient(b: &Chrome, h: &str) {
     b.click("main a[href='/pharmacy']").await;
     b.wait_for_text("Prescriptions to dispense").await;
     b.check_accessibility("pharmacy queue").await;
+    b.click("nav a[href='/messages'], main a[href='/messages']")
+        .await;
+    b.wait_for_text("Write a message").await;
+    b.check_accessibility("messages").await;
 }
 
 async fn hospital_admin(b: &Chrome, h: &str) {
