@@ -67,20 +67,100 @@ async fn setup(
     user: AuthUser,
     origin: Origin,
 ) -> ApiResult<HttpResponse> {
-    let enrolment = db
-        .write(move |c| {
-            let e = mfa::begin(c, &ctx.mfa, &user.id, &user.username)?;
-            let event =
-                Event::new(&user.id, &user.role, "auth.mfa_setup", "mfa").tenant(user.tenant());
-            audit::append(c, &event, &origin)?;
-            Ok(e)
-        })
-        .await?;
+    let who = Enroller::of(&user);
+    let enrolment = begin_enrolment(&ctx, &db, who, origin).await?;
     Ok(response::ok(json!({
         "secret": enrolment.secret_base32,
         "otpauth_uri": enrolment.otpauth_uri,
         "qr_svg": enrolment.qr_svg,
     })))
+}
+
+/// Who enrols: what the audit row and the otpauth label need.
+#[derive(Clone)]
+pub struct Enroller {
+    /// User id.
+    pub id: String,
+    /// Login name (the authenticator's label).
+    pub username: String,
+    /// Role (audit).
+    pub role: String,
+    /// Tenant, if any (audit).
+    pub tenant: Option<String>,
+}
+
+impl Enroller {
+    /// The caller of an API request.
+    pub fn of(user: &AuthUser) -> Self {
+        Self {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            role: user.role.clone(),
+            tenant: user.tenant().map(str::to_string),
+        }
+    }
+
+    /// An account as stored.
+    pub fn of_account(user: &store::User) -> Self {
+        Self {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            role: user.role.clone(),
+            tenant: Some(user.tenant_id.clone()).filter(|t| !t.is_empty()),
+        }
+    }
+}
+
+/// Start (or restart) TOTP enrolment: a new secret, audited (shared by the
+/// API and the web sign-in).
+pub async fn begin_enrolment(
+    ctx: &web::Data<AuthContext>,
+    db: &Db,
+    who: Enroller,
+    origin: Origin,
+) -> ApiResult<mfa::Enrolment> {
+    let ctx = ctx.clone();
+    db.write(move |c| {
+        let e = mfa::begin(c, &ctx.mfa, &who.id, &who.username)?;
+        let event =
+            Event::new(&who.id, &who.role, "auth.mfa_setup", "mfa").tenant(who.tenant.as_deref());
+        audit::append(c, &event, &origin)?;
+        Ok(e)
+    })
+    .await
+}
+
+/// Turn TOTP on with a current code: the 10 backup codes, audited (shared
+/// by the API and the web sign-in).
+pub async fn confirm_enrolment(
+    ctx: &web::Data<AuthContext>,
+    db: &Db,
+    who: Enroller,
+    origin: Origin,
+    code: String,
+) -> ApiResult<Vec<String>> {
+    check_length(&code)?;
+    let ctx = ctx.clone();
+    db.write(move |c| {
+        let row = mfa::find(c, &who.id)?
+            .filter(|r| !r.enabled)
+            .ok_or_else(|| {
+                ApiError::Conflict("no enrolment in progress (POST …/auth/mfa/totp/setup)".into())
+            })?;
+        if mfa::check_and_consume(c, &ctx.mfa, &row, &code, false)?.is_none() {
+            return Err(ApiError::field(
+                "code",
+                "is not the current code of the app",
+            ));
+        }
+        let codes = mfa::enable(c, &ctx.mfa, &who.id)?;
+        let event = Event::new(&who.id, &who.role, "auth.mfa_enabled", "mfa")
+            .severity(Severity::Warning)
+            .tenant(who.tenant.as_deref());
+        audit::append(c, &event, &origin)?;
+        Ok(codes)
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/auth/mfa/totp/confirm", tag = "auth", security(("bearer" = [])),
@@ -96,31 +176,14 @@ async fn confirm(
     origin: Origin,
     body: web::Json<CodeRequest>,
 ) -> ApiResult<HttpResponse> {
-    let code = body.into_inner().code;
-    check_length(&code)?;
-    let codes = db
-        .write(move |c| {
-            let row = mfa::find(c, &user.id)?
-                .filter(|r| !r.enabled)
-                .ok_or_else(|| {
-                    ApiError::Conflict(
-                        "no enrolment in progress (POST …/auth/mfa/totp/setup)".into(),
-                    )
-                })?;
-            if mfa::check_and_consume(c, &ctx.mfa, &row, &code, false)?.is_none() {
-                return Err(ApiError::field(
-                    "code",
-                    "is not the current code of the app",
-                ));
-            }
-            let codes = mfa::enable(c, &ctx.mfa, &user.id)?;
-            let event = Event::new(&user.id, &user.role, "auth.mfa_enabled", "mfa")
-                .severity(Severity::Warning)
-                .tenant(user.tenant());
-            audit::append(c, &event, &origin)?;
-            Ok(codes)
-        })
-        .await?;
+    let codes = confirm_enrolment(
+        &ctx,
+        &db,
+        Enroller::of(&user),
+        origin,
+        body.into_inner().code,
+    )
+    .await?;
     Ok(response::ok(
         json!({ "enabled": true, "backup_codes": codes }),
     ))

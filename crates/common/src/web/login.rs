@@ -25,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(login_page))
         .route("/login", web::post().to(login_submit))
         .route("/login/mfa", web::post().to(mfa_submit))
+        .route("/login/enrol", web::post().to(enrol_submit))
         .route("/logout", web::post().to(logout));
 }
 
@@ -107,6 +108,125 @@ async fn mfa_submit(
         ) => {
             let status = actix_web::ResponseError::status_code(&e);
             mfa_form(&ctx, &settings, status, Some(e.to_string()), form.mfa_token)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login_enrol.html")]
+struct EnrolPage {
+    layout: Layout,
+    error: Option<String>,
+    enrol_token: String,
+    secret: String,
+    qr_svg: String,
+}
+
+#[derive(Template)]
+#[template(path = "login_enrolled.html")]
+struct EnrolledPage {
+    layout: Layout,
+    backup_codes: Vec<String>,
+}
+
+/// Enrolment at sign-in, for a role that must use a second factor: the QR
+/// code and secret of a new enrolment, and the form that confirms it.
+fn enrol_form(
+    ctx: &AuthContext,
+    settings: &WebSettings,
+    status: StatusCode,
+    error: Option<String>,
+    enrol_token: String,
+    enrolment: crate::auth::mfa::Enrolment,
+) -> PageResult {
+    let (token, cookie) = public_form_token(settings);
+    let page = EnrolPage {
+        layout: Layout::public("Set up your second factor", ctx.service, token),
+        error,
+        enrol_token,
+        secret: enrolment.secret_base32,
+        // Inline in HTML: the SVG element without its XML declaration.
+        qr_svg: enrolment
+            .qr_svg
+            .find("<svg")
+            .map(|at| enrolment.qr_svg[at..].to_string())
+            .unwrap_or_default(),
+    };
+    let mut res = html_status(status, &page)?;
+    res.add_cookie(&cookie)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("setting a cookie: {e}")))?;
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+struct EnrolForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    enrol_token: String,
+    #[serde(default)]
+    code: String,
+}
+
+async fn enrol_submit(
+    req: HttpRequest,
+    ctx: web::Data<AuthContext>,
+    db: web::Data<Db>,
+    settings: web::Data<WebSettings>,
+    origin: Origin,
+    form: web::Form<EnrolForm>,
+) -> PageResult {
+    let form = form.into_inner();
+    let expired = |msg: &str| {
+        login_form(
+            &ctx,
+            &settings,
+            StatusCode::FORBIDDEN,
+            Some(msg.to_string()),
+            String::new(),
+            String::new(),
+        )
+    };
+    if !public_form_ok(&req, &settings, &form.csrf) {
+        return expired("this form has expired; please sign in again");
+    }
+    // The login's token, by the rules of every request (not a session).
+    let user = match crate::auth::check_token(&ctx, &db, &form.enrol_token, false).await {
+        Ok((user, _, _)) => user,
+        Err(ApiError::Unauthenticated(_)) => {
+            return expired("this enrolment has expired; please sign in again")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let who = mfa::Enroller::of_account(&user);
+    match mfa::confirm_enrolment(&ctx, &db, who.clone(), origin.clone(), form.code).await {
+        Ok(backup_codes) => {
+            let (token, cookie) = public_form_token(&settings);
+            let page = EnrolledPage {
+                layout: Layout::public("Your second factor is on", ctx.service, token),
+                backup_codes,
+            };
+            let mut res = html_status(StatusCode::OK, &page)?;
+            res.add_cookie(&cookie)
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("setting a cookie: {e}")))?;
+            Ok(res)
+        }
+        Err(e @ ApiError::Validation { .. }) => {
+            // A wrong code: a new secret (the old one is not shown again).
+            let enrolment = mfa::begin_enrolment(&ctx, &db, who, origin).await?;
+            let msg = format!("{e}; scan this new code and try again");
+            enrol_form(
+                &ctx,
+                &settings,
+                StatusCode::BAD_REQUEST,
+                Some(msg),
+                form.enrol_token,
+                enrolment,
+            )
+        }
+        Err(ApiError::Conflict(_)) => {
+            expired("this account's second factor is already on; sign in")
         }
         Err(e) => Err(e.into()),
     }
@@ -206,7 +326,7 @@ async fn login_submit(
     let result = login::authenticate(
         &ctx,
         &db,
-        origin,
+        origin.clone(),
         form.username.clone(),
         form.password,
         tenant,
@@ -214,18 +334,12 @@ async fn login_submit(
     .await;
     let done = match result {
         Ok(login::Authenticated::Done(done)) if ctx.mfa_required_for(&done.user.role) => {
-            // Enrolment is in the API only for now; a session would let the
-            // account around the policy.
-            let msg = "your role needs a second factor: enrol first (POST …/auth/mfa/totp/setup)"
-                .to_string();
-            return login_form(
-                &ctx,
-                &settings,
-                StatusCode::FORBIDDEN,
-                Some(msg),
-                form.username,
-                form.tenant_id,
-            );
+            // No web session before the second factor: the enrolment page
+            // carries the login's token, which the MFA policy limits to
+            // enrolment, and the account signs in again once enrolled.
+            let who = mfa::Enroller::of_account(&done.user);
+            let enrolment = mfa::begin_enrolment(&ctx, &db, who, origin).await?;
+            return enrol_form(&ctx, &settings, StatusCode::OK, None, done.token, enrolment);
         }
         Ok(login::Authenticated::Done(done)) => *done,
         Ok(login::Authenticated::MfaRequired { mfa_token }) => {

@@ -120,7 +120,7 @@ async fn the_web_login_asks_for_the_code_when_mfa_is_on() {
 }
 
 #[tokio::test]
-async fn the_web_login_refuses_a_role_that_needs_mfa_until_it_has_it() {
+async fn a_role_that_needs_mfa_enrols_at_the_web_login_before_any_session() {
     let app = testkit::spawn_with(
         Service::Company,
         &[("COMPANY__AUTH__MFA_REQUIRED_ROLES", "analyst")],
@@ -129,8 +129,83 @@ async fn the_web_login_refuses_a_role_that_needs_mfa_until_it_has_it() {
     let admin = app.admin_token().await;
     app.create_user(&admin, "webneedy", "analyst").await;
     let mut b = Browser::new(&app);
-    let refused = b.login("webneedy", STRONG_PASSWORD).await;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
-    assert!(refused.body.contains("second factor"), "{}", refused.body);
+    // The password leads to the enrolment page, not to a session.
+    let page = b.login("webneedy", STRONG_PASSWORD).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("<svg")
+            && !page.body.contains("<?xml")
+            && !page.body.contains("<script>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.set_cookies().iter().all(|c| !c.contains("-session=")),
+        "no session yet"
+    );
+    let home = b.get("/home").await;
+    assert_ne!(
+        home.status,
+        StatusCode::OK,
+        "no page before the second factor"
+    );
+    let at = page.body.find("id=\"totp-secret\">").expect("the key") + "id=\"totp-secret\">".len();
+    let secret = &page.body[at..at + page.body[at..].find('<').unwrap()];
+    let totp = Builder::new()
+        .with_secret(Secret::try_from_base32(secret).unwrap())
+        .with_skew(0)
+        .build()
+        .unwrap();
+    let (csrf, enrol_token) = (page.csrf(), field(&page.body, "enrol_token"));
+    // A wrong code: the page again, with a new key.
+    let wrong = b
+        .post(
+            "/login/enrol",
+            &[
+                ("csrf", &csrf),
+                ("enrol_token", &enrol_token),
+                ("code", "000000x"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{}", wrong.body);
+    let at = wrong.body.find("id=\"totp-secret\">").unwrap() + "id=\"totp-secret\">".len();
+    let secret = wrong.body[at..at + wrong.body[at..].find('<').unwrap()].to_string();
+    let totp2 = Builder::new()
+        .with_secret(Secret::try_from_base32(&secret).unwrap())
+        .with_skew(0)
+        .build()
+        .unwrap();
+    drop(totp);
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+    let on = b
+        .post(
+            "/login/enrol",
+            &[
+                ("csrf", &wrong.csrf()),
+                ("enrol_token", &enrol_token),
+                ("code", &totp2.generate(now - 30).to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(on.status, StatusCode::OK, "{}", on.body);
+    assert_eq!(on.body.matches("<li><code>").count(), 10, "{}", on.body);
+    // Now the password asks for the code.
+    let next = b.login("webneedy", STRONG_PASSWORD).await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.body);
+    assert!(next.body.contains("name=\"mfa_token\""), "{}", next.body);
+    // A forged enrolment post (no CSRF cookie pair) is refused.
+    let mut other = Browser::new(&app);
+    let forged = other
+        .post(
+            "/login/enrol",
+            &[
+                ("csrf", "x"),
+                ("enrol_token", &enrol_token),
+                ("code", "123456"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
     app.stop().await;
 }
