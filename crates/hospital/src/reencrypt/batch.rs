@@ -286,10 +286,14 @@ fn reencrypt_grants(
         .limit(size)
         .select((break_glass::id, break_glass::reason_enc))
         .load(conn)?;
-    let (mut moved, mut failed) = (0, 0);
-    for (id, stored) in &stale {
-        let aad = crate::break_glass::store::aad(tenant, id);
-        let result = conn.transaction::<usize, ApiError, _>(|c| {
+    let (moved, failed) = each_row(
+        conn,
+        tenant,
+        "grant",
+        &stale,
+        |r| &r.0,
+        |c, (id, stored)| {
+            let aad = crate::break_glass::store::aad(tenant, id);
             let fresh = keyring.reencrypt(c, tenant, stored, &aad)?;
             Ok(diesel::update(
                 break_glass::table
@@ -298,15 +302,8 @@ fn reencrypt_grants(
             )
             .set(break_glass::reason_enc.eq(fresh))
             .execute(c)?)
-        });
-        match result {
-            Ok(n) => moved += n,
-            Err(e) => {
-                tracing::warn!(error = %e, tenant, grant = %id, "re-encryption: grant left as it is");
-                failed += 1;
-            }
-        }
-    }
+        },
+    );
     Ok((moved, failed, stale.len() as i64 >= size))
 }
 
@@ -326,10 +323,14 @@ fn reencrypt_messages(
         .limit(size)
         .select((messages::id, messages::body_enc))
         .load(conn)?;
-    let (mut moved, mut failed) = (0, 0);
-    for (id, stored) in &stale {
-        let aad = crate::messages::store::aad(tenant, id);
-        let result = conn.transaction::<usize, ApiError, _>(|c| {
+    let (moved, failed) = each_row(
+        conn,
+        tenant,
+        "message",
+        &stale,
+        |r| &r.0,
+        |c, (id, stored)| {
+            let aad = crate::messages::store::aad(tenant, id);
             let fresh = keyring.reencrypt(c, tenant, stored, &aad)?;
             Ok(diesel::update(
                 messages::table
@@ -338,15 +339,8 @@ fn reencrypt_messages(
             )
             .set(messages::body_enc.eq(fresh))
             .execute(c)?)
-        });
-        match result {
-            Ok(n) => moved += n,
-            Err(e) => {
-                tracing::warn!(error = %e, tenant, message = %id, "re-encryption: message left as it is");
-                failed += 1;
-            }
-        }
-    }
+        },
+    );
     Ok((moved, failed, stale.len() as i64 >= size))
 }
 
@@ -381,9 +375,13 @@ fn reencrypt_appointments(
         ))
         .load(conn)?;
     let prefix = format!("v1.{key_id}.");
-    let (mut moved, mut failed) = (0, 0);
-    for (id, reason, notes, cancel) in &stale {
-        let result = conn.transaction::<usize, ApiError, _>(|c| {
+    let (moved, failed) = each_row(
+        conn,
+        tenant,
+        "appointment",
+        &stale,
+        |r| &r.0,
+        |c, (id, reason, notes, cancel)| {
             let again = |c: &mut DbConn, column: &str, stored: &str| -> ApiResult<String> {
                 if stored.starts_with(&prefix) {
                     return Ok(stored.to_string());
@@ -419,15 +417,8 @@ fn reencrypt_appointments(
             ))
             .execute(c)?;
             Ok(n)
-        });
-        match result {
-            Ok(n) => moved += n,
-            Err(e) => {
-                tracing::warn!(error = %e, tenant, appointment = %id, "re-encryption: appointment left as it is");
-                failed += 1;
-            }
-        }
-    }
+        },
+    );
     Ok((moved, failed, stale.len() as i64 >= size))
 }
 
@@ -453,9 +444,13 @@ fn reencrypt_notes(
         .limit(size)
         .select((clinical_notes::id, clinical_notes::content_enc))
         .load(conn)?;
-    let (mut moved, mut failed) = (0, 0);
-    for (id, stored) in &notes {
-        let result = conn.transaction::<usize, ApiError, _>(|c| {
+    let (mut moved, mut failed) = each_row(
+        conn,
+        tenant,
+        "note",
+        &notes,
+        |r| &r.0,
+        |c, (id, stored)| {
             let fresh = keyring.reencrypt(
                 c,
                 tenant,
@@ -470,15 +465,8 @@ fn reencrypt_notes(
             )
             .set(clinical_notes::content_enc.eq(fresh))
             .execute(c)?)
-        });
-        match result {
-            Ok(n) => moved += n,
-            Err(e) => {
-                tracing::warn!(error = %e, tenant, note = %id, "re-encryption: note left as it is");
-                failed += 1;
-            }
-        }
-    }
+        },
+    );
     let amendments: Vec<(String, String, String)> = clinical_note_amendments::table
         .filter(clinical_note_amendments::tenant_id.eq(tenant))
         .filter(
@@ -494,8 +482,13 @@ fn reencrypt_notes(
             clinical_note_amendments::content_enc,
         ))
         .load(conn)?;
-    for (id, reason, content) in &amendments {
-        let result = conn.transaction::<usize, ApiError, _>(|c| {
+    let (m, f) = each_row(
+        conn,
+        tenant,
+        "amendment",
+        &amendments,
+        |r| &r.0,
+        |c, (id, reason, content)| {
             let table = "clinical_note_amendments";
             let again =
                 |c: &mut DbConn, column: &str, stored: &str| -> ApiResult<(String, usize)> {
@@ -518,15 +511,10 @@ fn reencrypt_notes(
             ))
             .execute(c)?;
             Ok(a + b)
-        });
-        match result {
-            Ok(n) => moved += n,
-            Err(e) => {
-                tracing::warn!(error = %e, tenant, amendment = %id, "re-encryption: amendment left as it is");
-                failed += 1;
-            }
-        }
-    }
+        },
+    );
+    moved += m;
+    failed += f;
     let full = notes.len() as i64 >= size || amendments.len() as i64 >= size;
     Ok((moved, failed, full))
 }
@@ -558,9 +546,13 @@ fn reencrypt_prescriptions(
             prescriptions::reject_reason_enc,
         ))
         .load(conn)?;
-    let (mut moved, mut failed) = (0, 0);
-    for (id, details, reason) in &stale {
-        let result = conn.transaction::<usize, ApiError, _>(|c| {
+    let (moved, failed) = each_row(
+        conn,
+        tenant,
+        "prescription",
+        &stale,
+        |r| &r.0,
+        |c, (id, details, reason)| {
             let again =
                 |c: &mut DbConn, column: &str, stored: &str| -> ApiResult<(String, usize)> {
                     if stored.starts_with(&prefix) {
@@ -589,16 +581,33 @@ fn reencrypt_prescriptions(
             ))
             .execute(c)?;
             Ok(a + b)
-        });
-        match result {
+        },
+    );
+    Ok((moved, failed, stale.len() as i64 >= size))
+}
+
+/// Re-seal each of `rows` in its own transaction with `one` (how many texts
+/// it moved). A row that fails is logged by kind and id — never content —
+/// and counted, and the others go on: (moved, failed).
+fn each_row<R>(
+    conn: &mut DbConn,
+    tenant: &str,
+    kind: &'static str,
+    rows: &[R],
+    id: impl Fn(&R) -> &str,
+    mut one: impl FnMut(&mut DbConn, &R) -> ApiResult<usize>,
+) -> (usize, usize) {
+    let (mut moved, mut failed) = (0, 0);
+    for row in rows {
+        match conn.transaction::<usize, ApiError, _>(|c| one(c, row)) {
             Ok(n) => moved += n,
             Err(e) => {
-                tracing::warn!(error = %e, tenant, prescription = %id, "re-encryption: prescription left as it is");
+                tracing::warn!(error = %e, tenant, kind, id = %id(row), "re-encryption: row left as it is");
                 failed += 1;
             }
         }
     }
-    Ok((moved, failed, stale.len() as i64 >= size))
+    (moved, failed)
 }
 
 fn save(conn: &mut DbConn, p: &Progress, exists: bool) -> ApiResult<()> {
