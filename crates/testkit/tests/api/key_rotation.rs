@@ -629,3 +629,52 @@ async fn message_bodies_are_resealed_under_the_new_key_and_still_read() {
     assert_ok(status, &list, StatusCode::OK);
     assert_eq!(list["data"][0]["body"], "Rotation-proof note");
 }
+
+#[tokio::test]
+async fn a_row_that_cannot_be_opened_is_counted_and_left_while_the_others_move() {
+    let master = master_hex();
+    let app = spawn_keyed(&master, &[("HOSPITAL__REENCRYPT__ENABLED", "false")]).await;
+    let nurse = app.login("nurse", "nurse123").await;
+    let doctor = app.login("doctor", "doctor123").await;
+    let doctor_id = testkit::hospital::user_id(&app, &doctor).await;
+    for text in ["First", "Second"] {
+        let body = json!({ "to": { "user": doctor_id }, "body": text });
+        let (status, reply) = app
+            .api(Method::POST, "/messages", Some(&nurse), Some(body))
+            .await;
+        assert_ok(status, &reply, StatusCode::CREATED);
+    }
+    // One body replaced by the other's ciphertext: bound to another row, so
+    // it no longer opens.
+    let kr = keyring(&master);
+    let (key_id, totals, stored) = on_db(&app, move |c| {
+        use diesel::prelude::*;
+        use hospital::schema::messages;
+        let rows: Vec<(String, String)> = messages::table
+            .select((messages::id, messages::body_enc))
+            .order(messages::id.asc())
+            .load(c)
+            .unwrap();
+        diesel::update(messages::table.filter(messages::id.eq(&rows[0].0)))
+            .set(messages::body_enc.eq(&rows[1].1))
+            .execute(c)
+            .unwrap();
+        let tenant = the_tenant(c);
+        let id = rotate(c, &kr, &tenant);
+        let totals = worker::run_to_completion(c, &kr, &tenant, 10, "cli", None).unwrap();
+        let stored: Vec<(String, String)> = messages::table
+            .select((messages::id, messages::body_enc))
+            .order(messages::id.asc())
+            .load(c)
+            .unwrap();
+        (id, totals, (rows, stored))
+    })
+    .await;
+    let (before, after) = stored;
+    assert_eq!((totals.messages, totals.failed), (1, 1), "{totals:?}");
+    assert_eq!(after[0].1, before[1].1, "the broken row is left as it was");
+    assert!(
+        after[1].1.starts_with(&format!("v1.{key_id}.")),
+        "{after:?}"
+    );
+}
