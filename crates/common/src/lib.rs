@@ -14,6 +14,7 @@ pub mod error;
 pub mod fsutil;
 pub mod http;
 pub mod mtls;
+pub mod objects;
 pub mod plane;
 pub mod public_tls;
 pub mod rbac;

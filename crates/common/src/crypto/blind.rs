@@ -88,6 +88,11 @@ impl BlindIndexer {
         self.version
     }
 
+    /// The tenant's index key, for deriving keys of other purposes.
+    pub(super) fn tenant_key(&self) -> &[u8] {
+        &self.tenant_key[..]
+    }
+
     /// The index (64 hex characters) of `value` for `purpose`. Pass a value
     /// already normalized with the function that fits it.
     pub fn index(&self, purpose: &str, value: &str) -> ApiResult<String> {

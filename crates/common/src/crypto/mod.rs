@@ -25,11 +25,16 @@
 //!   (derived from the first data key) is still computed for searching rows
 //!   indexed before; re-indexing moves them to the current version.
 //!
+//! - File objects ([`crate::objects`]) are sealed under a [`FileKey`]
+//!   derived from a data key, and hashed for de-duplication with a
+//!   [`ContentHasher`] derived from the tenant's index key.
+//!
 //! Failures to decrypt are `ApiError::Internal` with a message naming where
 //! the value lives (tenant, table, column, row id, key id), never its content.
 
 mod blind;
 mod field;
+mod file;
 mod index_keys;
 mod keyring;
 mod master;
@@ -41,6 +46,7 @@ pub use blind::{
     normalize_code, normalize_date, normalize_name, BlindIndexer, LEGACY_INDEX_VERSION,
 };
 pub use field::{key_id_of, Aad, DataKey};
+pub use file::{ContentHasher, FileKey};
 pub use keyring::{KeyInfo, Keyring, Rewrapped};
 pub use master::MasterKey;
 

@@ -898,3 +898,49 @@ fn finding_13_index_key_is_hkdf_derived_from_its_own_secret() {
         assert_opaque(keyring().indexer(&mut conn, T1), PLAIN, "wrong master");
     }
 }
+
+#[test]
+fn file_keys_are_hkdf_of_the_data_key_per_key_id() {
+    let raw = Zeroizing::new([5u8; KEY_LEN]);
+    let dk = DataKey::new("k1", T1, 1, raw.clone());
+    let fk = dk.file_key();
+    assert_eq!(fk.key_id(), "k1");
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(None, &raw[..]);
+    let mut okm = [0u8; 32];
+    hk.expand(b"bulkhead-file|v1|k1", &mut okm).unwrap();
+    assert_eq!(fk.bytes(), &okm);
+    assert_ne!(fk.bytes(), &*raw, "never the data key itself");
+    let other = DataKey::new("k2", T1, 2, raw).file_key();
+    assert_ne!(other.bytes(), fk.bytes(), "the key id is in the label");
+    let shown = format!("{fk:?}");
+    assert!(shown.contains("k1") && !shown.contains(&hex::encode(okm)));
+}
+
+#[test]
+fn content_hashes_match_per_tenant_only() {
+    let a = BlindIndexer::derived(T1, 2, &[1u8; KEY_LEN]).unwrap();
+    let b = BlindIndexer::derived(T2, 2, &[2u8; KEY_LEN]).unwrap();
+    let hash = |ix: &BlindIndexer, pieces: &[&[u8]]| {
+        let mut h = ix.content_hasher();
+        for p in pieces {
+            h.update(p);
+        }
+        h.finalize()
+    };
+    let whole = hash(&a, &[b"scan of the left knee"]);
+    assert_eq!(whole, hash(&a, &[b"scan of ", b"the left", b" knee"]));
+    assert!(whole.starts_with("v2:"));
+    assert_eq!(whole.len(), 3 + 64);
+    assert!(whole[3..]
+        .bytes()
+        .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+    assert_ne!(whole, hash(&a, &[b"scan of the right knee"]));
+    assert_ne!(whole, hash(&b, &[b"scan of the left knee"]));
+    // Not the plain SHA-256 nor the value's blind index.
+    use sha2::Digest;
+    assert_ne!(
+        &whole[3..],
+        hex::encode(sha2::Sha256::digest(b"scan of the left knee"))
+    );
+    assert!(!format!("{:?}", a.content_hasher()).contains(&whole[3..]));
+}

@@ -1,0 +1,187 @@
+//! The sealed object format: the header, the record framing and the
+//! per-chunk compression (see the module doc of [`super`] for the layout).
+
+use std::io::{Read, Write};
+
+use aead_stream::{DecryptorBE32, EncryptorBE32};
+use aes_gcm::Aes256Gcm;
+
+use crate::crypto::FileKey;
+
+/// Plaintext bytes per record (the last record may hold fewer).
+pub const CHUNK: usize = 64 * 1024;
+/// The four bytes every sealed object starts with.
+pub(super) const MAGIC: &[u8; 4] = b"BKF1";
+/// The format version after the magic.
+pub(super) const VERSION: u8 = 1;
+/// Header flag: every chunk was deflated before sealing.
+pub(super) const FLAG_COMPRESSED: u8 = 1;
+/// Bytes of the STREAM nonce prefix (a 96-bit nonce less the 32-bit
+/// counter and the last-block byte).
+pub(super) const NONCE_PREFIX_LEN: usize = 7;
+/// Bytes of the AES-GCM tag after each record's ciphertext.
+pub(super) const TAG_LEN: usize = 16;
+/// Bytes of a record's length prefix.
+pub(super) const LEN_PREFIX: usize = 4;
+/// The largest chunk size a reader accepts from a header (so a damaged
+/// header cannot make it allocate much before anything is authenticated).
+const MAX_CHUNK: u32 = 1024 * 1024;
+/// The longest key id a header may carry.
+const MAX_KEY_ID: usize = 64;
+/// Bytes of the header before the key id.
+const FIXED_HEAD: usize = 4 + 1 + 1 + 4 + 1;
+/// The longest possible header.
+pub(super) const MAX_HEADER: usize = FIXED_HEAD + MAX_KEY_ID + NONCE_PREFIX_LEN;
+
+/// The STREAM encryptor and decryptor of the format.
+pub(super) type Sealer = EncryptorBE32<Aes256Gcm>;
+/// See [`Sealer`].
+pub(super) type Opener = DecryptorBE32<Aes256Gcm>;
+
+/// A parsed (or freshly made) header and its exact bytes.
+#[derive(Debug, Clone)]
+pub(super) struct Header {
+    pub compressed: bool,
+    pub chunk: usize,
+    pub key_id: String,
+    pub nonce_prefix: [u8; NONCE_PREFIX_LEN],
+    pub bytes: Vec<u8>,
+}
+
+impl Header {
+    /// A header for a new object under `key`.
+    pub fn new(key: &FileKey, compressed: bool, nonce_prefix: [u8; NONCE_PREFIX_LEN]) -> Self {
+        let key_id = key.key_id().to_string();
+        let mut bytes = Vec::with_capacity(MAX_HEADER);
+        bytes.extend_from_slice(MAGIC);
+        bytes.push(VERSION);
+        bytes.push(if compressed { FLAG_COMPRESSED } else { 0 });
+        bytes.extend_from_slice(&(CHUNK as u32).to_be_bytes());
+        // Key ids are short ASCII (checked by the caller); truncating here
+        // would only make the object unreadable, never ambiguous.
+        let id = &key_id.as_bytes()[..key_id.len().min(MAX_KEY_ID)];
+        bytes.push(id.len() as u8);
+        bytes.extend_from_slice(id);
+        bytes.extend_from_slice(&nonce_prefix);
+        Self {
+            compressed,
+            chunk: CHUNK,
+            key_id,
+            nonce_prefix,
+            bytes,
+        }
+    }
+
+    /// Whether a key id fits the header.
+    pub fn key_id_fits(key_id: &str) -> bool {
+        !key_id.is_empty() && key_id.len() <= MAX_KEY_ID
+    }
+
+    /// Bytes the header needs once its first [`FIXED_HEAD`] bytes are known
+    /// (an error: not a sealed object of a version this code reads).
+    pub fn needed(head: &[u8]) -> Result<usize, &'static str> {
+        if head.len() < FIXED_HEAD {
+            return Err("too short for a header");
+        }
+        if &head[..4] != MAGIC {
+            return Err("not a sealed object");
+        }
+        if head[4] != VERSION {
+            return Err("unknown format version");
+        }
+        let id_len = usize::from(head[FIXED_HEAD - 1]);
+        if id_len == 0 || id_len > MAX_KEY_ID {
+            return Err("bad key id length");
+        }
+        Ok(FIXED_HEAD + id_len + NONCE_PREFIX_LEN)
+    }
+
+    /// The bytes needed before [`Header::needed`] can answer.
+    pub const FIXED: usize = FIXED_HEAD;
+
+    /// Parse a whole header (exactly [`Header::needed`] bytes).
+    pub fn parse(bytes: &[u8]) -> Result<Self, &'static str> {
+        let total = Self::needed(bytes)?;
+        if bytes.len() != total {
+            return Err("truncated header");
+        }
+        let flags = bytes[5];
+        if flags & !FLAG_COMPRESSED != 0 {
+            return Err("unknown header flags");
+        }
+        let chunk = u32::from_be_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
+        if chunk == 0 || chunk > MAX_CHUNK {
+            return Err("bad chunk size");
+        }
+        let id_end = FIXED_HEAD + usize::from(bytes[FIXED_HEAD - 1]);
+        let key_id = std::str::from_utf8(&bytes[FIXED_HEAD..id_end])
+            .map_err(|_| "bad key id")?
+            .to_string();
+        let mut nonce_prefix = [0u8; NONCE_PREFIX_LEN];
+        nonce_prefix.copy_from_slice(&bytes[id_end..]);
+        Ok(Self {
+            compressed: flags & FLAG_COMPRESSED != 0,
+            chunk: chunk as usize,
+            key_id,
+            nonce_prefix,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    /// The associated data of every record: header bytes ‖ identity.
+    pub fn aad(&self, identity: &[u8]) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(self.bytes.len() + identity.len());
+        aad.extend_from_slice(&self.bytes);
+        aad.extend_from_slice(identity);
+        aad
+    }
+
+    /// The longest record (ciphertext and tag) this header allows.
+    pub fn max_record(&self) -> usize {
+        if self.compressed {
+            self.chunk + deflate_overhead(self.chunk) + TAG_LEN
+        } else {
+            self.chunk + TAG_LEN
+        }
+    }
+
+    /// The STREAM encryptor for this header.
+    pub fn sealer(&self, key: &FileKey) -> Sealer {
+        let nonce = self.nonce_prefix.into();
+        Sealer::from_aead(crate::crypto::cipher_for(key.bytes()), &nonce)
+    }
+
+    /// The STREAM decryptor for this header.
+    pub fn opener(&self, key: &FileKey) -> Opener {
+        let nonce = self.nonce_prefix.into();
+        Opener::from_aead(crate::crypto::cipher_for(key.bytes()), &nonce)
+    }
+}
+
+/// The most deflate can add to `n` incompressible bytes (stored blocks of
+/// at most 65535 bytes with a 5-byte head each, plus the end), generously.
+fn deflate_overhead(n: usize) -> usize {
+    (n / 16_000 + 1) * 5 + 64
+}
+
+/// Deflate one chunk into a buffer with room for the tag.
+pub(super) fn deflate(chunk: &[u8]) -> std::io::Result<Vec<u8>> {
+    let out = Vec::with_capacity(chunk.len() / 2 + TAG_LEN + 64);
+    let mut enc = flate2::write::DeflateEncoder::new(out, flate2::Compression::fast());
+    enc.write_all(chunk)?;
+    enc.finish()
+}
+
+/// Inflate one chunk; more than `limit` bytes is an error (a chunk never
+/// inflates past the chunk size).
+pub(super) fn inflate(data: &[u8], limit: usize) -> Result<Vec<u8>, &'static str> {
+    let mut out = Vec::with_capacity(limit.min(data.len() * 4 + 64));
+    flate2::read::DeflateDecoder::new(data)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| "bad compressed chunk")?;
+    if out.len() > limit {
+        return Err("chunk inflates past the chunk size");
+    }
+    Ok(out)
+}

@@ -1,0 +1,463 @@
+//! The sealed object store on the local backend: round trips, every
+//! tamper case, aborts, and that no plaintext reaches the disk.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tempfile::TempDir;
+
+use super::format::{LEN_PREFIX, TAG_LEN};
+use super::*;
+use crate::crypto::FileKey;
+
+const IDENTITY: &[u8] = b"tenant-a|file-1";
+
+fn key() -> FileKey {
+    FileKey::derive("k-tenant-a-1", &[7u8; 32])
+}
+
+fn local() -> (TempDir, Objects) {
+    let dir = TempDir::new().unwrap();
+    let root = dir.path().join("objects");
+    let objects = Objects::open(&StorageConfig::default(), &root).unwrap();
+    (dir, objects)
+}
+
+/// Bytes that differ at every position modulo a large prime, so a shifted,
+/// swapped or foreign chunk never matches the original by chance.
+fn data(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i % 251) as u8) ^ seed.wrapping_mul(31) ^ ((i / 251) as u8))
+        .collect()
+}
+
+/// `bytes` as a body in uneven pieces.
+fn body(bytes: &[u8]) -> impl futures_util::Stream<Item = Result<Bytes, String>> + Unpin + Send {
+    let pieces: Vec<Result<Bytes, String>> = bytes
+        .chunks(10_007)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    futures_util::stream::iter(pieces)
+}
+
+async fn put(objects: &Objects, path: &str, plain: &[u8], compress: bool) -> Stored {
+    let mut seen = Vec::new();
+    let stored = objects
+        .put_sealed(
+            path,
+            &key(),
+            IDENTITY,
+            compress,
+            body(plain),
+            &mut |piece| {
+                seen.extend_from_slice(piece);
+                Ok(())
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(seen, plain, "inspect sees every byte, in order");
+    stored
+}
+
+/// Everything served and the error that ended the read, if any.
+async fn read(
+    objects: &Objects,
+    path: &str,
+    key: &FileKey,
+    identity: &[u8],
+) -> (Vec<u8>, Option<OpenError>) {
+    let mut opened = match objects.open_sealed(path, key, identity).await {
+        Ok(opened) => opened,
+        Err(e) => return (Vec::new(), Some(e)),
+    };
+    let mut out = Vec::new();
+    while let Some(item) = opened.stream.next().await {
+        match item {
+            Ok(bytes) => out.extend_from_slice(&bytes),
+            Err(e) => {
+                assert!(
+                    opened.stream.next().await.is_none(),
+                    "the stream ends after an error"
+                );
+                return (out, Some(e));
+            }
+        }
+    }
+    (out, None)
+}
+
+/// The header length and each record's (start, end) in a sealed object.
+fn records(sealed: &[u8]) -> (usize, Vec<(usize, usize)>) {
+    let header = 11 + usize::from(sealed[10]) + 7;
+    let mut at = header;
+    let mut out = Vec::new();
+    while at < sealed.len() {
+        let len = u32::from_be_bytes(sealed[at..at + 4].try_into().unwrap()) as usize;
+        out.push((at, at + LEN_PREFIX + len));
+        at += LEN_PREFIX + len;
+    }
+    assert_eq!(at, sealed.len());
+    (header, out)
+}
+
+/// A damaged object is refused, and whatever was served before the refusal
+/// is a prefix of the original.
+async fn assert_refused(objects: &Objects, sealed: Vec<u8>, original: &[u8], what: &str) {
+    objects.raw_put("tampered", sealed.into()).await.unwrap();
+    let (served, err) = read(objects, "tampered", &key(), IDENTITY).await;
+    assert!(
+        matches!(err, Some(OpenError::Damaged(_))),
+        "{what}: refused as damaged, got {err:?}"
+    );
+    assert!(
+        served.len() <= original.len() && served[..] == original[..served.len()],
+        "{what}: served only authentic bytes at their place"
+    );
+}
+
+#[tokio::test]
+async fn round_trips_every_size_with_and_without_compression() {
+    let (_dir, objects) = local();
+    for size in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 5] {
+        for compress in [false, true] {
+            let plain = data(size, 3);
+            let path = format!("t/{size}-{compress}");
+            let stored = put(&objects, &path, &plain, compress).await;
+            assert_eq!(stored.plain_len, size as u64);
+            let raw = objects.raw_get(&path).await.unwrap();
+            assert_eq!(stored.stored_len, raw.len() as u64, "{size} {compress}");
+            let records = records(&raw).1.len();
+            assert_eq!(
+                records,
+                size.div_ceil(CHUNK).max(1),
+                "{size}: one record per chunk"
+            );
+            let opened = objects.open_sealed(&path, &key(), IDENTITY).await.unwrap();
+            assert_eq!(opened.key_id, "k-tenant-a-1");
+            let (back, err) = read(&objects, &path, &key(), IDENTITY).await;
+            assert!(err.is_none(), "{size} {compress}: {err:?}");
+            assert_eq!(back, plain, "{size} {compress}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn compression_stores_compressible_data_smaller() {
+    let (_dir, objects) = local();
+    let plain = b"patient note: stable, afebrile, continue plan. ".repeat(20_000);
+    let plain_stored = put(&objects, "plain", &plain, false).await;
+    let packed_stored = put(&objects, "packed", &plain, true).await;
+    assert!(plain_stored.stored_len > plain.len() as u64);
+    assert!(
+        packed_stored.stored_len * 10 < plain_stored.stored_len,
+        "{packed_stored:?} vs {plain_stored:?}"
+    );
+    let (back, err) = read(&objects, "packed", &key(), IDENTITY).await;
+    assert!(err.is_none());
+    assert_eq!(back, plain);
+}
+
+#[tokio::test]
+async fn every_tamper_is_refused() {
+    let (_dir, objects) = local();
+    let plain = data(3 * CHUNK + 5, 1);
+    put(&objects, "orig", &plain, false).await;
+    let sealed = objects.raw_get("orig").await.unwrap().to_vec();
+    let (header, recs) = records(&sealed);
+    assert_eq!(recs.len(), 4);
+    let record = |i: usize| sealed[recs[i].0..recs[i].1].to_vec();
+
+    for at in 0..header {
+        let mut t = sealed.clone();
+        t[at] ^= 0x01;
+        assert_refused(&objects, t, &plain, &format!("header byte {at}")).await;
+    }
+    for (what, at) in [
+        ("first record", recs[0].0 + LEN_PREFIX + 100),
+        ("first record's tag", recs[0].1 - 1),
+        ("later record", recs[2].0 + LEN_PREFIX + 7),
+        ("last record", recs[3].0 + LEN_PREFIX),
+    ] {
+        let mut t = sealed.clone();
+        t[at] ^= 0x80;
+        assert_refused(&objects, t, &plain, what).await;
+    }
+    for (what, flip) in [
+        ("length up", 0x01u8),
+        ("length down", 0x02),
+        ("length huge", 0xf0),
+    ] {
+        let mut t = sealed.clone();
+        let at = if flip == 0xf0 {
+            recs[1].0
+        } else {
+            recs[1].0 + 3
+        };
+        t[at] ^= flip;
+        assert_refused(&objects, t, &plain, what).await;
+    }
+
+    let rebuild = |order: &[usize]| {
+        let mut t = sealed[..header].to_vec();
+        for &i in order {
+            t.extend_from_slice(&record(i));
+        }
+        t
+    };
+    assert_refused(&objects, rebuild(&[0, 2, 3]), &plain, "record dropped").await;
+    assert_refused(&objects, rebuild(&[0, 2, 1, 3]), &plain, "records swapped").await;
+    assert_refused(
+        &objects,
+        rebuild(&[0, 1, 2]),
+        &plain,
+        "cut at a record boundary",
+    )
+    .await;
+    assert_refused(
+        &objects,
+        rebuild(&[0, 1, 2, 3, 3]),
+        &plain,
+        "last record twice",
+    )
+    .await;
+    assert_refused(
+        &objects,
+        sealed[..recs[2].0 + 1000].to_vec(),
+        &plain,
+        "cut mid-record",
+    )
+    .await;
+    assert_refused(
+        &objects,
+        sealed[..recs[2].0 + 2].to_vec(),
+        &plain,
+        "cut mid-length",
+    )
+    .await;
+    assert_refused(&objects, sealed[..header].to_vec(), &plain, "header only").await;
+    assert_refused(
+        &objects,
+        sealed[..header - 3].to_vec(),
+        &plain,
+        "cut header",
+    )
+    .await;
+    let mut t = sealed.clone();
+    t.extend_from_slice(b"\0\0\0\0");
+    assert_refused(&objects, t, &plain, "bytes after the last record").await;
+
+    // Records of another object under the same key and identity.
+    let other = data(3 * CHUNK + 5, 2);
+    put(&objects, "other", &other, false).await;
+    let foreign = objects.raw_get("other").await.unwrap().to_vec();
+    let (_, frecs) = records(&foreign);
+    let mut t = sealed.clone();
+    t.extend_from_slice(&foreign[frecs[3].0..frecs[3].1]);
+    assert_refused(&objects, t, &plain, "foreign record appended").await;
+    let mut t = rebuild(&[0]);
+    t.extend_from_slice(&foreign[frecs[1].0..frecs[1].1]);
+    t.extend_from_slice(&record(2));
+    t.extend_from_slice(&record(3));
+    assert_refused(&objects, t, &plain, "foreign record in place").await;
+    let mut t = foreign[..header].to_vec();
+    t.extend_from_slice(&sealed[header..]);
+    assert_refused(&objects, t, &plain, "another object's header").await;
+
+    // Untouched, it still opens.
+    let (back, err) = read(&objects, "orig", &key(), IDENTITY).await;
+    assert!(err.is_none());
+    assert_eq!(back, plain);
+}
+
+#[tokio::test]
+async fn wrong_key_or_identity_is_refused_before_any_byte() {
+    let (_dir, objects) = local();
+    let plain = data(2 * CHUNK, 4);
+    put(&objects, "f", &plain, true).await;
+    let other_tenant = FileKey::derive("k-tenant-b-1", &[9u8; 32]);
+    let same_id_other_bytes = FileKey::derive("k-tenant-a-1", &[8u8; 32]);
+    for (what, key, identity) in [
+        ("other tenant's key", &other_tenant, IDENTITY),
+        ("same id, other key", &same_id_other_bytes, IDENTITY),
+        ("other identity", &key(), &b"tenant-b|file-1"[..]),
+        ("other file id", &key(), &b"tenant-a|file-2"[..]),
+    ] {
+        let err = objects.open_sealed("f", key, identity).await.err();
+        assert!(
+            matches!(err, Some(OpenError::Damaged(_))),
+            "{what}: {err:?}"
+        );
+    }
+    assert!(matches!(
+        objects.open_sealed("absent", &key(), IDENTITY).await.err(),
+        Some(OpenError::NotFound)
+    ));
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_rejected_or_failed_upload_leaves_nothing() {
+    let (dir, objects) = local();
+    let plain = data(5 * CHUNK, 5);
+    let mut calls = 0;
+    let got = objects
+        .put_sealed(
+            "x/rejected",
+            &key(),
+            IDENTITY,
+            false,
+            body(&plain),
+            &mut |_| {
+                calls += 1;
+                if calls == 20 {
+                    Err("too large".into())
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .await;
+    assert!(matches!(got, Err(PutError::Rejected(ref why)) if why == "too large"));
+    let pieces: Vec<Result<Bytes, String>> = vec![
+        Ok(Bytes::from(plain[..3 * CHUNK].to_vec())),
+        Err("client went away".into()),
+    ];
+    let got = objects
+        .put_sealed(
+            "x/failed",
+            &key(),
+            IDENTITY,
+            false,
+            futures_util::stream::iter(pieces),
+            &mut |_| Ok(()),
+        )
+        .await;
+    assert!(matches!(got, Err(PutError::Body(ref e)) if e == "client went away"));
+    // Let the aborted uploads' clean-up run.
+    tokio::task::yield_now().await;
+    assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
+    for path in ["x/rejected", "x/failed"] {
+        assert!(matches!(
+            objects.open_sealed(path, &key(), IDENTITY).await.err(),
+            Some(OpenError::NotFound)
+        ));
+    }
+
+    // A refused replacement leaves the old object as it was.
+    put(&objects, "kept", &plain, false).await;
+    let got = objects
+        .put_sealed("kept", &key(), IDENTITY, false, body(b"new"), &mut |_| {
+            Err("no".into())
+        })
+        .await;
+    assert!(matches!(got, Err(PutError::Rejected(_))));
+    let (back, err) = read(&objects, "kept", &key(), IDENTITY).await;
+    assert!(err.is_none());
+    assert_eq!(back, plain);
+}
+
+#[tokio::test]
+async fn no_plaintext_reaches_the_disk() {
+    let (dir, objects) = local();
+    let marker = b"BULKHEAD-DISTINCTIVE-PLAINTEXT-7f3a9c";
+    let mut plain = Vec::new();
+    while plain.len() < 3 * CHUNK {
+        plain.extend_from_slice(marker);
+        plain.extend_from_slice(b" patient: Jane Roe; diagnosis: none. ");
+    }
+    put(&objects, "a/plain", &plain, false).await;
+    put(&objects, "a/packed", &plain, true).await;
+    let all = files(dir.path());
+    assert_eq!(all.len(), 2);
+    for file in all {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !bytes
+                .windows(12)
+                .any(|w| marker.windows(12).any(|m| m == w)),
+            "{} holds plaintext",
+            file.display()
+        );
+        assert!(!bytes.windows(8).any(|w| w == b"Jane Roe"));
+    }
+}
+
+#[tokio::test]
+async fn delete_rename_check_and_paths() {
+    let (dir, objects) = local();
+    assert_eq!(objects.backend(), "local");
+    objects.check().await.unwrap();
+    objects.delete("never/there").await.unwrap();
+    let plain = data(CHUNK + 3, 6);
+    put(&objects, "live/1", &plain, false).await;
+    objects.rename("live/1", "archive/2026/1").await.unwrap();
+    assert!(matches!(
+        objects.open_sealed("live/1", &key(), IDENTITY).await.err(),
+        Some(OpenError::NotFound)
+    ));
+    let (back, err) = read(&objects, "archive/2026/1", &key(), IDENTITY).await;
+    assert!(err.is_none());
+    assert_eq!(back, plain);
+    objects.delete("archive/2026/1").await.unwrap();
+    assert!(files(dir.path()).is_empty());
+    for bad in ["", "../x", "a//b", "a/../b", "/abs"] {
+        assert!(objects.raw_get(bad).await.is_err(), "{bad:?}");
+        assert!(objects.delete(bad).await.is_err(), "{bad:?}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("objects"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+}
+
+#[test]
+fn storage_config_parses_both_backends_and_refuses_unknown_fields() {
+    let local: StorageConfig = serde_json::from_str(r#"{"backend":"local"}"#).unwrap();
+    assert!(matches!(local, StorageConfig::Local { root: None }));
+    let s3: StorageConfig = serde_json::from_str(
+        r#"{"backend":"s3","bucket":"b","region":"r","endpoint":"http://127.0.0.1:9",
+            "access_key_id_file":"/k","secret_access_key_file":"/s","allow_http":true}"#,
+    )
+    .unwrap();
+    assert!(matches!(
+        s3,
+        StorageConfig::S3 {
+            allow_http: true,
+            prefix: None,
+            ..
+        }
+    ));
+    assert!(serde_json::from_str::<StorageConfig>(
+        r#"{"backend":"s3","bucket":"b","region":"r","access_key_id_file":"/k",
+            "secret_access_key_file":"/s","secret_access_key":"inline"}"#
+    )
+    .is_err());
+    assert!(serde_json::from_str::<StorageConfig>(r#"{"backend":"ftp"}"#).is_err());
+}
+
+#[test]
+fn record_bound_is_tight_for_plain_objects() {
+    assert_eq!(TAG_LEN, 16);
+    let header = format::Header::new(&key(), false, [0; 7]);
+    assert_eq!(header.max_record(), CHUNK + TAG_LEN);
+}
