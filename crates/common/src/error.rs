@@ -75,6 +75,10 @@ pub enum ApiError {
     /// A dependency (database, pool) is unavailable (503).
     #[error("{0}")]
     Unavailable(String),
+    /// Stored data failed its integrity check (a tampered or damaged file)
+    /// and was not served (500, `FILE_DAMAGED`); the message names no content.
+    #[error("{0}")]
+    Damaged(String),
     /// Anything unexpected (500). The cause is logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -113,6 +117,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             Self::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
             Self::Unavailable(_) => "UNAVAILABLE",
+            Self::Damaged(_) => "FILE_DAMAGED",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -162,7 +167,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(_) | Self::Damaged(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

@@ -7,6 +7,7 @@ pub mod break_glass;
 pub mod care_team;
 pub mod context;
 pub mod departments;
+pub mod files;
 pub mod messages;
 pub mod notes;
 pub mod openapi;
@@ -136,6 +137,27 @@ pub enum HospitalPermission {
     /// Read one's own inbox.
     #[strum(serialize = "messages.read")]
     MessagesRead,
+    /// Every file of the tenant: workspaces, deleted files, restore, purge
+    /// after retention, legal holds, usage, the retention job.
+    #[strum(serialize = "files.manage")]
+    FilesManage,
+    /// Read the files of patients one may see (care team or break-the-glass)
+    /// and of one's own workspace.
+    #[strum(serialize = "files.read_assigned")]
+    FilesReadAssigned,
+    /// Upload to the folders of patients on one's care team (a doctor: also
+    /// to one's own workspace, and take a patient on into it).
+    #[strum(serialize = "files.write_assigned")]
+    FilesWriteAssigned,
+    /// Download one's own files (portal).
+    #[strum(serialize = "files.read_own")]
+    FilesReadOwn,
+    /// Upload lab results into a patient's folder (and nothing else).
+    #[strum(serialize = "files.upload_lab_results")]
+    FilesUploadLabResults,
+    /// Upload consent forms into a patient's folder (and nothing else).
+    #[strum(serialize = "files.upload_consent_forms")]
+    FilesUploadConsentForms,
 }
 
 impl Permission for HospitalPermission {}
@@ -164,6 +186,7 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::MessagesSendStaff,
             H::MessagesSendCareTeam,
             H::MessagesRead,
+            H::FilesManage,
         ],
     },
     Role {
@@ -186,6 +209,8 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::MessagesSendStaff,
             H::MessagesSendCareTeam,
             H::MessagesRead,
+            H::FilesReadAssigned,
+            H::FilesWriteAssigned,
         ],
     },
     Role {
@@ -204,6 +229,8 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::MessagesSendStaff,
             H::MessagesSendCareTeam,
             H::MessagesRead,
+            H::FilesReadAssigned,
+            H::FilesWriteAssigned,
         ],
     },
     Role {
@@ -220,12 +247,18 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::MessagesSendStaff,
             H::MessagesSendCareTeam,
             H::MessagesRead,
+            H::FilesUploadConsentForms,
         ],
     },
     Role {
         name: "lab",
         core: &[],
-        own: &[H::DepartmentsRead, H::MessagesSendStaff, H::MessagesRead],
+        own: &[
+            H::DepartmentsRead,
+            H::MessagesSendStaff,
+            H::MessagesRead,
+            H::FilesUploadLabResults,
+        ],
     },
     Role {
         name: "pharmacist",
@@ -249,6 +282,7 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::PrescriptionsReadOwn,
             H::MessagesSendCareTeam,
             H::MessagesRead,
+            H::FilesReadOwn,
         ],
     },
 ]);
@@ -277,8 +311,12 @@ pub static SPEC: Spec = Spec {
     on_start: Some(seed_tenants),
     internal_routes: None,
     start_plane: Some(owner_link::start),
-    sections: &[settings::CLINICAL, reencrypt::SECTION],
-    background: Some(reencrypt::worker::start),
+    sections: &[
+        settings::CLINICAL,
+        reencrypt::SECTION,
+        files::rules::SECTION,
+    ],
+    background: Some(background),
     pages: pages::PAGES,
     tenant_gate: Some(&owner_link::standing::GATE),
 };
@@ -292,7 +330,20 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(appointments::schedule_http::routes)
         .configure(notes::http::routes)
         .configure(prescriptions::http::routes)
-        .configure(messages::http::routes);
+        .configure(messages::http::routes)
+        .configure(files::http::routes);
+}
+
+/// The hospital's background work: re-encryption after a key rotation and
+/// the files' retention job.
+fn background(
+    config: &common::config::Config,
+    db: &Db,
+    keyring: Option<&common::crypto::Keyring>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let mut tasks = reencrypt::worker::start(config, db, keyring)?;
+    tasks.extend(files::retention::start(config, db, keyring)?);
+    Ok(tasks)
 }
 
 /// Seed the departments of every tenant the server serves: the pinned one

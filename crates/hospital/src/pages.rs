@@ -31,7 +31,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::appointments::pages::routes)
         .configure(crate::notes::pages::routes)
         .configure(crate::prescriptions::pages::routes)
-        .configure(crate::messages::pages::routes);
+        .configure(crate::messages::pages::routes)
+        .configure(crate::files::pages::routes);
 }
 
 /// The tasks of a role here, most frequent first.
@@ -99,6 +100,13 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/my-prescriptions",
             label: "My prescriptions",
             hint: "your prescriptions and what has been dispensed",
+        });
+    }
+    if user.can(P::FilesReadOwn) {
+        nav.push(NavLink {
+            href: "/my-files",
+            label: "My files",
+            hint: "your records, results and images; download them",
         });
     }
     if user.can(P::MessagesRead) {

@@ -264,6 +264,79 @@ diesel::table! {
 
 diesel::joinable!(prescription_dispenses -> prescriptions (prescription_id));
 
+diesel::table! {
+    file_workspaces (id) {
+        id -> Text,
+        tenant_id -> Text,
+        module -> Text,
+        doctor_id -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    file_folders (id) {
+        id -> Text,
+        tenant_id -> Text,
+        workspace_id -> Text,
+        patient_id -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    file_blobs (id) {
+        id -> Text,
+        tenant_id -> Text,
+        content_hash -> Text,
+        key_id -> Text,
+        plain_size -> BigInt,
+        stored_size -> BigInt,
+        compressed -> Bool,
+        refs -> BigInt,
+        area -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    files (id) {
+        id -> Text,
+        tenant_id -> Text,
+        workspace_id -> Text,
+        folder_id -> Nullable<Text>,
+        patient_id -> Nullable<Text>,
+        module -> Text,
+        category -> Text,
+        name_enc -> Text,
+        media_type -> Text,
+        size -> BigInt,
+        blob_id -> Nullable<Text>,
+        uploaded_by -> Text,
+        uploaded_at -> Timestamp,
+        retain_until -> Timestamp,
+        archived_at -> Nullable<Timestamp>,
+        deleted_at -> Nullable<Timestamp>,
+        deleted_by -> Nullable<Text>,
+        purged_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    legal_holds (tenant_id, patient_id) {
+        tenant_id -> Text,
+        patient_id -> Text,
+        reason_enc -> Text,
+        placed_by -> Text,
+        placed_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(file_folders -> file_workspaces (workspace_id));
+diesel::joinable!(files -> file_blobs (blob_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     departments,
     patients,
@@ -277,5 +350,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     clinical_notes,
     clinical_note_amendments,
     prescriptions,
-    prescription_dispenses
+    prescription_dispenses,
+    file_workspaces,
+    file_folders,
+    file_blobs,
+    files,
+    legal_holds
 );

@@ -37,6 +37,9 @@ pub struct TestApp {
     database: Option<TestDatabase>,
     auth: actix_web::web::Data<common::auth::AuthContext>,
     hub: actix_web::web::Data<common::realtime::Hub>,
+    /// The hospital's local object store (removed with the app), unless
+    /// the test configured storage itself.
+    objects: Option<tempfile::TempDir>,
 }
 
 impl TestApp {
@@ -88,6 +91,21 @@ impl TestApp {
         if let Some(d) = &database {
             env.insert(key("DATABASE__URL"), d.url());
         }
+        // The hospital's patient files go to a directory of the test's own.
+        let objects = match (service, given("FILES__STORAGE__BACKEND")) {
+            (Service::Hospital, None) => {
+                let dir = tempfile::Builder::new()
+                    .prefix("bulkhead-objects-")
+                    .tempdir()?;
+                env.insert(key("FILES__STORAGE__BACKEND"), "local".into());
+                env.insert(
+                    key("FILES__STORAGE__ROOT"),
+                    dir.path().display().to_string(),
+                );
+                Some(dir)
+            }
+            _ => None,
+        };
         for (k, v) in extra {
             env.insert(k.to_string(), v.to_string());
         }
@@ -116,7 +134,14 @@ impl TestApp {
             database,
             auth,
             hub,
+            objects,
         })
+    }
+
+    /// The directory of the hospital's local object store (None when the
+    /// test configured its own storage).
+    pub fn objects_dir(&self) -> Option<PathBuf> {
+        self.objects.as_ref().map(|d| d.path().to_path_buf())
     }
 
     /// Stop the server (both listeners and the plane's workers); the

@@ -27,16 +27,52 @@ async fn healthz(service: web::Data<Service>) -> HttpResponse {
     response::ok(json!({ "status": "ok", "service": service.name() }))
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "probes", summary = "The database is reachable and migrated",
+#[utoipa::path(get, path = "/readyz", tag = "probes", summary = "The database is reachable and migrated, and the server's own dependencies (the hospital's object store) answer",
     responses((status = 200, description = "Ready", body = super::openapi::schemas::Ready),
         (status = 503, description = "Not ready")))]
-async fn readyz(db: web::Data<Db>) -> ApiResult<HttpResponse> {
+async fn readyz(
+    db: web::Data<Db>,
+    probe: Option<web::Data<ReadyProbe>>,
+) -> ApiResult<HttpResponse> {
     let db = db.get_ref().clone();
-    match web::block(move || db.check_ready()).await? {
-        Ok(()) => Ok(response::ok(json!({ "status": "ready" }))),
-        Err(reason) => {
-            tracing::warn!(reason = %format!("{reason:#}"), "not ready");
-            Err(ApiError::Unavailable("not ready".into()))
+    if let Err(reason) = web::block(move || db.check_ready()).await? {
+        tracing::warn!(reason = %format!("{reason:#}"), "not ready");
+        return Err(ApiError::Unavailable("not ready".into()));
+    }
+    if let Some(probe) = probe {
+        if let Err(reason) = (probe.check)().await {
+            tracing::warn!(dependency = probe.name, reason = %format!("{reason:#}"), "not ready");
+            return Err(ApiError::Unavailable("not ready".into()));
+        }
+    }
+    Ok(response::ok(json!({ "status": "ready" })))
+}
+
+/// A dependency of a server's own (the hospital's object store) that
+/// `/readyz` checks after the database. Registered as app data.
+pub struct ReadyProbe {
+    name: &'static str,
+    check: ProbeFn,
+}
+
+type ProbeFn = Box<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>
+        + Send
+        + Sync,
+>;
+
+impl ReadyProbe {
+    /// A probe named `name` (logged when it fails, never answered).
+    pub fn new<F>(name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        Self {
+            name,
+            check: Box::new(check),
         }
     }
 }

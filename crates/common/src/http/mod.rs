@@ -9,6 +9,8 @@ pub mod openapi;
 pub mod origin;
 pub mod ratelimit;
 
+pub use health::ReadyProbe;
+
 /// A resource that answers 405 in the envelope for methods it lacks
 /// (a bare `cfg.route` would fall through to 404). Every public route is
 /// mounted through it, which also lets the OpenAPI test list them.

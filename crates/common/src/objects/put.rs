@@ -124,7 +124,7 @@ impl Objects {
         inspect: &mut (dyn FnMut(&[u8]) -> Result<(), String> + Send),
     ) -> Result<Stored, PutError<E>>
     where
-        S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
         if !Header::key_id_fits(key.key_id()) {
@@ -181,7 +181,7 @@ async fn fill<S, E>(
     inspect: &mut (dyn FnMut(&[u8]) -> Result<(), String> + Send),
 ) -> Result<(), PutError<E>>
 where
-    S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
     let mut pending = new_chunk();

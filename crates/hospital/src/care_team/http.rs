@@ -118,9 +118,18 @@ pub(crate) async fn add_member(db: &Db, ctx: Ctx, id: String, member_id: String)
             &member.role,
             &ctx.user.id,
         )?;
-        let event = ctx
-            .patient_event("care_team.add", &id)
-            .details(json!({ "member": member_id, "role": member.role }));
+        // A doctor taking a patient on gets the patient's folder in each
+        // of their file workspaces.
+        let folders = crate::files::store::ensure_folders_of_doctor(
+            conn,
+            &ctx.tenant,
+            &member_id,
+            &id,
+            &ctx.user.id,
+        )?;
+        let event = ctx.patient_event("care_team.add", &id).details(
+            json!({ "member": member_id, "role": member.role, "file_folders": folders.len() }),
+        );
         ctx.audit(conn, &event)
     })
     .await?;

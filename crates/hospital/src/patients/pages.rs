@@ -194,6 +194,7 @@ struct ChartPage {
     can_read_notes: bool,
     /// The role reads prescriptions of patients (link to them).
     can_read_prescriptions: bool,
+    can_open_files: bool,
 }
 
 /// Blood types as the API names them (`""`: not recorded).
@@ -280,6 +281,10 @@ async fn chart(db: web::Data<Db>, p: PageCtx, id: web::Path<String>) -> PageResu
         can_read_notes: p.ctx.can(P::NotesRead) || p.ctx.can(P::NotesReadOwn),
         can_read_prescriptions: p.ctx.can(P::PrescriptionsReadAssigned)
             || p.ctx.can(P::PrescriptionsReadOwn),
+        can_open_files: p.ctx.can(P::FilesManage)
+            || p.ctx.can(P::FilesReadAssigned)
+            || p.ctx.can(P::FilesUploadLabResults)
+            || p.ctx.can(P::FilesUploadConsentForms),
     })
 }
 

@@ -19,6 +19,8 @@ mod hospital_appointments_matrix;
 mod hospital_break_glass;
 mod hospital_care_team;
 mod hospital_departments;
+mod hospital_files;
+mod hospital_files_matrix;
 mod hospital_matrix;
 mod hospital_notes;
 mod hospital_notes_matrix;

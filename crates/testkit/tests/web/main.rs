@@ -5,6 +5,7 @@
 
 mod client;
 mod hospital_appointments;
+mod hospital_files;
 mod hospital_messages;
 mod hospital_notes;
 mod hospital_pages;

@@ -1,0 +1,280 @@
+//! Who may see, upload, delete which file: the one place for it (the access
+//! matrix of the original design on Bulkhead's roles and care teams; see
+//! docs/security.md, "Patient files").
+//!
+//! - admin (`files.manage`): every file of the tenant, deleted ones too when
+//!   asked; creates workspaces, restores, purges after retention, legal holds.
+//! - doctor (`files.read_assigned` + `files.write_assigned`): the files of
+//!   patients on their care team (reading also under break-the-glass) and
+//!   of their own workspace area; uploads there.
+//! - nurse (same permissions): the files of patients they are assigned to;
+//!   a nurse has no workspace.
+//! - patient (`files.read_own`): downloads their own files.
+//! - lab (`files.upload_lab_results`), reception
+//!   (`files.upload_consent_forms`): upload that one category into a
+//!   patient's folder, and see no file.
+//! - pharmacist: nothing.
+//!
+//! A file, folder or workspace out of scope is answered like a missing one
+//! (404); a role that has no part in files at all gets 403.
+
+use common::auth::AuthUser;
+use common::db::{now, DbBackend, DbConn};
+use common::{ApiError, ApiResult};
+use diesel::prelude::*;
+
+use crate::care_team::store as care_team_store;
+use crate::patients::scope as patient_scope;
+use crate::schema::{break_glass, care_team, file_folders, file_workspaces, files, patients};
+use crate::HospitalPermission as P;
+
+/// A boxed query over the files a caller may see.
+pub type Visible = files::BoxedQuery<'static, DbBackend>;
+/// A boxed query over the folders a caller may see.
+pub type VisibleFolders = file_folders::BoxedQuery<'static, DbBackend>;
+
+/// Refuse (403) a caller whose role reads no file.
+pub fn require_reader(user: &AuthUser) -> ApiResult<()> {
+    if user.can(P::FilesManage) || user.can(P::FilesReadAssigned) || user.can(P::FilesReadOwn) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "your role may not read patient files".into(),
+        ))
+    }
+}
+
+/// Refuse (403) a caller that is not a files administrator.
+pub fn require_manager(user: &AuthUser) -> ApiResult<()> {
+    user.require(P::FilesManage)
+}
+
+/// The caller's current care-team patients (a subquery).
+macro_rules! on_team {
+    ($user:expr, $tenant:expr) => {
+        care_team::table
+            .filter(care_team::tenant_id.eq($tenant.to_string()))
+            .filter(care_team::user_id.eq($user.id.clone()))
+            .filter(care_team::removed_at.is_null())
+    };
+}
+
+/// The patients the caller holds an unexpired break-the-glass grant on.
+macro_rules! granted {
+    ($user:expr, $tenant:expr) => {
+        break_glass::table
+            .filter(break_glass::tenant_id.eq($tenant.to_string()))
+            .filter(break_glass::user_id.eq($user.id.clone()))
+            .filter(break_glass::expires_at.gt(now()))
+    };
+}
+
+/// The tenant's live (not deleted) patients.
+macro_rules! live_patients {
+    ($tenant:expr) => {
+        patients::table
+            .filter(patients::tenant_id.eq($tenant.to_string()))
+            .filter(patients::deleted_at.is_null())
+    };
+}
+
+/// The files of `tenant` the caller may see (never purged ones; deleted
+/// ones only for an admin who asks).
+pub fn visible(user: &AuthUser, tenant: &str, include_deleted: bool) -> ApiResult<Visible> {
+    let q = files::table
+        .filter(files::tenant_id.eq(tenant.to_string()))
+        .filter(files::purged_at.is_null())
+        .into_boxed();
+    if user.can(P::FilesManage) {
+        if include_deleted {
+            return Ok(q);
+        }
+        return Ok(q
+            .filter(files::deleted_at.is_null())
+            .filter(files::patient_id.is_null().or(
+                files::patient_id.eq_any(live_patients!(tenant).select(patients::id.nullable())),
+            )));
+    }
+    let q = q.filter(files::deleted_at.is_null());
+    if user.can(P::FilesReadAssigned) {
+        let own_workspaces = file_workspaces::table
+            .filter(file_workspaces::tenant_id.eq(tenant.to_string()))
+            .filter(file_workspaces::doctor_id.eq(user.id.clone()))
+            .select(file_workspaces::id);
+        let team = on_team!(user, tenant).select(care_team::patient_id.nullable());
+        let glass = granted!(user, tenant).select(break_glass::patient_id.nullable());
+        return Ok(q.filter(
+            files::patient_id
+                .eq_any(live_patients!(tenant).select(patients::id.nullable()))
+                .and(
+                    files::patient_id
+                        .eq_any(team)
+                        .or(files::patient_id.eq_any(glass)),
+                )
+                .or(files::patient_id
+                    .is_null()
+                    .and(files::workspace_id.eq_any(own_workspaces))),
+        ));
+    }
+    if user.can(P::FilesReadOwn) {
+        let own = live_patients!(tenant)
+            .filter(patients::portal_user_id.eq(user.id.clone()))
+            .select(patients::id.nullable());
+        return Ok(q.filter(files::patient_id.eq_any(own)));
+    }
+    Err(ApiError::Forbidden(
+        "your role may not read patient files".into(),
+    ))
+}
+
+/// Refuse (403) a role that uploads no file at all.
+pub fn require_any_uploader(user: &AuthUser) -> ApiResult<()> {
+    if uploads_somewhere(user) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("your role may not upload files".into()))
+    }
+}
+
+/// Every folder of the tenant's live patients (an uploader's lookup; the
+/// per-role rule is [`require_folder_uploader`]).
+pub fn all_live_folders(tenant: &str) -> ApiResult<VisibleFolders> {
+    Ok(file_folders::table
+        .filter(file_folders::tenant_id.eq(tenant.to_string()))
+        .filter(file_folders::patient_id.eq_any(live_patients!(tenant).select(patients::id)))
+        .into_boxed())
+}
+
+/// Whether the caller's role takes any part in uploading or listing folders.
+fn uploads_somewhere(user: &AuthUser) -> bool {
+    user.can(P::FilesManage)
+        || user.can(P::FilesWriteAssigned)
+        || user.can(P::FilesUploadLabResults)
+        || user.can(P::FilesUploadConsentForms)
+}
+
+/// The folders of `tenant` the caller may see (folders of live patients).
+/// Lab and reception see folders only to upload into them, so their list
+/// must name a patient (checked by the handler).
+pub fn visible_folders(user: &AuthUser, tenant: &str) -> ApiResult<VisibleFolders> {
+    let q = file_folders::table
+        .filter(file_folders::tenant_id.eq(tenant.to_string()))
+        .filter(file_folders::patient_id.eq_any(live_patients!(tenant).select(patients::id)))
+        .into_boxed();
+    if user.can(P::FilesManage)
+        || user.can(P::FilesUploadLabResults)
+        || user.can(P::FilesUploadConsentForms)
+    {
+        return Ok(q);
+    }
+    if user.can(P::FilesReadAssigned) || user.can(P::FilesWriteAssigned) {
+        return Ok(q.filter(
+            file_folders::patient_id
+                .eq_any(on_team!(user, tenant).select(care_team::patient_id))
+                .or(file_folders::patient_id
+                    .eq_any(granted!(user, tenant).select(break_glass::patient_id))),
+        ));
+    }
+    Err(ApiError::Forbidden(
+        "your role may not see patient folders".into(),
+    ))
+}
+
+/// Whether the caller sees every folder only to upload into it (lab, reception).
+pub fn lists_folders_by_patient_only(user: &AuthUser) -> bool {
+    !user.can(P::FilesManage)
+        && !user.can(P::FilesReadAssigned)
+        && (user.can(P::FilesUploadLabResults) || user.can(P::FilesUploadConsentForms))
+}
+
+/// Refuse unless the caller may upload `category` into the folder of
+/// `patient`: 403 for a role that uploads nothing or not this category, 404
+/// for a patient out of scope, 403 for one seen only through break-the-glass.
+pub fn require_folder_uploader(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    tenant: &str,
+    patient: &str,
+    category: &str,
+) -> ApiResult<()> {
+    if !uploads_somewhere(user) {
+        return Err(ApiError::Forbidden(
+            "your role may not upload patient files".into(),
+        ));
+    }
+    if user.can(P::FilesManage) {
+        return Ok(());
+    }
+    if user.can(P::FilesWriteAssigned) {
+        if !patient_scope::can_see(conn, user, tenant, patient, false)? {
+            return Err(not_found_folder());
+        }
+        if care_team_store::is_member(conn, tenant, patient, &user.id)? {
+            return Ok(());
+        }
+        return Err(ApiError::Forbidden(
+            "files are uploaded only for patients on one's care team".into(),
+        ));
+    }
+    let allowed = (user.can(P::FilesUploadLabResults) && category == "lab_results")
+        || (user.can(P::FilesUploadConsentForms) && category == "consent_forms");
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "your role may not upload {}",
+            category.replace('_', " ")
+        )))
+    }
+}
+
+/// Refuse unless the caller may upload into workspace area of `doctor`:
+/// an admin, or the doctor themself (else 404, or 403 for a role that
+/// uploads nothing).
+pub fn require_workspace_uploader(user: &AuthUser, doctor: &str) -> ApiResult<()> {
+    if !uploads_somewhere(user) {
+        return Err(ApiError::Forbidden("your role may not upload files".into()));
+    }
+    if user.can(P::FilesManage) || (user.can(P::FilesWriteAssigned) && user.id == doctor) {
+        Ok(())
+    } else {
+        Err(not_found_workspace())
+    }
+}
+
+/// Refuse unless the caller may delete a visible file uploaded by `uploader`.
+pub fn require_deleter(user: &AuthUser, uploader: &str) -> ApiResult<()> {
+    if user.can(P::FilesManage) {
+        return Ok(());
+    }
+    if user.can(P::FilesWriteAssigned) {
+        if user.id == uploader {
+            return Ok(());
+        }
+        return Err(ApiError::Forbidden(
+            "you may delete only files you uploaded".into(),
+        ));
+    }
+    Err(ApiError::Forbidden("your role may not delete files".into()))
+}
+
+/// Whether the caller may see the workspaces of `doctor` (admin: all; a
+/// doctor: their own).
+pub fn may_see_workspaces_of(user: &AuthUser, doctor: &str) -> bool {
+    user.can(P::FilesManage) || (user.can(P::FilesWriteAssigned) && user.id == doctor)
+}
+
+/// The one answer for "absent or not yours".
+pub fn not_found() -> ApiError {
+    ApiError::NotFound("no such file".into())
+}
+
+/// The one answer for a folder absent or out of scope.
+pub fn not_found_folder() -> ApiError {
+    ApiError::NotFound("no such folder".into())
+}
+
+/// The one answer for a workspace absent or out of scope.
+pub fn not_found_workspace() -> ApiError {
+    ApiError::NotFound("no such workspace".into())
+}
