@@ -15,8 +15,8 @@ use crate::patients::sealed::{Sealer, LEGACY_VERSION};
 use crate::patients::store::Row;
 use crate::patients::update::SealedColumns;
 use crate::schema::{
-    appointments, break_glass, clinical_note_amendments, clinical_notes, messages, patients,
-    prescriptions, reencrypt_progress,
+    appointments, break_glass, clinical_note_amendments, clinical_notes, files, legal_holds,
+    messages, patients, prescriptions, reencrypt_progress,
 };
 
 /// The largest batch `[reencrypt].batch_size` allows.
@@ -60,6 +60,8 @@ pub struct Outcome {
     pub prescriptions: usize,
     /// Message bodies encrypted again under the active key.
     pub messages: usize,
+    /// File names and legal holds' reasons encrypted again.
+    pub files: usize,
     /// Rows changed by someone else meanwhile: looked at again next pass.
     pub retried: usize,
     /// Rows that could not be opened (logged by place, never content):
@@ -230,6 +232,10 @@ pub fn run_batch(
         out.messages = moved;
         out.failed += failed;
         grants_left |= more;
+        let (moved, failed, more) = reencrypt_files(conn, keyring, tenant, &key_id, size)?;
+        out.files = moved;
+        out.failed += failed;
+        grants_left |= more;
     }
     if pass_over {
         // A pass that began at the top and met no concurrent change saw
@@ -249,6 +255,7 @@ pub fn run_batch(
         || out.notes > 0
         || out.prescriptions > 0
         || out.messages > 0
+        || out.files > 0
     {
         let event = Event::new(actor, "system", ACTION, &format!("tenant:{tenant}"))
             .tenant(Some(tenant))
@@ -259,6 +266,7 @@ pub fn run_batch(
                 "notes": out.notes,
                 "prescriptions": out.prescriptions,
                 "messages": out.messages,
+                "files": out.files,
                 "retried": out.retried,
                 "failed": out.failed,
                 "key_id": key_id,
@@ -342,6 +350,78 @@ fn reencrypt_messages(
         },
     );
     Ok((moved, failed, stale.len() as i64 >= size))
+}
+
+/// Encrypt up to `size` file names and up to `size` legal holds' reasons
+/// of the tenant not under `key_id` again under it (a purged file has no
+/// name left): (moved, failed, whether a full batch was found).
+fn reencrypt_files(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    tenant: &str,
+    key_id: &str,
+    size: i64,
+) -> ApiResult<(usize, usize, bool)> {
+    let p = format!("v1.{key_id}.%");
+    let names: Vec<(String, String)> = files::table
+        .filter(files::tenant_id.eq(tenant))
+        .filter(files::name_enc.ne(""))
+        .filter(files::name_enc.not_like(p.clone()))
+        .order(files::id.asc())
+        .limit(size)
+        .select((files::id, files::name_enc))
+        .load(conn)?;
+    let (mut moved, mut failed) = each_row(
+        conn,
+        tenant,
+        "file",
+        &names,
+        |r| &r.0,
+        |c, (id, stored)| {
+            let aad = crate::files::store::name_aad(tenant, id);
+            let fresh = keyring.reencrypt(c, tenant, stored, &aad)?;
+            Ok(diesel::update(
+                files::table
+                    .filter(files::id.eq(id))
+                    .filter(files::name_enc.eq(stored)),
+            )
+            .set(files::name_enc.eq(fresh))
+            .execute(c)?)
+        },
+    );
+    let holds: Vec<(String, String)> = legal_holds::table
+        .filter(legal_holds::tenant_id.eq(tenant))
+        .filter(legal_holds::reason_enc.not_like(p))
+        .order(legal_holds::patient_id.asc())
+        .limit(size)
+        .select((legal_holds::patient_id, legal_holds::reason_enc))
+        .load(conn)?;
+    let (m, f) = each_row(
+        conn,
+        tenant,
+        "legal_hold",
+        &holds,
+        |r| &r.0,
+        |c, (patient, stored)| {
+            let aad = crate::files::store::hold_aad(tenant, patient);
+            let fresh = keyring.reencrypt(c, tenant, stored, &aad)?;
+            Ok(diesel::update(
+                legal_holds::table
+                    .filter(legal_holds::tenant_id.eq(tenant))
+                    .filter(legal_holds::patient_id.eq(patient))
+                    .filter(legal_holds::reason_enc.eq(stored)),
+            )
+            .set(legal_holds::reason_enc.eq(fresh))
+            .execute(c)?)
+        },
+    );
+    moved += m;
+    failed += f;
+    Ok((
+        moved,
+        failed,
+        names.len() as i64 >= size || holds.len() as i64 >= size,
+    ))
 }
 
 /// Encrypt the sealed texts (reason, notes, cancellation reason; each

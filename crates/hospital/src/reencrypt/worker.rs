@@ -94,6 +94,8 @@ pub struct Totals {
     pub prescriptions: usize,
     /// Message bodies encrypted again.
     pub messages: usize,
+    /// File names and legal holds' reasons encrypted again.
+    pub files: usize,
     /// Rows that could not be opened (left as they are).
     pub failed: usize,
 }
@@ -123,6 +125,7 @@ pub fn run_to_completion(
         totals.notes += out.notes;
         totals.prescriptions += out.prescriptions;
         totals.messages += out.messages;
+        totals.files += out.files;
         totals.failed += out.failed;
         if out.done {
             return Ok(totals);

@@ -631,6 +631,62 @@ async fn message_bodies_are_resealed_under_the_new_key_and_still_read() {
 }
 
 #[tokio::test]
+async fn file_names_and_legal_hold_reasons_are_resealed_under_the_new_key_and_still_read() {
+    use crate::hospital_files::{pdf, Clinic};
+    let master = master_hex();
+    let app = spawn_keyed(&master, &[("HOSPITAL__REENCRYPT__ENABLED", "false")]).await;
+    let c = Clinic::on(app).await;
+    let file = c
+        .put(
+            &c.doctor,
+            "medical_records",
+            "Rotated name.pdf",
+            pdf("rotated"),
+        )
+        .await;
+    let hold = json!({ "reason": "Rotation-proof hold" });
+    let path = format!("/patients/{}/legal-hold", c.patient);
+    let (status, reply) = c.call(&c.admin, Method::PUT, &path, Some(hold)).await;
+    assert_ok(status, &reply, StatusCode::OK);
+
+    let kr = keyring(&master);
+    let (key_id, totals) = on_db(&c.app, move |conn| {
+        let tenant = the_tenant(conn);
+        let id = rotate(conn, &kr, &tenant);
+        let totals = worker::run_to_completion(conn, &kr, &tenant, 10, "cli", None).unwrap();
+        (id, totals)
+    })
+    .await;
+    assert_eq!(totals.files, 2, "{totals:?}");
+    let stored: Vec<String> = on_db(&c.app, |conn| {
+        use hospital::schema::{files, legal_holds};
+        let mut v: Vec<String> = files::table.select(files::name_enc).load(conn).unwrap();
+        v.extend(
+            legal_holds::table
+                .select(legal_holds::reason_enc)
+                .load::<String>(conn)
+                .unwrap(),
+        );
+        v
+    })
+    .await;
+    for s in &stored {
+        assert!(s.starts_with(&format!("v1.{key_id}.")), "{stored:?}");
+    }
+    let (status, reply) = c
+        .call(&c.doctor, Method::GET, &format!("/files/{file}"), None)
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    assert_eq!(reply["data"]["name"], "Rotated name.pdf");
+    let (_, reply) = c.call(&c.admin, Method::GET, &path, None).await;
+    assert_eq!(reply["data"]["reason"], "Rotation-proof hold");
+    // The object stays under the key it was written with, and still opens.
+    let (status, _, body) = crate::hospital_files::download(&c.app, &c.doctor, &file).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.unwrap(), pdf("rotated"));
+}
+
+#[tokio::test]
 async fn a_row_that_cannot_be_opened_is_counted_and_left_while_the_others_move() {
     let master = master_hex();
     let app = spawn_keyed(&master, &[("HOSPITAL__REENCRYPT__ENABLED", "false")]).await;
