@@ -116,6 +116,13 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             hint: "messages from colleagues and care teams; write one",
         });
     }
+    if user.can(P::FilesManage) {
+        nav.push(NavLink {
+            href: "/files",
+            label: "Patient files",
+            hint: "doctors' workspaces, storage used, retention",
+        });
+    }
     if user.can(P::BreakGlassReview) {
         nav.push(NavLink {
             href: "/break-glass",

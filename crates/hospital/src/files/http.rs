@@ -1482,6 +1482,16 @@ async fn usage(
     rules: web::Data<FilesRules>,
     objects: web::Data<Objects>,
 ) -> ApiResult<HttpResponse> {
+    Ok(response::ok(usage_for(&db, ctx, &rules, &objects).await?))
+}
+
+/// The tenant's storage usage (shared with pages).
+pub(crate) async fn usage_for(
+    db: &Db,
+    ctx: Ctx,
+    rules: &FilesRules,
+    objects: &Objects,
+) -> ApiResult<UsageView> {
     scope::require_manager(&ctx.user)?;
     let c = ctx.clone();
     let (stored, n, quota, rows) = db
@@ -1516,7 +1526,7 @@ async fn usage(
             }),
         }
     }
-    Ok(response::ok(UsageView {
+    Ok(UsageView {
         backend: objects.backend(),
         reachable,
         stored_bytes: stored,
@@ -1534,7 +1544,7 @@ async fn usage(
                 bytes,
             })
             .collect(),
-    }))
+    })
 }
 
 #[utoipa::path(post, path = "/file-retention/run", tag = "files", security(("bearer" = [])),
@@ -1547,14 +1557,23 @@ async fn run_retention(
     objects: web::Data<Objects>,
     auth: web::Data<common::auth::AuthContext>,
 ) -> ApiResult<HttpResponse> {
+    let outcome = retention_now(&db, &ctx, &rules, &objects, auth.clock.now()).await?;
+    Ok(response::ok(outcome))
+}
+
+/// Run the retention job for the caller's tenant now (shared with pages).
+pub(crate) async fn retention_now(
+    db: &Db,
+    ctx: &Ctx,
+    rules: &FilesRules,
+    objects: &Objects,
+    at: NaiveDateTime,
+) -> ApiResult<super::retention::Outcome> {
     scope::require_manager(&ctx.user)?;
-    let at = auth.clock.now();
     let actor = super::retention::Actor {
         id: ctx.user.id.clone(),
         role: ctx.user.role.clone(),
         origin: ctx.origin.clone(),
     };
-    let outcome =
-        super::retention::run_tenant(&db, &objects, &rules, &ctx.tenant, at, &actor).await?;
-    Ok(response::ok(outcome))
+    super::retention::run_tenant(db, objects, rules, &ctx.tenant, at, &actor).await
 }

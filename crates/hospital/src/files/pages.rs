@@ -18,17 +18,22 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::http::{
-    download_response, files_for, folders_for, upload, FileListQuery, FileView, FolderListQuery,
-    Target, UploadQuery,
+    create_workspace_for, download_response, files_for, folders_for, retention_now, upload,
+    usage_for, workspaces_for, FileListQuery, FileView, FolderListQuery, Target, UploadQuery,
+    WorkspaceListQuery, WorkspaceRequest,
 };
 use super::rules::{FilesRules, PATIENT_CATEGORIES};
+use super::store;
 use crate::appointments::model::check_id;
 use crate::pages::PageCtx;
 use crate::HospitalPermission as P;
 
 /// Mount the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/patients/{id}/files", web::get().to(of_patient))
+    cfg.route("/files", web::get().to(admin))
+        .route("/files/workspaces", web::post().to(create_workspace))
+        .route("/files/retention", web::post().to(run_retention))
+        .route("/patients/{id}/files", web::get().to(of_patient))
         .route("/patients/{id}/files", web::post().to(upload_form))
         .route("/files/{id}/download", web::get().to(download))
         .route("/my-files", web::get().to(mine));
@@ -262,4 +267,203 @@ async fn upload_form(
             .await
         }
     }
+}
+
+// ------------------------------------------------------------ the admin's page
+
+/// A workspace as the admin's page shows it.
+struct WorkspaceRow {
+    module: String,
+    doctor: String,
+    created_at: String,
+}
+
+/// One line of usage.
+struct UsageRow {
+    what: String,
+    files: i64,
+    size: String,
+}
+
+#[derive(Template)]
+#[template(path = "files_admin.html")]
+struct AdminPage {
+    layout: Layout,
+    backend: &'static str,
+    reachable: bool,
+    stored: String,
+    objects: i64,
+    quota: String,
+    quota_warning: bool,
+    modules: Vec<UsageRow>,
+    doctors_usage: Vec<UsageRow>,
+    workspaces: Vec<WorkspaceRow>,
+    pager: Pager,
+    module_names: Vec<String>,
+    doctors: Vec<(String, String)>,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn render_admin(
+    db: &Db,
+    p: PageCtx,
+    rules: &FilesRules,
+    objects: &Objects,
+    page: Page,
+    status: StatusCode,
+    error: Option<String>,
+    notice: Option<String>,
+) -> PageResult {
+    p.ctx.require(P::FilesManage)?;
+    let usage = usage_for(db, p.ctx.clone(), rules, objects).await?;
+    let q = WorkspaceListQuery {
+        page: Some(page.page),
+        ..Default::default()
+    };
+    let (ws, total) = workspaces_for(db, p.ctx.clone(), &q, page).await?;
+    let tenant = p.ctx.tenant.clone();
+    let doctors = db.run(move |c| store::doctors(c, &tenant)).await?;
+    let name_of = |id: &str| {
+        doctors
+            .iter()
+            .find(|(d, _)| d == id)
+            .map_or_else(|| id.to_string(), |(_, n)| n.clone())
+    };
+    html_status(
+        status,
+        &AdminPage {
+            layout: p.web.layout("Patient files"),
+            backend: usage.backend,
+            reachable: usage.reachable,
+            stored: human_size(usage.stored_bytes),
+            objects: usage.objects,
+            quota: match (usage.quota_bytes, usage.used_percent) {
+                (Some(q), Some(pc)) => format!("{pc:.1} % of {}", human_size(q)),
+                _ => "no limit in the plan".into(),
+            },
+            quota_warning: usage.quota_warning,
+            modules: usage
+                .modules
+                .iter()
+                .map(|m| UsageRow {
+                    what: m.module.clone(),
+                    files: m.files,
+                    size: human_size(m.bytes),
+                })
+                .collect(),
+            doctors_usage: usage
+                .workspaces
+                .iter()
+                .map(|w| UsageRow {
+                    what: format!("{} — {}", name_of(&w.doctor_id), w.module),
+                    files: w.files,
+                    size: human_size(w.bytes),
+                })
+                .collect(),
+            workspaces: ws
+                .iter()
+                .map(|w| WorkspaceRow {
+                    module: w.module.clone(),
+                    doctor: name_of(&w.doctor_id),
+                    created_at: w.created_at.format("%Y-%m-%d").to_string(),
+                })
+                .collect(),
+            pager: Pager::new(&page, total, |n| format!("page={n}")),
+            module_names: rules.modules().map(str::to_string).collect(),
+            doctors,
+            error,
+            notice,
+        },
+    )
+}
+
+async fn admin(
+    db: web::Data<Db>,
+    p: PageCtx,
+    rules: web::Data<FilesRules>,
+    objects: web::Data<Objects>,
+    q: web::Query<ListParams>,
+) -> PageResult {
+    let page = Page::of(q.page, None)?;
+    render_admin(&db, p, &rules, &objects, page, StatusCode::OK, None, None).await
+}
+
+#[derive(Deserialize)]
+struct WorkspaceForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    module: String,
+    #[serde(default)]
+    doctor_id: String,
+}
+
+async fn create_workspace(
+    db: web::Data<Db>,
+    p: PageCtx,
+    rules: web::Data<FilesRules>,
+    objects: web::Data<Objects>,
+    form: web::Form<WorkspaceForm>,
+) -> PageResult {
+    p.web.check_csrf(&form.csrf)?;
+    let form = form.into_inner();
+    let req = WorkspaceRequest {
+        module: form.module,
+        doctor_id: form.doctor_id,
+    };
+    match create_workspace_for(&db, p.ctx.clone(), &rules, req).await {
+        Ok(_) => Ok(redirect("/files")),
+        Err(e @ (ApiError::Validation { .. } | ApiError::Conflict(_))) => {
+            let status = actix_web::ResponseError::status_code(&e);
+            let page = Page::of(None, None)?;
+            render_admin(
+                &db,
+                p,
+                &rules,
+                &objects,
+                page,
+                status,
+                Some(e.to_string()),
+                None,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn run_retention(
+    db: web::Data<Db>,
+    p: PageCtx,
+    rules: web::Data<FilesRules>,
+    objects: web::Data<Objects>,
+    auth: web::Data<common::auth::AuthContext>,
+    form: web::Form<CsrfOnly>,
+) -> PageResult {
+    p.web.check_csrf(&form.csrf)?;
+    let o = retention_now(&db, &p.ctx, &rules, &objects, auth.clock.now()).await?;
+    let notice = format!(
+        "Retention job: {} archived, {} purged, {} kept under a legal hold, {} failed.",
+        o.archived, o.purged, o.held, o.failed
+    );
+    let page = Page::of(None, None)?;
+    render_admin(
+        &db,
+        p,
+        &rules,
+        &objects,
+        page,
+        StatusCode::OK,
+        None,
+        Some(notice),
+    )
+    .await
 }

@@ -589,3 +589,15 @@ pub fn patients_of(conn: &mut DbConn, tenant: &str, user: &str) -> ApiResult<Vec
         .select(care_team::patient_id)
         .load(conn)?)
 }
+
+/// The tenant's active doctors: (id, username), by username.
+pub fn doctors(conn: &mut DbConn, tenant: &str) -> ApiResult<Vec<(String, String)>> {
+    use common::schema::users;
+    Ok(users::table
+        .filter(users::tenant_id.eq(tenant))
+        .filter(users::role.eq("doctor"))
+        .filter(users::active.eq(true))
+        .order(users::username.asc())
+        .select((users::id, users::username))
+        .load(conn)?)
+}

@@ -902,3 +902,37 @@ async fn another_hospitals_files_are_not_there() {
         .await;
     assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn a_clinician_taken_off_the_care_team_loses_the_files_with_the_same_token() {
+    let c = Clinic::new().await;
+    let id = c
+        .put(&c.doctor, "medical_records", "before.pdf", pdf("before"))
+        .await;
+    let nurse_id = user_id(&c.app, &c.nurse).await;
+    let (status, _, _) = download(&c.app, &c.nurse, &id).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, reply) = c
+        .call(
+            &c.admin,
+            Method::DELETE,
+            &format!("/patients/{}/care-team/{nurse_id}", c.patient),
+            None,
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    let (status, _, _) = download(&c.app, &c.nurse, &id).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, reply) = c
+        .upload_to(
+            &c.nurse,
+            &c.folder,
+            "progress_notes",
+            "after.txt",
+            b"after".to_vec(),
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let (_, list) = c.call(&c.nurse, Method::GET, "/files", None).await;
+    assert_eq!(list["data"], json!([]), "{list}");
+}

@@ -119,6 +119,19 @@ impl Chrome {
         field.send_keys(text).await.expect("typing");
     }
 
+    /// Choose the file at `path` in the file input with id `id`.
+    pub async fn choose_file(&self, id: &str, path: &std::path::Path) {
+        let field = self
+            .client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("no file input #{id}: {e}"));
+        field
+            .send_keys(&path.display().to_string())
+            .await
+            .expect("choosing the file");
+    }
+
     /// Click the element `css` and wait for the page to settle.
     pub async fn click(&self, css: &str) {
         self.client

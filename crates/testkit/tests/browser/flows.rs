@@ -7,7 +7,7 @@ use common::mtls::ServiceIdentity;
 use fantoccini::Locator;
 use testkit::hospital::{add_to_care_team, patient_body, register_patient_id, user_id};
 use testkit::plane::{Pki, PlanePorts};
-use testkit::{spawn, spawn_with, Service, TestApp, STRONG_PASSWORD};
+use testkit::{spawn, spawn_with, Method, Service, StatusCode, TestApp, STRONG_PASSWORD};
 
 use crate::chrome::Chrome;
 
@@ -61,6 +61,16 @@ pub async fn every_role_completes_its_main_task_in_chromium() {
         patient_body("Alan", "Turing", "1952-06-23"),
     )
     .await;
+    // A workspace in medicine for the doctor: their patients get folders.
+    let (status, w) = hospital
+        .api(
+            Method::POST,
+            "/file-workspaces",
+            Some(&admin),
+            Some(serde_json::json!({ "module": "medicine", "doctor_id": doctor_id })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{w}");
     add_to_care_team(&hospital, &admin, &on_team, &doctor_id).await;
     let off_team = register_patient_id(
         &hospital,
@@ -200,6 +210,20 @@ async fn hospital_doctor(b: &Chrome, h: &str, on_team: &str, off_team: &str) {
         .await;
     b.wait_for_text("Medication and strength").await;
     b.check_accessibility("prescriptions").await;
+    // A file, uploaded through the form and listed.
+    b.goto(&format!("{h}/patients/{on_team}/files")).await;
+    b.wait_for_text("Upload a file").await;
+    b.check_accessibility("files").await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let pdf = dir.path().join("Echocardiogram.pdf");
+    std::fs::write(&pdf, b"%PDF-1.7\n% echocardiogram\n%%EOF\n").expect("writing the file");
+    b.choose_file("file", &pdf).await;
+    b.click(&format!(
+        "form[action='/patients/{on_team}/files'] button[type=submit]"
+    ))
+    .await;
+    b.wait_for_text("Echocardiogram.pdf").await;
+    b.shot("hospital-files-doctor").await;
     // Off the team: refused, then break the glass.
     b.goto(&format!("{h}/patients/{off_team}")).await;
     b.wait_for_text("not on this patient's care team").await;
@@ -241,6 +265,10 @@ async fn hospital_patient(b: &Chrome, h: &str) {
     b.goto(&format!("{h}/my-prescriptions")).await;
     b.wait_for_text("No prescriptions.").await;
     b.check_accessibility("my prescriptions").await;
+    b.click("nav a[href='/my-files'], main a[href='/my-files']")
+        .await;
+    b.wait_for_text("No files.").await;
+    b.check_accessibility("my files").await;
     b.login(h, "pharmacist", "pharmacist123").await;
     b.wait_for_text("Your tasks").await;
     b.click("main a[href='/pharmacy']").await;
@@ -285,6 +313,13 @@ async fn hospital_admin(b: &Chrome, h: &str) {
     b.goto(&format!("{h}/departments")).await;
     b.wait_for_text("Clinical module").await;
     b.check_accessibility("departments").await;
+    // Patient files: the doctor's workspace, its usage, the retention job.
+    b.goto(&format!("{h}/files")).await;
+    b.wait_for_text("Doctors' workspaces").await;
+    b.check_accessibility("patient files admin").await;
+    b.click("form[action='/files/retention'] button").await;
+    b.wait_for_text("Retention job:").await;
+    b.shot("hospital-files-admin").await;
 }
 
 /// CSRF refusal, cookie flags, signing out, in the browser.

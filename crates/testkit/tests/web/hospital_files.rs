@@ -139,3 +139,59 @@ async fn uploading_and_downloading_a_file_on_the_pages() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(got, bytes);
 }
+
+#[tokio::test]
+async fn the_admin_creates_a_workspace_sees_usage_and_runs_the_retention_job() {
+    let app = spawn(Service::Hospital).await;
+    let doctor = app.login("doctor", "doctor123").await;
+    let doctor_id = user_id(&app, &doctor).await;
+    let mut a = Browser::new(&app);
+    a.login_ok("hadmin", "hadmin123", "/home").await;
+    let home = a.get("/home").await;
+    assert!(home.body.contains("href=\"/files\""), "{}", home.body);
+    let page = a.get("/files").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("No workspaces yet."), "{}", page.body);
+    assert!(
+        page.body.contains("<option value=\"pathology\">"),
+        "{}",
+        page.body
+    );
+    let csrf = page.csrf();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("module", "pathology"),
+        ("doctor_id", doctor_id.as_str()),
+    ];
+    let res = a.post("/files/workspaces", &form).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let page = a.get("/files").await;
+    assert!(
+        page.body.contains("<td>pathology</td><td>doctor</td>"),
+        "{}",
+        page.body
+    );
+    // The same again: refused on the page, nothing added.
+    let again = a.post("/files/workspaces", &form).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert!(
+        again.body.contains("already has a workspace"),
+        "{}",
+        again.body
+    );
+    let ran = a.post("/files/retention", &[("csrf", csrf.as_str())]).await;
+    assert_eq!(ran.status, StatusCode::OK, "{}", ran.body);
+    assert!(
+        ran.body.contains("Retention job: 0 archived, 0 purged"),
+        "{}",
+        ran.body
+    );
+    let forged = a.post("/files/retention", &[("csrf", "forged")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    // A doctor has no such page.
+    let mut d = Browser::new(&app);
+    d.login_ok("doctor", "doctor123", "/home").await;
+    let page = d.get("/files").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+}
