@@ -4,7 +4,10 @@ with wrk over loopback and print, for each endpoint, req/s, p50/p99, errors,
 the server's peak RSS and the ratio to /healthz measured in the same run;
 then the ratio of the audited patient read to an unaudited read of similar
 size; then concurrent same-user logins against the bcrypt rate of the same
-cores. SQLite always; PostgreSQL too when BULKHEAD_TEST_PG_URL is set.
+cores; then a patient file (--file-mb, 1 GiB by default) uploaded and
+downloaded through the API, streamed, beside a raw write and read of the
+same bytes on the same disk, with the server's peak RSS during each. SQLite
+always; PostgreSQL too when BULKHEAD_TEST_PG_URL is set.
 
 Only loopback is contacted. Every load run is bounded (--duration seconds);
 the server and its temporary folder (and PostgreSQL database) are removed at
@@ -12,6 +15,8 @@ the end, also on failure.
 """
 
 import argparse
+import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -157,6 +162,101 @@ def audit_rows(base, admin, action):
     return body["meta"]["total"]
 
 
+def reset_peak_rss(pid):
+    """Start a new high-water mark (Linux: clear_refs 5)."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def files_bench(server, admin, doctor, patient, doctor_id, work, mb):
+    """Upload and download `mb` MiB through the API vs a raw write/read."""
+    base = server.base
+    status, body = call(base, "POST", PREFIX + "/file-workspaces", admin,
+                        {"module": "radiology", "doctor_id": doctor_id})
+    assert status == 201, body
+    status, body = call(base, "GET", f"{PREFIX}/file-folders?patient_id={patient}", doctor)
+    assert status == 200 and body["data"], body
+    folder = next(f["id"] for f in body["data"] if f["module"] == "radiology")
+    block = 1 << 20
+    src = os.path.join(work, "source.png")
+    with open(src, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + os.urandom(block - 8))
+        for _ in range(mb - 1):
+            f.write(os.urandom(block))
+    size = mb * block
+
+    # Raw write of the same bytes to the same disk (fsync'd, as the store does).
+    t = time.perf_counter()
+    with open(src, "rb") as r, open(os.path.join(work, "raw.bin"), "wb") as w:
+        while chunk := r.read(block):
+            w.write(chunk)
+        w.flush()
+        os.fsync(w.fileno())
+    raw_write = time.perf_counter() - t
+
+    # Upload, streamed (chunked transfer encoding).
+    tracked = reset_peak_rss(server.proc.pid)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
+
+    def body_chunks():
+        with open(src, "rb") as r:
+            while chunk := r.read(block):
+                yield chunk
+
+    t = time.perf_counter()
+    conn.request("POST", f"{PREFIX}/file-folders/{folder}/files?category=imaging&name=bench.png",
+                  body=body_chunks(), encode_chunked=True,
+                  headers={"authorization": "Bearer " + doctor,
+                           "content-type": "application/octet-stream"})
+    res = conn.getresponse()
+    reply = json.loads(res.read())
+    upload = time.perf_counter() - t
+    assert res.status == 201, reply
+    file_id = reply["data"]["id"]
+    upload_rss = peak_rss_mb(server.proc.pid)
+    conn.close()
+
+    # Raw read vs download, both consumed and hashed.
+    def digest(stream):
+        h = hashlib.sha256()
+        while chunk := stream.read(block):
+            h.update(chunk)
+        return h.hexdigest()
+
+    t = time.perf_counter()
+    with open(os.path.join(work, "raw.bin"), "rb") as r:
+        want = digest(r)
+    raw_read = time.perf_counter() - t
+    reset_peak_rss(server.proc.pid)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
+    t = time.perf_counter()
+    conn.request("GET", f"{PREFIX}/files/{file_id}/content",
+                 headers={"authorization": "Bearer " + doctor})
+    res = conn.getresponse()
+    assert res.status == 200, res.status
+    got = digest(res)
+    download = time.perf_counter() - t
+    download_rss = peak_rss_mb(server.proc.pid)
+    conn.close()
+    assert got == want, "the download differs from the upload"
+    mbps = lambda secs: size / secs / 1e6
+    print(f"\n### A {mb} MiB patient file (encrypted, streamed, through HTTP on loopback)\n")
+    print("| | MB/s | ratio | server peak RSS MB |")
+    print("|---|---:|---:|---:|")
+    print(f"| raw write (fsync) | {mbps(raw_write):,.0f} | 1.00 | |")
+    print(f"| upload | {mbps(upload):,.0f} | {raw_write/upload:.2f} (target ≥ 0.9) | "
+          f"{upload_rss:.1f}{'' if tracked else ' (whole run)'} |")
+    print(f"| raw read | {mbps(raw_read):,.0f} | 1.00 | |")
+    print(f"| download | {mbps(download):,.0f} | {raw_read/download:.2f} (target ≥ 0.8) | "
+          f"{download_rss:.1f}{'' if tracked else ' (whole run)'} |")
+    for f in ("source.png", "raw.bin"):
+        os.remove(os.path.join(work, f))
+
+
 def run_backend(name, repo, db_url, args, bcrypt_rate):
     work = tempfile.mkdtemp(prefix="bulkhead-bench-")
     server = None
@@ -206,6 +306,8 @@ def run_backend(name, repo, db_url, args, bcrypt_rate):
               f"→ ratio {r['rps']/bcrypt_rate:.2f}")
         rss = max(rss, peak_rss_mb(server.proc.pid))
         print(f"\nserver peak RSS: {rss:.1f} MB")
+        if args.file_mb > 0:
+            files_bench(server, admin, doctor, patient, doctor_id, work, args.file_mb)
     finally:
         if server:
             server.stop()
@@ -227,8 +329,10 @@ def main():
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--bcrypt-cost", type=int, default=10)
+    p.add_argument("--file-mb", type=int, default=1024, help="patient file size (0: skip)")
     args = p.parse_args()
     args.duration = max(1, min(args.duration, 60))
+    args.file_mb = max(0, min(args.file_mb, 4096))
     args.bin_dir = os.path.abspath(args.bin_dir or os.path.join(args.repo, "target/release"))
     if not shutil.which("wrk"):
         raise SystemExit("wrk is required (apt-get install wrk)")

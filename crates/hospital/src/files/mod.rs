@@ -11,10 +11,13 @@
 //! may do what is decided in [`scope`], and [`retention`] archives and
 //! purges.
 
+pub mod holds_http;
 pub mod http;
 pub mod pages;
 pub mod retention;
 pub mod rules;
 pub mod scope;
 pub mod sniff;
+pub mod spaces_http;
 pub mod store;
+pub mod transfer_http;

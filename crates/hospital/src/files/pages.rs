@@ -17,13 +17,15 @@ use common::ApiError;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use super::http::{
-    create_workspace_for, download_response, files_for, folders_for, retention_now, upload,
-    usage_for, workspaces_for, FileListQuery, FileView, FolderListQuery, Target, UploadQuery,
-    WorkspaceListQuery, WorkspaceRequest,
-};
+use super::holds_http::{retention_now, usage_for};
+use super::http::{files_for, FileListQuery, FileView};
 use super::rules::{FilesRules, PATIENT_CATEGORIES};
+use super::spaces_http::{
+    create_workspace_for, folders_for, workspaces_for, FolderListQuery, WorkspaceListQuery,
+    WorkspaceRequest,
+};
 use super::store;
+use super::transfer_http::{download_response, upload, Target, UploadQuery};
 use crate::appointments::model::check_id;
 use crate::pages::PageCtx;
 use crate::HospitalPermission as P;

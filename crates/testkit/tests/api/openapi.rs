@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use common::http::openapi::mounted::{openapi_path, public_paths};
-use serde_json::Value;
+use serde_json::{json, Value};
 use testkit::{spawn, Method, Reply, Service, StatusCode, TestApp};
 
 /// Methods a route may take (the ones the document can name).
@@ -344,6 +344,35 @@ async fn the_portal_code_request_is_documented_as_an_object_with_no_fields() {
     let schema = request_schema(&doc, "/api/v1/tenant/patients/{id}/portal-account", "post");
     assert_eq!(schema["maxProperties"], 0, "{schema}");
     assert!(schema.get("required").is_none(), "{schema}");
+}
+
+#[tokio::test]
+async fn refusals_with_codes_of_their_own_document_those_codes() {
+    // A 409 may be CONFLICT or a code the operation names (LEGAL_HOLD,
+    // ALLERGY_WARNING): a validator must accept every one of them.
+    let app = spawn(Service::Hospital).await;
+    let doc = document(&app).await;
+    let code = |path: &str, method: &str, status: &str| {
+        doc["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+            ["allOf"][1]["properties"]["error"]["properties"]["code"]
+            .clone()
+    };
+    let purge = code("/api/v1/tenant/files/{id}/purge", "post", "409");
+    assert_eq!(
+        purge["enum"],
+        json!(["CONFLICT", "RETENTION_ACTIVE", "LEGAL_HOLD"]),
+        "{purge}"
+    );
+    let rx = code("/api/v1/tenant/prescriptions", "post", "409");
+    assert_eq!(rx["enum"], json!(["CONFLICT", "ALLERGY_WARNING"]), "{rx}");
+    let damaged = code("/api/v1/tenant/files/{id}/content", "get", "500");
+    assert_eq!(
+        damaged["enum"],
+        json!(["INTERNAL", "FILE_DAMAGED"]),
+        "{damaged}"
+    );
+    let plain = code("/api/v1/tenant/departments", "get", "401");
+    assert_eq!(plain["const"], "UNAUTHENTICATED", "{plain}");
 }
 
 #[tokio::test]

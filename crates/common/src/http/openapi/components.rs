@@ -16,7 +16,7 @@ Error codes are stable strings, one per HTTP status. Authenticated routes take \
 without an offset (`YYYY-MM-DDTHH:MM:SS[.ffffff]`).";
 
 /// The error code each status answers with (`ApiError::code`).
-const ERRORS: [(&str, &str, &str); 10] = [
+const ERRORS: [(&str, &str, &str); 11] = [
     (
         "400",
         "VALIDATION_ERROR",
@@ -62,6 +62,7 @@ const ERRORS: [(&str, &str, &str); 10] = [
         "RATE_LIMITED",
         "Too many attempts; retry after the Retry-After seconds",
     ),
+    ("500", "INTERNAL", "Something went wrong on the server"),
     (
         "503",
         "UNAVAILABLE",
@@ -238,9 +239,35 @@ fn success_envelope(data: Value, paged: bool) -> Value {
     json!({ "type": "object", "required": required, "properties": properties })
 }
 
+/// The codes of their own a response's description names besides the
+/// status's usual one (`LEGAL_HOLD`, `ALLERGY_WARNING`, …): upper-case words
+/// with an underscore.
+fn codes_named(description: &str) -> Vec<String> {
+    let mut codes: Vec<String> = description
+        .split(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+        .filter(|w| {
+            w.len() >= 4 && w.contains('_') && w.starts_with(|c: char| c.is_ascii_uppercase())
+        })
+        .map(str::to_string)
+        .collect();
+    codes.dedup();
+    codes
+}
+
 fn error_response(response: &mut Value, code: &str, text: &str, retry_after: bool) {
     let Some(r) = response.as_object_mut() else {
         return;
+    };
+    let given = r
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut codes = vec![code.to_string()];
+    codes.extend(codes_named(given).into_iter().filter(|c| c != code));
+    let code_schema = if codes.len() == 1 {
+        json!({ "const": code })
+    } else {
+        json!({ "enum": codes })
     };
     let description = match r.get("description").and_then(Value::as_str) {
         Some(d) if !d.is_empty() => format!("{d} ({code})"),
@@ -252,7 +279,7 @@ fn error_response(response: &mut Value, code: &str, text: &str, retry_after: boo
         json!({ "application/json": { "schema": {
             "allOf": [
                 { "$ref": "#/components/schemas/ErrorEnvelope" },
-                { "properties": { "error": { "properties": { "code": { "const": code } } } } },
+                { "properties": { "error": { "properties": { "code": code_schema } } } },
             ],
         } } }),
     );
