@@ -18,6 +18,7 @@ certs: build
 ## The whole suite on SQLite (no PostgreSQL needed; tests that need it show as ignored).
 test: build
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || echo "no chromium: the browser tests will show as ignored (apt-get install chromium chromium-driver)"
+	@command -v moto_server >/dev/null || echo "no moto_server: the S3 object store tests will show as ignored (python3 -m pip install 'moto[server]')"
 	env -u BULKHEAD_TEST_PG_URL $(CARGO) test --workspace
 
 ## The same suite on PostgreSQL (each test in its own fresh database),
@@ -31,8 +32,10 @@ e2e: build
 	$(CARGO) test -p cli --test cli
 
 ## Benchmarks (release build): each figure printed beside a baseline of the same run.
+## The file bench seals BULKHEAD_BENCH_FILE_MB (default 1024) MiB on the local disk.
 bench:
 	$(CARGO) bench -p common --bench kernel
+	$(CARGO) bench -p common --bench files
 
 ## HTTP benchmark (release build): the demo hospital under wrk on SQLite (and
 ## PostgreSQL when BULKHEAD_TEST_PG_URL is set), with same-run ratios.

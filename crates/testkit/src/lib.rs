@@ -19,6 +19,7 @@ mod database;
 pub mod hospital;
 pub mod plane;
 mod reply;
+pub mod s3;
 
 pub use app::{TestApp, STRONG_PASSWORD};
 pub use assert::{assert_error, assert_ok};

@@ -164,12 +164,70 @@ fn deflate_overhead(n: usize) -> usize {
     (n / 16_000 + 1) * 5 + 64
 }
 
-/// Deflate one chunk into a buffer with room for the tag.
-pub(super) fn deflate(chunk: &[u8]) -> std::io::Result<Vec<u8>> {
-    let out = Vec::with_capacity(chunk.len() / 2 + TAG_LEN + 64);
-    let mut enc = flate2::write::DeflateEncoder::new(out, flate2::Compression::fast());
-    enc.write_all(chunk)?;
-    enc.finish()
+/// One record being written: its length prefix, then the chunk, sealed in
+/// place (the AEAD sees only what follows the prefix), so each record goes
+/// to the store as one buffer.
+pub(super) struct Record(Vec<u8>);
+
+impl Record {
+    /// An empty record with room for a whole chunk and the tag.
+    pub fn new() -> Self {
+        Self::with_capacity(CHUNK)
+    }
+
+    fn with_capacity(n: usize) -> Self {
+        let mut buf = Vec::with_capacity(LEN_PREFIX + n + TAG_LEN);
+        buf.extend_from_slice(&[0; LEN_PREFIX]);
+        Self(buf)
+    }
+
+    /// Bytes after the prefix.
+    pub fn len(&self) -> usize {
+        self.0.len() - LEN_PREFIX
+    }
+
+    /// Append plaintext.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    /// The record with its chunk deflated.
+    pub fn deflated(&self) -> std::io::Result<Self> {
+        let out = Self::with_capacity(self.len() / 2 + 64);
+        let mut enc = flate2::write::DeflateEncoder::new(out.0, flate2::Compression::fast());
+        enc.write_all(self.as_ref())?;
+        Ok(Self(enc.finish()?))
+    }
+
+    /// The whole record, prefix set to the sealed length (`None`: too long).
+    pub fn finish(mut self) -> Option<Vec<u8>> {
+        let len = u32::try_from(self.len()).ok()?;
+        self.0[..LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
+        Some(self.0)
+    }
+}
+
+impl AsRef<[u8]> for Record {
+    fn as_ref(&self) -> &[u8] {
+        &self.0[LEN_PREFIX..]
+    }
+}
+
+impl AsMut<[u8]> for Record {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.0[LEN_PREFIX..]
+    }
+}
+
+impl aead_stream::aead::Buffer for Record {
+    fn extend_from_slice(&mut self, other: &[u8]) -> aead_stream::aead::Result<()> {
+        self.0.extend_from_slice(other);
+        Ok(())
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.0.truncate(LEN_PREFIX + len);
+    }
 }
 
 /// Inflate one chunk; more than `limit` bytes is an error (a chunk never

@@ -107,6 +107,8 @@ pub struct Objects {
     store: Arc<dyn ObjectStore>,
     backend: &'static str,
     prefix: Option<ObjectPath>,
+    /// The local root (local backend only), checked by [`Objects::check`].
+    root: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Objects {
@@ -133,6 +135,7 @@ impl Objects {
                     store: Arc::new(store),
                     backend: "local",
                     prefix: None,
+                    root: Some(root.to_path_buf()),
                 })
             }
             StorageConfig::S3 {
@@ -182,6 +185,7 @@ impl Objects {
                     store: Arc::new(store),
                     backend: "s3",
                     prefix,
+                    root: None,
                 })
             }
         }
@@ -193,8 +197,14 @@ impl Objects {
     }
 
     /// Whether the store answers: one listing under the prefix (a missing
-    /// bucket, bad credentials or an unreachable endpoint is an error).
+    /// bucket, bad credentials or an unreachable endpoint is an error; for
+    /// the local backend, a missing root).
     pub async fn check(&self) -> anyhow::Result<()> {
+        if let Some(root) = &self.root {
+            if !tokio::fs::metadata(root).await.is_ok_and(|m| m.is_dir()) {
+                return Err(anyhow!("local object root {} is missing", root.display()));
+            }
+        }
         let probe = self.location(".check")?;
         match self.store.list(Some(&probe)).next().await {
             None | Some(Ok(_)) => Ok(()),

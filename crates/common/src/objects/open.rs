@@ -16,6 +16,8 @@ use crate::crypto::FileKey;
 /// Bytes read from a local file at a time (object_store's own stream reads
 /// 8 KiB, several times slower).
 const READ_BUF: usize = 1024 * 1024;
+/// Blocks read ahead of the reader (memory: this many times [`READ_BUF`]).
+const READ_AHEAD: usize = 2;
 
 /// An object opened for reading: its first chunk is already authenticated.
 pub struct Opened {
@@ -213,35 +215,29 @@ impl Reader {
     }
 }
 
-/// A local file read in large blocks on the blocking pool.
+/// A local file read in large blocks by a blocking task that stays up to
+/// [`READ_AHEAD`] blocks ahead, so the disk reads while chunks are being
+/// authenticated. The task stops when the stream is dropped.
 fn file_stream(file: std::fs::File, path: String) -> BoxStream<'static, Result<Bytes, OpenError>> {
-    futures_util::stream::try_unfold(Some(file), move |file| {
-        let path = path.clone();
-        async move {
-            let Some(mut file) = file else {
-                return Ok(None);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, OpenError>>(READ_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        loop {
+            let mut buf = Vec::with_capacity(READ_BUF);
+            let block = match (&mut file).take(READ_BUF as u64).read_to_end(&mut buf) {
+                Ok(0) => return,
+                Ok(_) => Ok(Bytes::from(buf)),
+                Err(e) => Err(OpenError::Storage(anyhow!("reading object {path}: {e}"))),
             };
-            let read = tokio::task::spawn_blocking(move || {
-                let mut buf = Vec::with_capacity(READ_BUF);
-                (&mut file)
-                    .take(READ_BUF as u64)
-                    .read_to_end(&mut buf)
-                    .map(|_| (file, buf))
-            })
-            .await;
-            let (file, buf) = match read {
-                Ok(Ok(done)) => done,
-                Ok(Err(e)) => {
-                    return Err(OpenError::Storage(anyhow!("reading object {path}: {e}")))
-                }
-                Err(e) => return Err(OpenError::Storage(anyhow!("reading object {path}: {e}"))),
-            };
-            if buf.is_empty() {
-                Ok(None)
-            } else {
-                Ok(Some((Bytes::from(buf), Some(file))))
+            let failed = block.is_err();
+            if tx.blocking_send(block).is_err() || failed {
+                return;
             }
         }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        let block = rx.recv().await?;
+        Some((block, rx))
     })
     .boxed()
 }

@@ -6,7 +6,7 @@ use futures_util::{Stream, StreamExt};
 use object_store::{ObjectStoreExt, WriteMultipart};
 use rand::RngCore;
 
-use super::format::{self, Header, Sealer, CHUNK, LEN_PREFIX, NONCE_PREFIX_LEN, TAG_LEN};
+use super::format::{Header, Record, Sealer, CHUNK, NONCE_PREFIX_LEN};
 use super::Objects;
 use crate::crypto::FileKey;
 
@@ -72,34 +72,33 @@ struct Writer {
 impl Writer {
     /// Seal one chunk (`last`: the final one) and queue it for writing,
     /// waiting while too many parts are in flight.
-    async fn seal(&mut self, chunk: Vec<u8>, last: bool) -> anyhow::Result<()> {
+    async fn seal(&mut self, chunk: Record, last: bool) -> anyhow::Result<()> {
         self.plain_len += chunk.len() as u64;
-        let mut buf = if self.compress {
-            format::deflate(&chunk).map_err(|_| anyhow!("compressing object {}", self.path))?
+        let failed = || anyhow!("sealing object {}", self.path);
+        let mut record = if self.compress {
+            chunk.deflated().map_err(|_| failed())?
         } else {
             chunk
         };
-        let failed = || anyhow!("sealing object {}", self.path);
         if last {
             let sealer = self.sealer.take().ok_or_else(failed)?;
             sealer
-                .encrypt_last_in_place(&self.aad, &mut buf)
+                .encrypt_last_in_place(&self.aad, &mut record)
                 .map_err(|_| failed())?;
         } else {
             self.sealer
                 .as_mut()
                 .ok_or_else(failed)?
-                .encrypt_next_in_place(&self.aad, &mut buf)
+                .encrypt_next_in_place(&self.aad, &mut record)
                 .map_err(|_| failed())?;
         }
-        let len = u32::try_from(buf.len()).map_err(|_| failed())?;
+        let record = record.finish().ok_or_else(failed)?;
         self.upload
             .wait_for_capacity(PARTS_IN_FLIGHT)
             .await
             .map_err(|e| anyhow!("writing object {}: {e}", self.path))?;
-        self.upload.write(&len.to_be_bytes());
-        self.stored_len += (LEN_PREFIX + buf.len()) as u64;
-        self.upload.put(Bytes::from(buf));
+        self.stored_len += record.len() as u64;
+        self.upload.put(Bytes::from(record));
         Ok(())
     }
 }
@@ -184,7 +183,7 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let mut pending = new_chunk();
+    let mut pending = Record::new();
     while let Some(piece) = body.next().await {
         let piece = piece.map_err(PutError::Body)?;
         if piece.is_empty() {
@@ -194,18 +193,13 @@ where
         let mut rest = &piece[..];
         while !rest.is_empty() {
             if pending.len() == CHUNK {
-                let full = std::mem::replace(&mut pending, new_chunk());
+                let full = std::mem::replace(&mut pending, Record::new());
                 writer.seal(full, false).await.map_err(PutError::Storage)?;
             }
             let take = rest.len().min(CHUNK - pending.len());
-            pending.extend_from_slice(&rest[..take]);
+            pending.push(&rest[..take]);
             rest = &rest[take..];
         }
     }
     writer.seal(pending, true).await.map_err(PutError::Storage)
-}
-
-/// An empty chunk buffer with room for the tag (sealed in place).
-fn new_chunk() -> Vec<u8> {
-    Vec::with_capacity(CHUNK + TAG_LEN)
 }

@@ -422,6 +422,12 @@ async fn delete_rename_check_and_paths() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
+        let gone = Objects::open(&StorageConfig::default(), &dir.path().join("gone")).unwrap();
+        std::fs::remove_dir(dir.path().join("gone")).unwrap();
+        assert!(
+            gone.check().await.is_err(),
+            "a missing local root fails check"
+        );
         let mode = std::fs::metadata(dir.path().join("objects"))
             .unwrap()
             .permissions()
