@@ -154,6 +154,144 @@ async fn check_fails_for_a_wrong_bucket_or_a_stopped_server() {
     );
 }
 
+/// The hospital with its patient files in the bucket: upload and download
+/// through the API (a multipart upload), only ciphertext in the bucket,
+/// `/readyz` and a download once the store stops answering.
+async fn the_hospital_keeps_patient_files_in_s3() {
+    use diesel::prelude::*;
+    use serde_json::{json, Value};
+    use testkit::hospital::{add_to_care_team, id_of, patient_body, register_patient_id, user_id};
+    use testkit::{Method, Service, StatusCode};
+
+    let mut moto = MotoServer::start().unwrap();
+    let StorageConfig::S3 {
+        access_key_id_file,
+        secret_access_key_file,
+        bucket,
+        ..
+    } = moto.storage_config()
+    else {
+        unreachable!()
+    };
+    let (endpoint, key_file, secret_file) = (
+        moto.endpoint(),
+        access_key_id_file.display().to_string(),
+        secret_access_key_file.display().to_string(),
+    );
+    let app = testkit::spawn_with(
+        Service::Hospital,
+        &[
+            ("HOSPITAL__FILES__STORAGE__BACKEND", "s3"),
+            ("HOSPITAL__FILES__STORAGE__BUCKET", bucket.as_str()),
+            ("HOSPITAL__FILES__STORAGE__REGION", "us-east-1"),
+            ("HOSPITAL__FILES__STORAGE__ENDPOINT", endpoint.as_str()),
+            (
+                "HOSPITAL__FILES__STORAGE__ACCESS_KEY_ID_FILE",
+                key_file.as_str(),
+            ),
+            (
+                "HOSPITAL__FILES__STORAGE__SECRET_ACCESS_KEY_FILE",
+                secret_file.as_str(),
+            ),
+            ("HOSPITAL__FILES__STORAGE__ALLOW_HTTP", "true"),
+        ],
+    )
+    .await;
+    let admin = app.admin_token().await;
+    let doctor = app.login("doctor", "doctor123").await;
+    let doctor_id = user_id(&app, &doctor).await;
+    let (status, w) = app
+        .api(
+            Method::POST,
+            "/file-workspaces",
+            Some(&admin),
+            Some(json!({ "module": "radiology", "doctor_id": doctor_id })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{w}");
+    let patient =
+        register_patient_id(&app, &admin, patient_body("Marie", "Curie", "1967-11-07")).await;
+    add_to_care_team(&app, &admin, &patient, &doctor_id).await;
+    let (_, folders) = app
+        .api(
+            Method::GET,
+            &format!("/file-folders?patient_id={patient}"),
+            Some(&doctor),
+            None,
+        )
+        .await;
+    let folder = id_of(&folders["data"][0]);
+
+    // 6 MiB of a PNG: more than one part of the multipart upload.
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(plaintext(6 * MIB));
+    let res = app
+        .client
+        .post(app.api_url(&format!(
+            "/file-folders/{folder}/files?category=imaging&name=Radium-study.png"
+        )))
+        .bearer_auth(&doctor)
+        .header("content-type", "application/octet-stream")
+        .body(png.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let file = id_of(&res.json::<Value>().await.unwrap()["data"]);
+    let got = app
+        .client
+        .get(app.api_url(&format!("/files/{file}/content")))
+        .bearer_auth(&doctor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(got.bytes().await.unwrap().to_vec(), png);
+
+    // What the bucket holds is ciphertext.
+    let (tenant, blob): (String, String) = app
+        .db()
+        .run(|c| {
+            use hospital::schema::file_blobs;
+            Ok(file_blobs::table
+                .select((file_blobs::tenant_id, file_blobs::id))
+                .first(c)?)
+        })
+        .await
+        .unwrap();
+    let dir = tempfile::TempDir::new().unwrap();
+    let raw = open(&moto, &dir)
+        .raw_get(&format!("tenants/{tenant}/live/{blob}"))
+        .await
+        .unwrap();
+    assert!(raw.len() > 6 * MIB);
+    assert!(
+        !raw.windows(19).any(|w| w == b"S3-PLAINTEXT-MARKER"),
+        "plaintext in the bucket"
+    );
+    assert!(
+        !raw.windows(6).any(|w| w == b"Radium"),
+        "the name in the bucket"
+    );
+
+    // The store stops answering: not ready, and a download is 503, not data.
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    moto.stop();
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let (status, reply) = app
+        .api(
+            Method::GET,
+            &format!("/files/{file}/content"),
+            Some(&doctor),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{reply}");
+    app.stop().await;
+}
+
 /// One S3 test: its own runtime, a panic reported as a failure.
 fn trial(
     name: &'static str,
@@ -193,6 +331,9 @@ fn main() {
         }),
         trial("check_fails_for_a_wrong_bucket_or_a_stopped_server", || {
             Box::pin(check_fails_for_a_wrong_bucket_or_a_stopped_server())
+        }),
+        trial("the_hospital_keeps_patient_files_in_s3", || {
+            Box::pin(the_hospital_keeps_patient_files_in_s3())
         }),
     ];
     libtest_mimic::run(&args, trials).exit();
