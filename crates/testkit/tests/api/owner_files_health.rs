@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use common::config::DEMO_TENANT_ID;
 use serde_json::{json, Value};
 use testkit::plane::{Pki, PlanePorts};
-use testkit::{assert_ok, Method, Service, StatusCode, TestApp};
+use testkit::{assert_error, assert_ok, Method, Service, StatusCode, TestApp};
 
 use crate::hospital_files::{pdf, Clinic};
-use crate::plane::{issue_all, start};
+use crate::plane::{internal_post, issue_all, start};
 
 /// Poll `f` until it gives `Some`, for at most 30 s.
 async fn until<T, F, Fut>(what: &str, mut f: F) -> T
@@ -242,6 +242,71 @@ async fn an_unreachable_file_store_is_a_warning_and_the_heartbeat_goes_on() {
     .await;
     assert!(h["files"]["warning"].is_null(), "{h}");
     assert!(tenant(&owner, &token).await["files_warning"].is_null());
+}
+
+#[tokio::test]
+async fn owner_refuses_a_bad_file_report_and_forgets_one_no_longer_sent() {
+    let pki = Pki::new();
+    issue_all(&pki);
+    let ports = PlanePorts::free();
+    let owner = start(Service::Owner, &pki, &ports, &[]).await;
+    let token = owner.admin_token().await;
+    let hospital = pki.client(Some("hospital"));
+    let path = contracts::paths::HEARTBEAT;
+    let beat = |files: Value| {
+        json!({
+            "tenant_id": DEMO_TENANT_ID,
+            "interval_secs": 1,
+            "health": {
+                "backend": "sqlite", "db_size_bytes": 1, "migration_version": "x",
+                "last_write_at": null, "audit_head": { "seq": 1, "hash": "a".repeat(64) },
+                "pool_in_use": 0, "pool_size": 1, "disk_free_bytes": null,
+                "files": files
+            },
+            "staff": []
+        })
+    };
+    let good = json!({
+        "backend": "s3", "reachable": true, "stored_bytes": 10, "objects": 1, "quota_bytes": 100
+    });
+    for (field, value) in [
+        ("backend", json!("ftp")),
+        ("stored_bytes", json!(-1)),
+        ("objects", json!(-1)),
+        ("quota_bytes", json!(-5)),
+    ] {
+        let mut files = good.clone();
+        files[field] = value;
+        let (status, body) = internal_post(&hospital, ports.owner, path, beat(files)).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    }
+    // No names: a field the contract does not have is refused.
+    let mut files = good.clone();
+    files["names"] = json!(["Qureshi-biopsy.pdf"]);
+    let (status, body) = internal_post(&hospital, ports.owner, path, beat(files)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(health(&owner, &token).await["status"], "unreachable");
+
+    // A good report is kept, at 10 % of its quota: healthy.
+    let (status, body) = internal_post(&hospital, ports.owner, path, beat(good)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let h = health(&owner, &token).await;
+    assert_eq!(h["status"], "healthy", "{h}");
+    assert_eq!(
+        h["files"],
+        json!({ "backend": "s3", "reachable": true, "stored_bytes": 10, "objects": 1,
+                "quota_bytes": 100, "used_percent": 10, "warning": null }),
+        "{h}"
+    );
+    // A heartbeat without it (an older hospital): owner keeps no stale report.
+    let (status, body) = internal_post(&hospital, ports.owner, path, beat(Value::Null)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let h = health(&owner, &token).await;
+    assert!(h["files"].is_null(), "{h}");
+    let mut old = beat(Value::Null);
+    old["health"].as_object_mut().unwrap().remove("files");
+    let (status, body) = internal_post(&hospital, ports.owner, path, old).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 /// Every text column of owner's `tenant_health`, as one string.
