@@ -295,3 +295,69 @@ impl DatabaseHealth {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(files: Option<(bool, i64, Option<i64>)>) -> HealthRow {
+        let now = common::db::now();
+        HealthRow {
+            tenant_id: "t".into(),
+            backend: "sqlite".into(),
+            db_size_bytes: Some(1),
+            migration_version: "x".into(),
+            last_write_at: None,
+            audit_seq: 1,
+            audit_hash: "a".repeat(64),
+            pool_in_use: 0,
+            pool_size: 4,
+            disk_free_bytes: None,
+            interval_secs: 30,
+            received_at: now,
+            files_backend: files.map(|_| "local".into()),
+            files_reachable: files.map(|f| f.0),
+            files_stored_bytes: files.map(|f| f.1),
+            files_objects: files.map(|_| 2),
+            files_quota_bytes: files.and_then(|f| f.2),
+        }
+    }
+
+    fn judge(
+        files: Option<(bool, i64, Option<i64>)>,
+        s: &Standing,
+    ) -> (&'static str, Option<String>) {
+        let h = row(files);
+        let warning = h.files(s).and_then(|f| f.warning);
+        (status(Some(&h), s, h.received_at), warning)
+    }
+
+    #[test]
+    fn the_file_store_degrades_a_tenant_when_unreachable_or_near_its_quota() {
+        let s = Standing::default();
+        assert_eq!(judge(None, &s), ("healthy", None));
+        assert_eq!(judge(Some((true, 10, None)), &s), ("healthy", None));
+        assert_eq!(judge(Some((true, 79, Some(100))), &s), ("healthy", None));
+        let (st, w) = judge(Some((true, 80, Some(100))), &s);
+        assert_eq!(st, "degraded");
+        assert_eq!(
+            w.as_deref(),
+            Some("patient files use 80% of the plan's storage")
+        );
+        let (st, w) = judge(Some((false, 0, None)), &s);
+        assert_eq!(st, "degraded");
+        assert_eq!(w.as_deref(), Some("the local file store is unreachable"));
+        // A quota of 0: anything stored is all of it; nothing stored is fine.
+        assert_eq!(judge(Some((true, 0, Some(0))), &s).0, "healthy");
+        assert_eq!(judge(Some((true, 1, Some(0))), &s).0, "degraded");
+        // The threshold is the owner's to set.
+        let strict = Standing {
+            files_quota_warning_percent: 50,
+            ..Standing::default()
+        };
+        assert_eq!(judge(Some((true, 50, Some(100))), &strict).0, "degraded");
+        // Huge numbers do not overflow.
+        let h = row(Some((true, i64::MAX, Some(1))));
+        assert_eq!(h.files(&s).and_then(|f| f.used_percent), Some(i64::MAX));
+    }
+}
