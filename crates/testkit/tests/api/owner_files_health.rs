@@ -309,6 +309,42 @@ async fn owner_refuses_a_bad_file_report_and_forgets_one_no_longer_sent() {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+#[tokio::test]
+async fn the_file_report_is_in_owners_openapi_document() {
+    let owner = testkit::spawn(Service::Owner).await;
+    let doc: Value = owner
+        .client
+        .get(owner.url(&format!("{}/openapi.json", owner.prefix())))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let files = &schemas["OwnerFilesHealth"]["properties"];
+    for field in [
+        "backend",
+        "reachable",
+        "stored_bytes",
+        "objects",
+        "quota_bytes",
+        "used_percent",
+        "warning",
+    ] {
+        assert!(files.get(field).is_some(), "OwnerFilesHealth lacks {field}");
+    }
+    let health = serde_json::to_string(&schemas["DatabaseHealth"]).unwrap();
+    assert!(health.contains("OwnerFilesHealth"), "{health}");
+    assert!(
+        schemas["OwnerTenant"]["properties"]
+            .get("files_warning")
+            .is_some(),
+        "{}",
+        schemas["OwnerTenant"]
+    );
+}
+
 /// Every text column of owner's `tenant_health`, as one string.
 async fn owner_health_text(owner: &TestApp) -> String {
     owner
