@@ -26,18 +26,18 @@ pub async fn forever(ctx: PlaneContext, owner: PeerClient, objects: Objects) {
     let mut tick = tokio::time::interval(Duration::from_secs(secs));
     loop {
         tick.tick().await;
-        if let Err(e) = once(&ctx, &owner, Some(&objects)).await {
+        if let Err(e) = once(&ctx, &owner, &objects).await {
             tracing::warn!(error = %e, "heartbeat to owner not delivered; will retry");
         }
     }
 }
 
 /// One heartbeat for the certificate's tenant; keeps and returns the answer.
-/// With `objects`, it reports the file store's health too.
+/// It reports the health of the file store `objects` too.
 pub async fn once(
     ctx: &PlaneContext,
     owner: &PeerClient,
-    objects: Option<&Objects>,
+    objects: &Objects,
 ) -> anyhow::Result<HeartbeatAnswer> {
     let tenant = ctx
         .identity
@@ -55,10 +55,7 @@ pub async fn once(
         Some(file) => disk_free(file).await,
         None => None,
     };
-    health.files = match objects {
-        Some(o) => Some(files_health(ctx, &tenant, o).await?),
-        None => None,
-    };
+    health.files = Some(files_health(ctx, &tenant, objects).await?);
     let hb = Heartbeat {
         tenant_id: tenant.clone(),
         interval_secs: ctx.plane.heartbeat_interval_secs.max(1),
