@@ -117,7 +117,7 @@ type PlaneParts = (
 
 /// Starts a server's plane workers; returns their tasks.
 pub type PlaneStarter =
-    fn(crate::plane::PlaneContext) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>>;
+    fn(crate::plane::PlaneContext, &Config) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>>;
 
 /// Shared state a server's own handlers may also extract.
 #[derive(Clone)]
@@ -449,7 +449,7 @@ fn start_plane(
             alarms,
             hub: hub.clone(),
         };
-        tasks.extend(start(ctx)?);
+        tasks.extend(start(ctx, config)?);
     }
     Ok((internal, tasks))
 }

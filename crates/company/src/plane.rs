@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use common::config::Config;
 use common::db::{Db, DbConn};
 use common::mtls::client::PeerClient;
 use common::plane::{PlaneContext, BATCH};
@@ -16,7 +17,7 @@ use crate::schema::pull_cursors;
 use crate::{anchors, security_events};
 
 /// Start the workers.
-pub fn start(ctx: PlaneContext) -> anyhow::Result<Vec<JoinHandle<()>>> {
+pub fn start(ctx: PlaneContext, _config: &Config) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let dev = PeerClient::new(
         &ctx.plane,
         &ctx.trust,

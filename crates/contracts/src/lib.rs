@@ -137,6 +137,27 @@ pub struct HealthReport {
     pub pool_size: i64,
     /// Free bytes on the database's disk (SQLite), if known.
     pub disk_free_bytes: Option<i64>,
+    /// The patient-file store's health (absent from a hospital that does
+    /// not report it).
+    #[serde(default)]
+    pub files: Option<FilesHealth>,
+}
+
+/// The patient-file store as the hospital sees it: sizes and counts only,
+/// never names, never PHI.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FilesHealth {
+    /// `local` or `s3`.
+    pub backend: String,
+    /// Whether the store answered its check.
+    pub reachable: bool,
+    /// Bytes the tenant stores (each object once, as sealed).
+    pub stored_bytes: i64,
+    /// Objects the tenant stores.
+    pub objects: i64,
+    /// The plan's storage limit in bytes, if it has one.
+    pub quota_bytes: Option<i64>,
 }
 
 /// One staff account in the directory.

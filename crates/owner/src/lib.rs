@@ -64,12 +64,20 @@ pub static SPEC: Spec = Spec {
     needs_keyring: false,
     on_start: None,
     internal_routes: Some(internal_routes),
-    start_plane: Some(common::plane::start_reporting),
+    start_plane: Some(start_plane),
     sections: &[tenants::health::SECTION],
     background: None,
     pages: pages::PAGES,
     tenant_gate: None,
 };
+
+/// Owner's plane work: the kernel's reporting to company.
+fn start_plane(
+    ctx: common::plane::PlaneContext,
+    _config: &common::config::Config,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    common::plane::start_reporting(ctx)
+}
 
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(tenants::http::routes)

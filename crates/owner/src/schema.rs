@@ -55,6 +55,11 @@ diesel::table! {
         disk_free_bytes -> Nullable<BigInt>,
         interval_secs -> BigInt,
         received_at -> Timestamp,
+        files_backend -> Nullable<Text>,
+        files_reachable -> Nullable<Bool>,
+        files_stored_bytes -> Nullable<BigInt>,
+        files_objects -> Nullable<BigInt>,
+        files_quota_bytes -> Nullable<BigInt>,
     }
 }
 

@@ -467,3 +467,19 @@ fn record_bound_is_tight_for_plain_objects() {
     let header = format::Header::new(&key(), false, [0; 7]);
     assert_eq!(header.max_record(), CHUNK + TAG_LEN);
 }
+
+#[tokio::test]
+async fn check_fails_when_the_local_root_is_no_directory() {
+    let (dir, objects) = local();
+    objects.check().await.unwrap();
+    // The root replaced by a regular file (a lost mount, a bad deploy).
+    let root = dir.path().join("objects");
+    std::fs::remove_dir_all(&root).unwrap();
+    std::fs::write(&root, b"not a directory").unwrap();
+    let err = objects.check().await.unwrap_err().to_string();
+    assert!(err.contains("local object store unreachable"), "{err}");
+    // A directory again: reachable again.
+    std::fs::remove_file(&root).unwrap();
+    std::fs::create_dir(&root).unwrap();
+    objects.check().await.unwrap();
+}

@@ -6,29 +6,39 @@ use chrono::NaiveDateTime;
 use common::audit::{self, Event, Origin};
 use common::db::{Backend, Db, DbConn};
 use common::mtls::client::PeerClient;
+use common::objects::Objects;
 use common::plane::PlaneContext;
 use common::schema::{audit_log, users};
 use common::ApiResult;
-use contracts::{paths, HealthReport, Heartbeat, HeartbeatAnswer, StaffEntry};
+use contracts::{paths, FilesHealth, HealthReport, Heartbeat, HeartbeatAnswer, StaffEntry};
 use diesel::prelude::*;
 use serde_json::json;
 
 use super::{commands, standing};
 
-/// Send a heartbeat every `plane.heartbeat_interval_secs`.
-pub async fn forever(ctx: PlaneContext, owner: PeerClient) {
+/// How long the file store's check may take before it counts as unreachable.
+const FILES_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Send a heartbeat every `plane.heartbeat_interval_secs`; `objects` is the
+/// patient-file store whose health goes with each.
+pub async fn forever(ctx: PlaneContext, owner: PeerClient, objects: Objects) {
     let secs = ctx.plane.heartbeat_interval_secs.max(1);
     let mut tick = tokio::time::interval(Duration::from_secs(secs));
     loop {
         tick.tick().await;
-        if let Err(e) = once(&ctx, &owner).await {
+        if let Err(e) = once(&ctx, &owner, &objects).await {
             tracing::warn!(error = %e, "heartbeat to owner not delivered; will retry");
         }
     }
 }
 
 /// One heartbeat for the certificate's tenant; keeps and returns the answer.
-pub async fn once(ctx: &PlaneContext, owner: &PeerClient) -> anyhow::Result<HeartbeatAnswer> {
+/// It reports the health of the file store `objects` too.
+pub async fn once(
+    ctx: &PlaneContext,
+    owner: &PeerClient,
+    objects: &Objects,
+) -> anyhow::Result<HeartbeatAnswer> {
     let tenant = ctx
         .identity
         .tenant()
@@ -45,6 +55,7 @@ pub async fn once(ctx: &PlaneContext, owner: &PeerClient) -> anyhow::Result<Hear
         Some(file) => disk_free(file).await,
         None => None,
     };
+    health.files = Some(files_health(ctx, &tenant, objects).await?);
     let hb = Heartbeat {
         tenant_id: tenant.clone(),
         interval_secs: ctx.plane.heartbeat_interval_secs.max(1),
@@ -171,6 +182,50 @@ pub fn health(conn: &mut DbConn, db: &Db) -> ApiResult<HealthReport> {
         pool_in_use: i64::from(in_use),
         pool_size: i64::from(size),
         disk_free_bytes: None,
+        files: None,
+    })
+}
+
+/// The file store's health for `tenant`: whether it answers its check
+/// within [`FILES_CHECK_TIMEOUT`] (a failure or a timeout is
+/// `reachable: false`, never a failed heartbeat), the bytes and objects
+/// the tenant stores, and the plan's quota. Sizes and counts only.
+async fn files_health(
+    ctx: &PlaneContext,
+    tenant: &str,
+    objects: &Objects,
+) -> anyhow::Result<FilesHealth> {
+    let reachable = match tokio::time::timeout(FILES_CHECK_TIMEOUT, objects.check()).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "file store check failed; reported to owner");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(
+                timeout_secs = FILES_CHECK_TIMEOUT.as_secs(),
+                "file store check timed out; reported to owner"
+            );
+            false
+        }
+    };
+    let t = tenant.to_string();
+    let ((stored_bytes, n), quota_bytes) = ctx
+        .db
+        .run(move |c| {
+            let used = crate::files::store::stored_bytes(c, &t)?;
+            let quota = standing::find(c, &t)?
+                .and_then(|s| s.max_storage_mb)
+                .map(|mb| mb.saturating_mul(1024 * 1024));
+            Ok((used, quota))
+        })
+        .await?;
+    Ok(FilesHealth {
+        backend: objects.backend().to_string(),
+        reachable,
+        stored_bytes,
+        objects: n,
+        quota_bytes,
     })
 }
 

@@ -5,13 +5,16 @@
 //! `tenant_standing` and enforced through [`standing::GATE`] (the kernel's
 //! [`TenantGate`](common::auth::TenantGate) hook), and owner's commands
 //! ([`commands`]). On first start it fetches its provisioning (the first
-//! admin, [`provision`]). Owner never calls in.
+//! admin, [`provision`]). Owner never calls in. The heartbeat also
+//! reports the patient-file store: its backend, whether it answers, and
+//! the tenant's stored bytes and objects against the plan's quota.
 
 pub mod commands;
 pub mod heartbeat;
 pub mod provision;
 pub mod standing;
 
+use common::config::Config;
 use common::mtls::client::PeerClient;
 use common::mtls::ServiceIdentity;
 use common::plane::PlaneContext;
@@ -19,7 +22,9 @@ use tokio::task::JoinHandle;
 
 /// The hospital's plane work: the kernel's reporting to company, and the
 /// heartbeat to owner.
-pub fn start(ctx: PlaneContext) -> anyhow::Result<Vec<JoinHandle<()>>> {
+pub fn start(ctx: PlaneContext, config: &Config) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    // The file store the heartbeat checks: opened once, as `[files]` says.
+    let (_, objects) = crate::files::rules::load(config)?;
     let owner = PeerClient::new(
         &ctx.plane,
         &ctx.trust,
@@ -31,6 +36,6 @@ pub fn start(ctx: PlaneContext) -> anyhow::Result<Vec<JoinHandle<()>>> {
         ctx.clone(),
         owner.clone(),
     )));
-    tasks.push(tokio::spawn(heartbeat::forever(ctx, owner)));
+    tasks.push(tokio::spawn(heartbeat::forever(ctx, owner, objects)));
     Ok(tasks)
 }

@@ -25,6 +25,9 @@ pub struct Standing {
     pub unreachable_after_intervals: i64,
     /// Free disk below this (MiB) makes a tenant `degraded`.
     pub degraded_disk_free_mb: i64,
+    /// Patient files using this share (percent) of the plan's storage
+    /// quota or more make a tenant `degraded` (1 to 100).
+    pub files_quota_warning_percent: i64,
 }
 
 impl Default for Standing {
@@ -32,6 +35,7 @@ impl Default for Standing {
         Self {
             unreachable_after_intervals: 3,
             degraded_disk_free_mb: 1024,
+            files_quota_warning_percent: 80,
         }
     }
 }
@@ -50,15 +54,19 @@ fn load(config: &Config) -> anyhow::Result<AppDataFn> {
     if !(0..=1_000_000_000).contains(&s.degraded_disk_free_mb) {
         bail!("tenant_health.degraded_disk_free_mb must be between 0 and 1000000000");
     }
+    if !(1..=100).contains(&s.files_quota_warning_percent) {
+        bail!("tenant_health.files_quota_warning_percent must be between 1 and 100");
+    }
     let data = web::Data::new(s);
     Ok(Arc::new(move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(data.clone());
     }))
 }
 
-/// The last report of a tenant.
+/// The last report of a tenant. Each report replaces the previous one
+/// whole: a value the hospital no longer reports becomes NULL.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = tenant_health)]
+#[diesel(table_name = tenant_health, treat_none_as_null = true)]
 pub struct HealthRow {
     /// Tenant.
     pub tenant_id: String,
@@ -84,6 +92,79 @@ pub struct HealthRow {
     pub interval_secs: i64,
     /// When owner received it.
     pub received_at: NaiveDateTime,
+    /// File store: `local`, `s3` (NULL: not reported).
+    pub files_backend: Option<String>,
+    /// File store answered its check.
+    pub files_reachable: Option<bool>,
+    /// Bytes of patient files the tenant stores.
+    pub files_stored_bytes: Option<i64>,
+    /// Objects the tenant stores.
+    pub files_objects: Option<i64>,
+    /// The plan's storage quota in bytes.
+    pub files_quota_bytes: Option<i64>,
+}
+
+impl HealthRow {
+    /// The file store's part of the report, if the hospital sent one.
+    pub fn files(&self, s: &Standing) -> Option<FilesHealth> {
+        let (Some(backend), Some(reachable), Some(stored_bytes), Some(objects)) = (
+            self.files_backend.clone(),
+            self.files_reachable,
+            self.files_stored_bytes,
+            self.files_objects,
+        ) else {
+            return None;
+        };
+        let quota_bytes = self.files_quota_bytes;
+        let used_percent = quota_bytes.map(|q| percent(stored_bytes, q));
+        let warning = if !reachable {
+            Some(format!("the {backend} file store is unreachable"))
+        } else {
+            used_percent
+                .filter(|p| *p >= s.files_quota_warning_percent)
+                .map(|p| format!("patient files use {p}% of the plan's storage"))
+        };
+        Some(FilesHealth {
+            backend,
+            reachable,
+            stored_bytes,
+            objects,
+            quota_bytes,
+            used_percent,
+            warning,
+        })
+    }
+}
+
+/// `used` as a whole percentage of `quota` (rounded down; anything stored
+/// against a quota of 0 is 100 %).
+fn percent(used: i64, quota: i64) -> i64 {
+    if quota <= 0 {
+        return if used > 0 { 100 } else { 0 };
+    }
+    let p = i128::from(used.max(0)) * 100 / i128::from(quota);
+    i64::try_from(p).unwrap_or(i64::MAX)
+}
+
+/// The patient-file store of a tenant, from its last heartbeat.
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq, Eq)]
+#[schema(as = OwnerFilesHealth)]
+pub struct FilesHealth {
+    /// `local`, `s3`.
+    pub backend: String,
+    /// Whether the store answered the hospital's check.
+    pub reachable: bool,
+    /// Bytes of patient files the tenant stores.
+    pub stored_bytes: i64,
+    /// Objects the tenant stores.
+    pub objects: i64,
+    /// The plan's storage quota in bytes (none: no limit).
+    pub quota_bytes: Option<i64>,
+    /// `stored_bytes` as a whole percentage of `quota_bytes`.
+    pub used_percent: Option<i64>,
+    /// Why the files make the tenant `degraded`: the store is unreachable,
+    /// or usage is at `files_quota_warning_percent` of the quota or more.
+    pub warning: Option<String>,
 }
 
 /// `healthy`, `degraded` or `unreachable`.
@@ -91,7 +172,9 @@ pub struct HealthRow {
 /// - unreachable: no heartbeat yet, or none for
 ///   `unreachable_after_intervals` of the hospital's intervals;
 /// - degraded: the last heartbeat is more than one interval late, or the
-///   pool is exhausted, or free disk is under `degraded_disk_free_mb`;
+///   pool is exhausted, or free disk is under `degraded_disk_free_mb`, or
+///   the file store is unreachable or its usage is at
+///   `files_quota_warning_percent` of the plan's quota or more;
 /// - healthy otherwise.
 pub fn status(h: Option<&HealthRow>, s: &Standing, now: NaiveDateTime) -> &'static str {
     let Some(h) = h else {
@@ -105,9 +188,11 @@ pub fn status(h: Option<&HealthRow>, s: &Standing, now: NaiveDateTime) -> &'stat
     let low_disk = h
         .disk_free_bytes
         .is_some_and(|b| b < s.degraded_disk_free_mb.saturating_mul(1024 * 1024));
+    let files_warning = h.files(s).is_some_and(|f| f.warning.is_some());
     if silent > interval.saturating_mul(2)
         || (h.pool_size > 0 && h.pool_in_use >= h.pool_size)
         || low_disk
+        || files_warning
     {
         return "degraded";
     }
@@ -166,6 +251,8 @@ pub struct DatabaseHealth {
     pub pool_size: Option<i64>,
     /// Free disk in bytes.
     pub disk_free_bytes: Option<i64>,
+    /// The patient-file store (none: not reported).
+    pub files: Option<FilesHealth>,
 }
 
 impl DatabaseHealth {
@@ -187,8 +274,10 @@ impl DatabaseHealth {
                 pool_in_use: None,
                 pool_size: None,
                 disk_free_bytes: None,
+                files: None,
             },
             Some(h) => Self {
+                files: h.files(s),
                 tenant_id: tenant.into(),
                 status,
                 last_heartbeat_at: Some(h.received_at),
@@ -204,5 +293,71 @@ impl DatabaseHealth {
                 disk_free_bytes: h.disk_free_bytes,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(files: Option<(bool, i64, Option<i64>)>) -> HealthRow {
+        let now = common::db::now();
+        HealthRow {
+            tenant_id: "t".into(),
+            backend: "sqlite".into(),
+            db_size_bytes: Some(1),
+            migration_version: "x".into(),
+            last_write_at: None,
+            audit_seq: 1,
+            audit_hash: "a".repeat(64),
+            pool_in_use: 0,
+            pool_size: 4,
+            disk_free_bytes: None,
+            interval_secs: 30,
+            received_at: now,
+            files_backend: files.map(|_| "local".into()),
+            files_reachable: files.map(|f| f.0),
+            files_stored_bytes: files.map(|f| f.1),
+            files_objects: files.map(|_| 2),
+            files_quota_bytes: files.and_then(|f| f.2),
+        }
+    }
+
+    fn judge(
+        files: Option<(bool, i64, Option<i64>)>,
+        s: &Standing,
+    ) -> (&'static str, Option<String>) {
+        let h = row(files);
+        let warning = h.files(s).and_then(|f| f.warning);
+        (status(Some(&h), s, h.received_at), warning)
+    }
+
+    #[test]
+    fn the_file_store_degrades_a_tenant_when_unreachable_or_near_its_quota() {
+        let s = Standing::default();
+        assert_eq!(judge(None, &s), ("healthy", None));
+        assert_eq!(judge(Some((true, 10, None)), &s), ("healthy", None));
+        assert_eq!(judge(Some((true, 79, Some(100))), &s), ("healthy", None));
+        let (st, w) = judge(Some((true, 80, Some(100))), &s);
+        assert_eq!(st, "degraded");
+        assert_eq!(
+            w.as_deref(),
+            Some("patient files use 80% of the plan's storage")
+        );
+        let (st, w) = judge(Some((false, 0, None)), &s);
+        assert_eq!(st, "degraded");
+        assert_eq!(w.as_deref(), Some("the local file store is unreachable"));
+        // A quota of 0: anything stored is all of it; nothing stored is fine.
+        assert_eq!(judge(Some((true, 0, Some(0))), &s).0, "healthy");
+        assert_eq!(judge(Some((true, 1, Some(0))), &s).0, "degraded");
+        // The threshold is the owner's to set.
+        let strict = Standing {
+            files_quota_warning_percent: 50,
+            ..Standing::default()
+        };
+        assert_eq!(judge(Some((true, 50, Some(100))), &strict).0, "degraded");
+        // Huge numbers do not overflow.
+        let h = row(Some((true, i64::MAX, Some(1))));
+        assert_eq!(h.files(&s).and_then(|f| f.used_percent), Some(i64::MAX));
     }
 }

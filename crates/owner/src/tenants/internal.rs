@@ -57,11 +57,23 @@ fn validate(hb: &Heartbeat) -> ApiResult<()> {
             "seq ≥ 0 and a 64-hex hash",
         ));
     }
+    if let Some(f) = &h.files {
+        if !matches!(f.backend.as_str(), "local" | "s3") {
+            return Err(ApiError::field(
+                "health.files.backend",
+                "must be local or s3",
+            ));
+        }
+    }
+    let files = h.files.as_ref();
     let non_negative = [
         Some(h.pool_in_use),
         Some(h.pool_size),
         h.db_size_bytes,
         h.disk_free_bytes,
+        files.map(|f| f.stored_bytes),
+        files.map(|f| f.objects),
+        files.and_then(|f| f.quota_bytes),
     ];
     if non_negative.iter().flatten().any(|n| *n < 0) {
         return Err(ApiError::validation(
@@ -177,6 +189,7 @@ async fn heartbeat(
                 return Ok(None);
             };
             let h = &hb.health;
+            let files = h.files.as_ref();
             let report = HealthRow {
                 tenant_id: t2.clone(),
                 backend: h.backend.clone(),
@@ -190,6 +203,11 @@ async fn heartbeat(
                 disk_free_bytes: h.disk_free_bytes,
                 interval_secs: i64::try_from(hb.interval_secs).unwrap_or(86_400),
                 received_at: now(),
+                files_backend: files.map(|f| f.backend.clone()),
+                files_reachable: files.map(|f| f.reachable),
+                files_stored_bytes: files.map(|f| f.stored_bytes),
+                files_objects: files.map(|f| f.objects),
+                files_quota_bytes: files.and_then(|f| f.quota_bytes),
             };
             health::upsert(c, &report)?;
             store::replace_staff(c, &t2, &hb.staff)?;

@@ -9,7 +9,7 @@ use common::web::{html, Layout, PageResult, WebUser};
 use common::ApiError;
 use serde::Deserialize;
 
-use super::health::Standing;
+use super::health::{self, FilesHealth, Standing};
 use super::store::{self, Filter, Tenant};
 use crate::OwnerPermission;
 
@@ -56,6 +56,8 @@ async fn list(
 struct DetailPage {
     layout: Layout,
     t: Tenant,
+    /// The patient-file store from the last heartbeat.
+    files: Option<FilesHealth>,
 }
 
 async fn detail(
@@ -67,12 +69,17 @@ async fn detail(
     user.user.require(OwnerPermission::TenantsRead)?;
     let id = id.into_inner();
     let s = standing.get_ref().clone();
-    let t = db
-        .run(move |c| store::find(c, &id, &s))
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no such tenant".into()))?;
+    let (t, files) = db
+        .run(move |c| {
+            let t = store::find(c, &id, &s)?;
+            let files = health::find(c, &id)?.and_then(|h| h.files(&s));
+            Ok((t, files))
+        })
+        .await?;
+    let t = t.ok_or_else(|| ApiError::NotFound("no such tenant".into()))?;
     html(&DetailPage {
         layout: user.layout(&t.name.clone()),
         t,
+        files,
     })
 }

@@ -51,6 +51,9 @@ pub struct Tenant {
     pub health: String,
     /// Last heartbeat received (UTC).
     pub last_heartbeat_at: Option<NaiveDateTime>,
+    /// Why the patient files make it `degraded`, if they do (store
+    /// unreachable, or usage near the plan's quota).
+    pub files_warning: Option<String>,
     /// Created.
     pub created_at: NaiveDateTime,
     /// Changed.
@@ -74,6 +77,7 @@ impl Tenant {
         Self {
             health: health::status(h, standing, now()).to_string(),
             last_heartbeat_at: h.map(|h| h.received_at),
+            files_warning: h.and_then(|h| h.files(standing)).and_then(|f| f.warning),
             id: r.id,
             name: r.name,
             slug: r.slug,

@@ -34,6 +34,7 @@ mod key_rotation;
 mod lockout;
 mod mfa;
 mod openapi;
+mod owner_files_health;
 mod owner_tenants;
 mod plane;
 mod plane_findings;

@@ -106,3 +106,80 @@ async fn a_suspended_hospital_says_so_at_login() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"]["code"], "TENANT_SUSPENDED", "{body}");
 }
+
+#[tokio::test]
+async fn the_tenant_pages_show_the_file_store_and_its_warnings() {
+    let app = spawn(Service::Owner).await;
+    let tenant = common::config::DEMO_TENANT_ID;
+    let at = chrono::Utc::now()
+        .naive_utc()
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    // A heartbeat as owner keeps it: the store unreachable.
+    app.sql(&format!(
+        "INSERT INTO tenant_health (tenant_id, backend, migration_version, audit_seq, audit_hash, \
+         pool_in_use, pool_size, interval_secs, received_at, files_backend, files_reachable, \
+         files_stored_bytes, files_objects, files_quota_bytes) \
+         VALUES ('{tenant}', 'sqlite', '20261206000701', 1, '{hash}', 0, 4, 86400, '{at}', \
+         's3', FALSE, 1000, 3, NULL)",
+        hash = "a".repeat(64)
+    ))
+    .await
+    .unwrap();
+    let mut b = Browser::new(&app);
+    let (user, password) = app.admin_credentials();
+    b.login_ok(user, password, "/home").await;
+    let list = b.get("/tenants").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(
+        list.body
+            .contains("<td>degraded: <strong>the s3 file store is unreachable</strong></td>"),
+        "{}",
+        list.body
+    );
+    let detail = b.get(&format!("/tenants/{tenant}")).await;
+    assert!(
+        detail.body.contains("id=\"files-warning\""),
+        "{}",
+        detail.body
+    );
+    assert!(
+        detail
+            .body
+            .contains("s3 store, <strong>unreachable</strong>; 3 objects, 1000 bytes, no quota"),
+        "{}",
+        detail.body
+    );
+
+    // Reachable, at 90 % of a 1 MiB quota: still a warning, saying why.
+    app.sql(&format!(
+        "UPDATE tenant_health SET files_reachable = TRUE, files_stored_bytes = 943719, \
+         files_quota_bytes = 1048576 WHERE tenant_id = '{tenant}'"
+    ))
+    .await
+    .unwrap();
+    let detail = b.get(&format!("/tenants/{tenant}")).await;
+    assert!(
+        detail.body.contains("patient files use 90% of the plan"),
+        "{}",
+        detail.body
+    );
+    assert!(
+        detail
+            .body
+            .contains("s3 store, reachable; 3 objects, 943719 bytes of 1048576 allowed (90%)"),
+        "{}",
+        detail.body
+    );
+
+    // Well under the quota: healthy, no warning.
+    app.sql(&format!(
+        "UPDATE tenant_health SET files_stored_bytes = 1000 WHERE tenant_id = '{tenant}'"
+    ))
+    .await
+    .unwrap();
+    let list = b.get("/tenants").await;
+    assert!(list.body.contains("<td>healthy</td>"), "{}", list.body);
+    let detail = b.get(&format!("/tenants/{tenant}")).await;
+    assert!(!detail.body.contains("files-warning"), "{}", detail.body);
+}
