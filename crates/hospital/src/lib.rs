@@ -141,6 +141,10 @@ pub enum HospitalPermission {
     /// after retention, legal holds, usage, the retention job.
     #[strum(serialize = "files.manage")]
     FilesManage,
+    /// What `files.manage` allows, for the modules one is assigned to only
+    /// (a module admin).
+    #[strum(serialize = "files.manage_modules")]
+    FilesManageModules,
     /// Read the files of patients one may see (care team or break-the-glass)
     /// and of one's own workspace.
     #[strum(serialize = "files.read_assigned")]
@@ -268,6 +272,16 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::PrescriptionsDispense,
             H::MessagesSendStaff,
             H::MessagesRead,
+        ],
+    },
+    Role {
+        name: "module_admin",
+        core: &[],
+        own: &[
+            H::DepartmentsRead,
+            H::MessagesSendStaff,
+            H::MessagesRead,
+            H::FilesManageModules,
         ],
     },
     Role {

@@ -334,6 +334,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    file_module_admins (tenant_id, user_id, module) {
+        tenant_id -> Text,
+        user_id -> Text,
+        module -> Text,
+        assigned_by -> Text,
+        assigned_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(file_folders -> file_workspaces (workspace_id));
 diesel::joinable!(files -> file_blobs (blob_id));
 
@@ -355,5 +365,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     file_folders,
     file_blobs,
     files,
-    legal_holds
+    legal_holds,
+    file_module_admins
 );

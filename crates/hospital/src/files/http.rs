@@ -250,7 +250,7 @@ pub(crate) async fn files_for(
     }
     let deleted_only = q.deleted.unwrap_or(false);
     if deleted_only {
-        scope::require_manager(&ctx.user)?;
+        scope::require_some_manager(&ctx.user)?;
     }
     let filter = FileFilter {
         folder_id: q.folder_id.clone(),
@@ -395,7 +395,7 @@ async fn restore_file(
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    scope::require_manager(&ctx.user)?;
+    scope::require_some_manager(&ctx.user)?;
     check_id("id", &id)?;
     let c = ctx.clone();
     let f = db
@@ -426,7 +426,7 @@ async fn purge_file(
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    scope::require_manager(&ctx.user)?;
+    scope::require_some_manager(&ctx.user)?;
     check_id("id", &id)?;
     let at = auth.clock.now();
     let c = ctx.clone();

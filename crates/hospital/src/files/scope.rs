@@ -4,6 +4,10 @@
 //!
 //! - admin (`files.manage`): every file of the tenant, deleted ones too when
 //!   asked; creates workspaces, restores, purges after retention, legal holds.
+//! - module admin (`files.manage_modules`): the same for the files and
+//!   workspaces of the modules they are assigned to (`file_module_admins`),
+//!   and nothing of other modules; legal holds, usage and the retention job
+//!   stay with the admin.
 //! - doctor (`files.read_assigned` + `files.write_assigned`): the files of
 //!   patients on their care team (reading also under break-the-glass) and
 //!   of their own workspace area; uploads there.
@@ -25,7 +29,9 @@ use diesel::prelude::*;
 
 use crate::care_team::store as care_team_store;
 use crate::patients::scope as patient_scope;
-use crate::schema::{break_glass, care_team, file_folders, file_workspaces, files, patients};
+use crate::schema::{
+    break_glass, care_team, file_folders, file_module_admins, file_workspaces, files, patients,
+};
 use crate::HospitalPermission as P;
 
 /// A boxed query over the files a caller may see.
@@ -35,7 +41,11 @@ pub type VisibleFolders = file_folders::BoxedQuery<'static, DbBackend>;
 
 /// Refuse (403) a caller whose role reads no file.
 pub fn require_reader(user: &AuthUser) -> ApiResult<()> {
-    if user.can(P::FilesManage) || user.can(P::FilesReadAssigned) || user.can(P::FilesReadOwn) {
+    if user.can(P::FilesManage)
+        || user.can(P::FilesManageModules)
+        || user.can(P::FilesReadAssigned)
+        || user.can(P::FilesReadOwn)
+    {
         Ok(())
     } else {
         Err(ApiError::Forbidden(
@@ -69,6 +79,41 @@ macro_rules! granted {
     };
 }
 
+/// The modules the caller is a module admin of (a subquery).
+macro_rules! my_modules {
+    ($user:expr, $tenant:expr) => {
+        file_module_admins::table
+            .filter(file_module_admins::tenant_id.eq($tenant.to_string()))
+            .filter(file_module_admins::user_id.eq($user.id.clone()))
+            .select(file_module_admins::module)
+    };
+}
+
+/// Whether the caller administers `module`: an admin all, a module admin
+/// those assigned to them.
+pub fn manages_module(conn: &mut DbConn, user: &AuthUser, tenant: &str, module: &str) -> ApiResult<bool> {
+    if user.can(P::FilesManage) {
+        return Ok(true);
+    }
+    if !user.can(P::FilesManageModules) {
+        return Ok(false);
+    }
+    let n: i64 = my_modules!(user, tenant)
+        .filter(file_module_admins::module.eq(module.to_string()))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// Refuse (403) a caller who administers no module's files.
+pub fn require_some_manager(user: &AuthUser) -> ApiResult<()> {
+    if user.can(P::FilesManage) || user.can(P::FilesManageModules) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("your role may not manage patient files".into()))
+    }
+}
+
 /// The tenant's live (not deleted) patients.
 macro_rules! live_patients {
     ($tenant:expr) => {
@@ -94,6 +139,17 @@ pub fn visible(user: &AuthUser, tenant: &str, include_deleted: bool) -> ApiResul
             .filter(files::patient_id.is_null().or(
                 files::patient_id.eq_any(live_patients!(tenant).select(patients::id.nullable())),
             )));
+    }
+    if user.can(P::FilesManageModules) {
+        let q = q.filter(files::module.eq_any(my_modules!(user, tenant)));
+        if include_deleted {
+            return Ok(q);
+        }
+        return Ok(q.filter(files::deleted_at.is_null()).filter(
+            files::patient_id
+                .is_null()
+                .or(files::patient_id.eq_any(live_patients!(tenant).select(patients::id.nullable()))),
+        ));
     }
     let q = q.filter(files::deleted_at.is_null());
     if user.can(P::FilesReadAssigned) {
@@ -148,6 +204,7 @@ pub fn all_live_folders(tenant: &str) -> ApiResult<VisibleFolders> {
 /// Whether the caller's role takes any part in uploading or listing folders.
 fn uploads_somewhere(user: &AuthUser) -> bool {
     user.can(P::FilesManage)
+        || user.can(P::FilesManageModules)
         || user.can(P::FilesWriteAssigned)
         || user.can(P::FilesUploadLabResults)
         || user.can(P::FilesUploadConsentForms)
@@ -166,6 +223,13 @@ pub fn visible_folders(user: &AuthUser, tenant: &str) -> ApiResult<VisibleFolder
         || user.can(P::FilesUploadConsentForms)
     {
         return Ok(q);
+    }
+    if user.can(P::FilesManageModules) {
+        let mine = file_workspaces::table
+            .filter(file_workspaces::tenant_id.eq(tenant.to_string()))
+            .filter(file_workspaces::module.eq_any(my_modules!(user, tenant)))
+            .select(file_workspaces::id);
+        return Ok(q.filter(file_folders::workspace_id.eq_any(mine)));
     }
     if user.can(P::FilesReadAssigned) || user.can(P::FilesWriteAssigned) {
         return Ok(q.filter(
@@ -196,14 +260,19 @@ pub fn require_folder_uploader(
     tenant: &str,
     patient: &str,
     category: &str,
+    module: &str,
 ) -> ApiResult<()> {
     if !uploads_somewhere(user) {
         return Err(ApiError::Forbidden(
             "your role may not upload patient files".into(),
         ));
     }
-    if user.can(P::FilesManage) {
-        return Ok(());
+    if user.can(P::FilesManage) || user.can(P::FilesManageModules) {
+        return if manages_module(conn, user, tenant, module)? {
+            Ok(())
+        } else {
+            Err(not_found_folder())
+        };
     }
     if user.can(P::FilesWriteAssigned) {
         if !patient_scope::can_see(conn, user, tenant, patient, false)? {
@@ -231,11 +300,16 @@ pub fn require_folder_uploader(
 /// Refuse unless the caller may upload into workspace area of `doctor`:
 /// an admin, or the doctor themself (else 404, or 403 for a role that
 /// uploads nothing).
-pub fn require_workspace_uploader(user: &AuthUser, doctor: &str) -> ApiResult<()> {
+pub fn require_workspace_uploader(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    tenant: &str,
+    w: &crate::files::store::Workspace,
+) -> ApiResult<()> {
     if !uploads_somewhere(user) {
         return Err(ApiError::Forbidden("your role may not upload files".into()));
     }
-    if user.can(P::FilesManage) || (user.can(P::FilesWriteAssigned) && user.id == doctor) {
+    if may_see_workspace(conn, user, tenant, w)? {
         Ok(())
     } else {
         Err(not_found_workspace())
@@ -244,7 +318,7 @@ pub fn require_workspace_uploader(user: &AuthUser, doctor: &str) -> ApiResult<()
 
 /// Refuse unless the caller may delete a visible file uploaded by `uploader`.
 pub fn require_deleter(user: &AuthUser, uploader: &str) -> ApiResult<()> {
-    if user.can(P::FilesManage) {
+    if user.can(P::FilesManage) || user.can(P::FilesManageModules) {
         return Ok(());
     }
     if user.can(P::FilesWriteAssigned) {
@@ -258,10 +332,30 @@ pub fn require_deleter(user: &AuthUser, uploader: &str) -> ApiResult<()> {
     Err(ApiError::Forbidden("your role may not delete files".into()))
 }
 
-/// Whether the caller may see the workspaces of `doctor` (admin: all; a
-/// doctor: their own).
-pub fn may_see_workspaces_of(user: &AuthUser, doctor: &str) -> bool {
-    user.can(P::FilesManage) || (user.can(P::FilesWriteAssigned) && user.id == doctor)
+/// Whether the caller may see workspace `w` (admin: all; a module admin:
+/// those of their modules; a doctor: their own).
+pub fn may_see_workspace(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    tenant: &str,
+    w: &crate::files::store::Workspace,
+) -> ApiResult<bool> {
+    if user.can(P::FilesWriteAssigned) && user.id == w.doctor_id {
+        return Ok(true);
+    }
+    manages_module(conn, user, tenant, &w.module)
+}
+
+/// The modules whose workspaces the caller lists: `None` for all (admin),
+/// else those of a module admin; `Err` for a role that lists only its own.
+pub fn listed_modules(conn: &mut DbConn, user: &AuthUser, tenant: &str) -> ApiResult<Option<Vec<String>>> {
+    if user.can(P::FilesManage) {
+        return Ok(None);
+    }
+    if user.can(P::FilesManageModules) {
+        return Ok(Some(my_modules!(user, tenant).load(conn)?));
+    }
+    Err(ApiError::Forbidden("your role lists only its own workspaces".into()))
 }
 
 /// The one answer for "absent or not yours".

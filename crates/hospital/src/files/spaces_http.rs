@@ -52,7 +52,7 @@ pub(crate) async fn create_workspace_for(
     rules: &FilesRules,
     req: WorkspaceRequest,
 ) -> ApiResult<WorkspaceView> {
-    scope::require_manager(&ctx.user)?;
+    scope::require_some_manager(&ctx.user)?;
     check_id("doctor_id", &req.doctor_id)?;
     if !rules.has_module(&req.module) {
         let known: Vec<&str> = rules.modules().collect();
@@ -64,6 +64,12 @@ pub(crate) async fn create_workspace_for(
     let c = ctx.clone();
     let w = db
         .write(move |conn| {
+            if !scope::manages_module(conn, &c.user, &c.tenant, &req.module)? {
+                return Err(ApiError::Forbidden(format!(
+                    "you do not administer the module {}",
+                    req.module
+                )));
+            }
             let role = store::role_of(conn, &c.tenant, &req.doctor_id)?;
             if role.as_deref() != Some("doctor") {
                 return Err(ApiError::field(
@@ -134,9 +140,11 @@ pub(crate) async fn workspaces_for(
     q: &WorkspaceListQuery,
     page: Page,
 ) -> ApiResult<(Vec<WorkspaceView>, i64)> {
-    let doctor = if ctx.can(crate::HospitalPermission::FilesManage) {
+    let managers = ctx.can(crate::HospitalPermission::FilesManage)
+        || ctx.can(crate::HospitalPermission::FilesManageModules);
+    let doctor = if managers {
         q.doctor_id.clone()
-    } else if scope::may_see_workspaces_of(&ctx.user, &ctx.user.id) {
+    } else if ctx.can(crate::HospitalPermission::FilesWriteAssigned) {
         Some(ctx.user.id.clone())
     } else {
         return Err(ApiError::Forbidden(
@@ -150,7 +158,19 @@ pub(crate) async fn workspaces_for(
     let c = ctx.clone();
     let (rows, total) = db
         .run(move |conn| {
-            store::workspaces(conn, &c.tenant, doctor.as_deref(), module.as_deref(), &page)
+            let modules = if managers {
+                scope::listed_modules(conn, &c.user, &c.tenant)?
+            } else {
+                None
+            };
+            store::workspaces(
+                conn,
+                &c.tenant,
+                doctor.as_deref(),
+                module.as_deref(),
+                modules.as_deref(),
+                &page,
+            )
         })
         .await?;
     Ok((rows.into_iter().map(workspace_view).collect(), total))
@@ -168,10 +188,15 @@ pub(super) async fn get_workspace(
     check_id("id", &id)?;
     let c = ctx.clone();
     let w = db
-        .run(move |conn| store::workspace(conn, &c.tenant, &id))
-        .await?
-        .filter(|w| scope::may_see_workspaces_of(&ctx.user, &w.doctor_id))
-        .ok_or_else(scope::not_found_workspace)?;
+        .run(move |conn| {
+            let w = store::workspace(conn, &c.tenant, &id)?.ok_or_else(scope::not_found_workspace)?;
+            if scope::may_see_workspace(conn, &c.user, &c.tenant, &w)? {
+                Ok(w)
+            } else {
+                Err(scope::not_found_workspace())
+            }
+        })
+        .await?;
     Ok(response::ok(workspace_view(w)))
 }
 
@@ -202,6 +227,7 @@ pub(super) async fn create_folder(
     check_id("workspace_id", &req.workspace_id)?;
     check_id("patient_id", &req.patient_id)?;
     if !ctx.can(crate::HospitalPermission::FilesManage)
+        && !ctx.can(crate::HospitalPermission::FilesManageModules)
         && !ctx.can(crate::HospitalPermission::FilesWriteAssigned)
     {
         return Err(ApiError::Forbidden(
@@ -212,9 +238,19 @@ pub(super) async fn create_folder(
     let view = db
         .write(move |conn| {
             let w = store::workspace(conn, &c.tenant, &req.workspace_id)?
-                .filter(|w| scope::may_see_workspaces_of(&c.user, &w.doctor_id))
                 .ok_or_else(scope::not_found_workspace)?;
-            if !patient_scope::can_see(conn, &c.user, &c.tenant, &req.patient_id, false)? {
+            if !scope::may_see_workspace(conn, &c.user, &c.tenant, &w)? {
+                return Err(scope::not_found_workspace());
+            }
+            // A files administrator need not read patients; the patient must
+            // exist in the tenant. A doctor must see them.
+            let manager = scope::manages_module(conn, &c.user, &c.tenant, &w.module)?;
+            let present = if manager {
+                patient_scope::exists_in_tenant(conn, &c.tenant, &req.patient_id)?
+            } else {
+                patient_scope::can_see(conn, &c.user, &c.tenant, &req.patient_id, false)?
+            };
+            if !present {
                 return Err(patient_scope::not_found());
             }
             if !crate::care_team::store::is_member(conn, &c.tenant, &req.patient_id, &w.doctor_id)?

@@ -155,12 +155,16 @@ pub fn workspaces(
     tenant: &str,
     doctor: Option<&str>,
     module: Option<&str>,
+    modules: Option<&[String]>,
     page: &Page,
 ) -> ApiResult<(Vec<Workspace>, i64)> {
     let q = || {
         let mut q = file_workspaces::table
             .filter(file_workspaces::tenant_id.eq(tenant.to_string()))
             .into_boxed();
+        if let Some(ms) = modules {
+            q = q.filter(file_workspaces::module.eq_any(ms.to_vec()));
+        }
         if let Some(d) = doctor {
             q = q.filter(file_workspaces::doctor_id.eq(d.to_string()));
         }

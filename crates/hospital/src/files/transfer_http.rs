@@ -164,9 +164,16 @@ fn prepare(
             }
             let f = store::find_folder(conn, folder_scope(c)?, id)?
                 .ok_or_else(scope::not_found_folder)?;
-            scope::require_folder_uploader(conn, &c.user, &c.tenant, &f.patient_id, category)?;
             let w = store::workspace(conn, &c.tenant, &f.workspace_id)?
                 .ok_or_else(scope::not_found_folder)?;
+            scope::require_folder_uploader(
+                conn,
+                &c.user,
+                &c.tenant,
+                &f.patient_id,
+                category,
+                &w.module,
+            )?;
             (w, Some(f.id), Some(f.patient_id))
         }
         Target::Workspace(id) => {
@@ -182,7 +189,7 @@ fn prepare(
             scope::require_any_uploader(&c.user)?;
             let w =
                 store::workspace(conn, &c.tenant, id)?.ok_or_else(scope::not_found_workspace)?;
-            scope::require_workspace_uploader(&c.user, &w.doctor_id)?;
+            scope::require_workspace_uploader(conn, &c.user, &c.tenant, &w)?;
             (w, None, None)
         }
     };
