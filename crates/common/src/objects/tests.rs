@@ -476,7 +476,10 @@ async fn check_fails_when_the_local_root_is_no_directory() {
     let root = dir.path().join("objects");
     std::fs::remove_dir_all(&root).unwrap();
     std::fs::write(&root, b"not a directory").unwrap();
-    assert!(objects.check().await.is_err(), "a root that is no directory answers");
+    assert!(
+        objects.check().await.is_err(),
+        "a root that is no directory answers"
+    );
     // A directory again: reachable again.
     std::fs::remove_file(&root).unwrap();
     std::fs::create_dir(&root).unwrap();

@@ -50,6 +50,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/files/{id}/content").route(web::get().to(transfer::download)))
     .service(resource("/files/{id}/restore").route(web::post().to(restore_file)))
     .service(resource("/files/{id}/purge").route(web::post().to(purge_file)))
+    .service(resource("/file-modules").route(web::get().to(spaces::list_modules)))
+    .service(
+        resource("/file-modules/{module}/admins/{user_id}")
+            .route(web::put().to(spaces::assign_module_admin))
+            .route(web::delete().to(spaces::withdraw_module_admin)),
+    )
     .service(resource("/file-usage").route(web::get().to(holds::usage)))
     .service(resource("/file-retention/run").route(web::post().to(holds::run_retention)))
     .service(

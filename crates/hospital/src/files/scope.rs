@@ -91,7 +91,12 @@ macro_rules! my_modules {
 
 /// Whether the caller administers `module`: an admin all, a module admin
 /// those assigned to them.
-pub fn manages_module(conn: &mut DbConn, user: &AuthUser, tenant: &str, module: &str) -> ApiResult<bool> {
+pub fn manages_module(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    tenant: &str,
+    module: &str,
+) -> ApiResult<bool> {
     if user.can(P::FilesManage) {
         return Ok(true);
     }
@@ -110,7 +115,9 @@ pub fn require_some_manager(user: &AuthUser) -> ApiResult<()> {
     if user.can(P::FilesManage) || user.can(P::FilesManageModules) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden("your role may not manage patient files".into()))
+        Err(ApiError::Forbidden(
+            "your role may not manage patient files".into(),
+        ))
     }
 }
 
@@ -145,11 +152,11 @@ pub fn visible(user: &AuthUser, tenant: &str, include_deleted: bool) -> ApiResul
         if include_deleted {
             return Ok(q);
         }
-        return Ok(q.filter(files::deleted_at.is_null()).filter(
-            files::patient_id
-                .is_null()
-                .or(files::patient_id.eq_any(live_patients!(tenant).select(patients::id.nullable()))),
-        ));
+        return Ok(q
+            .filter(files::deleted_at.is_null())
+            .filter(files::patient_id.is_null().or(
+                files::patient_id.eq_any(live_patients!(tenant).select(patients::id.nullable())),
+            )));
     }
     let q = q.filter(files::deleted_at.is_null());
     if user.can(P::FilesReadAssigned) {
@@ -348,14 +355,20 @@ pub fn may_see_workspace(
 
 /// The modules whose workspaces the caller lists: `None` for all (admin),
 /// else those of a module admin; `Err` for a role that lists only its own.
-pub fn listed_modules(conn: &mut DbConn, user: &AuthUser, tenant: &str) -> ApiResult<Option<Vec<String>>> {
+pub fn listed_modules(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    tenant: &str,
+) -> ApiResult<Option<Vec<String>>> {
     if user.can(P::FilesManage) {
         return Ok(None);
     }
     if user.can(P::FilesManageModules) {
         return Ok(Some(my_modules!(user, tenant).load(conn)?));
     }
-    Err(ApiError::Forbidden("your role lists only its own workspaces".into()))
+    Err(ApiError::Forbidden(
+        "your role lists only its own workspaces".into(),
+    ))
 }
 
 /// The one answer for "absent or not yours".

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use common::db::{now, Db};
 use common::response::{self, Page};
 use common::{ApiError, ApiResult};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::rules::FilesRules;
@@ -189,7 +189,8 @@ pub(super) async fn get_workspace(
     let c = ctx.clone();
     let w = db
         .run(move |conn| {
-            let w = store::workspace(conn, &c.tenant, &id)?.ok_or_else(scope::not_found_workspace)?;
+            let w =
+                store::workspace(conn, &c.tenant, &id)?.ok_or_else(scope::not_found_workspace)?;
             if scope::may_see_workspace(conn, &c.user, &c.tenant, &w)? {
                 Ok(w)
             } else {
@@ -343,4 +344,132 @@ pub(crate) async fn folders_for(
         Ok((views, total))
     })
     .await
+}
+
+// -------------------------------------------------------------- modules
+
+/// A medical module: its retention and who administers its files.
+#[derive(utoipa::ToSchema, Serialize, Debug)]
+pub struct ModuleView {
+    /// The module's name.
+    pub module: String,
+    /// Retention of its patient records (years; categories may differ).
+    pub retention_years: i64,
+    /// Its module admins (user ids).
+    pub admins: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/file-modules", tag = "files", security(("bearer" = [])),
+    summary = "The configured medical modules with their module admins (files.manage: all; a module admin: theirs)",
+    responses((status = 200, description = "The modules", body = Vec<ModuleView>)))]
+pub(super) async fn list_modules(
+    db: web::Data<Db>,
+    ctx: Ctx,
+    rules: web::Data<FilesRules>,
+) -> ApiResult<HttpResponse> {
+    scope::require_some_manager(&ctx.user)?;
+    let c = ctx.clone();
+    let (admins, mine) = db
+        .run(move |conn| {
+            Ok((
+                store::module_admins(conn, &c.tenant)?,
+                scope::listed_modules(conn, &c.user, &c.tenant)?,
+            ))
+        })
+        .await?;
+    let views: Vec<ModuleView> = rules
+        .modules()
+        .filter(|m| mine.as_ref().is_none_or(|list| list.iter().any(|x| x == m)))
+        .map(|m| ModuleView {
+            module: m.to_string(),
+            retention_years: rules
+                .rule(m, "medical_records")
+                .map_or(0, |r| r.retention_years),
+            admins: admins
+                .iter()
+                .filter(|(am, _)| am == m)
+                .map(|(_, u)| u.clone())
+                .collect(),
+        })
+        .collect();
+    Ok(response::ok(views))
+}
+
+#[utoipa::path(put, path = "/file-modules/{module}/admins/{user_id}", tag = "files", security(("bearer" = [])),
+    summary = "Make a user whose role is module_admin an admin of a module's files (files.manage)",
+    responses((status = 200, description = "Assigned (an existing assignment is kept)", body = ModuleView)))]
+pub(super) async fn assign_module_admin(
+    db: web::Data<Db>,
+    ctx: Ctx,
+    rules: web::Data<FilesRules>,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (module, user) = path.into_inner();
+    scope::require_manager(&ctx.user)?;
+    check_id("user_id", &user)?;
+    if !rules.has_module(&module) {
+        return Err(ApiError::NotFound("no such module".into()));
+    }
+    let c = ctx.clone();
+    let m = module.clone();
+    let admins = db
+        .write(move |conn| {
+            let member = common::accounts::store::get_in_tenant(conn, &c.tenant, &user)
+                .map_err(|_| ApiError::NotFound("no such user in this hospital".into()))?;
+            if !member.active
+                || !c
+                    .user
+                    .role_can(&member.role, crate::HospitalPermission::FilesManageModules)
+            {
+                return Err(ApiError::field(
+                    "user_id",
+                    "only an active module admin (role module_admin) administers a module",
+                ));
+            }
+            if store::assign_module_admin(conn, &c.tenant, &m, &user, &c.user.id)? {
+                let event = c
+                    .event("file_module.admin_assign", &format!("user:{user}"))
+                    .details(json!({ "module": m }));
+                c.audit(conn, &event)?;
+            }
+            store::module_admins(conn, &c.tenant)
+        })
+        .await?;
+    Ok(response::ok(ModuleView {
+        retention_years: rules
+            .rule(&module, "medical_records")
+            .map_or(0, |r| r.retention_years),
+        admins: admins
+            .into_iter()
+            .filter(|(m, _)| *m == module)
+            .map(|(_, u)| u)
+            .collect(),
+        module,
+    }))
+}
+
+#[utoipa::path(delete, path = "/file-modules/{module}/admins/{user_id}", tag = "files", security(("bearer" = [])),
+    summary = "Withdraw a module admin from a module (files.manage); their access to its files ends at once",
+    responses((status = 204, description = "Withdrawn"),
+        (status = 404, description = "Not an admin of this module")))]
+pub(super) async fn withdraw_module_admin(
+    db: web::Data<Db>,
+    ctx: Ctx,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (module, user) = path.into_inner();
+    scope::require_manager(&ctx.user)?;
+    check_id("user_id", &user)?;
+    let c = ctx.clone();
+    db.write(move |conn| {
+        if !store::withdraw_module_admin(conn, &c.tenant, &module, &user)? {
+            return Err(ApiError::NotFound("not an admin of this module".into()));
+        }
+        let event = c
+            .event("file_module.admin_withdraw", &format!("user:{user}"))
+            .details(json!({ "module": module }));
+        c.audit(conn, &event)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

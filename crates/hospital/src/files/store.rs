@@ -605,3 +605,61 @@ pub fn doctors(conn: &mut DbConn, tenant: &str) -> ApiResult<Vec<(String, String
         .select((users::id, users::username))
         .load(conn)?)
 }
+
+/// The module admins of `tenant`: (module, user id), by module.
+pub fn module_admins(conn: &mut DbConn, tenant: &str) -> ApiResult<Vec<(String, String)>> {
+    use crate::schema::file_module_admins as m;
+    Ok(m::table
+        .filter(m::tenant_id.eq(tenant))
+        .order((m::module.asc(), m::user_id.asc()))
+        .select((m::module, m::user_id))
+        .load(conn)?)
+}
+
+/// Assign `user` to `module` (false if already assigned).
+pub fn assign_module_admin(
+    conn: &mut DbConn,
+    tenant: &str,
+    module: &str,
+    user: &str,
+    by: &str,
+) -> ApiResult<bool> {
+    use crate::schema::file_module_admins as m;
+    let n: i64 = m::table
+        .filter(m::tenant_id.eq(tenant))
+        .filter(m::user_id.eq(user))
+        .filter(m::module.eq(module))
+        .count()
+        .get_result(conn)?;
+    if n > 0 {
+        return Ok(false);
+    }
+    diesel::insert_into(m::table)
+        .values((
+            m::tenant_id.eq(tenant),
+            m::user_id.eq(user),
+            m::module.eq(module),
+            m::assigned_by.eq(by),
+            m::assigned_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
+/// Withdraw `user` from `module` (false if not assigned).
+pub fn withdraw_module_admin(
+    conn: &mut DbConn,
+    tenant: &str,
+    module: &str,
+    user: &str,
+) -> ApiResult<bool> {
+    use crate::schema::file_module_admins as m;
+    let n = diesel::delete(
+        m::table
+            .filter(m::tenant_id.eq(tenant))
+            .filter(m::user_id.eq(user))
+            .filter(m::module.eq(module)),
+    )
+    .execute(conn)?;
+    Ok(n > 0)
+}

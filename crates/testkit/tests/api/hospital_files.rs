@@ -936,3 +936,160 @@ async fn a_clinician_taken_off_the_care_team_loses_the_files_with_the_same_token
     let (_, list) = c.call(&c.nurse, Method::GET, "/files", None).await;
     assert_eq!(list["data"], json!([]), "{list}");
 }
+
+#[tokio::test]
+async fn a_module_admin_manages_the_files_of_their_modules_only() {
+    let c = Clinic::new().await;
+    let radmin_id = c.app.create_user(&c.admin, "radmin", "module_admin").await;
+    let radmin = c.app.login("radmin", STRONG_PASSWORD).await;
+    // Before any assignment: nothing.
+    let (_, list) = c.call(&radmin, Method::GET, "/files", None).await;
+    assert_eq!(list["data"], json!([]), "{list}");
+    // Only an admin assigns, and only a module admin is assigned.
+    let path = format!("/file-modules/radiology/admins/{radmin_id}");
+    let (status, reply) = c.call(&radmin, Method::PUT, &path, None).await;
+    assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let (status, reply) = c
+        .call(
+            &c.admin,
+            Method::PUT,
+            &format!("/file-modules/radiology/admins/{}", c.doctor_id),
+            None,
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    let (status, reply) = c
+        .call(
+            &c.admin,
+            Method::PUT,
+            &format!("/file-modules/astrology/admins/{radmin_id}"),
+            None,
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let (status, reply) = c.call(&c.admin, Method::PUT, &path, None).await;
+    assert_ok(status, &reply, StatusCode::OK);
+    assert_eq!(reply["data"]["admins"], json!([radmin_id]), "{reply}");
+
+    // A radiology workspace for the doctor: yes; medicine: no.
+    let (status, w) = c
+        .call(
+            &radmin,
+            Method::POST,
+            "/file-workspaces",
+            Some(json!({ "module": "radiology", "doctor_id": c.doctor_id })),
+        )
+        .await;
+    assert_ok(status, &w, StatusCode::CREATED);
+    let (status, reply) = c
+        .call(
+            &radmin,
+            Method::POST,
+            "/file-workspaces",
+            Some(json!({ "module": "dentistry", "doctor_id": c.doctor_id })),
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let (_, modules) = c.call(&radmin, Method::GET, "/file-modules", None).await;
+    assert_eq!(modules["data"].as_array().unwrap().len(), 1, "{modules}");
+    let (_, all) = c.call(&c.admin, Method::GET, "/file-modules", None).await;
+    assert_eq!(all["data"].as_array().unwrap().len(), 8, "{all}");
+    let (_, spaces) = c.call(&radmin, Method::GET, "/file-workspaces", None).await;
+    assert_eq!(spaces["data"].as_array().unwrap().len(), 1, "{spaces}");
+    assert_eq!(spaces["data"][0]["module"], "radiology");
+
+    // A file in each module (the patient has a folder in both now).
+    let medicine = c
+        .put(&c.doctor, "medical_records", "m.pdf", pdf("medicine"))
+        .await;
+    let (_, folders) = c
+        .call(
+            &c.doctor,
+            Method::GET,
+            &format!("/file-folders?patient_id={}", c.patient),
+            None,
+        )
+        .await;
+    let radiology_folder = folders["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["module"] == "radiology")
+        .map(id_of)
+        .expect("a radiology folder");
+    let (status, reply) = c
+        .upload_to(&c.doctor, &radiology_folder, "imaging", "x.png", png())
+        .await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+    let radiology = id_of(&reply["data"]);
+
+    let (_, list) = c.call(&radmin, Method::GET, "/files", None).await;
+    assert_eq!(
+        crate::hospital_files::ids_of(&list),
+        vec![radiology.clone()],
+        "{list}"
+    );
+    let (status, _, body) = download(&c.app, &radmin, &radiology).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.unwrap(), png());
+    for (method, p) in [
+        (Method::GET, format!("/files/{medicine}")),
+        (Method::DELETE, format!("/files/{medicine}")),
+        (Method::POST, format!("/files/{medicine}/purge")),
+    ] {
+        let (status, reply) = c.call(&radmin, method, &p, None).await;
+        assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
+    }
+    let (status, reply) = c
+        .upload_to(&radmin, &c.folder, "medical_records", "y.pdf", pdf("y"))
+        .await;
+    assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
+    // Delete and restore in their module.
+    let (status, reply) = c
+        .call(
+            &radmin,
+            Method::DELETE,
+            &format!("/files/{radiology}"),
+            None,
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    let (status, reply) = c
+        .call(
+            &radmin,
+            Method::POST,
+            &format!("/files/{radiology}/restore"),
+            None,
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    // Holds, usage and the retention job stay with the admin.
+    for (method, p, body) in [
+        (Method::GET, "/file-usage".to_string(), None),
+        (Method::POST, "/file-retention/run".to_string(), None),
+        (
+            Method::PUT,
+            format!("/patients/{}/legal-hold", c.patient),
+            Some(json!({ "reason": "not theirs" })),
+        ),
+    ] {
+        let (status, reply) = c.call(&radmin, method, &p, body).await;
+        assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
+    }
+
+    // Withdrawn: the same token sees nothing of radiology any more.
+    let (status, _) = c.call(&c.admin, Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = download(&c.app, &radmin, &radiology).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, reply) = c.call(&c.admin, Method::DELETE, &path, None).await;
+    assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
+}
+
+/// The ids of a list reply.
+pub fn ids_of(reply: &Value) -> Vec<String> {
+    reply["data"]
+        .as_array()
+        .map(|a| a.iter().map(id_of).collect())
+        .unwrap_or_default()
+}
