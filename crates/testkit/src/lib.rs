@@ -17,6 +17,7 @@ mod app;
 mod assert;
 mod database;
 pub mod hospital;
+pub mod mimic;
 pub mod plane;
 mod reply;
 pub mod s3;

@@ -12,7 +12,6 @@ use bytes::Bytes;
 use common::crypto::FileKey;
 use common::objects::{Objects, OpenError, StorageConfig};
 use futures_util::StreamExt;
-use libtest_mimic::{Arguments, Failed, Trial};
 use testkit::s3::{moto_missing, MotoServer};
 
 const MIB: usize = 1024 * 1024;
@@ -292,49 +291,23 @@ async fn the_hospital_keeps_patient_files_in_s3() {
     app.stop().await;
 }
 
-/// One S3 test: its own runtime, a panic reported as a failure.
-fn trial(
-    name: &'static str,
-    test: fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
-) -> Trial {
-    let missing = moto_missing();
-    Trial::test(name, move || {
-        if let Some(why) = missing {
-            return Err(Failed::from(format!("cannot run: {why}")));
-        }
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Failed::from(format!("tokio runtime: {e}")))?
-            .block_on(test());
-        Ok(())
-    })
-    .with_ignored_flag(missing.is_some())
-}
-
 fn main() {
-    let args = Arguments::from_args();
-    if let Some(why) = moto_missing() {
-        // CI sets this: there a missing moto is a failure, not a skip.
-        assert!(
-            std::env::var_os("BULKHEAD_REQUIRE_S3").is_none(),
-            "BULKHEAD_REQUIRE_S3 is set but moto is missing: {why}"
-        );
-        eprintln!("skipped (listed as ignored): {why}");
-    }
-    let trials = vec![
-        trial("round_trip_of_12_mib_is_multipart_and_opaque", || {
-            Box::pin(round_trip_of_12_mib_is_multipart_and_opaque())
-        }),
-        trial("tamper_rename_and_delete", || {
-            Box::pin(tamper_rename_and_delete())
-        }),
-        trial("check_fails_for_a_wrong_bucket_or_a_stopped_server", || {
-            Box::pin(check_fails_for_a_wrong_bucket_or_a_stopped_server())
-        }),
-        trial("the_hospital_keeps_patient_files_in_s3", || {
-            Box::pin(the_hospital_keeps_patient_files_in_s3())
-        }),
-    ];
-    libtest_mimic::run(&args, trials).exit();
+    testkit::mimic::run(
+        moto_missing(),
+        "BULKHEAD_REQUIRE_S3",
+        &[
+            ("round_trip_of_12_mib_is_multipart_and_opaque", || {
+                Box::pin(round_trip_of_12_mib_is_multipart_and_opaque())
+            }),
+            ("tamper_rename_and_delete", || {
+                Box::pin(tamper_rename_and_delete())
+            }),
+            ("check_fails_for_a_wrong_bucket_or_a_stopped_server", || {
+                Box::pin(check_fails_for_a_wrong_bucket_or_a_stopped_server())
+            }),
+            ("the_hospital_keeps_patient_files_in_s3", || {
+                Box::pin(the_hospital_keeps_patient_files_in_s3())
+            }),
+        ],
+    )
 }

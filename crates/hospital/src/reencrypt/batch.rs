@@ -278,6 +278,45 @@ pub fn run_batch(
     Ok(out)
 }
 
+/// Encrypt up to `size` values of one sealed text column of the tenant
+/// (`$table.$col`, rows found by `$id`, bound by `$aad(tenant, id)`) not
+/// under `key_id` again under it: (moved, failed, whether a full batch was
+/// found). A value changed meanwhile is left for the next pass; an empty one
+/// (a purged file's name) has nothing to move.
+macro_rules! reseal_text_column {
+    ($conn:expr, $keyring:expr, $tenant:expr, $key_id:expr, $size:expr,
+     $table:ident, $id:ident, $col:ident, $kind:expr, $aad:path) => {{
+        let stale: Vec<(String, String)> = $table::table
+            .filter($table::tenant_id.eq($tenant))
+            .filter($table::$col.ne(""))
+            .filter($table::$col.not_like(format!("v1.{}.%", $key_id)))
+            .order($table::$id.asc())
+            .limit($size)
+            .select(($table::$id, $table::$col))
+            .load($conn)?;
+        let (moved, failed) = each_row(
+            $conn,
+            $tenant,
+            $kind,
+            &stale,
+            |r| &r.0,
+            |c, (id, stored)| {
+                let aad = $aad($tenant, id);
+                let fresh = $keyring.reencrypt(c, $tenant, stored, &aad)?;
+                Ok(diesel::update(
+                    $table::table
+                        .filter($table::tenant_id.eq($tenant))
+                        .filter($table::$id.eq(id))
+                        .filter($table::$col.eq(stored)),
+                )
+                .set($table::$col.eq(fresh))
+                .execute(c)?)
+            },
+        );
+        (moved, failed, stale.len() as i64 >= $size)
+    }};
+}
+
 /// Encrypt up to `size` break-the-glass reasons of the tenant not under
 /// `key_id` again under it: (moved, failed, whether a full batch was found).
 fn reencrypt_grants(
@@ -287,32 +326,18 @@ fn reencrypt_grants(
     key_id: &str,
     size: i64,
 ) -> ApiResult<(usize, usize, bool)> {
-    let stale: Vec<(String, String)> = break_glass::table
-        .filter(break_glass::tenant_id.eq(tenant))
-        .filter(break_glass::reason_enc.not_like(format!("v1.{key_id}.%")))
-        .order(break_glass::id.asc())
-        .limit(size)
-        .select((break_glass::id, break_glass::reason_enc))
-        .load(conn)?;
-    let (moved, failed) = each_row(
+    Ok(reseal_text_column!(
         conn,
+        keyring,
         tenant,
+        key_id,
+        size,
+        break_glass,
+        id,
+        reason_enc,
         "grant",
-        &stale,
-        |r| &r.0,
-        |c, (id, stored)| {
-            let aad = crate::break_glass::store::aad(tenant, id);
-            let fresh = keyring.reencrypt(c, tenant, stored, &aad)?;
-            Ok(diesel::update(
-                break_glass::table
-                    .filter(break_glass::id.eq(id))
-                    .filter(break_glass::reason_enc.eq(stored)),
-            )
-            .set(break_glass::reason_enc.eq(fresh))
-            .execute(c)?)
-        },
-    );
-    Ok((moved, failed, stale.len() as i64 >= size))
+        crate::break_glass::store::aad
+    ))
 }
 
 /// Encrypt up to `size` message bodies of the tenant not under `key_id`
@@ -324,32 +349,18 @@ fn reencrypt_messages(
     key_id: &str,
     size: i64,
 ) -> ApiResult<(usize, usize, bool)> {
-    let stale: Vec<(String, String)> = messages::table
-        .filter(messages::tenant_id.eq(tenant))
-        .filter(messages::body_enc.not_like(format!("v1.{key_id}.%")))
-        .order(messages::id.asc())
-        .limit(size)
-        .select((messages::id, messages::body_enc))
-        .load(conn)?;
-    let (moved, failed) = each_row(
+    Ok(reseal_text_column!(
         conn,
+        keyring,
         tenant,
+        key_id,
+        size,
+        messages,
+        id,
+        body_enc,
         "message",
-        &stale,
-        |r| &r.0,
-        |c, (id, stored)| {
-            let aad = crate::messages::store::aad(tenant, id);
-            let fresh = keyring.reencrypt(c, tenant, stored, &aad)?;
-            Ok(diesel::update(
-                messages::table
-                    .filter(messages::id.eq(id))
-                    .filter(messages::body_enc.eq(stored)),
-            )
-            .set(messages::body_enc.eq(fresh))
-            .execute(c)?)
-        },
-    );
-    Ok((moved, failed, stale.len() as i64 >= size))
+        crate::messages::store::aad
+    ))
 }
 
 /// Encrypt up to `size` file names and up to `size` legal holds' reasons
@@ -362,66 +373,31 @@ fn reencrypt_files(
     key_id: &str,
     size: i64,
 ) -> ApiResult<(usize, usize, bool)> {
-    let p = format!("v1.{key_id}.%");
-    let names: Vec<(String, String)> = files::table
-        .filter(files::tenant_id.eq(tenant))
-        .filter(files::name_enc.ne(""))
-        .filter(files::name_enc.not_like(p.clone()))
-        .order(files::id.asc())
-        .limit(size)
-        .select((files::id, files::name_enc))
-        .load(conn)?;
-    let (mut moved, mut failed) = each_row(
+    let (names, names_failed, more_names) = reseal_text_column!(
         conn,
+        keyring,
         tenant,
+        key_id,
+        size,
+        files,
+        id,
+        name_enc,
         "file",
-        &names,
-        |r| &r.0,
-        |c, (id, stored)| {
-            let aad = crate::files::store::name_aad(tenant, id);
-            let fresh = keyring.reencrypt(c, tenant, stored, &aad)?;
-            Ok(diesel::update(
-                files::table
-                    .filter(files::id.eq(id))
-                    .filter(files::name_enc.eq(stored)),
-            )
-            .set(files::name_enc.eq(fresh))
-            .execute(c)?)
-        },
+        crate::files::store::name_aad
     );
-    let holds: Vec<(String, String)> = legal_holds::table
-        .filter(legal_holds::tenant_id.eq(tenant))
-        .filter(legal_holds::reason_enc.not_like(p))
-        .order(legal_holds::patient_id.asc())
-        .limit(size)
-        .select((legal_holds::patient_id, legal_holds::reason_enc))
-        .load(conn)?;
-    let (m, f) = each_row(
+    let (holds, holds_failed, more_holds) = reseal_text_column!(
         conn,
+        keyring,
         tenant,
+        key_id,
+        size,
+        legal_holds,
+        patient_id,
+        reason_enc,
         "legal_hold",
-        &holds,
-        |r| &r.0,
-        |c, (patient, stored)| {
-            let aad = crate::files::store::hold_aad(tenant, patient);
-            let fresh = keyring.reencrypt(c, tenant, stored, &aad)?;
-            Ok(diesel::update(
-                legal_holds::table
-                    .filter(legal_holds::tenant_id.eq(tenant))
-                    .filter(legal_holds::patient_id.eq(patient))
-                    .filter(legal_holds::reason_enc.eq(stored)),
-            )
-            .set(legal_holds::reason_enc.eq(fresh))
-            .execute(c)?)
-        },
+        crate::files::store::hold_aad
     );
-    moved += m;
-    failed += f;
-    Ok((
-        moved,
-        failed,
-        names.len() as i64 >= size || holds.len() as i64 >= size,
-    ))
+    Ok((names + holds, names_failed + holds_failed, more_names || more_holds))
 }
 
 /// Encrypt the sealed texts (reason, notes, cancellation reason; each

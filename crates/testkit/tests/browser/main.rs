@@ -14,46 +14,17 @@
 mod chrome;
 mod flows;
 
-use libtest_mimic::{Arguments, Failed, Trial};
-
 /// Why the browser tests cannot run here, if they cannot.
 fn missing_browser() -> Option<&'static str> {
     (!chrome::available()).then_some("no chromium (apt-get install chromium chromium-driver)")
 }
 
-/// One browser test: its own runtime, a panic reported as a failure.
-fn trial(
-    name: &'static str,
-    test: fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
-) -> Trial {
-    let missing = missing_browser();
-    Trial::test(name, move || {
-        if let Some(why) = missing {
-            return Err(Failed::from(format!("cannot run: {why}")));
-        }
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Failed::from(format!("tokio runtime: {e}")))?
-            .block_on(test());
-        Ok(())
-    })
-    .with_ignored_flag(missing.is_some())
-}
-
 fn main() {
-    let args = Arguments::from_args();
-    if let Some(why) = missing_browser() {
-        // CI sets this: there a missing browser is a failure, not a skip.
-        assert!(
-            std::env::var_os("BULKHEAD_REQUIRE_BROWSER").is_none(),
-            "BULKHEAD_REQUIRE_BROWSER is set but the browser is missing: {why}"
-        );
-        eprintln!("skipped (listed as ignored): {why}");
-    }
-    let trials = vec![trial(
-        "every_role_completes_its_main_task_in_chromium",
-        || Box::pin(flows::every_role_completes_its_main_task_in_chromium()),
-    )];
-    libtest_mimic::run(&args, trials).exit();
+    testkit::mimic::run(
+        missing_browser(),
+        "BULKHEAD_REQUIRE_BROWSER",
+        &[("every_role_completes_its_main_task_in_chromium", || {
+            Box::pin(flows::every_role_completes_its_main_task_in_chromium())
+        })],
+    )
 }
