@@ -88,9 +88,7 @@ async fn refuse(
     origin: &Origin,
     m: &Manifest,
     key_id: Option<&str>,
-    reason: &str,
-    severity: Severity,
-    err: ApiError,
+    (reason, severity, err): (&str, Severity, ApiError),
 ) -> ApiError {
     let e = event(
         user,
@@ -200,9 +198,7 @@ async fn upload(
             &origin,
             &m,
             None,
-            "too_large",
-            Severity::Warning,
-            err,
+            ("too_large", Severity::Warning, err),
         )
         .await);
     }
@@ -225,9 +221,7 @@ async fn upload(
             &origin,
             &m,
             None,
-            "unsigned",
-            Severity::Warning,
-            err,
+            ("unsigned", Severity::Warning, err),
         )
         .await);
     };
@@ -270,9 +264,7 @@ async fn upload(
             &origin,
             &m,
             Some(&key_id),
-            reason,
-            severity,
-            err,
+            (reason, severity, err),
         )
         .await);
     }
@@ -305,9 +297,7 @@ async fn upload(
                         &origin,
                         &m,
                         Some(&key_id),
-                        "size_mismatch",
-                        Severity::Critical,
-                        err,
+                        ("size_mismatch", Severity::Critical, err),
                     )
                     .await
                 }
@@ -326,9 +316,7 @@ async fn upload(
             &origin,
             &m,
             Some(&key_id),
-            "size_mismatch",
-            Severity::Critical,
-            err,
+            ("size_mismatch", Severity::Critical, err),
         )
         .await);
     }
@@ -344,9 +332,7 @@ async fn upload(
             &origin,
             &m,
             Some(&key_id),
-            "sha256_mismatch",
-            Severity::Critical,
-            err,
+            ("sha256_mismatch", Severity::Critical, err),
         )
         .await);
     }
