@@ -12,6 +12,7 @@ mod certs;
 mod config_check;
 mod keys;
 mod register;
+mod release;
 mod up;
 
 use std::path::PathBuf;
@@ -72,6 +73,11 @@ enum Command {
     /// Register a hospital with owner, issue its certificate, create its
     /// database and write its configuration; prints the tenant id.
     RegisterTenant(Box<register::RegisterArgs>),
+    /// Release signing: make a key pair, sign an artifact's manifest.
+    Release {
+        #[command(subcommand)]
+        command: release::ReleaseCommand,
+    },
     /// Machine baselines for `make bench-http` (bcrypt rate).
     Bench {
         #[command(subcommand)]
@@ -146,6 +152,7 @@ fn main() -> ExitCode {
         } => config_check::run(service, &config),
         Command::Bench { command } => bench::run(command),
         Command::Keys { command } => keys::run(command),
+        Command::Release { command } => release::run(command),
         Command::RegisterTenant(args) => register::run(*args),
     };
     match result {

@@ -2,11 +2,14 @@
 //! the synthetic sandbox (never PHI). This crate wires the dev routes into
 //! the common application builder; `main.rs` only calls it.
 
+pub mod openapi;
 pub mod plane;
+pub mod releases;
+pub mod schema;
 
 use actix_web::web;
 use common::db::Migrations;
-use common::rbac::{CorePermission as C, NoOwnPermission, Role, Roles};
+use common::rbac::{CorePermission as C, Permission, Role, Roles};
 use common::server::Spec;
 use common::Service;
 
@@ -16,19 +19,46 @@ pub const MIGRATIONS: Migrations = Migrations {
     postgres: common::migrations_fn!("../../migrations/dev/postgres"),
 };
 
-/// Compiled role → permissions; `[rbac.roles]` may override. `admin`
-/// manages the developers' accounts; `developer` does the work. Dev checks
-/// only the core permissions so far.
-pub const POLICY: Roles<NoOwnPermission> = Roles(&[
+/// Dev permissions beyond the core ones; the enum is the only list of
+/// them, and each name is the one written in policy files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr)]
+pub enum DevPermission {
+    /// Register signing keys, list them, revoke one's own.
+    #[strum(serialize = "releases.keys")]
+    ReleasesKeys,
+    /// List every signing key and revoke any.
+    #[strum(serialize = "releases.keys_manage")]
+    ReleasesKeysManage,
+    /// Upload signed releases.
+    #[strum(serialize = "releases.upload")]
+    ReleasesUpload,
+    /// List releases and download their artifacts.
+    #[strum(serialize = "releases.read")]
+    ReleasesRead,
+}
+
+impl Permission for DevPermission {}
+
+/// Compiled role → permissions (see docs/security.md, "Authorization");
+/// `[rbac.roles]` may override. `admin` manages the developers' accounts
+/// and their keys; `developer` signs and uploads releases.
+pub const POLICY: Roles<DevPermission> = Roles(&[
     Role {
         name: "admin",
         core: &[C::UsersManage, C::AuditRead],
-        own: &[],
+        own: &[
+            DevPermission::ReleasesKeysManage,
+            DevPermission::ReleasesRead,
+        ],
     },
     Role {
         name: "developer",
         core: &[],
-        own: &[],
+        own: &[
+            DevPermission::ReleasesKeys,
+            DevPermission::ReleasesUpload,
+            DevPermission::ReleasesRead,
+        ],
     },
 ]);
 
@@ -46,16 +76,19 @@ pub static SPEC: Spec = Spec {
     admin_role: "admin",
     demo_users: DEMO_USERS,
     routes,
-    openapi: common::http::openapi::no_paths,
+    openapi: openapi::api,
     demo_seed: None,
     needs_keyring: false,
     on_start: None,
     internal_routes: Some(plane::routes),
     start_plane: None,
-    sections: &[],
+    sections: &[releases::config::SECTION],
     background: None,
     pages: common::web::NO_PAGES,
     tenant_gate: None,
 };
 
-fn routes(_cfg: &mut web::ServiceConfig) {}
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(releases::keys::routes)
+        .configure(releases::http::routes);
+}

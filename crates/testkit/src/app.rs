@@ -37,8 +37,8 @@ pub struct TestApp {
     database: Option<TestDatabase>,
     auth: actix_web::web::Data<common::auth::AuthContext>,
     hub: actix_web::web::Data<common::realtime::Hub>,
-    /// The hospital's local object store (removed with the app), unless
-    /// the test configured storage itself.
+    /// The hospital's local object store, or the dev server's release
+    /// directory (removed with the app), unless the test configured its own.
     objects: Option<tempfile::TempDir>,
 }
 
@@ -102,6 +102,14 @@ impl TestApp {
                     key("FILES__STORAGE__ROOT"),
                     dir.path().display().to_string(),
                 );
+                Some(dir)
+            }
+            // The dev server's release artifacts likewise.
+            (Service::Dev, _) if given("RELEASES__ROOT").is_none() => {
+                let dir = tempfile::Builder::new()
+                    .prefix("bulkhead-releases-")
+                    .tempdir()?;
+                env.insert(key("RELEASES__ROOT"), dir.path().display().to_string());
                 Some(dir)
             }
             _ => None,

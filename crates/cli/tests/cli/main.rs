@@ -19,6 +19,7 @@ mod deploy;
 mod keys;
 mod plane;
 mod postgres;
+mod release;
 mod scale_out;
 mod servers;
 mod support;

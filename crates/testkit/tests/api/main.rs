@@ -9,6 +9,7 @@ mod auth;
 mod chain;
 mod clinical_matrix;
 mod config;
+mod dev_releases;
 mod envelope;
 mod fuzz;
 mod group_commit;
