@@ -397,7 +397,11 @@ fn reencrypt_files(
         "legal_hold",
         crate::files::store::hold_aad
     );
-    Ok((names + holds, names_failed + holds_failed, more_names || more_holds))
+    Ok((
+        names + holds,
+        names_failed + holds_failed,
+        more_names || more_holds,
+    ))
 }
 
 /// Encrypt the sealed texts (reason, notes, cancellation reason; each
