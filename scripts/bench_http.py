@@ -266,6 +266,10 @@ def run_backend(name, repo, db_url, args, bcrypt_rate):
         server = Server(args.bin_dir, work, db_url, args.bcrypt_cost)
         base = server.base
         admin, doctor, patient, doctor_id = arrange(base)
+        if args.only_files:
+            print(f"\n## {name}: the patient file only (a fresh server, no load before it)")
+            files_bench(server, admin, doctor, patient, doctor_id, work, args.file_mb)
+            return
         reads_before = audit_rows(base, admin, "patient.read")
         load = [
             ("GET /healthz", base + "/healthz", None),
@@ -330,6 +334,8 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--bcrypt-cost", type=int, default=10)
     p.add_argument("--file-mb", type=int, default=1024, help="patient file size (0: skip)")
+    p.add_argument("--only-files", action="store_true",
+                   help="only the patient file, on a fresh server (its RSS not raised by the load runs)")
     args = p.parse_args()
     args.duration = max(1, min(args.duration, 60))
     args.file_mb = max(0, min(args.file_mb, 4096))
