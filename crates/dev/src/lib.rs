@@ -3,6 +3,7 @@
 //! the common application builder; `main.rs` only calls it.
 
 pub mod openapi;
+pub mod pages;
 pub mod plane;
 pub mod releases;
 pub mod schema;
@@ -84,7 +85,7 @@ pub static SPEC: Spec = Spec {
     start_plane: None,
     sections: &[releases::config::SECTION],
     background: None,
-    pages: common::web::NO_PAGES,
+    pages: pages::PAGES,
     tenant_gate: None,
 };
 

@@ -451,8 +451,17 @@ async fn artifact(
     user: AuthUser,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
+    artifact_response(&db, &cfg, &user, id.into_inner()).await
+}
+
+/// A release's artifact as a streamed answer (shared with the pages).
+pub(crate) async fn artifact_response(
+    db: &Db,
+    cfg: &Releases,
+    user: &AuthUser,
+    id: String,
+) -> ApiResult<HttpResponse> {
     user.require(P::ReleasesRead)?;
-    let id = id.into_inner();
     let row = db.run(move |c| store::find(c, &id)).await?;
     let file = tokio::fs::File::open(cfg.artifact_path(&row.sha256))
         .await

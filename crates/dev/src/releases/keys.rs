@@ -97,7 +97,7 @@ pub struct KeyQuery {
 }
 
 /// The caller may see keys: developers and admins.
-fn require_reader(user: &AuthUser) -> ApiResult<()> {
+pub(crate) fn require_reader(user: &AuthUser) -> ApiResult<()> {
     user.require(P::ReleasesKeys)
         .or_else(|_| user.require(P::ReleasesKeysManage))
 }
@@ -234,33 +234,38 @@ async fn list(
     require_reader(&user)?;
     let q = q.into_inner();
     let page = Page::of(q.page, q.page_size)?;
-    let (rows, total) = db
-        .run(move |conn| {
-            macro_rules! filtered {
-                () => {{
-                    let mut f = signing_keys::table.into_boxed();
-                    if let Some(o) = &q.owner_id {
-                        f = f.filter(signing_keys::owner_id.eq(o.clone()));
-                    }
-                    match q.revoked {
-                        Some(true) => f = f.filter(signing_keys::revoked_at.is_not_null()),
-                        Some(false) => f = f.filter(signing_keys::revoked_at.is_null()),
-                        None => {}
-                    }
-                    f
-                }};
-            }
-            let total: i64 = filtered!().count().get_result(conn)?;
-            let rows = filtered!()
-                .order((signing_keys::created_at.desc(), signing_keys::id))
-                .limit(page.page_size)
-                .offset(page.offset())
-                .select(KeyRow::as_select())
-                .load(conn)?;
-            Ok((views(conn, rows)?, total))
-        })
-        .await?;
+    let (rows, total) = db.run(move |conn| list_keys(conn, &q, &page)).await?;
     Ok(response::page(rows, &page, total))
+}
+
+/// A page of keys, newest first (shared with the pages).
+pub(crate) fn list_keys(
+    conn: &mut DbConn,
+    q: &KeyQuery,
+    page: &Page,
+) -> ApiResult<(Vec<KeyView>, i64)> {
+    macro_rules! filtered {
+        () => {{
+            let mut f = signing_keys::table.into_boxed();
+            if let Some(o) = &q.owner_id {
+                f = f.filter(signing_keys::owner_id.eq(o.clone()));
+            }
+            match q.revoked {
+                Some(true) => f = f.filter(signing_keys::revoked_at.is_not_null()),
+                Some(false) => f = f.filter(signing_keys::revoked_at.is_null()),
+                None => {}
+            }
+            f
+        }};
+    }
+    let total: i64 = filtered!().count().get_result(conn)?;
+    let rows = filtered!()
+        .order((signing_keys::created_at.desc(), signing_keys::id))
+        .limit(page.page_size)
+        .offset(page.offset())
+        .select(KeyRow::as_select())
+        .load(conn)?;
+    Ok((views(conn, rows)?, total))
 }
 
 #[utoipa::path(post, path = "/signing-keys/{id}/revoke", tag = "releases", security(("bearer" = [])),

@@ -414,6 +414,11 @@ async fn dev_admin(b: &Chrome, app: &TestApp) {
     b.wait_for_text("Chain verification").await;
     assert!(b.text().await.contains("intact"));
     b.shot("dev-audit").await;
+    b.click("nav a[href='/releases'], main a[href='/releases']")
+        .await;
+    b.wait_for_text("Signing keys").await;
+    b.check_accessibility("releases").await;
+    b.shot("dev-releases").await;
 }
 
 /// Every demo role of a server signs in and sees its home page, with the

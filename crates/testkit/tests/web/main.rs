@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod client;
+mod dev_pages;
 mod hospital_appointments;
 mod hospital_files;
 mod hospital_messages;
