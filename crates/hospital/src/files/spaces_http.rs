@@ -218,7 +218,9 @@ pub struct FolderRequest {
 #[utoipa::path(post, path = "/file-folders", tag = "files", security(("bearer" = [])),
     summary = "Create a patient's folder in a workspace (files.manage, or the workspace's doctor for a patient on their care team); an existing folder is returned as it is",
     request_body = FolderRequest,
-    responses((status = 201, description = "The folder", body = FolderView)))]
+    responses((status = 201, description = "The folder", body = FolderView),
+        (status = 404, description = "No such workspace or patient (or not the caller's)"),
+        (status = 409, description = "The patient is not on the workspace doctor's care team")))]
 pub(super) async fn create_folder(
     db: web::Data<Db>,
     ctx: Ctx,

@@ -55,6 +55,7 @@ pub enum Target {
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes"),
     responses((status = 201, description = "Stored", body = FileView),
         (status = 403, description = "The role may not upload here, or STORAGE_QUOTA: the plan's storage is used up"),
+        (status = 409, description = "The workspace's module is no longer configured"),
         (status = 413, description = "Larger than the category allows"),
         (status = 415, description = "A type the category does not allow, or content that is not what the name says")))]
 pub(super) async fn upload_to_folder(
@@ -86,6 +87,7 @@ pub(super) async fn upload_to_folder(
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes"),
     responses((status = 201, description = "Stored", body = FileView),
         (status = 403, description = "The role may not upload here, or STORAGE_QUOTA: the plan's storage is used up"),
+        (status = 409, description = "The workspace's module is no longer configured"),
         (status = 413, description = "Larger than the category allows"),
         (status = 415, description = "A type the category does not allow, or content that is not what the name says")))]
 pub(super) async fn upload_to_workspace(
