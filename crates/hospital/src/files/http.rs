@@ -276,28 +276,21 @@ pub(crate) async fn files_for(
             )
         })
         .await?;
-    // One row per patient (or workspace) whose files are listed.
-    let mut seen = std::collections::BTreeMap::<String, (Option<String>, Vec<String>)>::new();
+    // One row per patient (or workspace) whose files are listed, naming them.
+    let mut groups: Vec<(&FileRow, Vec<&str>)> = Vec::new();
     for f in &rows {
-        let key = f
-            .patient_id
-            .clone()
-            .unwrap_or_else(|| format!("w:{}", f.workspace_id));
-        seen.entry(key)
-            .or_insert_with(|| (f.patient_id.clone(), Vec::new()))
-            .1
-            .push(f.id.clone());
+        let same = |g: &&mut (&FileRow, Vec<&str>)| {
+            g.0.patient_id == f.patient_id
+                && (f.patient_id.is_some() || g.0.workspace_id == f.workspace_id)
+        };
+        match groups.iter_mut().find(same) {
+            Some(g) => g.1.push(&f.id),
+            None => groups.push((f, vec![&f.id])),
+        }
     }
-    let events = rows
-        .iter()
-        .filter_map(|f| {
-            let key = f
-                .patient_id
-                .clone()
-                .unwrap_or_else(|| format!("w:{}", f.workspace_id));
-            let (_, ids) = seen.remove(&key)?;
-            Some(file_event(&ctx, "file.list", f).details(json!({ "files": ids })))
-        })
+    let events = groups
+        .into_iter()
+        .map(|(f, ids)| file_event(&ctx, "file.list", f).details(json!({ "files": ids })))
         .collect();
     ctx.record(db, events).await?;
     let c = ctx.clone();

@@ -19,7 +19,8 @@ use serde::Deserialize;
 
 use super::holds_http::{retention_now, usage_for};
 use super::http::{files_for, FileListQuery, FileView};
-use super::rules::{FilesRules, PATIENT_CATEGORIES};
+use super::rules::FilesRules;
+use super::scope;
 use super::spaces_http::{
     create_workspace_for, folders_for, workspaces_for, FolderListQuery, WorkspaceListQuery,
     WorkspaceRequest,
@@ -110,10 +111,8 @@ async fn render(
         ..Default::default()
     };
     let (views, total) = files_for(db, p.ctx.clone(), &q, page).await?;
-    let may_upload = p.ctx.can(P::FilesManage)
-        || p.ctx.can(P::FilesWriteAssigned)
-        || p.ctx.can(P::FilesUploadLabResults)
-        || p.ctx.can(P::FilesUploadConsentForms);
+    let categories = scope::upload_categories(&p.ctx.user);
+    let may_upload = !categories.is_empty();
     let folders = match (&patient, may_upload) {
         (Some(id), true) => {
             let q = FolderListQuery {
@@ -132,15 +131,9 @@ async fn render(
         }
         _ => Vec::new(),
     };
-    let categories = PATIENT_CATEGORIES
-        .iter()
-        .filter(|c| {
-            p.ctx.can(P::FilesManage)
-                || p.ctx.can(P::FilesWriteAssigned)
-                || (**c == "lab_results" && p.ctx.can(P::FilesUploadLabResults))
-                || (**c == "consent_forms" && p.ctx.can(P::FilesUploadConsentForms))
-        })
-        .map(|c| (*c, c.replace('_', " ")))
+    let categories = categories
+        .into_iter()
+        .map(|c| (c, c.replace('_', " ")))
         .collect();
     let title = if patient.is_some() {
         "Files"

@@ -304,6 +304,68 @@ pub fn require_folder_uploader(
     }
 }
 
+/// Refuse (403) a role that creates no patient folder.
+pub fn require_folder_creator_role(user: &AuthUser) -> ApiResult<()> {
+    if user.can(P::FilesManage)
+        || user.can(P::FilesManageModules)
+        || user.can(P::FilesWriteAssigned)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "your role may not create patient folders".into(),
+        ))
+    }
+}
+
+/// Refuse unless the caller may file `patient` into workspace `w`: the
+/// workspace must be theirs to see (404 otherwise); a files administrator of
+/// its module needs the patient to exist in the tenant, a doctor to see
+/// them (404 otherwise); and the patient must be on the workspace doctor's
+/// care team (409).
+pub fn require_folder_creator(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    tenant: &str,
+    w: &crate::files::store::Workspace,
+    patient: &str,
+) -> ApiResult<()> {
+    require_folder_creator_role(user)?;
+    if !may_see_workspace(conn, user, tenant, w)? {
+        return Err(not_found_workspace());
+    }
+    let present = if manages_module(conn, user, tenant, &w.module)? {
+        patient_scope::exists_in_tenant(conn, tenant, patient)?
+    } else {
+        patient_scope::can_see(conn, user, tenant, patient, false)?
+    };
+    if !present {
+        return Err(patient_scope::not_found());
+    }
+    if !care_team_store::is_member(conn, tenant, patient, &w.doctor_id)? {
+        return Err(ApiError::Conflict(
+            "the patient is not on this doctor's care team; add the doctor to it first".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The patient-folder categories the caller may upload into (an uploader of
+/// one category sees only that one; a role that uploads nothing, none).
+pub fn upload_categories(user: &AuthUser) -> Vec<&'static str> {
+    crate::files::rules::PATIENT_CATEGORIES
+        .iter()
+        .copied()
+        .filter(|c| {
+            user.can(P::FilesManage)
+                || user.can(P::FilesManageModules)
+                || user.can(P::FilesWriteAssigned)
+                || (*c == "lab_results" && user.can(P::FilesUploadLabResults))
+                || (*c == "consent_forms" && user.can(P::FilesUploadConsentForms))
+        })
+        .collect()
+}
+
 /// Refuse unless the caller may upload into workspace area of `doctor`:
 /// an admin, or the doctor themself (else 404, or 403 for a role that
 /// uploads nothing).

@@ -12,7 +12,6 @@ use super::scope;
 use super::store::{self, Workspace};
 use crate::appointments::model::check_id;
 use crate::context::Ctx;
-use crate::patients::scope as patient_scope;
 
 use super::http::{folder_view, workspace_view, FolderView, WorkspaceView};
 
@@ -229,40 +228,13 @@ pub(super) async fn create_folder(
     let req = body.into_inner();
     check_id("workspace_id", &req.workspace_id)?;
     check_id("patient_id", &req.patient_id)?;
-    if !ctx.can(crate::HospitalPermission::FilesManage)
-        && !ctx.can(crate::HospitalPermission::FilesManageModules)
-        && !ctx.can(crate::HospitalPermission::FilesWriteAssigned)
-    {
-        return Err(ApiError::Forbidden(
-            "your role may not create patient folders".into(),
-        ));
-    }
+    scope::require_folder_creator_role(&ctx.user)?;
     let c = ctx.clone();
     let view = db
         .write(move |conn| {
             let w = store::workspace(conn, &c.tenant, &req.workspace_id)?
                 .ok_or_else(scope::not_found_workspace)?;
-            if !scope::may_see_workspace(conn, &c.user, &c.tenant, &w)? {
-                return Err(scope::not_found_workspace());
-            }
-            // A files administrator need not read patients; the patient must
-            // exist in the tenant. A doctor must see them.
-            let manager = scope::manages_module(conn, &c.user, &c.tenant, &w.module)?;
-            let present = if manager {
-                patient_scope::exists_in_tenant(conn, &c.tenant, &req.patient_id)?
-            } else {
-                patient_scope::can_see(conn, &c.user, &c.tenant, &req.patient_id, false)?
-            };
-            if !present {
-                return Err(patient_scope::not_found());
-            }
-            if !crate::care_team::store::is_member(conn, &c.tenant, &req.patient_id, &w.doctor_id)?
-            {
-                return Err(ApiError::Conflict(
-                    "the patient is not on this doctor's care team; add the doctor to it first"
-                        .into(),
-                ));
-            }
+            scope::require_folder_creator(conn, &c.user, &c.tenant, &w, &req.patient_id)?;
             let (f, created) = store::ensure_folder(conn, &w, &req.patient_id, &c.user.id)?;
             if created {
                 let event = c

@@ -1093,3 +1093,56 @@ pub fn ids_of(reply: &Value) -> Vec<String> {
         .map(|a| a.iter().map(id_of).collect())
         .unwrap_or_default()
 }
+
+#[tokio::test]
+async fn bad_input_is_a_clear_400_and_a_deleted_file_is_not_served() {
+    let c = Clinic::new().await;
+    let id = c.put(&c.doctor, "medical_records", "a.pdf", pdf("a")).await;
+    let long = "x".repeat(65);
+    for path in [
+        "/files?category=bogus".to_string(),
+        format!("/files?folder_id={long}"),
+        "/files?page_size=0".to_string(),
+        "/files?unknown=1".to_string(),
+        "/file-folders?patient_id=".to_string() + &long,
+        "/file-workspaces?module=medicine&extra=1".to_string(),
+    ] {
+        let (status, reply) = c.call(&c.admin, Method::GET, &path, None).await;
+        assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    }
+    let hold = format!("/patients/{}/legal-hold", c.patient);
+    for body in [
+        json!({ "reason": "x" }),
+        json!({}),
+        json!({ "reason": "Counsel request", "until": "never" }),
+    ] {
+        let (status, reply) = c.call(&c.admin, Method::PUT, &hold, Some(body)).await;
+        assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    }
+    let (status, reply) = c.call(&c.admin, Method::GET, &hold, None).await;
+    assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
+    for (who, method) in [(&c.doctor, Method::GET), (&c.nurse, Method::DELETE)] {
+        let (status, reply) = c.call(who, method, &hold, None).await;
+        assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
+    }
+    let (status, reply) = upload(
+        &c.app,
+        &c.doctor,
+        &format!("/file-folders/{}/files", c.folder),
+        "medical_records&extra=1",
+        "b.pdf",
+        pdf("b"),
+    )
+    .await;
+    assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+
+    // Soft-deleted: the admin still lists it among the deleted, but nobody downloads it.
+    let (status, _) = c
+        .call(&c.doctor, Method::DELETE, &format!("/files/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for who in [&c.admin, &c.doctor] {
+        let (status, _, _) = download(&c.app, who, &id).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}
