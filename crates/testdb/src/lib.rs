@@ -10,9 +10,14 @@
 //! so that without it the run shows it as ignored instead of passing, and
 //! calls [`require_pg`], which fails loudly if it was asked to run anyway.
 //!
+//! It also hands out [`ports::free_port`]: ports for servers a test starts
+//! as child processes (see that module for why not the kernel's port 0).
+//!
 //! Panicking is how a test helper reports a broken arrangement, so
 //! `unwrap`/`expect` are allowed here as they are in tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod ports;
 
 use anyhow::Context;
 use diesel::pg::PgConnection;

@@ -50,14 +50,9 @@ impl PlanePorts {
     }
 }
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// A port nobody listens on now, for a server in a child process
+/// (see [`testdb::ports`]).
+pub use testdb::ports::free_port;
 
 impl Pki {
     /// A fresh CA (and an empty CRL).

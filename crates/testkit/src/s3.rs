@@ -10,7 +10,7 @@
 //! test panics; its files live in a temporary folder removed with it.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -65,7 +65,7 @@ impl MotoServer {
         std::fs::write(dir.path().join("secret_access_key"), "  testing-secret  \n")?;
         let mut last = anyhow!("moto did not start");
         for _ in 0..PORT_TRIES {
-            let port = free_port()?;
+            let port = testdb::ports::free_port();
             let log_path = dir.path().join("moto.log");
             let log = std::fs::File::create(&log_path)?;
             let mut child = Command::new("moto_server")
@@ -199,7 +199,3 @@ impl Drop for MotoServer {
     }
 }
 
-/// A loopback port nobody listens on right now.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}

@@ -2,7 +2,6 @@
 //! databases, and the guard that leaves no process behind.
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -34,14 +33,9 @@ pub fn require_server_binaries() {
     }
 }
 
-/// A port free at the time of asking.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// A port nobody listens on now, for a server in a child process
+/// (see [`testdb::ports`]).
+pub use testdb::ports::free_port;
 
 /// A throw-away database for one server of a test: SQLite in the test's
 /// folder, or a new PostgreSQL database (dropped with this value) when

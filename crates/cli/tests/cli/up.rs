@@ -125,16 +125,27 @@ impl Up {
         self.ports.iter().find(|(s, _)| s == service).unwrap().1
     }
 
+    /// The last lines `bulkhead up` and its servers wrote (for a failure).
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join(LOG_FILE)).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
     /// Wait until all four public listeners accept connections.
     pub fn wait_healthy(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(90);
         for (_, port) in self.ports.clone() {
             loop {
-                assert!(self.child.try_wait().is_none(), "bulkhead up exited early");
+                if self.child.try_wait().is_some() {
+                    panic!("bulkhead up exited early; its log:\n{}", self.log_tail());
+                }
                 if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                     break;
                 }
-                assert!(Instant::now() < deadline, "servers did not come up");
+                if Instant::now() >= deadline {
+                    panic!("servers did not come up; the log:\n{}", self.log_tail());
+                }
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
