@@ -224,6 +224,9 @@ impl Application {
         let addr = listener.local_addr()?;
         let metrics = web::Data::new(Metrics::new(service.name(), config.metrics.allow.clone())?);
         let metrics_for_internal = metrics.clone();
+        // A server's own sections serve its internal routes too (dev hands
+        // company release artifacts from its `[releases]` store).
+        let sections_for_internal = own_sections.clone();
         let body_limit = config.server.body_limit_bytes;
         let db_data = web::Data::new(db.clone());
         let keyring_for_background = keyring.clone();
@@ -279,7 +282,13 @@ impl Application {
         }
         let server = http.run();
         tracing::info!(service = %service, %addr, tls = config.public_tls().is_some(), "listening");
-        let (internal, mut tasks) = start_plane(spec, &config, &db, metrics_for_internal, &hub)?;
+        let (internal, mut tasks) = start_plane(
+            spec,
+            &config,
+            &db,
+            (metrics_for_internal, sections_for_internal),
+            &hub,
+        )?;
         // Last, so a failure above leaves no task running.
         if let Some(start) = spec.background {
             tasks.extend(start(&config, &db, keyring_for_background.as_ref())?);
@@ -366,7 +375,7 @@ fn start_plane(
     spec: &'static Spec,
     config: &Config,
     db: &Db,
-    metrics: web::Data<Metrics>,
+    (metrics, sections): (web::Data<Metrics>, Vec<AppDataFn>),
     hub: &web::Data<crate::realtime::Hub>,
 ) -> anyhow::Result<PlaneParts> {
     let plane = &config.plane;
@@ -429,6 +438,11 @@ fn start_plane(
                     .app_data(extract::json_config(body_limit))
                     .app_data(extract::path_config())
                     .app_data(extract::query_config())
+                    .configure(|cfg| {
+                        for register in &sections {
+                            register(cfg);
+                        }
+                    })
                     .wrap(from_fn(middleware::observe))
                     .configure(routes)
             })

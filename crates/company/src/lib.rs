@@ -6,6 +6,7 @@ pub mod anchors;
 pub mod openapi;
 pub mod pages;
 pub mod plane;
+pub mod releases;
 pub mod schema;
 pub mod security_events;
 
@@ -28,6 +29,15 @@ pub enum CompanyPermission {
     /// List the security events of every server.
     #[strum(serialize = "security_events.read")]
     SecurityEventsRead,
+    /// List releases pulled from dev, their signers and approvals.
+    #[strum(serialize = "releases.read")]
+    ReleasesRead,
+    /// Promote a candidate release (first of two people).
+    #[strum(serialize = "releases.promote")]
+    ReleasesPromote,
+    /// Approve a promoted release (second person; company countersigns).
+    #[strum(serialize = "releases.approve")]
+    ReleasesApprove,
 }
 
 impl Permission for CompanyPermission {}
@@ -37,12 +47,18 @@ pub const POLICY: Roles<CompanyPermission> = Roles(&[
     Role {
         name: "admin",
         core: &[C::UsersManage, C::AuditRead],
-        own: &[CompanyPermission::SecurityEventsRead],
+        own: &[
+            CompanyPermission::SecurityEventsRead,
+            CompanyPermission::ReleasesRead,
+        ],
     },
     Role {
         name: "team_lead",
         core: &[],
-        own: &[],
+        own: &[
+            CompanyPermission::ReleasesRead,
+            CompanyPermission::ReleasesApprove,
+        ],
     },
     Role {
         name: "analyst",
@@ -52,7 +68,10 @@ pub const POLICY: Roles<CompanyPermission> = Roles(&[
     Role {
         name: "production",
         core: &[],
-        own: &[],
+        own: &[
+            CompanyPermission::ReleasesRead,
+            CompanyPermission::ReleasesPromote,
+        ],
     },
 ]);
 
@@ -78,7 +97,7 @@ pub static SPEC: Spec = Spec {
     on_start: None,
     internal_routes: Some(internal_routes),
     start_plane: Some(plane::start),
-    sections: &[],
+    sections: &[releases::config::SECTION],
     background: None,
     pages: pages::PAGES,
     tenant_gate: None,
@@ -86,7 +105,8 @@ pub static SPEC: Spec = Spec {
 
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(security_events::http::routes)
-        .configure(anchors::http::routes);
+        .configure(anchors::http::routes)
+        .configure(releases::http::routes);
 }
 
 fn internal_routes(cfg: &mut web::ServiceConfig) {

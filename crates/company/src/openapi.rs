@@ -3,7 +3,16 @@
 use utoipa::{OpenApi, ToSchema};
 
 #[derive(OpenApi)]
-#[openapi(paths(crate::security_events::http::list, crate::anchors::http::list))]
+#[openapi(paths(
+    crate::security_events::http::list,
+    crate::anchors::http::list,
+    crate::releases::http::list,
+    crate::releases::http::get,
+    crate::releases::http::promote,
+    crate::releases::http::approve,
+    crate::releases::http::reject,
+    crate::releases::http::approval_key
+))]
 struct CompanyApi;
 
 /// The company's own routes, for the common document builder.

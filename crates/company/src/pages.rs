@@ -12,7 +12,8 @@ pub const PAGES: Pages = Pages { routes, nav };
 
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::security_events::pages::routes)
-        .configure(crate::anchors::pages::routes);
+        .configure(crate::anchors::pages::routes)
+        .configure(crate::releases::pages::routes);
 }
 
 fn nav(user: &AuthUser) -> Vec<NavLink> {
@@ -22,6 +23,13 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/security-events",
             label: "Security events",
             hint: "failed logins, lockouts, break-the-glass and refusals from every server",
+        });
+    }
+    if user.can(CompanyPermission::ReleasesRead) {
+        nav.push(NavLink {
+            href: "/releases",
+            label: "Releases",
+            hint: "signed builds from dev; promote, approve (two people) or reject",
         });
     }
     if user.can(CorePermission::AuditRead) {

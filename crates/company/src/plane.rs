@@ -1,6 +1,6 @@
 //! Company's plane workers: move company's own security events from its
 //! outbox into the list, and pull dev's events and audit head (dev makes
-//! no outbound call, so company reads from it).
+//! no outbound call, so company reads from it), and dev's releases.
 
 use std::time::Duration;
 
@@ -48,15 +48,24 @@ pub fn start(ctx: PlaneContext, _config: &Config) -> anyhow::Result<Vec<JoinHand
             async move { pull_dev_events(&db, &dev, &hub).await.map(|_| ()) }
         },
     ));
+    let d2 = dev.clone();
     let pull_head = tokio::spawn(every(
         ctx.plane.anchor_interval_secs,
         ctx.db.clone(),
         move |db| {
-            let dev = dev.clone();
+            let dev = d2.clone();
             async move { pull_dev_head(&db, &dev).await }
         },
     ));
-    Ok(vec![own, pull_events, pull_head])
+    let pull_releases = tokio::spawn(every(
+        ctx.plane.outbox_interval_secs,
+        ctx.db.clone(),
+        move |db| {
+            let dev = dev.clone();
+            async move { crate::releases::pull::pull(&db, &dev).await.map(|_| ()) }
+        },
+    ));
+    Ok(vec![own, pull_events, pull_head, pull_releases])
 }
 
 async fn every<F, Fut>(secs: u64, db: Db, job: F)
@@ -89,7 +98,7 @@ pub async fn move_own_events(db: &Db, hub: &common::realtime::Hub) -> ApiResult<
     Ok(n)
 }
 
-fn cursor(conn: &mut DbConn, source: &str) -> ApiResult<i64> {
+pub(crate) fn cursor(conn: &mut DbConn, source: &str) -> ApiResult<i64> {
     Ok(pull_cursors::table
         .filter(pull_cursors::source.eq(source))
         .select(pull_cursors::position)
@@ -98,7 +107,7 @@ fn cursor(conn: &mut DbConn, source: &str) -> ApiResult<i64> {
         .unwrap_or(0))
 }
 
-fn set_cursor(conn: &mut DbConn, source: &str, position: i64) -> ApiResult<()> {
+pub(crate) fn set_cursor(conn: &mut DbConn, source: &str, position: i64) -> ApiResult<()> {
     let n = diesel::update(pull_cursors::table.filter(pull_cursors::source.eq(source)))
         .set(pull_cursors::position.eq(position))
         .execute(conn)?;

@@ -32,3 +32,43 @@ diesel::table! {
         position -> BigInt,
     }
 }
+
+diesel::table! {
+    dev_signing_keys (id) {
+        id -> Text,
+        name -> Text,
+        public_key -> Text,
+        owner_username -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    releases (id) {
+        id -> Text,
+        product -> Text,
+        version -> Text,
+        sha256 -> Text,
+        size -> BigInt,
+        notes -> Text,
+        min_schema_version -> BigInt,
+        signature -> Text,
+        signing_key_id -> Text,
+        signer_username -> Text,
+        dev_created_at -> Timestamp,
+        received_at -> Timestamp,
+        status -> Text,
+        promoted_by -> Nullable<Text>,
+        promoted_by_username -> Nullable<Text>,
+        promoted_at -> Nullable<Timestamp>,
+        approved_by -> Nullable<Text>,
+        approved_by_username -> Nullable<Text>,
+        approved_at -> Nullable<Timestamp>,
+        approval -> Nullable<Text>,
+        countersignature -> Nullable<Text>,
+        rejected_by -> Nullable<Text>,
+        rejected_at -> Nullable<Timestamp>,
+        reject_reason -> Nullable<Text>,
+    }
+}

@@ -2,6 +2,8 @@
 //! that answers and the server that calls. Changing one is a protocol
 //! change: keep fields additive.
 
+pub mod release;
+
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,6 +24,12 @@ pub mod paths {
     pub const HEARTBEAT: &str = "/internal/v1/heartbeat";
     /// owner: a new hospital fetches its first admin (once per certificate).
     pub const PROVISIONING: &str = "/internal/v1/provisioning";
+    /// dev: company pulls the signed releases (offset and limit).
+    pub const DEV_RELEASES: &str = "/internal/v1/releases";
+    /// dev: company downloads a release's artifact (`{id}` replaced).
+    pub const DEV_RELEASE_ARTIFACT: &str = "/internal/v1/releases/{id}/artifact";
+    /// dev: company pulls the developers' signing keys (revocations included).
+    pub const DEV_SIGNING_KEYS: &str = "/internal/v1/signing-keys";
 }
 
 /// One security event as the sender recorded it.

@@ -85,7 +85,8 @@ async fn download(
     db: web::Data<Db>,
     cfg: web::Data<Releases>,
     web: WebUser,
+    origin: common::audit::Origin,
     id: web::Path<String>,
 ) -> PageResult {
-    Ok(artifact_response(&db, &cfg, &web.user, id.into_inner()).await?)
+    Ok(artifact_response(&db, &cfg, &web.user, origin, id.into_inner()).await?)
 }

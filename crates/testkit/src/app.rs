@@ -104,8 +104,9 @@ impl TestApp {
                 );
                 Some(dir)
             }
-            // The dev server's release artifacts likewise.
-            (Service::Dev, _) if given("RELEASES__ROOT").is_none() => {
+            // The dev server's release artifacts likewise, and company's
+            // checked copies of them.
+            (Service::Dev | Service::Company, _) if given("RELEASES__ROOT").is_none() => {
                 let dir = tempfile::Builder::new()
                     .prefix("bulkhead-releases-")
                     .tempdir()?;
@@ -146,8 +147,8 @@ impl TestApp {
         })
     }
 
-    /// The directory of the hospital's local object store (None when the
-    /// test configured its own storage).
+    /// The directory of the hospital's local object store, or of dev's and
+    /// company's release artifacts (None when the test configured its own).
     pub fn objects_dir(&self) -> Option<PathBuf> {
         self.objects.as_ref().map(|d| d.path().to_path_buf())
     }

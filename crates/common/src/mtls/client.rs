@@ -129,6 +129,33 @@ impl PeerClient {
             .await
     }
 
+    /// GET `path` for a byte body (one attempt; the caller streams it with
+    /// `chunk()`): the answer when 2xx, else its error envelope as
+    /// [`PeerError::Status`]. The client's timeout bounds the whole body.
+    pub async fn download(&self, path: &str) -> Result<reqwest::Response, PeerError> {
+        let cid = correlation::current().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(correlation::HEADER, &cid)
+            .send()
+            .await
+            .map_err(|e| PeerError::Transport(error_chain(&e)))?;
+        let status = res.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(res);
+        }
+        let body: serde_json::Value = res.json().await.unwrap_or_default();
+        Err(PeerError::Status {
+            status,
+            code: body["error"]["code"]
+                .as_str()
+                .unwrap_or("UNKNOWN")
+                .to_string(),
+            message: body["error"]["message"].as_str().unwrap_or("").to_string(),
+        })
+    }
+
     async fn with_retries<R: DeserializeOwned>(
         &self,
         build: impl Fn() -> reqwest::RequestBuilder,

@@ -449,9 +449,10 @@ async fn artifact(
     db: web::Data<Db>,
     cfg: web::Data<Releases>,
     user: AuthUser,
+    origin: Origin,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    artifact_response(&db, &cfg, &user, id.into_inner()).await
+    artifact_response(&db, &cfg, &user, origin, id.into_inner()).await
 }
 
 /// A release's artifact as a streamed answer (shared with the pages).
@@ -459,10 +460,42 @@ pub(crate) async fn artifact_response(
     db: &Db,
     cfg: &Releases,
     user: &AuthUser,
+    origin: Origin,
     id: String,
 ) -> ApiResult<HttpResponse> {
     user.require(P::ReleasesRead)?;
-    let row = db.run(move |c| store::find(c, &id)).await?;
+    let (who, role) = (user.id.clone(), user.role.clone());
+    let row = db
+        .write(move |c| {
+            let row = store::find(c, &id)?;
+            downloaded(c, &row, &who, &role, &origin)?;
+            Ok(row)
+        })
+        .await?;
+    stream_artifact(cfg, row).await
+}
+
+/// The audit row of an artifact handed out (to a developer or to company).
+pub(crate) fn downloaded(
+    c: &mut common::db::DbConn,
+    row: &ReleaseRow,
+    actor: &str,
+    role: &str,
+    origin: &Origin,
+) -> ApiResult<()> {
+    let e = common::audit::Event::new(
+        actor,
+        role,
+        "release.download",
+        &format!("release:{}", row.id),
+    )
+    .details(json!({ "product": row.product, "version": row.version, "sha256": row.sha256 }));
+    common::audit::append(c, &e, origin)?;
+    Ok(())
+}
+
+/// A release's artifact as a streamed answer, its hash and signature in headers.
+pub(crate) async fn stream_artifact(cfg: &Releases, row: ReleaseRow) -> ApiResult<HttpResponse> {
     let file = tokio::fs::File::open(cfg.artifact_path(&row.sha256))
         .await
         .map_err(|e| {

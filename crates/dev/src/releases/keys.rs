@@ -314,3 +314,24 @@ async fn revoke(
         .await?;
     Ok(response::ok(key))
 }
+
+/// Every signing key as published to company, with its owner's username.
+pub fn offers(conn: &mut DbConn) -> ApiResult<Vec<contracts::release::SigningKeyOffer>> {
+    let rows: Vec<KeyRow> = signing_keys::table
+        .order((signing_keys::created_at.asc(), signing_keys::id.asc()))
+        .select(KeyRow::as_select())
+        .load(conn)?;
+    let ids: Vec<String> = rows.iter().map(|r| r.owner_id.clone()).collect();
+    let names = usernames(conn, &ids)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| contracts::release::SigningKeyOffer {
+            owner_username: names.get(&r.owner_id).cloned().unwrap_or_default(),
+            id: r.id,
+            name: r.name,
+            public_key: r.public_key,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        })
+        .collect())
+}

@@ -179,3 +179,34 @@ pub fn list(
         .load(conn)?;
     Ok((views(conn, rows)?, total))
 }
+
+/// Releases as offered to company: in the order stored, from `offset`.
+pub fn offers(
+    conn: &mut DbConn,
+    offset: i64,
+    limit: i64,
+) -> ApiResult<Vec<contracts::release::ReleaseOffer>> {
+    let rows: Vec<ReleaseRow> = releases::table
+        .order((releases::created_at.asc(), releases::id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select(ReleaseRow::as_select())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| contracts::release::ReleaseOffer {
+            manifest: super::manifest::Manifest {
+                min_schema_version: r.min_schema_version,
+                notes: r.notes,
+                product: r.product,
+                sha256: r.sha256,
+                size: r.size,
+                version: r.version,
+            },
+            id: r.id,
+            signature: r.signature,
+            signing_key_id: r.signing_key_id,
+            created_at: r.created_at,
+        })
+        .collect())
+}

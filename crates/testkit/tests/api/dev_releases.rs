@@ -12,12 +12,12 @@ use testkit::{
 };
 
 /// A registered key: its id and private key (PKCS#8).
-struct Key {
-    id: String,
-    pkcs8: Vec<u8>,
+pub(crate) struct Key {
+    pub(crate) id: String,
+    pub(crate) pkcs8: Vec<u8>,
 }
 
-async fn register_key(app: &TestApp, token: &str, name: &str) -> Key {
+pub(crate) async fn register_key(app: &TestApp, token: &str, name: &str) -> Key {
     let (pkcs8, public) = generate().unwrap();
     let (status, body) = app
         .api(
@@ -36,7 +36,7 @@ async fn register_key(app: &TestApp, token: &str, name: &str) -> Key {
     }
 }
 
-fn manifest_of(product: &str, version: &str, bytes: &[u8]) -> Manifest {
+pub(crate) fn manifest_of(product: &str, version: &str, bytes: &[u8]) -> Manifest {
     Manifest {
         min_schema_version: 9,
         notes: "Fixes the \"lost\" appointment.\nSecond line.".into(),
@@ -80,7 +80,7 @@ async fn post_release(
 }
 
 /// Upload `body` under manifest `m`, signed by `key` (as `signer`).
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     token: &str,
     m: &Manifest,
@@ -94,7 +94,7 @@ async fn upload(
     post_release(app, Some(token), &q, body).await
 }
 
-async fn security_events(app: &TestApp) -> Vec<SecurityEvent> {
+pub(crate) async fn security_events(app: &TestApp) -> Vec<SecurityEvent> {
     app.db()
         .run(|c| common::security::after(c, 0, 10_000))
         .await

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod chain;
 mod clinical_matrix;
+mod company_releases;
 mod config;
 mod dev_releases;
 mod envelope;

@@ -1,0 +1,2 @@
+DROP TABLE releases;
+DROP TABLE dev_signing_keys;
