@@ -2,7 +2,8 @@
 # Make what compose.yaml mounts, once: ./pki (CA, each server's internal and
 # public certificate, each database's TLS certificate) and ./secrets/<server>/
 # (keys, JWT secret, first admin password, database URL and password, the
-# hospital's master key; mode 0600) and .env (the hospital's tenant id).
+# hospital's master key, company's release-approval key; mode 0600) and
+# .env (the hospital's tenant id).
 # Uses the bulkhead CLI of a release build (BULKHEAD=… to point elsewhere).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -38,6 +39,11 @@ for s in hospital company dev owner; do
     "$s" "$password" "$s" "$s" > "secrets/$s/db-url"
 done
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > secrets/hospital/master-key
+# Company's release-approval key (Ed25519, PKCS#8); hospitals pin its public half.
+"$bulkhead" release keygen --out secrets/company/approval > /dev/null
+mv secrets/company/approval/signing.key secrets/company/approval-key
+mv secrets/company/approval/signing.pub pki/company-approval.pub
+rmdir secrets/company/approval
 random 16 > secrets/hospital/s3-user
 random 32 > secrets/hospital/s3-password
 echo "BULKHEAD_TENANT_ID=$tenant" > .env

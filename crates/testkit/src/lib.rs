@@ -19,6 +19,7 @@ mod database;
 pub mod hospital;
 pub mod mimic;
 pub mod plane;
+pub mod releases;
 mod reply;
 pub mod s3;
 

@@ -77,6 +77,12 @@ fn compose_env(container: &Path, server: &str) -> Vec<(String, String)> {
             .to_string();
         env.push(("TENANCY__TENANT_ID", tenant));
     }
+    if server == "company" {
+        env.push((
+            "RELEASES__APPROVAL_KEY_FILE",
+            path("secrets/company/approval-key"),
+        ));
+    }
     env.into_iter()
         .map(|(k, v)| (format!("{up}__{k}"), v))
         .collect()

@@ -14,7 +14,9 @@ use serde_json::{json, Value};
 use testkit::plane::{Pki, PlanePorts};
 use testkit::{assert_error, assert_ok, Method, Service, StatusCode, TestApp};
 
-use crate::dev_releases::{manifest_of, register_key, security_events, upload, Key};
+use testkit::releases::{manifest_of, publish, register_key, Key};
+
+use crate::dev_releases::security_events;
 use crate::plane::{internal_get, issue_all, start};
 
 /// A company user who may both promote and approve (to show the
@@ -57,11 +59,7 @@ impl World {
 
     /// Upload a signed release on dev; its id there.
     async fn release(&self, key: &Key, version: &str, bytes: &[u8]) -> String {
-        let m = manifest_of("hospital-server", version, bytes);
-        let sig = sign(&key.pkcs8, &m).unwrap();
-        let reply = upload(&self.dev, &self.astro, &m, &key.id, &sig, bytes.to_vec()).await;
-        assert_ok(reply.status, &reply.body, StatusCode::CREATED);
-        reply.body["data"]["id"].as_str().unwrap().to_string()
+        publish(&self.dev, &self.astro, key, version, bytes).await
     }
 
     /// Wait until company lists release `id` and `check` holds for it.

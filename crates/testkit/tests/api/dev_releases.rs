@@ -5,47 +5,12 @@
 //! error, an audit row and a security event, and leaves nothing stored.
 
 use contracts::SecurityEvent;
-use dev::releases::manifest::{b64, generate, sha256_hex, sign, Manifest};
+use dev::releases::manifest::{b64, generate, sign, Manifest};
 use serde_json::{json, Value};
+use testkit::releases::{manifest_of, register_key};
 use testkit::{
     assert_error, assert_ok, spawn, spawn_with, Method, Reply, Service, StatusCode, TestApp,
 };
-
-/// A registered key: its id and private key (PKCS#8).
-pub(crate) struct Key {
-    pub(crate) id: String,
-    pub(crate) pkcs8: Vec<u8>,
-}
-
-pub(crate) async fn register_key(app: &TestApp, token: &str, name: &str) -> Key {
-    let (pkcs8, public) = generate().unwrap();
-    let (status, body) = app
-        .api(
-            Method::POST,
-            "/signing-keys",
-            Some(token),
-            Some(json!({ "name": name, "public_key": b64(&public) })),
-        )
-        .await;
-    assert_ok(status, &body, StatusCode::CREATED);
-    assert_eq!(body["data"]["status"], "active", "{body}");
-    assert_eq!(body["data"]["public_key"], b64(&public), "{body}");
-    Key {
-        id: body["data"]["id"].as_str().unwrap().to_string(),
-        pkcs8,
-    }
-}
-
-pub(crate) fn manifest_of(product: &str, version: &str, bytes: &[u8]) -> Manifest {
-    Manifest {
-        min_schema_version: 9,
-        notes: "Fixes the \"lost\" appointment.\nSecond line.".into(),
-        product: product.into(),
-        sha256: sha256_hex(bytes),
-        size: bytes.len() as i64,
-        version: version.into(),
-    }
-}
 
 fn query_of(m: &Manifest) -> Vec<(String, String)> {
     vec![

@@ -7,6 +7,7 @@ use common::mtls::ServiceIdentity;
 use fantoccini::Locator;
 use testkit::hospital::{add_to_care_team, patient_body, register_patient_id, user_id};
 use testkit::plane::{Pki, PlanePorts};
+use testkit::releases::{publish, register_key};
 use testkit::{spawn, spawn_with, Method, Service, StatusCode, TestApp, STRONG_PASSWORD};
 
 use crate::chrome::Chrome;
@@ -16,8 +17,9 @@ fn screenshot_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots")
 }
 
-/// Hospital and company with the plane on, so break-the-glass reaches company.
-async fn plane_pair(pki: &Pki) -> (TestApp, TestApp) {
+/// Hospital, company and dev with the plane on, so break-the-glass reaches
+/// company and company pulls dev's releases.
+async fn plane_trio(pki: &Pki) -> (TestApp, TestApp, TestApp) {
     pki.issue("company", ServiceIdentity::Company);
     pki.issue("dev", ServiceIdentity::Dev);
     pki.issue("owner", ServiceIdentity::Owner);
@@ -38,15 +40,15 @@ async fn plane_pair(pki: &Pki) -> (TestApp, TestApp) {
     };
     let company = start(Service::Company).await;
     let hospital = start(Service::Hospital).await;
-    (hospital, company)
+    let dev = start(Service::Dev).await;
+    (hospital, company, dev)
 }
 
 /// Every server, every demo role's main task (run by main.rs's harness).
 pub async fn every_role_completes_its_main_task_in_chromium() {
     let pki = Pki::new();
-    let (hospital, company) = plane_pair(&pki).await;
+    let (hospital, company, dev) = plane_trio(&pki).await;
     let owner = spawn(Service::Owner).await;
-    let dev = spawn(Service::Dev).await;
     let shots = screenshot_dir();
     let b = Chrome::start(shots.clone()).await;
 
@@ -79,6 +81,11 @@ pub async fn every_role_completes_its_main_task_in_chromium() {
     )
     .await;
 
+    // A signed release on dev, for company's two-person approval.
+    let astro = dev.login("astro", "dev123456").await;
+    let key = register_key(&dev, &astro, "build-box").await;
+    publish(&dev, &astro, &key, "1.4.0", b"hospital-server 1.4.0 build").await;
+
     let h = hospital.base_url();
     let code = hospital_reception(&b, &h, &off_team).await;
     patient_enrols(&b, &h, &code).await;
@@ -87,6 +94,7 @@ pub async fn every_role_completes_its_main_task_in_chromium() {
     hospital_admin(&b, &h).await;
     security_checks(&b, &h).await;
     company_admin(&b, &company.base_url()).await;
+    company_releases(&b, &company.base_url()).await;
     owner_admin(&b, &owner).await;
     dev_admin(&b, &dev).await;
     for app in [&hospital, &company, &owner, &dev] {
@@ -390,6 +398,38 @@ async fn company_admin(b: &Chrome, c: &str) {
     b.goto(&format!("{c}/audit-anchors")).await;
     b.wait_for_text("Audit-chain heads").await;
     b.check_accessibility("audit anchors").await;
+}
+
+/// A production user promotes the release pulled from dev; a team lead approves it.
+async fn company_releases(b: &Chrome, c: &str) {
+    b.login(c, "production", "production123").await;
+    b.wait_for_text("Your tasks").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        b.goto(&format!("{c}/releases?status=candidate")).await;
+        if b.text().await.contains("1.4.0") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "company never listed dev's release"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    b.check_accessibility("company releases").await;
+    b.shot("company-releases-candidate").await;
+    b.click("form[action$='/promote'] button").await;
+    b.goto(&format!("{c}/releases?status=promoted")).await;
+    b.wait_for_text("1.4.0").await;
+    b.login(c, "teamlead", "teamlead123").await;
+    b.wait_for_text("Your tasks").await;
+    b.goto(&format!("{c}/releases?status=promoted")).await;
+    b.click("form[action$='/approve'] button").await;
+    b.goto(&format!("{c}/releases?status=approved")).await;
+    b.wait_for_text("1.4.0").await;
+    b.wait_for_text("teamlead").await;
+    b.check_accessibility("company releases approved").await;
+    b.shot("company-releases-approved").await;
 }
 
 async fn owner_admin(b: &Chrome, app: &TestApp) {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod client;
+mod company_releases;
 mod dev_pages;
 mod hospital_appointments;
 mod hospital_files;
