@@ -181,6 +181,10 @@ pub struct Approval {
     pub signature: String,
     /// The dev signing key that made it.
     pub signing_key_id: String,
+    /// That key's public half (base64): company vouches for it, so a
+    /// hospital that pins only company's approval key can check the
+    /// developer's signature too.
+    pub signing_public_key: String,
 }
 
 impl Approval {
@@ -318,11 +322,13 @@ mod tests {
             promoted_by: "production".into(),
             release_id: "r1".into(),
             signing_key_id: "k1".into(),
+            signing_public_key: b64(&dev_pub),
         };
         assert_eq!(public_key_of(&company_key).unwrap(), b64(&company_pub));
         let cs = countersign(&company_key, &a).unwrap();
         assert!(verify_approval(&b64(&company_pub), &a, &cs));
         assert!(!verify_approval(&b64(&dev_pub), &a, &cs));
+        assert!(verify(&a.signing_public_key, &a.manifest, &a.signature));
         let text = String::from_utf8(a.canonical()).unwrap();
         assert!(text.starts_with("{\"approved_at\":"), "{text}");
         for change in [
@@ -330,6 +336,7 @@ mod tests {
             |a: &mut Approval| a.manifest.size += 1,
             |a: &mut Approval| a.signature = "AAAA".into(),
             |a: &mut Approval| a.promoted_by = "teamlead".into(),
+            |a: &mut Approval| a.signing_public_key = "AAAA".into(),
         ] {
             let mut other = a.clone();
             change(&mut other);

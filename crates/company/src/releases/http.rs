@@ -373,6 +373,7 @@ pub(crate) async fn approve_release(
         release_id: row.id.clone(),
         signature: row.signature.clone(),
         signing_key_id: row.signing_key_id.clone(),
+        signing_public_key: key.map(|k| k.public_key).unwrap_or_default(),
     };
     let countersignature = contracts::release::countersign(&approval_key, &approval)?;
     let (u, o) = (user.clone(), origin.clone());

@@ -33,7 +33,7 @@ async fn production_promotes_and_a_team_lead_approves_on_the_releases_page() {
     prod.login_ok("production", "production123", "/home").await;
     let home = prod.get("/home").await;
     assert!(home.body.contains("href=\"/releases\""), "{}", home.body);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let page = loop {
         let page = prod.get("/releases").await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
