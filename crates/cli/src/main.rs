@@ -14,6 +14,7 @@ mod keys;
 mod register;
 mod release;
 mod up;
+mod update;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +79,10 @@ enum Command {
         #[command(subcommand)]
         command: release::ReleaseCommand,
     },
+    /// A hospital's update: ask company which release is approved, check both
+    /// signatures (`--check`), and stage the artifact after checking its hash
+    /// (`--stage`).
+    Update(update::UpdateArgs),
     /// Machine baselines for `make bench-http` (bcrypt rate).
     Bench {
         #[command(subcommand)]
@@ -154,6 +159,7 @@ fn main() -> ExitCode {
         Command::Keys { command } => keys::run(command),
         Command::Release { command } => release::run(command),
         Command::RegisterTenant(args) => register::run(*args),
+        Command::Update(args) => update::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -116,5 +116,6 @@ fn internal_routes(cfg: &mut web::ServiceConfig) {
         &[Allowed::AnyHospital, Allowed::Owner, Allowed::Company],
     );
     cfg.configure(security_events::internal::routes)
-        .configure(anchors::internal::routes);
+        .configure(anchors::internal::routes)
+        .configure(releases::internal::routes);
 }

@@ -30,6 +30,10 @@ pub mod paths {
     pub const DEV_RELEASE_ARTIFACT: &str = "/internal/v1/releases/{id}/artifact";
     /// dev: company pulls the developers' signing keys (revocations included).
     pub const DEV_SIGNING_KEYS: &str = "/internal/v1/signing-keys";
+    /// company: hospitals and owner ask which release of a product is approved.
+    pub const APPROVED_RELEASE: &str = "/internal/v1/releases/approved";
+    /// company: hospitals and owner download an approved release's artifact (`{id}` replaced).
+    pub const APPROVED_ARTIFACT: &str = "/internal/v1/approved-releases/{id}/artifact";
 }
 
 /// One security event as the sender recorded it.
@@ -149,6 +153,27 @@ pub struct HealthReport {
     /// not report it).
     #[serde(default)]
     pub files: Option<FilesHealth>,
+    /// Where the hospital stands with the approved release (absent from a
+    /// hospital that does not report it).
+    #[serde(default)]
+    pub update: Option<UpdateHealth>,
+}
+
+/// The hospital's view of the release company approved for it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateHealth {
+    /// `unchecked`, `current`, `available`, `staged`, `verified`, `refused`
+    /// or `unreachable`.
+    pub status: String,
+    /// The version the hospital runs.
+    pub current_version: String,
+    /// The approved version, when one was seen.
+    pub version: Option<String>,
+    /// When the hospital last asked company (UTC).
+    pub checked_at: Option<NaiveDateTime>,
+    /// Why it was refused or could not be checked (a code, no PHI).
+    pub detail: Option<String>,
 }
 
 /// The patient-file store as the hospital sees it: sizes and counts only,

@@ -226,6 +226,58 @@ pub fn verify_approval(
         .is_ok()
 }
 
+/// The release company approved for a product, as hospitals and owner
+/// receive it (`GET` [`crate::paths::APPROVED_RELEASE`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovedRelease {
+    /// What company countersigned.
+    pub approval: Approval,
+    /// Company's countersignature of it (base64).
+    pub countersignature: String,
+}
+
+/// Why an approved release is not trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Untrusted {
+    /// Company's countersignature does not verify against the pinned key.
+    ApprovalInvalid,
+    /// The developer's signature does not verify against the key company vouches for.
+    SignatureInvalid,
+    /// The manifest is out of bounds.
+    ManifestInvalid,
+}
+
+impl Untrusted {
+    /// Its code in errors, health reports and security events.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::ApprovalInvalid => "APPROVAL_INVALID",
+            Self::SignatureInvalid => "SIGNATURE_INVALID",
+            Self::ManifestInvalid => "MANIFEST_INVALID",
+        }
+    }
+}
+
+impl ApprovedRelease {
+    /// Check both signatures: company's countersignature against the key
+    /// the caller pins, then the developer's signature against the key
+    /// company vouches for in the approval.
+    pub fn check(&self, pinned_approval_key: &str) -> Result<(), Untrusted> {
+        if !verify_approval(pinned_approval_key, &self.approval, &self.countersignature) {
+            return Err(Untrusted::ApprovalInvalid);
+        }
+        let a = &self.approval;
+        if a.manifest.check().is_err() {
+            return Err(Untrusted::ManifestInvalid);
+        }
+        if !verify(&a.signing_public_key, &a.manifest, &a.signature) {
+            return Err(Untrusted::SignatureInvalid);
+        }
+        Ok(())
+    }
+}
+
 /// A release as dev offers it to company (`GET` [`crate::paths::DEV_RELEASES`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -307,6 +359,37 @@ mod tests {
         let mut m = manifest();
         m.product = "../x".into();
         assert_eq!(m.check().unwrap_err().0, "product");
+    }
+
+    #[test]
+    fn an_approved_release_checks_both_signatures() {
+        let (dev_key, dev_pub) = generate().unwrap();
+        let (company_key, company_pub) = generate().unwrap();
+        let m = manifest();
+        let approval = Approval {
+            approved_at: "2026-12-06T10:00:00Z".into(),
+            approved_by: "teamlead".into(),
+            signature: sign(&dev_key, &m).unwrap(),
+            manifest: m,
+            promoted_by: "production".into(),
+            release_id: "r1".into(),
+            signing_key_id: "k1".into(),
+            signing_public_key: b64(&dev_pub),
+        };
+        let good = ApprovedRelease {
+            countersignature: countersign(&company_key, &approval).unwrap(),
+            approval,
+        };
+        assert_eq!(good.check(&b64(&company_pub)), Ok(()));
+        assert_eq!(good.check(&b64(&dev_pub)), Err(Untrusted::ApprovalInvalid));
+        // A developer signature company countersigned but that does not verify.
+        let mut bad = good.approval.clone();
+        bad.signature = sign(&company_key, &bad.manifest).unwrap();
+        let bad = ApprovedRelease {
+            countersignature: countersign(&company_key, &bad).unwrap(),
+            approval: bad,
+        };
+        assert_eq!(bad.check(&b64(&company_pub)), Err(Untrusted::SignatureInvalid));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod reencrypt;
 pub mod schema;
 pub mod settings;
 pub mod tenant;
+pub mod updates;
 
 use actix_web::web;
 use common::db::{write_tx, Db, Migrations};
@@ -329,6 +330,7 @@ pub static SPEC: Spec = Spec {
         settings::CLINICAL,
         reencrypt::SECTION,
         files::rules::SECTION,
+        updates::SECTION,
     ],
     background: Some(background),
     pages: pages::PAGES,

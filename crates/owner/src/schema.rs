@@ -60,6 +60,11 @@ diesel::table! {
         files_stored_bytes -> Nullable<BigInt>,
         files_objects -> Nullable<BigInt>,
         files_quota_bytes -> Nullable<BigInt>,
+        update_status -> Nullable<Text>,
+        update_current_version -> Nullable<Text>,
+        update_version -> Nullable<Text>,
+        update_checked_at -> Nullable<Timestamp>,
+        update_detail -> Nullable<Text>,
     }
 }
 

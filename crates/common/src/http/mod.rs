@@ -36,3 +36,30 @@ async fn method_not_allowed(req: actix_web::HttpRequest) -> actix_web::HttpRespo
     }
     res
 }
+
+/// Bytes read from disk per chunk of a streamed file.
+const FILE_CHUNK: usize = 256 * 1024;
+
+/// A file on disk as a response body of `size` bytes, read in 256 KiB
+/// chunks as the client takes them (never held whole in memory).
+pub fn file_body(
+    file: tokio::fs::File,
+    size: u64,
+) -> actix_web::body::SizedStream<
+    impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Unpin,
+> {
+    use tokio::io::AsyncReadExt;
+    let stream = futures_util::stream::unfold(Some(file), |state| async move {
+        let mut file = state?;
+        let mut buf = vec![0u8; FILE_CHUNK];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(bytes::Bytes::from(buf)), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    actix_web::body::SizedStream::new(size, Box::pin(stream))
+}

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod http;
+pub mod internal;
 pub mod pages;
 pub mod pull;
 pub mod scope;

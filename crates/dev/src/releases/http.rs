@@ -12,7 +12,6 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use bytes::Bytes;
 use common::audit::{Origin, Severity};
 use common::auth::AuthUser;
 use common::db::{now, Db};
@@ -22,7 +21,7 @@ use common::{ApiError, ApiResult};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use super::config::Releases;
 use super::manifest::{self, Manifest};
@@ -437,9 +436,6 @@ async fn get(db: web::Data<Db>, user: AuthUser, id: web::Path<String>) -> ApiRes
     Ok(response::ok(view))
 }
 
-/// Bytes read from disk per chunk of a download.
-const CHUNK: usize = 256 * 1024;
-
 #[utoipa::path(get, path = "/releases/{id}/artifact", tag = "releases", security(("bearer" = [])),
     summary = "Download a release's artifact, streamed; its sha256 and signature are in X-Release-Sha256 and X-Release-Signature (releases.read)",
     params(("id" = String, Path, description = "Release id")),
@@ -505,18 +501,6 @@ pub(crate) async fn stream_artifact(cfg: &Releases, row: ReleaseRow) -> ApiResul
                     .into(),
             )
         })?;
-    let stream = futures_util::stream::unfold(Some(file), |state| async move {
-        let mut file = state?;
-        let mut buf = vec![0u8; CHUNK];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<Bytes, std::io::Error>(Bytes::from(buf)), Some(file)))
-            }
-            Err(e) => Some((Err(e), None)),
-        }
-    });
     let size = u64::try_from(row.size).unwrap_or(0);
     Ok(HttpResponse::Ok()
         .content_type("application/octet-stream")
@@ -528,5 +512,5 @@ pub(crate) async fn stream_artifact(cfg: &Releases, row: ReleaseRow) -> ApiResul
         .insert_header(("X-Release-Signature", row.signature.clone()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("X-Content-Type-Options", "nosniff"))
-        .body(actix_web::body::SizedStream::new(size, stream)))
+        .body(common::http::file_body(file, size)))
 }

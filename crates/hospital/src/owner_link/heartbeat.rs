@@ -48,7 +48,11 @@ pub async fn once(
     let t = tenant.clone();
     let (staff, mut health, results) = ctx
         .db
-        .run(move |c| Ok((staff(c, &t)?, health(c, &db)?, commands::unacked(c, &t)?)))
+        .run(move |c| {
+            let mut h = health(c, &db)?;
+            h.update = Some(crate::updates::health(c)?);
+            Ok((staff(c, &t)?, h, commands::unacked(c, &t)?))
+        })
         .await?;
     let acked: Vec<String> = results.iter().map(|r| r.id.clone()).collect();
     health.disk_free_bytes = match ctx.db.sqlite_file() {
@@ -183,6 +187,7 @@ pub fn health(conn: &mut DbConn, db: &Db) -> ApiResult<HealthReport> {
         pool_size: i64::from(size),
         disk_free_bytes: None,
         files: None,
+        update: None,
     })
 }
 

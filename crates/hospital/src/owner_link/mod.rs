@@ -7,7 +7,9 @@
 //! ([`commands`]). On first start it fetches its provisioning (the first
 //! admin, [`provision`]). Owner never calls in. The heartbeat also
 //! reports the patient-file store: its backend, whether it answers, and
-//! the tenant's stored bytes and objects against the plan's quota.
+//! the tenant's stored bytes and objects against the plan's quota, and
+//! where the server stands with the release company approved
+//! ([`crate::updates`]).
 
 pub mod commands;
 pub mod heartbeat;
@@ -31,7 +33,22 @@ pub fn start(ctx: PlaneContext, config: &Config) -> anyhow::Result<Vec<JoinHandl
         ServiceIdentity::Owner,
         Some(ctx.alarms.clone()),
     )?;
+    // The release company approved: asked every `[updates] check_interval_secs`.
+    let updates = crate::updates::load(config)?;
+    let company = PeerClient::new(
+        &ctx.plane,
+        &ctx.trust,
+        ServiceIdentity::Company,
+        Some(ctx.alarms.clone()),
+    )?;
+    let tenant = ctx.identity.tenant().map(str::to_string);
     let mut tasks = common::plane::start_reporting(ctx.clone())?;
+    tasks.push(tokio::spawn(crate::updates::forever(
+        ctx.db.clone(),
+        company,
+        updates,
+        tenant,
+    )));
     tasks.push(tokio::spawn(provision::until_done(
         ctx.clone(),
         owner.clone(),

@@ -102,9 +102,30 @@ pub struct HealthRow {
     pub files_objects: Option<i64>,
     /// The plan's storage quota in bytes.
     pub files_quota_bytes: Option<i64>,
+    /// Release: where the hospital stands (NULL: not reported).
+    pub update_status: Option<String>,
+    /// Release: the version it runs.
+    pub update_current_version: Option<String>,
+    /// Release: the approved version it saw.
+    pub update_version: Option<String>,
+    /// Release: when it last asked company.
+    pub update_checked_at: Option<NaiveDateTime>,
+    /// Release: why refused or unchecked (a code).
+    pub update_detail: Option<String>,
 }
 
 impl HealthRow {
+    /// The release part of the report, if the hospital sent one.
+    pub fn update(&self) -> Option<UpdateView> {
+        Some(UpdateView {
+            status: self.update_status.clone()?,
+            current_version: self.update_current_version.clone().unwrap_or_default(),
+            version: self.update_version.clone(),
+            checked_at: self.update_checked_at,
+            detail: self.update_detail.clone(),
+        })
+    }
+
     /// The file store's part of the report, if the hospital sent one.
     pub fn files(&self, s: &Standing) -> Option<FilesHealth> {
         let (Some(backend), Some(reachable), Some(stored_bytes), Some(objects)) = (
@@ -165,6 +186,24 @@ pub struct FilesHealth {
     /// Why the files make the tenant `degraded`: the store is unreachable,
     /// or usage is at `files_quota_warning_percent` of the quota or more.
     pub warning: Option<String>,
+}
+
+/// Where a hospital stands with the release company approved for it.
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq, Eq)]
+#[schema(as = OwnerUpdateHealth)]
+pub struct UpdateView {
+    /// `unchecked` (no approval key pinned), `current`, `available`,
+    /// `staged`, `verified`, `refused` or `unreachable`.
+    pub status: String,
+    /// The version the hospital runs.
+    pub current_version: String,
+    /// The approved version it saw.
+    pub version: Option<String>,
+    /// When it last asked company (UTC).
+    pub checked_at: Option<NaiveDateTime>,
+    /// Why refused or unchecked: `APPROVAL_INVALID`, `SIGNATURE_INVALID`,
+    /// `ARTIFACT_MISMATCH`, `NO_PINNED_KEY`, `COMPANY_UNREACHABLE`.
+    pub detail: Option<String>,
 }
 
 /// `healthy`, `degraded` or `unreachable`.
@@ -253,6 +292,8 @@ pub struct DatabaseHealth {
     pub disk_free_bytes: Option<i64>,
     /// The patient-file store (none: not reported).
     pub files: Option<FilesHealth>,
+    /// The approved release (none: not reported).
+    pub update: Option<UpdateView>,
 }
 
 impl DatabaseHealth {
@@ -275,9 +316,11 @@ impl DatabaseHealth {
                 pool_size: None,
                 disk_free_bytes: None,
                 files: None,
+                update: None,
             },
             Some(h) => Self {
                 files: h.files(s),
+                update: h.update(),
                 tenant_id: tenant.into(),
                 status,
                 last_heartbeat_at: Some(h.received_at),
@@ -320,6 +363,11 @@ mod tests {
             files_stored_bytes: files.map(|f| f.1),
             files_objects: files.map(|_| 2),
             files_quota_bytes: files.and_then(|f| f.2),
+            update_status: None,
+            update_current_version: None,
+            update_version: None,
+            update_checked_at: None,
+            update_detail: None,
         }
     }
 

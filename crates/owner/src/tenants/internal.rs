@@ -208,6 +208,11 @@ async fn heartbeat(
                 files_stored_bytes: files.map(|f| f.stored_bytes),
                 files_objects: files.map(|f| f.objects),
                 files_quota_bytes: files.and_then(|f| f.quota_bytes),
+                update_status: h.update.as_ref().map(|u| u.status.clone()),
+                update_current_version: h.update.as_ref().map(|u| u.current_version.clone()),
+                update_version: h.update.as_ref().and_then(|u| u.version.clone()),
+                update_checked_at: h.update.as_ref().and_then(|u| u.checked_at),
+                update_detail: h.update.as_ref().and_then(|u| u.detail.clone()),
             };
             health::upsert(c, &report)?;
             store::replace_staff(c, &t2, &hb.staff)?;

@@ -58,6 +58,7 @@ struct DetailPage {
     t: Tenant,
     /// The patient-file store from the last heartbeat.
     files: Option<FilesHealth>,
+    update: Option<health::UpdateView>,
 }
 
 async fn detail(
@@ -69,11 +70,13 @@ async fn detail(
     user.user.require(OwnerPermission::TenantsRead)?;
     let id = id.into_inner();
     let s = standing.get_ref().clone();
-    let (t, files) = db
+    let (t, (files, update)) = db
         .run(move |c| {
             let t = store::find(c, &id, &s)?;
-            let files = health::find(c, &id)?.and_then(|h| h.files(&s));
-            Ok((t, files))
+            let h = health::find(c, &id)?;
+            let files = h.as_ref().and_then(|h| h.files(&s));
+            let update = h.as_ref().and_then(health::HealthRow::update);
+            Ok((t, (files, update)))
         })
         .await?;
     let t = t.ok_or_else(|| ApiError::NotFound("no such tenant".into()))?;
@@ -81,5 +84,6 @@ async fn detail(
         layout: user.layout(&t.name.clone()),
         t,
         files,
+        update,
     })
 }

@@ -31,6 +31,7 @@ mod hospital_phi;
 mod hospital_prescriptions;
 mod hospital_prescriptions_matrix;
 mod hospital_tenants;
+mod hospital_updates;
 mod hospital_validation;
 mod key_rotation;
 mod lockout;

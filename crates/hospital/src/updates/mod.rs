@@ -1,0 +1,377 @@
+//! Updates (issue 15, item 4): the hospital asks company which release of
+//! its product is approved (hospital → company over mTLS; nothing calls
+//! in), checks company's countersignature against the approval key it
+//! pins (`[updates] approval_public_key`) and the developer's signature
+//! against the key company vouches for, and records where it stands —
+//! `current`, `available`, `staged`, `verified`, `refused`, `unreachable`
+//! or `unchecked` (no key pinned) — in `update_state`, which the heartbeat
+//! reports to owner. `bulkhead update --stage` downloads the artifact
+//! through company into `[updates] dir`, checks its size and sha256 against
+//! the signed manifest, and re-checks the staged file (`verified`).
+//! Replacing the binary is the operator's step (docs/operations.md).
+//!
+//! A release that fails a check is refused: `refused` with the reason's
+//! code, and a critical `update.refused` security event (to company), raised
+//! once per release and reason.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use anyhow::{bail, Context};
+use common::audit::Severity;
+use common::config::Config;
+use common::db::{now, Db, DbConn};
+use common::mtls::client::{PeerClient, PeerError};
+use common::security::{self, NewEvent};
+use common::server::{AppDataFn, Section};
+use common::ApiResult;
+use contracts::paths;
+use contracts::release::ApprovedRelease;
+use contracts::UpdateHealth;
+use diesel::prelude::*;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use crate::schema::update_state;
+
+/// The version this binary is.
+pub const CURRENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What a hospital server runs as, for company's approvals.
+pub const DEFAULT_PRODUCT: &str = "hospital-server";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdatesSection {
+    approval_public_key: Option<String>,
+    product: Option<String>,
+    check_interval_secs: Option<u64>,
+    dir: Option<PathBuf>,
+}
+
+/// `[updates]`.
+#[derive(Debug, Clone)]
+pub struct Updates {
+    /// Company's approval key (base64 raw Ed25519), pinned.
+    pub approval_public_key: Option<String>,
+    /// The product whose approvals this server follows.
+    pub product: String,
+    /// How often the server asks company.
+    pub check_interval: Duration,
+    /// Where staged artifacts go (`tmp/` for downloads in progress).
+    pub dir: PathBuf,
+}
+
+/// Read and check `[updates]`.
+pub fn load(config: &Config) -> anyhow::Result<Updates> {
+    let s: UpdatesSection = config.section("updates")?.unwrap_or_default();
+    if let Some(k) = &s.approval_public_key {
+        if contracts::release::decode_public_key(k).is_none() {
+            bail!("updates.approval_public_key must be the base64 of a 32-byte Ed25519 public key");
+        }
+    }
+    let product = s.product.unwrap_or_else(|| DEFAULT_PRODUCT.into());
+    if product.is_empty() || product.len() > 64 {
+        bail!("updates.product must be 1 to 64 characters");
+    }
+    let secs = s.check_interval_secs.unwrap_or(3600);
+    if !(1..=7 * 86_400).contains(&secs) {
+        bail!("updates.check_interval_secs must be between 1 and 604800");
+    }
+    let dir = s.dir.unwrap_or_else(|| {
+        config
+            .database_url()
+            .strip_prefix("sqlite://")
+            .map(Path::new)
+            .and_then(|p| Some(p.parent()?.join(format!("{}-updates", p.file_stem()?.to_string_lossy()))))
+            .unwrap_or_else(|| PathBuf::from("data/hospital/updates"))
+    });
+    Ok(Updates {
+        approval_public_key: s.approval_public_key.map(|k| k.trim().to_string()),
+        product,
+        check_interval: Duration::from_secs(secs),
+        dir,
+    })
+}
+
+fn load_section(config: &Config) -> anyhow::Result<AppDataFn> {
+    let updates = web::Data::new(load(config)?);
+    Ok(Arc::new(move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(updates.clone());
+    }))
+}
+
+/// `[updates]`, as the hospital's spec lists it.
+pub const SECTION: Section = Section {
+    name: "updates",
+    load: load_section,
+};
+
+/// The stored state.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = update_state)]
+#[diesel(treat_none_as_null = true)]
+pub struct StateRow {
+    pub id: i32,
+    pub status: String,
+    pub current_version: String,
+    pub version: Option<String>,
+    pub release_id: Option<String>,
+    pub sha256: Option<String>,
+    pub staged_path: Option<String>,
+    pub detail: Option<String>,
+    pub checked_at: chrono::NaiveDateTime,
+}
+
+impl StateRow {
+    fn health(&self) -> UpdateHealth {
+        UpdateHealth {
+            status: self.status.clone(),
+            current_version: self.current_version.clone(),
+            version: self.version.clone(),
+            checked_at: Some(self.checked_at),
+            detail: self.detail.clone(),
+        }
+    }
+}
+
+/// The stored state, if the server ever checked.
+pub fn read(conn: &mut DbConn) -> ApiResult<Option<StateRow>> {
+    Ok(update_state::table
+        .find(1)
+        .select(StateRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+fn save(conn: &mut DbConn, row: &StateRow) -> ApiResult<()> {
+    let n = diesel::update(update_state::table.find(1))
+        .set(row)
+        .execute(conn)?;
+    if n == 0 {
+        diesel::insert_into(update_state::table)
+            .values(row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// What the heartbeat reports.
+pub fn health(conn: &mut DbConn) -> ApiResult<UpdateHealth> {
+    Ok(match read(conn)? {
+        Some(r) => r.health(),
+        None => UpdateHealth {
+            status: "unchecked".into(),
+            current_version: CURRENT_VERSION.into(),
+            version: None,
+            checked_at: None,
+            detail: None,
+        },
+    })
+}
+
+fn state(status: &str, detail: Option<&str>) -> StateRow {
+    StateRow {
+        id: 1,
+        status: status.into(),
+        current_version: CURRENT_VERSION.into(),
+        version: None,
+        release_id: None,
+        sha256: None,
+        staged_path: None,
+        detail: detail.map(str::to_string),
+        checked_at: now(),
+    }
+}
+
+/// Record `row`; when it is a refusal not recorded before for this
+/// release, raise `update.refused` (critical) in the same transaction.
+async fn record(db: &Db, row: StateRow, tenant: Option<String>) -> anyhow::Result<UpdateHealth> {
+    let health = row.health();
+    db.write(move |c| {
+        let before = read(c)?;
+        let repeated = before.as_ref().is_some_and(|b| {
+            b.status == row.status && b.release_id == row.release_id && b.detail == row.detail
+        });
+        if row.status == "refused" && !repeated {
+            let details = json!({
+                "reason": row.detail, "release": row.release_id,
+                "version": row.version, "sha256": row.sha256,
+            });
+            security::record(
+                c,
+                &NewEvent::new("update.refused", Severity::Critical, "system", tenant.as_deref(), details),
+            )?;
+        }
+        save(c, &row)
+    })
+    .await?;
+    Ok(health)
+}
+
+/// What company approved, checked; `Err` with the state to record when it
+/// is not there, not reachable or not trusted.
+async fn approved(
+    company: &PeerClient,
+    cfg: &Updates,
+) -> Result<ApprovedRelease, StateRow> {
+    let Some(pinned) = &cfg.approval_public_key else {
+        return Err(state("unchecked", Some("NO_PINNED_KEY")));
+    };
+    let r: ApprovedRelease = match company
+        .get(paths::APPROVED_RELEASE, &[("product", cfg.product.clone())])
+        .await
+    {
+        Ok(r) => r,
+        Err(PeerError::Status { status: 404, .. }) => return Err(state("current", None)),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not ask company for the approved release");
+            return Err(state("unreachable", Some("COMPANY_UNREACHABLE")));
+        }
+    };
+    if let Err(why) = r.check(pinned) {
+        let mut row = state("refused", Some(why.code()));
+        row.version = Some(r.approval.manifest.version.clone());
+        row.release_id = Some(r.approval.release_id.clone());
+        row.sha256 = Some(r.approval.manifest.sha256.clone());
+        return Err(row);
+    }
+    Ok(r)
+}
+
+fn staged_path(cfg: &Updates, r: &ApprovedRelease) -> PathBuf {
+    let m = &r.approval.manifest;
+    cfg.dir.join(format!("{}-{}", m.product, m.version))
+}
+
+/// Ask company, check what it answers, record where this server stands.
+pub async fn check(
+    db: &Db,
+    company: &PeerClient,
+    cfg: &Updates,
+    tenant: Option<String>,
+) -> anyhow::Result<UpdateHealth> {
+    let r = match approved(company, cfg).await {
+        Ok(r) => r,
+        Err(row) => return record(db, row, tenant).await,
+    };
+    let m = &r.approval.manifest;
+    let mut row = state("available", None);
+    row.version = Some(m.version.clone());
+    row.release_id = Some(r.approval.release_id.clone());
+    row.sha256 = Some(m.sha256.clone());
+    if m.version == CURRENT_VERSION {
+        row.status = "current".into();
+    } else if let Some(before) = db.run(read).await? {
+        // Staged before and still on disk: keep saying so.
+        let kept = before.release_id == row.release_id
+            && matches!(before.status.as_str(), "staged" | "verified")
+            && before.staged_path.as_deref().is_some_and(|p| Path::new(p).exists());
+        if kept {
+            row.status = before.status;
+            row.staged_path = before.staged_path;
+        }
+    }
+    record(db, row, tenant).await
+}
+
+/// Download the approved artifact through company into `[updates] dir`,
+/// check it against the signed manifest, then check the staged file again.
+pub async fn stage(
+    db: &Db,
+    company: &PeerClient,
+    cfg: &Updates,
+    tenant: Option<String>,
+) -> anyhow::Result<UpdateHealth> {
+    let r = match approved(company, cfg).await {
+        Ok(r) => r,
+        Err(row) => return record(db, row, tenant).await,
+    };
+    let m = r.approval.manifest.clone();
+    let mut row = state("staged", None);
+    row.version = Some(m.version.clone());
+    row.release_id = Some(r.approval.release_id.clone());
+    row.sha256 = Some(m.sha256.clone());
+    if m.version == CURRENT_VERSION {
+        row.status = "current".into();
+        return record(db, row, tenant).await;
+    }
+    let dest = staged_path(cfg, &r);
+    let tmp_dir = cfg.dir.join("tmp");
+    tokio::fs::create_dir_all(&tmp_dir)
+        .await
+        .with_context(|| format!("creating {}", tmp_dir.display()))?;
+    let tmp = tmp_dir.join(format!("{}.part", uuid::Uuid::new_v4()));
+    let path = paths::APPROVED_ARTIFACT.replace("{id}", &r.approval.release_id);
+    let mut res = match company.download(&path).await {
+        Ok(res) => res,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not download the approved release");
+            let mut row = row;
+            row.status = "unreachable".into();
+            row.detail = Some("COMPANY_UNREACHABLE".into());
+            return record(db, row, tenant).await;
+        }
+    };
+    let declared = u64::try_from(m.size).unwrap_or(0);
+    let received = async {
+        let mut file = tokio::fs::File::create(&tmp).await?;
+        let mut seen: u64 = 0;
+        while let Some(chunk) = res.chunk().await.map_err(std::io::Error::other)? {
+            seen = seen.saturating_add(chunk.len() as u64);
+            if seen > declared {
+                return Ok::<u64, std::io::Error>(seen);
+            }
+            file.write_all(&chunk).await?;
+        }
+        file.sync_all().await?;
+        Ok(seen)
+    }
+    .await;
+    let seen = match received {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(anyhow::anyhow!("downloading the release: {e}"));
+        }
+    };
+    let hashed = {
+        let t = tmp.clone();
+        tokio::task::spawn_blocking(move || contracts::release::sha256_file(&t)).await??
+    };
+    if seen != declared || hashed.0 != m.sha256 {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        row.status = "refused".into();
+        row.detail = Some("ARTIFACT_MISMATCH".into());
+        return record(db, row, tenant).await;
+    }
+    tokio::fs::rename(&tmp, &dest)
+        .await
+        .with_context(|| format!("moving the release to {}", dest.display()))?;
+    row.staged_path = Some(dest.display().to_string());
+    record(db, row.clone(), tenant.clone()).await?;
+    // Verified: the staged file, read back, is the signed one.
+    let d = dest.clone();
+    let again = tokio::task::spawn_blocking(move || contracts::release::sha256_file(&d)).await??;
+    if again.0 == m.sha256 && again.1 == declared {
+        row.status = "verified".into();
+    } else {
+        row.status = "refused".into();
+        row.detail = Some("ARTIFACT_MISMATCH".into());
+    }
+    record(db, row, tenant).await
+}
+
+/// The periodic check, every `[updates] check_interval_secs`.
+pub async fn forever(db: Db, company: PeerClient, cfg: Updates, tenant: Option<String>) {
+    let mut tick = tokio::time::interval(cfg.check_interval);
+    loop {
+        tick.tick().await;
+        if let Err(e) = check(&db, &company, &cfg, tenant.clone()).await {
+            tracing::warn!(error = %e, "the update check failed; will retry");
+        }
+    }
+}

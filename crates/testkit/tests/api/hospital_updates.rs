@@ -1,0 +1,288 @@
+//! Hospitals and releases (issue 15, item 4): a hospital asks company which
+//! release is approved, checks company's countersignature against the key
+//! it pins and the developer's signature against the key company vouches
+//! for, stages the artifact after checking its hash, and reports where it
+//! stands to owner. A wrong pin, a tampered artifact or a release nobody
+//! approved is refused (or never offered) and raised.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::config::{Config, DEMO_TENANT_ID};
+use common::mtls::client::PeerClient;
+use common::mtls::{ServiceIdentity, Trust};
+use hospital::updates::{self, Updates};
+use serde_json::Value;
+use testkit::plane::{Pki, PlanePorts};
+use testkit::releases::{publish, register_key};
+use testkit::{assert_error, assert_ok, Method, Service, StatusCode, TestApp};
+
+use crate::plane::{internal_get, issue_all, start};
+
+struct World {
+    pki: Pki,
+    ports: PlanePorts,
+    company: TestApp,
+    dev: TestApp,
+    owner: TestApp,
+    hospital: TestApp,
+    approval_key: String,
+    updates_dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn new() -> Self {
+        let pki = Pki::new();
+        issue_all(&pki);
+        let ports = PlanePorts::free();
+        let company = start(Service::Company, &pki, &ports, &[]).await;
+        let dev = start(Service::Dev, &pki, &ports, &[]).await;
+        let owner = start(Service::Owner, &pki, &ports, &[]).await;
+        let production = company.login("production", "production123").await;
+        let (status, key) = company
+            .api(Method::GET, "/release-approval-key", Some(&production), None)
+            .await;
+        assert_ok(status, &key, StatusCode::OK);
+        let approval_key = key["data"]["public_key"].as_str().unwrap().to_string();
+        let updates_dir = tempfile::tempdir().unwrap();
+        let dir = updates_dir.path().display().to_string();
+        let hospital = start(
+            Service::Hospital,
+            &pki,
+            &ports,
+            &[
+                ("HOSPITAL__UPDATES__APPROVAL_PUBLIC_KEY", approval_key.as_str()),
+                ("HOSPITAL__UPDATES__CHECK_INTERVAL_SECS", "1"),
+                ("HOSPITAL__UPDATES__DIR", dir.as_str()),
+            ],
+        )
+        .await;
+        Self {
+            pki,
+            ports,
+            company,
+            dev,
+            owner,
+            hospital,
+            approval_key,
+            updates_dir,
+        }
+    }
+
+    /// Publish `version` on dev, promote and approve it on company; its id.
+    async fn approved(&self, version: &str, bytes: &[u8]) -> String {
+        let astro = self.dev.login("astro", "dev123456").await;
+        let key = register_key(&self.dev, &astro, &format!("key {version}")).await;
+        let id = publish(&self.dev, &astro, &key, version, bytes).await;
+        let production = self.company.login("production", "production123").await;
+        let teamlead = self.company.login("teamlead", "teamlead123").await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = self
+                .company
+                .api(Method::POST, &format!("/releases/{id}/promote"), Some(&production), None)
+                .await;
+            if status == StatusCode::OK {
+                break;
+            }
+            assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+            assert!(Instant::now() < deadline, "company never pulled {id}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let (status, body) = self
+            .company
+            .api(Method::POST, &format!("/releases/{id}/approve"), Some(&teamlead), None)
+            .await;
+        assert_ok(status, &body, StatusCode::OK);
+        id
+    }
+
+    /// The hospital's own mTLS client for company, and `[updates]` with `pin`.
+    fn client_and_config(&self, pin: &str, dir: &std::path::Path) -> (PeerClient, Updates) {
+        let mut env: HashMap<String, String> = self
+            .pki
+            .plane_env(Service::Hospital, "hospital", &self.ports)
+            .into_iter()
+            .collect();
+        env.insert("HOSPITAL__DEMO".into(), "true".into());
+        env.insert("HOSPITAL__UPDATES__APPROVAL_PUBLIC_KEY".into(), pin.into());
+        env.insert("HOSPITAL__UPDATES__DIR".into(), dir.display().to_string());
+        let cfg = Config::load_with_env(Service::Hospital, None, env).unwrap();
+        let trust = Trust::load(&cfg.plane, None).unwrap();
+        let client = PeerClient::new(&cfg.plane, &trust, ServiceIdentity::Company, None).unwrap();
+        (client, updates::load(&cfg).unwrap())
+    }
+
+    async fn state(&self) -> Option<updates::StateRow> {
+        self.hospital.db().run(updates::read).await.unwrap()
+    }
+
+    /// Wait until the hospital's own periodic check records `status`.
+    async fn wait_state(&self, status: &str) -> updates::StateRow {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(s) = self.state().await {
+                if s.status == status {
+                    return s;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the hospital never recorded {status}: {:?}",
+                self.state().await
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Wait until owner shows the tenant's release as `status`.
+    async fn owner_sees(&self, status: &str) -> Value {
+        let token = self.owner.admin_token().await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (code, body) = self
+                .owner
+                .api(
+                    Method::GET,
+                    &format!("/tenants/{DEMO_TENANT_ID}/database-health"),
+                    Some(&token),
+                    None,
+                )
+                .await;
+            assert_ok(code, &body, StatusCode::OK);
+            if body["data"]["update"]["status"] == status {
+                return body["data"]["update"].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "owner never showed the release as {status}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
+
+fn artifact(version: &str) -> Vec<u8> {
+    let mut b = format!("hospital-server {version}\n").into_bytes();
+    b.extend((0..200_000u32).map(|i| (i % 253) as u8));
+    b
+}
+
+async fn refused_events(app: &TestApp) -> Vec<contracts::SecurityEvent> {
+    app.db()
+        .run(|c| common::security::after(c, 0, 10_000))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "update.refused")
+        .collect()
+}
+
+#[tokio::test]
+async fn a_hospital_sees_checks_and_stages_the_approved_release_and_owner_shows_it() {
+    let w = World::new().await;
+    // Nothing approved yet: current.
+    let s = w.wait_state("current").await;
+    assert_eq!(s.current_version, updates::CURRENT_VERSION);
+    assert_eq!(s.version, None);
+    w.owner_sees("current").await;
+
+    // A release promoted but not approved is never offered.
+    let astro = w.dev.login("astro", "dev123456").await;
+    let key = register_key(&w.dev, &astro, "laptop").await;
+    let pending = publish(&w.dev, &astro, &key, "8.0.0", &artifact("8.0.0")).await;
+    let client = w.pki.client(Some("hospital"));
+    let path = contracts::paths::APPROVED_ARTIFACT.replace("{id}", &pending);
+    let (status, body) = internal_get(&client, w.ports.company, &path).await.unwrap();
+    assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+
+    let bytes = artifact("9.1.0");
+    let id = w.approved("9.1.0", &bytes).await;
+    let s = w.wait_state("available").await;
+    assert_eq!(s.version.as_deref(), Some("9.1.0"));
+    assert_eq!(s.release_id.as_deref(), Some(id.as_str()));
+    let shown = w.owner_sees("available").await;
+    assert_eq!(shown["version"], "9.1.0");
+    assert_eq!(shown["current_version"], updates::CURRENT_VERSION);
+
+    // Staging: downloaded through company, hash checked, verified.
+    let dir = tempfile::tempdir().unwrap();
+    let (company, cfg) = w.client_and_config(&w.approval_key, dir.path());
+    let h = updates::stage(&w.hospital.db(), &company, &cfg, None).await.unwrap();
+    assert_eq!(h.status, "verified", "{h:?}");
+    let staged = dir.path().join("hospital-server-9.1.0");
+    assert_eq!(std::fs::read(&staged).unwrap(), bytes);
+    // The periodic check keeps saying verified while the file is there.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(w.state().await.unwrap().status, "verified");
+    w.owner_sees("verified").await;
+    // Company audited the hospital's download.
+    let rows = w.company.audit_rows().await;
+    assert!(rows.iter().any(|r| r.action == "release.download"
+        && r.resource == format!("release:{id}")
+        && r.actor.starts_with("spiffe://bulkhead/hospital/")));
+    drop(w.updates_dir);
+}
+
+#[tokio::test]
+async fn a_wrong_pin_or_a_tampered_artifact_is_refused_and_raised() {
+    let w = World::new().await;
+    let bytes = artifact("9.2.0");
+    w.approved("9.2.0", &bytes).await;
+    w.wait_state("available").await;
+
+    // Pinned to another key: company's countersignature does not verify.
+    let dir = tempfile::tempdir().unwrap();
+    let (other_pin, _) = {
+        let (_, public) = contracts::release::generate().unwrap();
+        (contracts::release::b64(&public), ())
+    };
+    let (company, cfg) = w.client_and_config(&other_pin, dir.path());
+    let db = w.hospital.db();
+    let h = updates::check(&db, &company, &cfg, None).await.unwrap();
+    assert_eq!(h.status, "refused");
+    assert_eq!(h.detail.as_deref(), Some("APPROVAL_INVALID"));
+    // Raised once, not at every check.
+    updates::check(&db, &company, &cfg, None).await.unwrap();
+    let raised = refused_events(&w.hospital).await;
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert_eq!(raised[0].severity, "critical");
+    assert_eq!(raised[0].details["reason"], "APPROVAL_INVALID");
+    let h = updates::stage(&db, &company, &cfg, None).await.unwrap();
+    assert_eq!(h.status, "refused");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing staged");
+
+    // A byte flipped in company's copy: the hash check refuses it.
+    let sha = contracts::release::sha256_hex(&bytes);
+    let on_company = w.company.objects_dir().unwrap().join("sha256").join(&sha);
+    let mut stored = std::fs::read(&on_company).unwrap();
+    stored[5000] ^= 0x40;
+    std::fs::write(&on_company, &stored).unwrap();
+    let (company, cfg) = w.client_and_config(&w.approval_key, dir.path());
+    let h = updates::stage(&db, &company, &cfg, None).await.unwrap();
+    assert_eq!(h.status, "refused");
+    assert_eq!(h.detail.as_deref(), Some("ARTIFACT_MISMATCH"));
+    assert!(!dir.path().join("hospital-server-9.2.0").exists());
+    assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    let raised = refused_events(&w.hospital).await;
+    assert!(raised.iter().any(|e| e.details["reason"] == "ARTIFACT_MISMATCH"), "{raised:?}");
+
+    // Only hospitals and owner ask company; dev and company itself are refused.
+    for name in ["dev", "company"] {
+        let client = w.pki.client(Some(name));
+        let path = format!("{}?product=hospital-server", contracts::paths::APPROVED_RELEASE);
+        if let Some((status, body)) = internal_get(&client, w.ports.company, &path).await {
+            assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+        }
+    }
+    let client = w.pki.client(Some("owner"));
+    for q in ["", "?product=", "?product=x&y=1"] {
+        let path = format!("{}{q}", contracts::paths::APPROVED_RELEASE);
+        let (status, body) = internal_get(&client, w.ports.company, &path).await.unwrap();
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    }
+    let path = format!("{}?product=hospital-server", contracts::paths::APPROVED_RELEASE);
+    let (status, body) = internal_get(&client, w.ports.company, &path).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["approval"]["manifest"]["version"], "9.2.0");
+}
