@@ -86,6 +86,13 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    // The demo's release-approval key: company signs approvals with it, the
+    // demo hospitals pin its public half (unless the environment says otherwise).
+    let approval = if args.demo {
+        Some(demo_approval_key(&args.certs_dir)?)
+    } else {
+        None
+    };
     let mut running: Vec<Running> = Vec::new();
     for service in Service::ALL {
         let config_file = args
@@ -111,6 +118,9 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         if args.demo {
             cmd.arg("--demo");
         }
+        if let Some(a) = &approval {
+            a.apply(service, &mut cmd);
+        }
         cmd.stdin(Stdio::null()).kill_on_drop(true);
         let child = cmd
             .spawn()
@@ -122,7 +132,13 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
             child,
         });
         if args.demo && service == Service::Hospital {
-            let second = match second_hospital(&args, &cfg, &binary, config_file.as_deref()) {
+            let second = match second_hospital(
+                &args,
+                &cfg,
+                &binary,
+                config_file.as_deref(),
+                approval.as_ref(),
+            ) {
                 Ok(r) => r,
                 Err(e) => {
                     stop_all(&mut running).await;
@@ -168,6 +184,7 @@ fn second_hospital(
     first: &Config,
     binary: &std::path::Path,
     config_file: Option<&std::path::Path>,
+    approval: Option<&DemoApproval>,
 ) -> anyhow::Result<Running> {
     let url = match &args.second_hospital_db {
         Some(u) => u.clone(),
@@ -192,9 +209,11 @@ fn second_hospital(
             common::config::DEMO_TENANT2_ID,
         )
         .env("HOSPITAL__PLANE__CERT", &cert)
-        .env("HOSPITAL__PLANE__KEY", &key)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
+        .env("HOSPITAL__PLANE__KEY", &key);
+    if let Some(a) = approval {
+        a.apply(Service::Hospital, &mut cmd);
+    }
+    cmd.stdin(Stdio::null()).kill_on_drop(true);
     let child = cmd
         .spawn()
         .with_context(|| format!("starting the second hospital ({})", binary.display()))?;
@@ -324,4 +343,49 @@ fn print_banner(running: &[Running], demo: bool) {
     }
     println!();
     println!("Press Ctrl-C to stop them all.");
+}
+
+/// The demo's release-approval key pair: company's private key file and
+/// its public half, which the demo hospitals pin.
+struct DemoApproval {
+    key_file: PathBuf,
+    public_key: String,
+}
+
+impl DemoApproval {
+    /// Hand it to `service`, unless the environment already names one.
+    fn apply(&self, service: Service, cmd: &mut Command) {
+        let (var, value) = match service {
+            Service::Company => (
+                "COMPANY__RELEASES__APPROVAL_KEY_FILE",
+                self.key_file.display().to_string(),
+            ),
+            Service::Hospital => (
+                "HOSPITAL__UPDATES__APPROVAL_PUBLIC_KEY",
+                self.public_key.clone(),
+            ),
+            Service::Dev | Service::Owner => return,
+        };
+        if std::env::var_os(var).is_none() {
+            cmd.env(var, value);
+        }
+    }
+}
+
+/// `<certs>/company-approval.key`, made once (mode 0600, never replaced).
+fn demo_approval_key(certs_dir: &std::path::Path) -> anyhow::Result<DemoApproval> {
+    use common::fsutil::{write_atomic, Access, Existing};
+    let key_file = certs_dir.join("company-approval.key");
+    if !key_file.exists() {
+        let (key, _) = contracts::release::generate()?;
+        write_atomic(&key_file, &key, Access::Private, Existing::Keep)
+            .context("writing the demo release-approval key")?;
+    }
+    let key =
+        std::fs::read(&key_file).with_context(|| format!("reading {}", key_file.display()))?;
+    Ok(DemoApproval {
+        public_key: contracts::release::public_key_of(&key)
+            .with_context(|| format!("{}", key_file.display()))?,
+        key_file,
+    })
 }

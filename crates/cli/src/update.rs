@@ -69,15 +69,15 @@ pub fn run(a: &UpdateArgs) -> anyhow::Result<ExitCode> {
         let state = db
             .conn()
             .map_err(|e| anyhow::anyhow!("{e}"))
-            .and_then(|mut c| hospital::updates::read(&mut c).map_err(|e| anyhow::anyhow!("{e}")))?;
+            .and_then(|mut c| {
+                hospital::updates::read(&mut c).map_err(|e| anyhow::anyhow!("{e}"))
+            })?;
         if let Some(path) = state.and_then(|s| s.staged_path) {
             println!("staged at {path}: stop the server, replace its binary with it, start it");
         }
     }
-    Ok(
-        match health.status.as_str() {
-            "current" | "available" | "staged" | "verified" => ExitCode::SUCCESS,
-            _ => ExitCode::from(1),
-        },
-    )
+    Ok(match health.status.as_str() {
+        "current" | "available" | "staged" | "verified" => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
 }

@@ -389,7 +389,10 @@ mod tests {
             countersignature: countersign(&company_key, &bad).unwrap(),
             approval: bad,
         };
-        assert_eq!(bad.check(&b64(&company_pub)), Err(Untrusted::SignatureInvalid));
+        assert_eq!(
+            bad.check(&b64(&company_pub)),
+            Err(Untrusted::SignatureInvalid)
+        );
     }
 
     #[test]

@@ -25,3 +25,4 @@ mod servers;
 mod support;
 mod tenants;
 mod up;
+mod update;

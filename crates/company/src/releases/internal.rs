@@ -82,8 +82,15 @@ async fn artifact(
             if row.status != status::APPROVED {
                 return Err(ApiError::NotFound("no such approved release".into()));
             }
-            let e = Event::new(&who, "service", "release.download", &format!("release:{}", row.id))
-                .details(json!({ "product": row.product, "version": row.version, "sha256": row.sha256 }));
+            let e = Event::new(
+                &who,
+                "service",
+                "release.download",
+                &format!("release:{}", row.id),
+            )
+            .details(
+                json!({ "product": row.product, "version": row.version, "sha256": row.sha256 }),
+            );
             audit::append(c, &e, &origin)?;
             Ok(row)
         })
@@ -98,5 +105,8 @@ async fn artifact(
         .content_type("application/octet-stream")
         .insert_header(("X-Release-Sha256", row.sha256.clone()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(common::http::file_body(file, u64::try_from(row.size).unwrap_or(0))))
+        .body(common::http::file_body(
+            file,
+            u64::try_from(row.size).unwrap_or(0),
+        )))
 }

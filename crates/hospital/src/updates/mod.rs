@@ -86,7 +86,12 @@ pub fn load(config: &Config) -> anyhow::Result<Updates> {
             .database_url()
             .strip_prefix("sqlite://")
             .map(Path::new)
-            .and_then(|p| Some(p.parent()?.join(format!("{}-updates", p.file_stem()?.to_string_lossy()))))
+            .and_then(|p| {
+                Some(
+                    p.parent()?
+                        .join(format!("{}-updates", p.file_stem()?.to_string_lossy())),
+                )
+            })
             .unwrap_or_else(|| PathBuf::from("data/hospital/updates"))
     });
     Ok(Updates {
@@ -203,7 +208,13 @@ async fn record(db: &Db, row: StateRow, tenant: Option<String>) -> anyhow::Resul
             });
             security::record(
                 c,
-                &NewEvent::new("update.refused", Severity::Critical, "system", tenant.as_deref(), details),
+                &NewEvent::new(
+                    "update.refused",
+                    Severity::Critical,
+                    "system",
+                    tenant.as_deref(),
+                    details,
+                ),
             )?;
         }
         save(c, &row)
@@ -214,10 +225,7 @@ async fn record(db: &Db, row: StateRow, tenant: Option<String>) -> anyhow::Resul
 
 /// What company approved, checked; `Err` with the state to record when it
 /// is not there, not reachable or not trusted.
-async fn approved(
-    company: &PeerClient,
-    cfg: &Updates,
-) -> Result<ApprovedRelease, StateRow> {
+async fn approved(company: &PeerClient, cfg: &Updates) -> Result<ApprovedRelease, StateRow> {
     let Some(pinned) = &cfg.approval_public_key else {
         return Err(state("unchecked", Some("NO_PINNED_KEY")));
     };
@@ -269,7 +277,10 @@ pub async fn check(
         // Staged before and still on disk: keep saying so.
         let kept = before.release_id == row.release_id
             && matches!(before.status.as_str(), "staged" | "verified")
-            && before.staged_path.as_deref().is_some_and(|p| Path::new(p).exists());
+            && before
+                .staged_path
+                .as_deref()
+                .is_some_and(|p| Path::new(p).exists());
         if kept {
             row.status = before.status;
             row.staged_path = before.staged_path;

@@ -40,7 +40,12 @@ impl World {
         let owner = start(Service::Owner, &pki, &ports, &[]).await;
         let production = company.login("production", "production123").await;
         let (status, key) = company
-            .api(Method::GET, "/release-approval-key", Some(&production), None)
+            .api(
+                Method::GET,
+                "/release-approval-key",
+                Some(&production),
+                None,
+            )
             .await;
         assert_ok(status, &key, StatusCode::OK);
         let approval_key = key["data"]["public_key"].as_str().unwrap().to_string();
@@ -51,7 +56,10 @@ impl World {
             &pki,
             &ports,
             &[
-                ("HOSPITAL__UPDATES__APPROVAL_PUBLIC_KEY", approval_key.as_str()),
+                (
+                    "HOSPITAL__UPDATES__APPROVAL_PUBLIC_KEY",
+                    approval_key.as_str(),
+                ),
                 ("HOSPITAL__UPDATES__CHECK_INTERVAL_SECS", "1"),
                 ("HOSPITAL__UPDATES__DIR", dir.as_str()),
             ],
@@ -80,7 +88,12 @@ impl World {
         loop {
             let (status, body) = self
                 .company
-                .api(Method::POST, &format!("/releases/{id}/promote"), Some(&production), None)
+                .api(
+                    Method::POST,
+                    &format!("/releases/{id}/promote"),
+                    Some(&production),
+                    None,
+                )
                 .await;
             if status == StatusCode::OK {
                 break;
@@ -91,7 +104,12 @@ impl World {
         }
         let (status, body) = self
             .company
-            .api(Method::POST, &format!("/releases/{id}/approve"), Some(&teamlead), None)
+            .api(
+                Method::POST,
+                &format!("/releases/{id}/approve"),
+                Some(&teamlead),
+                None,
+            )
             .await;
         assert_ok(status, &body, StatusCode::OK);
         id
@@ -208,7 +226,9 @@ async fn a_hospital_sees_checks_and_stages_the_approved_release_and_owner_shows_
     // Staging: downloaded through company, hash checked, verified.
     let dir = tempfile::tempdir().unwrap();
     let (company, cfg) = w.client_and_config(&w.approval_key, dir.path());
-    let h = updates::stage(&w.hospital.db(), &company, &cfg, None).await.unwrap();
+    let h = updates::stage(&w.hospital.db(), &company, &cfg, None)
+        .await
+        .unwrap();
     assert_eq!(h.status, "verified", "{h:?}");
     let staged = dir.path().join("hospital-server-9.1.0");
     assert_eq!(std::fs::read(&staged).unwrap(), bytes);
@@ -250,7 +270,11 @@ async fn a_wrong_pin_or_a_tampered_artifact_is_refused_and_raised() {
     assert_eq!(raised[0].details["reason"], "APPROVAL_INVALID");
     let h = updates::stage(&db, &company, &cfg, None).await.unwrap();
     assert_eq!(h.status, "refused");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing staged");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing staged"
+    );
 
     // A byte flipped in company's copy: the hash check refuses it.
     let sha = contracts::release::sha256_hex(&bytes);
@@ -263,14 +287,25 @@ async fn a_wrong_pin_or_a_tampered_artifact_is_refused_and_raised() {
     assert_eq!(h.status, "refused");
     assert_eq!(h.detail.as_deref(), Some("ARTIFACT_MISMATCH"));
     assert!(!dir.path().join("hospital-server-9.2.0").exists());
-    assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
     let raised = refused_events(&w.hospital).await;
-    assert!(raised.iter().any(|e| e.details["reason"] == "ARTIFACT_MISMATCH"), "{raised:?}");
+    assert!(
+        raised
+            .iter()
+            .any(|e| e.details["reason"] == "ARTIFACT_MISMATCH"),
+        "{raised:?}"
+    );
 
     // Only hospitals and owner ask company; dev and company itself are refused.
     for name in ["dev", "company"] {
         let client = w.pki.client(Some(name));
-        let path = format!("{}?product=hospital-server", contracts::paths::APPROVED_RELEASE);
+        let path = format!(
+            "{}?product=hospital-server",
+            contracts::paths::APPROVED_RELEASE
+        );
         if let Some((status, body)) = internal_get(&client, w.ports.company, &path).await {
             assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
         }
@@ -281,7 +316,10 @@ async fn a_wrong_pin_or_a_tampered_artifact_is_refused_and_raised() {
         let (status, body) = internal_get(&client, w.ports.company, &path).await.unwrap();
         assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     }
-    let path = format!("{}?product=hospital-server", contracts::paths::APPROVED_RELEASE);
+    let path = format!(
+        "{}?product=hospital-server",
+        contracts::paths::APPROVED_RELEASE
+    );
     let (status, body) = internal_get(&client, w.ports.company, &path).await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["approval"]["manifest"]["version"], "9.2.0");
