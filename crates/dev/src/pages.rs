@@ -1,19 +1,25 @@
 //! The dev server's pages: the releases with their signers (download from
-//! the page) and the signing keys, active and revoked — through the API's
-//! queries and permissions.
+//! the page) and the signing keys, active and revoked — register one's own
+//! public key, revoke one's own (an admin: any) — through the API's
+//! functions, queries and rules. A refused action shows the page again
+//! with the reason.
 
-use actix_web::web;
+use actix_web::http::StatusCode;
+use actix_web::{web, ResponseError};
 use askama::Template;
 use common::auth::AuthUser;
 use common::db::Db;
 use common::response::Page;
 use common::web::pager::Pager;
-use common::web::{html, Layout, NavLink, PageResult, Pages, WebUser};
+use common::web::render::html_status;
+use common::web::{redirect, Layout, NavLink, PageResult, Pages, WebUser};
+use common::ApiError;
 use serde::Deserialize;
 
 use crate::releases::config::Releases;
 use crate::releases::http::artifact_response;
-use crate::releases::keys::{list_keys, require_reader, KeyQuery, KeyView};
+use crate::releases::keys::{list_keys, register_key, revoke_key, KeyQuery, KeyView, NewKey};
+use crate::releases::scope;
 use crate::releases::store::{self, ReleaseQuery, ReleaseView};
 use crate::DevPermission as P;
 
@@ -22,7 +28,9 @@ pub const PAGES: Pages = Pages { routes, nav };
 
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/releases", web::get().to(releases))
-        .route("/releases/{id}/artifact", web::get().to(download));
+        .route("/releases/{id}/artifact", web::get().to(download))
+        .route("/signing-keys", web::post().to(register))
+        .route("/signing-keys/{id}/revoke", web::post().to(revoke));
 }
 
 fn nav(user: &AuthUser) -> Vec<NavLink> {
@@ -42,19 +50,32 @@ struct ListParams {
     page: Option<i64>,
 }
 
+/// A key as the page shows it: with whether this user may revoke it.
+struct KeyLine {
+    key: KeyView,
+    revocable: bool,
+}
+
 #[derive(Template)]
 #[template(path = "releases.html")]
 struct ReleasesPage {
     layout: Layout,
     releases: Vec<ReleaseView>,
     pager: Pager,
-    keys: Vec<KeyView>,
+    keys: Vec<KeyLine>,
+    can_register: bool,
+    error: Option<String>,
 }
 
-async fn releases(db: web::Data<Db>, web: WebUser, q: web::Query<ListParams>) -> PageResult {
-    web.user.require(P::ReleasesRead)?;
-    require_reader(&web.user)?;
-    let page = Page::of(q.page, None)?;
+async fn render(
+    db: &Db,
+    web: WebUser,
+    page: Option<i64>,
+    (code, error): (StatusCode, Option<String>),
+) -> PageResult {
+    scope::require_release_reader(&web.user)?;
+    scope::require_key_reader(&web.user)?;
+    let page = Page::of(page, None)?;
     let list = ReleaseQuery {
         page: Some(page.page),
         ..Default::default()
@@ -73,12 +94,82 @@ async fn releases(db: web::Data<Db>, web: WebUser, q: web::Query<ListParams>) ->
             Ok((releases, total, keys))
         })
         .await?;
-    html(&ReleasesPage {
-        layout: web.layout("Releases"),
-        releases,
-        pager: Pager::new(&page, total, |n| format!("page={n}")),
-        keys,
-    })
+    let keys = keys
+        .into_iter()
+        .map(|key| KeyLine {
+            revocable: key.status == "active" && scope::may_revoke(&web.user, &key.owner_id),
+            key,
+        })
+        .collect();
+    html_status(
+        code,
+        &ReleasesPage {
+            can_register: scope::require_key_holder(&web.user).is_ok(),
+            layout: web.layout("Releases"),
+            releases,
+            pager: Pager::new(&page, total, |n| format!("page={n}")),
+            keys,
+            error,
+        },
+    )
+}
+
+async fn releases(db: web::Data<Db>, web: WebUser, q: web::Query<ListParams>) -> PageResult {
+    render(&db, web, q.page, (StatusCode::OK, None)).await
+}
+
+/// After an action: back to the page, or the page again with why not.
+async fn after<T>(db: &Db, web: WebUser, result: Result<T, ApiError>) -> PageResult {
+    match result {
+        Ok(_) => Ok(redirect("/releases")),
+        Err(e @ (ApiError::NotFound(_) | ApiError::Forbidden(_))) => Err(e.into()),
+        Err(e) => {
+            let code = e.status_code();
+            render(db, web, None, (code, Some(e.to_string()))).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct KeyForm {
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    public_key: String,
+}
+
+async fn register(
+    db: web::Data<Db>,
+    web: WebUser,
+    origin: common::audit::Origin,
+    form: web::Form<KeyForm>,
+) -> PageResult {
+    web.check_csrf(&form.csrf)?;
+    let form = form.into_inner();
+    let body = NewKey {
+        name: form.name,
+        public_key: form.public_key,
+    };
+    let r = register_key(&db, &web.user, &origin, body).await;
+    after(&db, web, r).await
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn revoke(
+    db: web::Data<Db>,
+    web: WebUser,
+    origin: common::audit::Origin,
+    id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> PageResult {
+    web.check_csrf(&form.csrf)?;
+    let r = revoke_key(&db, &web.user, &origin, id.into_inner()).await;
+    after(&db, web, r).await
 }
 
 async fn download(

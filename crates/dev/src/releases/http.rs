@@ -26,8 +26,7 @@ use tokio::io::AsyncWriteExt;
 use super::config::Releases;
 use super::manifest::{self, Manifest};
 use super::store::{self, ReleaseQuery, ReleaseRow, ReleaseView};
-use super::{audit_and_raise, event, keys};
-use crate::DevPermission as P;
+use super::{audit_and_raise, event, keys, scope};
 
 /// Header alternative to the `signature` query field.
 pub const SIGNATURE_HEADER: &str = "x-release-signature";
@@ -173,7 +172,7 @@ async fn upload(
     q: web::Query<UploadQuery>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    user.require(P::ReleasesUpload)?;
+    scope::require_uploader(&user)?;
     let q = q.into_inner();
     let m = Manifest {
         min_schema_version: q.min_schema_version,
@@ -410,7 +409,7 @@ async fn list(
     user: AuthUser,
     q: web::Query<ReleaseQuery>,
 ) -> ApiResult<HttpResponse> {
-    user.require(P::ReleasesRead)?;
+    scope::require_release_reader(&user)?;
     let q = q.into_inner();
     let page = Page::of(q.page, q.page_size)?;
     let (rows, total) = db.run(move |c| store::list(c, &q, &page)).await?;
@@ -423,7 +422,7 @@ async fn list(
     responses((status = 200, description = "The release", body = ReleaseView),
         (status = 404, description = "No such release")))]
 async fn get(db: web::Data<Db>, user: AuthUser, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    user.require(P::ReleasesRead)?;
+    scope::require_release_reader(&user)?;
     let id = id.into_inner();
     let view = db
         .run(move |c| {
@@ -459,7 +458,7 @@ pub(crate) async fn artifact_response(
     origin: Origin,
     id: String,
 ) -> ApiResult<HttpResponse> {
-    user.require(P::ReleasesRead)?;
+    scope::require_release_reader(&user)?;
     let (who, role) = (user.id.clone(), user.role.clone());
     let row = db
         .write(move |c| {

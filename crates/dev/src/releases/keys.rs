@@ -16,9 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::manifest::decode_public_key;
-use super::{audit_and_raise, event};
+use super::{audit_and_raise, event, scope};
 use crate::schema::signing_keys;
-use crate::DevPermission as P;
 
 /// Mount the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -94,12 +93,6 @@ pub struct KeyQuery {
     /// Page size.
     #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<i64>,
-}
-
-/// The caller may see keys: developers and admins.
-pub(crate) fn require_reader(user: &AuthUser) -> ApiResult<()> {
-    user.require(P::ReleasesKeys)
-        .or_else(|_| user.require(P::ReleasesKeysManage))
 }
 
 fn check_name(name: &str) -> ApiResult<String> {
@@ -178,48 +171,58 @@ async fn register(
     origin: Origin,
     body: web::Json<NewKey>,
 ) -> ApiResult<HttpResponse> {
-    user.require(P::ReleasesKeys)?;
-    let body = body.into_inner();
+    Ok(response::created(
+        register_key(&db, &user, &origin, body.into_inner()).await?,
+    ))
+}
+
+/// Register `body`'s key as `user`'s (the API and the page).
+pub(crate) async fn register_key(
+    db: &Db,
+    user: &AuthUser,
+    origin: &Origin,
+    body: NewKey,
+) -> ApiResult<KeyView> {
+    scope::require_key_holder(user)?;
+    let (user, origin) = (user.clone(), origin.clone());
     let name = check_name(&body.name)?;
     let raw = decode_public_key(&body.public_key).ok_or_else(|| {
         ApiError::field("public_key", "base64 of the raw 32-byte Ed25519 public key")
     })?;
     let public_key = super::manifest::b64(&raw);
     let fingerprint = super::manifest::sha256_hex(&raw);
-    let key = db
-        .write(move |conn| {
-            let taken: i64 = signing_keys::table
-                .filter(signing_keys::public_key.eq(&public_key))
-                .count()
-                .get_result(conn)?;
-            if taken > 0 {
-                return Err(ApiError::Conflict(
-                    "that public key is registered already".into(),
-                ));
-            }
-            let id = uuid::Uuid::new_v4().to_string();
-            diesel::insert_into(signing_keys::table)
-                .values((
-                    signing_keys::id.eq(&id),
-                    signing_keys::name.eq(&name),
-                    signing_keys::public_key.eq(&public_key),
-                    signing_keys::owner_id.eq(&user.id),
-                    signing_keys::created_at.eq(now()),
-                ))
-                .execute(conn)?;
-            let e = event(
-                &user,
-                "signing_key.register",
-                &format!("signing_key:{id}"),
-                Severity::Warning,
-                json!({ "key": id, "name": name, "fingerprint": fingerprint }),
-            );
-            audit_and_raise(conn, &user, &origin, e, "signing_key.registered")?;
-            let row = find(conn, &id)?.ok_or_else(|| ApiError::NotFound("no such key".into()))?;
-            view(conn, row)
-        })
-        .await?;
-    Ok(response::created(key))
+    db.write(move |conn| {
+        let taken: i64 = signing_keys::table
+            .filter(signing_keys::public_key.eq(&public_key))
+            .count()
+            .get_result(conn)?;
+        if taken > 0 {
+            return Err(ApiError::Conflict(
+                "that public key is registered already".into(),
+            ));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        diesel::insert_into(signing_keys::table)
+            .values((
+                signing_keys::id.eq(&id),
+                signing_keys::name.eq(&name),
+                signing_keys::public_key.eq(&public_key),
+                signing_keys::owner_id.eq(&user.id),
+                signing_keys::created_at.eq(now()),
+            ))
+            .execute(conn)?;
+        let e = event(
+            &user,
+            "signing_key.register",
+            &format!("signing_key:{id}"),
+            Severity::Warning,
+            json!({ "key": id, "name": name, "fingerprint": fingerprint }),
+        );
+        audit_and_raise(conn, &user, &origin, e, "signing_key.registered")?;
+        let row = find(conn, &id)?.ok_or_else(|| ApiError::NotFound("no such key".into()))?;
+        view(conn, row)
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/signing-keys", tag = "releases", security(("bearer" = [])),
@@ -231,7 +234,7 @@ async fn list(
     user: AuthUser,
     q: web::Query<KeyQuery>,
 ) -> ApiResult<HttpResponse> {
-    require_reader(&user)?;
+    scope::require_key_reader(&user)?;
     let q = q.into_inner();
     let page = Page::of(q.page, q.page_size)?;
     let (rows, total) = db.run(move |conn| list_keys(conn, &q, &page)).await?;
@@ -280,39 +283,44 @@ async fn revoke(
     origin: Origin,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    require_reader(&user)?;
-    let id = id.into_inner();
-    let any = user.require(P::ReleasesKeysManage).is_ok();
-    let key = db
-        .write(move |conn| {
-            let row = find(conn, &id)?.ok_or_else(|| ApiError::NotFound("no such key".into()))?;
-            if !any && row.owner_id != user.id {
-                return Err(ApiError::Forbidden(
-                    "only the key's owner or an admin may revoke it".into(),
-                ));
-            }
-            if row.revoked_at.is_some() {
-                return Err(ApiError::Conflict("the key is revoked already".into()));
-            }
-            diesel::update(signing_keys::table.find(&id))
-                .set((
-                    signing_keys::revoked_at.eq(Some(now())),
-                    signing_keys::revoked_by.eq(Some(&user.id)),
-                ))
-                .execute(conn)?;
-            let e = event(
-                &user,
-                "signing_key.revoke",
-                &format!("signing_key:{id}"),
-                Severity::Warning,
-                json!({ "key": id, "name": row.name, "owner": row.owner_id }),
-            );
-            audit_and_raise(conn, &user, &origin, e, "signing_key.revoked")?;
-            let row = find(conn, &id)?.ok_or_else(|| ApiError::NotFound("no such key".into()))?;
-            view(conn, row)
-        })
-        .await?;
-    Ok(response::ok(key))
+    Ok(response::ok(
+        revoke_key(&db, &user, &origin, id.into_inner()).await?,
+    ))
+}
+
+/// Revoke key `id` as `user` (the API and the page).
+pub(crate) async fn revoke_key(
+    db: &Db,
+    user: &AuthUser,
+    origin: &Origin,
+    id: String,
+) -> ApiResult<KeyView> {
+    scope::require_key_reader(user)?;
+    let (user, origin) = (user.clone(), origin.clone());
+    db.write(move |conn| {
+        let row = find(conn, &id)?.ok_or_else(|| ApiError::NotFound("no such key".into()))?;
+        scope::check_revoker(&user, &row)?;
+        if row.revoked_at.is_some() {
+            return Err(ApiError::Conflict("the key is revoked already".into()));
+        }
+        diesel::update(signing_keys::table.find(&id))
+            .set((
+                signing_keys::revoked_at.eq(Some(now())),
+                signing_keys::revoked_by.eq(Some(&user.id)),
+            ))
+            .execute(conn)?;
+        let e = event(
+            &user,
+            "signing_key.revoke",
+            &format!("signing_key:{id}"),
+            Severity::Warning,
+            json!({ "key": id, "name": row.name, "owner": row.owner_id }),
+        );
+        audit_and_raise(conn, &user, &origin, e, "signing_key.revoked")?;
+        let row = find(conn, &id)?.ok_or_else(|| ApiError::NotFound("no such key".into()))?;
+        view(conn, row)
+    })
+    .await
 }
 
 /// Every signing key as published to company, with its owner's username.

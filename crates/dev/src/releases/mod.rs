@@ -7,6 +7,7 @@ pub mod config;
 pub mod http;
 pub mod keys;
 pub mod manifest;
+pub mod scope;
 pub mod store;
 
 use common::audit::{self, Event, Origin, Severity};

@@ -459,6 +459,18 @@ async fn dev_admin(b: &Chrome, app: &TestApp) {
     b.wait_for_text("Signing keys").await;
     b.check_accessibility("releases").await;
     b.shot("dev-releases").await;
+    // A developer registers a public key made on their own machine.
+    b.login(&app.base_url(), "astro", "dev123456").await;
+    b.wait_for_text("Your tasks").await;
+    b.goto(&format!("{}/releases", app.base_url())).await;
+    let (_, public) = dev::releases::manifest::generate().unwrap();
+    b.fill("key-name", "browser key").await;
+    b.fill("key-public", &dev::releases::manifest::b64(&public))
+        .await;
+    b.click("form[action='/signing-keys'] button").await;
+    b.wait_for_text("Revoke browser key").await;
+    b.check_accessibility("releases with a key form").await;
+    b.shot("dev-releases-developer").await;
 }
 
 /// Every demo role of a server signs in and sees its home page, with the

@@ -99,3 +99,112 @@ async fn the_releases_page_lists_releases_and_keys_and_serves_the_artifact() {
     assert_ne!(page.status, StatusCode::OK);
     assert!(!page.body.contains("laptop-2026"));
 }
+
+#[tokio::test]
+async fn developers_register_and_revoke_their_keys_on_the_page() {
+    let app = spawn(Service::Dev).await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "vega", "developer").await;
+    let mut b = Browser::new(&app);
+    b.login_ok("astro", "dev123456", "/home").await;
+    let page = b.get("/releases").await;
+    assert!(
+        page.body.contains("Register a signing key"),
+        "{}",
+        page.body
+    );
+    let csrf = page.csrf();
+    let (_, public) = generate().unwrap();
+    let done = b
+        .post(
+            "/signing-keys",
+            &[
+                ("csrf", &csrf),
+                ("name", "page key"),
+                ("public_key", &b64(&public)),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = b.get("/releases").await;
+    assert!(
+        page.body.contains("page key") && page.body.contains("Revoke page key"),
+        "{}",
+        page.body
+    );
+    // Bad input: the page again, with the reason; a forged form: refused.
+    let bad = b
+        .post(
+            "/signing-keys",
+            &[("csrf", &csrf), ("name", "x"), ("public_key", "not a key")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(bad.body.contains("public_key"), "{}", bad.body);
+    let again = b
+        .post(
+            "/signing-keys",
+            &[
+                ("csrf", &csrf),
+                ("name", "same"),
+                ("public_key", &b64(&public)),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    let forged = b
+        .post(
+            "/signing-keys",
+            &[
+                ("csrf", "forged"),
+                ("name", "y"),
+                ("public_key", &b64(&public)),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let id = page
+        .body
+        .split("/signing-keys/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap()
+        .to_string();
+
+    // Another developer sees the key but may not revoke it.
+    let mut vega = Browser::new(&app);
+    vega.login_ok("vega", testkit::STRONG_PASSWORD, "/home")
+        .await;
+    let theirs = vega.get("/releases").await;
+    assert!(theirs.body.contains("page key"), "{}", theirs.body);
+    assert!(!theirs.body.contains("Revoke page key"), "{}", theirs.body);
+    let vcsrf = theirs.csrf();
+    let refused = vega
+        .post(&format!("/signing-keys/{id}/revoke"), &[("csrf", &vcsrf)])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+
+    // Its owner revokes it; it stays listed, revoked, without a button.
+    let done = b
+        .post(&format!("/signing-keys/{id}/revoke"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = b.get("/releases").await;
+    assert!(page.body.contains("revoked"), "{}", page.body);
+    assert!(!page.body.contains("Revoke page key"), "{}", page.body);
+    let twice = b
+        .post(&format!("/signing-keys/{id}/revoke"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT, "{}", twice.body);
+
+    // The admin registers nothing but may revoke anyone's key.
+    let mut adm = Browser::new(&app);
+    let (user, password) = app.admin_credentials();
+    adm.login_ok(user, password, "/home").await;
+    let page = adm.get("/releases").await;
+    assert!(
+        !page.body.contains("Register a signing key"),
+        "{}",
+        page.body
+    );
+}
