@@ -145,3 +145,71 @@ mod tests {
         assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
     }
 }
+
+/// How old a `.part` file must be before [`sweep_stale_parts`] takes it at a
+/// server's start: a day (a transfer in progress is written continuously).
+pub const STALE_PART_AGE: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+/// Remove the files in `dir` whose names end in `.part` and that were last
+/// written more than `older_than` ago: downloads and uploads a crash
+/// interrupted (one in progress is written to continuously, so it is never
+/// that old). Returns how many went; a missing folder is none.
+pub fn sweep_stale_parts(dir: &Path, older_than: std::time::Duration) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let stale = path.extension().is_some_and(|e| e == "part")
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > older_than);
+        if stale && fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(dir = %dir.display(), removed, "removed interrupted partial files");
+    }
+    removed
+}
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::*;
+
+    #[test]
+    fn only_old_part_files_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("a.part");
+        let fresh = dir.path().join("b.part");
+        let other = dir.path().join("c.bin");
+        for p in [&old, &fresh, &other] {
+            fs::write(p, b"x").unwrap();
+        }
+        let past = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 86_400);
+        fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&other)
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+        let n = sweep_stale_parts(dir.path(), std::time::Duration::from_secs(86_400));
+        assert_eq!(n, 1);
+        assert!(!old.exists() && fresh.exists() && other.exists());
+        assert_eq!(
+            sweep_stale_parts(&dir.path().join("missing"), std::time::Duration::ZERO),
+            0
+        );
+    }
+}

@@ -103,6 +103,8 @@ pub fn load(config: &Config) -> anyhow::Result<Desk> {
         std::fs::create_dir_all(root.join(sub))
             .with_context(|| format!("releases.root: creating {}", root.join(sub).display()))?;
     }
+    // A fetch a crash interrupted leaves its partial file: gone after a day.
+    common::fsutil::sweep_stale_parts(&root.join("tmp"), common::fsutil::STALE_PART_AGE);
     let key = approval_key(config, s.approval_key_file)?;
     let approval_public_key = match &key {
         Some(k) => Some(contracts::release::public_key_of(k)?),

@@ -67,6 +67,8 @@ pub fn load(config: &Config) -> anyhow::Result<Releases> {
         std::fs::create_dir_all(root.join(sub))
             .with_context(|| format!("releases.root: creating {}", root.join(sub).display()))?;
     }
+    // An upload a crash interrupted leaves its partial file: gone after a day.
+    common::fsutil::sweep_stale_parts(&root.join("tmp"), common::fsutil::STALE_PART_AGE);
     Ok(Releases {
         max_bytes: max_mb * 1024 * 1024,
         root,

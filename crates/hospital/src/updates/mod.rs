@@ -94,6 +94,8 @@ pub fn load(config: &Config) -> anyhow::Result<Updates> {
             })
             .unwrap_or_else(|| PathBuf::from("data/hospital/updates"))
     });
+    // A download a crash interrupted leaves its partial file: gone after a day.
+    common::fsutil::sweep_stale_parts(&dir.join("tmp"), common::fsutil::STALE_PART_AGE);
     Ok(Updates {
         approval_public_key: s.approval_public_key.map(|k| k.trim().to_string()),
         product,
