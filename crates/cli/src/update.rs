@@ -1,6 +1,6 @@
-//! `bulkhead update --check | --stage`: a hospital server's operator asks
-//! company (with the hospital's own plane identity) which release is
-//! approved, has both signatures checked against the pinned approval key,
+//! `bulkhead update --check | --stage [--service hospital|owner]`: a
+//! hospital's or owner's operator asks company (with the server's own plane
+//! identity) which release of its product is approved, has both signatures checked against the pinned approval key,
 //! and stages the artifact into `[updates] dir` after checking its hash.
 //! What it finds is recorded as the running server would record it, so the
 //! next heartbeat carries it to owner. Replacing the binary stays the
@@ -26,32 +26,45 @@ pub struct UpdateArgs {
     /// Also download it through company, check its hash, and stage it.
     #[arg(long)]
     stage: bool,
-    /// The hospital's configuration file.
-    #[arg(long, global = false)]
+    /// hospital (default) or owner: the servers that follow company's approvals.
+    #[arg(long, default_value = "hospital")]
+    service: Service,
+    /// The server's configuration file.
+    #[arg(long)]
     config: Option<PathBuf>,
 }
 
 /// Run it: exit 0 when the release is current, available, staged or
 /// verified; 1 when it was refused or could not be checked; 2 on an error.
 pub fn run(a: &UpdateArgs) -> anyhow::Result<ExitCode> {
-    let cfg = Config::load(Service::Hospital, a.config.as_deref())?;
-    let db = crate::admin::open(Service::Hospital, &cfg, false)?;
-    let updates = hospital::updates::load(&cfg)?;
+    let product = match a.service {
+        Service::Hospital => hospital::PRODUCT,
+        Service::Owner => owner::update::PRODUCT,
+        other => anyhow::bail!(
+            "{other} does not follow company's approvals (company approves, dev builds); use --service hospital or owner"
+        ),
+    };
+    let cfg = Config::load(a.service, a.config.as_deref())?;
+    let db = crate::admin::open(a.service, &cfg, false)?;
+    let updates = common::updates::load(&cfg, product)?;
     if !cfg.plane.enabled {
         anyhow::bail!("the internal plane is off (plane.enabled): company cannot be reached");
     }
     let trust = Trust::load(&cfg.plane, None)?;
     let company = PeerClient::new(&cfg.plane, &trust, ServiceIdentity::Company, None)?;
-    let tenant = cfg.pinned_tenant().map(str::to_string);
+    let tenant = match a.service {
+        Service::Hospital => cfg.pinned_tenant().map(str::to_string),
+        _ => None,
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let health = rt
         .block_on(async {
             if a.stage {
-                hospital::updates::stage(&db, &company, &updates, tenant).await
+                common::updates::stage(&db, &company, &updates, tenant).await
             } else {
-                hospital::updates::check(&db, &company, &updates, tenant).await
+                common::updates::check(&db, &company, &updates, tenant).await
             }
         })
         .context("checking for an update")?;
@@ -69,9 +82,7 @@ pub fn run(a: &UpdateArgs) -> anyhow::Result<ExitCode> {
         let state = db
             .conn()
             .map_err(|e| anyhow::anyhow!("{e}"))
-            .and_then(|mut c| {
-                hospital::updates::read(&mut c).map_err(|e| anyhow::anyhow!("{e}"))
-            })?;
+            .and_then(|mut c| common::updates::read(&mut c).map_err(|e| anyhow::anyhow!("{e}")))?;
         if let Some(path) = state.and_then(|s| s.staged_path) {
             println!("staged at {path}: stop the server, replace its binary with it, start it");
         }

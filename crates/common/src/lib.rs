@@ -25,6 +25,7 @@ pub mod security;
 pub mod server;
 pub mod service;
 pub mod telemetry;
+pub mod updates;
 pub mod web;
 
 pub use error::{ApiError, ApiResult};

@@ -169,3 +169,17 @@ diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(users, auth_sessions, refresh_tokens);
 diesel::allow_tables_to_appear_in_same_query!(revoked_tokens, auth_sessions);
 diesel::allow_tables_to_appear_in_same_query!(web_sessions, auth_sessions);
+
+diesel::table! {
+    update_state (id) {
+        id -> Integer,
+        status -> Text,
+        current_version -> Text,
+        version -> Nullable<Text>,
+        release_id -> Nullable<Text>,
+        sha256 -> Nullable<Text>,
+        staged_path -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        checked_at -> Timestamp,
+    }
+}

@@ -19,7 +19,6 @@ pub mod reencrypt;
 pub mod schema;
 pub mod settings;
 pub mod tenant;
-pub mod updates;
 
 use actix_web::web;
 use common::db::{write_tx, Db, Migrations};
@@ -330,11 +329,20 @@ pub static SPEC: Spec = Spec {
         settings::CLINICAL,
         reencrypt::SECTION,
         files::rules::SECTION,
-        updates::SECTION,
+        UPDATES,
     ],
     background: Some(background),
     pages: pages::PAGES,
     tenant_gate: Some(&owner_link::standing::GATE),
+};
+
+/// What a hospital server runs as, for company's approvals.
+pub const PRODUCT: &str = "hospital-server";
+
+/// `[updates]`: the approved release this server follows ([`common::updates`]).
+const UPDATES: common::server::Section = common::server::Section {
+    name: "updates",
+    load: |config| common::updates::section_data(config, PRODUCT),
 };
 
 fn routes(cfg: &mut web::ServiceConfig) {

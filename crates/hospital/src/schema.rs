@@ -368,17 +368,3 @@ diesel::allow_tables_to_appear_in_same_query!(
     legal_holds,
     file_module_admins
 );
-
-diesel::table! {
-    update_state (id) {
-        id -> Integer,
-        status -> Text,
-        current_version -> Text,
-        version -> Nullable<Text>,
-        release_id -> Nullable<Text>,
-        sha256 -> Nullable<Text>,
-        staged_path -> Nullable<Text>,
-        detail -> Nullable<Text>,
-        checked_at -> Timestamp,
-    }
-}

@@ -7,6 +7,7 @@ pub mod pages;
 pub mod plans;
 pub mod schema;
 pub mod tenants;
+pub mod update;
 
 use actix_web::web;
 use common::db::Migrations;
@@ -65,23 +66,37 @@ pub static SPEC: Spec = Spec {
     on_start: None,
     internal_routes: Some(internal_routes),
     start_plane: Some(start_plane),
-    sections: &[tenants::health::SECTION],
+    sections: &[tenants::health::SECTION, update::SECTION],
     background: None,
     pages: pages::PAGES,
     tenant_gate: None,
 };
 
-/// Owner's plane work: the kernel's reporting to company.
+/// Owner's plane work: the kernel's reporting to company, and asking
+/// company which owner-server release is approved.
 fn start_plane(
     ctx: common::plane::PlaneContext,
-    _config: &common::config::Config,
+    config: &common::config::Config,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
-    common::plane::start_reporting(ctx)
+    let updates = common::updates::load(config, update::PRODUCT)?;
+    let company = common::mtls::client::PeerClient::new(
+        &ctx.plane,
+        &ctx.trust,
+        common::mtls::ServiceIdentity::Company,
+        Some(ctx.alarms.clone()),
+    )?;
+    let db = ctx.db.clone();
+    let mut tasks = common::plane::start_reporting(ctx)?;
+    tasks.push(tokio::spawn(common::updates::forever(
+        db, company, updates, None,
+    )));
+    Ok(tasks)
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(tenants::http::routes)
-        .configure(plans::http::routes);
+        .configure(plans::http::routes)
+        .configure(update::routes);
 }
 
 /// The internal listener: hospitals' `whoami` and heartbeat (provisioning

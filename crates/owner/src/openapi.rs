@@ -16,6 +16,7 @@ use utoipa::OpenApi;
     crate::plans::http::get,
     crate::plans::http::create,
     crate::plans::http::update,
+    crate::update::get,
 ))]
 struct OwnerApi;
 

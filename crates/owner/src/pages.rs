@@ -10,7 +10,8 @@ use crate::OwnerPermission;
 pub const PAGES: Pages = Pages { routes, nav };
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(crate::tenants::pages::routes);
+    cfg.configure(crate::tenants::pages::routes)
+        .configure(crate::update::page_routes);
 }
 
 fn nav(user: &AuthUser) -> Vec<NavLink> {
@@ -20,6 +21,11 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/tenants",
             label: "Tenants",
             hint: "the hospitals hosted here and their status",
+        });
+        nav.push(NavLink {
+            href: "/update",
+            label: "Update",
+            hint: "the owner-server release company approved, and where this server stands",
         });
     }
     nav

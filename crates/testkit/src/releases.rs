@@ -53,7 +53,19 @@ pub fn manifest_of(product: &str, version: &str, bytes: &[u8]) -> Manifest {
 /// Sign `bytes` as `hospital-server` `version` with `key` and upload them
 /// as `token`; the release's id on dev.
 pub async fn publish(app: &TestApp, token: &str, key: &Key, version: &str, bytes: &[u8]) -> String {
-    let m = manifest_of("hospital-server", version, bytes);
+    publish_as(app, token, key, "hospital-server", version, bytes).await
+}
+
+/// [`publish`] for another product.
+pub async fn publish_as(
+    app: &TestApp,
+    token: &str,
+    key: &Key,
+    product: &str,
+    version: &str,
+    bytes: &[u8],
+) -> String {
+    let m = manifest_of(product, version, bytes);
     let signature = sign(&key.pkcs8, &m).expect("signing");
     let res = app
         .client

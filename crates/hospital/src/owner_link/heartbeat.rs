@@ -50,7 +50,7 @@ pub async fn once(
         .db
         .run(move |c| {
             let mut h = health(c, &db)?;
-            h.update = Some(crate::updates::health(c)?);
+            h.update = Some(common::updates::health(c)?);
             Ok((staff(c, &t)?, h, commands::unacked(c, &t)?))
         })
         .await?;

@@ -9,7 +9,7 @@
 //! reports the patient-file store: its backend, whether it answers, and
 //! the tenant's stored bytes and objects against the plan's quota, and
 //! where the server stands with the release company approved
-//! ([`crate::updates`]).
+//! ([`common::updates`]).
 
 pub mod commands;
 pub mod heartbeat;
@@ -34,7 +34,7 @@ pub fn start(ctx: PlaneContext, config: &Config) -> anyhow::Result<Vec<JoinHandl
         Some(ctx.alarms.clone()),
     )?;
     // The release company approved: asked every `[updates] check_interval_secs`.
-    let updates = crate::updates::load(config)?;
+    let updates = common::updates::load(config, crate::PRODUCT)?;
     let company = PeerClient::new(
         &ctx.plane,
         &ctx.trust,
@@ -43,7 +43,7 @@ pub fn start(ctx: PlaneContext, config: &Config) -> anyhow::Result<Vec<JoinHandl
     )?;
     let tenant = ctx.identity.tenant().map(str::to_string);
     let mut tasks = common::plane::start_reporting(ctx.clone())?;
-    tasks.push(tokio::spawn(crate::updates::forever(
+    tasks.push(tokio::spawn(common::updates::forever(
         ctx.db.clone(),
         company,
         updates,

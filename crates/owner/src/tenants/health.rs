@@ -206,6 +206,18 @@ pub struct UpdateView {
     pub detail: Option<String>,
 }
 
+impl From<contracts::UpdateHealth> for UpdateView {
+    fn from(u: contracts::UpdateHealth) -> Self {
+        Self {
+            status: u.status,
+            current_version: u.current_version,
+            version: u.version,
+            checked_at: u.checked_at,
+            detail: u.detail,
+        }
+    }
+}
+
 /// `healthy`, `degraded` or `unreachable`.
 ///
 /// - unreachable: no heartbeat yet, or none for

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use common::config::{Config, DEMO_TENANT_ID};
 use common::mtls::client::PeerClient;
 use common::mtls::{ServiceIdentity, Trust};
-use hospital::updates::{self, Updates};
+use common::updates::{self, Updates};
 use serde_json::Value;
 use testkit::plane::{Pki, PlanePorts};
-use testkit::releases::{publish, register_key};
+use testkit::releases::{publish, publish_as, register_key};
 use testkit::{assert_error, assert_ok, Method, Service, StatusCode, TestApp};
 
 use crate::plane::{internal_get, issue_all, start};
@@ -37,7 +37,6 @@ impl World {
         let ports = PlanePorts::free();
         let company = start(Service::Company, &pki, &ports, &[]).await;
         let dev = start(Service::Dev, &pki, &ports, &[]).await;
-        let owner = start(Service::Owner, &pki, &ports, &[]).await;
         let production = company.login("production", "production123").await;
         let (status, key) = company
             .api(
@@ -51,6 +50,18 @@ impl World {
         let approval_key = key["data"]["public_key"].as_str().unwrap().to_string();
         let updates_dir = tempfile::tempdir().unwrap();
         let dir = updates_dir.path().display().to_string();
+        let owner_dir = updates_dir.path().join("owner").display().to_string();
+        let owner = start(
+            Service::Owner,
+            &pki,
+            &ports,
+            &[
+                ("OWNER__UPDATES__APPROVAL_PUBLIC_KEY", approval_key.as_str()),
+                ("OWNER__UPDATES__CHECK_INTERVAL_SECS", "1"),
+                ("OWNER__UPDATES__DIR", owner_dir.as_str()),
+            ],
+        )
+        .await;
         let hospital = start(
             Service::Hospital,
             &pki,
@@ -79,9 +90,14 @@ impl World {
 
     /// Publish `version` on dev, promote and approve it on company; its id.
     async fn approved(&self, version: &str, bytes: &[u8]) -> String {
+        self.approved_as("hospital-server", version, bytes).await
+    }
+
+    /// The same for `product`.
+    async fn approved_as(&self, product: &str, version: &str, bytes: &[u8]) -> String {
         let astro = self.dev.login("astro", "dev123456").await;
-        let key = register_key(&self.dev, &astro, &format!("key {version}")).await;
-        let id = publish(&self.dev, &astro, &key, version, bytes).await;
+        let key = register_key(&self.dev, &astro, &format!("key {product} {version}")).await;
+        let id = publish_as(&self.dev, &astro, &key, product, version, bytes).await;
         let production = self.company.login("production", "production123").await;
         let teamlead = self.company.login("teamlead", "teamlead123").await;
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -128,7 +144,7 @@ impl World {
         let cfg = Config::load_with_env(Service::Hospital, None, env).unwrap();
         let trust = Trust::load(&cfg.plane, None).unwrap();
         let client = PeerClient::new(&cfg.plane, &trust, ServiceIdentity::Company, None).unwrap();
-        (client, updates::load(&cfg).unwrap())
+        (client, updates::load(&cfg, hospital::PRODUCT).unwrap())
     }
 
     async fn state(&self) -> Option<updates::StateRow> {
@@ -236,6 +252,37 @@ async fn a_hospital_sees_checks_and_stages_the_approved_release_and_owner_shows_
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(w.state().await.unwrap().status, "verified");
     w.owner_sees("verified").await;
+    // Owner follows its own product: nothing approved for owner-server yet.
+    let token = w.owner.admin_token().await;
+    let (status, body) = w
+        .owner
+        .api(Method::GET, "/update", Some(&token), None)
+        .await;
+    assert_ok(status, &body, StatusCode::OK);
+    assert_eq!(body["data"]["status"], "current", "{body}");
+    let (status, body) = w.owner.api(Method::GET, "/update", None, None).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    w.approved_as("owner-server", "9.1.1", &artifact("owner 9.1.1"))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = w
+            .owner
+            .api(Method::GET, "/update", Some(&token), None)
+            .await;
+        if body["data"]["status"] == "available" {
+            assert_eq!(body["data"]["version"], "9.1.1");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "owner never saw its release: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The hospital still follows hospital-server only.
+    assert_eq!(w.state().await.unwrap().version.as_deref(), Some("9.1.0"));
+
     // Company audited the hospital's download.
     let rows = w.company.audit_rows().await;
     assert!(rows.iter().any(|r| r.action == "release.download"

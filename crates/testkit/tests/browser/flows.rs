@@ -444,6 +444,11 @@ async fn owner_admin(b: &Chrome, app: &TestApp) {
     b.click("table a").await;
     b.wait_for_text("Short name").await;
     b.check_accessibility("tenant detail").await;
+    b.click("nav a[href='/update'], main a[href='/update']")
+        .await;
+    b.wait_for_text("Approved release").await;
+    b.check_accessibility("owner update").await;
+    b.shot("owner-update").await;
 }
 
 async fn dev_admin(b: &Chrome, app: &TestApp) {

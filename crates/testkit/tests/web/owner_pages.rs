@@ -183,3 +183,31 @@ async fn the_tenant_pages_show_the_file_store_and_its_warnings() {
     let detail = b.get(&format!("/tenants/{tenant}")).await;
     assert!(!detail.body.contains("files-warning"), "{}", detail.body);
 }
+
+#[tokio::test]
+async fn the_update_page_shows_where_this_owner_server_stands() {
+    let app = spawn_with(
+        Service::Owner,
+        &[("OWNER__RBAC__ROLES__AUDITOR", "audit.read")],
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    let (user, password) = app.admin_credentials();
+    b.login_ok(user, password, "/home").await;
+    assert!(b.get("/home").await.body.contains("href=\"/update\""));
+    let page = b.get("/update").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("unchecked"), "{}", page.body);
+    assert!(
+        page.body.contains(common::updates::CURRENT_VERSION),
+        "{}",
+        page.body
+    );
+    // A role without tenants.read neither sees the link nor the page.
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "auditor1", "auditor").await;
+    let mut auditor = Browser::new(&app);
+    auditor.login_ok("auditor1", STRONG_PASSWORD, "/home").await;
+    assert!(!auditor.get("/home").await.body.contains("href=\"/update\""));
+    assert_eq!(auditor.get("/update").await.status, StatusCode::FORBIDDEN);
+}

@@ -1,14 +1,15 @@
-//! Updates (issue 15, item 4): the hospital asks company which release of
-//! its product is approved (hospital → company over mTLS; nothing calls
-//! in), checks company's countersignature against the approval key it
-//! pins (`[updates] approval_public_key`) and the developer's signature
+//! Updates (issue 15, item 4): a hospital or owner server asks company
+//! which release of its product is approved (→ company over mTLS; nothing
+//! calls in), checks company's countersignature against the approval key
+//! it pins (`[updates] approval_public_key`) and the developer's signature
 //! against the key company vouches for, and records where it stands —
 //! `current`, `available`, `staged`, `verified`, `refused`, `unreachable`
-//! or `unchecked` (no key pinned) — in `update_state`, which the heartbeat
-//! reports to owner. `bulkhead update --stage` downloads the artifact
-//! through company into `[updates] dir`, checks its size and sha256 against
-//! the signed manifest, and re-checks the staged file (`verified`).
-//! Replacing the binary is the operator's step (docs/operations.md).
+//! or `unchecked` (no key pinned) — in `update_state` (a kernel table), which
+//! a hospital's heartbeat reports to owner and owner shows for itself.
+//! `bulkhead update --stage` downloads the artifact through company into
+//! `[updates] dir`, checks its size and sha256 against the signed manifest,
+//! and re-checks the staged file (`verified`). Replacing the binary is the
+//! operator's step (docs/operations.md).
 //!
 //! A release that fails a check is refused: `refused` with the reason's
 //! code, and a critical `update.refused` security event (to company), raised
@@ -20,13 +21,14 @@ use std::time::Duration;
 
 use actix_web::web;
 use anyhow::{bail, Context};
-use common::audit::Severity;
-use common::config::Config;
-use common::db::{now, Db, DbConn};
-use common::mtls::client::{PeerClient, PeerError};
-use common::security::{self, NewEvent};
-use common::server::{AppDataFn, Section};
-use common::ApiResult;
+
+use crate::audit::Severity;
+use crate::config::Config;
+use crate::db::{now, Db, DbConn};
+use crate::mtls::client::{PeerClient, PeerError};
+use crate::security::{self, NewEvent};
+use crate::server::AppDataFn;
+use crate::ApiResult;
 use contracts::paths;
 use contracts::release::ApprovedRelease;
 use contracts::UpdateHealth;
@@ -37,11 +39,8 @@ use tokio::io::AsyncWriteExt;
 
 use crate::schema::update_state;
 
-/// The version this binary is.
+/// The version this binary is (every crate of the workspace shares it).
 pub const CURRENT_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// What a hospital server runs as, for company's approvals.
-pub const DEFAULT_PRODUCT: &str = "hospital-server";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,15 +64,16 @@ pub struct Updates {
     pub dir: PathBuf,
 }
 
-/// Read and check `[updates]`.
-pub fn load(config: &Config) -> anyhow::Result<Updates> {
+/// Read and check `[updates]`; `default_product` is the server's own
+/// (`hospital-server`, `owner-server`).
+pub fn load(config: &Config, default_product: &str) -> anyhow::Result<Updates> {
     let s: UpdatesSection = config.section("updates")?.unwrap_or_default();
     if let Some(k) = &s.approval_public_key {
         if contracts::release::decode_public_key(k).is_none() {
             bail!("updates.approval_public_key must be the base64 of a 32-byte Ed25519 public key");
         }
     }
-    let product = s.product.unwrap_or_else(|| DEFAULT_PRODUCT.into());
+    let product = s.product.unwrap_or_else(|| default_product.into());
     if product.is_empty() || product.len() > 64 {
         bail!("updates.product must be 1 to 64 characters");
     }
@@ -92,10 +92,10 @@ pub fn load(config: &Config) -> anyhow::Result<Updates> {
                         .join(format!("{}-updates", p.file_stem()?.to_string_lossy())),
                 )
             })
-            .unwrap_or_else(|| PathBuf::from("data/hospital/updates"))
+            .unwrap_or_else(|| PathBuf::from(format!("data/{default_product}-updates")))
     });
     // A download a crash interrupted leaves its partial file: gone after a day.
-    common::fsutil::sweep_stale_parts(&dir.join("tmp"), common::fsutil::STALE_PART_AGE);
+    crate::fsutil::sweep_stale_parts(&dir.join("tmp"), crate::fsutil::STALE_PART_AGE);
     Ok(Updates {
         approval_public_key: s.approval_public_key.map(|k| k.trim().to_string()),
         product,
@@ -104,32 +104,40 @@ pub fn load(config: &Config) -> anyhow::Result<Updates> {
     })
 }
 
-fn load_section(config: &Config) -> anyhow::Result<AppDataFn> {
-    let updates = web::Data::new(load(config)?);
+/// `[updates]` as a server's section registers it (its handlers and pages
+/// read it as `web::Data<Updates>`); each server's spec lists a
+/// [`crate::server::Section`] named `updates` whose `load` calls this with
+/// its product.
+pub fn section_data(config: &Config, default_product: &str) -> anyhow::Result<AppDataFn> {
+    let updates = web::Data::new(load(config, default_product)?);
     Ok(Arc::new(move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(updates.clone());
     }))
 }
-
-/// `[updates]`, as the hospital's spec lists it.
-pub const SECTION: Section = Section {
-    name: "updates",
-    load: load_section,
-};
 
 /// The stored state.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = update_state)]
 #[diesel(treat_none_as_null = true)]
 pub struct StateRow {
+    /// Always 1: one row per server.
     pub id: i32,
+    /// `unchecked`, `current`, `available`, `staged`, `verified`,
+    /// `refused` or `unreachable`.
     pub status: String,
+    /// The version this binary is.
     pub current_version: String,
+    /// The approved version seen.
     pub version: Option<String>,
+    /// Its release id (dev's).
     pub release_id: Option<String>,
+    /// Its artifact's sha256.
     pub sha256: Option<String>,
+    /// Where it was staged.
     pub staged_path: Option<String>,
+    /// Why refused or unchecked (a code).
     pub detail: Option<String>,
+    /// When company was last asked (UTC).
     pub checked_at: chrono::NaiveDateTime,
 }
 

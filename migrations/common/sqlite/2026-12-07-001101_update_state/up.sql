@@ -1,7 +1,7 @@
--- Where this hospital server stands with the release company approved for
--- it (issue 15, item 4): one row per server, written by the periodic check
+-- Where this server (a hospital or owner) stands with the release company
+-- approved for it (issue 15, item 4): one row per server, written by the periodic check
 -- and by `bulkhead update --check / --stage`, reported to owner with the
--- heartbeat. No PHI.
+-- heartbeat (hospital) or shown on its own pages (owner). No PHI.
 CREATE TABLE update_state (
     id INTEGER PRIMARY KEY NOT NULL,
     status TEXT NOT NULL,
