@@ -198,4 +198,3 @@ impl Drop for MotoServer {
         self.stop();
     }
 }
-
