@@ -7,6 +7,7 @@ mod client;
 mod dev_pages;
 mod hospital_appointments;
 mod hospital_files;
+mod hospital_labs;
 mod hospital_messages;
 mod hospital_notes;
 mod hospital_pages;
