@@ -8,6 +8,7 @@ pub mod care_team;
 pub mod context;
 pub mod departments;
 pub mod files;
+pub mod labs;
 pub mod messages;
 pub mod notes;
 pub mod openapi;
@@ -128,6 +129,23 @@ pub enum HospitalPermission {
     /// See one's own prescriptions (portal).
     #[strum(serialize = "prescriptions.read_own")]
     PrescriptionsReadOwn,
+    /// Order lab tests for patients on one's care team; cancel one's own
+    /// orders before results.
+    #[strum(serialize = "labs.order")]
+    LabsOrder,
+    /// See the lab orders and results of patients one may see (care team or
+    /// break-the-glass) and one's own orders.
+    #[strum(serialize = "labs.read_assigned")]
+    LabsReadAssigned,
+    /// See the tenant's lab worklist (every order).
+    #[strum(serialize = "labs.worklist")]
+    LabsWorklist,
+    /// Enter results, finalize, amend finalized results.
+    #[strum(serialize = "labs.result")]
+    LabsResult,
+    /// See one's own finalized lab results (portal).
+    #[strum(serialize = "labs.read_own")]
+    LabsReadOwn,
     /// Write to a staff member.
     #[strum(serialize = "messages.send_staff")]
     MessagesSendStaff,
@@ -210,6 +228,8 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::NotesWrite,
             H::PrescriptionsWrite,
             H::PrescriptionsReadAssigned,
+            H::LabsOrder,
+            H::LabsReadAssigned,
             H::MessagesSendStaff,
             H::MessagesSendCareTeam,
             H::MessagesRead,
@@ -230,6 +250,7 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::NotesRead,
             H::NotesWrite,
             H::PrescriptionsReadAssigned,
+            H::LabsReadAssigned,
             H::MessagesSendStaff,
             H::MessagesSendCareTeam,
             H::MessagesRead,
@@ -259,6 +280,8 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
         core: &[],
         own: &[
             H::DepartmentsRead,
+            H::LabsWorklist,
+            H::LabsResult,
             H::MessagesSendStaff,
             H::MessagesRead,
             H::FilesUploadLabResults,
@@ -294,6 +317,7 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::AppointmentsBookOwn,
             H::NotesReadOwn,
             H::PrescriptionsReadOwn,
+            H::LabsReadOwn,
             H::MessagesSendCareTeam,
             H::MessagesRead,
             H::FilesReadOwn,
@@ -354,6 +378,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(appointments::schedule_http::routes)
         .configure(notes::http::routes)
         .configure(prescriptions::http::routes)
+        .configure(labs::http::routes)
         .configure(messages::http::routes)
         .configure(files::http::routes);
 }

@@ -31,6 +31,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::appointments::pages::routes)
         .configure(crate::notes::pages::routes)
         .configure(crate::prescriptions::pages::routes)
+        .configure(crate::labs::pages::routes)
         .configure(crate::messages::pages::routes)
         .configure(crate::files::pages::routes);
 }
@@ -100,6 +101,20 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/my-prescriptions",
             label: "My prescriptions",
             hint: "your prescriptions and what has been dispensed",
+        });
+    }
+    if user.can(P::LabsWorklist) {
+        nav.push(NavLink {
+            href: "/lab",
+            label: "Lab worklist",
+            hint: "ordered tests to result and finalize",
+        });
+    }
+    if user.can(P::LabsReadOwn) {
+        nav.push(NavLink {
+            href: "/my-labs",
+            label: "My lab results",
+            hint: "your finalized test results",
         });
     }
     if user.can(P::FilesReadOwn) {

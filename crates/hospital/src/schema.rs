@@ -344,6 +344,41 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    lab_orders (id) {
+        id -> Text,
+        tenant_id -> Text,
+        patient_id -> Text,
+        ordered_by -> Text,
+        priority -> Text,
+        status -> Text,
+        test_count -> BigInt,
+        resulted_count -> BigInt,
+        tests_enc -> Text,
+        notes_enc -> Nullable<Text>,
+        results_enc -> Nullable<Text>,
+        finalized_by -> Nullable<Text>,
+        finalized_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    lab_result_amendments (id) {
+        id -> Text,
+        tenant_id -> Text,
+        order_id -> Text,
+        amended_by -> Text,
+        reason_enc -> Text,
+        results_enc -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(lab_result_amendments -> lab_orders (order_id));
+
 diesel::joinable!(file_folders -> file_workspaces (workspace_id));
 diesel::joinable!(files -> file_blobs (blob_id));
 
@@ -366,5 +401,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     file_blobs,
     files,
     legal_holds,
-    file_module_admins
+    file_module_admins,
+    lab_orders,
+    lab_result_amendments
 );

@@ -15,8 +15,8 @@ use crate::patients::sealed::{Sealer, LEGACY_VERSION};
 use crate::patients::store::Row;
 use crate::patients::update::SealedColumns;
 use crate::schema::{
-    appointments, break_glass, clinical_note_amendments, clinical_notes, files, legal_holds,
-    messages, patients, prescriptions, reencrypt_progress,
+    appointments, break_glass, clinical_note_amendments, clinical_notes, files, lab_orders,
+    lab_result_amendments, legal_holds, messages, patients, prescriptions, reencrypt_progress,
 };
 
 /// The largest batch `[reencrypt].batch_size` allows.
@@ -58,6 +58,8 @@ pub struct Outcome {
     pub notes: usize,
     /// Prescriptions' sealed texts encrypted again.
     pub prescriptions: usize,
+    /// Lab orders' and amendments' sealed texts encrypted again.
+    pub labs: usize,
     /// Message bodies encrypted again under the active key.
     pub messages: usize,
     /// File names and legal holds' reasons encrypted again.
@@ -228,6 +230,10 @@ pub fn run_batch(
         out.prescriptions = moved;
         out.failed += failed;
         grants_left |= more;
+        let (moved, failed, more) = reencrypt_labs(conn, keyring, tenant, &key_id, size)?;
+        out.labs = moved;
+        out.failed += failed;
+        grants_left |= more;
         let (moved, failed, more) = reencrypt_messages(conn, keyring, tenant, &key_id, size)?;
         out.messages = moved;
         out.failed += failed;
@@ -254,6 +260,7 @@ pub fn run_batch(
         || out.appointments > 0
         || out.notes > 0
         || out.prescriptions > 0
+        || out.labs > 0
         || out.messages > 0
         || out.files > 0
     {
@@ -265,6 +272,7 @@ pub fn run_batch(
                 "appointments": out.appointments,
                 "notes": out.notes,
                 "prescriptions": out.prescriptions,
+                "labs": out.labs,
                 "messages": out.messages,
                 "files": out.files,
                 "retried": out.retried,
@@ -644,6 +652,130 @@ fn reencrypt_prescriptions(
         },
     );
     Ok((moved, failed, stale.len() as i64 >= size))
+}
+
+/// Encrypt the sealed texts of up to `size` lab orders (tests, notes,
+/// results) and up to `size` amendments (reason, results) of the tenant not
+/// under `key_id` again under it: (texts moved, failed, whether a full batch
+/// was found). A finalized order's texts stay the same (only their
+/// ciphertext changes, which its trigger allows).
+fn reencrypt_labs(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    tenant: &str,
+    key_id: &str,
+    size: i64,
+) -> ApiResult<(usize, usize, bool)> {
+    use crate::labs::store::aad;
+    let p = format!("v1.{key_id}.%");
+    let prefix = format!("v1.{key_id}.");
+    let again = |c: &mut DbConn,
+                 table: &str,
+                 column: &str,
+                 id: &str,
+                 stored: &str|
+     -> ApiResult<(String, usize)> {
+        if stored.starts_with(&prefix) {
+            return Ok((stored.to_string(), 0));
+        }
+        Ok((
+            keyring.reencrypt(c, tenant, stored, &aad(tenant, table, column, id))?,
+            1,
+        ))
+    };
+    type OrderTexts = (String, String, Option<String>, Option<String>);
+    let orders: Vec<OrderTexts> = lab_orders::table
+        .filter(lab_orders::tenant_id.eq(tenant))
+        .filter(
+            lab_orders::tests_enc
+                .not_like(p.clone())
+                .or(lab_orders::notes_enc.not_like(p.clone()))
+                .or(lab_orders::results_enc.not_like(p.clone())),
+        )
+        .order(lab_orders::id.asc())
+        .limit(size)
+        .select((
+            lab_orders::id,
+            lab_orders::tests_enc,
+            lab_orders::notes_enc,
+            lab_orders::results_enc,
+        ))
+        .load(conn)?;
+    let (mut moved, mut failed) = each_row(
+        conn,
+        tenant,
+        "lab_order",
+        &orders,
+        |r| &r.0,
+        |c, (id, tests, notes, results)| {
+            let table = "lab_orders";
+            let (fresh_tests, a) = again(c, table, "tests", id, tests)?;
+            let mut n = a;
+            let mut opt = |c: &mut DbConn, column: &str, v: &Option<String>| {
+                Ok::<_, ApiError>(match v {
+                    Some(v) => {
+                        let (fresh, k) = again(c, table, column, id, v)?;
+                        n += k;
+                        Some(fresh)
+                    }
+                    None => None,
+                })
+            };
+            let fresh_notes = opt(c, "notes", notes)?;
+            let fresh_results = opt(c, "results", results)?;
+            // Under the audit head's lock: results cannot be entered meanwhile.
+            diesel::update(
+                lab_orders::table
+                    .filter(lab_orders::id.eq(id))
+                    .filter(lab_orders::tests_enc.eq(tests)),
+            )
+            .set((
+                lab_orders::tests_enc.eq(fresh_tests),
+                lab_orders::notes_enc.eq(fresh_notes),
+                lab_orders::results_enc.eq(fresh_results),
+            ))
+            .execute(c)?;
+            Ok(n)
+        },
+    );
+    let amendments: Vec<(String, String, String)> = lab_result_amendments::table
+        .filter(lab_result_amendments::tenant_id.eq(tenant))
+        .filter(
+            lab_result_amendments::reason_enc
+                .not_like(p.clone())
+                .or(lab_result_amendments::results_enc.not_like(p)),
+        )
+        .order(lab_result_amendments::id.asc())
+        .limit(size)
+        .select((
+            lab_result_amendments::id,
+            lab_result_amendments::reason_enc,
+            lab_result_amendments::results_enc,
+        ))
+        .load(conn)?;
+    let (m, f) = each_row(
+        conn,
+        tenant,
+        "lab_amendment",
+        &amendments,
+        |r| &r.0,
+        |c, (id, reason, results)| {
+            let table = "lab_result_amendments";
+            let (fresh_reason, a) = again(c, table, "reason", id, reason)?;
+            let (fresh_results, b) = again(c, table, "results", id, results)?;
+            diesel::update(lab_result_amendments::table.filter(lab_result_amendments::id.eq(id)))
+                .set((
+                    lab_result_amendments::reason_enc.eq(fresh_reason),
+                    lab_result_amendments::results_enc.eq(fresh_results),
+                ))
+                .execute(c)?;
+            Ok(a + b)
+        },
+    );
+    moved += m;
+    failed += f;
+    let full = orders.len() as i64 >= size || amendments.len() as i64 >= size;
+    Ok((moved, failed, full))
 }
 
 /// Re-seal each of `rows` in its own transaction with `one` (how many texts

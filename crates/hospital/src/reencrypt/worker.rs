@@ -92,6 +92,8 @@ pub struct Totals {
     pub notes: usize,
     /// Prescriptions' sealed texts encrypted again.
     pub prescriptions: usize,
+    /// Lab orders' and amendments' sealed texts encrypted again.
+    pub labs: usize,
     /// Message bodies encrypted again.
     pub messages: usize,
     /// File names and legal holds' reasons encrypted again.
@@ -124,6 +126,7 @@ pub fn run_to_completion(
         totals.appointments += out.appointments;
         totals.notes += out.notes;
         totals.prescriptions += out.prescriptions;
+        totals.labs += out.labs;
         totals.messages += out.messages;
         totals.files += out.files;
         totals.failed += out.failed;

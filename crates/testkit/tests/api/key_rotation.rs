@@ -734,3 +734,121 @@ async fn a_row_that_cannot_be_opened_is_counted_and_left_while_the_others_move()
         "{after:?}"
     );
 }
+
+#[tokio::test]
+async fn lab_orders_results_and_amendments_are_resealed_under_the_new_key_and_still_read() {
+    use crate::hospital_labs_matrix::{lab_order, result};
+    use hospital::schema::{lab_orders, lab_result_amendments};
+    let master = master_hex();
+    let app = spawn_keyed(&master, &[("HOSPITAL__REENCRYPT__ENABLED", "false")]).await;
+    let admin = app.admin_token().await;
+    let doctor = app.login("doctor", "doctor123").await;
+    let lab = app.login("lab", "lab123").await;
+    let p = testkit::hospital::register_patient_id(
+        &app,
+        &admin,
+        testkit::hospital::patient_body("Rota", "Labs", "1977-07-07"),
+    )
+    .await;
+    let doctor_id = testkit::hospital::user_id(&app, &doctor).await;
+    testkit::hospital::add_to_care_team(&app, &admin, &p, &doctor_id).await;
+    // One order finalized and amended (tests, notes, results; reason,
+    // results), one without notes or results (tests only).
+    let (status, reply) = app
+        .api(
+            Method::POST,
+            "/lab-orders",
+            Some(&doctor),
+            Some(lab_order(&p)),
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+    let done = reply["data"]["id"].as_str().unwrap().to_string();
+    let mut bare = lab_order(&p);
+    bare.as_object_mut().unwrap().remove("notes");
+    let (status, reply) = app
+        .api(Method::POST, "/lab-orders", Some(&doctor), Some(bare))
+        .await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+    let open = reply["data"]["id"].as_str().unwrap().to_string();
+    let results = json!({ "results": [result("CBC", "within limits", "normal"), result("K", "6.0", "high")] });
+    for (path, body) in [
+        (format!("/lab-orders/{done}/results"), Some(results)),
+        (format!("/lab-orders/{done}/finalize"), None),
+        (
+            format!("/lab-orders/{done}/amendments"),
+            Some(json!({ "reason": "Repeated sample", "results": [result("K", "4.3", "normal")] })),
+        ),
+    ] {
+        let (status, reply) = app.api(Method::POST, &path, Some(&lab), body).await;
+        assert!(status.is_success(), "{path}: {reply}");
+    }
+
+    let kr = keyring(&master);
+    let (key_id, totals) = on_db(&app, move |c| {
+        let tenant = the_tenant(c);
+        let id = rotate(c, &kr, &tenant);
+        let totals = worker::run_to_completion(c, &kr, &tenant, 10, "cli", None).unwrap();
+        (id, totals)
+    })
+    .await;
+    assert_eq!(
+        totals.labs, 6,
+        "tests, notes, results of one; tests of the other; an amendment's reason and results: {totals:?}"
+    );
+    let stored: Vec<String> = on_db(&app, |c| {
+        let orders: Vec<(String, Option<String>, Option<String>)> = lab_orders::table
+            .select((
+                lab_orders::tests_enc,
+                lab_orders::notes_enc,
+                lab_orders::results_enc,
+            ))
+            .load(c)
+            .unwrap();
+        let amendments: Vec<(String, String)> = lab_result_amendments::table
+            .select((
+                lab_result_amendments::reason_enc,
+                lab_result_amendments::results_enc,
+            ))
+            .load(c)
+            .unwrap();
+        orders
+            .into_iter()
+            .flat_map(|(t, n, r)| [Some(t), n, r])
+            .flatten()
+            .chain(amendments.into_iter().flat_map(|(a, b)| [a, b]))
+            .collect()
+    })
+    .await;
+    assert_eq!(stored.len(), 6, "{stored:?}");
+    for s in &stored {
+        assert_eq!(key_id_of(s).unwrap(), key_id, "{s}");
+    }
+    let (status, reply) = app
+        .api(
+            Method::GET,
+            &format!("/lab-orders/{done}"),
+            Some(&doctor),
+            None,
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    let v = &reply["data"];
+    assert_eq!(v["status"], "finalized");
+    assert_eq!(v["notes"], "Fasting sample");
+    assert_eq!(v["tests"][1]["name"], "Potassium");
+    assert_eq!(v["original_results"][1]["value"], "6.0");
+    assert_eq!(v["results"][1]["value"], "4.3");
+    assert_eq!(v["amendments"][0]["reason"], "Repeated sample");
+    let (status, reply) = app
+        .api(
+            Method::GET,
+            &format!("/lab-orders/{open}"),
+            Some(&lab),
+            None,
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    assert_eq!(reply["data"]["tests"][0]["code"], "CBC");
+    assert!(app.verify_audit().await.is_intact());
+}

@@ -92,6 +92,7 @@ pub async fn every_role_completes_its_main_task_in_chromium() {
     hospital_doctor(&b, &h, &on_team, &off_team).await;
     hospital_patient(&b, &h).await;
     hospital_admin(&b, &h).await;
+    hospital_lab(&b, &h).await;
     security_checks(&b, &h).await;
     company_admin(&b, &company.base_url()).await;
     company_releases(&b, &company.base_url()).await;
@@ -218,6 +219,19 @@ async fn hospital_doctor(b: &Chrome, h: &str, on_team: &str, off_team: &str) {
         .await;
     b.wait_for_text("Medication and strength").await;
     b.check_accessibility("prescriptions").await;
+    // Lab tests, ordered from the chart.
+    b.goto(&format!("{h}/patients/{on_team}/labs")).await;
+    b.wait_for_text("Order tests").await;
+    b.fill("tests", "CBC Complete blood count\nK Potassium")
+        .await;
+    b.fill("notes", "Fasting sample").await;
+    b.click(&format!(
+        "form[action='/patients/{on_team}/labs'] button[type=submit]"
+    ))
+    .await;
+    b.wait_for_text("Complete blood count (CBC)").await;
+    b.check_accessibility("lab orders").await;
+    b.shot("hospital-labs-doctor").await;
     // A file, uploaded through the form and listed.
     b.goto(&format!("{h}/patients/{on_team}/files")).await;
     b.wait_for_text("Upload a file").await;
@@ -273,6 +287,9 @@ async fn hospital_patient(b: &Chrome, h: &str) {
     b.goto(&format!("{h}/my-prescriptions")).await;
     b.wait_for_text("No prescriptions.").await;
     b.check_accessibility("my prescriptions").await;
+    b.goto(&format!("{h}/my-labs")).await;
+    b.wait_for_text("No lab orders.").await;
+    b.check_accessibility("my lab results").await;
     b.click("nav a[href='/my-files'], main a[href='/my-files']")
         .await;
     b.wait_for_text("No files.").await;
@@ -286,6 +303,31 @@ async fn hospital_patient(b: &Chrome, h: &str) {
         .await;
     b.wait_for_text("Write a message").await;
     b.check_accessibility("messages").await;
+}
+
+/// The lab works the doctor's order (after the admin's audit check, so its
+/// rows do not push the break-the-glass row off that page): results, then
+/// finalize.
+async fn hospital_lab(b: &Chrome, h: &str) {
+    b.login(h, "lab", "lab123").await;
+    b.wait_for_text("Your tasks").await;
+    b.click("main a[href='/lab']").await;
+    b.wait_for_text("Lab orders to work").await;
+    b.check_accessibility("lab worklist").await;
+    b.click("main a[href^='/lab/']").await;
+    b.wait_for_text("Enter results").await;
+    b.fill("value-0", "within limits").await;
+    b.fill("value-1", "6.1").await;
+    b.fill("unit-1", "mmol/L").await;
+    b.click("form[action$='/results'] button[type=submit]")
+        .await;
+    b.wait_for_text("in progress").await;
+    b.check_accessibility("lab order").await;
+    b.shot("hospital-lab-results").await;
+    b.click("form[action$='/finalize'] button[type=submit]")
+        .await;
+    b.wait_for_text("Amend results").await;
+    b.check_accessibility("finalized lab order").await;
 }
 
 async fn hospital_admin(b: &Chrome, h: &str) {

@@ -8,6 +8,7 @@ mod company_releases;
 mod dev_pages;
 mod hospital_appointments;
 mod hospital_files;
+mod hospital_labs;
 mod hospital_messages;
 mod hospital_notes;
 mod hospital_pages;
