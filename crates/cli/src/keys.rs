@@ -269,13 +269,14 @@ fn run_tenant(c: &mut DbConn, keyring: &Keyring, tenant: &str, size: i64) -> any
     let t = worker::run_to_completion(c, keyring, tenant, size, "cli", None).map_err(err)?;
     println!(
         "hospital: tenant {tenant}: {} row(s) re-sealed, {} break-the-glass reason(s), {} \
-         appointment text(s), {} clinical note text(s) and {} prescription text(s) \
-         re-encrypted in {} batch(es){}",
+         appointment text(s), {} clinical note text(s), {} prescription text(s) and {} lab \
+         order text(s) re-encrypted in {} batch(es){}",
         t.resealed,
         t.grants,
         t.appointments,
         t.notes,
         t.prescriptions,
+        t.labs,
         t.batches,
         if t.failed > 0 {
             format!(
