@@ -186,7 +186,7 @@ async fn bad_settings_are_refused_before_anything_listens() {
         (
             Service::Hospital,
             vec![("HOSPITAL__CLINICALL__BREAK_GLASS_MINUTES", "60")],
-            "unknown configuration section `clinicall`: hospital takes no such section (its own: clinical, reencrypt, files)",
+            "unknown configuration section `clinicall`: hospital takes no such section (its own: clinical, reencrypt, files, updates)",
         ),
         (
             Service::Hospital,
