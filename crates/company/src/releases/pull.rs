@@ -1,7 +1,5 @@
-//! The plane job that pulls dev's signing keys and releases (dev makes no
-//! outbound call). Keys first, so a release signed by a key registered a
-//! moment ago is checked against it; then the releases after company's
-//! cursor. A release whose signature does not check against the key dev
+//! The plane job that pulls dev's releases after company's cursor and the
+//! signing keys (dev makes no outbound call). A release whose signature does not check against the key dev
 //! publishes is not taken: its refusal is an audit row and a critical
 //! security event.
 
@@ -21,10 +19,12 @@ const CURSOR: &str = "dev.releases";
 /// Who the refusals are recorded as.
 const ACTOR: &str = "spiffe://bulkhead/dev";
 
-/// Pull keys and new releases until caught up; the number of releases seen.
+/// Pull new releases and the keys until caught up; the number of releases
+/// seen. The keys are read *after* each batch of releases: dev stores a key
+/// before any release that names it and never deletes one, so every key a
+/// batch names is in the list that follows it (read before, a key
+/// registered in between would look unknown and its release be refused).
 pub async fn pull(db: &Db, dev: &PeerClient) -> anyhow::Result<usize> {
-    let keys: Vec<SigningKeyOffer> = dev.get(paths::DEV_SIGNING_KEYS, &[]).await?;
-    db.write(move |c| store::upsert_keys(c, &keys)).await?;
     let mut seen = 0;
     loop {
         let offset = db.run(|c| cursor(c, CURSOR)).await?;
@@ -34,11 +34,17 @@ pub async fn pull(db: &Db, dev: &PeerClient) -> anyhow::Result<usize> {
                 &[("offset", offset.to_string()), ("limit", BATCH.to_string())],
             )
             .await?;
+        let keys: Vec<SigningKeyOffer> = dev.get(paths::DEV_SIGNING_KEYS, &[]).await?;
         let n = offers.len();
         if n == 0 {
-            return Ok(seen);
+            // Nothing new: write only if a key came or changed (a revocation).
+            let k = keys.clone();
+            if !db.run(move |c| store::keys_changed(c, &k)).await? {
+                return Ok(seen);
+            }
         }
         db.write(move |c| {
+            store::upsert_keys(c, &keys)?;
             for offer in &offers {
                 if let Some(refusal) = store::admit(c, offer)? {
                     let details = json!({
@@ -62,7 +68,10 @@ pub async fn pull(db: &Db, dev: &PeerClient) -> anyhow::Result<usize> {
                     )?;
                 }
             }
-            set_cursor(c, CURSOR, offset + n as i64)
+            if n > 0 {
+                set_cursor(c, CURSOR, offset + n as i64)?;
+            }
+            Ok(())
         })
         .await?;
         seen += n;

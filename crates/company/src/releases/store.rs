@@ -181,6 +181,25 @@ pub fn upsert_keys(conn: &mut DbConn, keys: &[SigningKeyOffer]) -> ApiResult<()>
     Ok(())
 }
 
+/// Whether `keys` add to or change company's copy.
+pub fn keys_changed(conn: &mut DbConn, keys: &[SigningKeyOffer]) -> ApiResult<bool> {
+    let held: std::collections::HashMap<String, (String, String, Option<NaiveDateTime>)> =
+        dev_signing_keys::table
+            .select((
+                dev_signing_keys::id,
+                dev_signing_keys::name,
+                dev_signing_keys::owner_username,
+                dev_signing_keys::revoked_at,
+            ))
+            .load::<(String, String, String, Option<NaiveDateTime>)>(conn)?
+            .into_iter()
+            .map(|(id, name, owner, revoked)| (id, (name, owner, revoked)))
+            .collect();
+    Ok(keys.iter().any(|k| {
+        held.get(&k.id) != Some(&(k.name.clone(), k.owner_username.clone(), k.revoked_at))
+    }))
+}
+
 /// A signing key by id.
 pub fn key(conn: &mut DbConn, id: &str) -> ApiResult<Option<KeyRow>> {
     Ok(dev_signing_keys::table
