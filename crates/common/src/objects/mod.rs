@@ -3,11 +3,13 @@
 //! [`Objects`] is one handle over an `object_store` backend (the local
 //! filesystem under a root of mode 0700, or an S3 bucket). Files are
 //! written with [`Objects::put_sealed`], which streams: the plaintext is cut
-//! into chunks of [`CHUNK`] bytes, each sealed as it arrives and handed to
-//! the backend's multipart writer, so memory stays flat whatever the size
-//! and nothing is visible at the object's path until the upload completes.
-//! [`Objects::open_sealed`] streams them back, authenticating each chunk
-//! before any of its bytes are served.
+//! into chunks of [`CHUNK`] bytes, sealed a batch of 16 at a time on the
+//! blocking pool while the next batch arrives and the one before is handed
+//! to the backend's multipart writer, so the crypto overlaps the body and
+//! the disk, memory stays flat whatever the size and nothing is visible at
+//! the object's path until the upload completes. [`Objects::open_sealed`]
+//! streams them back, authenticating each chunk before any of its bytes are
+//! served.
 //!
 //! # Format (version 1)
 //!
@@ -18,8 +20,9 @@
 //! records: ( ciphertext length u32 BE ‖ AES-256-GCM ciphertext ‖ tag )*
 //! ```
 //!
-//! The records are the STREAM construction (`aead-stream`'s `StreamBE32`
-//! over AES-256-GCM) under the object's own key, HKDF-SHA256 of the
+//! The records are the STREAM construction over AES-256-GCM, laid out as
+//! `aead-stream`'s `StreamBE32` (which wrote version 1 at first; ring seals
+//! and opens it now, byte for byte the same) under the object's own key, HKDF-SHA256 of the
 //! tenant's [`FileKey`] salted with the object salt (info
 //! `bulkhead-file-object|v1`): a 56-bit random nonce prefix alone would
 //! risk a repeated nonce under one key after some millions of objects, so
