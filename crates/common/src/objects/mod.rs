@@ -47,6 +47,7 @@
 //! from a flipped bit, and need not.
 
 mod format;
+mod local;
 mod open;
 mod put;
 
@@ -117,6 +118,8 @@ pub struct Objects {
     prefix: Option<ObjectPath>,
     /// The local root (local backend only), checked by [`Objects::check`].
     root: Option<PathBuf>,
+    /// The local backend (which `put_sealed` writes to itself).
+    local: Option<Arc<LocalFileSystem>>,
 }
 
 impl std::fmt::Debug for Objects {
@@ -135,15 +138,18 @@ impl Objects {
             StorageConfig::Local { root } => {
                 let root = root.as_deref().unwrap_or(default_root);
                 create_private_dir(root)?;
-                let store = LocalFileSystem::new_with_prefix(root)
-                    .with_context(|| format!("object root {}", root.display()))?
-                    .with_fsync(true)
-                    .with_automatic_cleanup(true);
+                let store = Arc::new(
+                    LocalFileSystem::new_with_prefix(root)
+                        .with_context(|| format!("object root {}", root.display()))?
+                        .with_fsync(true)
+                        .with_automatic_cleanup(true),
+                );
                 Ok(Self {
-                    store: Arc::new(store),
+                    store: Arc::clone(&store) as Arc<dyn ObjectStore>,
                     backend: "local",
                     prefix: None,
                     root: Some(root.to_path_buf()),
+                    local: Some(store),
                 })
             }
             StorageConfig::S3 {
@@ -194,6 +200,7 @@ impl Objects {
                     backend: "s3",
                     prefix,
                     root: None,
+                    local: None,
                 })
             }
         }

@@ -225,7 +225,10 @@ impl Reader {
 /// every block as it is, without copying a record that straddles two. A
 /// length that makes no sense stops the alignment, not the stream: the
 /// reader refuses it. The task stops when the stream is dropped.
-fn file_stream(file: std::fs::File, path: String) -> BoxStream<'static, Result<Bytes, OpenError>> {
+pub(super) fn file_stream(
+    file: std::fs::File,
+    path: String,
+) -> BoxStream<'static, Result<Bytes, OpenError>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, OpenError>>(READ_AHEAD);
     tokio::task::spawn_blocking(move || {
         let mut file = file;
@@ -234,7 +237,7 @@ fn file_stream(file: std::fs::File, path: String) -> BoxStream<'static, Result<B
         let mut aligned = true;
         let mut start = Align::Header;
         loop {
-            let mut buf = Vec::with_capacity(READ_BUF + LEN_PREFIX + MAX_ALIGNED_RECORD);
+            let mut buf = Vec::with_capacity(READ_BUF + ALIGN_SLACK);
             let read = match (&mut file).take(READ_BUF as u64).read_to_end(&mut buf) {
                 Ok(0) => return,
                 Ok(_) if aligned => {
@@ -261,6 +264,9 @@ fn file_stream(file: std::fs::File, path: String) -> BoxStream<'static, Result<B
     .boxed()
 }
 
+/// Room beyond [`READ_BUF`] in a block for completing the last record (a
+/// 64 KiB chunk's record, compressed or not; a larger one grows the block).
+const ALIGN_SLACK: usize = 80 * 1024;
 /// The largest record length the read-ahead follows (a record of any chunk
 /// size a header may give, compressed, with its tag).
 const MAX_ALIGNED_RECORD: usize = 1024 * 1024 + 64 * 1024;

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use super::format::{
     self, CryptoError, Header, Sealer, CHUNK, LEN_PREFIX, NONCE_PREFIX_LEN, SALT_LEN, TAG_LEN,
 };
+use super::local::LocalSink;
 use super::Objects;
 use crate::crypto::FileKey;
 
@@ -172,6 +173,51 @@ impl Batch {
     }
 }
 
+/// Where the records go: object_store's multipart writer (S3), or our own
+/// writer for the local backend (it flushes to disk while sealing goes on:
+/// see [`super::local`]).
+enum Sink {
+    Store(WriteMultipart),
+    Local(LocalSink),
+}
+
+impl Sink {
+    /// Queue `bytes`, waiting while too much is in flight.
+    async fn put(&mut self, bytes: Bytes) -> anyhow::Result<()> {
+        match self {
+            Self::Store(upload) => {
+                upload
+                    .wait_for_capacity(PARTS_IN_FLIGHT)
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
+                upload.put(bytes);
+                Ok(())
+            }
+            Self::Local(local) => local.put(bytes).await.map_err(|e| anyhow!("{e}")),
+        }
+    }
+
+    /// Write the rest and publish the object.
+    async fn finish(self) -> anyhow::Result<()> {
+        match self {
+            Self::Store(upload) => upload
+                .finish()
+                .await
+                .map(|_| ())
+                .map_err(|e| anyhow!("{e}")),
+            Self::Local(local) => local.finish().await.map_err(|e| anyhow!("{e}")),
+        }
+    }
+
+    /// Drop what was written; nothing is published.
+    async fn abort(self) -> anyhow::Result<()> {
+        match self {
+            Self::Store(upload) => upload.abort().await.map_err(|e| anyhow!("{e}")),
+            Self::Local(local) => local.abort().await.map_err(|e| anyhow!("{e}")),
+        }
+    }
+}
+
 /// What a sealing task hands back: the sealer (unless the last record was
 /// sealed) and the records.
 type Sealed = (Option<Sealer>, Result<Vec<u8>, CryptoError>);
@@ -179,7 +225,7 @@ type Sealed = (Option<Sealer>, Result<Vec<u8>, CryptoError>);
 /// The writing half of one upload: the STREAM encryptor (lent to the
 /// sealing task in turn), the multipart writer and the counts.
 struct Writer {
-    upload: WriteMultipart,
+    upload: Sink,
     sealer: Option<Sealer>,
     /// The batch being sealed on the blocking pool, if any.
     sealing: Option<JoinHandle<Sealed>>,
@@ -226,13 +272,11 @@ impl Writer {
     }
 
     async fn write(&mut self, records: Vec<u8>) -> anyhow::Result<()> {
-        self.upload
-            .wait_for_capacity(PARTS_IN_FLIGHT)
-            .await
-            .map_err(|e| anyhow!("writing object {}: {e}", self.path))?;
         self.stored_len += records.len() as u64;
-        self.upload.put(Bytes::from(records));
-        Ok(())
+        self.upload
+            .put(Bytes::from(records))
+            .await
+            .map_err(|e| anyhow!("writing object {}: {e}", self.path))
     }
 
     fn failed(&self) -> anyhow::Error {
@@ -272,13 +316,31 @@ impl Objects {
         let mut nonce_prefix = [0u8; NONCE_PREFIX_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce_prefix);
         let header = Header::new(key, compress, salt, nonce_prefix);
-        let upload = self
-            .store
-            .put_multipart(&location)
-            .await
-            .map_err(|e| PutError::Storage(anyhow!("starting object {path}: {e}")))?;
-        let mut upload = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-        upload.write(&header.bytes);
+        let starting = |e: &dyn std::fmt::Display| anyhow!("starting object {path}: {e}");
+        let mut upload = match &self.local {
+            Some(local) => {
+                let dest = local
+                    .path_to_filesystem(&location)
+                    .map_err(|e| PutError::Storage(starting(&e)))?;
+                Sink::Local(
+                    LocalSink::start(dest)
+                        .await
+                        .map_err(|e| PutError::Storage(starting(&e)))?,
+                )
+            }
+            None => {
+                let upload = self
+                    .store
+                    .put_multipart(&location)
+                    .await
+                    .map_err(|e| PutError::Storage(starting(&e)))?;
+                Sink::Store(WriteMultipart::new_with_chunk_size(upload, PART_SIZE))
+            }
+        };
+        if let Err(e) = upload.put(Bytes::from(header.bytes.clone())).await {
+            let _ = upload.abort().await;
+            return Err(PutError::Storage(anyhow!("writing object {path}: {e}")));
+        }
         let mut writer = Writer {
             upload,
             sealer: Some(header.sealer(key)),

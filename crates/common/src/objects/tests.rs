@@ -761,3 +761,47 @@ async fn objects_of_the_old_sealing_code_still_open_and_new_ones_open_with_it() 
         }
     }
 }
+
+#[tokio::test]
+async fn read_ahead_blocks_end_at_record_boundaries_and_pass_bad_framing_through() {
+    let (dir, objects) = local();
+    let file_of = |name: &str| std::fs::File::open(dir.path().join("objects").join(name)).unwrap();
+    let blocks = |file| async move {
+        open::file_stream(file, "aligned".into())
+            .map(|b| b.unwrap())
+            .collect::<Vec<Bytes>>()
+            .await
+    };
+    for (len, compress) in [
+        (0, false),
+        (1, false),
+        (40 * CHUNK + 7, false),
+        (3 * 1024 * 1024 + 5, false),
+        (3 * 1024 * 1024, true),
+    ] {
+        put(&objects, "aligned", &data(len, 1), compress).await;
+        let sealed = objects.raw_get("aligned").await.unwrap();
+        let (_, spans) = records(&sealed);
+        let ends: std::collections::HashSet<usize> = spans.iter().map(|s| s.1).collect();
+        let mut at = 0;
+        for block in blocks(file_of("aligned")).await {
+            at += block.len();
+            assert!(
+                ends.contains(&at),
+                "len {len}: a block ends at {at}, inside a record"
+            );
+        }
+        assert_eq!(at, sealed.len());
+    }
+    // A nonsensical length stops the alignment, not the bytes (the reader
+    // refuses the object).
+    let sealed = objects.raw_get("aligned").await.unwrap();
+    let (head, _) = records(&sealed);
+    let mut junk = sealed.to_vec();
+    junk[head..head + LEN_PREFIX].copy_from_slice(&[0xff; LEN_PREFIX]);
+    objects.raw_put("junk", junk.clone().into()).await.unwrap();
+    let got: Vec<u8> = blocks(file_of("junk")).await.concat();
+    assert_eq!(got, junk);
+    let (served, err) = read(&objects, "junk", &key(), IDENTITY).await;
+    assert!(served.is_empty() && matches!(err, Some(OpenError::Damaged(_))));
+}
