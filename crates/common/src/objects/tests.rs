@@ -805,3 +805,37 @@ async fn read_ahead_blocks_end_at_record_boundaries_and_pass_bad_framing_through
     let (served, err) = read(&objects, "junk", &key(), IDENTITY).await;
     assert!(served.is_empty() && matches!(err, Some(OpenError::Damaged(_))));
 }
+
+#[tokio::test]
+async fn a_dropped_upload_leaves_nothing() {
+    let (dir, objects) = local();
+    // 3 MiB, then a body that never ends: the caller gives up (a client
+    // gone, a timeout) and drops the upload mid-way.
+    let plain = Bytes::from(data(3 * 1024 * 1024, 3));
+    let pieces = futures_util::stream::iter(vec![Ok::<_, String>(plain)])
+        .chain(futures_util::stream::pending());
+    let key = key();
+    let mut inspect = |_: &[u8]| Ok(());
+    let upload = objects.put_sealed(
+        "x/dropped",
+        &key,
+        IDENTITY,
+        false,
+        Box::pin(pieces),
+        &mut inspect,
+    );
+    let gave_up = tokio::time::timeout(std::time::Duration::from_millis(300), upload).await;
+    assert!(gave_up.is_err(), "the upload waits for the body");
+    // The writing task removes its staging file once it sees the upload gone.
+    for _ in 0..200 {
+        if files(dir.path()).is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
+    assert!(matches!(
+        objects.open_sealed("x/dropped", &key, IDENTITY).await.err(),
+        Some(OpenError::NotFound)
+    ));
+}
