@@ -42,32 +42,32 @@ enum Msg {
 /// An upload to the local backend in progress.
 pub(super) struct LocalSink {
     tx: mpsc::Sender<Msg>,
-    task: JoinHandle<io::Result<()>>,
+    /// The writing task: `Ok(true)` published, `Ok(false)` given up
+    /// (`None` once awaited).
+    task: Option<JoinHandle<io::Result<bool>>>,
 }
 
 impl LocalSink {
     /// Start writing the object at `dest` (a staging file beside it).
     pub async fn start(dest: PathBuf) -> io::Result<Self> {
-        let (file, staging) = tokio::task::spawn_blocking(move || {
-            let staging = new_staging(&dest)?;
-            Ok::<_, io::Error>((staging.0, (staging.1, dest)))
+        let (file, staging, dest) = tokio::task::spawn_blocking(move || {
+            let (file, staging) = new_staging(&dest)?;
+            Ok::<_, io::Error>((file, staging, dest))
         })
         .await
         .map_err(io::Error::other)??;
         let (tx, mut rx) = mpsc::channel(QUEUED);
         let task = tokio::task::spawn_blocking(move || {
-            let (staging, dest) = staging;
             let published = write_and_publish(file, &staging, &dest, &mut rx);
             if !matches!(published, Ok(true)) {
                 let _ = std::fs::remove_file(&staging);
             }
-            match published {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(io::Error::other("upload aborted")),
-                Err(e) => Err(e),
-            }
+            published
         });
-        Ok(Self { tx, task })
+        Ok(Self {
+            tx,
+            task: Some(task),
+        })
     }
 
     /// Queue bytes to be written (waits while [`QUEUED`] are).
@@ -76,34 +76,47 @@ impl LocalSink {
             return Ok(());
         }
         // The task stopped: its error says why.
-        Err(self.wait().await.err().unwrap_or_else(stopped))
+        Err(self.stopped().await)
     }
 
     /// Write what is queued, sync and publish the object.
     pub async fn finish(mut self) -> io::Result<()> {
         if self.tx.send(Msg::Finish).await.is_err() {
-            return Err(self.wait().await.err().unwrap_or_else(stopped));
+            return Err(self.stopped().await);
         }
-        self.wait().await
+        match self.join().await? {
+            true => Ok(()),
+            false => Err(io::Error::other("the upload was given up")),
+        }
     }
 
     /// Give up: the staging file is removed, nothing is published.
-    pub async fn abort(self) -> io::Result<()> {
-        let Self { tx, task } = self;
-        drop(tx);
-        match task.await.map_err(io::Error::other)? {
-            Err(e) if e.to_string() == "upload aborted" => Ok(()),
-            other => other,
+    pub async fn abort(mut self) -> io::Result<()> {
+        // Close the queue: the task sees the end without a `Finish`.
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.tx, closed));
+        // A task already awaited (it failed) removed its staging file.
+        if self.task.is_none() {
+            return Ok(());
+        }
+        self.join().await.map(|_| ())
+    }
+
+    /// The writing task's outcome (once only; after that, an error).
+    async fn join(&mut self) -> io::Result<bool> {
+        match self.task.take() {
+            Some(task) => task.await.map_err(io::Error::other)?,
+            None => Err(io::Error::other("the writing task already stopped")),
         }
     }
 
-    async fn wait(&mut self) -> io::Result<()> {
-        (&mut self.task).await.map_err(io::Error::other)?
+    /// Why the writing task stopped early.
+    async fn stopped(&mut self) -> io::Error {
+        match self.join().await {
+            Err(e) => e,
+            Ok(_) => io::Error::other("the writing task stopped"),
+        }
     }
-}
-
-fn stopped() -> io::Error {
-    io::Error::other("the writing task stopped")
 }
 
 /// Create the staging file of `dest` (and missing parent folders).

@@ -839,3 +839,39 @@ async fn a_dropped_upload_leaves_nothing() {
         Some(OpenError::NotFound)
     ));
 }
+
+#[tokio::test]
+async fn the_local_writer_publishes_only_on_finish() {
+    let dir = TempDir::new().unwrap();
+    let dest = dir.path().join("a/b/object");
+    let mut sink = local::LocalSink::start(dest.clone()).await.unwrap();
+    sink.put(Bytes::from_static(b"hello ")).await.unwrap();
+    // Past the background flush interval, so the flushing thread runs.
+    sink.put(Bytes::from(vec![7u8; 40 << 20])).await.unwrap();
+    assert!(!dest.exists(), "nothing at the path before finish");
+    sink.finish().await.unwrap();
+    let got = std::fs::read(&dest).unwrap();
+    assert_eq!(got.len(), 6 + (40 << 20));
+    assert_eq!(&got[..6], b"hello ");
+    assert_eq!(
+        files(dir.path()),
+        vec![dest.clone()],
+        "no staging file left"
+    );
+
+    let mut sink = local::LocalSink::start(dir.path().join("a/c"))
+        .await
+        .unwrap();
+    sink.put(Bytes::from_static(b"x")).await.unwrap();
+    sink.abort().await.unwrap();
+    assert_eq!(
+        files(dir.path()),
+        vec![dest.clone()],
+        "an abort leaves nothing"
+    );
+
+    // A path under a file cannot be written.
+    assert!(local::LocalSink::start(dest.join("under-a-file"))
+        .await
+        .is_err());
+}
