@@ -326,7 +326,7 @@ fn main() {
     }
     let b = ctx.sign();
     let hmac_ring = started.elapsed();
-    assert_eq!(a.as_slice(), b.as_ref());
+    assert_eq!(&a[..], b.as_ref());
     println!(
         "{:<40} {:>9.0} MB/s hmac + sha2, {:.0} MB/s ring (one core)",
         "HMAC-SHA256 in memory (content hash)",
