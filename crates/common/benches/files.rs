@@ -8,9 +8,14 @@
 //!    is dropped before each read, so both come from the disk.
 //! 3. Peak RSS of the sealed upload and download (the high-water mark is
 //!    reset before each phase): it must stay flat whatever the size.
-//! 4. The CPU ceiling: STREAM sealing of 64 KiB chunks in memory.
+//! 4. The CPU ceiling: STREAM sealing of 64 KiB chunks in memory (ring, as
+//!    `put_sealed` does, and RustCrypto's aead-stream + aes-gcm beside it).
+//! 5. HMAC-SHA256 of the same bytes in memory (the upload's keyed content
+//!    hash): the hmac + sha2 crates it uses, and ring.
 //!
-//! Size: `BULKHEAD_BENCH_FILE_MB` (default 1024).
+//! Size: `BULKHEAD_BENCH_FILE_MB` (default 1024). Rounds:
+//! `BULKHEAD_BENCH_ROUNDS` (default 3; odd rounds run the sealed phase
+//! first; the median ratio is reported).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::io::{Read, Write};
@@ -77,11 +82,26 @@ fn load_average() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The round whose ratio (baseline time / measured time) is the median.
+fn median(rounds: &[(Duration, Duration)]) -> (Duration, Duration) {
+    let mut sorted = rounds.to_vec();
+    sorted.sort_by(|a, b| {
+        let ratio = |(s, r): &(Duration, Duration)| r.as_secs_f64() / s.as_secs_f64();
+        ratio(a).total_cmp(&ratio(b))
+    });
+    sorted[sorted.len() / 2]
+}
+
 fn main() {
     let mb: usize = std::env::var("BULKHEAD_BENCH_FILE_MB")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1024);
+    let rounds: usize = std::env::var("BULKHEAD_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     let total = (mb * MIB) as u64;
     // Same disk as the build (not a tmpfs).
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
@@ -108,29 +128,121 @@ fn main() {
         load_average()
     );
 
-    // 1. Upload.
+    // Each round measures all four; odd rounds run the sealed phase before
+    // the plain one, so neither always follows the other. The ratios
+    // reported are the medians of the rounds' ratios (a loaded machine
+    // moves single runs a lot).
     let raw_path = dir.path().join("raw.bin");
-    let started = Instant::now();
-    {
-        let mut file = std::fs::File::create(&raw_path).unwrap();
-        for _ in 0..mb {
-            file.write_all(&block).unwrap();
-        }
-        file.sync_all().unwrap();
+    let (mut up, mut down) = (Vec::new(), Vec::new());
+    let (mut upload_peak, mut download_peak, mut cold, mut stored_len) = (0f64, 0f64, true, 0);
+    for round in 0..rounds {
+        let sealed_first = round % 2 == 1;
+        let _ = std::fs::remove_file(&raw_path);
+        let _ = rt.block_on(objects.delete("bench/1"));
+        drop_caches();
+        // 1. Upload.
+        let raw_write = || {
+            let started = Instant::now();
+            let mut file = std::fs::File::create(&raw_path).unwrap();
+            for _ in 0..mb {
+                file.write_all(&block).unwrap();
+            }
+            file.sync_all().unwrap();
+            started.elapsed()
+        };
+        let mut sealed_write = || {
+            reset_peak();
+            let started = Instant::now();
+            let stored = rt.block_on(async {
+                let body =
+                    futures_util::stream::iter((0..mb).map(|_| Ok::<_, String>(block.clone())));
+                objects
+                    .put_sealed("bench/1", &key, b"bench", false, body, &mut |_| Ok(()))
+                    .await
+                    .unwrap()
+            });
+            let took = started.elapsed();
+            upload_peak = upload_peak.max(peak_mib());
+            assert_eq!(stored.plain_len, total);
+            stored_len = stored.stored_len;
+            took
+        };
+        let (raw, sealed) = if sealed_first {
+            let sealed = sealed_write();
+            drop_caches();
+            (raw_write(), sealed)
+        } else {
+            let raw = raw_write();
+            drop_caches();
+            (raw, sealed_write())
+        };
+        up.push((sealed, raw));
+
+        // 2. Download, from a cold page cache when root.
+        let raw_read = || {
+            let started = Instant::now();
+            let mut read_bytes = 0u64;
+            let mut file = std::fs::File::open(&raw_path).unwrap();
+            let mut buf = vec![0u8; MIB];
+            loop {
+                let n = file.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                read_bytes += n as u64;
+            }
+            assert_eq!(read_bytes, total);
+            started.elapsed()
+        };
+        let mut sealed_read = || {
+            reset_peak();
+            let started = Instant::now();
+            let served = rt.block_on(async {
+                let mut opened = objects
+                    .open_sealed("bench/1", &key, b"bench")
+                    .await
+                    .unwrap();
+                let mut served = 0u64;
+                while let Some(chunk) = opened.stream.next().await {
+                    let chunk = chunk.unwrap();
+                    // Spot-check the content without holding it.
+                    let at = (served % MIB as u64) as usize;
+                    assert_eq!(chunk[0], block[at]);
+                    served += chunk.len() as u64;
+                }
+                served
+            });
+            let took = started.elapsed();
+            download_peak = download_peak.max(peak_mib());
+            assert_eq!(served, total);
+            took
+        };
+        cold &= drop_caches();
+        let (raw, sealed) = if sealed_first {
+            let sealed = sealed_read();
+            drop_caches();
+            (raw_read(), sealed)
+        } else {
+            let raw = raw_read();
+            drop_caches();
+            (raw, sealed_read())
+        };
+        down.push((sealed, raw));
+        let ratio = |(s, r): (Duration, Duration)| r.as_secs_f64() / s.as_secs_f64();
+        println!(
+            "round {}: upload {:.0} / {:.0} MB/s (ratio {:.2}), download {:.0} / {:.0} MB/s (ratio {:.2}){}; load average {}",
+            round + 1,
+            mb_per_s(total, up[round].0),
+            mb_per_s(total, up[round].1),
+            ratio(up[round]),
+            mb_per_s(total, down[round].0),
+            mb_per_s(total, down[round].1),
+            ratio(down[round]),
+            if sealed_first { ", sealed first" } else { "" },
+            load_average()
+        );
     }
-    let raw_write = started.elapsed();
-    reset_peak();
-    let started = Instant::now();
-    let stored = rt.block_on(async {
-        let body = futures_util::stream::iter((0..mb).map(|_| Ok::<_, String>(block.clone())));
-        objects
-            .put_sealed("bench/1", &key, b"bench", false, body, &mut |_| Ok(()))
-            .await
-            .unwrap()
-    });
-    let sealed_write = started.elapsed();
-    let upload_peak = peak_mib();
-    assert_eq!(stored.plain_len, total);
+    let (sealed_write, raw_write) = median(&up);
     report(
         "sealed upload (put_sealed)",
         total,
@@ -139,45 +251,7 @@ fn main() {
         raw_write,
         0.9,
     );
-
-    // 2. Download.
-    let cold = drop_caches();
-    let started = Instant::now();
-    let mut read_bytes = 0u64;
-    {
-        let mut file = std::fs::File::open(&raw_path).unwrap();
-        let mut buf = vec![0u8; MIB];
-        loop {
-            let n = file.read(&mut buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            read_bytes += n as u64;
-        }
-    }
-    let raw_read = started.elapsed();
-    assert_eq!(read_bytes, total);
-    drop_caches();
-    reset_peak();
-    let started = Instant::now();
-    let served = rt.block_on(async {
-        let mut opened = objects
-            .open_sealed("bench/1", &key, b"bench")
-            .await
-            .unwrap();
-        let mut served = 0u64;
-        while let Some(chunk) = opened.stream.next().await {
-            let chunk = chunk.unwrap();
-            // Spot-check the content without holding it.
-            let at = (served % MIB as u64) as usize;
-            assert_eq!(chunk[0], block[at]);
-            served += chunk.len() as u64;
-        }
-        served
-    });
-    let sealed_read = started.elapsed();
-    let download_peak = peak_mib();
-    assert_eq!(served, total);
+    let (sealed_read, raw_read) = median(&down);
     report(
         "sealed download (open_sealed)",
         total,
@@ -191,12 +265,38 @@ fn main() {
         "peak RSS (VmHWM) of the sealed phases",
         if cold { "cold" } else { "warm: not root, page" }
     );
-    // 4. The CPU ceiling: STREAM sealing of the same chunks in memory.
+    // 4. The CPU ceiling: STREAM sealing of the same chunks in memory, with
+    //    ring (what `put_sealed` uses) and with RustCrypto's aead-stream over
+    //    aes-gcm (what wrote format version 1 before; same bytes).
     let n = mb * 16;
+    let key = ring::aead::LessSafeKey::new(
+        ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &[1u8; 32]).unwrap(),
+    );
+    let mut chunk = Vec::with_capacity(64 * 1024 + 16);
+    let started = Instant::now();
+    for i in 0..n {
+        chunk.clear();
+        chunk.extend_from_slice(&block[(i % 16) * 65536..(i % 16 + 1) * 65536]);
+        let mut nonce = [0u8; 12];
+        nonce[7..11].copy_from_slice(&(i as u32).to_be_bytes());
+        let tag = key
+            .seal_in_place_separate_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(b"aad"),
+                &mut chunk,
+            )
+            .unwrap();
+        chunk.extend_from_slice(tag.as_ref());
+    }
+    let cpu = started.elapsed();
+    println!(
+        "{:<40} {:>9.0} MB/s (one core, no I/O)",
+        "STREAM AES-256-GCM seal in memory, ring",
+        mb_per_s(total, cpu)
+    );
     let cipher = <aes_gcm::Aes256Gcm as aes_gcm::KeyInit>::new(&[1u8; 32].into());
     let mut sealer =
         aead_stream::EncryptorBE32::<aes_gcm::Aes256Gcm>::from_aead(cipher, &[0u8; 7].into());
-    let mut chunk = Vec::with_capacity(64 * 1024 + 16);
     let started = Instant::now();
     for i in 0..n {
         chunk.clear();
@@ -206,13 +306,37 @@ fn main() {
     let cpu = started.elapsed();
     println!(
         "{:<40} {:>9.0} MB/s (one core, no I/O)",
-        "STREAM AES-256-GCM seal in memory",
+        "  the same with aead-stream + aes-gcm",
         mb_per_s(total, cpu)
+    );
+    // 5. The upload's keyed content hash (HMAC-SHA256 of the plaintext, run
+    //    beside the sealing): the hmac + sha2 crates it uses, and ring.
+    let started = Instant::now();
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&[2u8; 32]).unwrap();
+    for _ in 0..mb {
+        hmac::Mac::update(&mut mac, &block);
+    }
+    let a = hmac::Mac::finalize(mac).into_bytes();
+    let hmac_sha2 = started.elapsed();
+    let started = Instant::now();
+    let mut ctx =
+        ring::hmac::Context::with_key(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[2u8; 32]));
+    for _ in 0..mb {
+        ctx.update(&block);
+    }
+    let b = ctx.sign();
+    let hmac_ring = started.elapsed();
+    assert_eq!(&a[..], b.as_ref());
+    println!(
+        "{:<40} {:>9.0} MB/s hmac + sha2, {:.0} MB/s ring (one core)",
+        "HMAC-SHA256 in memory (content hash)",
+        mb_per_s(total, hmac_sha2),
+        mb_per_s(total, hmac_ring)
     );
     println!(
         "{:<40} {:>9.4}× the plaintext",
         "stored size",
-        stored.stored_len as f64 / total as f64
+        stored_len as f64 / total as f64
     );
     println!("{:<40} {:>9}", "load average at the end", load_average());
 }

@@ -3,10 +3,9 @@
 
 use std::io::{Read, Write};
 
-use aead_stream::{DecryptorBE32, EncryptorBE32};
-use aes_gcm::Aes256Gcm;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 
-use crate::crypto::FileKey;
+use crate::crypto::{FileKey, KEY_LEN};
 
 /// Plaintext bytes per record (the last record may hold fewer).
 pub const CHUNK: usize = 64 * 1024;
@@ -40,10 +39,142 @@ const FIXED_HEAD: usize = 4 + 1 + 1 + 4 + 1;
 /// The longest possible header.
 pub(super) const MAX_HEADER: usize = FIXED_HEAD + MAX_KEY_ID + SALT_LEN + NONCE_PREFIX_LEN;
 
-/// The STREAM encryptor and decryptor of the format.
-pub(super) type Sealer = EncryptorBE32<Aes256Gcm>;
-/// See [`Sealer`].
-pub(super) type Opener = DecryptorBE32<Aes256Gcm>;
+/// A sealing or opening failure (the AEAD refused, or the STREAM counter
+/// ran out); deliberately without detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct CryptoError;
+
+/// The STREAM construction over AES-256-GCM (ring), laid out exactly as
+/// `aead-stream`'s `StreamBE32` (format version 1 was written with it, and
+/// the compatibility tests seal with one and open with the other): the
+/// 96-bit nonce of the record at `position` is the 7-byte prefix ‖ the
+/// position as a 32-bit big-endian counter ‖ one byte, 1 for the last
+/// record and 0 otherwise. Non-last records may not use position
+/// `u32::MAX` (so a last one can always follow).
+struct Stream {
+    key: LessSafeKey,
+    prefix: [u8; NONCE_PREFIX_LEN],
+    position: u32,
+}
+
+impl Stream {
+    fn new(key: &[u8; KEY_LEN], prefix: [u8; NONCE_PREFIX_LEN]) -> Self {
+        let key = match UnboundKey::new(&AES_256_GCM, key) {
+            Ok(key) => key,
+            Err(_) => unreachable!("AES-256-GCM takes a 32-byte key"),
+        };
+        Self {
+            key: LessSafeKey::new(key),
+            prefix,
+            position: 0,
+        }
+    }
+
+    fn nonce(&self, last: bool) -> Nonce {
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce[..NONCE_PREFIX_LEN].copy_from_slice(&self.prefix);
+        nonce[NONCE_PREFIX_LEN..NONCE_LEN - 1].copy_from_slice(&self.position.to_be_bytes());
+        nonce[NONCE_LEN - 1] = u8::from(last);
+        Nonce::assume_unique_for_key(nonce)
+    }
+
+    /// The nonce of the next non-last record, moving past it.
+    fn next_nonce(&mut self) -> Result<Nonce, CryptoError> {
+        if self.position == u32::MAX {
+            return Err(CryptoError);
+        }
+        let nonce = self.nonce(false);
+        self.position += 1;
+        Ok(nonce)
+    }
+}
+
+/// The STREAM encryptor of one object.
+pub(super) struct Sealer(Stream);
+
+impl Sealer {
+    /// A sealer under the (object) key `key` with the nonce prefix.
+    pub fn new(key: &[u8; KEY_LEN], prefix: [u8; NONCE_PREFIX_LEN]) -> Self {
+        Self(Stream::new(key, prefix))
+    }
+
+    /// Encrypt `chunk` in place as the next record (not the last); the tag
+    /// to store right after it.
+    pub fn seal_next(
+        &mut self,
+        aad: &[u8],
+        chunk: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
+        let nonce = self.0.next_nonce()?;
+        self.seal(nonce, aad, chunk)
+    }
+
+    /// Encrypt `chunk` in place as the last record.
+    pub fn seal_last(self, aad: &[u8], chunk: &mut [u8]) -> Result<[u8; TAG_LEN], CryptoError> {
+        let nonce = self.0.nonce(true);
+        self.seal(nonce, aad, chunk)
+    }
+
+    fn seal(
+        &self,
+        nonce: Nonce,
+        aad: &[u8],
+        chunk: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
+        let tag = self
+            .0
+            .key
+            .seal_in_place_separate_tag(nonce, Aad::from(aad), chunk)
+            .map_err(|_| CryptoError)?;
+        let mut out = [0u8; TAG_LEN];
+        out.copy_from_slice(tag.as_ref());
+        Ok(out)
+    }
+
+    /// Encrypt the next record of a growable buffer in place, appending the
+    /// tag (tests and tools).
+    #[cfg(test)]
+    pub fn encrypt_next_in_place(
+        &mut self,
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        let tag = self.seal_next(aad, buf)?;
+        buf.extend_from_slice(&tag);
+        Ok(())
+    }
+}
+
+/// The STREAM decryptor of one object.
+pub(super) struct Opener(Stream);
+
+impl Opener {
+    /// An opener under the (object) key `key` with the nonce prefix.
+    pub fn new(key: &[u8; KEY_LEN], prefix: [u8; NONCE_PREFIX_LEN]) -> Self {
+        Self(Stream::new(key, prefix))
+    }
+
+    /// Authenticate and decrypt the next record (ciphertext ‖ tag) in
+    /// place, not the last; the plaintext's length (it starts the record).
+    pub fn open_next(&mut self, aad: &[u8], record: &mut [u8]) -> Result<usize, CryptoError> {
+        let nonce = self.0.next_nonce()?;
+        self.open(nonce, aad, record)
+    }
+
+    /// Like [`Opener::open_next`], for the last record.
+    pub fn open_last(self, aad: &[u8], record: &mut [u8]) -> Result<usize, CryptoError> {
+        let nonce = self.0.nonce(true);
+        self.open(nonce, aad, record)
+    }
+
+    fn open(&self, nonce: Nonce, aad: &[u8], record: &mut [u8]) -> Result<usize, CryptoError> {
+        self.0
+            .key
+            .open_in_place(nonce, Aad::from(aad), record)
+            .map(|plain| plain.len())
+            .map_err(|_| CryptoError)
+    }
+}
 
 /// A parsed (or freshly made) header and its exact bytes.
 #[derive(Debug, Clone)]
@@ -165,24 +296,22 @@ impl Header {
 
     /// The STREAM encryptor for this header.
     pub fn sealer(&self, key: &FileKey) -> Sealer {
-        let nonce = self.nonce_prefix.into();
-        Sealer::from_aead(self.object_cipher(key), &nonce)
+        Sealer::new(&self.object_key(key), self.nonce_prefix)
     }
 
     /// The STREAM decryptor for this header.
     pub fn opener(&self, key: &FileKey) -> Opener {
-        let nonce = self.nonce_prefix.into();
-        Opener::from_aead(self.object_cipher(key), &nonce)
+        Opener::new(&self.object_key(key), self.nonce_prefix)
     }
 
-    /// AES-256-GCM under this object's own key: HKDF-SHA256 of the file key
-    /// with the header's salt.
-    fn object_cipher(&self, key: &FileKey) -> Aes256Gcm {
+    /// This object's own AES-256-GCM key: HKDF-SHA256 of the file key with
+    /// the header's salt.
+    pub fn object_key(&self, key: &FileKey) -> zeroize::Zeroizing<[u8; KEY_LEN]> {
         let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(&self.salt), key.bytes());
-        let mut okm = zeroize::Zeroizing::new([0u8; crate::crypto::KEY_LEN]);
+        let mut okm = zeroize::Zeroizing::new([0u8; KEY_LEN]);
         // 32 bytes is far below HKDF-SHA256's limit (255 * 32): cannot fail.
         let _ = hk.expand(OBJECT_KEY_LABEL, &mut okm[..]);
-        crate::crypto::cipher_for(&okm)
+        okm
     }
 }
 
@@ -192,70 +321,11 @@ fn deflate_overhead(n: usize) -> usize {
     (n / 16_000 + 1) * 5 + 64
 }
 
-/// One record being written: its length prefix, then the chunk, sealed in
-/// place (the AEAD sees only what follows the prefix), so each record goes
-/// to the store as one buffer.
-pub(super) struct Record(Vec<u8>);
-
-impl Record {
-    /// An empty record with room for a whole chunk and the tag.
-    pub fn new() -> Self {
-        Self::with_capacity(CHUNK)
-    }
-
-    fn with_capacity(n: usize) -> Self {
-        let mut buf = Vec::with_capacity(LEN_PREFIX + n + TAG_LEN);
-        buf.extend_from_slice(&[0; LEN_PREFIX]);
-        Self(buf)
-    }
-
-    /// Bytes after the prefix.
-    pub fn len(&self) -> usize {
-        self.0.len() - LEN_PREFIX
-    }
-
-    /// Append plaintext.
-    pub fn push(&mut self, bytes: &[u8]) {
-        self.0.extend_from_slice(bytes);
-    }
-
-    /// The record with its chunk deflated.
-    pub fn deflated(&self) -> std::io::Result<Self> {
-        let out = Self::with_capacity(self.len() / 2 + 64);
-        let mut enc = flate2::write::DeflateEncoder::new(out.0, flate2::Compression::fast());
-        enc.write_all(self.as_ref())?;
-        Ok(Self(enc.finish()?))
-    }
-
-    /// The whole record, prefix set to the sealed length (`None`: too long).
-    pub fn finish(mut self) -> Option<Vec<u8>> {
-        let len = u32::try_from(self.len()).ok()?;
-        self.0[..LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
-        Some(self.0)
-    }
-}
-
-impl AsRef<[u8]> for Record {
-    fn as_ref(&self) -> &[u8] {
-        &self.0[LEN_PREFIX..]
-    }
-}
-
-impl AsMut<[u8]> for Record {
-    fn as_mut(&mut self) -> &mut [u8] {
-        &mut self.0[LEN_PREFIX..]
-    }
-}
-
-impl aead_stream::aead::Buffer for Record {
-    fn extend_from_slice(&mut self, other: &[u8]) -> aead_stream::aead::Result<()> {
-        self.0.extend_from_slice(other);
-        Ok(())
-    }
-
-    fn truncate(&mut self, len: usize) {
-        self.0.truncate(LEN_PREFIX + len);
-    }
+/// Deflate `data` onto the end of `out` (each chunk on its own).
+pub(super) fn deflate_into(data: &[u8], out: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    let mut enc = flate2::write::DeflateEncoder::new(out, flate2::Compression::fast());
+    enc.write_all(data)?;
+    enc.finish()
 }
 
 /// Inflate one chunk; more than `limit` bytes is an error (a chunk never

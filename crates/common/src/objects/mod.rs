@@ -3,11 +3,13 @@
 //! [`Objects`] is one handle over an `object_store` backend (the local
 //! filesystem under a root of mode 0700, or an S3 bucket). Files are
 //! written with [`Objects::put_sealed`], which streams: the plaintext is cut
-//! into chunks of [`CHUNK`] bytes, each sealed as it arrives and handed to
-//! the backend's multipart writer, so memory stays flat whatever the size
-//! and nothing is visible at the object's path until the upload completes.
-//! [`Objects::open_sealed`] streams them back, authenticating each chunk
-//! before any of its bytes are served.
+//! into chunks of [`CHUNK`] bytes, sealed a batch of 16 at a time on the
+//! blocking pool while the next batch arrives and the one before is handed
+//! to the backend's multipart writer, so the crypto overlaps the body and
+//! the disk, memory stays flat whatever the size and nothing is visible at
+//! the object's path until the upload completes. [`Objects::open_sealed`]
+//! streams them back, authenticating each chunk before any of its bytes are
+//! served.
 //!
 //! # Format (version 1)
 //!
@@ -18,8 +20,9 @@
 //! records: ( ciphertext length u32 BE ‖ AES-256-GCM ciphertext ‖ tag )*
 //! ```
 //!
-//! The records are the STREAM construction (`aead-stream`'s `StreamBE32`
-//! over AES-256-GCM) under the object's own key, HKDF-SHA256 of the
+//! The records are the STREAM construction over AES-256-GCM, laid out as
+//! `aead-stream`'s `StreamBE32` (which wrote version 1 at first; ring seals
+//! and opens it now, byte for byte the same) under the object's own key, HKDF-SHA256 of the
 //! tenant's [`FileKey`] salted with the object salt (info
 //! `bulkhead-file-object|v1`): a 56-bit random nonce prefix alone would
 //! risk a repeated nonce under one key after some millions of objects, so
@@ -44,6 +47,7 @@
 //! from a flipped bit, and need not.
 
 mod format;
+mod local;
 mod open;
 mod put;
 
@@ -114,6 +118,8 @@ pub struct Objects {
     prefix: Option<ObjectPath>,
     /// The local root (local backend only), checked by [`Objects::check`].
     root: Option<PathBuf>,
+    /// The local backend (which `put_sealed` writes to itself).
+    local: Option<Arc<LocalFileSystem>>,
 }
 
 impl std::fmt::Debug for Objects {
@@ -132,15 +138,18 @@ impl Objects {
             StorageConfig::Local { root } => {
                 let root = root.as_deref().unwrap_or(default_root);
                 create_private_dir(root)?;
-                let store = LocalFileSystem::new_with_prefix(root)
-                    .with_context(|| format!("object root {}", root.display()))?
-                    .with_fsync(true)
-                    .with_automatic_cleanup(true);
+                let store = Arc::new(
+                    LocalFileSystem::new_with_prefix(root)
+                        .with_context(|| format!("object root {}", root.display()))?
+                        .with_fsync(true)
+                        .with_automatic_cleanup(true),
+                );
                 Ok(Self {
-                    store: Arc::new(store),
+                    store: Arc::clone(&store) as Arc<dyn ObjectStore>,
                     backend: "local",
                     prefix: None,
                     root: Some(root.to_path_buf()),
+                    local: Some(store),
                 })
             }
             StorageConfig::S3 {
@@ -191,6 +200,7 @@ impl Objects {
                     backend: "s3",
                     prefix,
                     root: None,
+                    local: None,
                 })
             }
         }

@@ -195,16 +195,19 @@ impl Reader {
         let mut record = self.source.buf.split_to(len);
         let last = !self.source.fill(1).await?;
         let opened = match (last, self.opener.as_mut()) {
-            (false, Some(opener)) => opener.decrypt_next_in_place(&self.aad, &mut record),
+            (false, Some(opener)) => opener.open_next(&self.aad, &mut record),
             (true, Some(_)) => match self.opener.take() {
-                Some(opener) => opener.decrypt_last_in_place(&self.aad, &mut record),
+                Some(opener) => opener.open_last(&self.aad, &mut record),
                 None => return Err(damaged("record after the last")),
             },
             (_, None) => return Err(damaged("record after the last")),
         };
-        if opened.is_err() {
-            self.opener = None;
-            return Err(damaged("a chunk failed authentication"));
+        match opened {
+            Ok(plain) => record.truncate(plain),
+            Err(_) => {
+                self.opener = None;
+                return Err(damaged("a chunk failed authentication"));
+            }
         }
         if self.compressed {
             let plain = format::inflate(&record, self.chunk).map_err(damaged)?;
@@ -217,16 +220,35 @@ impl Reader {
 
 /// A local file read in large blocks by a blocking task that stays up to
 /// [`READ_AHEAD`] blocks ahead, so the disk reads while chunks are being
-/// authenticated. The task stops when the stream is dropped.
-fn file_stream(file: std::fs::File, path: String) -> BoxStream<'static, Result<Bytes, OpenError>> {
+/// authenticated. Each block is completed to a record boundary (the task
+/// follows the length prefixes, checking nothing else), so the reader takes
+/// every block as it is, without copying a record that straddles two. A
+/// length that makes no sense stops the alignment, not the stream: the
+/// reader refuses it. The task stops when the stream is dropped.
+pub(super) fn file_stream(
+    file: std::fs::File,
+    path: String,
+) -> BoxStream<'static, Result<Bytes, OpenError>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, OpenError>>(READ_AHEAD);
     tokio::task::spawn_blocking(move || {
         let mut file = file;
+        // Whether blocks still end at record boundaries, and what starts
+        // the next one (the first: the header).
+        let mut aligned = true;
+        let mut start = Align::Header;
         loop {
-            let mut buf = Vec::with_capacity(READ_BUF);
-            let block = match (&mut file).take(READ_BUF as u64).read_to_end(&mut buf) {
+            let mut buf = Vec::with_capacity(READ_BUF + ALIGN_SLACK);
+            let read = match (&mut file).take(READ_BUF as u64).read_to_end(&mut buf) {
                 Ok(0) => return,
-                Ok(_) => Ok(Bytes::from(buf)),
+                Ok(_) if aligned => {
+                    complete_records(&mut file, &mut buf, start).map(|ok| aligned = ok)
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            };
+            start = Align::Record;
+            let block = match read {
+                Ok(()) => Ok(Bytes::from(buf)),
                 Err(e) => Err(OpenError::Storage(anyhow!("reading object {path}: {e}"))),
             };
             let failed = block.is_err();
@@ -240,4 +262,69 @@ fn file_stream(file: std::fs::File, path: String) -> BoxStream<'static, Result<B
         Some((block, rx))
     })
     .boxed()
+}
+
+/// Room beyond [`READ_BUF`] in a block for completing the last record (a
+/// 64 KiB chunk's record, compressed or not; a larger one grows the block).
+const ALIGN_SLACK: usize = 80 * 1024;
+/// The largest record length the read-ahead follows (a record of any chunk
+/// size a header may give, compressed, with its tag).
+const MAX_ALIGNED_RECORD: usize = 1024 * 1024 + 64 * 1024;
+
+/// What starts a block of the stored object.
+#[derive(Debug, Clone, Copy)]
+enum Align {
+    /// The header (the first block).
+    Header,
+    /// A record's length prefix.
+    Record,
+}
+
+/// Read on from `file` until `buf` ends at a record boundary: `false` if
+/// the framing could not be followed (left to the reader to refuse). An
+/// object that ends first is fine (the reader judges it).
+fn complete_records(
+    file: &mut std::fs::File,
+    buf: &mut Vec<u8>,
+    start: Align,
+) -> std::io::Result<bool> {
+    let mut at = match start {
+        Align::Record => 0,
+        Align::Header => {
+            if !read_up_to(file, buf, Header::FIXED)? {
+                return Ok(true);
+            }
+            match Header::needed(&buf[..Header::FIXED]) {
+                Ok(need) => need,
+                Err(_) => return Ok(false),
+            }
+        }
+    };
+    if !read_up_to(file, buf, at)? {
+        return Ok(true);
+    }
+    while at < buf.len() {
+        if !read_up_to(file, buf, at + LEN_PREFIX)? {
+            return Ok(true);
+        }
+        let head = &buf[at..at + LEN_PREFIX];
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        if len > MAX_ALIGNED_RECORD {
+            return Ok(false);
+        }
+        at += LEN_PREFIX + len;
+        if !read_up_to(file, buf, at)? {
+            return Ok(true);
+        }
+    }
+    Ok(true)
+}
+
+/// Read until `buf` holds `n` bytes; `false` if the file ends first.
+fn read_up_to(file: &mut std::fs::File, buf: &mut Vec<u8>, n: usize) -> std::io::Result<bool> {
+    if buf.len() < n {
+        let want = (n - buf.len()) as u64;
+        Read::take(&mut *file, want).read_to_end(buf)?;
+    }
+    Ok(buf.len() >= n)
 }

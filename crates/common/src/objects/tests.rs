@@ -503,10 +503,375 @@ fn each_object_is_sealed_under_its_own_key() {
     assert_ne!(seal([1; 16])[..64], seal([2; 16])[..64]);
     let raw_file_key = {
         let mut buf = vec![0u8; 64];
-        let mut s =
-            format::Sealer::from_aead(crate::crypto::cipher_for(key().bytes()), &[0u8; 7].into());
+        let mut s = format::Sealer::new(key().bytes(), [0u8; 7]);
         s.encrypt_next_in_place(b"", &mut buf).unwrap();
         buf
     };
     assert_ne!(seal([1; 16]), raw_file_key, "never the file key itself");
+}
+
+// Format version 1 was written with RustCrypto's `aead-stream` (`StreamBE32`
+// over `aes-gcm`); it is now sealed and opened with ring. The two must agree
+// byte for byte, both ways, or old objects become unreadable.
+
+type LegacySealer = aead_stream::EncryptorBE32<aes_gcm::Aes256Gcm>;
+type LegacyOpener = aead_stream::DecryptorBE32<aes_gcm::Aes256Gcm>;
+
+fn legacy_cipher(key: &[u8; 32]) -> aes_gcm::Aes256Gcm {
+    <aes_gcm::Aes256Gcm as aes_gcm::KeyInit>::new(key.into())
+}
+
+#[test]
+fn ring_stream_is_byte_identical_to_aead_stream_both_ways() {
+    let object_key = [0x5au8; 32];
+    let prefix = [1, 2, 3, 4, 5, 6, 7];
+    let aad = b"header bytes|tenant-a|file-1";
+    // Chunks of several sizes; the last one sealed as the last.
+    let chunks: Vec<Vec<u8>> = [CHUNK, CHUNK, 1, 0, 4097, CHUNK, 33]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| data(n, i as u8))
+        .collect();
+    let count = chunks.len();
+
+    let mut legacy = Some(LegacySealer::from_aead(
+        legacy_cipher(&object_key),
+        &prefix.into(),
+    ));
+    let mut ring = Some(format::Sealer::new(&object_key, prefix));
+    for (i, chunk) in chunks.iter().enumerate() {
+        let last = i + 1 == count;
+        // Old seal.
+        let mut old = chunk.clone();
+        if last {
+            legacy
+                .take()
+                .unwrap()
+                .encrypt_last_in_place(aad, &mut old)
+                .unwrap();
+        } else {
+            legacy
+                .as_mut()
+                .unwrap()
+                .encrypt_next_in_place(aad, &mut old)
+                .unwrap();
+        }
+        // New seal.
+        let mut new = chunk.clone();
+        let tag = if last {
+            ring.take().unwrap().seal_last(aad, &mut new).unwrap()
+        } else {
+            ring.as_mut().unwrap().seal_next(aad, &mut new).unwrap()
+        };
+        new.extend_from_slice(&tag);
+        assert_eq!(old, new, "record {i}: same ciphertext and tag");
+    }
+
+    // Sealed by the old code, opened by the new, and the other way round;
+    // the last-record flag is part of the nonce either way.
+    let seal_old = || {
+        let mut s = Some(LegacySealer::from_aead(
+            legacy_cipher(&object_key),
+            &prefix.into(),
+        ));
+        chunks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut b = c.clone();
+                if i + 1 == count {
+                    s.take()
+                        .unwrap()
+                        .encrypt_last_in_place(aad, &mut b)
+                        .unwrap();
+                } else {
+                    s.as_mut()
+                        .unwrap()
+                        .encrypt_next_in_place(aad, &mut b)
+                        .unwrap();
+                }
+                b
+            })
+            .collect::<Vec<_>>()
+    };
+    let sealed = seal_old();
+    let mut opener = Some(format::Opener::new(&object_key, prefix));
+    for (i, record) in sealed.iter().enumerate() {
+        let mut b = record.clone();
+        let n = if i + 1 == count {
+            opener.take().unwrap().open_last(aad, &mut b).unwrap()
+        } else {
+            opener.as_mut().unwrap().open_next(aad, &mut b).unwrap()
+        };
+        assert_eq!(&b[..n], &chunks[i][..], "record {i} opened by ring");
+    }
+    let mut legacy_open = Some(LegacyOpener::from_aead(
+        legacy_cipher(&object_key),
+        &prefix.into(),
+    ));
+    let mut sealer = Some(format::Sealer::new(&object_key, prefix));
+    for (i, chunk) in chunks.iter().enumerate() {
+        let last = i + 1 == count;
+        let mut b = chunk.clone();
+        let tag = if last {
+            sealer.take().unwrap().seal_last(aad, &mut b).unwrap()
+        } else {
+            sealer.as_mut().unwrap().seal_next(aad, &mut b).unwrap()
+        };
+        b.extend_from_slice(&tag);
+        if last {
+            legacy_open
+                .take()
+                .unwrap()
+                .decrypt_last_in_place(aad, &mut b)
+                .unwrap();
+        } else {
+            legacy_open
+                .as_mut()
+                .unwrap()
+                .decrypt_next_in_place(aad, &mut b)
+                .unwrap();
+        }
+        assert_eq!(&b, chunk, "record {i} opened by aead-stream");
+    }
+
+    // Truncation and reordering are still caught across the two: a
+    // non-last record opened as the last, a last one as a non-last, and a
+    // record at another position all fail.
+    let mut b = sealed[0].clone();
+    assert!(format::Opener::new(&object_key, prefix)
+        .open_last(aad, &mut b)
+        .is_err());
+    let mut b = sealed[count - 1].clone();
+    let mut o = format::Opener::new(&object_key, prefix);
+    for r in &sealed[..count - 1] {
+        o.open_next(aad, &mut r.clone()).unwrap();
+    }
+    assert!(o.open_next(aad, &mut b).is_err());
+    let mut b = sealed[1].clone();
+    assert!(format::Opener::new(&object_key, prefix)
+        .open_next(aad, &mut b)
+        .is_err());
+}
+
+/// An object sealed whole by the old code (aead-stream), as version 1 wrote
+/// it: header ‖ (length ‖ sealed chunk)*.
+fn legacy_object(plain: &[u8], compress: bool, salt: [u8; 16], prefix: [u8; 7]) -> Vec<u8> {
+    let header = format::Header::new(&key(), compress, salt, prefix);
+    let aad = header.aad(IDENTITY);
+    let mut sealer = Some(LegacySealer::from_aead(
+        legacy_cipher(&header.object_key(&key())),
+        &prefix.into(),
+    ));
+    let mut out = header.bytes.clone();
+    let mut chunks: Vec<&[u8]> = plain.chunks(CHUNK).collect();
+    if chunks.is_empty() {
+        chunks.push(&[]);
+    }
+    let count = chunks.len();
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        let mut record = if compress {
+            format::deflate_into(chunk, Vec::new()).unwrap()
+        } else {
+            chunk.to_vec()
+        };
+        if i + 1 == count {
+            sealer
+                .take()
+                .unwrap()
+                .encrypt_last_in_place(&aad, &mut record)
+                .unwrap();
+        } else {
+            sealer
+                .as_mut()
+                .unwrap()
+                .encrypt_next_in_place(&aad, &mut record)
+                .unwrap();
+        }
+        out.extend_from_slice(&(record.len() as u32).to_be_bytes());
+        out.extend_from_slice(&record);
+    }
+    out
+}
+
+#[tokio::test]
+async fn objects_of_the_old_sealing_code_still_open_and_new_ones_open_with_it() {
+    let (_dir, objects) = local();
+    for compress in [false, true] {
+        for len in [
+            0,
+            1,
+            CHUNK - 1,
+            CHUNK,
+            CHUNK + 1,
+            16 * CHUNK,
+            16 * CHUNK + 5,
+            40 * CHUNK + 123,
+        ] {
+            let plain = data(len, 9);
+            // Old object, new reader.
+            let old = legacy_object(&plain, compress, [3; 16], [4; 7]);
+            objects.raw_put("legacy", old.into()).await.unwrap();
+            let (served, err) = read(&objects, "legacy", &key(), IDENTITY).await;
+            assert!(err.is_none(), "len {len} compress {compress}: {err:?}");
+            assert_eq!(served, plain, "len {len} compress {compress}");
+
+            // New object, opened record by record with the old code.
+            put(&objects, "new", &plain, compress).await;
+            let sealed = objects.raw_get("new").await.unwrap();
+            let (head_len, spans) = records(&sealed);
+            let header = format::Header::parse(&sealed[..head_len]).unwrap();
+            let aad = header.aad(IDENTITY);
+            let mut opener = Some(LegacyOpener::from_aead(
+                legacy_cipher(&header.object_key(&key())),
+                &header.nonce_prefix.into(),
+            ));
+            let mut out = Vec::new();
+            for (i, &(start, end)) in spans.iter().enumerate() {
+                let mut record = sealed[start + LEN_PREFIX..end].to_vec();
+                if i + 1 == spans.len() {
+                    opener
+                        .take()
+                        .unwrap()
+                        .decrypt_last_in_place(&aad, &mut record)
+                        .unwrap();
+                } else {
+                    opener
+                        .as_mut()
+                        .unwrap()
+                        .decrypt_next_in_place(&aad, &mut record)
+                        .unwrap();
+                }
+                if compress {
+                    record = format::inflate(&record, CHUNK).unwrap();
+                }
+                assert!(record.len() <= CHUNK);
+                out.extend_from_slice(&record);
+            }
+            assert_eq!(
+                out, plain,
+                "len {len} compress {compress}: new object, old opener"
+            );
+            let full = if len == 0 { 1 } else { len.div_ceil(CHUNK) };
+            assert_eq!(
+                spans.len(),
+                full,
+                "len {len}: one record per chunk, an empty last only for an empty file"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn read_ahead_blocks_end_at_record_boundaries_and_pass_bad_framing_through() {
+    let (dir, objects) = local();
+    let file_of = |name: &str| std::fs::File::open(dir.path().join("objects").join(name)).unwrap();
+    let blocks = |file| async move {
+        open::file_stream(file, "aligned".into())
+            .map(|b| b.unwrap())
+            .collect::<Vec<Bytes>>()
+            .await
+    };
+    for (len, compress) in [
+        (0, false),
+        (1, false),
+        (40 * CHUNK + 7, false),
+        (3 * 1024 * 1024 + 5, false),
+        (3 * 1024 * 1024, true),
+    ] {
+        put(&objects, "aligned", &data(len, 1), compress).await;
+        let sealed = objects.raw_get("aligned").await.unwrap();
+        let (_, spans) = records(&sealed);
+        let ends: std::collections::HashSet<usize> = spans.iter().map(|s| s.1).collect();
+        let mut at = 0;
+        for block in blocks(file_of("aligned")).await {
+            at += block.len();
+            assert!(
+                ends.contains(&at),
+                "len {len}: a block ends at {at}, inside a record"
+            );
+        }
+        assert_eq!(at, sealed.len());
+    }
+    // A nonsensical length stops the alignment, not the bytes (the reader
+    // refuses the object).
+    let sealed = objects.raw_get("aligned").await.unwrap();
+    let (head, _) = records(&sealed);
+    let mut junk = sealed.to_vec();
+    junk[head..head + LEN_PREFIX].copy_from_slice(&[0xff; LEN_PREFIX]);
+    objects.raw_put("junk", junk.clone().into()).await.unwrap();
+    let got: Vec<u8> = blocks(file_of("junk")).await.concat();
+    assert_eq!(got, junk);
+    let (served, err) = read(&objects, "junk", &key(), IDENTITY).await;
+    assert!(served.is_empty() && matches!(err, Some(OpenError::Damaged(_))));
+}
+
+#[tokio::test]
+async fn a_dropped_upload_leaves_nothing() {
+    let (dir, objects) = local();
+    // 3 MiB, then a body that never ends: the caller gives up (a client
+    // gone, a timeout) and drops the upload mid-way.
+    let plain = Bytes::from(data(3 * 1024 * 1024, 3));
+    let pieces = futures_util::stream::iter(vec![Ok::<_, String>(plain)])
+        .chain(futures_util::stream::pending());
+    let key = key();
+    let mut inspect = |_: &[u8]| Ok(());
+    let upload = objects.put_sealed(
+        "x/dropped",
+        &key,
+        IDENTITY,
+        false,
+        Box::pin(pieces),
+        &mut inspect,
+    );
+    let gave_up = tokio::time::timeout(std::time::Duration::from_millis(300), upload).await;
+    assert!(gave_up.is_err(), "the upload waits for the body");
+    // The writing task removes its staging file once it sees the upload gone.
+    for _ in 0..200 {
+        if files(dir.path()).is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
+    assert!(matches!(
+        objects.open_sealed("x/dropped", &key, IDENTITY).await.err(),
+        Some(OpenError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn the_local_writer_publishes_only_on_finish() {
+    let dir = TempDir::new().unwrap();
+    let dest = dir.path().join("a/b/object");
+    let mut sink = local::LocalSink::start(dest.clone()).await.unwrap();
+    sink.put(Bytes::from_static(b"hello ")).await.unwrap();
+    // Past the background flush interval, so the flushing thread runs.
+    sink.put(Bytes::from(vec![7u8; 40 << 20])).await.unwrap();
+    assert!(!dest.exists(), "nothing at the path before finish");
+    sink.finish().await.unwrap();
+    let got = std::fs::read(&dest).unwrap();
+    assert_eq!(got.len(), 6 + (40 << 20));
+    assert_eq!(&got[..6], b"hello ");
+    assert_eq!(
+        files(dir.path()),
+        vec![dest.clone()],
+        "no staging file left"
+    );
+
+    let mut sink = local::LocalSink::start(dir.path().join("a/c"))
+        .await
+        .unwrap();
+    sink.put(Bytes::from_static(b"x")).await.unwrap();
+    sink.abort().await.unwrap();
+    assert_eq!(
+        files(dir.path()),
+        vec![dest.clone()],
+        "an abort leaves nothing"
+    );
+
+    // A path under a file cannot be written.
+    assert!(local::LocalSink::start(dest.join("under-a-file"))
+        .await
+        .is_err());
 }
