@@ -458,7 +458,7 @@ pub(crate) async fn artifact_response(
     origin: Origin,
     id: String,
 ) -> ApiResult<HttpResponse> {
-    scope::require_release_reader(&user)?;
+    scope::require_release_reader(user)?;
     let (who, role) = (user.id.clone(), user.role.clone());
     let row = db
         .write(move |c| {
