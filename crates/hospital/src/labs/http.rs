@@ -316,7 +316,8 @@ pub(crate) async fn finalize_order(db: &Db, ctx: Ctx, id: String) -> ApiResult<L
                 return Err(closed(status));
             }
             let tests = store::tests_of(conn, &c.keyring, &o)?;
-            let missing = model::missing(&tests, &store::results_of(conn, &c.keyring, &o)?);
+            let results = store::results_of(conn, &c.keyring, &o)?;
+            let missing = model::missing(&tests, &results);
             if !missing.is_empty() {
                 return Err(ApiError::Warning {
                     code: "RESULTS_INCOMPLETE",
@@ -333,7 +334,10 @@ pub(crate) async fn finalize_order(db: &Db, ctx: Ctx, id: String) -> ApiResult<L
             }
             let event = c
                 .patient_event("lab_order.finalize", &o.patient_id)
-                .details(json!({ "lab_order": o.id, "tests": o.test_count }));
+                .details(json!({
+                    "lab_order": o.id, "tests": o.test_count,
+                    "results_hash": model::results_hash(&results)?,
+                }));
             c.audit(conn, &event)?;
             reread(conn, &c, &o.id)
         })
@@ -423,7 +427,10 @@ pub(crate) async fn amend_order(
             store::insert_amendment(conn, &a)?;
             let event = c
                 .patient_event("lab_order.amend", &o.patient_id)
-                .details(json!({ "lab_order": o.id, "amendment": a.id, "corrected": fresh.len() }));
+                .details(json!({
+                    "lab_order": o.id, "amendment": a.id, "corrected": fresh.len(),
+                    "results_hash": model::results_hash(&corrected)?,
+                }));
             c.audit(conn, &event)?;
             Ok(o)
         })

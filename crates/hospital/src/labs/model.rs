@@ -349,3 +349,14 @@ mod tests {
         assert!(missing(&order, &all).is_empty());
     }
 }
+
+/// The SHA-256 (hex) of results as they are sealed (their JSON, fields in
+/// declaration order): the audit rows of a finalization and of an
+/// amendment record it, so the log pins the values it refers to without
+/// naming them.
+pub fn results_hash(results: &[LabResult]) -> common::ApiResult<String> {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_string(results)
+        .map_err(|e| common::ApiError::Internal(anyhow::anyhow!(e)))?;
+    Ok(hex::encode(Sha256::digest(json.as_bytes())))
+}

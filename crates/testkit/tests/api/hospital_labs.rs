@@ -202,6 +202,21 @@ async fn the_lab_results_and_finalizes_an_order_and_the_patient_then_sees_it() {
         .await;
     assert_ok(status, &one, StatusCode::OK);
     assert_eq!(one["data"]["results"][1]["value"], "4.1");
+    // The finalization's audit row pins the values by their hash.
+    let results: Vec<hospital::labs::model::LabResult> =
+        serde_json::from_value(one["data"]["results"].clone()).unwrap();
+    let finalized = l
+        .app
+        .audit_rows()
+        .await
+        .into_iter()
+        .find(|r| r.action == "lab_order.finalize")
+        .unwrap();
+    let details: Value = serde_json::from_str(&finalized.details).unwrap();
+    assert_eq!(
+        details["results_hash"],
+        hospital::labs::model::results_hash(&results).unwrap()
+    );
     let (status, _) = l
         .call(&l.doctor, Method::GET, &format!("/lab-orders/{id}"), None)
         .await;
