@@ -303,6 +303,17 @@ pub struct LabOrderView {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The SHA-256 (hex) of results as they are sealed (their JSON, fields in
+/// declaration order): the audit rows of a finalization and of an
+/// amendment record it, so the log pins the values it refers to without
+/// naming them.
+pub fn results_hash(results: &[LabResult]) -> common::ApiResult<String> {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_string(results)
+        .map_err(|e| common::ApiError::Internal(anyhow::anyhow!(e)))?;
+    Ok(hex::encode(Sha256::digest(json.as_bytes())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,15 +359,4 @@ mod tests {
         assert_eq!(all, vec![r("CBC", "ok"), r("K", "4.5")]);
         assert!(missing(&order, &all).is_empty());
     }
-}
-
-/// The SHA-256 (hex) of results as they are sealed (their JSON, fields in
-/// declaration order): the audit rows of a finalization and of an
-/// amendment record it, so the log pins the values it refers to without
-/// naming them.
-pub fn results_hash(results: &[LabResult]) -> common::ApiResult<String> {
-    use sha2::{Digest, Sha256};
-    let json = serde_json::to_string(results)
-        .map_err(|e| common::ApiError::Internal(anyhow::anyhow!(e)))?;
-    Ok(hex::encode(Sha256::digest(json.as_bytes())))
 }
