@@ -327,7 +327,10 @@ pub async fn stage(
         .with_context(|| format!("creating {}", tmp_dir.display()))?;
     let tmp = tmp_dir.join(format!("{}.part", uuid::Uuid::new_v4()));
     let path = paths::APPROVED_ARTIFACT.replace("{id}", &r.approval.release_id);
-    let mut res = match company.download(&path).await {
+    let mut res = match company
+        .download(&path, u64::try_from(m.size).unwrap_or(0))
+        .await
+    {
         Ok(res) => res,
         Err(e) => {
             tracing::warn!(error = %e, "could not download the approved release");

@@ -55,6 +55,8 @@ pub struct PeerClient {
     http: reqwest::Client,
     base: String,
     attempts: u32,
+    /// The plane's request timeout (the client's default per request).
+    timeout: Duration,
 }
 
 impl PeerClient {
@@ -99,6 +101,7 @@ impl PeerClient {
             http,
             base: base_url.trim_end_matches('/').to_string(),
             attempts: 3,
+            timeout,
         })
     }
 
@@ -129,14 +132,18 @@ impl PeerClient {
             .await
     }
 
-    /// GET `path` for a byte body (one attempt; the caller streams it with
-    /// `chunk()`): the answer when 2xx, else its error envelope as
-    /// [`PeerError::Status`]. The client's timeout bounds the whole body.
-    pub async fn download(&self, path: &str) -> Result<reqwest::Response, PeerError> {
+    /// GET `path` for a byte body of about `size` bytes (one attempt; the
+    /// caller streams it with `chunk()`): the answer when 2xx, else its error
+    /// envelope as [`PeerError::Status`]. The whole transfer may take the
+    /// plane's request timeout plus a second per MiB (a floor of 1 MiB/s),
+    /// instead of the request timeout alone, which suits JSON, not builds.
+    pub async fn download(&self, path: &str, size: u64) -> Result<reqwest::Response, PeerError> {
         let cid = correlation::current().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let allowed = self.timeout + Duration::from_secs(size / (1024 * 1024));
         let res = self
             .http
             .get(format!("{}{path}", self.base))
+            .timeout(allowed)
             .header(correlation::HEADER, &cid)
             .send()
             .await

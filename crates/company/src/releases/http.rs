@@ -158,7 +158,7 @@ async fn fetch_artifact(desk: &Desk, row: &ReleaseRow) -> Result<(), Fetch> {
     };
     let path = contracts::paths::DEV_RELEASE_ARTIFACT.replace("{id}", &row.id);
     let mut res = dev
-        .download(&path)
+        .download(&path, u64::try_from(row.size).unwrap_or(0))
         .await
         .map_err(|e| Fetch::Unavailable(format!("dev: {e}")))?;
     let tmp = desk.temp_path();
