@@ -629,6 +629,20 @@ impl Config {
         }
     }
 
+    /// The folder beside a SQLite database for a server's own files
+    /// (`data/hospital.db` → `data/hospital`); `None` for PostgreSQL.
+    pub fn sqlite_data_dir(&self) -> Option<PathBuf> {
+        let path = Path::new(self.database_url().strip_prefix("sqlite://")?);
+        Some(path.parent()?.join(path.file_stem()?))
+    }
+
+    /// [`Self::sqlite_data_dir`], else `data/<name>` under the working
+    /// directory: where a server keeps files its configuration places nowhere.
+    pub fn data_dir(&self, name: &str) -> PathBuf {
+        self.sqlite_data_dir()
+            .unwrap_or_else(|| Path::new("data").join(name))
+    }
+
     /// The database URL (a secret: it may carry a password).
     pub fn database_url(&self) -> &str {
         self.database

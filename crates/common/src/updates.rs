@@ -81,18 +81,9 @@ pub fn load(config: &Config, default_product: &str) -> anyhow::Result<Updates> {
     if !(1..=7 * 86_400).contains(&secs) {
         bail!("updates.check_interval_secs must be between 1 and 604800");
     }
-    let dir = s.dir.unwrap_or_else(|| {
-        config
-            .database_url()
-            .strip_prefix("sqlite://")
-            .map(Path::new)
-            .and_then(|p| {
-                Some(
-                    p.parent()?
-                        .join(format!("{}-updates", p.file_stem()?.to_string_lossy())),
-                )
-            })
-            .unwrap_or_else(|| PathBuf::from(format!("data/{default_product}-updates")))
+    let dir = s.dir.unwrap_or_else(|| match config.sqlite_data_dir() {
+        Some(d) => d.join("updates"),
+        None => PathBuf::from(format!("data/{default_product}-updates")),
     });
     // A download a crash interrupted leaves its partial file: gone after a day.
     crate::fsutil::sweep_stale_parts(&dir.join("tmp"), crate::fsutil::STALE_PART_AGE);

@@ -11,7 +11,7 @@
 //! hospitals pin. In demo mode without one, a key is generated and kept
 //! beside the SQLite database. Without a key, approvals are refused (503).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix_web::web;
@@ -56,12 +56,6 @@ impl Desk {
     }
 }
 
-fn sqlite_sibling(config: &Config, suffix: &str) -> Option<PathBuf> {
-    let path = Path::new(config.database_url().strip_prefix("sqlite://")?);
-    let (dir, stem) = (path.parent()?, path.file_stem()?);
-    Some(dir.join(format!("{}{suffix}", stem.to_string_lossy())))
-}
-
 fn approval_key(config: &Config, file: Option<PathBuf>) -> anyhow::Result<Option<Vec<u8>>> {
     if let Some(path) = file {
         let key = std::fs::read(&path)
@@ -74,7 +68,7 @@ fn approval_key(config: &Config, file: Option<PathBuf>) -> anyhow::Result<Option
         return Ok(None);
     }
     // Demo: generated once and kept beside the database (or in memory).
-    let Some(path) = sqlite_sibling(config, ".approval.key") else {
+    let Some(path) = config.sqlite_data_dir().map(|d| d.join("approval.key")) else {
         return Ok(Some(contracts::release::generate()?.0));
     };
     if let Ok(key) = std::fs::read(&path) {
@@ -97,8 +91,7 @@ pub fn load(config: &Config) -> anyhow::Result<Desk> {
     let s: ReleasesSection = config.section("releases")?.unwrap_or_default();
     let root = s
         .root
-        .or_else(|| sqlite_sibling(config, "").map(|d| d.join("releases")))
-        .unwrap_or_else(|| PathBuf::from("data/company/releases"));
+        .unwrap_or_else(|| config.data_dir("company").join("releases"));
     for sub in ["sha256", "tmp"] {
         std::fs::create_dir_all(root.join(sub))
             .with_context(|| format!("releases.root: creating {}", root.join(sub).display()))?;

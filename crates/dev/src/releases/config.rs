@@ -1,6 +1,6 @@
 //! `[releases]`: where artifacts are kept and how large one may be.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix_web::web;
@@ -45,16 +45,6 @@ impl Releases {
     }
 }
 
-fn default_root(config: &Config) -> PathBuf {
-    if let Some(path) = config.database_url().strip_prefix("sqlite://") {
-        let path = Path::new(path);
-        if let (Some(dir), Some(stem)) = (path.parent(), path.file_stem()) {
-            return dir.join(stem).join("releases");
-        }
-    }
-    PathBuf::from("data/dev/releases")
-}
-
 /// Read `[releases]` (absent: the defaults) and create its directories.
 pub fn load(config: &Config) -> anyhow::Result<Releases> {
     let s: ReleasesSection = config.section("releases")?.unwrap_or_default();
@@ -62,7 +52,9 @@ pub fn load(config: &Config) -> anyhow::Result<Releases> {
     if !(1..=1024 * 1024).contains(&max_mb) {
         bail!("releases.max_mb must be between 1 and 1048576");
     }
-    let root = s.root.unwrap_or_else(|| default_root(config));
+    let root = s
+        .root
+        .unwrap_or_else(|| config.data_dir("dev").join("releases"));
     for sub in ["sha256", "tmp"] {
         std::fs::create_dir_all(root.join(sub))
             .with_context(|| format!("releases.root: creating {}", root.join(sub).display()))?;

@@ -5,7 +5,7 @@
 //! and `[files.modules.<name>]` adds a module or changes one.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix_web::web;
@@ -333,14 +333,7 @@ fn check_years(key: &str, years: i64) -> anyhow::Result<()> {
 /// SQLite database (`data/hospital.db` → `data/hospital/objects`), else
 /// `data/hospital/objects` under the working directory.
 pub fn default_root(config: &Config) -> PathBuf {
-    let url = config.database_url();
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        let path = Path::new(path);
-        if let (Some(dir), Some(stem)) = (path.parent(), path.file_stem()) {
-            return dir.join(stem).join("objects");
-        }
-    }
-    PathBuf::from("data/hospital/objects")
+    config.data_dir("hospital").join("objects")
 }
 
 /// Read `[files]` (absent: the defaults), resolve its rules and open the
