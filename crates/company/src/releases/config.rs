@@ -75,6 +75,9 @@ fn approval_key(config: &Config, file: Option<PathBuf>) -> anyhow::Result<Option
         return Ok(Some(key));
     }
     let (key, _) = contracts::release::generate()?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     use common::fsutil::{write_atomic, Access, Existing};
     if let Err(e) = write_atomic(&path, &key, Access::Private, Existing::Keep) {
         // Another server of the demo wrote it first: use that one.
