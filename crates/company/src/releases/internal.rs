@@ -12,13 +12,11 @@ use common::mtls::{internal_resource, Allowed};
 use common::{response, ApiError, ApiResult};
 use contracts::paths;
 use contracts::release::ApprovedRelease;
-use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::config::Desk;
-use super::store::{self, status, ReleaseRow};
-use crate::schema::releases;
+use super::{scope, store};
 
 /// Who may ask.
 const ASKERS: &[Allowed] = &[Allowed::AnyHospital, Allowed::Owner];
@@ -37,24 +35,12 @@ struct ProductQuery {
     product: String,
 }
 
-/// The newest approved release of `product`.
-fn newest_approved(conn: &mut common::db::DbConn, product: &str) -> ApiResult<ReleaseRow> {
-    releases::table
-        .filter(releases::product.eq(product))
-        .filter(releases::status.eq(status::APPROVED))
-        .order((releases::approved_at.desc(), releases::id))
-        .select(ReleaseRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| ApiError::NotFound(format!("no approved release of {product}")))
-}
-
 async fn approved(db: web::Data<Db>, q: web::Query<ProductQuery>) -> ApiResult<HttpResponse> {
     let product = q.into_inner().product;
     if product.is_empty() || product.len() > 64 {
         return Err(ApiError::field("product", "1 to 64 characters"));
     }
-    let row = db.run(move |c| newest_approved(c, &product)).await?;
+    let row = db.run(move |c| store::newest_approved(c, &product)).await?;
     let (Some(approval), Some(countersignature)) = (row.approval, row.countersignature) else {
         return Err(ApiError::Internal(anyhow::anyhow!(
             "an approved release without its approval"
@@ -79,9 +65,7 @@ async fn artifact(
     let row = db
         .write(move |c| {
             let row = store::find(c, &id)?;
-            if row.status != status::APPROVED {
-                return Err(ApiError::NotFound("no such approved release".into()));
-            }
+            scope::check_served_to_servers(&row)?;
             let e = Event::new(
                 &who,
                 "service",

@@ -24,9 +24,7 @@ use crate::CompanyPermission as P;
 /// Mount the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/releases", web::get().to(list))
-        .route("/releases/{id}/promote", web::post().to(promote))
-        .route("/releases/{id}/approve", web::post().to(approve))
-        .route("/releases/{id}/reject", web::post().to(reject));
+        .route("/releases/{id}/{action}", web::post().to(act));
 }
 
 #[derive(Deserialize)]
@@ -131,41 +129,22 @@ async fn after(
     }
 }
 
-async fn promote(
+/// Promote, approve or reject (the form's path says which).
+async fn act(
     db: web::Data<Db>,
     desk: web::Data<Desk>,
     user: WebUser,
     origin: Origin,
-    id: web::Path<String>,
+    path: web::Path<(String, String)>,
     form: web::Form<ActionForm>,
 ) -> PageResult {
     user.check_csrf(&form.csrf)?;
-    let r = promote_release(&db, &desk, &user.user, &origin, id.into_inner()).await;
-    after(&db, &desk, user, r).await
-}
-
-async fn approve(
-    db: web::Data<Db>,
-    desk: web::Data<Desk>,
-    user: WebUser,
-    origin: Origin,
-    id: web::Path<String>,
-    form: web::Form<ActionForm>,
-) -> PageResult {
-    user.check_csrf(&form.csrf)?;
-    let r = approve_release(&db, &desk, &user.user, &origin, id.into_inner()).await;
-    after(&db, &desk, user, r).await
-}
-
-async fn reject(
-    db: web::Data<Db>,
-    desk: web::Data<Desk>,
-    user: WebUser,
-    origin: Origin,
-    id: web::Path<String>,
-    form: web::Form<ActionForm>,
-) -> PageResult {
-    user.check_csrf(&form.csrf)?;
-    let r = reject_release(&db, &user.user, &origin, id.into_inner(), &form.reason).await;
+    let (id, action) = path.into_inner();
+    let r = match action.as_str() {
+        "promote" => promote_release(&db, &desk, &user.user, &origin, id).await,
+        "approve" => approve_release(&db, &desk, &user.user, &origin, id).await,
+        "reject" => reject_release(&db, &user.user, &origin, id, &form.reason).await,
+        _ => Err(ApiError::NotFound("no such action".into())),
+    };
     after(&db, &desk, user, r).await
 }

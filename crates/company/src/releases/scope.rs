@@ -9,6 +9,8 @@
 //!   developer who signed it (same username on dev: one person, one
 //!   username across the corporate servers) — its key not revoked.
 //! - Rejecting: either of the two, before approval, with a reason.
+//! - Hospitals and owner (internal plane): approved releases only; anything
+//!   else does not exist for them.
 
 use common::auth::AuthUser;
 use common::{ApiError, ApiResult};
@@ -109,4 +111,13 @@ pub fn check_rejectable(row: &ReleaseRow) -> ApiResult<()> {
         "the release is {}; only a candidate or promoted release can be rejected",
         row.status
     )))
+}
+
+/// A hospital or owner may have `row`'s artifact: approved releases only
+/// (404 otherwise — a candidate does not exist for them).
+pub fn check_served_to_servers(row: &ReleaseRow) -> ApiResult<()> {
+    if row.status == status::APPROVED {
+        return Ok(());
+    }
+    Err(ApiError::NotFound("no such approved release".into()))
 }

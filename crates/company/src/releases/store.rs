@@ -300,6 +300,18 @@ pub fn find(conn: &mut DbConn, id: &str) -> ApiResult<ReleaseRow> {
         .ok_or_else(|| ApiError::NotFound("no such release".into()))
 }
 
+/// The newest approved release of `product`.
+pub fn newest_approved(conn: &mut DbConn, product: &str) -> ApiResult<ReleaseRow> {
+    releases::table
+        .filter(releases::product.eq(product))
+        .filter(releases::status.eq(status::APPROVED))
+        .order((releases::approved_at.desc(), releases::id))
+        .select(ReleaseRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::NotFound(format!("no approved release of {product}")))
+}
+
 /// Move a release from `from` to promoted by `user`; false if it was no
 /// longer in `from` (someone else acted first).
 pub fn set_promoted(conn: &mut DbConn, id: &str, user_id: &str, username: &str) -> ApiResult<bool> {

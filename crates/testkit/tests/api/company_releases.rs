@@ -433,6 +433,33 @@ async fn the_promoter_cannot_approve_and_tampering_is_refused_at_every_hop() {
     assert_eq!(body["data"]["reject_reason"], "fails the smoke test");
     let (status, body) = w.act(&production, &dropped, "promote").await;
     assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
+
+    // A team lead turns down a promoted release; company serves it to no hospital.
+    let teamlead = w.company.login("teamlead", "teamlead123").await;
+    let turned = w.release(&w.key, "2.4.0", &bytes_of("2.4.0")).await;
+    w.seen(&production, &turned, |r| r["status"] == "candidate")
+        .await;
+    let (status, body) = w.act(&production, &turned, "promote").await;
+    assert_ok(status, &body, StatusCode::OK);
+    let (status, body) = w
+        .company
+        .api(
+            Method::POST,
+            &format!("/releases/{turned}/reject"),
+            Some(&teamlead),
+            Some(json!({ "reason": "breaks the migration" })),
+        )
+        .await;
+    assert_ok(status, &body, StatusCode::OK);
+    assert_eq!(body["data"]["rejected_by"], "teamlead");
+    let (status, body) = w.act(&teamlead, &turned, "approve").await;
+    assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
+    let hospital = w._pki.client(Some("hospital"));
+    let path = contracts::paths::APPROVED_ARTIFACT.replace("{id}", &turned);
+    let (status, body) = internal_get(&hospital, w.ports.company, &path)
+        .await
+        .unwrap();
+    assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
 }
 
 #[tokio::test]

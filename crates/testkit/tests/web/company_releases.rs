@@ -75,6 +75,10 @@ async fn production_promotes_and_a_team_lead_approves_on_the_releases_page() {
         "{}",
         page.body
     );
+    let unknown = prod
+        .post(&format!("/releases/{id}/frobnicate"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
     // Again: refused, shown with the reason.
     let again = prod
         .post(&format!("/releases/{id}/promote"), &[("csrf", &csrf)])
