@@ -13,6 +13,7 @@ mod config_check;
 mod keys;
 mod register;
 mod release;
+mod sandbox;
 mod up;
 mod update;
 
@@ -83,6 +84,11 @@ enum Command {
     /// signatures (`--check`), and stage the artifact after checking its hash
     /// (`--stage`).
     Update(update::UpdateArgs),
+    /// dev's synthetic sandbox: `seed --patients 10000` for load tests.
+    Sandbox {
+        #[command(subcommand)]
+        command: sandbox::SandboxCommand,
+    },
     /// Machine baselines for `make bench-http` (bcrypt rate).
     Bench {
         #[command(subcommand)]
@@ -160,6 +166,7 @@ fn main() -> ExitCode {
         Command::Release { command } => release::run(command),
         Command::RegisterTenant(args) => register::run(*args),
         Command::Update(args) => update::run(&args),
+        Command::Sandbox { command } => sandbox::run(command),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,7 @@ pub mod openapi;
 pub mod pages;
 pub mod plane;
 pub mod releases;
+pub mod sandbox;
 pub mod schema;
 
 use actix_web::web;
@@ -36,6 +37,12 @@ pub enum DevPermission {
     /// List releases and download their artifacts.
     #[strum(serialize = "releases.read")]
     ReleasesRead,
+    /// Read the synthetic sandbox (lists, one patient, export).
+    #[strum(serialize = "sandbox.read")]
+    SandboxRead,
+    /// Generate the synthetic sandbox again from a seed.
+    #[strum(serialize = "sandbox.reset")]
+    SandboxReset,
 }
 
 impl Permission for DevPermission {}
@@ -50,6 +57,7 @@ pub const POLICY: Roles<DevPermission> = Roles(&[
         own: &[
             DevPermission::ReleasesKeysManage,
             DevPermission::ReleasesRead,
+            DevPermission::SandboxRead,
         ],
     },
     Role {
@@ -59,6 +67,8 @@ pub const POLICY: Roles<DevPermission> = Roles(&[
             DevPermission::ReleasesKeys,
             DevPermission::ReleasesUpload,
             DevPermission::ReleasesRead,
+            DevPermission::SandboxRead,
+            DevPermission::SandboxReset,
         ],
     },
 ]);
@@ -91,5 +101,6 @@ pub static SPEC: Spec = Spec {
 
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(releases::keys::routes)
-        .configure(releases::http::routes);
+        .configure(releases::http::routes)
+        .configure(sandbox::http::routes);
 }

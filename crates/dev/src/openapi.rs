@@ -11,6 +11,14 @@ use utoipa::OpenApi;
     crate::releases::http::list,
     crate::releases::http::get,
     crate::releases::http::artifact,
+    crate::sandbox::http::summary,
+    crate::sandbox::http::reset,
+    crate::sandbox::http::hospitals,
+    crate::sandbox::http::staff,
+    crate::sandbox::http::patients,
+    crate::sandbox::http::patient,
+    crate::sandbox::http::records,
+    crate::sandbox::http::export,
 ))]
 struct DevApi;
 

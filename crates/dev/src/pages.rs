@@ -30,7 +30,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/releases", web::get().to(releases))
         .route("/releases/{id}/artifact", web::get().to(download))
         .route("/signing-keys", web::post().to(register))
-        .route("/signing-keys/{id}/revoke", web::post().to(revoke));
+        .route("/signing-keys/{id}/revoke", web::post().to(revoke))
+        .configure(crate::sandbox::pages::routes);
 }
 
 fn nav(user: &AuthUser) -> Vec<NavLink> {
@@ -40,6 +41,13 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/releases",
             label: "Releases",
             hint: "signed builds, their signers, and the signing keys",
+        });
+    }
+    if user.can(P::SandboxRead) {
+        nav.push(NavLink {
+            href: "/sandbox",
+            label: "Sandbox",
+            hint: "synthetic hospitals, patients and records to develop and test with",
         });
     }
     nav

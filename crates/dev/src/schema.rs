@@ -30,3 +30,69 @@ diesel::table! {
 
 diesel::joinable!(releases -> signing_keys (signing_key_id));
 diesel::allow_tables_to_appear_in_same_query!(signing_keys, releases);
+
+diesel::table! {
+    sandbox_state (id) {
+        id -> Integer,
+        seed -> BigInt,
+        hospitals -> BigInt,
+        staff -> BigInt,
+        patients -> BigInt,
+        records -> BigInt,
+        generated_by -> Text,
+        generated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sandbox_hospitals (id) {
+        id -> Text,
+        name -> Text,
+        city -> Text,
+    }
+}
+
+diesel::table! {
+    sandbox_staff (id) {
+        id -> Text,
+        hospital_id -> Text,
+        name -> Text,
+        role -> Text,
+        department -> Text,
+    }
+}
+
+diesel::table! {
+    sandbox_patients (id) {
+        id -> Text,
+        hospital_id -> Text,
+        mrn -> Text,
+        given_name -> Text,
+        family_name -> Text,
+        sex -> Text,
+        birth_date -> Text,
+        department -> Text,
+        doctor_id -> Text,
+    }
+}
+
+diesel::table! {
+    sandbox_records (id) {
+        id -> Text,
+        patient_id -> Text,
+        kind -> Text,
+        recorded_on -> Text,
+        code -> Text,
+        summary -> Text,
+    }
+}
+
+diesel::joinable!(sandbox_staff -> sandbox_hospitals (hospital_id));
+diesel::joinable!(sandbox_patients -> sandbox_hospitals (hospital_id));
+diesel::joinable!(sandbox_records -> sandbox_patients (patient_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    sandbox_hospitals,
+    sandbox_staff,
+    sandbox_patients,
+    sandbox_records
+);

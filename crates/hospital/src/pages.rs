@@ -110,6 +110,13 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             hint: "ordered tests to result and finalize",
         });
     }
+    if user.can(P::ImagingWorklist) && !user.can(P::LabsWorklist) {
+        nav.push(NavLink {
+            href: "/lab",
+            label: "Imaging worklist",
+            hint: "ordered imaging studies to report and finalize",
+        });
+    }
     if user.can(P::LabsReadOwn) {
         nav.push(NavLink {
             href: "/my-labs",

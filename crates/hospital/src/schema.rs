@@ -362,6 +362,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_by -> Text,
         updated_at -> Timestamp,
+        kind -> Text,
     }
 }
 

@@ -20,6 +20,7 @@ mod keys;
 mod plane;
 mod postgres;
 mod release;
+mod sandbox;
 mod scale_out;
 mod servers;
 mod support;

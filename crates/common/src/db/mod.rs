@@ -44,6 +44,19 @@ mod multi {
     }
 }
 
+/// Run the same diesel statement on the inner connection of either backend,
+/// for what the multi-connection cannot express (batch inserts, upserts):
+/// `on_backend!(conn, |c| diesel::insert_into(t).values(&rows).execute(c))`.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Pg($c) => $body,
+            $crate::db::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+
 /// The diesel backend of [`DbConn`] (for boxed queries).
 pub type DbBackend = <DbConn as Connection>::Backend;
 

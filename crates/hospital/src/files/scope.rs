@@ -14,8 +14,8 @@
 //! - nurse (same permissions): the files of patients they are assigned to;
 //!   a nurse has no workspace.
 //! - patient (`files.read_own`): downloads their own files.
-//! - lab (`files.upload_lab_results`), reception
-//!   (`files.upload_consent_forms`): upload that one category into a
+//! - lab (`files.upload_lab_results`), radiologist (`files.upload_imaging`),
+//!   reception (`files.upload_consent_forms`): upload that one category into a
 //!   patient's folder, and see no file.
 //! - pharmacist: nothing.
 //!
@@ -208,13 +208,32 @@ pub fn all_live_folders(tenant: &str) -> ApiResult<VisibleFolders> {
         .into_boxed())
 }
 
+/// The permissions that let a role upload one patient-folder category and
+/// nothing else (lab, radiologist, reception), with that category.
+const SINGLE_CATEGORY: &[(P, &str)] = &[
+    (P::FilesUploadLabResults, "lab_results"),
+    (P::FilesUploadImaging, "imaging"),
+    (P::FilesUploadConsentForms, "consent_forms"),
+];
+
+/// Whether the caller uploads `category` by a single-category permission.
+fn uploads_category(user: &AuthUser, category: &str) -> bool {
+    SINGLE_CATEGORY
+        .iter()
+        .any(|(p, c)| *c == category && user.can(*p))
+}
+
+/// Whether the caller holds any single-category upload permission.
+fn uploads_one_category(user: &AuthUser) -> bool {
+    SINGLE_CATEGORY.iter().any(|(p, _)| user.can(*p))
+}
+
 /// Whether the caller's role takes any part in uploading or listing folders.
 fn uploads_somewhere(user: &AuthUser) -> bool {
     user.can(P::FilesManage)
         || user.can(P::FilesManageModules)
         || user.can(P::FilesWriteAssigned)
-        || user.can(P::FilesUploadLabResults)
-        || user.can(P::FilesUploadConsentForms)
+        || uploads_one_category(user)
 }
 
 /// The folders of `tenant` the caller may see (folders of live patients).
@@ -225,10 +244,7 @@ pub fn visible_folders(user: &AuthUser, tenant: &str) -> ApiResult<VisibleFolder
         .filter(file_folders::tenant_id.eq(tenant.to_string()))
         .filter(file_folders::patient_id.eq_any(live_patients!(tenant).select(patients::id)))
         .into_boxed();
-    if user.can(P::FilesManage)
-        || user.can(P::FilesUploadLabResults)
-        || user.can(P::FilesUploadConsentForms)
-    {
+    if user.can(P::FilesManage) || uploads_one_category(user) {
         return Ok(q);
     }
     if user.can(P::FilesManageModules) {
@@ -253,9 +269,7 @@ pub fn visible_folders(user: &AuthUser, tenant: &str) -> ApiResult<VisibleFolder
 
 /// Whether the caller sees every folder only to upload into it (lab, reception).
 pub fn lists_folders_by_patient_only(user: &AuthUser) -> bool {
-    !user.can(P::FilesManage)
-        && !user.can(P::FilesReadAssigned)
-        && (user.can(P::FilesUploadLabResults) || user.can(P::FilesUploadConsentForms))
+    !user.can(P::FilesManage) && !user.can(P::FilesReadAssigned) && uploads_one_category(user)
 }
 
 /// Refuse unless the caller may upload `category` into the folder of
@@ -292,9 +306,7 @@ pub fn require_folder_uploader(
             "files are uploaded only for patients on one's care team".into(),
         ));
     }
-    let allowed = (user.can(P::FilesUploadLabResults) && category == "lab_results")
-        || (user.can(P::FilesUploadConsentForms) && category == "consent_forms");
-    if allowed {
+    if uploads_category(user, category) {
         Ok(())
     } else {
         Err(ApiError::Forbidden(format!(
@@ -360,8 +372,7 @@ pub fn upload_categories(user: &AuthUser) -> Vec<&'static str> {
             user.can(P::FilesManage)
                 || user.can(P::FilesManageModules)
                 || user.can(P::FilesWriteAssigned)
-                || (*c == "lab_results" && user.can(P::FilesUploadLabResults))
-                || (*c == "consent_forms" && user.can(P::FilesUploadConsentForms))
+                || uploads_category(user, c)
         })
         .collect()
 }

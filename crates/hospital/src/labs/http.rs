@@ -9,7 +9,9 @@ use common::{ApiError, ApiResult};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::model::{self, LabOrderStatus, LabOrderView, LabPriority, LabResult, LabTest};
+use super::model::{
+    self, LabOrderKind, LabOrderStatus, LabOrderView, LabPriority, LabResult, LabTest,
+};
 use super::scope;
 use super::store::{self, Amendment, LabOrder, ListFilter};
 use crate::appointments::model::{check_id, check_text};
@@ -39,6 +41,9 @@ pub struct LabOrderRequest {
     /// The tests, 1 to 20, codes unique.
     #[schema(min_items = 1, max_items = 20)]
     pub tests: Vec<LabTest>,
+    /// Lab tests (default) or imaging studies.
+    #[serde(default = "lab")]
+    pub kind: LabOrderKind,
     /// How soon (default routine).
     #[serde(default = "routine")]
     pub priority: LabPriority,
@@ -51,11 +56,15 @@ fn routine() -> LabPriority {
     LabPriority::Routine
 }
 
+fn lab() -> LabOrderKind {
+    LabOrderKind::Lab
+}
+
 const ORDERS: &str = "lab_orders";
 const AMENDMENTS: &str = "lab_result_amendments";
 
 #[utoipa::path(post, path = "/lab-orders", tag = "labs", security(("bearer" = [])),
-    summary = "Order lab tests for a patient on one's care team (labs.order)",
+    summary = "Order lab tests or imaging studies (kind) for a patient on one's care team (labs.order)",
     request_body = LabOrderRequest,
     responses((status = 201, description = "Ordered", body = LabOrderView)))]
 async fn create(
@@ -99,6 +108,7 @@ pub(crate) async fn order(db: &Db, ctx: Ctx, req: LabOrderRequest) -> ApiResult<
                 patient_id: req.patient_id.clone(),
                 ordered_by: user.id.clone(),
                 priority: req.priority.as_str().to_string(),
+                kind: req.kind.as_str().to_string(),
                 status: LabOrderStatus::Ordered.as_str().to_string(),
                 test_count: tests.len() as i64,
                 resulted_count: 0,
@@ -115,6 +125,7 @@ pub(crate) async fn order(db: &Db, ctx: Ctx, req: LabOrderRequest) -> ApiResult<
                 .patient_event("lab_order.create", &o.patient_id)
                 .details(json!({
                     "lab_order": o.id, "tests": o.test_count, "priority": o.priority,
+                    "kind": o.kind,
                 }));
             c.audit(conn, &event)?;
             Ok(o)
@@ -165,6 +176,8 @@ pub struct LabOrderListQuery {
     pub status: Option<LabOrderStatus>,
     /// Only ordered or in progress (the lab's worklist).
     pub open: Option<bool>,
+    /// Only lab or only imaging orders.
+    pub kind: Option<LabOrderKind>,
     /// 1-based page.
     #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<i64>,
@@ -174,7 +187,7 @@ pub struct LabOrderListQuery {
 }
 
 #[utoipa::path(get, path = "/lab-orders", tag = "labs", security(("bearer" = [])),
-    summary = "Lab orders the caller may see, oldest first: the lab's worklist (open=true), a care team's patients and one's own orders, a patient's own finalized results (each shown is written to its patient's access log)",
+    summary = "Lab and imaging orders the caller may see, oldest first: the lab's or radiologist's worklist (open=true), a care team's patients and one's own orders, a patient's own finalized results (each shown is written to its patient's access log)",
     params(LabOrderListQuery), responses((status = 200, description = "A page of lab orders", body = Vec<LabOrderView>)))]
 async fn list(
     db: web::Data<Db>,
@@ -202,6 +215,7 @@ pub(crate) async fn list_orders(
         patient_id: q.patient_id.clone(),
         status: q.status,
         open: q.open.unwrap_or(false),
+        kind: q.kind,
     };
     let c = ctx.clone();
     let (views, total) = db
@@ -240,7 +254,7 @@ fn closed(status: LabOrderStatus) -> ApiError {
 }
 
 #[utoipa::path(post, path = "/lab-orders/{id}/results", tag = "labs", security(("bearer" = [])),
-    summary = "Enter results for tests of an open order (labs.result): per test value, unit, reference range and abnormal flag",
+    summary = "Enter results for tests of an open order (labs.result; imaging.result for imaging orders): per test value, unit, reference range and abnormal flag",
     request_body = LabResultsRequest,
     responses((status = 200, description = "Entered; the order in progress", body = LabOrderView),
         (status = 409, description = "The order is finalized (amend it) or cancelled")))]
@@ -267,6 +281,7 @@ pub(crate) async fn enter_results(
         .write(move |conn| {
             let (tenant, user) = (&c.tenant, &c.user);
             let o = reread(conn, &c, &id)?;
+            scope::require_lab_for(user, o.kind()?)?;
             let status = o.status()?;
             if !status.open() {
                 return Err(closed(status));
@@ -295,7 +310,7 @@ pub(crate) async fn enter_results(
 }
 
 #[utoipa::path(post, path = "/lab-orders/{id}/finalize", tag = "labs", security(("bearer" = [])),
-    summary = "Finalize an order whose every test has a result (labs.result): from then on it is fixed, corrected only by amendments, and the patient sees it",
+    summary = "Finalize an order whose every test has a result (labs.result; imaging.result for imaging orders): from then on it is fixed, corrected only by amendments, and the patient sees it",
     responses((status = 200, description = "Finalized", body = LabOrderView),
         (status = 409, description = "RESULTS_INCOMPLETE: `details.missing` lists the codes of tests without a result; CONFLICT when already finalized or cancelled")))]
 async fn finalize(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
@@ -311,6 +326,7 @@ pub(crate) async fn finalize_order(db: &Db, ctx: Ctx, id: String) -> ApiResult<L
         .write(move |conn| {
             let user = &c.user;
             let o = reread(conn, &c, &id)?;
+            scope::require_lab_for(user, o.kind()?)?;
             let status = o.status()?;
             if !status.open() {
                 return Err(closed(status));
@@ -360,7 +376,7 @@ pub struct LabAmendmentRequest {
 }
 
 #[utoipa::path(post, path = "/lab-orders/{id}/amendments", tag = "labs", security(("bearer" = [])),
-    summary = "Correct the results of a finalized order (labs.result): the finalized results stay; the amendment records who, why, when and the whole corrected results",
+    summary = "Correct the results of a finalized order (labs.result; imaging.result for imaging orders): the finalized results stay; the amendment records who, why, when and the whole corrected results",
     request_body = LabAmendmentRequest,
     responses((status = 201, description = "Amended; the order with all its amendments", body = LabOrderView),
         (status = 409, description = "The order is not finalized (enter results instead)")))]
@@ -388,6 +404,7 @@ pub(crate) async fn amend_order(
         .write(move |conn| {
             let (tenant, user) = (&c.tenant, &c.user);
             let o = reread(conn, &c, &id)?;
+            scope::require_lab_for(user, o.kind()?)?;
             if o.status()? != LabOrderStatus::Finalized {
                 return Err(ApiError::Conflict(
                     "only a finalized lab order is amended; enter results instead".into(),

@@ -76,6 +76,37 @@ impl LabPriority {
     }
 }
 
+/// What an order asks for: lab tests (worked by the lab) or imaging
+/// studies (worked by the radiologist). One order, one kind; the rules are
+/// the same, only who works the worklist differs (`labs.*` or `imaging.*`).
+#[derive(
+    utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum LabOrderKind {
+    /// Laboratory tests (blood count, HbA1c, …).
+    Lab,
+    /// Imaging studies (X-ray, CT, MRI, ultrasound, …).
+    Imaging,
+}
+
+impl LabOrderKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 /// A result's abnormal flag.
 #[derive(
     utoipa::ToSchema,
@@ -278,6 +309,8 @@ pub struct LabOrderView {
     pub patient_id: String,
     /// The ordering doctor.
     pub ordered_by: String,
+    /// Lab tests or imaging studies.
+    pub kind: LabOrderKind,
     /// How soon.
     pub priority: LabPriority,
     /// Where it stands.

@@ -19,7 +19,10 @@ use super::http::{
     amend_order, cancel_order, enter_results, finalize_order, list_orders, order, read_order,
     LabAmendmentRequest, LabOrderListQuery, LabOrderRequest,
 };
-use super::model::{LabFlag, LabOrderStatus, LabOrderView, LabPriority, LabResult, LabTest};
+use super::model::{
+    LabFlag, LabOrderKind, LabOrderStatus, LabOrderView, LabPriority, LabResult, LabTest,
+};
+use super::scope;
 use crate::appointments::model::check_id;
 use crate::pages::PageCtx;
 use crate::HospitalPermission as P;
@@ -42,6 +45,7 @@ struct Row {
     id: String,
     patient_id: String,
     tests: String,
+    kind: String,
     priority: String,
     status: String,
     abnormal: usize,
@@ -80,8 +84,12 @@ struct OrderForm {
     #[serde(default)]
     priority: String,
     #[serde(default)]
+    kind: String,
+    #[serde(default)]
     notes: String,
 }
+
+const KINDS: [(&str, &str); 2] = [("lab", "Lab tests"), ("imaging", "Imaging studies")];
 
 const PRIORITIES: [(&str, &str); 3] = [
     ("routine", "Routine"),
@@ -113,6 +121,7 @@ fn row(v: &LabOrderView, me: &str, can_order: bool) -> Row {
             .collect::<Vec<_>>()
             .join(", "),
         priority: v.priority.as_str().to_string(),
+        kind: v.kind.as_str().to_string(),
         status: words(v.status.as_str()),
         abnormal: v
             .results
@@ -187,7 +196,11 @@ async fn of_patient(
 }
 
 async fn worklist(db: web::Data<Db>, p: PageCtx, q: web::Query<ListParams>) -> PageResult {
-    p.ctx.require(P::LabsWorklist)?;
+    if scope::worklists(&p.ctx.user).is_empty() {
+        return Err(
+            ApiError::Forbidden("your role works no lab or imaging worklist".into()).into(),
+        );
+    }
     let page = Page::of(q.page, None)?;
     let form = OrderForm::default();
     render(&db, p, Which::Worklist, page, StatusCode::OK, None, form).await
@@ -232,9 +245,16 @@ async fn write(
             .priority
             .parse()
             .map_err(|_| ApiError::field("priority", "choose how soon"))?;
+        let kind: LabOrderKind = match form.kind.as_str() {
+            "" => LabOrderKind::Lab,
+            k => k
+                .parse()
+                .map_err(|_| ApiError::field("kind", "choose lab tests or imaging"))?,
+        };
         let req = LabOrderRequest {
             patient_id: patient.clone(),
             tests: typed_tests(&form.tests),
+            kind,
             priority,
             notes: Some(form.notes.clone()),
         };
@@ -332,7 +352,7 @@ async fn render_order(
     error: Option<String>,
 ) -> PageResult {
     let v = read_order(db, p.ctx.clone(), id).await?;
-    let lab = p.ctx.can(P::LabsResult);
+    let lab = scope::results_for(&p.ctx.user, v.kind);
     let lines = v
         .tests
         .iter()

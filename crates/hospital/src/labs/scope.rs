@@ -1,7 +1,14 @@
 //! Who may see and change which lab order: the one place for it.
 //!
-//! Seeing (`visible`): `labs.worklist` (lab) every order of the tenant (the
-//! worklist); `labs.read_assigned` (doctor, nurse) the orders of patients
+//! Orders are of two kinds, lab tests and imaging studies, worked by
+//! different roles with the same rules: `labs.worklist` / `labs.result`
+//! (lab) for lab orders, `imaging.worklist` / `imaging.result`
+//! (radiologist) for imaging orders. Ordering and reading by the care team
+//! do not depend on the kind.
+//!
+//! Seeing (`visible`): `labs.worklist` (lab) every lab order of the tenant
+//! (the worklist), `imaging.worklist` (radiologist) every imaging order;
+//! `labs.read_assigned` (doctor, nurse) the orders of patients
 //! they may see (care team or an unexpired break-the-glass grant) and the
 //! orders they placed themselves; `labs.read_own` (patient) their own
 //! finalized orders only. Admin, reception and pharmacist see none (403).
@@ -10,7 +17,7 @@
 //! Changing: ordering with `labs.order` (doctor) for a patient on one's
 //! care team; cancelling with `labs.order`, one's own order only, before any
 //! result; entering results, finalizing and amending with `labs.result`
-//! (lab). An order out of scope is answered like one that does not exist
+//! (lab) on lab orders, `imaging.result` (radiologist) on imaging orders. An order out of scope is answered like one that does not exist
 //! (404).
 
 use common::auth::AuthUser;
@@ -18,7 +25,7 @@ use common::db::{now, DbBackend, DbConn};
 use common::{ApiError, ApiResult};
 use diesel::prelude::*;
 
-use super::model::LabOrderStatus;
+use super::model::{LabOrderKind, LabOrderStatus};
 use crate::care_team::store as care_team_store;
 use crate::patients::scope as patient_scope;
 use crate::schema::{break_glass, care_team, lab_orders, patients};
@@ -29,7 +36,7 @@ pub type Visible = lab_orders::BoxedQuery<'static, DbBackend>;
 
 /// Refuse (403) a caller whose role sees no lab order.
 pub fn require_reader(user: &AuthUser) -> ApiResult<()> {
-    if user.can(P::LabsWorklist) || user.can(P::LabsReadAssigned) || user.can(P::LabsReadOwn) {
+    if !worklists(user).is_empty() || user.can(P::LabsReadAssigned) || user.can(P::LabsReadOwn) {
         Ok(())
     } else {
         Err(ApiError::Forbidden(
@@ -47,9 +54,11 @@ pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
         .filter(lab_orders::tenant_id.eq(tenant.to_string()))
         .filter(lab_orders::patient_id.eq_any(live.select(patients::id)))
         .into_boxed();
-    if user.can(P::LabsWorklist) {
+    let worklists = worklists(user);
+    if worklists.len() == 2 {
         return Ok(q);
     }
+    let worked: Vec<String> = worklists.iter().map(|k| k.as_str().to_string()).collect();
     if user.can(P::LabsReadAssigned) {
         let on_team = care_team::table
             .filter(care_team::tenant_id.eq(tenant.to_string()))
@@ -65,8 +74,12 @@ pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
             lab_orders::patient_id
                 .eq_any(on_team)
                 .or(lab_orders::patient_id.eq_any(granted))
-                .or(lab_orders::ordered_by.eq(user.id.clone())),
+                .or(lab_orders::ordered_by.eq(user.id.clone()))
+                .or(lab_orders::kind.eq_any(worked)),
         ));
+    }
+    if !worked.is_empty() {
+        return Ok(q.filter(lab_orders::kind.eq_any(worked)));
     }
     if user.can(P::LabsReadOwn) {
         let own = patients::table
@@ -129,14 +142,47 @@ pub fn require_own_order(user: &AuthUser, ordered_by: &str) -> ApiResult<()> {
     }
 }
 
-/// Refuse (403) a role that enters no results.
+/// The kinds of order whose whole worklist the caller sees.
+pub fn worklists(user: &AuthUser) -> Vec<LabOrderKind> {
+    let mut kinds = Vec::new();
+    if user.can(P::LabsWorklist) {
+        kinds.push(LabOrderKind::Lab);
+    }
+    if user.can(P::ImagingWorklist) {
+        kinds.push(LabOrderKind::Imaging);
+    }
+    kinds
+}
+
+/// Whether the caller enters results for orders of `kind`.
+pub fn results_for(user: &AuthUser, kind: LabOrderKind) -> bool {
+    match kind {
+        LabOrderKind::Lab => user.can(P::LabsResult),
+        LabOrderKind::Imaging => user.can(P::ImagingResult),
+    }
+}
+
+/// Refuse (403) a role that enters no results of any kind.
 pub fn require_lab(user: &AuthUser) -> ApiResult<()> {
-    if user.can(P::LabsResult) {
+    if results_for(user, LabOrderKind::Lab) || results_for(user, LabOrderKind::Imaging) {
         Ok(())
     } else {
         Err(ApiError::Forbidden(
             "your role may not enter, finalize or amend lab results".into(),
         ))
+    }
+}
+
+/// Refuse (403) results on an order of a kind the caller does not work
+/// (the order is already known to be visible to them).
+pub fn require_lab_for(user: &AuthUser, kind: LabOrderKind) -> ApiResult<()> {
+    if results_for(user, kind) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "your role may not enter, finalize or amend {} results",
+            kind.as_str()
+        )))
     }
 }
 

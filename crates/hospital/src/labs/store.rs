@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use serde::de::DeserializeOwned;
 
 use super::model::{
-    LabAmendmentView, LabOrderStatus, LabOrderView, LabPriority, LabResult, LabTest,
+    LabAmendmentView, LabOrderKind, LabOrderStatus, LabOrderView, LabPriority, LabResult, LabTest,
 };
 use super::scope::Visible;
 use crate::appointments::model::utc;
@@ -52,9 +52,18 @@ pub struct LabOrder {
     pub updated_by: String,
     /// Last change.
     pub updated_at: NaiveDateTime,
+    /// `LabOrderKind`, stored by name.
+    pub kind: String,
 }
 
 impl LabOrder {
+    /// The stored kind.
+    pub fn kind(&self) -> ApiResult<LabOrderKind> {
+        self.kind
+            .parse()
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("unknown lab order kind")))
+    }
+
     /// The stored status.
     pub fn status(&self) -> ApiResult<LabOrderStatus> {
         self.status
@@ -284,6 +293,8 @@ pub struct ListFilter {
     pub status: Option<LabOrderStatus>,
     /// Only ordered or in progress (the lab's worklist).
     pub open: bool,
+    /// Only lab or only imaging orders.
+    pub kind: Option<LabOrderKind>,
 }
 
 fn filtered(visible: Visible, f: &ListFilter) -> Visible {
@@ -293,6 +304,9 @@ fn filtered(visible: Visible, f: &ListFilter) -> Visible {
     }
     if let Some(v) = f.status {
         q = q.filter(lab_orders::status.eq(v.as_str().to_string()));
+    }
+    if let Some(k) = f.kind {
+        q = q.filter(lab_orders::kind.eq(k.as_str().to_string()));
     }
     if f.open {
         q = q.filter(lab_orders::status.eq_any(vec![
@@ -365,6 +379,7 @@ pub fn to_view(conn: &mut DbConn, keyring: &Keyring, o: &LabOrder) -> ApiResult<
         id: o.id.clone(),
         patient_id: o.patient_id.clone(),
         ordered_by: o.ordered_by.clone(),
+        kind: o.kind()?,
         priority: o.priority()?,
         status: o.status()?,
         tests,

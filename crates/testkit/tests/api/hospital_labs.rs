@@ -653,3 +653,137 @@ async fn another_tenants_lab_orders_are_out_of_reach() {
         .1;
     assert_eq!(before["data"], after["data"]);
 }
+
+/// An imaging order: the same shape as a lab order, another kind.
+fn imaging_order(patient: &str) -> Value {
+    json!({
+        "patient_id": patient,
+        "kind": "imaging",
+        "tests": [{ "code": "CXR", "name": "Chest X-ray, two views" }],
+        "priority": "routine",
+    })
+}
+
+#[tokio::test]
+async fn imaging_orders_are_worked_by_the_radiologist_and_lab_orders_by_the_lab() {
+    let l = Lab::new().await;
+    let radiologist = l.app.login("radiologist", "radiologist123").await;
+    let lab_order_id = id_of(&l.order(lab_order(&l.patient)).await);
+    let imaging = l.order(imaging_order(&l.patient)).await;
+    assert_eq!(imaging["kind"], "imaging", "{imaging}");
+    let imaging_id = id_of(&imaging);
+    let lab_order = l
+        .call(
+            &l.doctor,
+            Method::GET,
+            &format!("/lab-orders/{lab_order_id}"),
+            None,
+        )
+        .await
+        .1;
+    assert_eq!(lab_order["data"]["kind"], "lab", "{lab_order}");
+
+    // Each worklist holds its own kind only.
+    let (status, list) = l
+        .call(&radiologist, Method::GET, "/lab-orders?open=true", None)
+        .await;
+    assert_ok(status, &list, StatusCode::OK);
+    assert_eq!(ids(&list), vec![imaging_id.clone()], "{list}");
+    let (_, list) = l
+        .call(&l.lab, Method::GET, "/lab-orders?open=true", None)
+        .await;
+    assert_eq!(ids(&list), vec![lab_order_id.clone()], "{list}");
+    // The doctor filters by kind.
+    let (_, list) = l
+        .call(&l.doctor, Method::GET, "/lab-orders?kind=imaging", None)
+        .await;
+    assert_eq!(ids(&list), vec![imaging_id.clone()], "{list}");
+    let (status, reply) = l
+        .call(&l.doctor, Method::GET, "/lab-orders?kind=blood", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+
+    // The other kind's order is not there for them (404), and nothing changes.
+    let report = json!({ "results": [{
+        "code": "CXR", "value": "No consolidation, no effusion", "unit": "",
+        "reference_range": "", "flag": "normal",
+    }] });
+    let (status, reply) = l
+        .call(
+            &l.lab,
+            Method::POST,
+            &format!("/lab-orders/{imaging_id}/results"),
+            Some(report.clone()),
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let (status, reply) = l
+        .call(
+            &radiologist,
+            Method::POST,
+            &format!("/lab-orders/{lab_order_id}/results"),
+            Some(json!({ "results": [result("K", "4.2", "normal")] })),
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let (status, reply) = l
+        .call(
+            &radiologist,
+            Method::GET,
+            &format!("/lab-orders/{lab_order_id}"),
+            None,
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
+
+    // The radiologist reports and finalizes; the patient then sees it.
+    let (status, reply) = l
+        .call(
+            &radiologist,
+            Method::POST,
+            &format!("/lab-orders/{imaging_id}/results"),
+            Some(report),
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    let (status, reply) = l
+        .call(
+            &radiologist,
+            Method::POST,
+            &format!("/lab-orders/{imaging_id}/finalize"),
+            None,
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    assert_eq!(reply["data"]["status"], "finalized");
+    portal_account(&l.app, &l.admin, &l.patient, "imaging-own").await;
+    let patient = l.app.login("imaging-own", STRONG_PASSWORD).await;
+    let (_, mine) = l.call(&patient, Method::GET, "/lab-orders", None).await;
+    assert_eq!(ids(&mine), vec![imaging_id.clone()], "{mine}");
+
+    // A radiologist orders nothing and sees no patient record.
+    let (status, reply) = l
+        .call(
+            &radiologist,
+            Method::POST,
+            "/lab-orders",
+            Some(imaging_order(&l.patient)),
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let (status, reply) = l
+        .call(
+            &radiologist,
+            Method::GET,
+            &format!("/patients/{}", l.patient),
+            None,
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
+
+    // A finalized order's kind is fixed by the database too.
+    let sql = format!("UPDATE lab_orders SET kind = 'lab' WHERE id = '{imaging_id}'");
+    assert!(l.app.sql(&sql).await.is_err(), "accepted: {sql}");
+    let sql = format!("UPDATE lab_orders SET kind = 'blood' WHERE id = '{lab_order_id}'");
+    assert!(l.app.sql(&sql).await.is_err(), "accepted: {sql}");
+}

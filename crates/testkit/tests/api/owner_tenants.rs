@@ -654,18 +654,10 @@ mod heartbeat {
             .map(|u| u["username"].as_str().unwrap())
             .collect();
         names.sort_unstable();
-        assert_eq!(
-            names,
-            [
-                "doctor",
-                "hadmin",
-                "lab",
-                "newnurse",
-                "nurse",
-                "pharmacist",
-                "reception"
-            ]
-        );
+        let mut want: Vec<&str> = ::hospital::DEMO_USERS.iter().map(|u| u.0).collect();
+        want.push("newnurse");
+        want.sort_unstable();
+        assert_eq!(names, want);
         let admin_row = users["data"]
             .as_array()
             .unwrap()
@@ -824,13 +816,14 @@ mod heartbeat {
         let token = owner.admin_token().await;
         wait_healthy(&owner, &token).await;
         let hadmin = hospital.admin_token().await;
-        // Six demo staff accounts; the plan allows seven.
+        // The demo staff accounts; the plan allows one more.
+        let max_staff = ::hospital::DEMO_USERS.len() as i64 + 1;
         let (_, plan) = owner
             .api(
                 Method::POST,
                 "/plans",
                 Some(&token),
-                Some(json!({ "name": "Small", "max_staff": 7 })),
+                Some(json!({ "name": "Small", "max_staff": max_staff })),
             )
             .await;
         let plan_id = plan["data"]["id"].as_str().unwrap().to_string();
@@ -845,10 +838,10 @@ mod heartbeat {
         let new_user =
             |name: &str| json!({ "username": name, "password": STRONG_PASSWORD, "role": "nurse" });
         until("the plan to reach the hospital", || async {
-            (held_max_staff(&hospital).await == Some(7)).then_some(())
+            (held_max_staff(&hospital).await == Some(max_staff)).then_some(())
         })
         .await;
-        // The 7th fits, the 8th does not.
+        // One more fits, the next does not.
         let seventh = hospital.create_user(&hadmin, "seventh", "nurse").await;
         let (status, refused) = hospital
             .api(

@@ -208,3 +208,100 @@ async fn developers_register_and_revoke_their_keys_on_the_page() {
         page.body
     );
 }
+
+#[tokio::test]
+async fn a_developer_generates_filters_and_exports_the_sandbox_on_its_page_and_the_admin_only_reads(
+) {
+    let app = spawn(Service::Dev).await;
+    let mut b = Browser::new(&app);
+    b.login_ok("astro", "dev123456", "/home").await;
+    let home = b.get("/home").await;
+    assert!(home.body.contains("href=\"/sandbox\""), "{}", home.body);
+    let page = b.get("/sandbox").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("The sandbox is empty"), "{}", page.body);
+    assert!(page.body.contains("Synthetic data only"));
+    // The reset form's csrf comes after the filter form (a GET form has none).
+    let csrf = page.csrf();
+    let done = b
+        .post(
+            "/sandbox/reset",
+            &[
+                ("csrf", &csrf),
+                ("seed", "3"),
+                ("hospitals", "2"),
+                ("patients", "40"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = b.get("/sandbox").await;
+    assert!(
+        page.body.contains("seed <code>3</code>: 2 hospitals"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("SYN-MRN-"), "{}", page.body);
+    assert!(page.body.contains("(40 in all)"), "{}", page.body);
+    let women = b.get("/sandbox?sex=female").await;
+    assert!(!women.body.contains("<td>male</td>"), "{}", women.body);
+    let (status, csv) = b.get_bytes("/sandbox/export.csv?sex=female").await;
+    assert_eq!(status, StatusCode::OK);
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.starts_with("id,hospital_id,mrn,"));
+    assert!(csv
+        .lines()
+        .skip(1)
+        .all(|l| l.contains(",female,") && l.ends_with(",true")));
+    // Bad numbers: the page again with the reason, nothing replaced.
+    let bad = b
+        .post(
+            "/sandbox/reset",
+            &[
+                ("csrf", &csrf),
+                ("seed", "3"),
+                ("hospitals", "99"),
+                ("patients", "40"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(bad.body.contains("hospitals"), "{}", bad.body);
+    let forged = b
+        .post(
+            "/sandbox/reset",
+            &[
+                ("csrf", "forged"),
+                ("seed", "4"),
+                ("hospitals", "1"),
+                ("patients", "1"),
+            ],
+        )
+        .await;
+    assert_ne!(forged.status, StatusCode::SEE_OTHER);
+    let page = b.get("/sandbox").await;
+    assert!(page.body.contains("seed <code>3</code>"), "{}", page.body);
+
+    // The admin reads, and has no form; a forged post is refused.
+    let mut admin = Browser::new(&app);
+    admin.login_ok("devadmin", "devadmin123", "/home").await;
+    let page = admin.get("/sandbox").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        !page.body.contains("Generate the sandbox again"),
+        "{}",
+        page.body
+    );
+    let refused = admin
+        .post(
+            "/sandbox/reset",
+            &[
+                ("csrf", &page.csrf()),
+                ("seed", "4"),
+                ("hospitals", "1"),
+                ("patients", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+}

@@ -266,3 +266,71 @@ async fn ordering_resulting_finalizing_and_amending_on_the_pages() {
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     assert!(d.get(&path).await.body.contains("cancelled"));
 }
+
+#[tokio::test]
+async fn a_doctor_orders_imaging_on_the_page_and_the_radiologist_works_it() {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    let doctor = app.login("doctor", "doctor123").await;
+    let doctor_id = user_id(&app, &doctor).await;
+    let patient =
+        register_patient_id(&app, &admin, patient_body("Ingrid", "Moe", "1971-09-09")).await;
+    add_to_care_team(&app, &admin, &patient, &doctor_id).await;
+
+    let mut d = Browser::new(&app);
+    d.login_ok("doctor", "doctor123", "/home").await;
+    let path = format!("/patients/{patient}/labs");
+    let page = d.get(&path).await;
+    assert!(page.body.contains("Imaging studies"), "{}", page.body);
+    let csrf = page.csrf();
+    for (kind, tests) in [
+        ("imaging", "CXR Chest X-ray"),
+        ("lab", "CBC Complete blood count"),
+    ] {
+        let done = d
+            .post(
+                &path,
+                &[
+                    ("csrf", &csrf),
+                    ("tests", tests),
+                    ("kind", kind),
+                    ("priority", "routine"),
+                    ("notes", ""),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    }
+    let bad = d
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("tests", "MRI Head"),
+                ("kind", "xray"),
+                ("priority", "routine"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+
+    // The radiologist's navigation and worklist hold the imaging order only.
+    let mut r = Browser::new(&app);
+    r.login_ok("radiologist", "radiologist123", "/home").await;
+    let home = r.get("/home").await;
+    assert!(home.body.contains("Imaging worklist"), "{}", home.body);
+    let list = r.get("/lab").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(list.body.contains("Chest X-ray"), "{}", list.body);
+    assert!(!list.body.contains("Complete blood count"), "{}", list.body);
+    // The lab's worklist the other way round.
+    let mut l = Browser::new(&app);
+    l.login_ok("lab", "lab123", "/home").await;
+    let list = l.get("/lab").await;
+    assert!(list.body.contains("Complete blood count"), "{}", list.body);
+    assert!(!list.body.contains("Chest X-ray"), "{}", list.body);
+    // A role without a worklist: refused.
+    let mut n = Browser::new(&app);
+    n.login_ok("nurse", "nurse123", "/home").await;
+    assert_eq!(n.get("/lab").await.status, StatusCode::FORBIDDEN);
+}

@@ -1,0 +1,161 @@
+//! Roles beyond the original seven (issue 11, item 9): permission sets in
+//! the policy, no code of their own. Each is tried on what its permissions
+//! give and on what they leave out (docs/security.md, "Roles beyond the
+//! original seven").
+
+use serde_json::json;
+use testkit::hospital::{add_to_care_team, id_of, patient_body, register_patient_id};
+use testkit::{assert_error, assert_ok, spawn, Method, Service, StatusCode, STRONG_PASSWORD};
+
+use crate::hospital_files::{png, Clinic};
+use crate::hospital_labs_matrix::lab_order;
+use crate::hospital_notes_matrix::soap;
+use crate::hospital_prescriptions_matrix::rx;
+
+#[tokio::test]
+async fn a_dietician_on_the_care_team_reads_the_record_and_writes_notes_and_nothing_more() {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    let dietician_id = app.create_user(&admin, "dietician", "dietician").await;
+    let dietician = app.login("dietician", STRONG_PASSWORD).await;
+    let mut body = patient_body("Olga", "Tokarczuk", "1962-01-29");
+    body["allergies"] = json!(["peanuts"]);
+    let patient = register_patient_id(&app, &admin, body).await;
+    let other = register_patient_id(&app, &admin, patient_body("Not", "Mine", "1970-01-01")).await;
+    add_to_care_team(&app, &admin, &patient, &dietician_id).await;
+
+    // The record with its allergies (a diet must respect them).
+    let (status, reply) = app
+        .api(
+            Method::GET,
+            &format!("/patients/{patient}"),
+            Some(&dietician),
+            None,
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    assert_eq!(reply["data"]["allergies"], json!(["peanuts"]), "{reply}");
+    // A dietary note, signed.
+    let (status, reply) = app
+        .api(
+            Method::POST,
+            "/notes",
+            Some(&dietician),
+            Some(soap(&patient, true)),
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+    let note = id_of(&reply["data"]);
+    let (status, reply) = app
+        .api(
+            Method::GET,
+            &format!("/notes/{note}"),
+            Some(&dietician),
+            None,
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    // Lab results of their patients: a list they may read.
+    let (status, reply) = app
+        .api(Method::GET, "/lab-orders", Some(&dietician), None)
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+
+    // Not outside the care team, and no emergency access.
+    let (status, reply) = app
+        .api(
+            Method::GET,
+            &format!("/patients/{other}"),
+            Some(&dietician),
+            None,
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let (status, reply) = app
+        .api(
+            Method::POST,
+            &format!("/patients/{other}/break-glass"),
+            Some(&dietician),
+            Some(json!({ "reason": "Need to plan a diet urgently" })),
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
+    // Prescribing, ordering and the tenant's lists are others' work.
+    for (path, body) in [
+        ("/prescriptions", rx(&patient, "Metformin")),
+        ("/lab-orders", lab_order(&patient)),
+    ] {
+        let (status, reply) = app
+            .api(Method::POST, path, Some(&dietician), Some(body))
+            .await;
+        assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
+    }
+    for path in ["/users", "/audit", "/appointments"] {
+        let (status, reply) = app.api(Method::GET, path, Some(&dietician), None).await;
+        assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
+    }
+}
+
+#[tokio::test]
+async fn it_staff_read_the_audit_log_and_no_patient_and_create_no_account() {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "itdesk", "it").await;
+    let it = app.login("itdesk", STRONG_PASSWORD).await;
+    let patient = register_patient_id(
+        &app,
+        &admin,
+        patient_body("Wisława", "Szymborska", "1923-07-02"),
+    )
+    .await;
+    let (status, reply) = app.api(Method::GET, "/audit", Some(&it), None).await;
+    assert_ok(status, &reply, StatusCode::OK);
+    for path in [
+        "/patients".to_string(),
+        format!("/patients/{patient}"),
+        "/users".into(),
+        "/lab-orders".into(),
+        "/notes".into(),
+        "/prescriptions".into(),
+        "/files".into(),
+    ] {
+        let (status, reply) = app.api(Method::GET, &path, Some(&it), None).await;
+        assert!(
+            status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+            "{path}: {status} {reply}"
+        );
+        assert_ne!(status, StatusCode::OK, "{path}");
+    }
+    // Whoever creates accounts could sign in as one: an admin's act.
+    let (status, reply) = app
+        .api(
+            Method::POST,
+            "/users",
+            Some(&it),
+            Some(json!({ "username": "reception2", "password": STRONG_PASSWORD, "role": "reception" })),
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn a_radiologist_uploads_imaging_into_a_patients_folder_and_nothing_else() {
+    let c = Clinic::new().await;
+    let radiologist = c.app.login("radiologist", "radiologist123").await;
+    let (status, reply) = c
+        .upload_to(&radiologist, &c.folder, "imaging", "chest.png", png())
+        .await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+    for category in ["lab_results", "medical_records", "consent_forms"] {
+        let (status, reply) = c
+            .upload_to(&radiologist, &c.folder, category, "chest.png", png())
+            .await;
+        assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
+    }
+    // The lab still uploads lab results only.
+    let lab = c.app.login("lab", "lab123").await;
+    let (status, reply) = c
+        .upload_to(&lab, &c.folder, "imaging", "chest.png", png())
+        .await;
+    assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
+}
