@@ -135,5 +135,5 @@ async fn metrics(
     }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics.render_with(own.as_deref())))
+        .body(metrics.render_with(own.as_ref().map(|m| m.get_ref()))))
 }

@@ -197,6 +197,10 @@ async fn eligible_and_ineligible_are_kept_and_only_member_id_and_payer_are_sent(
     // Nothing of the call reached a log (the capture holds this test's
     // server's events at every level).
     let text = logs.text();
+    assert!(
+        text.contains("request done") && text.contains("/patients"),
+        "the capture holds the server's request log"
+    );
     for secret in [
         "MEMB-ELIG-3300",
         "MEMB-INELIG-4411",
@@ -309,14 +313,18 @@ async fn half_open_lets_one_trial_through_and_concurrent_callers_fail_fast() {
     assert_eq!(c.breaker().await, "open");
     c.app.advance_clock(10);
     c.insurer.fail(false);
-    c.insurer.delay_ms(600);
+    c.insurer.delay_ms(1200);
+    // B asks while A's trial is at the insurer (it waits 1.2 s to answer).
     let (one, two) = tokio::join!(c.register("TrialA", "MEMB-A"), async {
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let started = std::time::Instant::now();
+        while c.insurer.calls() < 4 {
+            assert!(started.elapsed().as_secs() < 10, "the trial never came");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         c.register("TrialB", "MEMB-B").await
     });
-    let mut got = [eligibility(&one), eligibility(&two)];
-    got.sort();
-    assert_eq!(got, ["eligible", "unverified"]);
+    assert_eq!(eligibility(&one), "eligible", "the trial");
+    assert_eq!(eligibility(&two), "unverified", "failed fast meanwhile");
     assert_eq!(c.insurer.calls(), 4, "one trial only");
     assert_eq!(c.breaker().await, "closed");
 }
