@@ -153,7 +153,12 @@ pub struct Insurer {
 impl Insurer {
     /// Ask whether `member_id` at `payer` is covered, at `now` by the
     /// server's clock. Never fails: see the module documentation.
-    pub async fn check(&self, member_id: &str, payer: &str, now_fn: impl Fn() -> NaiveDateTime) -> Checked {
+    pub async fn check(
+        &self,
+        member_id: &str,
+        payer: &str,
+        now_fn: impl Fn() -> NaiveDateTime,
+    ) -> Checked {
         let Some((client, url)) = &self.client else {
             return Checked::NOT_CHECKED;
         };
@@ -171,7 +176,9 @@ impl Insurer {
             .send()
             .await;
         let answer = match sent {
-            Ok(r) if r.status().is_success() => r.json::<Answer>().await.map_err(|e| e.is_timeout()),
+            Ok(r) if r.status().is_success() => {
+                r.json::<Answer>().await.map_err(|e| e.is_timeout())
+            }
             Ok(_) => Err(false),
             Err(e) => Err(e.is_timeout()),
         };

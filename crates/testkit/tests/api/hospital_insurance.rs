@@ -141,8 +141,12 @@ async fn eligible_and_ineligible_are_kept_and_only_member_id_and_payer_are_sent(
     assert_eq!(c.insurer.calls(), 2);
 
     // No insurance: not asked.
-    let none = register_patient(&c.app, &c.reception, patient_body("Ada", "None", "1970-01-01"))
-        .await;
+    let none = register_patient(
+        &c.app,
+        &c.reception,
+        patient_body("Ada", "None", "1970-01-01"),
+    )
+    .await;
     assert_eq!(eligibility(&none), "not_checked");
     assert!(none["insurance_checked_at"].is_null());
     assert_eq!(c.insurer.calls(), 2);
@@ -170,10 +174,14 @@ async fn eligible_and_ineligible_are_kept_and_only_member_id_and_payer_are_sent(
 
     // The patient's view shows the latest answer; a new insurance resets it.
     let path = format!("/patients/{}", id_of(&ok));
-    let (status, p) = c.app.api(Method::GET, &path, Some(&c.reception), None).await;
+    let (status, p) = c
+        .app
+        .api(Method::GET, &path, Some(&c.reception), None)
+        .await;
     assert_ok(status, &p, StatusCode::OK);
     assert_eq!(eligibility(&p["data"]), "eligible");
-    let change = json!({ "insurance": { "provider": "Other Payer", "policy_number": "MEMB-NEW-1" } });
+    let change =
+        json!({ "insurance": { "provider": "Other Payer", "policy_number": "MEMB-NEW-1" } });
     let (status, p) = c
         .app
         .api(Method::PATCH, &path, Some(&c.reception), Some(change))
@@ -333,7 +341,10 @@ async fn half_open_lets_one_trial_through_and_concurrent_callers_fail_fast() {
 async fn only_the_admin_sees_the_breaker_in_readyz() {
     let c = Clinic::new("2000").await;
     assert_eq!(c.breaker().await, "closed");
-    let mut tokens = vec![("anonymous", None), ("bad token", Some("not-a-token".to_string()))];
+    let mut tokens = vec![
+        ("anonymous", None),
+        ("bad token", Some("not-a-token".to_string())),
+    ];
     for (user, password) in [
         ("reception", "reception123"),
         ("doctor", "doctor123"),
