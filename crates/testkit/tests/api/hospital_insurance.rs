@@ -368,3 +368,47 @@ async fn only_the_admin_sees_the_breaker_in_readyz() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_insurer_hears_nothing_about_a_patient_the_caller_may_not_book_for() {
+    let c = Clinic::new("2000").await;
+    let p = c.register("Scoped", "MEMB-SCOPED").await;
+    let other = c.register("Other", "MEMB-OTHER").await;
+    assert_eq!(c.insurer.calls(), 2);
+    // A doctor off the patient's care team (not in their scope): 404,
+    // nothing asked.
+    let doctor = c.app.login("doctor", "doctor123").await;
+    let body = booking(&id_of(&p), &c.doctor_id, &c.department, &slot(0));
+    let (status, reply) = c
+        .app
+        .api(Method::POST, "/appointments", Some(&doctor), Some(body))
+        .await;
+    testkit::assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
+    // A patient booking for another patient: 404, nothing asked.
+    testkit::hospital::portal_account(&c.app, &c.admin, &id_of(&p), "portal-scoped").await;
+    let portal = c.app.login("portal-scoped", testkit::STRONG_PASSWORD).await;
+    let body = booking(&id_of(&other), &c.doctor_id, &c.department, &slot(1));
+    let (status, reply) = c
+        .app
+        .api(Method::POST, "/appointments", Some(&portal), Some(body))
+        .await;
+    testkit::assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
+    // A role that may not book at all: 403, nothing asked.
+    let lab = c.app.login("lab", "lab123").await;
+    let body = booking(&id_of(&p), &c.doctor_id, &c.department, &slot(2));
+    let (status, reply) = c
+        .app
+        .api(Method::POST, "/appointments", Some(&lab), Some(body))
+        .await;
+    testkit::assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert_eq!(c.insurer.calls(), 2);
+    // The patient for themself: asked once.
+    let body = booking(&id_of(&p), &c.doctor_id, &c.department, &slot(3));
+    let (status, reply) = c
+        .app
+        .api(Method::POST, "/appointments", Some(&portal), Some(body))
+        .await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+    assert_eq!(eligibility(&reply["data"]), "eligible");
+    assert_eq!(c.insurer.calls(), 3);
+}
