@@ -36,6 +36,8 @@ pub struct Ctx {
     pub origin: Origin,
     /// The real-time channel (messages and notifications go live through it).
     pub hub: web::Data<Hub>,
+    /// The insurer (eligibility checks) and the server's clock.
+    pub insurance: crate::insurance::Check,
 }
 
 impl Ctx {
@@ -84,6 +86,7 @@ impl FromRequest for Ctx {
             .app_data::<web::Data<Keyring>>()
             .map(|k| k.get_ref().clone());
         let hub = common::realtime::hub_of(req);
+        let insurance = crate::insurance::Check::of(req);
         Box::pin(async move {
             let user = user.await?;
             let origin = origin.await?;
@@ -102,6 +105,7 @@ impl FromRequest for Ctx {
                 view,
                 origin,
                 hub,
+                insurance,
             })
         })
     }

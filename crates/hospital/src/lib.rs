@@ -8,6 +8,7 @@ pub mod care_team;
 pub mod context;
 pub mod departments;
 pub mod files;
+pub mod insurance;
 pub mod labs;
 pub mod messages;
 pub mod notes;
@@ -398,6 +399,7 @@ pub static SPEC: Spec = Spec {
         settings::CLINICAL,
         reencrypt::SECTION,
         files::rules::SECTION,
+        insurance::SECTION,
         UPDATES,
     ],
     background: Some(background),

@@ -181,6 +181,7 @@ impl FromRequest for PageCtx {
             .app_data::<web::Data<Keyring>>()
             .map(|k| k.get_ref().clone());
         let hub = common::realtime::hub_of(req);
+        let insurance = crate::insurance::Check::of(req);
         Box::pin(async move {
             let web = web.await?;
             let origin = origin.await?;
@@ -198,6 +199,7 @@ impl FromRequest for PageCtx {
                 view,
                 origin,
                 hub,
+                insurance,
             };
             Ok(Self { web, ctx })
         })

@@ -41,6 +41,8 @@ diesel::table! {
         deleted_by -> Nullable<Text>,
         version -> BigInt,
         index_version -> Integer,
+        insurance_eligibility -> Text,
+        insurance_checked_at -> Nullable<Timestamp>,
     }
 }
 
@@ -135,6 +137,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_by -> Text,
         updated_at -> Timestamp,
+        insurance_eligibility -> Text,
+        insurance_checked_at -> Nullable<Timestamp>,
     }
 }
 

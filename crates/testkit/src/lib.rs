@@ -17,6 +17,8 @@ mod app;
 mod assert;
 mod database;
 pub mod hospital;
+pub mod insurance;
+pub mod logs;
 pub mod mimic;
 pub mod plane;
 pub mod releases;

@@ -10,6 +10,7 @@
 //! into `other`.
 
 use ipnet::IpNet;
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
@@ -30,10 +31,7 @@ impl Metrics {
     /// Register the collectors for `service`; `/metrics` answers only to
     /// clients in `allow`.
     pub fn new(service: &str, allow: Vec<IpNet>) -> anyhow::Result<Self> {
-        let registry = Registry::new_custom(
-            Some("bulkhead".into()),
-            Some([("service".to_string(), service.to_string())].into()),
-        )?;
+        let registry = registry(service)?;
         let requests = IntCounterVec::new(
             Opts::new(
                 "http_requests_total",
@@ -81,11 +79,52 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn render(&self) -> String {
+        self.render_with(None)
+    }
+
+    /// The text exposition format, the server's own collectors after the kernel's.
+    pub fn render_with(&self, extra: Option<&ServerMetrics>) -> String {
+        let mut families = self.registry.gather();
+        if let Some(extra) = extra {
+            families.extend(extra.registry.gather());
+        }
         let mut buf = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+        if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
             tracing::warn!(error = %e, "encoding metrics failed");
         }
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// The registry of `service`: every name prefixed `bulkhead_`, every
+/// series labelled with the service.
+fn registry(service: &str) -> anyhow::Result<Registry> {
+    Ok(Registry::new_custom(
+        Some("bulkhead".into()),
+        Some([("service".to_string(), service.to_string())].into()),
+    )?)
+}
+
+/// A server's own collectors (the hospital's insurance circuit breaker),
+/// which `/metrics` shows after the kernel's. A server's section creates
+/// it when it loads (before the kernel's [`Metrics`] exist) and registers
+/// it as app data; one per server, shared by its sections. Names are
+/// prefixed and labelled as the kernel's are.
+pub struct ServerMetrics {
+    registry: Registry,
+}
+
+impl ServerMetrics {
+    /// An empty set for `service`.
+    pub fn new(service: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            registry: registry(service)?,
+        })
+    }
+
+    /// Add a collector (a name taken twice is refused).
+    pub fn register(&self, collector: Box<dyn Collector>) -> anyhow::Result<()> {
+        Ok(self.registry.register(collector)?)
     }
 }
 
@@ -129,6 +168,23 @@ mod tests {
             lines.iter().any(|l| l.contains("status=\"other\"")),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_servers_own_collectors_follow_the_kernels() {
+        let m = Metrics::new("test", Vec::new()).unwrap();
+        m.observe("GET", "/healthz", 200, 0.001);
+        let own = ServerMetrics::new("test").unwrap();
+        let gauge = prometheus::IntGauge::new("own_state", "a server's own gauge").unwrap();
+        own.register(Box::new(gauge.clone())).unwrap();
+        gauge.set(2);
+        let text = m.render_with(Some(&own));
+        assert!(text.contains("bulkhead_http_requests_total{"), "{text}");
+        assert!(
+            text.contains("bulkhead_own_state{service=\"test\"} 2"),
+            "{text}"
+        );
+        assert!(!m.render().contains("own_state"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod openapi;
 pub mod origin;
 pub mod ratelimit;
 
-pub use health::ReadyProbe;
+pub use health::{ReadyDetails, ReadyProbe};
 
 /// A resource that answers 405 in the envelope for methods it lacks
 /// (a bare `cfg.route` would fall through to 404). Every public route is

@@ -66,7 +66,7 @@ pub struct AppointmentRequest {
 }
 
 #[utoipa::path(post, path = "/appointments", tag = "appointments", security(("bearer" = [])),
-    summary = "Book an appointment (appointments.manage; a doctor for a patient on their care team; a patient for themself)",
+    summary = "Book an appointment (appointments.manage; a doctor for a patient on their care team; a patient for themself); the insurer is asked about the patient's insurance and its answer kept (insurance_eligibility; never an error: unverified when it cannot answer)",
     request_body = AppointmentRequest,
     responses((status = 201, description = "Booked", body = AppointmentView),
         (status = 409, description = "The doctor or the patient already has an appointment then")))]
@@ -104,6 +104,17 @@ pub(crate) async fn book_appointment(
         _ => None,
     };
     let tz = clinical.tz();
+    // The insurer is asked before the write transaction (never inside
+    // it), and only about a patient the caller may book for; whatever it
+    // does, the booking goes on (`unverified` when it cannot answer).
+    let (c, patient) = (ctx.clone(), req.patient_id.clone());
+    let insurance = db
+        .run(move |conn| {
+            scope::require_booker(conn, &c.user, &c.tenant, &patient)?;
+            crate::patients::store::insurance_of(conn, &c.keyring, &c.tenant, &patient)
+        })
+        .await?;
+    let checked = ctx.insurance.eligibility(insurance.as_ref()).await;
     let c = ctx.clone();
     let a = db
         .write(move |conn| {
@@ -149,8 +160,14 @@ pub(crate) async fn book_appointment(
                 created_at: t,
                 updated_by: user.id.clone(),
                 updated_at: t,
+                insurance_eligibility: checked.eligibility.as_str().to_string(),
+                insurance_checked_at: checked.at,
             };
             store::insert(conn, &a)?;
+            if checked.eligibility.is_answer() {
+                // The patient's record keeps the insurer's latest answer.
+                crate::patients::store::set_eligibility(conn, tenant, &a.patient_id, &checked)?;
+            }
             let event = c
                 .patient_event("appointment.book", &a.patient_id)
                 .details(json!({

@@ -106,6 +106,12 @@ pub struct AppointmentView {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// The insurer's answer about the patient's insurance at booking
+    /// (`unverified`: it could not answer; `not_checked`: no insurance or
+    /// no insurer configured).
+    pub insurance_eligibility: crate::insurance::InsuranceEligibility,
+    /// When the insurer was asked (UTC).
+    pub insurance_checked_at: Option<DateTime<Utc>>,
 }
 
 /// A UTC naive time as RFC 3339 UTC.

@@ -51,6 +51,10 @@ pub struct Appointment {
     pub updated_by: String,
     /// Last changed at.
     pub updated_at: NaiveDateTime,
+    /// `InsuranceEligibility` at booking, stored by name.
+    pub insurance_eligibility: String,
+    /// When the insurer was asked.
+    pub insurance_checked_at: Option<NaiveDateTime>,
 }
 
 impl Appointment {
@@ -288,6 +292,10 @@ pub fn to_view(
         created_by: a.created_by.clone(),
         created_at: utc(a.created_at),
         updated_at: utc(a.updated_at),
+        insurance_eligibility: crate::insurance::InsuranceEligibility::parse(
+            &a.insurance_eligibility,
+        ),
+        insurance_checked_at: a.insurance_checked_at.map(utc),
     })
 }
 

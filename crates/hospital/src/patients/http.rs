@@ -42,7 +42,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .configure(super::portal::routes);
 }
 
-#[utoipa::path(post, path = "/patients", tag = "patients", security(("bearer" = [])), summary = "Register a patient (patients.register; clinical fields need patients.update_clinical)",
+#[utoipa::path(post, path = "/patients", tag = "patients", security(("bearer" = [])), summary = "Register a patient (patients.register; clinical fields need patients.update_clinical); with insurance, the insurer is asked and its answer kept (insurance_eligibility; never an error: unverified when it cannot answer)",
     responses((status = 201, description = "Registered", body = super::model::PatientView)))]
 async fn register(
     db: web::Data<Db>,
@@ -68,10 +68,13 @@ pub(crate) async fn register_patient(
             "your role may not record clinical fields (allergies, blood_type)".into(),
         ));
     }
+    // Asked before the write transaction (which never waits on the
+    // insurer); whatever happens there, registration goes on.
+    let checked = ctx.insurance.eligibility(body.insurance.as_ref()).await;
     let c = ctx.clone();
     let row = db
         .write(move |conn| {
-            let row = store::insert(conn, &c.keyring, &c.tenant, &c.user.id, &body)?;
+            let row = store::insert(conn, &c.keyring, &c.tenant, &c.user.id, &body, &checked)?;
             c.audit(conn, &c.patient_event("patient.create", &row.id))?;
             Ok(row)
         })

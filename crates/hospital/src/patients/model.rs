@@ -365,6 +365,12 @@ pub struct PatientView {
     /// Blood type (clinical view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blood_type: Option<BloodType>,
+    /// The insurer's answer about `insurance` at registration or the latest
+    /// booking it answered (`not_checked`: no insurance, no insurer
+    /// configured, or the insurance changed since).
+    pub insurance_eligibility: crate::insurance::InsuranceEligibility,
+    /// When the insurer was asked.
+    pub insurance_checked_at: Option<NaiveDateTime>,
     /// Whether a portal account is linked.
     pub has_portal_account: bool,
     /// Registered.

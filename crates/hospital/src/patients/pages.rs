@@ -331,6 +331,17 @@ fn demographic_fields(p: &PatientView) -> Vec<(&'static str, String)> {
         ("Address", or_none(address.as_deref())),
         ("Emergency contact", or_none(emergency.as_deref())),
         ("Insurance", or_none(insurance.as_deref())),
+        (
+            "Insurance eligibility",
+            match p.insurance_checked_at {
+                Some(at) => format!(
+                    "{} (asked {} UTC)",
+                    p.insurance_eligibility.as_str().replace('_', " "),
+                    at.format("%Y-%m-%d %H:%M")
+                ),
+                None => p.insurance_eligibility.as_str().replace('_', " "),
+            },
+        ),
     ]
 }
 

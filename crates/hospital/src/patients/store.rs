@@ -14,6 +14,7 @@ use super::model::{NewPatient, PatientView, Sex};
 use super::scope::{self, View, Visible};
 use super::sealed::Sealer;
 use super::search::{self, SearchIndexes};
+use crate::insurance::{Checked, InsuranceEligibility};
 use crate::schema::{mrn_counters, patients};
 
 /// Blind-index purposes.
@@ -84,6 +85,10 @@ pub struct Row {
     pub version: i64,
     /// The index key version of its blind indexes (1: the legacy derivation).
     pub index_version: i32,
+    /// `InsuranceEligibility`, stored by name (not sealed: an outcome, no identifier).
+    pub insurance_eligibility: String,
+    /// When the insurer was last asked.
+    pub insurance_checked_at: Option<NaiveDateTime>,
 }
 
 /// The next MRN of a tenant (`MRN-000001`, …). Call inside a write transaction.
@@ -113,13 +118,15 @@ fn next_mrn(conn: &mut DbConn, tenant: &str) -> ApiResult<String> {
     Ok(format!("MRN-{n:06}"))
 }
 
-/// Register a patient (inside a write transaction). Returns the new row.
+/// Register a patient (inside a write transaction) with the insurer's
+/// answer, asked before. Returns the new row.
 pub fn insert(
     conn: &mut DbConn,
     keyring: &Keyring,
     tenant: &str,
     by: &str,
     p: &NewPatient,
+    checked: &Checked,
 ) -> ApiResult<Row> {
     let id = uuid::Uuid::new_v4().to_string();
     let mrn = next_mrn(conn, tenant)?;
@@ -159,6 +166,8 @@ pub fn insert(
         deleted_by: None,
         version,
         index_version: ix.version,
+        insurance_eligibility: checked.eligibility.as_str().to_string(),
+        insurance_checked_at: checked.at,
     };
     diesel::insert_into(patients::table)
         .values(&row)
@@ -201,6 +210,8 @@ pub fn to_view(
         } else {
             None
         },
+        insurance_eligibility: InsuranceEligibility::parse(&row.insurance_eligibility),
+        insurance_checked_at: row.insurance_checked_at,
         has_portal_account: row.portal_user_id.is_some(),
         created_at: row.created_at,
         created_by: row.created_by.clone(),
@@ -282,6 +293,42 @@ pub fn set_deleted(conn: &mut DbConn, tenant: &str, id: &str, by: Option<&str>) 
             ))
             .execute(conn)?,
     };
+    Ok(())
+}
+
+/// The insurance of a patient of `tenant` (callers check scope first).
+pub fn insurance_of(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    tenant: &str,
+    id: &str,
+) -> ApiResult<Option<super::model::Insurance>> {
+    let row = by_id(conn, tenant, id)?;
+    Sealer::new(keyring, &row.tenant_id, &row.id, row.version).open_json(
+        conn,
+        "insurance",
+        row.insurance_enc.as_deref(),
+    )
+}
+
+/// Keep the insurer's latest outcome on a patient (not sealed, so the
+/// row's version does not move).
+pub fn set_eligibility(
+    conn: &mut DbConn,
+    tenant: &str,
+    id: &str,
+    checked: &Checked,
+) -> ApiResult<()> {
+    diesel::update(
+        patients::table
+            .filter(patients::id.eq(id))
+            .filter(patients::tenant_id.eq(tenant)),
+    )
+    .set((
+        patients::insurance_eligibility.eq(checked.eligibility.as_str()),
+        patients::insurance_checked_at.eq(checked.at),
+    ))
+    .execute(conn)?;
     Ok(())
 }
 

@@ -149,6 +149,15 @@ pub fn apply(
             "the record changed meanwhile; try again".into(),
         ));
     }
+    if c.insurance.is_some() {
+        // The insurer's answer was about the insurance replaced.
+        store::set_eligibility(
+            conn,
+            &row.tenant_id,
+            &row.id,
+            &crate::insurance::Checked::NOT_CHECKED,
+        )?;
+    }
     // (RETURNING with a select-by does not build on the two-backend
     // connection, hence the read back.)
     store::by_id(conn, &row.tenant_id, &row.id)

@@ -186,7 +186,32 @@ async fn bad_settings_are_refused_before_anything_listens() {
         (
             Service::Hospital,
             vec![("HOSPITAL__CLINICALL__BREAK_GLASS_MINUTES", "60")],
-            "unknown configuration section `clinicall`: hospital takes no such section (its own: clinical, reencrypt, files, updates)",
+            "unknown configuration section `clinicall`: hospital takes no such section (its own: clinical, reencrypt, files, insurance, updates)",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__INSURANCE__URL", "http://insurer.example/eligibility")],
+            "insurance.url must be https (plain http only to a loopback host)",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__INSURANCE__URL", "file:///etc/passwd")],
+            "insurance.url must be an http(s) URL with a host",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__INSURANCE__FAILURE_RATIO", "1.0")],
+            "insurance.failure_ratio must be at least 0 and below 1",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__INSURANCE__TIMEOUT_MS", "0")],
+            "insurance.timeout_ms must be between 100 and 60000",
+        ),
+        (
+            Service::Company,
+            vec![("COMPANY__INSURANCE__URL", "https://insurer.example/e")],
+            "unknown configuration section `insurance`: company takes no such section",
         ),
         (
             Service::Hospital,

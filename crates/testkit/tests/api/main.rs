@@ -24,6 +24,7 @@ mod hospital_care_team;
 mod hospital_departments;
 mod hospital_files;
 mod hospital_files_matrix;
+mod hospital_insurance;
 mod hospital_labs;
 mod hospital_labs_matrix;
 mod hospital_matrix;

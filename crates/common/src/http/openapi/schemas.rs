@@ -19,4 +19,9 @@ pub struct Health {
 pub struct Ready {
     /// Always `ready`.
     status: String,
+    /// Only for the server's admin: the state of dependencies that do not
+    /// decide readiness, by name (hospital: `insurance`, the circuit
+    /// breaker's `state`, `failures`, `calls` in its window, `url_configured`).
+    #[schema(value_type = Object)]
+    details: Option<serde_json::Value>,
 }
