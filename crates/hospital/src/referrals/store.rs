@@ -61,6 +61,16 @@ pub fn aad(tenant: &str, column: &str, id: &str) -> Aad {
     Aad::new(tenant, TABLE, column, id)
 }
 
+/// The associated data of the sealed reason of referral `id`.
+pub fn reason_aad(tenant: &str, id: &str) -> Aad {
+    aad(tenant, "reason", id)
+}
+
+/// The associated data of the sealed decline reason of referral `id`.
+pub fn decline_aad(tenant: &str, id: &str) -> Aad {
+    aad(tenant, "decline_reason", id)
+}
+
 /// Seal `value` into `column` of referral `id`.
 pub fn seal(
     conn: &mut DbConn,
