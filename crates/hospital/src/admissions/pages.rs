@@ -38,7 +38,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// One bed as shown.
 struct BedRow {
-    id: String,
     room: String,
     label: String,
     /// Who lies in it ("" when free, or when the caller may not know).
@@ -129,7 +128,6 @@ async fn render(db: &Db, p: PageCtx, status: StatusCode, error: Option<String>) 
     let bed_rows = beds
         .iter()
         .map(|b| BedRow {
-            id: b.id.clone(),
             room: b.room_name.clone(),
             label: b.label.clone(),
             patient_id: admissions

@@ -77,7 +77,6 @@ async fn create(
 pub(crate) async fn refer(db: &Db, ctx: Ctx, req: ReferralRequest) -> ApiResult<ReferralView> {
     scope::require_referrer(&ctx.user)?;
     check_id("patient_id", &req.patient_id)?;
-    let blank = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let (to_doctor, to_department) = match (blank(&req.to_doctor_id), blank(&req.to_department_id))
     {
         (Some(d), None) => {
@@ -166,6 +165,23 @@ pub(crate) async fn refer(db: &Db, ctx: Ctx, req: ReferralRequest) -> ApiResult<
         .await?;
     let keyring = ctx.keyring.clone();
     db.run(move |conn| store::to_view(conn, &keyring, &r)).await
+}
+
+/// A given, non-blank text.
+fn blank(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The referral `id` the caller is about to accept or decline: a
+/// department referral someone else decided meanwhile is a conflict.
+fn to_decide(conn: &mut DbConn, c: &Ctx, id: &str) -> ApiResult<Referral> {
+    match store::find_visible(conn, scope::visible(&c.user, &c.tenant)?, id)? {
+        Some(r) => Ok(r),
+        None if scope::was_open_to(conn, &c.user, &c.tenant, id)? => Err(ApiError::Conflict(
+            "the referral was decided or cancelled meanwhile".into(),
+        )),
+        None => Err(scope::not_found()),
+    }
 }
 
 fn reread(conn: &mut DbConn, c: &Ctx, id: &str) -> ApiResult<Referral> {
@@ -287,7 +303,7 @@ pub(crate) async fn accept_referral(db: &Db, ctx: Ctx, id: String) -> ApiResult<
     let (r, joined) = db
         .write(move |conn| {
             let (tenant, user) = (&c.tenant, &c.user);
-            let r = reread(conn, &c, &id)?;
+            let r = to_decide(conn, &c, &id)?;
             scope::require_receiver_of(user, &r)?;
             let status = r.status()?;
             if status != ReferralStatus::Pending {
@@ -343,7 +359,7 @@ pub(crate) async fn decline_referral(
     let r = db
         .write(move |conn| {
             let (tenant, user) = (&c.tenant, &c.user);
-            let r = reread(conn, &c, &id)?;
+            let r = to_decide(conn, &c, &id)?;
             scope::require_receiver_of(user, &r)?;
             let status = r.status()?;
             if status != ReferralStatus::Pending {

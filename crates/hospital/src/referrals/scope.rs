@@ -16,7 +16,9 @@
 //! `referrals.write`, one's own pending referral only; accepting and
 //! declining with `referrals.receive`, by the doctor referred to or, for a
 //! department referral, any receiving doctor other than the referrer. A
-//! referral out of scope is answered like one that does not exist (404).
+//! referral out of scope is answered like one that does not exist (404),
+//! except a department referral decided meanwhile, which a receiving
+//! doctor trying to decide it is told is decided (409, [`was_open_to`]).
 
 use common::auth::AuthUser;
 use common::db::{DbBackend, DbConn};
@@ -152,6 +154,31 @@ pub fn require_receiver_of(user: &AuthUser, r: &Referral) -> ApiResult<()> {
                 .into(),
         ))
     }
+}
+
+/// Whether `id` is a department referral the caller could have received
+/// while it was pending (one they did not make, of a live patient) that is
+/// no longer pending: the loser of concurrent decisions on a department
+/// referral is told 409 (decided by someone else), not 404, though it has
+/// left their view.
+pub fn was_open_to(conn: &mut DbConn, user: &AuthUser, tenant: &str, id: &str) -> ApiResult<bool> {
+    if !user.can(P::ReferralsReceive) {
+        return Ok(false);
+    }
+    let live = patients::table
+        .filter(patients::tenant_id.eq(tenant.to_string()))
+        .filter(patients::deleted_at.is_null())
+        .select(patients::id);
+    let n: i64 = referrals::table
+        .filter(referrals::tenant_id.eq(tenant.to_string()))
+        .filter(referrals::id.eq(id.to_string()))
+        .filter(referrals::patient_id.eq_any(live))
+        .filter(referrals::to_department_id.is_not_null())
+        .filter(referrals::referred_by.ne(user.id.clone()))
+        .filter(referrals::status.ne(ReferralStatus::Pending.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
 }
 
 /// The one answer for "absent or not yours".

@@ -392,9 +392,8 @@ async fn rooms_and_beds_are_managed_by_the_admin_and_bad_input_is_refused() {
     assert_error(status, &reply, StatusCode::CONFLICT, "CONFLICT");
     let p = h.patient("Busy").await;
     assert_eq!(h.admit(&h.reception, &p, &h.beds[0]).await.0, StatusCode::CREATED);
-    let patch = |body: Value| {
-        h.call(&h.admin, Method::PATCH, &format!("/rooms/{}", h.room), Some(body))
-    };
+    let room_path = format!("/rooms/{}", h.room);
+    let patch = |body: Value| h.call(&h.admin, Method::PATCH, &room_path, Some(body));
     let (status, reply) = patch(json!({ "active": false })).await;
     assert_error(status, &reply, StatusCode::CONFLICT, "CONFLICT");
     let (status, reply) = patch(json!({ "name": "Ward Alpha" })).await;

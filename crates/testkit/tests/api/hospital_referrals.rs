@@ -308,6 +308,12 @@ async fn a_department_referral_is_open_to_every_other_doctor_until_one_decides()
         .call(&w.peer, Method::GET, &format!("/referrals/{id}"), None)
         .await;
     assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
+    // Deciding it too late: decided by someone else (409), not "absent".
+    let (status, reply) = w
+        .call(&w.peer, Method::POST, &format!("/referrals/{id}/accept"), None)
+        .await;
+    assert_error(status, &reply, StatusCode::CONFLICT, "CONFLICT");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("decided"), "{reply}");
     for token in [&w.third, &w.doctor] {
         let (status, _) = w
             .call(token, Method::GET, &format!("/referrals/{id}"), None)
