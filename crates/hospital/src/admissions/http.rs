@@ -664,7 +664,10 @@ pub(crate) async fn list_admissions(
     page: Page,
 ) -> ApiResult<(Vec<AdmissionView>, i64)> {
     scope::require_reader(&ctx.user)?;
-    for (field, v) in [("department_id", &q.department_id), ("patient_id", &q.patient_id)] {
+    for (field, v) in [
+        ("department_id", &q.department_id),
+        ("patient_id", &q.patient_id),
+    ] {
         if let Some(v) = v {
             check_id(field, v)?;
         }

@@ -30,7 +30,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/wards", web::get().to(wards))
         .route("/wards/admit", web::post().to(admit))
         .route("/wards/admissions/{id}/transfer", web::post().to(transfer))
-        .route("/wards/admissions/{id}/discharge", web::post().to(discharge))
+        .route(
+            "/wards/admissions/{id}/discharge",
+            web::post().to(discharge),
+        )
         .route("/wards/rooms", web::post().to(new_room))
         .route("/wards/rooms/{id}", web::post().to(edit_room))
         .route("/wards/rooms/{id}/beds", web::post().to(new_bed));
@@ -71,7 +74,11 @@ struct WardsPage {
     error: Option<String>,
 }
 
-const KINDS: [(&str, &str); 3] = [("ward", "Ward"), ("icu", "Intensive care"), ("private", "Private")];
+const KINDS: [(&str, &str); 3] = [
+    ("ward", "Ward"),
+    ("icu", "Intensive care"),
+    ("private", "Private"),
+];
 
 async fn render(db: &Db, p: PageCtx, status: StatusCode, error: Option<String>) -> PageResult {
     let ctx = p.ctx.clone();

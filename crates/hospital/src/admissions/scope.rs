@@ -124,8 +124,7 @@ pub fn require_admitter_for(
     if !patient_scope::can_see(conn, user, tenant, patient, false)? {
         return Err(patient_scope::not_found());
     }
-    if user.can(P::AdmissionsManage)
-        || care_team_store::is_member(conn, tenant, patient, &user.id)?
+    if user.can(P::AdmissionsManage) || care_team_store::is_member(conn, tenant, patient, &user.id)?
     {
         Ok(())
     } else {

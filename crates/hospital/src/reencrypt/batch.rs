@@ -389,7 +389,10 @@ fn reencrypt_referrals(
         )
         .order(referrals::id.asc())
         .limit(size)
-        .select((referrals::id, referrals::decline_reason_enc.assume_not_null()))
+        .select((
+            referrals::id,
+            referrals::decline_reason_enc.assume_not_null(),
+        ))
         .load(conn)?;
     let (declines, declines_failed) = each_row(
         conn,

@@ -102,7 +102,10 @@ pub(crate) async fn refer(db: &Db, ctx: Ctx, req: ReferralRequest) -> ApiResult<
             scope::require_referrer_for(conn, user, tenant, &req.patient_id)?;
             if let Some(d) = &to_doctor {
                 if *d == user.id {
-                    return Err(ApiError::field("to_doctor_id", "one does not refer to oneself"));
+                    return Err(ApiError::field(
+                        "to_doctor_id",
+                        "one does not refer to oneself",
+                    ));
                 }
                 let to = users::get_in_tenant(conn, tenant, d)
                     .map_err(|_| ApiError::field("to_doctor_id", "no such doctor"))?;

@@ -182,12 +182,30 @@ async fn of_patient(
     let id = id.into_inner();
     check_id("patient_id", &id)?;
     let page = Page::of(q.page, None)?;
-    render(&db, p, Some(id), page, StatusCode::OK, None, ReferForm::default()).await
+    render(
+        &db,
+        p,
+        Some(id),
+        page,
+        StatusCode::OK,
+        None,
+        ReferForm::default(),
+    )
+    .await
 }
 
 async fn inbox(db: web::Data<Db>, p: PageCtx, q: web::Query<ListParams>) -> PageResult {
     let page = Page::of(q.page, None)?;
-    render(&db, p, None, page, StatusCode::OK, None, ReferForm::default()).await
+    render(
+        &db,
+        p,
+        None,
+        page,
+        StatusCode::OK,
+        None,
+        ReferForm::default(),
+    )
+    .await
 }
 
 /// A refused form: the page again with its error (bad input 400, a

@@ -173,9 +173,11 @@ fn filtered(visible: Visible, f: &ListFilter) -> Visible {
         }
         Some(ReferralDirection::Incoming) => {
             q = q.filter(
-                referrals::to_doctor_id.eq(f.me.clone()).or(referrals::to_department_id
-                    .is_not_null()
-                    .and(referrals::referred_by.ne(f.me.clone()))),
+                referrals::to_doctor_id
+                    .eq(f.me.clone())
+                    .or(referrals::to_department_id
+                        .is_not_null()
+                        .and(referrals::referred_by.ne(f.me.clone()))),
             );
         }
         None => {}

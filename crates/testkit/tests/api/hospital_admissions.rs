@@ -129,7 +129,11 @@ async fn admit_transfer_and_discharge_with_a_summary_note() {
     let h = Hospital::new().await;
     let p = h.patient("Flow").await;
     let o = h.occupancy().await;
-    assert_eq!((&o["beds"], &o["occupied"], &o["free"]), (&json!(3), &json!(0), &json!(3)), "{o}");
+    assert_eq!(
+        (&o["beds"], &o["occupied"], &o["free"]),
+        (&json!(3), &json!(0), &json!(3)),
+        "{o}"
+    );
     let (status, reply) = h.admit(&h.doctor, &p, &h.beds[0]).await;
     assert_ok(status, &reply, StatusCode::CREATED);
     let a = &reply["data"];
@@ -150,7 +154,12 @@ async fn admit_transfer_and_discharge_with_a_summary_note() {
 
     // Reception sees the admission without the clinical reason.
     let (status, reply) = h
-        .call(&h.reception, Method::GET, &format!("/admissions/{id}"), None)
+        .call(
+            &h.reception,
+            Method::GET,
+            &format!("/admissions/{id}"),
+            None,
+        )
         .await;
     assert_ok(status, &reply, StatusCode::OK);
     assert!(reply["data"]["reason"].is_null(), "{reply}");
@@ -339,7 +348,10 @@ async fn twenty_parallel_admissions_to_one_bed_admit_exactly_one() {
         .filter(|x| x["patient_id"] == p.as_str())
         .count();
     assert_eq!(of_p, 1, "one patient, one bed: {active}");
-    assert!(statuses == [201, 409] || statuses == [409, 409], "{statuses:?}");
+    assert!(
+        statuses == [201, 409] || statuses == [409, 409],
+        "{statuses:?}"
+    );
     assert!(app.verify_audit().await.is_intact());
 }
 
@@ -359,9 +371,18 @@ async fn the_database_itself_refuses_a_second_patient_in_a_bed_and_a_second_bed_
             uuid::Uuid::new_v4()
         )
     };
-    assert!(h.app.sql(&insert(&q, &h.beds[0])).await.is_err(), "two patients in one bed");
-    assert!(h.app.sql(&insert(&p, &h.beds[1])).await.is_err(), "one patient in two beds");
-    assert!(h.app.sql(&insert(&q, &h.beds[1])).await.is_ok(), "a free bed for another patient");
+    assert!(
+        h.app.sql(&insert(&q, &h.beds[0])).await.is_err(),
+        "two patients in one bed"
+    );
+    assert!(
+        h.app.sql(&insert(&p, &h.beds[1])).await.is_err(),
+        "one patient in two beds"
+    );
+    assert!(
+        h.app.sql(&insert(&q, &h.beds[1])).await.is_ok(),
+        "a free bed for another patient"
+    );
 }
 
 #[tokio::test]
@@ -391,7 +412,10 @@ async fn rooms_and_beds_are_managed_by_the_admin_and_bad_input_is_refused() {
         .await;
     assert_error(status, &reply, StatusCode::CONFLICT, "CONFLICT");
     let p = h.patient("Busy").await;
-    assert_eq!(h.admit(&h.reception, &p, &h.beds[0]).await.0, StatusCode::CREATED);
+    assert_eq!(
+        h.admit(&h.reception, &p, &h.beds[0]).await.0,
+        StatusCode::CREATED
+    );
     let room_path = format!("/rooms/{}", h.room);
     let patch = |body: Value| h.call(&h.admin, Method::PATCH, &room_path, Some(body));
     let (status, reply) = patch(json!({ "active": false })).await;
@@ -428,9 +452,18 @@ async fn rooms_and_beds_are_managed_by_the_admin_and_bad_input_is_refused() {
         let (status, reply) = h.call(&h.admin, Method::POST, "/rooms", Some(bad)).await;
         assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     }
-    for bad in [json!({ "label": "" }), json!({ "label": "l".repeat(51) }), json!({})] {
+    for bad in [
+        json!({ "label": "" }),
+        json!({ "label": "l".repeat(51) }),
+        json!({}),
+    ] {
         let (status, reply) = h
-            .call(&h.admin, Method::POST, &format!("/rooms/{}/beds", h.room), Some(bad))
+            .call(
+                &h.admin,
+                Method::POST,
+                &format!("/rooms/{}/beds", h.room),
+                Some(bad),
+            )
             .await;
         assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     }
@@ -506,7 +539,9 @@ async fn rooms_and_beds_are_managed_by_the_admin_and_bad_input_is_refused() {
     assert_eq!(status, StatusCode::OK);
     let (status, reply) = h.admit(&h.reception, &q, &closed_bed).await;
     assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
-    let (_, reply) = h.call(&h.reception, Method::GET, "/beds?free=true", None).await;
+    let (_, reply) = h
+        .call(&h.reception, Method::GET, "/beds?free=true", None)
+        .await;
     assert!(!ids(&reply).contains(&closed_bed), "{reply}");
 
     // The reason is sealed at rest.
@@ -608,6 +643,10 @@ async fn another_tenants_rooms_beds_and_admissions_are_out_of_reach() {
     for path in ["/admissions", "/rooms", "/beds", "/occupancy"] {
         let (s, reply) = app.api(Method::GET, path, Some(&b_reception), None).await;
         assert_ok(s, &reply, StatusCode::OK);
-        assert_eq!(reply["data"].as_array().unwrap().len(), 0, "{path}: {reply}");
+        assert_eq!(
+            reply["data"].as_array().unwrap().len(),
+            0,
+            "{path}: {reply}"
+        );
     }
 }

@@ -232,7 +232,9 @@ impl World {
             Endpoint::CreateRoom => (
                 Method::POST,
                 "/rooms".into(),
-                Some(json!({ "name": format!("Room {n}"), "type": "private", "department_id": self.department })),
+                Some(
+                    json!({ "name": format!("Room {n}"), "type": "private", "department_id": self.department }),
+                ),
             ),
             Endpoint::ListRooms => (Method::GET, "/rooms".into(), None),
             Endpoint::UpdateRoom => (

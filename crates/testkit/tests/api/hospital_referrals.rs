@@ -139,7 +139,10 @@ async fn a_doctor_refers_and_the_receiver_accepts_and_joins_the_care_team() {
     };
     assert_eq!(list(&w.peer, "direction=incoming").await, vec![id.clone()]);
     assert!(list(&w.peer, "direction=outgoing").await.is_empty());
-    assert_eq!(list(&w.doctor, "direction=outgoing&status=pending").await, vec![id.clone()]);
+    assert_eq!(
+        list(&w.doctor, "direction=outgoing&status=pending").await,
+        vec![id.clone()]
+    );
     assert!(list(&w.doctor, "direction=incoming").await.is_empty());
     assert!(list(&w.doctor, "status=accepted").await.is_empty());
     assert!(list(&w.third, "").await.is_empty());
@@ -150,11 +153,21 @@ async fn a_doctor_refers_and_the_receiver_accepts_and_joins_the_care_team() {
 
     // The referrer may not accept; the receiver may not cancel.
     let (status, reply) = w
-        .call(&w.doctor, Method::POST, &format!("/referrals/{id}/accept"), None)
+        .call(
+            &w.doctor,
+            Method::POST,
+            &format!("/referrals/{id}/accept"),
+            None,
+        )
         .await;
     assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
     let (status, reply) = w
-        .call(&w.peer, Method::POST, &format!("/referrals/{id}/cancel"), None)
+        .call(
+            &w.peer,
+            Method::POST,
+            &format!("/referrals/{id}/cancel"),
+            None,
+        )
         .await;
     assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
 
@@ -162,30 +175,55 @@ async fn a_doctor_refers_and_the_receiver_accepts_and_joins_the_care_team() {
         .call(&w.peer, Method::GET, &format!("/referrals/{id}"), None)
         .await;
     assert_ok(status, &reply, StatusCode::OK);
-    assert_eq!(reply["data"]["reason"], "Suspected arrhythmia, please assess");
+    assert_eq!(
+        reply["data"]["reason"],
+        "Suspected arrhythmia, please assess"
+    );
     let (status, reply) = w
-        .call(&w.peer, Method::POST, &format!("/referrals/{id}/accept"), None)
+        .call(
+            &w.peer,
+            Method::POST,
+            &format!("/referrals/{id}/accept"),
+            None,
+        )
         .await;
     assert_ok(status, &reply, StatusCode::OK);
     let a = &reply["data"];
     assert_eq!(a["status"], "accepted");
     assert_eq!(a["decided_by"], w.peer_id.as_str());
     assert!(a["decided_at"].is_string(), "{a}");
-    assert!(w.team().await.contains(&w.peer_id), "the receiver joined the care team");
+    assert!(
+        w.team().await.contains(&w.peer_id),
+        "the receiver joined the care team"
+    );
     // The new member now sees the patient.
     let (status, _) = w
-        .call(&w.peer, Method::GET, &format!("/patients/{}", w.patient), None)
+        .call(
+            &w.peer,
+            Method::GET,
+            &format!("/patients/{}", w.patient),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
 
     // Decided: no second decision, no cancel.
     for (token, action, body) in [
         (&w.peer, "accept", None),
-        (&w.peer, "decline", Some(json!({ "reason": "Changed my mind" }))),
+        (
+            &w.peer,
+            "decline",
+            Some(json!({ "reason": "Changed my mind" })),
+        ),
         (&w.doctor, "cancel", None),
     ] {
         let (status, reply) = w
-            .call(token, Method::POST, &format!("/referrals/{id}/{action}"), body)
+            .call(
+                token,
+                Method::POST,
+                &format!("/referrals/{id}/{action}"),
+                body,
+            )
             .await;
         assert_error(status, &reply, StatusCode::CONFLICT, "CONFLICT");
     }
@@ -235,7 +273,12 @@ async fn a_receiver_declines_with_a_reason_and_the_referrer_cancels_while_pendin
         Some(json!({ "reason": "Fully booked", "extra": 1 })),
     ] {
         let (status, reply) = w
-            .call(&w.peer, Method::POST, &format!("/referrals/{id}/decline"), body)
+            .call(
+                &w.peer,
+                Method::POST,
+                &format!("/referrals/{id}/decline"),
+                body,
+            )
             .await;
         assert!(
             status == StatusCode::BAD_REQUEST,
@@ -263,13 +306,23 @@ async fn a_receiver_declines_with_a_reason_and_the_referrer_cancels_while_pendin
     // A new referral, cancelled by its referrer: the receiver then cannot accept.
     let id = id_of(&w.refer(to_doctor(&w.patient, &w.peer_id)).await);
     let (status, reply) = w
-        .call(&w.doctor, Method::POST, &format!("/referrals/{id}/cancel"), None)
+        .call(
+            &w.doctor,
+            Method::POST,
+            &format!("/referrals/{id}/cancel"),
+            None,
+        )
         .await;
     assert_ok(status, &reply, StatusCode::OK);
     assert_eq!(reply["data"]["status"], "cancelled");
     assert!(reply["data"]["decided_by"].is_null());
     let (status, reply) = w
-        .call(&w.peer, Method::POST, &format!("/referrals/{id}/accept"), None)
+        .call(
+            &w.peer,
+            Method::POST,
+            &format!("/referrals/{id}/accept"),
+            None,
+        )
         .await;
     assert_error(status, &reply, StatusCode::CONFLICT, "CONFLICT");
     assert!(!w.team().await.contains(&w.peer_id));
@@ -288,16 +341,31 @@ async fn a_department_referral_is_open_to_every_other_doctor_until_one_decides()
     }
     // The referrer's own department referral is outgoing, not incoming.
     let (_, reply) = w
-        .call(&w.doctor, Method::GET, "/referrals?direction=incoming", None)
+        .call(
+            &w.doctor,
+            Method::GET,
+            "/referrals?direction=incoming",
+            None,
+        )
         .await;
     assert!(ids(&reply).is_empty(), "{reply}");
     let (status, reply) = w
-        .call(&w.doctor, Method::POST, &format!("/referrals/{id}/accept"), None)
+        .call(
+            &w.doctor,
+            Method::POST,
+            &format!("/referrals/{id}/accept"),
+            None,
+        )
         .await;
     assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
 
     let (status, reply) = w
-        .call(&w.third, Method::POST, &format!("/referrals/{id}/accept"), None)
+        .call(
+            &w.third,
+            Method::POST,
+            &format!("/referrals/{id}/accept"),
+            None,
+        )
         .await;
     assert_ok(status, &reply, StatusCode::OK);
     let third_id = user_id(&w.app, &w.third).await;
@@ -310,10 +378,21 @@ async fn a_department_referral_is_open_to_every_other_doctor_until_one_decides()
     assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
     // Deciding it too late: decided by someone else (409), not "absent".
     let (status, reply) = w
-        .call(&w.peer, Method::POST, &format!("/referrals/{id}/accept"), None)
+        .call(
+            &w.peer,
+            Method::POST,
+            &format!("/referrals/{id}/accept"),
+            None,
+        )
         .await;
     assert_error(status, &reply, StatusCode::CONFLICT, "CONFLICT");
-    assert!(reply["error"]["message"].as_str().unwrap().contains("decided"), "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("decided"),
+        "{reply}"
+    );
     for token in [&w.third, &w.doctor] {
         let (status, _) = w
             .call(token, Method::GET, &format!("/referrals/{id}"), None)
@@ -331,11 +410,7 @@ async fn of_concurrent_decisions_on_one_referral_exactly_one_wins() {
         w.app
             .create_user(&admin, &format!("racer-{i}"), "doctor")
             .await;
-        tokens.push(
-            w.app
-                .login(&format!("racer-{i}"), STRONG_PASSWORD)
-                .await,
-        );
+        tokens.push(w.app.login(&format!("racer-{i}"), STRONG_PASSWORD).await);
     }
     // A department referral: eight doctors accept or decline at once.
     let id = id_of(&w.refer(to_department(&w.patient, &w.department)).await);
@@ -449,7 +524,12 @@ async fn bad_referrals_are_refused_and_reasons_are_sealed_at_rest() {
         register_patient_id(&w.app, &w.admin, patient_body("Other", "One", "1990-01-01")).await;
     for p in [other, uuid::Uuid::new_v4().to_string()] {
         let (status, reply) = w
-            .call(&w.doctor, Method::POST, "/referrals", Some(with("patient_id", json!(p))))
+            .call(
+                &w.doctor,
+                Method::POST,
+                "/referrals",
+                Some(with("patient_id", json!(p))),
+            )
             .await;
         assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
     }
@@ -481,7 +561,10 @@ async fn bad_referrals_are_refused_and_reasons_are_sealed_at_rest() {
     let stored = stored_bytes(&w.app);
     assert!(contains_ignoring_case(&stored, &id));
     for plain in ["Quokka-Murmur-Grade-3", "Pangolin-Schedule-Full"] {
-        assert!(!contains_ignoring_case(&stored, plain), "{plain} stored in clear");
+        assert!(
+            !contains_ignoring_case(&stored, plain),
+            "{plain} stored in clear"
+        );
     }
 }
 
@@ -546,7 +629,12 @@ async fn another_tenants_referrals_are_out_of_reach() {
     assert_ok(s, &list, StatusCode::OK);
     assert_eq!(list["meta"]["total"], 0, "{list}");
     let (_, after) = app
-        .api(Method::GET, &format!("/referrals/{id}"), Some(&a_doctor), None)
+        .api(
+            Method::GET,
+            &format!("/referrals/{id}"),
+            Some(&a_doctor),
+            None,
+        )
         .await;
     assert_eq!(after["data"]["status"], "pending");
 }

@@ -179,7 +179,9 @@ impl World {
             Endpoint::Create => (
                 Method::POST,
                 "/referrals".into(),
-                Some(json!({ "patient_id": t.patient, "to_department_id": self.department, "reason": "A second opinion" })),
+                Some(
+                    json!({ "patient_id": t.patient, "to_department_id": self.department, "reason": "A second opinion" }),
+                ),
             ),
             Endpoint::List => (
                 Method::GET,

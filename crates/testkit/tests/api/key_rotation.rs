@@ -959,7 +959,10 @@ async fn referral_and_admission_reasons_are_resealed_under_the_new_key_and_still
         )
         .await;
     assert_ok(status, &reply, StatusCode::OK);
-    assert_eq!(reply["data"]["reason"], "Suspected arrhythmia, please assess");
+    assert_eq!(
+        reply["data"]["reason"],
+        "Suspected arrhythmia, please assess"
+    );
     assert_eq!(reply["data"]["decline_reason"], "Away this month");
     let (status, reply) = app
         .api(

@@ -35,28 +35,53 @@ async fn referring_accepting_declining_and_cancelling_on_the_pages() {
     assert!(d.get("/home").await.body.contains("href=\"/referrals\""));
     let path = format!("/patients/{patient}/referrals");
     let chart = d.get(&format!("/patients/{patient}")).await;
-    assert!(chart.body.contains(&format!("href=\"{path}\"")), "{}", chart.body);
+    assert!(
+        chart.body.contains(&format!("href=\"{path}\"")),
+        "{}",
+        chart.body
+    );
     let page = d.get(&path).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Refer the patient"), "{}", page.body);
     let csrf = page.csrf();
     let bad = d
-        .post(&path, &[("csrf", &csrf), ("doctor", "doctor-peer"), ("reason", "ab")])
+        .post(
+            &path,
+            &[("csrf", &csrf), ("doctor", "doctor-peer"), ("reason", "ab")],
+        )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
     assert!(bad.body.contains("There is a problem"), "{}", bad.body);
     let nobody = d
-        .post(&path, &[("csrf", &csrf), ("doctor", "no-such-doctor"), ("reason", "Please see")])
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("doctor", "no-such-doctor"),
+                ("reason", "Please see"),
+            ],
+        )
         .await;
     assert_eq!(nobody.status, StatusCode::BAD_REQUEST, "{}", nobody.body);
     let forged = d
-        .post(&path, &[("csrf", "forged"), ("doctor", "doctor-peer"), ("reason", "Please see")])
+        .post(
+            &path,
+            &[
+                ("csrf", "forged"),
+                ("doctor", "doctor-peer"),
+                ("reason", "Please see"),
+            ],
+        )
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     let res = d
         .post(
             &path,
-            &[("csrf", &csrf), ("doctor", "doctor-peer"), ("reason", "Persistent tremor, please assess")],
+            &[
+                ("csrf", &csrf),
+                ("doctor", "doctor-peer"),
+                ("reason", "Persistent tremor, please assess"),
+            ],
         )
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
@@ -73,7 +98,10 @@ async fn referring_accepting_declining_and_cancelling_on_the_pages() {
     let id = referral_id(&inbox.body, "accept");
     let csrf = inbox.csrf();
     let refused = p
-        .post(&format!("/referrals/{id}/decline"), &[("csrf", &csrf), ("reason", "")])
+        .post(
+            &format!("/referrals/{id}/decline"),
+            &[("csrf", &csrf), ("reason", "")],
+        )
         .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
     let res = p
@@ -86,14 +114,25 @@ async fn referring_accepting_declining_and_cancelling_on_the_pages() {
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
     let chart = p.get(&format!("/patients/{patient}")).await;
-    assert_eq!(chart.status, StatusCode::OK, "the receiver joined the care team");
+    assert_eq!(
+        chart.status,
+        StatusCode::OK,
+        "the receiver joined the care team"
+    );
     let _ = peer_id;
 
     // A second referral, cancelled by the referrer from the patient's page.
     let page = d.get(&path).await;
     let csrf = page.csrf();
     let res = d
-        .post(&path, &[("csrf", &csrf), ("doctor", "doctor-peer"), ("reason", "Follow-up of the tremor")])
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("doctor", "doctor-peer"),
+                ("reason", "Follow-up of the tremor"),
+            ],
+        )
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     let page = d.get(&path).await;
@@ -105,10 +144,21 @@ async fn referring_accepting_declining_and_cancelling_on_the_pages() {
     assert!(d.get(&path).await.body.contains("cancelled"));
 
     // Other roles: no referral pages.
-    for (user, password) in [("reception", "reception123"), ("nurse", "nurse123"), ("hadmin", "hadmin123")] {
+    for (user, password) in [
+        ("reception", "reception123"),
+        ("nurse", "nurse123"),
+        ("hadmin", "hadmin123"),
+    ] {
         let mut b = Browser::new(&app);
         b.login_ok(user, password, "/home").await;
-        assert!(!b.get("/home").await.body.contains("href=\"/referrals\""), "{user}");
-        assert_eq!(b.get("/referrals").await.status, StatusCode::FORBIDDEN, "{user}");
+        assert!(
+            !b.get("/home").await.body.contains("href=\"/referrals\""),
+            "{user}"
+        );
+        assert_eq!(
+            b.get("/referrals").await.status,
+            StatusCode::FORBIDDEN,
+            "{user}"
+        );
     }
 }

@@ -41,15 +41,39 @@ async fn rooms_beds_admission_and_discharge_on_the_wards_page() {
     let csrf = page.csrf();
     let department = value_after(&page.body, "id=\"room-department\"");
     let forged = a
-        .post("/wards/rooms", &[("csrf", "forged"), ("name", "East"), ("kind", "ward"), ("department_id", &department)])
+        .post(
+            "/wards/rooms",
+            &[
+                ("csrf", "forged"),
+                ("name", "East"),
+                ("kind", "ward"),
+                ("department_id", &department),
+            ],
+        )
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     let bad = a
-        .post("/wards/rooms", &[("csrf", &csrf), ("name", "East"), ("kind", "hall"), ("department_id", &department)])
+        .post(
+            "/wards/rooms",
+            &[
+                ("csrf", &csrf),
+                ("name", "East"),
+                ("kind", "hall"),
+                ("department_id", &department),
+            ],
+        )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
     let res = a
-        .post("/wards/rooms", &[("csrf", &csrf), ("name", "East"), ("kind", "ward"), ("department_id", &department)])
+        .post(
+            "/wards/rooms",
+            &[
+                ("csrf", &csrf),
+                ("name", "East"),
+                ("kind", "ward"),
+                ("department_id", &department),
+            ],
+        )
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     let page = a.get("/wards").await;
@@ -59,7 +83,10 @@ async fn rooms_beds_admission_and_discharge_on_the_wards_page() {
         .find_map(|s| s.split_once("/beds\"").map(|(id, _)| id.to_string()))
         .unwrap();
     let res = a
-        .post(&format!("/wards/rooms/{room}/beds"), &[("csrf", &csrf), ("label", "E1")])
+        .post(
+            &format!("/wards/rooms/{room}/beds"),
+            &[("csrf", &csrf), ("label", "E1")],
+        )
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
 
@@ -72,17 +99,41 @@ async fn rooms_beds_admission_and_discharge_on_the_wards_page() {
     let bed = value_after(&page.body, "id=\"bed_id\"");
     let csrf = page.csrf();
     let res = r
-        .post("/wards/admit", &[("csrf", &csrf), ("patient_id", &patient), ("bed_id", &bed), ("reason", "Hip fracture")])
+        .post(
+            "/wards/admit",
+            &[
+                ("csrf", &csrf),
+                ("patient_id", &patient),
+                ("bed_id", &bed),
+                ("reason", "Hip fracture"),
+            ],
+        )
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     let res = r
-        .post("/wards/admit", &[("csrf", &csrf), ("patient_id", &other), ("bed_id", &bed), ("reason", "Hip fracture")])
+        .post(
+            "/wards/admit",
+            &[
+                ("csrf", &csrf),
+                ("patient_id", &other),
+                ("bed_id", &bed),
+                ("reason", "Hip fracture"),
+            ],
+        )
         .await;
     assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.body);
     assert!(res.body.contains("There is a problem"), "{}", res.body);
     let page = r.get("/wards").await;
-    assert!(page.body.contains(&format!("href=\"/patients/{patient}\"")), "{}", page.body);
-    assert!(!page.body.contains("Hip fracture"), "reception sees no reason: {}", page.body);
+    assert!(
+        page.body.contains(&format!("href=\"/patients/{patient}\"")),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("Hip fracture"),
+        "reception sees no reason: {}",
+        page.body
+    );
     assert!(!page.body.contains("Discharge summary"), "{}", page.body);
 
     // The doctor sees the reason and discharges.
@@ -97,24 +148,41 @@ async fn rooms_beds_admission_and_discharge_on_the_wards_page() {
         .unwrap();
     let csrf = page.csrf();
     let res = d
-        .post(&format!("/wards/admissions/{admission}/discharge"), &[("csrf", &csrf), ("summary", "")])
+        .post(
+            &format!("/wards/admissions/{admission}/discharge"),
+            &[("csrf", &csrf), ("summary", "")],
+        )
         .await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
     let res = d
         .post(
             &format!("/wards/admissions/{admission}/discharge"),
-            &[("csrf", &csrf), ("summary", "Mobilised; home with physiotherapy")],
+            &[
+                ("csrf", &csrf),
+                ("summary", "Mobilised; home with physiotherapy"),
+            ],
         )
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     let notes = d.get(&format!("/patients/{patient}/notes")).await;
-    assert!(notes.body.contains("physiotherapy") || notes.body.contains("Discharge summary"), "{}", notes.body);
+    assert!(
+        notes.body.contains("physiotherapy") || notes.body.contains("Discharge summary"),
+        "{}",
+        notes.body
+    );
 
     // The lab and the pharmacist have no wards page.
     for (user, password) in [("lab", "lab123"), ("pharmacist", "pharmacist123")] {
         let mut b = Browser::new(&app);
         b.login_ok(user, password, "/home").await;
-        assert!(!b.get("/home").await.body.contains("href=\"/wards\""), "{user}");
-        assert_eq!(b.get("/wards").await.status, StatusCode::FORBIDDEN, "{user}");
+        assert!(
+            !b.get("/home").await.body.contains("href=\"/wards\""),
+            "{user}"
+        );
+        assert_eq!(
+            b.get("/wards").await.status,
+            StatusCode::FORBIDDEN,
+            "{user}"
+        );
     }
 }
