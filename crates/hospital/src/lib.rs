@@ -2,6 +2,7 @@
 //! when hosted). This crate wires the hospital's features into the common
 //! application builder; `main.rs` only calls it.
 
+pub mod admissions;
 pub mod appointments;
 pub mod break_glass;
 pub mod care_team;
@@ -18,6 +19,7 @@ pub mod pages;
 pub mod patients;
 pub mod prescriptions;
 pub mod reencrypt;
+pub mod referrals;
 pub mod schema;
 pub mod settings;
 pub mod tenant;
@@ -190,6 +192,30 @@ pub enum HospitalPermission {
     /// Upload imaging into a patient's folder (and nothing else).
     #[strum(serialize = "files.upload_imaging")]
     FilesUploadImaging,
+    /// Refer patients on one's care team to a doctor or a department;
+    /// cancel one's own pending referrals.
+    #[strum(serialize = "referrals.write")]
+    ReferralsWrite,
+    /// Receive referrals (to oneself, or to a department while pending):
+    /// accept (joining the care team) or decline.
+    #[strum(serialize = "referrals.receive")]
+    ReferralsReceive,
+    /// See rooms, beds and the occupancy counts (no PHI).
+    #[strum(serialize = "wards.read")]
+    WardsRead,
+    /// Add, rename and deactivate rooms; add beds.
+    #[strum(serialize = "wards.manage")]
+    WardsManage,
+    /// Admit any patient, transfer, see every admission.
+    #[strum(serialize = "admissions.manage")]
+    AdmissionsManage,
+    /// Admit, transfer and discharge (with a discharge summary) patients on
+    /// one's care team.
+    #[strum(serialize = "admissions.admit_assigned")]
+    AdmissionsAdmitAssigned,
+    /// See the admissions of patients one may see (care team or break-the-glass).
+    #[strum(serialize = "admissions.read_assigned")]
+    AdmissionsReadAssigned,
 }
 
 impl Permission for HospitalPermission {}
@@ -219,6 +245,9 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::MessagesSendCareTeam,
             H::MessagesRead,
             H::FilesManage,
+            H::WardsRead,
+            H::WardsManage,
+            H::AdmissionsManage,
         ],
     },
     Role {
@@ -245,6 +274,11 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::MessagesRead,
             H::FilesReadAssigned,
             H::FilesWriteAssigned,
+            H::ReferralsWrite,
+            H::ReferralsReceive,
+            H::WardsRead,
+            H::AdmissionsAdmitAssigned,
+            H::AdmissionsReadAssigned,
         ],
     },
     Role {
@@ -266,6 +300,8 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::MessagesRead,
             H::FilesReadAssigned,
             H::FilesWriteAssigned,
+            H::WardsRead,
+            H::AdmissionsReadAssigned,
         ],
     },
     Role {
@@ -283,6 +319,8 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::MessagesSendCareTeam,
             H::MessagesRead,
             H::FilesUploadConsentForms,
+            H::WardsRead,
+            H::AdmissionsManage,
         ],
     },
     Role {
@@ -341,6 +379,27 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
         name: "it",
         core: &[C::AuditRead],
         own: &[H::DepartmentsRead, H::MessagesSendStaff, H::MessagesRead],
+    },
+    Role {
+        name: "command_center",
+        core: &[],
+        own: &[
+            H::DepartmentsRead,
+            H::WardsRead,
+            H::MessagesSendStaff,
+            H::MessagesRead,
+        ],
+    },
+    Role {
+        name: "logistics",
+        core: &[],
+        own: &[
+            H::DepartmentsRead,
+            H::WardsRead,
+            H::WardsManage,
+            H::MessagesSendStaff,
+            H::MessagesRead,
+        ],
     },
     Role {
         name: "module_admin",
@@ -427,7 +486,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(prescriptions::http::routes)
         .configure(labs::http::routes)
         .configure(messages::http::routes)
-        .configure(files::http::routes);
+        .configure(files::http::routes)
+        .configure(referrals::http::routes)
+        .configure(admissions::http::routes);
 }
 
 /// The hospital's background work: re-encryption after a key rotation and

@@ -80,6 +80,23 @@ use utoipa::{OpenApi, ToSchema};
     crate::files::holds_http::lift_hold,
     crate::messages::http::send,
     crate::messages::http::list,
+    crate::referrals::http::create,
+    crate::referrals::http::list,
+    crate::referrals::http::get,
+    crate::referrals::http::accept,
+    crate::referrals::http::decline,
+    crate::referrals::http::cancel,
+    crate::admissions::http::create_room,
+    crate::admissions::http::list_rooms,
+    crate::admissions::http::update_room,
+    crate::admissions::http::create_bed,
+    crate::admissions::http::list_beds,
+    crate::admissions::http::occupancy,
+    crate::admissions::http::admit,
+    crate::admissions::http::list,
+    crate::admissions::http::get,
+    crate::admissions::http::transfer,
+    crate::admissions::http::discharge,
 ))]
 struct HospitalApi;
 

@@ -33,7 +33,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::prescriptions::pages::routes)
         .configure(crate::labs::pages::routes)
         .configure(crate::messages::pages::routes)
-        .configure(crate::files::pages::routes);
+        .configure(crate::files::pages::routes)
+        .configure(crate::referrals::pages::routes)
+        .configure(crate::admissions::pages::routes);
 }
 
 /// The tasks of a role here, most frequent first.
@@ -129,6 +131,24 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/my-files",
             label: "My files",
             hint: "your records, results and images; download them",
+        });
+    }
+    if user.can(P::ReferralsWrite) || user.can(P::ReferralsReceive) {
+        nav.push(NavLink {
+            href: "/referrals",
+            label: "Referrals",
+            hint: "referrals to you to accept or decline; yours to follow",
+        });
+    }
+    if user.can(P::WardsRead) {
+        nav.push(NavLink {
+            href: "/wards",
+            label: "Wards",
+            hint: if user.can(P::WardsManage) {
+                "occupancy, beds, admissions; rooms and beds to manage"
+            } else {
+                "occupancy, beds and admissions"
+            },
         });
     }
     if user.can(P::MessagesRead) {

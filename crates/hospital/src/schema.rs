@@ -384,6 +384,72 @@ diesel::table! {
 
 diesel::joinable!(lab_result_amendments -> lab_orders (order_id));
 
+diesel::table! {
+    referrals (id) {
+        id -> Text,
+        tenant_id -> Text,
+        patient_id -> Text,
+        referred_by -> Text,
+        to_doctor_id -> Nullable<Text>,
+        to_department_id -> Nullable<Text>,
+        status -> Text,
+        reason_enc -> Text,
+        decline_reason_enc -> Nullable<Text>,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rooms (id) {
+        id -> Text,
+        tenant_id -> Text,
+        department_id -> Text,
+        name -> Text,
+        kind -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    beds (id) {
+        id -> Text,
+        tenant_id -> Text,
+        room_id -> Text,
+        label -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    admissions (id) {
+        id -> Text,
+        tenant_id -> Text,
+        patient_id -> Text,
+        bed_id -> Text,
+        status -> Text,
+        reason_enc -> Text,
+        admitted_by -> Text,
+        admitted_at -> Timestamp,
+        transfers -> BigInt,
+        discharged_by -> Nullable<Text>,
+        discharged_at -> Nullable<Timestamp>,
+        discharge_note_id -> Nullable<Text>,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(referrals -> patients (patient_id));
+diesel::joinable!(rooms -> departments (department_id));
+diesel::joinable!(beds -> rooms (room_id));
+diesel::joinable!(admissions -> beds (bed_id));
+diesel::joinable!(admissions -> patients (patient_id));
+
 diesel::joinable!(file_folders -> file_workspaces (workspace_id));
 diesel::joinable!(files -> file_blobs (blob_id));
 
@@ -408,5 +474,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     legal_holds,
     file_module_admins,
     lab_orders,
-    lab_result_amendments
+    lab_result_amendments,
+    referrals,
+    rooms,
+    beds,
+    admissions
 );

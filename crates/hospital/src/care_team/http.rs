@@ -110,31 +110,45 @@ pub(crate) async fn add_member(db: &Db, ctx: Ctx, id: String, member_id: String)
         if store::is_member(conn, &ctx.tenant, &id, &member_id)? {
             return Err(ApiError::Conflict("already on the care team".into()));
         }
-        store::add(
-            conn,
-            &ctx.tenant,
-            &id,
-            &member_id,
-            &member.role,
-            &ctx.user.id,
-        )?;
-        // A doctor taking a patient on gets the patient's folder in each
-        // of their file workspaces.
-        let folders = crate::files::store::ensure_folders_of_doctor(
-            conn,
-            &ctx.tenant,
-            &member_id,
-            &id,
-            &ctx.user.id,
-        )?;
-        let event = ctx.patient_event("care_team.add", &id).details(
-            json!({ "member": member_id, "role": member.role, "file_folders": folders.len() }),
-        );
-        ctx.audit(conn, &event)
+        join(conn, &ctx, &id, &member)
     })
     .await?;
     crate::messages::notify::care_team_added(&c, &patient, &member);
     Ok(())
+}
+
+/// Put `member` (known not to be on it) on `patient`'s care team, with the
+/// file folders a doctor gets and the `care_team.add` audit row, inside the
+/// caller's write transaction (the care-team endpoint and an accepted
+/// referral). The caller notifies with `messages::notify::care_team_added`
+/// once committed.
+pub(crate) fn join(
+    conn: &mut common::db::DbConn,
+    ctx: &Ctx,
+    patient: &str,
+    member: &users::User,
+) -> ApiResult<()> {
+    store::add(
+        conn,
+        &ctx.tenant,
+        patient,
+        &member.id,
+        &member.role,
+        &ctx.user.id,
+    )?;
+    // A doctor taking a patient on gets the patient's folder in each
+    // of their file workspaces.
+    let folders = crate::files::store::ensure_folders_of_doctor(
+        conn,
+        &ctx.tenant,
+        &member.id,
+        patient,
+        &ctx.user.id,
+    )?;
+    let event = ctx.patient_event("care_team.add", patient).details(
+        json!({ "member": member.id, "role": member.role, "file_folders": folders.len() }),
+    );
+    ctx.audit(conn, &event)
 }
 
 #[utoipa::path(delete, path = "/patients/{id}/care-team/{user_id}", tag = "care team", security(("bearer" = [])), summary = "Remove a member (care_team.manage)",

@@ -145,51 +145,68 @@ pub(crate) async fn create_note(
         .write(move |conn| {
             let (tenant, user) = (&c.tenant, &c.user);
             scope::require_author_for(conn, user, tenant, &req.patient_id)?;
-            let id = uuid::Uuid::new_v4().to_string();
-            let t = now();
-            let json = content.to_json()?;
-            let mut n = Note {
-                content_enc: store::seal(
-                    conn,
-                    &c.keyring,
-                    tenant,
-                    "clinical_notes",
-                    "content",
-                    &id,
-                    &json,
-                )?,
-                id,
-                tenant_id: tenant.clone(),
-                patient_id: req.patient_id.clone(),
-                author_id: user.id.clone(),
-                kind: req.kind.as_str().to_string(),
-                status: NoteStatus::Draft.as_str().to_string(),
-                content_hash: None,
-                signed_at: None,
-                created_at: t,
-                updated_at: t,
-            };
-            store::insert(conn, &n)?;
-            let event = c
-                .patient_event("note.create", &n.patient_id)
-                .details(json!({ "note": n.id, "type": n.kind }));
-            c.audit(conn, &event)?;
-            if req.sign {
-                let hash = content.hash()?;
-                if !store::sign(conn, &n, &hash, &user.id)? {
-                    return Err(ApiError::Conflict("the note could not be signed".into()));
-                }
-                let event = c
-                    .patient_event("note.sign", &n.patient_id)
-                    .details(json!({ "note": n.id, "content_hash": hash }));
-                c.audit(conn, &event)?;
-                n = reread(conn, &c, &n.id)?;
-            }
-            Ok(n)
+            write_in(conn, &c, &req.patient_id, req.kind, &content, req.sign)
         })
         .await?;
     let keyring = ctx.keyring.clone();
     db.run(move |conn| store::to_view(conn, &keyring, &n)).await
+}
+
+/// Write a note of `kind` for `patient_id` by the caller, with its
+/// `note.create` (and, signed at once, `note.sign`) audit rows, inside the
+/// caller's write transaction; the caller has checked that they may write
+/// it ([`scope::require_author_for`]). Shared with a discharge, whose
+/// summary is a `discharge_summary` report.
+pub(crate) fn write_in(
+    conn: &mut common::db::DbConn,
+    c: &Ctx,
+    patient_id: &str,
+    kind: NoteType,
+    content: &super::model::NoteContent,
+    sign: bool,
+) -> ApiResult<Note> {
+    let (tenant, user) = (&c.tenant, &c.user);
+    let id = uuid::Uuid::new_v4().to_string();
+    let t = now();
+    let json = content.to_json()?;
+    let mut n = Note {
+        content_enc: store::seal(
+            conn,
+            &c.keyring,
+            tenant,
+            "clinical_notes",
+            "content",
+            &id,
+            &json,
+        )?,
+        id,
+        tenant_id: tenant.clone(),
+        patient_id: patient_id.to_string(),
+        author_id: user.id.clone(),
+        kind: kind.as_str().to_string(),
+        status: NoteStatus::Draft.as_str().to_string(),
+        content_hash: None,
+        signed_at: None,
+        created_at: t,
+        updated_at: t,
+    };
+    store::insert(conn, &n)?;
+    let event = c
+        .patient_event("note.create", &n.patient_id)
+        .details(json!({ "note": n.id, "type": n.kind }));
+    c.audit(conn, &event)?;
+    if sign {
+        let hash = content.hash()?;
+        if !store::sign(conn, &n, &hash, &user.id)? {
+            return Err(ApiError::Conflict("the note could not be signed".into()));
+        }
+        let event = c
+            .patient_event("note.sign", &n.patient_id)
+            .details(json!({ "note": n.id, "content_hash": hash }));
+        c.audit(conn, &event)?;
+        n = reread(conn, c, &n.id)?;
+    }
+    Ok(n)
 }
 
 fn reread(conn: &mut common::db::DbConn, c: &Ctx, id: &str) -> ApiResult<Note> {

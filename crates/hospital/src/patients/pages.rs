@@ -196,6 +196,7 @@ struct ChartPage {
     can_read_prescriptions: bool,
     /// The role reads lab orders of patients (link to them).
     can_read_labs: bool,
+    can_refer: bool,
     can_open_files: bool,
 }
 
@@ -284,6 +285,7 @@ async fn chart(db: web::Data<Db>, p: PageCtx, id: web::Path<String>) -> PageResu
         can_read_prescriptions: p.ctx.can(P::PrescriptionsReadAssigned)
             || p.ctx.can(P::PrescriptionsReadOwn),
         can_read_labs: p.ctx.can(P::LabsReadAssigned) || p.ctx.can(P::LabsReadOwn),
+        can_refer: p.ctx.can(P::ReferralsWrite),
         can_open_files: p.ctx.can(P::FilesManage)
             || p.ctx.can(P::FilesReadAssigned)
             || p.ctx.can(P::FilesUploadLabResults)

@@ -17,6 +17,7 @@ use crate::patients::update::SealedColumns;
 use crate::schema::{
     appointments, break_glass, clinical_note_amendments, clinical_notes, files, lab_orders,
     lab_result_amendments, legal_holds, messages, patients, prescriptions, reencrypt_progress,
+    referrals,
 };
 
 /// The largest batch `[reencrypt].batch_size` allows.
@@ -64,6 +65,10 @@ pub struct Outcome {
     pub messages: usize,
     /// File names and legal holds' reasons encrypted again.
     pub files: usize,
+    /// Referrals' reasons and decline reasons encrypted again.
+    pub referrals: usize,
+    /// Admission reasons encrypted again.
+    pub admissions: usize,
     /// Rows changed by someone else meanwhile: looked at again next pass.
     pub retried: usize,
     /// Rows that could not be opened (logged by place, never content):
@@ -242,6 +247,14 @@ pub fn run_batch(
         out.files = moved;
         out.failed += failed;
         grants_left |= more;
+        let (moved, failed, more) = reencrypt_referrals(conn, keyring, tenant, &key_id, size)?;
+        out.referrals = moved;
+        out.failed += failed;
+        grants_left |= more;
+        let (moved, failed, more) = reencrypt_admissions(conn, keyring, tenant, &key_id, size)?;
+        out.admissions = moved;
+        out.failed += failed;
+        grants_left |= more;
     }
     if pass_over {
         // A pass that began at the top and met no concurrent change saw
@@ -263,6 +276,8 @@ pub fn run_batch(
         || out.labs > 0
         || out.messages > 0
         || out.files > 0
+        || out.referrals > 0
+        || out.admissions > 0
     {
         let event = Event::new(actor, "system", ACTION, &format!("tenant:{tenant}"))
             .tenant(Some(tenant))
@@ -275,6 +290,8 @@ pub fn run_batch(
                 "labs": out.labs,
                 "messages": out.messages,
                 "files": out.files,
+                "referrals": out.referrals,
+                "admissions": out.admissions,
                 "retried": out.retried,
                 "failed": out.failed,
                 "key_id": key_id,
@@ -345,6 +362,84 @@ fn reencrypt_grants(
         reason_enc,
         "grant",
         crate::break_glass::store::aad
+    ))
+}
+
+/// Encrypt up to `size` referral reasons and up to `size` decline reasons
+/// of the tenant not under `key_id` again under it: (moved, failed, whether
+/// a full batch was found).
+fn reencrypt_referrals(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    tenant: &str,
+    key_id: &str,
+    size: i64,
+) -> ApiResult<(usize, usize, bool)> {
+    use crate::referrals::store::{decline_aad, reason_aad};
+    let (reasons, reasons_failed, more_reasons) = reseal_text_column!(
+        conn, keyring, tenant, key_id, size, referrals, id, reason_enc, "referral", reason_aad
+    );
+    let stale: Vec<(String, String)> = referrals::table
+        .filter(referrals::tenant_id.eq(tenant))
+        .filter(referrals::decline_reason_enc.is_not_null())
+        .filter(
+            referrals::decline_reason_enc
+                .assume_not_null()
+                .not_like(format!("v1.{key_id}.%")),
+        )
+        .order(referrals::id.asc())
+        .limit(size)
+        .select((
+            referrals::id,
+            referrals::decline_reason_enc.assume_not_null(),
+        ))
+        .load(conn)?;
+    let (declines, declines_failed) = each_row(
+        conn,
+        tenant,
+        "referral_decline",
+        &stale,
+        |r| &r.0,
+        |c, (id, stored)| {
+            let fresh = keyring.reencrypt(c, tenant, stored, &decline_aad(tenant, id))?;
+            Ok(diesel::update(
+                referrals::table
+                    .filter(referrals::tenant_id.eq(tenant))
+                    .filter(referrals::id.eq(id))
+                    .filter(referrals::decline_reason_enc.eq(stored)),
+            )
+            .set(referrals::decline_reason_enc.eq(fresh))
+            .execute(c)?)
+        },
+    );
+    Ok((
+        reasons + declines,
+        reasons_failed + declines_failed,
+        more_reasons || stale.len() as i64 >= size,
+    ))
+}
+
+/// Encrypt up to `size` admission reasons of the tenant not under `key_id`
+/// again under it: (moved, failed, whether a full batch was found).
+fn reencrypt_admissions(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    tenant: &str,
+    key_id: &str,
+    size: i64,
+) -> ApiResult<(usize, usize, bool)> {
+    use crate::schema::admissions;
+    Ok(reseal_text_column!(
+        conn,
+        keyring,
+        tenant,
+        key_id,
+        size,
+        admissions,
+        id,
+        reason_enc,
+        "admission",
+        crate::admissions::store::aad
     ))
 }
 

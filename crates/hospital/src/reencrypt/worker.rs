@@ -98,6 +98,10 @@ pub struct Totals {
     pub messages: usize,
     /// File names and legal holds' reasons encrypted again.
     pub files: usize,
+    /// Referrals' reasons and decline reasons encrypted again.
+    pub referrals: usize,
+    /// Admission reasons encrypted again.
+    pub admissions: usize,
     /// Rows that could not be opened (left as they are).
     pub failed: usize,
 }
@@ -129,6 +133,8 @@ pub fn run_to_completion(
         totals.labs += out.labs;
         totals.messages += out.messages;
         totals.files += out.files;
+        totals.referrals += out.referrals;
+        totals.admissions += out.admissions;
         totals.failed += out.failed;
         if out.done {
             return Ok(totals);

@@ -159,3 +159,45 @@ async fn a_radiologist_uploads_imaging_into_a_patients_folder_and_nothing_else()
         .await;
     assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
 }
+
+#[tokio::test]
+async fn command_center_sees_occupancy_and_logistics_keeps_the_rooms_and_neither_a_patient() {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "control", "command_center").await;
+    app.create_user(&admin, "porter", "logistics").await;
+    let control = app.login("control", STRONG_PASSWORD).await;
+    let porter = app.login("porter", STRONG_PASSWORD).await;
+    let department = crate::hospital_appointments::department(&app, &admin).await;
+    let room = json!({ "name": "Ward L", "type": "ward", "department_id": department });
+
+    // Logistics adds a room and a bed; the command center may not.
+    let (status, reply) = app
+        .api(Method::POST, "/rooms", Some(&control), Some(room.clone()))
+        .await;
+    assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let (status, reply) = app.api(Method::POST, "/rooms", Some(&porter), Some(room)).await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+    let room_id = id_of(&reply["data"]);
+    let (status, reply) = app
+        .api(
+            Method::POST,
+            &format!("/rooms/{room_id}/beds"),
+            Some(&porter),
+            Some(json!({ "label": "L1" })),
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+
+    // Both see rooms, beds and occupancy: counts, no one in them.
+    for token in [&control, &porter] {
+        for path in ["/rooms", "/beds", "/occupancy"] {
+            let (status, reply) = app.api(Method::GET, path, Some(token), None).await;
+            assert_ok(status, &reply, StatusCode::OK);
+        }
+        for path in ["/admissions", "/patients"] {
+            let (status, reply) = app.api(Method::GET, path, Some(token), None).await;
+            assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
+        }
+    }
+}

@@ -852,3 +852,126 @@ async fn lab_orders_results_and_amendments_are_resealed_under_the_new_key_and_st
     assert_eq!(reply["data"]["tests"][0]["code"], "CBC");
     assert!(app.verify_audit().await.is_intact());
 }
+
+#[tokio::test]
+async fn referral_and_admission_reasons_are_resealed_under_the_new_key_and_still_read() {
+    use hospital::schema::{admissions, referrals};
+    let master = master_hex();
+    let app = spawn_keyed(&master, &[("HOSPITAL__REENCRYPT__ENABLED", "false")]).await;
+    let admin = app.admin_token().await;
+    let doctor = app.login("doctor", "doctor123").await;
+    let peer_id = app.create_user(&admin, "rota-peer", "doctor").await;
+    let peer = app.login("rota-peer", testkit::STRONG_PASSWORD).await;
+    let p = testkit::hospital::register_patient_id(
+        &app,
+        &admin,
+        testkit::hospital::patient_body("Rota", "Wards", "1977-07-07"),
+    )
+    .await;
+    let doctor_id = testkit::hospital::user_id(&app, &doctor).await;
+    testkit::hospital::add_to_care_team(&app, &admin, &p, &doctor_id).await;
+    // A declined referral (reason, decline reason), an admission (reason).
+    let (status, reply) = app
+        .api(
+            Method::POST,
+            "/referrals",
+            Some(&doctor),
+            Some(crate::hospital_referrals::to_doctor(&p, &peer_id)),
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+    let referral = reply["data"]["id"].as_str().unwrap().to_string();
+    let (status, reply) = app
+        .api(
+            Method::POST,
+            &format!("/referrals/{referral}/decline"),
+            Some(&peer),
+            Some(json!({ "reason": "Away this month" })),
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    let department = crate::hospital_appointments::department(&app, &admin).await;
+    let (_, reply) = app
+        .api(
+            Method::POST,
+            "/rooms",
+            Some(&admin),
+            Some(json!({ "name": "R", "type": "icu", "department_id": department })),
+        )
+        .await;
+    let room = reply["data"]["id"].as_str().unwrap().to_string();
+    let (_, reply) = app
+        .api(
+            Method::POST,
+            &format!("/rooms/{room}/beds"),
+            Some(&admin),
+            Some(json!({ "label": "1" })),
+        )
+        .await;
+    let bed = reply["data"]["id"].as_str().unwrap().to_string();
+    let (status, reply) = app
+        .api(
+            Method::POST,
+            "/admissions",
+            Some(&doctor),
+            Some(crate::hospital_admissions::admission(&p, &bed)),
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+    let admission = reply["data"]["id"].as_str().unwrap().to_string();
+
+    let kr = keyring(&master);
+    let (key_id, totals) = on_db(&app, move |c| {
+        let tenant = the_tenant(c);
+        let id = rotate(c, &kr, &tenant);
+        let totals = worker::run_to_completion(c, &kr, &tenant, 10, "cli", None).unwrap();
+        (id, totals)
+    })
+    .await;
+    assert_eq!(totals.referrals, 2, "{totals:?}");
+    assert_eq!(totals.admissions, 1, "{totals:?}");
+    let stored: Vec<String> = on_db(&app, |c| {
+        let r: Vec<(String, Option<String>)> = referrals::table
+            .select((referrals::reason_enc, referrals::decline_reason_enc))
+            .load(c)
+            .unwrap();
+        let a: Vec<String> = admissions::table
+            .select(admissions::reason_enc)
+            .load(c)
+            .unwrap();
+        r.into_iter()
+            .flat_map(|(x, y)| [Some(x), y])
+            .flatten()
+            .chain(a)
+            .collect()
+    })
+    .await;
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    for s in &stored {
+        assert_eq!(key_id_of(s).unwrap(), key_id, "{s}");
+    }
+    let (status, reply) = app
+        .api(
+            Method::GET,
+            &format!("/referrals/{referral}"),
+            Some(&doctor),
+            None,
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    assert_eq!(
+        reply["data"]["reason"],
+        "Suspected arrhythmia, please assess"
+    );
+    assert_eq!(reply["data"]["decline_reason"], "Away this month");
+    let (status, reply) = app
+        .api(
+            Method::GET,
+            &format!("/admissions/{admission}"),
+            Some(&doctor),
+            None,
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    assert_eq!(reply["data"]["reason"], "Community-acquired pneumonia");
+}

@@ -232,6 +232,16 @@ async fn hospital_doctor(b: &Chrome, h: &str, on_team: &str, off_team: &str) {
     b.wait_for_text("Complete blood count (CBC)").await;
     b.check_accessibility("lab orders").await;
     b.shot("hospital-labs-doctor").await;
+    // Referrals: the patient's form and the inbox; the wards.
+    b.goto(&format!("{h}/patients/{on_team}/referrals")).await;
+    b.wait_for_text("Refer the patient").await;
+    b.check_accessibility("referrals of a patient").await;
+    b.goto(&format!("{h}/referrals")).await;
+    b.wait_for_text("No outgoing referrals.").await;
+    b.check_accessibility("referral inbox").await;
+    b.goto(&format!("{h}/wards")).await;
+    b.wait_for_text("Occupancy").await;
+    b.check_accessibility("wards (doctor)").await;
     // A file, uploaded through the form and listed.
     b.goto(&format!("{h}/patients/{on_team}/files")).await;
     b.wait_for_text("Upload a file").await;
@@ -363,6 +373,15 @@ async fn hospital_admin(b: &Chrome, h: &str) {
     b.goto(&format!("{h}/departments")).await;
     b.wait_for_text("Clinical module").await;
     b.check_accessibility("departments").await;
+    // Wards: a room added from the page.
+    b.goto(&format!("{h}/wards")).await;
+    b.wait_for_text("Add a room").await;
+    b.fill("room-name", "East ward").await;
+    b.click("form[action='/wards/rooms'] button[type=submit]")
+        .await;
+    b.wait_for_text("Add bed").await;
+    b.check_accessibility("wards (admin)").await;
+    b.shot("hospital-wards-admin").await;
     // Patient files: the doctor's workspace, its usage, the retention job.
     b.goto(&format!("{h}/files")).await;
     b.wait_for_text("Doctors' workspaces").await;

@@ -13,6 +13,8 @@ mod hospital_messages;
 mod hospital_notes;
 mod hospital_pages;
 mod hospital_prescriptions;
+mod hospital_referrals;
+mod hospital_wards;
 mod kernel_pages;
 mod mfa;
 mod owner_pages;

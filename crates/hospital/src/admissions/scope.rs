@@ -1,0 +1,168 @@
+//! Who may see and change rooms, beds and admissions: the one place for it.
+//!
+//! Rooms, beds and occupancy: `wards.read` (admin, reception, doctor,
+//! nurse) sees them (no PHI: a bed shows whether it is taken, not by whom);
+//! `wards.manage` (admin) adds, renames and deactivates rooms and adds
+//! beds. Lab, pharmacist and patients: 403.
+//!
+//! Admissions: `admissions.manage` (admin, reception) sees every admission
+//! of the tenant and admits and transfers any patient (the front desk and
+//! bed management admit); `admissions.admit_assigned` (doctor) admits and
+//! transfers patients on their care team (break-the-glass: 403; off the
+//! team: 404) and discharges them; `admissions.read_assigned` (doctor,
+//! nurse) sees the admissions of patients they may see (care team or
+//! break-the-glass). Discharging writes the discharge summary, a signed
+//! clinical note, so it is a clinician's act: a doctor on the care team
+//! with `admissions.admit_assigned` and `notes.write`; admin and reception
+//! may not (403). The admission reason is shown only to roles with
+//! `patients.clinical` (reception sees none). Admissions of soft-deleted
+//! patients are hidden. An admission out of scope is answered like one
+//! that does not exist (404).
+
+use common::auth::AuthUser;
+use common::db::{now, DbBackend, DbConn};
+use common::{ApiError, ApiResult};
+use diesel::prelude::*;
+
+use crate::care_team::store as care_team_store;
+use crate::patients::scope as patient_scope;
+use crate::schema::{admissions, break_glass, care_team, patients};
+use crate::HospitalPermission as P;
+
+/// A boxed query over the admissions a caller may see.
+pub type Visible = admissions::BoxedQuery<'static, DbBackend>;
+
+/// Refuse (403) a role that sees no room, bed or occupancy.
+pub fn require_wards_reader(user: &AuthUser) -> ApiResult<()> {
+    if user.can(P::WardsRead) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "your role may not see rooms and beds".into(),
+        ))
+    }
+}
+
+/// Refuse (403) a role that manages no room or bed.
+pub fn require_wards_manager(user: &AuthUser) -> ApiResult<()> {
+    if user.can(P::WardsManage) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "your role may not manage rooms and beds".into(),
+        ))
+    }
+}
+
+/// Refuse (403) a role that sees no admission.
+pub fn require_reader(user: &AuthUser) -> ApiResult<()> {
+    if user.can(P::AdmissionsManage)
+        || user.can(P::AdmissionsReadAssigned)
+        || user.can(P::AdmissionsAdmitAssigned)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "your role may not see admissions".into(),
+        ))
+    }
+}
+
+/// The admissions of `tenant` the caller may see.
+pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
+    require_reader(user)?;
+    let live = patients::table
+        .filter(patients::tenant_id.eq(tenant.to_string()))
+        .filter(patients::deleted_at.is_null());
+    let q = admissions::table
+        .filter(admissions::tenant_id.eq(tenant.to_string()))
+        .filter(admissions::patient_id.eq_any(live.select(patients::id)))
+        .into_boxed();
+    if user.can(P::AdmissionsManage) {
+        return Ok(q);
+    }
+    // The care-team and break-the-glass rule of `patients::scope::visible`
+    // (a boxed query cannot be a subquery on the multi-backend connection).
+    let on_team = care_team::table
+        .filter(care_team::tenant_id.eq(tenant.to_string()))
+        .filter(care_team::user_id.eq(user.id.clone()))
+        .filter(care_team::removed_at.is_null())
+        .select(care_team::patient_id);
+    let granted = break_glass::table
+        .filter(break_glass::tenant_id.eq(tenant.to_string()))
+        .filter(break_glass::user_id.eq(user.id.clone()))
+        .filter(break_glass::expires_at.gt(now()))
+        .select(break_glass::patient_id);
+    Ok(q.filter(
+        admissions::patient_id
+            .eq_any(on_team)
+            .or(admissions::patient_id.eq_any(granted)),
+    ))
+}
+
+/// Refuse (403) a role that admits nobody.
+pub fn require_admitter(user: &AuthUser) -> ApiResult<()> {
+    if user.can(P::AdmissionsManage) || user.can(P::AdmissionsAdmitAssigned) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "your role may not admit or transfer patients".into(),
+        ))
+    }
+}
+
+/// Refuse unless the caller may admit or transfer `patient`: 403 for a role
+/// that admits nobody, 404 for a patient out of scope (or absent), 403 for
+/// a doctor who sees them only through break-the-glass.
+pub fn require_admitter_for(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    tenant: &str,
+    patient: &str,
+) -> ApiResult<()> {
+    require_admitter(user)?;
+    if !patient_scope::can_see(conn, user, tenant, patient, false)? {
+        return Err(patient_scope::not_found());
+    }
+    if user.can(P::AdmissionsManage) || care_team_store::is_member(conn, tenant, patient, &user.id)?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "a doctor admits only patients on their care team".into(),
+        ))
+    }
+}
+
+/// Refuse (403) a role that discharges nobody.
+pub fn require_discharger(user: &AuthUser) -> ApiResult<()> {
+    if user.can(P::AdmissionsAdmitAssigned) && user.can(P::NotesWrite) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "a discharge writes a discharge summary: a doctor on the care team discharges".into(),
+        ))
+    }
+}
+
+/// Refuse unless the caller may discharge `patient` (a visible admission's):
+/// a doctor on the care team, who writes the summary into the notes.
+pub fn require_discharger_for(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    tenant: &str,
+    patient: &str,
+) -> ApiResult<()> {
+    require_discharger(user)?;
+    crate::notes::scope::require_author_for(conn, user, tenant, patient)
+}
+
+/// The one answer for "absent or not yours".
+pub fn not_found() -> ApiError {
+    ApiError::NotFound("no such admission".into())
+}
+
+/// The one answer for an absent room (of this tenant).
+pub fn room_not_found() -> ApiError {
+    ApiError::NotFound("no such room".into())
+}
