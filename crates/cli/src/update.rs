@@ -18,7 +18,7 @@ use common::Service;
 
 /// `bulkhead update`.
 #[derive(Args)]
-#[group(required = true, multiple = false)]
+#[command(group(clap::ArgGroup::new("action").required(true).args(["check", "stage"])))]
 pub struct UpdateArgs {
     /// Ask company which release is approved and check it.
     #[arg(long)]
@@ -29,6 +29,11 @@ pub struct UpdateArgs {
     /// hospital (default) or owner: the servers that follow company's approvals.
     #[arg(long, default_value = "hospital")]
     service: Service,
+    /// `build` (default): the server's own release; `config`: its
+    /// configuration documents (dev's versioned configuration, product
+    /// `<kind>-config`), checked and staged the same way.
+    #[arg(long, default_value = "build", value_parser = ["build", "config"])]
+    what: String,
     /// The server's configuration file.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -46,7 +51,14 @@ pub fn run(a: &UpdateArgs) -> anyhow::Result<ExitCode> {
     };
     let cfg = Config::load(a.service, a.config.as_deref())?;
     let db = crate::admin::open(a.service, &cfg, false)?;
-    let updates = common::updates::load(&cfg, product)?;
+    let mut updates = common::updates::load(&cfg, product)?;
+    if a.what == "config" {
+        let documents = match a.service {
+            Service::Hospital => hospital::CONFIG_PRODUCT,
+            _ => "owner-config",
+        };
+        updates = updates.documents(documents);
+    }
     if !cfg.plane.enabled {
         anyhow::bail!("the internal plane is off (plane.enabled): company cannot be reached");
     }

@@ -62,6 +62,30 @@ pub struct Updates {
     pub check_interval: Duration,
     /// Where staged artifacts go (`tmp/` for downloads in progress).
     pub dir: PathBuf,
+    /// Which `update_state` row this product's state is kept in:
+    /// [`BINARY_STATE`] for the server's build, [`CONFIG_STATE`] for its
+    /// configuration documents.
+    pub state_id: i32,
+}
+
+/// The state row of the server's own build.
+pub const BINARY_STATE: i32 = 1;
+/// The state row of the server's configuration documents (dev's versioned
+/// configuration, published as releases of product `<kind>-config`).
+pub const CONFIG_STATE: i32 = 2;
+
+impl Updates {
+    /// The same settings for the configuration documents of product
+    /// `product` (e.g. `hospital-config`): approved, signed and fetched like
+    /// a build, staged under `<dir>/config`, their state in its own row.
+    pub fn documents(&self, product: &str) -> Self {
+        Self {
+            product: product.to_string(),
+            dir: self.dir.join("config"),
+            state_id: CONFIG_STATE,
+            ..self.clone()
+        }
+    }
 }
 
 /// Read and check `[updates]`; `default_product` is the server's own
@@ -92,6 +116,7 @@ pub fn load(config: &Config, default_product: &str) -> anyhow::Result<Updates> {
         product,
         check_interval: Duration::from_secs(secs),
         dir,
+        state_id: BINARY_STATE,
     })
 }
 
@@ -111,7 +136,7 @@ pub fn section_data(config: &Config, default_product: &str) -> anyhow::Result<Ap
 #[diesel(table_name = update_state)]
 #[diesel(treat_none_as_null = true)]
 pub struct StateRow {
-    /// Always 1: one row per server.
+    /// [`BINARY_STATE`] (the build) or [`CONFIG_STATE`] (configuration documents).
     pub id: i32,
     /// `unchecked`, `current`, `available`, `staged`, `verified`,
     /// `refused` or `unreachable`.
@@ -144,17 +169,22 @@ impl StateRow {
     }
 }
 
-/// The stored state, if the server ever checked.
+/// The stored state of the build, if the server ever checked.
 pub fn read(conn: &mut DbConn) -> ApiResult<Option<StateRow>> {
+    read_state(conn, BINARY_STATE)
+}
+
+/// The stored state of row `id`.
+pub fn read_state(conn: &mut DbConn, id: i32) -> ApiResult<Option<StateRow>> {
     Ok(update_state::table
-        .find(1)
+        .find(id)
         .select(StateRow::as_select())
         .first(conn)
         .optional()?)
 }
 
 fn save(conn: &mut DbConn, row: &StateRow) -> ApiResult<()> {
-    let n = diesel::update(update_state::table.find(1))
+    let n = diesel::update(update_state::table.find(row.id))
         .set(row)
         .execute(conn)?;
     if n == 0 {
@@ -179,9 +209,9 @@ pub fn health(conn: &mut DbConn) -> ApiResult<UpdateHealth> {
     })
 }
 
-fn state(status: &str, detail: Option<&str>) -> StateRow {
+fn state(cfg: &Updates, status: &str, detail: Option<&str>) -> StateRow {
     StateRow {
-        id: 1,
+        id: cfg.state_id,
         status: status.into(),
         current_version: CURRENT_VERSION.into(),
         version: None,
@@ -198,7 +228,7 @@ fn state(status: &str, detail: Option<&str>) -> StateRow {
 async fn record(db: &Db, row: StateRow, tenant: Option<String>) -> anyhow::Result<UpdateHealth> {
     let health = row.health();
     db.write(move |c| {
-        let before = read(c)?;
+        let before = read_state(c, row.id)?;
         let repeated = before.as_ref().is_some_and(|b| {
             b.status == row.status && b.release_id == row.release_id && b.detail == row.detail
         });
@@ -228,21 +258,21 @@ async fn record(db: &Db, row: StateRow, tenant: Option<String>) -> anyhow::Resul
 /// is not there, not reachable or not trusted.
 async fn approved(company: &PeerClient, cfg: &Updates) -> Result<ApprovedRelease, StateRow> {
     let Some(pinned) = &cfg.approval_public_key else {
-        return Err(state("unchecked", Some("NO_PINNED_KEY")));
+        return Err(state(cfg, "unchecked", Some("NO_PINNED_KEY")));
     };
     let r: ApprovedRelease = match company
         .get(paths::APPROVED_RELEASE, &[("product", cfg.product.clone())])
         .await
     {
         Ok(r) => r,
-        Err(PeerError::Status { status: 404, .. }) => return Err(state("current", None)),
+        Err(PeerError::Status { status: 404, .. }) => return Err(state(cfg, "current", None)),
         Err(e) => {
             tracing::warn!(error = %e, "could not ask company for the approved release");
-            return Err(state("unreachable", Some("COMPANY_UNREACHABLE")));
+            return Err(state(cfg, "unreachable", Some("COMPANY_UNREACHABLE")));
         }
     };
     if let Err(why) = r.check(pinned) {
-        let mut row = state("refused", Some(why.code()));
+        let mut row = state(cfg, "refused", Some(why.code()));
         row.version = Some(r.approval.manifest.version.clone());
         row.release_id = Some(r.approval.release_id.clone());
         row.sha256 = Some(r.approval.manifest.sha256.clone());
@@ -268,13 +298,16 @@ pub async fn check(
         Err(row) => return record(db, row, tenant).await,
     };
     let m = &r.approval.manifest;
-    let mut row = state("available", None);
+    let mut row = state(cfg, "available", None);
     row.version = Some(m.version.clone());
     row.release_id = Some(r.approval.release_id.clone());
     row.sha256 = Some(m.sha256.clone());
     if m.version == CURRENT_VERSION {
         row.status = "current".into();
-    } else if let Some(before) = db.run(read).await? {
+    } else if let Some(before) = {
+        let id = cfg.state_id;
+        db.run(move |c| read_state(c, id)).await?
+    } {
         // Staged before and still on disk: keep saying so.
         let kept = before.release_id == row.release_id
             && matches!(before.status.as_str(), "staged" | "verified")
@@ -303,7 +336,7 @@ pub async fn stage(
         Err(row) => return record(db, row, tenant).await,
     };
     let m = r.approval.manifest.clone();
-    let mut row = state("staged", None);
+    let mut row = state(cfg, "staged", None);
     row.version = Some(m.version.clone());
     row.release_id = Some(r.approval.release_id.clone());
     row.sha256 = Some(m.sha256.clone());

@@ -2,6 +2,7 @@
 //! the synthetic sandbox (never PHI). This crate wires the dev routes into
 //! the common application builder; `main.rs` only calls it.
 
+pub mod config_versions;
 pub mod openapi;
 pub mod pages;
 pub mod plane;
@@ -43,6 +44,12 @@ pub enum DevPermission {
     /// Generate the synthetic sandbox again from a seed.
     #[strum(serialize = "sandbox.reset")]
     SandboxReset,
+    /// Read the versioned configuration documents.
+    #[strum(serialize = "config.read")]
+    ConfigRead,
+    /// Add, roll back and publish configuration versions.
+    #[strum(serialize = "config.write")]
+    ConfigWrite,
 }
 
 impl Permission for DevPermission {}
@@ -58,6 +65,7 @@ pub const POLICY: Roles<DevPermission> = Roles(&[
             DevPermission::ReleasesKeysManage,
             DevPermission::ReleasesRead,
             DevPermission::SandboxRead,
+            DevPermission::ConfigRead,
         ],
     },
     Role {
@@ -69,6 +77,8 @@ pub const POLICY: Roles<DevPermission> = Roles(&[
             DevPermission::ReleasesRead,
             DevPermission::SandboxRead,
             DevPermission::SandboxReset,
+            DevPermission::ConfigRead,
+            DevPermission::ConfigWrite,
         ],
     },
 ]);
@@ -102,5 +112,6 @@ pub static SPEC: Spec = Spec {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(releases::keys::routes)
         .configure(releases::http::routes)
-        .configure(sandbox::http::routes);
+        .configure(sandbox::http::routes)
+        .configure(config_versions::http::routes);
 }

@@ -19,6 +19,12 @@ use utoipa::OpenApi;
     crate::sandbox::http::patient,
     crate::sandbox::http::records,
     crate::sandbox::http::export,
+    crate::config_versions::http::create,
+    crate::config_versions::http::list,
+    crate::config_versions::http::get,
+    crate::config_versions::http::document,
+    crate::config_versions::http::rollback,
+    crate::config_versions::http::publish,
 ))]
 struct DevApi;
 

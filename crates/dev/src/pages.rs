@@ -31,7 +31,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/releases/{id}/artifact", web::get().to(download))
         .route("/signing-keys", web::post().to(register))
         .route("/signing-keys/{id}/revoke", web::post().to(revoke))
-        .configure(crate::sandbox::pages::routes);
+        .configure(crate::sandbox::pages::routes)
+        .configure(crate::config_versions::pages::routes);
 }
 
 fn nav(user: &AuthUser) -> Vec<NavLink> {
@@ -41,6 +42,13 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/releases",
             label: "Releases",
             hint: "signed builds, their signers, and the signing keys",
+        });
+    }
+    if user.can(P::ConfigRead) {
+        nav.push(NavLink {
+            href: "/config",
+            label: "Configuration",
+            hint: "versioned configuration documents per server kind",
         });
     }
     if user.can(P::SandboxRead) {

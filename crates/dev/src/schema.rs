@@ -96,3 +96,23 @@ diesel::allow_tables_to_appear_in_same_query!(
     sandbox_patients,
     sandbox_records
 );
+
+diesel::table! {
+    config_versions (id) {
+        id -> Text,
+        kind -> Text,
+        version -> BigInt,
+        document -> Text,
+        sha256 -> Text,
+        reason -> Text,
+        author_id -> Text,
+        rolled_back_to -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        published_release_id -> Nullable<Text>,
+        published_by -> Nullable<Text>,
+        published_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(config_versions -> releases (published_release_id));
+diesel::allow_tables_to_appear_in_same_query!(config_versions, releases);

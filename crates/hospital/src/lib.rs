@@ -469,6 +469,10 @@ pub static SPEC: Spec = Spec {
 /// What a hospital server runs as, for company's approvals.
 pub const PRODUCT: &str = "hospital-server";
 
+/// The product a hospital's configuration documents are released as
+/// (dev's versioned configuration of kind `hospital`).
+pub const CONFIG_PRODUCT: &str = "hospital-config";
+
 /// `[updates]`: the approved release this server follows ([`common::updates`]).
 const UPDATES: common::server::Section = common::server::Section {
     name: "updates",

@@ -43,6 +43,14 @@ pub fn start(ctx: PlaneContext, config: &Config) -> anyhow::Result<Vec<JoinHandl
     )?;
     let tenant = ctx.identity.tenant().map(str::to_string);
     let mut tasks = common::plane::start_reporting(ctx.clone())?;
+    // The configuration documents dev versions and company approves
+    // (product `hospital-config`): asked for the same way, kept apart.
+    tasks.push(tokio::spawn(common::updates::forever(
+        ctx.db.clone(),
+        company.clone(),
+        updates.documents(crate::CONFIG_PRODUCT),
+        tenant.clone(),
+    )));
     tasks.push(tokio::spawn(common::updates::forever(
         ctx.db.clone(),
         company,

@@ -176,7 +176,9 @@ async fn command_center_sees_occupancy_and_logistics_keeps_the_rooms_and_neither
         .api(Method::POST, "/rooms", Some(&control), Some(room.clone()))
         .await;
     assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
-    let (status, reply) = app.api(Method::POST, "/rooms", Some(&porter), Some(room)).await;
+    let (status, reply) = app
+        .api(Method::POST, "/rooms", Some(&porter), Some(room))
+        .await;
     assert_ok(status, &reply, StatusCode::CREATED);
     let room_id = id_of(&reply["data"]);
     let (status, reply) = app

@@ -371,3 +371,102 @@ async fn a_wrong_pin_or_a_tampered_artifact_is_refused_and_raised() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["approval"]["manifest"]["version"], "9.2.0");
 }
+
+/// Dev's document `version` of `kind`, as the bytes to sign.
+async fn config_document(dev: &TestApp, token: &str, kind: &str, version: i64) -> Vec<u8> {
+    let res = dev
+        .client
+        .get(dev.api_url(&format!("/config/{kind}/versions/{version}/document")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    res.bytes().await.unwrap().to_vec()
+}
+
+#[tokio::test]
+async fn a_configuration_version_from_dev_reaches_the_hospital_signed_and_approved() {
+    let w = World::new().await;
+    let astro = w.dev.login("astro", "dev123456").await;
+    let (status, v1) = w
+        .dev
+        .api(
+            Method::POST,
+            "/config/hospital/versions",
+            Some(&astro),
+            Some(serde_json::json!({
+                "document": { "files": { "retention_years": 12 }, "rate_limit": { "per_minute": 90 } },
+                "reason": "Longer retention for the new records law",
+            })),
+        )
+        .await;
+    assert_ok(status, &v1, StatusCode::CREATED);
+    let doc = config_document(&w.dev, &astro, "hospital", 1).await;
+    // Signed as release hospital-config / 1, through two people on company.
+    let release = w.approved_as(hospital::CONFIG_PRODUCT, "1", &doc).await;
+    let (status, published) = w
+        .dev
+        .api(
+            Method::POST,
+            "/config/hospital/versions/1/publish",
+            Some(&astro),
+            Some(serde_json::json!({ "release_id": release })),
+        )
+        .await;
+    assert_ok(status, &published, StatusCode::OK);
+    assert_eq!(published["data"]["published_release_id"], release.as_str());
+
+    // The hospital's own periodic check sees it, in its own state row.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let seen = loop {
+        let row = w
+            .hospital
+            .db()
+            .run(|c| updates::read_state(c, updates::CONFIG_STATE))
+            .await
+            .unwrap();
+        if let Some(r) = row.filter(|r| r.status == "available") {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hospital never saw the configuration"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(seen.version.as_deref(), Some("1"));
+    assert_eq!(seen.release_id.as_deref(), Some(release.as_str()));
+    // Staged after both signatures and the hash are checked: the very bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let (company, cfg) = w.client_and_config(&w.approval_key, dir.path());
+    let documents = cfg.documents(hospital::CONFIG_PRODUCT);
+    let h = updates::stage(&w.hospital.db(), &company, &documents, None)
+        .await
+        .unwrap();
+    assert_eq!(h.status, "verified", "{h:?}");
+    let staged = dir.path().join("config").join("hospital-config-1");
+    assert_eq!(std::fs::read(&staged).unwrap(), doc);
+    // The build's state is its own: nothing approved for hospital-server.
+    assert_eq!(
+        w.state().await.map(|s| s.status).as_deref(),
+        Some("current")
+    );
+    // A wrong pin refuses the document like a build.
+    let (company, cfg) = w.client_and_config(&b64_key(), dir.path());
+    let h = updates::check(
+        &w.hospital.db(),
+        &company,
+        &cfg.documents(hospital::CONFIG_PRODUCT),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(h.status, "refused", "{h:?}");
+}
+
+/// Some other Ed25519 public key, base64.
+fn b64_key() -> String {
+    let (_, public) = dev::releases::manifest::generate().unwrap();
+    dev::releases::manifest::b64(&public)
+}

@@ -305,3 +305,116 @@ async fn a_developer_generates_filters_and_exports_the_sandbox_on_its_page_and_t
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
 }
+
+#[tokio::test]
+async fn a_developer_versions_rolls_back_and_publishes_configuration_on_its_page() {
+    let app = spawn(Service::Dev).await;
+    let mut b = Browser::new(&app);
+    b.login_ok("astro", "dev123456", "/home").await;
+    let home = b.get("/home").await;
+    assert!(home.body.contains("href=\"/config\""), "{}", home.body);
+    let page = b.get("/config?kind=hospital").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page
+        .body
+        .contains("No versions of the hospital configuration yet"));
+    let csrf = page.csrf();
+    for (doc, reason) in [
+        (r#"{"files":{"retention_years":10}}"#, "First"),
+        (r#"{"files":{"retention_years":12}}"#, "Longer retention"),
+    ] {
+        let done = b
+            .post(
+                "/config/hospital/versions",
+                &[("csrf", &csrf), ("document", doc), ("reason", reason)],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    }
+    // Not JSON, or a secret: the page again with the reason, the text kept.
+    let bad = b
+        .post(
+            "/config/hospital/versions",
+            &[
+                ("csrf", &csrf),
+                ("document", "{not json"),
+                ("reason", "Broken"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(
+        bad.body.contains("is not JSON") && bad.body.contains("{not json"),
+        "{}",
+        bad.body
+    );
+    let secret = b
+        .post(
+            "/config/hospital/versions",
+            &[
+                ("csrf", &csrf),
+                ("document", r#"{"db":{"password":"x"}}"#),
+                ("reason", "Secret"),
+            ],
+        )
+        .await;
+    assert_eq!(secret.status, StatusCode::BAD_REQUEST, "{}", secret.body);
+    assert!(secret.body.contains("names a secret"), "{}", secret.body);
+    // Roll back to 1 from the page: version 3.
+    let done = b
+        .post(
+            "/config/hospital/versions/1/rollback",
+            &[("csrf", &csrf), ("reason", "Postponed")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = b.get("/config?kind=hospital").await;
+    assert!(
+        page.body.contains("Version 3 (rollback to 1)"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Longer retention"), "{}", page.body);
+    // Publishing with a release that is not this document: refused, shown.
+    let wrong = b
+        .post(
+            "/config/hospital/versions/3/publish",
+            &[("csrf", &csrf), ("release_id", "no-such-release")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::NOT_FOUND, "{}", wrong.body);
+    let (status, doc) = b.get_bytes("/config/hospital/versions/3/document").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc, br#"{"files":{"retention_years":10}}"#);
+    // A forged form changes nothing.
+    let forged = b
+        .post(
+            "/config/hospital/versions",
+            &[("csrf", "forged"), ("document", "{}"), ("reason", "Forged")],
+        )
+        .await;
+    assert_ne!(forged.status, StatusCode::SEE_OTHER);
+
+    // The admin reads, without forms; a post is refused.
+    let mut admin = Browser::new(&app);
+    admin.login_ok("devadmin", "devadmin123", "/home").await;
+    let page = admin.get("/config?kind=hospital").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Version 3"), "{}", page.body);
+    assert!(!page.body.contains("Add version"), "{}", page.body);
+    let refused = admin
+        .post(
+            "/config/hospital/versions",
+            &[
+                ("csrf", &page.csrf()),
+                ("document", "{}"),
+                ("reason", "Admin edit"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_eq!(
+        admin.get("/config?kind=dev").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
