@@ -147,6 +147,6 @@ mod tests {
         assert_eq!(d[0].before, Some(json!(10)));
         assert_eq!(d[0].after, Some(json!(12)));
         assert!(diff(Some(&after), &after).is_empty());
-        assert_eq!(diff(None, &after).len(), 2);
+        assert_eq!(diff(None, &after).len(), 3);
     }
 }
