@@ -3,6 +3,7 @@
 //! application builder; `main.rs` only calls it.
 
 pub mod appointments;
+pub mod billing;
 pub mod break_glass;
 pub mod care_team;
 pub mod context;
@@ -180,6 +181,17 @@ pub enum HospitalPermission {
     /// Upload consent forms into a patient's folder (and nothing else).
     #[strum(serialize = "files.upload_consent_forms")]
     FilesUploadConsentForms,
+    /// See every invoice of the tenant (amounts and what was billed, the
+    /// patient's name; never clinical content).
+    #[strum(serialize = "billing.read")]
+    BillingRead,
+    /// Issue invoices from the price list, record payments, void invoices
+    /// without payments.
+    #[strum(serialize = "billing.manage")]
+    BillingManage,
+    /// See one's own invoices (portal).
+    #[strum(serialize = "billing.read_own")]
+    BillingReadOwn,
 }
 
 impl Permission for HospitalPermission {}
@@ -209,6 +221,7 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::MessagesSendCareTeam,
             H::MessagesRead,
             H::FilesManage,
+            H::BillingRead,
         ],
     },
     Role {
@@ -308,6 +321,17 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
         ],
     },
     Role {
+        name: "accountant",
+        core: &[],
+        own: &[
+            H::DepartmentsRead,
+            H::MessagesSendStaff,
+            H::MessagesRead,
+            H::BillingRead,
+            H::BillingManage,
+        ],
+    },
+    Role {
         name: "patient",
         core: &[],
         own: &[
@@ -321,6 +345,7 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::MessagesSendCareTeam,
             H::MessagesRead,
             H::FilesReadOwn,
+            H::BillingReadOwn,
         ],
     },
 ]);
@@ -333,6 +358,7 @@ pub const DEMO_USERS: &[(&str, &str, &str)] = &[
     ("reception", "reception123", "reception"),
     ("lab", "lab123", "lab"),
     ("pharmacist", "pharmacist123", "pharmacist"),
+    ("accountant", "accountant123", "accountant"),
 ];
 
 /// What the common builder needs to start a hospital server.
@@ -353,6 +379,7 @@ pub static SPEC: Spec = Spec {
         settings::CLINICAL,
         reencrypt::SECTION,
         files::rules::SECTION,
+        billing::price_list::SECTION,
         UPDATES,
     ],
     background: Some(background),
@@ -379,6 +406,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(notes::http::routes)
         .configure(prescriptions::http::routes)
         .configure(labs::http::routes)
+        .configure(billing::http::routes)
         .configure(messages::http::routes)
         .configure(files::http::routes);
 }

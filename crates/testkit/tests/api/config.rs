@@ -186,7 +186,22 @@ async fn bad_settings_are_refused_before_anything_listens() {
         (
             Service::Hospital,
             vec![("HOSPITAL__CLINICALL__BREAK_GLASS_MINUTES", "60")],
-            "unknown configuration section `clinicall`: hospital takes no such section (its own: clinical, reencrypt, files, updates)",
+            "unknown configuration section `clinicall`: hospital takes no such section (its own: clinical, reencrypt, files, billing, updates)",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__BILLING__CURRENCY", "euro")],
+            "billing.currency must be an ISO 4217 code of three capital letters, such as EUR",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__BILLING__APPOINTMENTS__CONSULTATION", "-1")],
+            "billing.appointments.consultation must be a price in minor units between 0 and 1000000000",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__BILLING__DISPENSING__PER", "bottle")],
+            "unknown variant `bottle`",
         ),
         (
             Service::Hospital,

@@ -18,6 +18,8 @@ mod health;
 mod hospital_access_log;
 mod hospital_appointments;
 mod hospital_appointments_matrix;
+mod hospital_billing;
+mod hospital_billing_matrix;
 mod hospital_break_glass;
 mod hospital_care_team;
 mod hospital_departments;

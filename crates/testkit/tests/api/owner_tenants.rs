@@ -657,6 +657,7 @@ mod heartbeat {
         assert_eq!(
             names,
             [
+                "accountant",
                 "doctor",
                 "hadmin",
                 "lab",
