@@ -93,7 +93,7 @@ pub struct InvoiceLineView {
     pub description: String,
     /// What kind of event it bills.
     pub source_kind: SourceKind,
-    /// The event's id (appointment, `<lab order>/<test code>`, dispense).
+    /// The event's id (appointment, `<lab order>/<test's place in the order, from 1>`, dispense).
     pub source_id: String,
     /// When the event happened (UTC).
     pub service_at: DateTime<Utc>,

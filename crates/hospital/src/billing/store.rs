@@ -209,8 +209,11 @@ pub fn unbilled(
         let at = o.finalized_at.unwrap_or(o.updated_at);
         // The tests ordered (sealed): only their codes are used, to price
         // them; a code the price list does not name is not copied.
-        for t in lab_store::tests_of(conn, keyring, &o)? {
-            let id = format!("{}/{}", o.id, t.code);
+        // The event is named by the test's place in the order (which never
+        // changes), not by its code: the code of a test the price list does
+        // not name must not reach the billing tables.
+        for (i, t) in lab_store::tests_of(conn, keyring, &o)?.iter().enumerate() {
+            let id = format!("{}/{}", o.id, i + 1);
             if billed(SourceKind::LabTest, &id) {
                 continue;
             }

@@ -8,8 +8,8 @@
 
 use serde_json::{json, Value};
 use testkit::hospital::{
-    add_to_care_team, id_of, ids, login_in, patient_body, portal_account, register_patient_id,
-    user_id,
+    add_to_care_team, contains_ignoring_case, id_of, ids, login_in, patient_body, portal_account,
+    register_patient_id, stored_bytes, user_id,
 };
 use testkit::{
     assert_error, assert_ok, spawn, Method, Service, StatusCode, TestApp, STRONG_PASSWORD,
@@ -295,7 +295,7 @@ async fn an_invoice_bills_a_visit_lab_tests_and_a_dispense_once_each() {
         .map(|l| l["source_id"].as_str().unwrap())
         .collect();
     assert!(sources.contains(&visit.as_str()));
-    assert!(sources.contains(&format!("{order}/CBC").as_str()));
+    assert!(sources.contains(&format!("{order}/1").as_str()));
 
     // The same period again: nothing new to bill.
     let (status, reply) = b
@@ -410,6 +410,23 @@ async fn concurrent_invoices_for_one_period_never_bill_an_event_twice() {
         )
         .await;
     assert_eq!(list["meta"]["total"], 1);
+
+    // The database itself refuses a second live line for an event, and a
+    // payment total beyond the invoice's total.
+    let copy = "INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, source_kind, \
+        source_id, service_at, item_code, description, quantity, unit_price, amount, live) \
+        SELECT id || '-copy', tenant_id, invoice_id, position + 100, source_kind, source_id, \
+        service_at, item_code, description, quantity, unit_price, amount, live FROM invoice_lines";
+    assert!(
+        b.app.sql(copy).await.is_err(),
+        "a second live line was stored"
+    );
+    assert_eq!(b.app.sql("UPDATE invoices SET paid = paid").await, Ok(()));
+    let overpaid = "UPDATE invoices SET paid = total + 1, status = 'paid'";
+    assert!(
+        b.app.sql(overpaid).await.is_err(),
+        "an overpayment was stored"
+    );
 }
 
 #[tokio::test]
@@ -619,6 +636,15 @@ async fn an_accountant_sees_amounts_and_what_was_billed_never_clinical_content()
     }
     for (what, reply) in &answers {
         assert_no_clinical(what, reply);
+    }
+    // Nor do the billing tables hold any: the unlisted test's code and
+    // name are stored sealed only (in the lab order).
+    let stored = stored_bytes(&b.app);
+    for plain in ["ZQ9", "Rare marker", CLINICAL[1], CLINICAL[2], CLINICAL[3]] {
+        assert!(
+            !contains_ignoring_case(&stored, plain),
+            "{plain} stored in clear"
+        );
     }
     // The clinical resources themselves stay closed to an accountant.
     for path in [
