@@ -201,7 +201,7 @@ async fn bad_settings_are_refused_before_anything_listens() {
         (
             Service::Hospital,
             vec![("HOSPITAL__BILLING__DISPENSING__PER", "bottle")],
-            "unknown variant `bottle`",
+            "enum DispensePer does not have variant constructor bottle for key `dispensing.per`",
         ),
         (
             Service::Hospital,

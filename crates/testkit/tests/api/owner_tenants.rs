@@ -825,13 +825,13 @@ mod heartbeat {
         let token = owner.admin_token().await;
         wait_healthy(&owner, &token).await;
         let hadmin = hospital.admin_token().await;
-        // Six demo staff accounts; the plan allows seven.
+        // Seven demo staff accounts (the accountant too); the plan allows eight.
         let (_, plan) = owner
             .api(
                 Method::POST,
                 "/plans",
                 Some(&token),
-                Some(json!({ "name": "Small", "max_staff": 7 })),
+                Some(json!({ "name": "Small", "max_staff": 8 })),
             )
             .await;
         let plan_id = plan["data"]["id"].as_str().unwrap().to_string();
@@ -846,10 +846,10 @@ mod heartbeat {
         let new_user =
             |name: &str| json!({ "username": name, "password": STRONG_PASSWORD, "role": "nurse" });
         until("the plan to reach the hospital", || async {
-            (held_max_staff(&hospital).await == Some(7)).then_some(())
+            (held_max_staff(&hospital).await == Some(8)).then_some(())
         })
         .await;
-        // The 7th fits, the 8th does not.
+        // The 8th fits, the 9th does not.
         let seventh = hospital.create_user(&hadmin, "seventh", "nurse").await;
         let (status, refused) = hospital
             .api(
