@@ -4,6 +4,7 @@
 
 pub mod admissions;
 pub mod appointments;
+pub mod billing;
 pub mod break_glass;
 pub mod care_team;
 pub mod context;
@@ -216,6 +217,17 @@ pub enum HospitalPermission {
     /// See the admissions of patients one may see (care team or break-the-glass).
     #[strum(serialize = "admissions.read_assigned")]
     AdmissionsReadAssigned,
+    /// See every invoice of the tenant (amounts and what was billed, the
+    /// patient's name; never clinical content).
+    #[strum(serialize = "billing.read")]
+    BillingRead,
+    /// Issue invoices from the price list, record payments, void invoices
+    /// without payments.
+    #[strum(serialize = "billing.manage")]
+    BillingManage,
+    /// See one's own invoices (portal).
+    #[strum(serialize = "billing.read_own")]
+    BillingReadOwn,
 }
 
 impl Permission for HospitalPermission {}
@@ -248,6 +260,7 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::WardsRead,
             H::WardsManage,
             H::AdmissionsManage,
+            H::BillingRead,
         ],
     },
     Role {
@@ -412,6 +425,17 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
         ],
     },
     Role {
+        name: "accountant",
+        core: &[],
+        own: &[
+            H::DepartmentsRead,
+            H::MessagesSendStaff,
+            H::MessagesRead,
+            H::BillingRead,
+            H::BillingManage,
+        ],
+    },
+    Role {
         name: "patient",
         core: &[],
         own: &[
@@ -425,6 +449,7 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::MessagesSendCareTeam,
             H::MessagesRead,
             H::FilesReadOwn,
+            H::BillingReadOwn,
         ],
     },
 ]);
@@ -438,6 +463,7 @@ pub const DEMO_USERS: &[(&str, &str, &str)] = &[
     ("lab", "lab123", "lab"),
     ("pharmacist", "pharmacist123", "pharmacist"),
     ("radiologist", "radiologist123", "radiologist"),
+    ("accountant", "accountant123", "accountant"),
 ];
 
 /// What the common builder needs to start a hospital server.
@@ -459,6 +485,7 @@ pub static SPEC: Spec = Spec {
         reencrypt::SECTION,
         files::rules::SECTION,
         insurance::SECTION,
+        billing::price_list::SECTION,
         UPDATES,
     ],
     background: Some(background),
@@ -489,6 +516,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(notes::http::routes)
         .configure(prescriptions::http::routes)
         .configure(labs::http::routes)
+        .configure(billing::http::routes)
         .configure(messages::http::routes)
         .configure(files::http::routes)
         .configure(referrals::http::routes)

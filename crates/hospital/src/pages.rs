@@ -32,6 +32,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::notes::pages::routes)
         .configure(crate::prescriptions::pages::routes)
         .configure(crate::labs::pages::routes)
+        .configure(crate::billing::pages::routes)
         .configure(crate::messages::pages::routes)
         .configure(crate::files::pages::routes)
         .configure(crate::referrals::pages::routes)
@@ -124,6 +125,24 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/my-labs",
             label: "My lab results",
             hint: "your finalized test results",
+        });
+    }
+    if user.can(P::BillingRead) {
+        nav.push(NavLink {
+            href: "/billing",
+            label: "Billing",
+            hint: if user.can(P::BillingManage) {
+                "invoice a patient for a period; record payments"
+            } else {
+                "the hospital's invoices and what was paid"
+            },
+        });
+    }
+    if user.can(P::BillingReadOwn) {
+        nav.push(NavLink {
+            href: "/my-invoices",
+            label: "My invoices",
+            hint: "what you were billed and what is paid",
         });
     }
     if user.can(P::FilesReadOwn) {

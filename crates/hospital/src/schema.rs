@@ -450,6 +450,61 @@ diesel::joinable!(beds -> rooms (room_id));
 diesel::joinable!(admissions -> beds (bed_id));
 diesel::joinable!(admissions -> patients (patient_id));
 
+diesel::table! {
+    invoices (id) {
+        id -> Text,
+        tenant_id -> Text,
+        patient_id -> Text,
+        period_from -> Text,
+        period_to -> Text,
+        currency -> Text,
+        total -> BigInt,
+        paid -> BigInt,
+        status -> Text,
+        void_reason -> Nullable<Text>,
+        voided_by -> Nullable<Text>,
+        voided_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    invoice_lines (id) {
+        id -> Text,
+        tenant_id -> Text,
+        invoice_id -> Text,
+        position -> BigInt,
+        source_kind -> Text,
+        source_id -> Text,
+        service_at -> Timestamp,
+        item_code -> Text,
+        description -> Text,
+        quantity -> BigInt,
+        unit_price -> BigInt,
+        amount -> BigInt,
+        live -> Bool,
+    }
+}
+
+diesel::table! {
+    invoice_payments (id) {
+        id -> Text,
+        tenant_id -> Text,
+        invoice_id -> Text,
+        amount -> BigInt,
+        method -> Text,
+        reference -> Nullable<Text>,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(invoices -> patients (patient_id));
+diesel::joinable!(invoice_lines -> invoices (invoice_id));
+diesel::joinable!(invoice_payments -> invoices (invoice_id));
+
 diesel::joinable!(file_folders -> file_workspaces (workspace_id));
 diesel::joinable!(files -> file_blobs (blob_id));
 
@@ -478,5 +533,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     referrals,
     rooms,
     beds,
-    admissions
+    admissions,
+    invoices,
+    invoice_lines,
+    invoice_payments,
 );

@@ -186,7 +186,7 @@ async fn bad_settings_are_refused_before_anything_listens() {
         (
             Service::Hospital,
             vec![("HOSPITAL__CLINICALL__BREAK_GLASS_MINUTES", "60")],
-            "unknown configuration section `clinicall`: hospital takes no such section (its own: clinical, reencrypt, files, insurance, updates)",
+            "unknown configuration section `clinicall`: hospital takes no such section (its own: clinical, reencrypt, files, insurance, billing, updates)",
         ),
         (
             Service::Hospital,
@@ -212,6 +212,21 @@ async fn bad_settings_are_refused_before_anything_listens() {
             Service::Company,
             vec![("COMPANY__INSURANCE__URL", "https://insurer.example/e")],
             "unknown configuration section `insurance`: company takes no such section",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__BILLING__CURRENCY", "euro")],
+            "billing.currency must be an ISO 4217 code of three capital letters, such as EUR",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__BILLING__APPOINTMENTS__CONSULTATION", "-1")],
+            "billing.appointments.consultation must be a price in minor units between 0 and 1000000000",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__BILLING__DISPENSING__PER", "bottle")],
+            "enum DispensePer does not have variant constructor bottle for key `dispensing.per`",
         ),
         (
             Service::Hospital,

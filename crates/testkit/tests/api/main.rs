@@ -22,6 +22,8 @@ mod hospital_admissions;
 mod hospital_admissions_matrix;
 mod hospital_appointments;
 mod hospital_appointments_matrix;
+mod hospital_billing;
+mod hospital_billing_matrix;
 mod hospital_break_glass;
 mod hospital_care_team;
 mod hospital_departments;

@@ -93,6 +93,7 @@ pub async fn every_role_completes_its_main_task_in_chromium() {
     hospital_patient(&b, &h).await;
     hospital_admin(&b, &h).await;
     hospital_lab(&b, &h).await;
+    hospital_accountant(&b, &h, &on_team).await;
     security_checks(&b, &h).await;
     company_admin(&b, &company.base_url()).await;
     company_releases(&b, &company.base_url()).await;
@@ -338,6 +339,32 @@ async fn hospital_lab(b: &Chrome, h: &str) {
         .await;
     b.wait_for_text("Amend results").await;
     b.check_accessibility("finalized lab order").await;
+}
+
+/// The accountant invoices the lab order just finalized (a date input
+/// takes the digits in the browser's locale order, en-US) and records a
+/// payment.
+async fn hospital_accountant(b: &Chrome, h: &str, patient: &str) {
+    b.login(h, "accountant", "accountant123").await;
+    b.wait_for_text("Your tasks").await;
+    b.click("main a[href='/billing']").await;
+    b.wait_for_text("Invoice a patient").await;
+    b.check_accessibility("billing").await;
+    let today = chrono::Utc::now().date_naive();
+    let day = |d: chrono::NaiveDate| d.format("%m%d%Y").to_string();
+    b.fill("patient_id", patient).await;
+    b.fill("period_from", &day(today - chrono::Duration::days(1)))
+        .await;
+    b.fill("period_to", &day(today + chrono::Duration::days(1)))
+        .await;
+    b.click("form[action='/billing'] button[type=submit]").await;
+    b.wait_for_text("What was billed").await;
+    b.check_accessibility("invoice").await;
+    b.shot("hospital-invoice").await;
+    b.fill("amount", "1.00").await;
+    b.click("form[action$='/pay'] button[type=submit]").await;
+    b.wait_for_text("partially paid").await;
+    b.check_accessibility("invoice with a payment").await;
 }
 
 async fn hospital_admin(b: &Chrome, h: &str) {

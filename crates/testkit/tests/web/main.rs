@@ -7,6 +7,7 @@ mod client;
 mod company_releases;
 mod dev_pages;
 mod hospital_appointments;
+mod hospital_billing;
 mod hospital_files;
 mod hospital_labs;
 mod hospital_messages;
