@@ -412,6 +412,21 @@ pub fn require_deleter(user: &AuthUser, uploader: &str) -> ApiResult<()> {
     Err(ApiError::Forbidden("your role may not delete files".into()))
 }
 
+/// Refuse (403) a role that has no workspace to see: only file managers
+/// (all, or their modules') and doctors (their own) have workspaces.
+pub fn require_workspace_reader(user: &AuthUser) -> ApiResult<()> {
+    if user.can(P::FilesManage)
+        || user.can(P::FilesManageModules)
+        || user.can(P::FilesWriteAssigned)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "your role has no file workspaces".into(),
+        ))
+    }
+}
+
 /// Whether the caller may see workspace `w` (admin: all; a module admin:
 /// those of their modules; a doctor: their own).
 pub fn may_see_workspace(

@@ -139,16 +139,13 @@ pub(crate) async fn workspaces_for(
     q: &WorkspaceListQuery,
     page: Page,
 ) -> ApiResult<(Vec<WorkspaceView>, i64)> {
+    scope::require_workspace_reader(&ctx.user)?;
     let managers = ctx.can(crate::HospitalPermission::FilesManage)
         || ctx.can(crate::HospitalPermission::FilesManageModules);
     let doctor = if managers {
         q.doctor_id.clone()
-    } else if ctx.can(crate::HospitalPermission::FilesWriteAssigned) {
-        Some(ctx.user.id.clone())
     } else {
-        return Err(ApiError::Forbidden(
-            "your role has no file workspaces".into(),
-        ));
+        Some(ctx.user.id.clone())
     };
     if let Some(d) = &doctor {
         check_id("doctor_id", d)?;
@@ -177,12 +174,15 @@ pub(crate) async fn workspaces_for(
 
 #[utoipa::path(get, path = "/file-workspaces/{id}", tag = "files", security(("bearer" = [])),
     summary = "One workspace (files.manage, or its doctor)",
-    responses((status = 200, description = "The workspace", body = WorkspaceView)))]
+    responses((status = 200, description = "The workspace", body = WorkspaceView),
+        (status = 403, description = "The role has no file workspaces"),
+        (status = 404, description = "Absent, or not the caller's")))]
 pub(super) async fn get_workspace(
     db: web::Data<Db>,
     ctx: Ctx,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
+    scope::require_workspace_reader(&ctx.user)?;
     let id = id.into_inner();
     check_id("id", &id)?;
     let c = ctx.clone();

@@ -203,3 +203,107 @@ async fn command_center_sees_occupancy_and_logistics_keeps_the_rooms_and_neither
         }
     }
 }
+
+/// Read routes every signed-in staff member may call, whatever the role
+/// (their own account, sessions, departments, messages, the documents).
+const ANY_STAFF: &[&str] = &[
+    "/auth/me",
+    "/auth/sessions",
+    "/departments",
+    "/departments/{id}",
+    "/messages",
+    "/openapi.json",
+    "/ws",
+];
+
+/// Routes outside the API prefix: probes, metrics (by address) and the
+/// reference page, the same for every caller.
+const PUBLIC: &[&str] = &["/docs", "/healthz", "/readyz", "/metrics"];
+
+/// What each role beyond the original seven may read beyond [`ANY_STAFF`]:
+/// the GET routes its permissions open. Every other GET route must answer
+/// it 403.
+fn reads_of(role: &str) -> &'static [&'static str] {
+    match role {
+        // Uploading imaging into a patient's folder starts from the folder
+        // list (by patient: without one, 400).
+        "radiologist" => &["/lab-orders", "/lab-orders/{id}", "/file-folders"],
+        "dietician" => &[
+            "/patients",
+            "/patients/{id}",
+            "/patients/{id}/care-team",
+            "/notes",
+            "/notes/{id}",
+            "/lab-orders",
+            "/lab-orders/{id}",
+        ],
+        "it" => &["/audit"],
+        "command_center" | "logistics" => &["/rooms", "/beds", "/occupancy"],
+        "accountant" => &["/invoices", "/invoices/{id}", "/billing/price-list"],
+        other => panic!("no read list for {other}"),
+    }
+}
+
+#[tokio::test]
+async fn every_read_route_refuses_each_new_role_outside_its_permissions() {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    let res = app
+        .client
+        .get(app.url(&format!("{}/openapi.json", app.prefix())))
+        .send()
+        .await
+        .unwrap();
+    let doc: serde_json::Value = res.json().await.unwrap();
+    let paths: Vec<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, item)| item.get("get").is_some())
+        .map(|(p, _)| p.trim_start_matches(app.prefix()).to_string())
+        .filter(|p| !PUBLIC.contains(&p.as_str()))
+        .collect();
+    assert!(paths.len() > 30, "{paths:?}");
+    let mut tokens = vec![(
+        "accountant".to_string(),
+        app.login("accountant", "accountant123").await,
+    )];
+    tokens.push((
+        "radiologist".into(),
+        app.login("radiologist", "radiologist123").await,
+    ));
+    for role in ["dietician", "it", "command_center", "logistics"] {
+        let name = format!("{role}1");
+        app.create_user(&admin, &name, role).await;
+        tokens.push((role.into(), app.login(&name, STRONG_PASSWORD).await));
+    }
+    let some_id = "5b0c3c1e-8f0a-4d6e-9a55-0c2b3f5e7a91";
+    let mut wrong = Vec::new();
+    for (role, token) in &tokens {
+        let allowed: Vec<&str> = ANY_STAFF.iter().chain(reads_of(role)).copied().collect();
+        for template in &paths {
+            let mut path = template.clone();
+            while let (Some(a), Some(b)) = (path.find('{'), path.find('}')) {
+                path.replace_range(a..=b, some_id);
+            }
+            if path.ends_with("/slots") {
+                // Its one required query parameter (else 400 before any check).
+                path.push_str("?date=2026-12-07");
+            }
+            let (status, reply) = app.api(Method::GET, &path, Some(token), None).await;
+            let ok = if allowed.contains(&template.as_str()) {
+                status != StatusCode::FORBIDDEN && status.as_u16() < 500
+            } else {
+                status == StatusCode::FORBIDDEN && reply["error"]["code"] == "FORBIDDEN"
+            };
+            if !ok {
+                wrong.push(format!("{role} GET {template}: {status}"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "answers outside the roles' permissions:\n{}",
+        wrong.join("\n")
+    );
+}
