@@ -179,6 +179,8 @@ fn prepare(
             (w, Some(f.id), Some(f.patient_id))
         }
         Target::Workspace(id) => {
+            // A role without workspaces is refused before its input is read.
+            scope::require_workspace_reader(&c.user)?;
             if !WORKSPACE_CATEGORIES.contains(&category) {
                 return Err(ApiError::field(
                     "category",

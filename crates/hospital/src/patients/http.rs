@@ -219,6 +219,7 @@ pub(crate) async fn update_patient(
     changes: PatientChanges,
 ) -> ApiResult<super::model::PatientView> {
     scope::require_reader(&ctx.user)?;
+    scope::require_editor(&ctx.user)?;
     changes.validate()?;
     let (demo, clinical) = (changes.demographic_fields(), changes.clinical_fields());
     scope::check_editable(&ctx.user, &demo, &clinical)?;

@@ -176,6 +176,18 @@ pub fn exists_in_tenant(conn: &mut DbConn, tenant: &str, id: &str) -> ApiResult<
     Ok(n > 0)
 }
 
+/// Refuse (403) a role that may change no field of a patient, before its
+/// input is read.
+pub fn require_editor(user: &AuthUser) -> ApiResult<()> {
+    if user.can(P::PatientsUpdateDemographics) || user.can(P::PatientsUpdateClinical) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "your role may not change patients".into(),
+        ))
+    }
+}
+
 /// Refuse a change to fields the caller's role may not change.
 pub fn check_editable(user: &AuthUser, demographic: &[&str], clinical: &[&str]) -> ApiResult<()> {
     if !demographic.is_empty() && !user.can(P::PatientsUpdateDemographics) {
