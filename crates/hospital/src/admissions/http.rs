@@ -408,6 +408,7 @@ fn usable_bed(conn: &mut DbConn, tenant: &str, bed: &str) -> ApiResult<(Bed, Roo
     summary = "Admit a patient to a free bed (admissions.manage; admissions.admit_assigned for a patient on one's care team)",
     request_body = AdmissionRequest,
     responses((status = 201, description = "Admitted", body = AdmissionView),
+        (status = 404, description = "No such patient or bed, or a patient the caller may not see"),
         (status = 409, description = "CONFLICT: the bed is occupied or the patient is already admitted (enforced by the database)")))]
 async fn admit(
     db: web::Data<Db>,

@@ -63,6 +63,7 @@ pub struct ReferralDeclineRequest {
     summary = "Refer a patient on one's care team to a doctor or a department (referrals.write)",
     request_body = ReferralRequest,
     responses((status = 201, description = "Referred (pending)", body = ReferralView),
+        (status = 404, description = "No such patient, or not one the caller may see"),
         (status = 409, description = "CONFLICT: the patient already has a pending referral to that doctor or department")))]
 async fn create(
     db: web::Data<Db>,

@@ -22,6 +22,6 @@ pub struct Ready {
     /// Only for the server's admin: the state of dependencies that do not
     /// decide readiness, by name (hospital: `insurance`, the circuit
     /// breaker's `state`, `failures`, `calls` in its window, `url_configured`).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Object, required = false)]
     details: Option<serde_json::Value>,
 }
