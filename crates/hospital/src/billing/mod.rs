@@ -1,7 +1,7 @@
 //! Billing: an accountant invoices a patient for a period. The charges are
 //! derived from what happened — completed appointments, the tests of
-//! finalized lab orders, dispenses (bed days of admissions are a reserved
-//! source kind, [`model::SourceKind::Admission`], not billed yet) — priced
+//! finalized lab orders, dispenses, the bed days of discharged admissions —
+//! priced
 //! from the configured price list ([`price_list`], `[billing]`), each event
 //! billed at most once (a unique index on the live lines). Payments are
 //! recorded against an invoice, never beyond its balance; an invoice

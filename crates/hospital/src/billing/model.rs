@@ -33,9 +33,8 @@ stored_enum! {
         LabTest,
         /// One dispense of a prescription.
         Dispense,
-        /// Bed days of an admission: reserved, not billed yet (admissions
-        /// come with their own module; their charges will be derived the
-        /// same way, priced at `billing.bed_day`).
+        /// The bed days of a discharged admission, priced at
+        /// `billing.bed_day`.
         Admission,
     }
 }

@@ -4,7 +4,7 @@
 //! ```toml
 //! [billing]
 //! currency = "EUR"
-//! bed_day = 30000            # reserved for admissions (not billed yet)
+//! bed_day = 30000            # per bed day of an admission (billed at discharge)
 //! [billing.appointments]     # per appointment type
 //! consultation = 6000
 //! follow_up = 4000
@@ -45,7 +45,7 @@ pub struct BillingSection {
     pub lab_tests: LabTestPrices,
     /// Per dispense or dispensed unit.
     pub dispensing: DispensingPrice,
-    /// Per bed day of an admission (reserved: admissions are not billed yet).
+    /// Per bed day of an admission (billed once it is discharged).
     pub bed_day: i64,
 }
 
@@ -223,6 +223,11 @@ impl BillingSection {
         }
     }
 
+    /// The item of a bed day of an admission.
+    pub fn bed_day(&self) -> PriceItem {
+        item("admission.bed_day", "Bed day", "day", self.bed_day)
+    }
+
     /// The item of a dispense, and the quantity charged for `units` dispensed.
     pub fn dispense(&self, units: i64) -> (PriceItem, i64) {
         match self.dispensing.per {
@@ -251,7 +256,7 @@ impl BillingSection {
         items.extend(self.lab_tests.tests.keys().map(|c| self.lab_test(c)));
         items.push(item("lab_test", "Lab test", "test", self.lab_tests.default));
         items.push(self.dispense(1).0);
-        items.push(item("admission.bed_day", "Bed day", "day", self.bed_day));
+        items.push(self.bed_day());
         BillingPriceList {
             currency: self.currency.clone(),
             items,

@@ -20,7 +20,7 @@ use crate::labs::model::LabOrderStatus;
 use crate::labs::store::{self as lab_store, LabOrder};
 use crate::patients::sealed::Sealer;
 use crate::schema::{
-    appointments, invoice_lines, invoice_payments, invoices, lab_orders, patients,
+    admissions, appointments, invoice_lines, invoice_payments, invoices, lab_orders, patients,
     prescription_dispenses, prescriptions,
 };
 
@@ -144,8 +144,8 @@ pub struct Charge {
 
 /// The events of `patient` in `[start, end)` not yet on a live line,
 /// priced from `prices`, by service time: completed appointments (by their
-/// start), every test of lab orders finalized then, dispenses made then.
-/// (Admissions: reserved, see [`SourceKind::Admission`].)
+/// start), every test of lab orders finalized then, dispenses made then,
+/// admissions discharged then (their bed days).
 pub fn unbilled(
     conn: &mut DbConn,
     keyring: &Keyring,
@@ -255,6 +255,39 @@ pub fn unbilled(
             item_code: item.item_code,
             description: item.description,
             quantity,
+            unit_price: item.unit_price,
+        });
+    }
+    // An admission is billed once, when it is discharged: its bed days are
+    // the calendar days from admission to discharge (the day of admission
+    // counts, the day of discharge does not), at least one.
+    let stays: Vec<(String, NaiveDateTime, Option<NaiveDateTime>)> = admissions::table
+        .filter(admissions::tenant_id.eq(tenant))
+        .filter(admissions::patient_id.eq(patient))
+        .filter(admissions::discharged_at.ge(start))
+        .filter(admissions::discharged_at.lt(end))
+        .select((
+            admissions::id,
+            admissions::admitted_at,
+            admissions::discharged_at,
+        ))
+        .load(conn)?;
+    for (id, admitted, discharged) in stays {
+        let Some(discharged) = discharged else {
+            continue;
+        };
+        if billed(SourceKind::Admission, &id) {
+            continue;
+        }
+        let days = (discharged.date() - admitted.date()).num_days().max(1);
+        let item = prices.bed_day();
+        out.push(Charge {
+            kind: SourceKind::Admission,
+            source_id: id,
+            service_at: discharged,
+            item_code: item.item_code,
+            description: item.description,
+            quantity: days,
             unit_price: item.unit_price,
         });
     }

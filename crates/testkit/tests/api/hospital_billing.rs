@@ -770,3 +770,80 @@ async fn another_tenants_invoices_are_out_of_reach() {
     assert_eq!(after["data"]["paid"], 0);
     assert_eq!(after["data"]["status"], "issued");
 }
+
+#[tokio::test]
+async fn a_discharged_admission_is_billed_by_its_bed_days_once_and_an_active_one_not_yet() {
+    let b = Bill::new().await;
+    let patient = b.patient().await;
+    let room = b
+        .ok(
+            &b.admin,
+            Method::POST,
+            "/rooms",
+            Some(json!({ "name": "Ward B", "type": "ward", "department_id": b.department })),
+        )
+        .await;
+    let bed = b
+        .ok(
+            &b.admin,
+            Method::POST,
+            &format!("/rooms/{}/beds", id_of(&room)),
+            Some(json!({ "label": "B1" })),
+        )
+        .await;
+    let admission = b
+        .ok(
+            &b.admin,
+            Method::POST,
+            "/admissions",
+            Some(json!({ "patient_id": patient, "bed_id": id_of(&bed),
+                "reason": "Okapi-VisitNote-71 observation" })),
+        )
+        .await;
+    // Still in the bed: nothing to bill yet.
+    let (status, reply) = b
+        .call(
+            &b.accountant,
+            Method::POST,
+            "/invoices",
+            Some(invoice_body(&patient)),
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::CONFLICT, "NOTHING_TO_BILL");
+    b.ok(
+        &b.doctor,
+        Method::POST,
+        &format!("/admissions/{}/discharge", id_of(&admission)),
+        Some(json!({ "summary": "Okapi-LabNote-72 home" })),
+    )
+    .await;
+    let invoice = b
+        .ok(
+            &b.accountant,
+            Method::POST,
+            "/invoices",
+            Some(invoice_body(&patient)),
+        )
+        .await;
+    let lines = invoice["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{invoice}");
+    assert_eq!(lines[0]["item_code"], "admission.bed_day", "{invoice}");
+    assert_eq!(lines[0]["description"], "Bed day");
+    // Admitted and discharged the same day: one bed day at the default price.
+    assert_eq!(lines[0]["quantity"], 1);
+    assert_eq!(lines[0]["unit_price"], 30_000);
+    assert_eq!(invoice["total"], 30_000);
+    // No clinical text of the stay on the invoice; billed once.
+    for text in CLINICAL {
+        assert!(!invoice.to_string().contains(text), "{text}: {invoice}");
+    }
+    let (status, reply) = b
+        .call(
+            &b.accountant,
+            Method::POST,
+            "/invoices",
+            Some(invoice_body(&patient)),
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::CONFLICT, "NOTHING_TO_BILL");
+}
