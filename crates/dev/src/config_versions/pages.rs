@@ -17,7 +17,6 @@ use serde::Deserialize;
 use super::http::{add_version, publish_with, roll_back, ConfigVersionRequest};
 use super::store::{self, ConfigVersionView};
 use super::{check_kind, product, scope, KINDS};
-use crate::DevPermission as P;
 
 /// Mount the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -73,7 +72,7 @@ async fn render(
     html_status(
         code,
         &ConfigPage {
-            can_write: web.user.can(P::ConfigWrite),
+            can_write: scope::require_writer(&web.user).is_ok(),
             layout: web.layout("Configuration"),
             kinds: KINDS,
             product: product(&kind),

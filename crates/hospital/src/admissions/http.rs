@@ -19,7 +19,6 @@ use crate::appointments::model::{check_id, check_text};
 use crate::context::Ctx;
 use crate::departments::store as departments;
 use crate::notes::model::{NoteContent, NoteType, MAX_BODY};
-use crate::HospitalPermission as P;
 
 /// Mount the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -471,7 +470,7 @@ pub(crate) async fn admit_patient(
 
 /// An admission the caller just changed, as they see it.
 async fn show(db: &Db, ctx: &Ctx, a: Admission) -> ApiResult<AdmissionView> {
-    let (keyring, clinical) = (ctx.keyring.clone(), ctx.can(P::PatientsClinical));
+    let (keyring, clinical) = (ctx.keyring.clone(), scope::sees_reason(&ctx.user));
     db.run(move |conn| store::to_view(conn, &keyring, &a, clinical))
         .await
 }
@@ -608,7 +607,7 @@ async fn get(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<Ht
 pub(crate) async fn read_admission(db: &Db, ctx: Ctx, id: String) -> ApiResult<AdmissionView> {
     scope::require_reader(&ctx.user)?;
     let c = ctx.clone();
-    let clinical = ctx.can(P::PatientsClinical);
+    let clinical = scope::sees_reason(&ctx.user);
     let view = db
         .run(move |conn| {
             let a = reread(conn, &c, &id)?;
@@ -679,7 +678,7 @@ pub(crate) async fn list_admissions(
         patient_id: q.patient_id.clone(),
     };
     let c = ctx.clone();
-    let clinical = ctx.can(P::PatientsClinical);
+    let clinical = scope::sees_reason(&ctx.user);
     let (views, total) = db
         .run(move |conn| {
             let (rows, total) =

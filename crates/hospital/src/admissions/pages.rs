@@ -20,10 +20,10 @@ use super::http::{
     WardRoomUpdate,
 };
 use super::model::{RoomKind, WardOccupancyView, WardRoomView};
+use super::scope;
 use crate::appointments::model::check_id;
 use crate::departments::store as departments;
 use crate::pages::PageCtx;
-use crate::HospitalPermission as P;
 
 /// Mount the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -85,9 +85,7 @@ async fn render(db: &Db, p: PageCtx, status: StatusCode, error: Option<String>) 
     let page = Page::of(None, Some(100))?;
     let occupancy = occupancy_of(db, ctx.clone()).await?;
     let (beds, _) = beds_page(db, ctx.clone(), &WardBedListQuery::default(), page).await?;
-    let can_see_admissions = ctx.can(P::AdmissionsManage)
-        || ctx.can(P::AdmissionsReadAssigned)
-        || ctx.can(P::AdmissionsAdmitAssigned);
+    let can_see_admissions = scope::require_reader(&ctx.user).is_ok();
     let admissions = if can_see_admissions {
         let q = AdmissionListQuery {
             active: Some(true),
@@ -97,7 +95,7 @@ async fn render(db: &Db, p: PageCtx, status: StatusCode, error: Option<String>) 
     } else {
         Vec::new()
     };
-    let can_manage = ctx.can(P::WardsManage);
+    let can_manage = scope::require_wards_manager(&ctx.user).is_ok();
     let (rooms, departments) = if can_manage {
         let q = WardRoomListQuery {
             include_inactive: Some(true),
@@ -161,8 +159,8 @@ async fn render(db: &Db, p: PageCtx, status: StatusCode, error: Option<String>) 
             rooms,
             departments,
             can_see_admissions,
-            can_admit: ctx.can(P::AdmissionsManage) || ctx.can(P::AdmissionsAdmitAssigned),
-            can_discharge: ctx.can(P::AdmissionsAdmitAssigned) && ctx.can(P::NotesWrite),
+            can_admit: scope::require_admitter(&ctx.user).is_ok(),
+            can_discharge: scope::require_discharger(&ctx.user).is_ok(),
             can_manage,
             error,
         },
@@ -170,7 +168,7 @@ async fn render(db: &Db, p: PageCtx, status: StatusCode, error: Option<String>) 
 }
 
 async fn wards(db: web::Data<Db>, p: PageCtx) -> PageResult {
-    p.ctx.require(P::WardsRead)?;
+    scope::require_wards_reader(&p.ctx.user)?;
     render(&db, p, StatusCode::OK, None).await
 }
 

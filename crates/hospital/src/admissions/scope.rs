@@ -157,6 +157,12 @@ pub fn require_discharger_for(
     crate::notes::scope::require_author_for(conn, user, tenant, patient)
 }
 
+/// Whether the caller sees an admission's reason (clinical: roles with
+/// `patients.clinical`; reception sees the stay without it).
+pub fn sees_reason(user: &AuthUser) -> bool {
+    user.can(P::PatientsClinical)
+}
+
 /// The one answer for "absent or not yours".
 pub fn not_found() -> ApiError {
     ApiError::NotFound("no such admission".into())

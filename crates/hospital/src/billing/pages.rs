@@ -21,6 +21,7 @@ use super::http::{
 };
 use super::model::{InvoiceStatus, InvoiceView, PaymentMethod};
 use super::price_list::BillingSection;
+use super::scope;
 use crate::appointments::model::check_id;
 use crate::pages::PageCtx;
 use crate::settings::ClinicalSection;
@@ -112,7 +113,7 @@ async fn render(
         &BillingPage {
             layout: p.web.layout(title),
             pager: Pager::new(&page, total, |n| format!("page={n}")),
-            can_issue: !mine && p.ctx.can(P::BillingManage),
+            can_issue: !mine && scope::require_manager(&p.ctx.user).is_ok(),
             rows: views.iter().map(row).collect(),
             error,
             form,
@@ -240,7 +241,7 @@ async fn render_invoice(
     error: Option<String>,
 ) -> PageResult {
     let v = read_invoice(db, p.ctx.clone(), id).await?;
-    let manage = p.ctx.can(P::BillingManage);
+    let manage = scope::require_manager(&p.ctx.user).is_ok();
     let live = v.status != InvoiceStatus::Void;
     html_status(
         status,

@@ -20,10 +20,10 @@ use super::http::{
     ReferralRequest,
 };
 use super::model::{ReferralDirection, ReferralStatus, ReferralView};
+use super::scope;
 use crate::appointments::model::check_id;
 use crate::departments::store as departments;
 use crate::pages::PageCtx;
-use crate::HospitalPermission as P;
 
 /// Mount the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -118,7 +118,8 @@ async fn render(
     form: ReferForm,
 ) -> PageResult {
     let me = p.ctx.user.id.clone();
-    let (can_receive, can_write) = (p.ctx.can(P::ReferralsReceive), p.ctx.can(P::ReferralsWrite));
+    let can_receive = scope::require_receiver(&p.ctx.user).is_ok();
+    let can_write = scope::require_referrer(&p.ctx.user).is_ok();
     let mut total = 0;
     let mut incoming = Vec::new();
     let mut outgoing = Vec::new();

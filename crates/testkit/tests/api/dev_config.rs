@@ -194,6 +194,36 @@ async fn versions_keep_author_reason_and_difference_and_a_rollback_is_a_new_vers
         .await;
     assert_error(status, &missing, StatusCode::NOT_FOUND, "NOT_FOUND");
 
+    // A release whose key was revoked since is not published.
+    let owner_key = register_key(&app, &astro, "owner config key").await;
+    let (_, _, owner_doc) = document(&app, &astro, "/config/owner/versions/1/document").await;
+    let owner_release = publish_as(&app, &astro, &owner_key, "owner-config", "1", &owner_doc).await;
+    let (status, reply) = app
+        .api(
+            Method::POST,
+            &format!("/signing-keys/{}/revoke", owner_key.id),
+            Some(&astro),
+            None,
+        )
+        .await;
+    assert_ok(status, &reply, StatusCode::OK);
+    let (status, reply) = app
+        .api(
+            Method::POST,
+            "/config/owner/versions/1/publish",
+            Some(&astro),
+            Some(json!({ "release_id": owner_release })),
+        )
+        .await;
+    assert_error(status, &reply, StatusCode::CONFLICT, "SIGNING_KEY_REVOKED");
+    let (_, owner_v1) = app
+        .api(Method::GET, "/config/owner/versions/1", Some(&astro), None)
+        .await;
+    assert!(
+        owner_v1["data"]["published_release_id"].is_null(),
+        "{owner_v1}"
+    );
+
     let rows = app.audit_rows().await;
     let count = |a: &str| rows.iter().filter(|r| r.action == a).count();
     assert_eq!(count("config.create"), 3);
