@@ -391,9 +391,7 @@ impl LocalReader {
             let last = end && start + len == buf.len();
             let record = &mut buf[start..start + len];
             let opened = match self.opener.take() {
-                Some(opener) if last => {
-                    opener.open_last(&self.aad, record)
-                }
+                Some(opener) if last => opener.open_last(&self.aad, record),
                 Some(mut opener) => {
                     let opened = opener.open_next(&self.aad, record);
                     self.opener = Some(opener);

@@ -324,9 +324,21 @@ async fn every_tamper_is_refused_across_read_blocks() {
     let all: Vec<usize> = (0..41).collect();
     let mut swapped = all.clone();
     swapped.swap(16, 17);
-    assert_refused(&objects, rebuild(&swapped), &plain, "records 16 and 17 swapped").await;
+    assert_refused(
+        &objects,
+        rebuild(&swapped),
+        &plain,
+        "records 16 and 17 swapped",
+    )
+    .await;
     assert_refused(&objects, rebuild(&all[..32]), &plain, "cut after record 31").await;
-    assert_refused(&objects, rebuild(&all[..16]), &plain, "cut after the first block").await;
+    assert_refused(
+        &objects,
+        rebuild(&all[..16]),
+        &plain,
+        "cut after the first block",
+    )
+    .await;
     let mut dropped = all.clone();
     dropped.remove(16);
     assert_refused(&objects, rebuild(&dropped), &plain, "record 16 dropped").await;
