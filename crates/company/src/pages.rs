@@ -50,7 +50,8 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
         nav.push(NavLink {
             href: "/alerts",
             label: "Alerts",
-            hint: "alerts raised by the rules on security events; acknowledge them, change the rules",
+            hint:
+                "alerts raised by the rules on security events; acknowledge them, change the rules",
         });
     }
     nav

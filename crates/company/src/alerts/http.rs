@@ -80,7 +80,11 @@ pub struct CreateRule {
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// An event kind (`auth.login_failed`), a family (`auth.*`) or `*`.
-    #[schema(min_length = 1, max_length = 64, pattern = r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$"
+    )]
     pub kind_pattern: String,
     /// Lowest severity counted.
     #[schema(pattern = r"^(info|warning|critical)$")]
@@ -168,7 +172,11 @@ pub struct UpdateRule {
     #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// An event kind, a family (`auth.*`) or `*`.
-    #[schema(min_length = 1, max_length = 64, pattern = r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$"
+    )]
     pub kind_pattern: Option<String>,
     /// Lowest severity counted.
     #[schema(pattern = r"^(info|warning|critical)$")]
@@ -283,7 +291,10 @@ pub(crate) async fn update(
 /// The changed fields over valid placeholders, to check them alone.
 fn changes_probe(c: &UpdateRule) -> RuleFields {
     RuleFields {
-        name: c.name.as_deref().map_or("probe".into(), |v| v.trim().to_string()),
+        name: c
+            .name
+            .as_deref()
+            .map_or("probe".into(), |v| v.trim().to_string()),
         kind_pattern: c
             .kind_pattern
             .as_deref()

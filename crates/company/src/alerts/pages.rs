@@ -15,7 +15,9 @@ use common::web::{redirect, Layout, PageResult, WebUser};
 use common::ApiError;
 use serde::Deserialize;
 
-use super::http::{acknowledge_alert, check_status, create, delete, update, CreateRule, UpdateRule};
+use super::http::{
+    acknowledge_alert, check_status, create, delete, update, CreateRule, UpdateRule,
+};
 use super::scope;
 use super::store::{self, Alert, Rule};
 use crate::CompanyPermission as P;
@@ -92,9 +94,9 @@ async fn list(db: web::Data<Db>, user: WebUser, q: web::Query<Query>) -> PageRes
 async fn after<T>(db: &Db, user: WebUser, result: Result<T, ApiError>) -> PageResult {
     match result {
         Ok(_) => Ok(redirect("/alerts")),
-        Err(e @ (ApiError::NotFound(_) | ApiError::Unauthenticated(_) | ApiError::Forbidden(_))) => {
-            Err(e.into())
-        }
+        Err(
+            e @ (ApiError::NotFound(_) | ApiError::Unauthenticated(_) | ApiError::Forbidden(_)),
+        ) => Err(e.into()),
         Err(e) => {
             let code = e.status_code();
             render(db, user, String::new(), None, (code, Some(e.to_string()))).await
@@ -145,7 +147,7 @@ async fn add_rule(
     user.check_csrf(&form.csrf)?;
     scope::require_manager(&user.user)?;
     let form = form.into_inner();
-    let r = async {
+    let r: Result<Rule, ApiError> = async {
         let fields = CreateRule {
             name: form.name,
             kind_pattern: form.kind_pattern,
@@ -176,8 +178,12 @@ async fn act_rule(
         ..Default::default()
     };
     let r = match action.as_str() {
-        "enable" => update(&db, &user.user, &origin, id, toggle(true)).await.map(|_| ()),
-        "disable" => update(&db, &user.user, &origin, id, toggle(false)).await.map(|_| ()),
+        "enable" => update(&db, &user.user, &origin, id, toggle(true))
+            .await
+            .map(|_| ()),
+        "disable" => update(&db, &user.user, &origin, id, toggle(false))
+            .await
+            .map(|_| ()),
         "delete" => delete(&db, &user.user, &origin, id).await.map(|_| ()),
         _ => Err(ApiError::NotFound("no such action".into())),
     };

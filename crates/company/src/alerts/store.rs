@@ -208,7 +208,9 @@ fn name_taken(conn: &mut DbConn, name: &str, other_than: &str) -> ApiResult<bool
 /// Add a rule (409 when the name is taken).
 pub fn insert_rule(conn: &mut DbConn, f: &RuleFields) -> ApiResult<Rule> {
     if name_taken(conn, &f.name, "")? {
-        return Err(ApiError::Conflict("an alert rule with this name exists".into()));
+        return Err(ApiError::Conflict(
+            "an alert rule with this name exists".into(),
+        ));
     }
     let id = uuid::Uuid::new_v4().to_string();
     let at = now();
@@ -232,7 +234,9 @@ pub fn insert_rule(conn: &mut DbConn, f: &RuleFields) -> ApiResult<Rule> {
 /// Replace a rule's fields (409 when the new name is taken).
 pub fn update_rule(conn: &mut DbConn, id: &str, f: &RuleFields) -> ApiResult<Rule> {
     if name_taken(conn, &f.name, id)? {
-        return Err(ApiError::Conflict("an alert rule with this name exists".into()));
+        return Err(ApiError::Conflict(
+            "an alert rule with this name exists".into(),
+        ));
     }
     diesel::update(alert_rules::table.find(id))
         .set((

@@ -149,7 +149,10 @@ pub fn overview(conn: &mut DbConn) -> ApiResult<Stored> {
     let mut sources: BTreeMap<Key, SourceState> = BTreeMap::new();
     let events: Vec<(String, String, Option<NaiveDateTime>)> = security_events::table
         .filter(security_events::source_service.ne("company"))
-        .group_by((security_events::source_service, security_events::source_tenant))
+        .group_by((
+            security_events::source_service,
+            security_events::source_tenant,
+        ))
         .select((
             security_events::source_service,
             security_events::source_tenant,
@@ -197,13 +200,13 @@ pub fn overview(conn: &mut DbConn) -> ApiResult<Stored> {
         .collect();
     let own_backlog = common::security::pending_count(conn, None)?;
     let mismatches = security_events::table
-        .filter(security_events::kind.eq_any(MISMATCH_KINDS))
+        .filter(security_events::kind.eq_any(MISMATCH_KINDS.to_vec()))
         .order(security_events::seq.desc())
         .limit(MISMATCHES_SHOWN)
         .select(StoredEvent::as_select())
         .load(conn)?;
     let mismatch_total = security_events::table
-        .filter(security_events::kind.eq_any(MISMATCH_KINDS))
+        .filter(security_events::kind.eq_any(MISMATCH_KINDS.to_vec()))
         .count()
         .get_result(conn)?;
     let open_alerts = crate::alerts::store::count_open(conn)?;

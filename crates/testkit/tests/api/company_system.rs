@@ -46,7 +46,12 @@ async fn get(app: &TestApp, token: &str, path: &str) -> Value {
 }
 
 /// Poll `/system` until `ready` holds.
-async fn system_until(app: &TestApp, token: &str, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+async fn system_until(
+    app: &TestApp,
+    token: &str,
+    what: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let body = get(app, token, "/system").await;
@@ -99,8 +104,15 @@ async fn the_system_view_shows_deliveries_backlogs_forged_anchors_and_expiring_c
         10,
     )
     .unwrap();
-    pki::dir::issue(certs.path(), &ServiceIdentity::Company, "company", &localhost, &[], 365)
-        .unwrap();
+    pki::dir::issue(
+        certs.path(),
+        &ServiceIdentity::Company,
+        "company",
+        &localhost,
+        &[],
+        365,
+    )
+    .unwrap();
     let issued = certs.path().join("issued.json");
     let issued = issued.to_string_lossy().into_owned();
     let company = start(
@@ -119,14 +131,16 @@ async fn the_system_view_shows_deliveries_backlogs_forged_anchors_and_expiring_c
     fail_login(&hospital, "admin").await;
     fail_login(&owner, "admin").await;
     let view = system_until(&company, &token, "hospital and owner delivered", |v| {
-        [("hospital", DEMO_TENANT_ID), ("owner", "")].iter().all(|(s, t)| {
-            source(v, s, t).is_some_and(|s| {
-                !s["last_event_at"].is_null()
-                    && !s["last_anchor_at"].is_null()
-                    && s["backlog"] == 0
-                    && !s["last_delivery_at"].is_null()
+        [("hospital", DEMO_TENANT_ID), ("owner", "")]
+            .iter()
+            .all(|(s, t)| {
+                source(v, s, t).is_some_and(|s| {
+                    !s["last_event_at"].is_null()
+                        && !s["last_anchor_at"].is_null()
+                        && s["backlog"] == 0
+                        && !s["last_delivery_at"].is_null()
+                })
             })
-        })
     })
     .await;
     assert!(view["own_backlog"].is_i64(), "{view}");
@@ -184,19 +198,27 @@ async fn the_system_view_shows_deliveries_backlogs_forged_anchors_and_expiring_c
     assert_eq!(list[0]["serial"], expiring.serial_hex.as_str());
     let days = list[0]["days_left"].as_i64().unwrap();
     assert!((9..=10).contains(&days), "{view}");
-    assert!(list[0]["identity"].as_str().unwrap().contains(DEMO_TENANT_ID));
+    assert!(list[0]["identity"]
+        .as_str()
+        .unwrap()
+        .contains(DEMO_TENANT_ID));
 
     // The mismatch is critical: the default rule raised an alert for it.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let alerts = get(&company, &token, "/alerts?status=open").await;
-        let found = alerts["data"].as_array().unwrap().iter().any(|a| {
-            a["rule_name"] == "Any critical event" && a["group_key"] == "company/"
-        });
+        let found = alerts["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["rule_name"] == "Any critical event" && a["group_key"] == "company/");
         if found {
             break;
         }
-        assert!(Instant::now() < deadline, "no alert for the mismatch: {alerts}");
+        assert!(
+            Instant::now() < deadline,
+            "no alert for the mismatch: {alerts}"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     owner.stop().await;
@@ -208,7 +230,11 @@ async fn the_system_view_shows_deliveries_backlogs_forged_anchors_and_expiring_c
 async fn certificates_are_unknown_when_issued_json_is_missing_or_unreadable() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.json").to_string_lossy().into_owned();
-    let company = spawn_with(Service::Company, &[("COMPANY__SYSTEM__ISSUED_JSON", &missing)]).await;
+    let company = spawn_with(
+        Service::Company,
+        &[("COMPANY__SYSTEM__ISSUED_JSON", missing.as_str())],
+    )
+    .await;
     let token = company.admin_token().await;
     let body = get(&company, &token, "/system").await;
     assert_eq!(body["data"]["certificates"]["status"], "unknown", "{body}");
@@ -219,7 +245,11 @@ async fn certificates_are_unknown_when_issued_json_is_missing_or_unreadable() {
     let garbage = dir.path().join("issued.json");
     std::fs::write(&garbage, "{ not json").unwrap();
     let garbage = garbage.to_string_lossy().into_owned();
-    let company = spawn_with(Service::Company, &[("COMPANY__SYSTEM__ISSUED_JSON", &garbage)]).await;
+    let company = spawn_with(
+        Service::Company,
+        &[("COMPANY__SYSTEM__ISSUED_JSON", garbage.as_str())],
+    )
+    .await;
     let token = company.admin_token().await;
     let body = get(&company, &token, "/system").await;
     assert_eq!(body["data"]["certificates"]["status"], "unknown", "{body}");
@@ -248,27 +278,63 @@ async fn failed_logins_raise_one_alert_per_window_which_the_admin_acknowledges_o
     let client = pki.client(Some("hospital"));
     let token = company.admin_token().await;
     let failed = |i: usize, actor: &str, at: &str| {
-        event(&format!("{actor}-{i}"), "auth.login_failed", "warning", actor, at)
+        event(
+            &format!("{actor}-{i}"),
+            "auth.login_failed",
+            "warning",
+            actor,
+            at,
+        )
     };
 
     // Four failures in ten minutes: nothing yet; another account's do not count.
     for i in 0..4 {
-        deliver(&client, ports.company, vec![failed(i, "mallory", &format!("2026-11-22T10:0{i}:00"))]).await;
-        deliver(&client, ports.company, vec![failed(i, "trent", &format!("2026-11-22T10:0{i}:30"))]).await;
+        deliver(
+            &client,
+            ports.company,
+            vec![failed(i, "mallory", &format!("2026-11-22T10:0{i}:00"))],
+        )
+        .await;
+        deliver(
+            &client,
+            ports.company,
+            vec![failed(i, "trent", &format!("2026-11-22T10:0{i}:30"))],
+        )
+        .await;
     }
-    assert!(alerts_of(&company, &token, "", FAILED_LOGINS).await.is_empty());
+    assert!(alerts_of(&company, &token, "", FAILED_LOGINS)
+        .await
+        .is_empty());
     // The fifth raises it.
-    deliver(&client, ports.company, vec![failed(4, "mallory", "2026-11-22T10:04:00")]).await;
+    deliver(
+        &client,
+        ports.company,
+        vec![failed(4, "mallory", "2026-11-22T10:04:00")],
+    )
+    .await;
     let alerts = alerts_of(&company, &token, "", FAILED_LOGINS).await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     let alert = &alerts[0];
     assert_eq!(alert["event_count"], 5);
-    assert_eq!(alert["group_key"], format!("hospital/{DEMO_TENANT_ID} mallory"));
+    assert_eq!(
+        alert["group_key"],
+        format!("hospital/{DEMO_TENANT_ID} mallory")
+    );
     assert_eq!(alert["window_start"], "2026-11-22T10:00:00");
     assert!(alert["acknowledged_at"].is_null());
     // More in the same window add to it; a redelivery counts nothing.
-    deliver(&client, ports.company, vec![failed(5, "mallory", "2026-11-22T10:06:00")]).await;
-    deliver(&client, ports.company, vec![failed(5, "mallory", "2026-11-22T10:06:00")]).await;
+    deliver(
+        &client,
+        ports.company,
+        vec![failed(5, "mallory", "2026-11-22T10:06:00")],
+    )
+    .await;
+    deliver(
+        &client,
+        ports.company,
+        vec![failed(5, "mallory", "2026-11-22T10:06:00")],
+    )
+    .await;
     let alerts = alerts_of(&company, &token, "", FAILED_LOGINS).await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["event_count"], 6);
@@ -279,39 +345,70 @@ async fn failed_logins_raise_one_alert_per_window_which_the_admin_acknowledges_o
     deliver(&client, ports.company, burst).await;
     let alerts = alerts_of(&company, &token, "", FAILED_LOGINS).await;
     assert_eq!(alerts.len(), 2, "{alerts:?}");
-    assert_eq!(alerts[0]["window_start"], "2026-11-22T10:10:30", "{alerts:?}");
+    assert_eq!(
+        alerts[0]["window_start"], "2026-11-22T10:10:30",
+        "{alerts:?}"
+    );
     assert_eq!(alerts[0]["event_count"], 6, "{alerts:?}");
 
     // Acknowledge: once; a second time is a conflict; unknown is 404.
     let id = alert["id"].as_str().unwrap();
     let (status, body) = company
-        .api(Method::POST, &format!("/alerts/{id}/acknowledge"), Some(&token), None)
+        .api(
+            Method::POST,
+            &format!("/alerts/{id}/acknowledge"),
+            Some(&token),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["data"]["acknowledged_at"].is_string(), "{body}");
     let me = get(&company, &token, "/auth/me").await;
     assert_eq!(body["data"]["acknowledged_by"], me["data"]["id"], "{body}");
     let (status, body) = company
-        .api(Method::POST, &format!("/alerts/{id}/acknowledge"), Some(&token), None)
+        .api(
+            Method::POST,
+            &format!("/alerts/{id}/acknowledge"),
+            Some(&token),
+            None,
+        )
         .await;
     assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
     let (status, body) = company
-        .api(Method::POST, "/alerts/no-such-alert/acknowledge", Some(&token), None)
+        .api(
+            Method::POST,
+            "/alerts/no-such-alert/acknowledge",
+            Some(&token),
+            None,
+        )
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
-    assert_eq!(alerts_of(&company, &token, "&status=open", FAILED_LOGINS).await.len(), 1);
+    assert_eq!(
+        alerts_of(&company, &token, "&status=open", FAILED_LOGINS)
+            .await
+            .len(),
+        1
+    );
     let acked = alerts_of(&company, &token, "&status=acknowledged", FAILED_LOGINS).await;
     assert_eq!(acked.len(), 1);
     assert_eq!(acked[0]["id"], id);
     let audit = company.audit_rows().await;
     assert_eq!(
-        audit.iter().filter(|r| r.action == "alert.acknowledge").count(),
+        audit
+            .iter()
+            .filter(|r| r.action == "alert.acknowledge")
+            .count(),
         1
     );
     // Pagination and the filter's bad values.
     let page = get(&company, &token, "/alerts?page_size=1&page=2").await;
     assert_eq!(page["data"].as_array().unwrap().len(), 1, "{page}");
-    for bad in ["/alerts?status=closed", "/alerts?page=0", "/alerts?page_size=1000", "/alerts?colour=red"] {
+    for bad in [
+        "/alerts?status=closed",
+        "/alerts?page=0",
+        "/alerts?page_size=1000",
+        "/alerts?colour=red",
+    ] {
         let (status, body) = company.api(Method::GET, bad, Some(&token), None).await;
         assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     }
@@ -367,17 +464,30 @@ async fn alert_rules_are_seeded_changed_and_deleted_with_audit_and_bad_input_is_
         .iter()
         .map(|r| r["name"].as_str().unwrap())
         .collect();
-    assert!(names.contains(&FAILED_LOGINS) && names.contains(&"Any critical event"), "{rules}");
+    assert!(
+        names.contains(&FAILED_LOGINS) && names.contains(&"Any critical event"),
+        "{rules}"
+    );
 
     let (status, body) = company
-        .api(Method::POST, "/alert-rules", Some(&token), Some(rule_body("Refusals")))
+        .api(
+            Method::POST,
+            "/alert-rules",
+            Some(&token),
+            Some(rule_body("Refusals")),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let id = body["data"]["id"].as_str().unwrap().to_string();
     assert_eq!(body["data"]["enabled"], true);
     assert_eq!(body["data"]["per"], "source");
     let (status, body) = company
-        .api(Method::POST, "/alert-rules", Some(&token), Some(rule_body("Refusals")))
+        .api(
+            Method::POST,
+            "/alert-rules",
+            Some(&token),
+            Some(rule_body("Refusals")),
+        )
         .await;
     assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
 
@@ -453,7 +563,12 @@ async fn alert_rules_are_seeded_changed_and_deleted_with_audit_and_bad_input_is_
     ];
     for bad in bad_creates {
         let (status, body) = company
-            .api(Method::POST, "/alert-rules", Some(&token), Some(bad.clone()))
+            .api(
+                Method::POST,
+                "/alert-rules",
+                Some(&token),
+                Some(bad.clone()),
+            )
             .await;
         assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     }
@@ -465,29 +580,56 @@ async fn alert_rules_are_seeded_changed_and_deleted_with_audit_and_bad_input_is_
         json!({ "enabled": "yes" }),
     ] {
         let (status, body) = company
-            .api(Method::PATCH, &format!("/alert-rules/{id}"), Some(&token), Some(bad.clone()))
+            .api(
+                Method::PATCH,
+                &format!("/alert-rules/{id}"),
+                Some(&token),
+                Some(bad.clone()),
+            )
             .await;
         assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     }
     let (status, body) = company
-        .api(Method::PATCH, "/alert-rules/nope", Some(&token), Some(json!({ "threshold": 2 })))
+        .api(
+            Method::PATCH,
+            "/alert-rules/nope",
+            Some(&token),
+            Some(json!({ "threshold": 2 })),
+        )
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
-    for bad in ["/alert-rules?page=0", "/alert-rules?page_size=101", "/alert-rules?x=1"] {
+    for bad in [
+        "/alert-rules?page=0",
+        "/alert-rules?page_size=101",
+        "/alert-rules?x=1",
+    ] {
         let (status, body) = company.api(Method::GET, bad, Some(&token), None).await;
         assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     }
 
     let (status, body) = company
-        .api(Method::DELETE, &format!("/alert-rules/{id}"), Some(&token), None)
+        .api(
+            Method::DELETE,
+            &format!("/alert-rules/{id}"),
+            Some(&token),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["deleted"], true);
     let (status, body) = company
-        .api(Method::DELETE, &format!("/alert-rules/{id}"), Some(&token), None)
+        .api(
+            Method::DELETE,
+            &format!("/alert-rules/{id}"),
+            Some(&token),
+            None,
+        )
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
-    assert_eq!(get(&company, &token, "/alert-rules").await["meta"]["total"], 2);
+    assert_eq!(
+        get(&company, &token, "/alert-rules").await["meta"]["total"],
+        2
+    );
 
     let audit = company.audit_rows().await;
     let of = |action: &str| {
@@ -531,7 +673,11 @@ async fn every_new_endpoint_is_refused_to_every_other_role_and_changes_nothing()
     let cases: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, "/system".into(), None),
         (Method::GET, "/alert-rules".into(), None),
-        (Method::POST, "/alert-rules".into(), Some(rule_body("Sneaky"))),
+        (
+            Method::POST,
+            "/alert-rules".into(),
+            Some(rule_body("Sneaky")),
+        ),
         (Method::PATCH, format!("/alert-rules/{rule}"), Some(patch)),
         (Method::DELETE, format!("/alert-rules/{rule}"), None),
         (Method::GET, "/alerts".into(), None),
@@ -544,7 +690,11 @@ async fn every_new_endpoint_is_refused_to_every_other_role_and_changes_nothing()
                 .await;
             match token {
                 Some(_) => {
-                    assert_eq!(status, StatusCode::FORBIDDEN, "{role} {method} {path}: {reply}");
+                    assert_eq!(
+                        status,
+                        StatusCode::FORBIDDEN,
+                        "{role} {method} {path}: {reply}"
+                    );
                     assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
                 }
                 None => assert_error(status, &reply, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
@@ -553,7 +703,10 @@ async fn every_new_endpoint_is_refused_to_every_other_role_and_changes_nothing()
     }
     assert_eq!(tokens.len(), 4, "team_lead, analyst, production, anonymous");
     // Nothing changed.
-    assert_eq!(get(&company, &admin, "/alert-rules").await["data"], before_rules);
+    assert_eq!(
+        get(&company, &admin, "/alert-rules").await["data"],
+        before_rules
+    );
     let open = get(&company, &admin, "/alerts?status=open").await;
     assert_eq!(open["meta"]["total"], 1, "{open}");
     assert!(!company

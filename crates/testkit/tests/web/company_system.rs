@@ -10,8 +10,16 @@ use crate::client::Browser;
 #[tokio::test]
 async fn the_admin_works_the_system_and_alerts_pages_and_others_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let missing = dir.path().join("issued.json").to_string_lossy().into_owned();
-    let company = spawn_with(Service::Company, &[("COMPANY__SYSTEM__ISSUED_JSON", &missing)]).await;
+    let missing = dir
+        .path()
+        .join("issued.json")
+        .to_string_lossy()
+        .into_owned();
+    let company = spawn_with(
+        Service::Company,
+        &[("COMPANY__SYSTEM__ISSUED_JSON", missing.as_str())],
+    )
+    .await;
     company
         .sql(
             "INSERT INTO alerts (id, rule_id, rule_name, group_key, first_event_seq, last_event_seq, \
@@ -35,25 +43,54 @@ async fn the_admin_works_the_system_and_alerts_pages_and_others_are_refused() {
         "Anchors that mismatched",
         "Unknown:",
     ] {
-        assert!(system.body.contains(want), "{want} missing: {}", system.body);
+        assert!(
+            system.body.contains(want),
+            "{want} missing: {}",
+            system.body
+        );
     }
 
     let alerts = admin.get("/alerts?status=open").await;
     assert_eq!(alerts.status, StatusCode::OK, "{}", alerts.body);
-    assert!(alerts.body.contains("Acknowledge Any critical event"), "{}", alerts.body);
-    assert!(alerts.body.contains("5 failed logins for one account in 10 minutes"), "{}", alerts.body);
+    assert!(
+        alerts.body.contains("Acknowledge Any critical event"),
+        "{}",
+        alerts.body
+    );
+    assert!(
+        alerts
+            .body
+            .contains("5 failed logins for one account in 10 minutes"),
+        "{}",
+        alerts.body
+    );
     let csrf = alerts.csrf();
-    let forged = admin.post("/alerts/a-1/acknowledge", &[("csrf", "forged")]).await;
+    let forged = admin
+        .post("/alerts/a-1/acknowledge", &[("csrf", "forged")])
+        .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
-    let done = admin.post("/alerts/a-1/acknowledge", &[("csrf", &csrf)]).await;
+    let done = admin
+        .post("/alerts/a-1/acknowledge", &[("csrf", &csrf)])
+        .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
-    let again = admin.post("/alerts/a-1/acknowledge", &[("csrf", &csrf)]).await;
+    let again = admin
+        .post("/alerts/a-1/acknowledge", &[("csrf", &csrf)])
+        .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
-    assert!(again.body.contains("acknowledged already"), "{}", again.body);
+    assert!(
+        again.body.contains("acknowledged already"),
+        "{}",
+        again.body
+    );
     let open = admin.get("/alerts?status=open").await;
     assert!(open.body.contains("No alert."), "{}", open.body);
     let bad_filter = admin.get("/alerts?status=closed").await;
-    assert_eq!(bad_filter.status, StatusCode::BAD_REQUEST, "{}", bad_filter.body);
+    assert_eq!(
+        bad_filter.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        bad_filter.body
+    );
 
     let form = |threshold: &'static str| {
         vec![
@@ -63,15 +100,13 @@ async fn the_admin_works_the_system_and_alerts_pages_and_others_are_refused() {
             ("threshold", threshold),
             ("window_minutes", "15"),
             ("per", "source"),
+            ("csrf", csrf.as_str()),
         ]
     };
-    let mut bad = form("many");
-    bad.push(("csrf", &csrf));
-    let refused = admin.post("/alert-rules", &bad).await;
+    let refused = admin.post("/alert-rules", &form("many")).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
     assert!(refused.body.contains("threshold"), "{}", refused.body);
-    let mut good = form("3");
-    good.push(("csrf", &csrf));
+    let good = form("3");
     let added = admin.post("/alert-rules", &good).await;
     assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
     let page = admin.get("/alerts").await;
@@ -109,7 +144,11 @@ async fn the_admin_works_the_system_and_alerts_pages_and_others_are_refused() {
         let mut b = Browser::new(&company);
         b.login_ok(user, password, "/home").await;
         let home = b.get("/home").await;
-        assert!(!home.body.contains("href=\"/system\""), "{user}: {}", home.body);
+        assert!(
+            !home.body.contains("href=\"/system\""),
+            "{user}: {}",
+            home.body
+        );
         for path in ["/system", "/alerts"] {
             let page = b.get(path).await;
             assert_eq!(page.status, StatusCode::FORBIDDEN, "{user} {path}");
