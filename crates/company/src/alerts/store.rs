@@ -396,8 +396,11 @@ fn evaluate_rule(conn: &mut DbConn, rule: &Rule, e: &StoredEvent) -> ApiResult<O
             .execute(conn)?;
         return Ok(None);
     }
-    // Count what happened in the window ending now, after the previous
-    // alert's window (events counted once never raise a second alert).
+    // Look for a window of M minutes that holds this event and N matching
+    // events, none counted by an earlier alert. Deliveries may arrive out
+    // of order, so events stored before this one may be later than it:
+    // every window start from M minutes before it up to it is tried,
+    // earliest first, over the events stored so far.
     let previous_end: Option<NaiveDateTime> = alerts::table
         .filter(alerts::rule_id.eq(&rule.id))
         .filter(alerts::group_key.eq(&key))
@@ -408,7 +411,7 @@ fn evaluate_rule(conn: &mut DbConn, rule: &Rule, e: &StoredEvent) -> ApiResult<O
     let severities: Vec<&str> = SEVERITIES[rank(&rule.min_severity)..].to_vec();
     let mut q = security_events::table
         .filter(security_events::occurred_at.gt(floor))
-        .filter(security_events::occurred_at.le(t))
+        .filter(security_events::occurred_at.le(t + window))
         .filter(security_events::severity.eq_any(severities))
         .into_boxed();
     if !rule.kind_pattern.ends_with('*') {
@@ -430,7 +433,7 @@ fn evaluate_rule(conn: &mut DbConn, rule: &Rule, e: &StoredEvent) -> ApiResult<O
     }
     // A family (`auth.*`) is matched here rather than with LIKE ('_' is a
     // LIKE wildcard); the window bounds what is loaded.
-    let counted: Vec<(i64, NaiveDateTime)> = q
+    let mut stored: Vec<(i64, NaiveDateTime)> = q
         .select((
             security_events::seq,
             security_events::occurred_at,
@@ -441,19 +444,32 @@ fn evaluate_rule(conn: &mut DbConn, rule: &Rule, e: &StoredEvent) -> ApiResult<O
         .filter(|(_, _, kind)| kind_matches(&rule.kind_pattern, kind))
         .map(|(seq, at, _)| (seq, at))
         .collect();
-    if (counted.len() as i64) < rule.threshold {
+    stored.sort_by_key(|(seq, at)| (*at, *seq));
+    let found = stored
+        .iter()
+        .map(|(_, s)| *s)
+        .filter(|s| *s <= t)
+        .find_map(|start| {
+            let members: Vec<&(i64, NaiveDateTime)> = stored
+                .iter()
+                .filter(|(_, at)| *at >= start && *at <= start + window)
+                .collect();
+            (members.len() as i64 >= rule.threshold).then_some((start, members))
+        });
+    let Some((start, members)) = found else {
         return Ok(None);
-    }
-    let first_seq = counted.iter().map(|c| c.0).min().unwrap_or(e.seq);
-    let start = counted.iter().map(|c| c.1).min().unwrap_or(t);
+    };
+    let first_seq = members.iter().map(|m| m.0).min().unwrap_or(e.seq);
+    let last_seq = members.iter().map(|m| m.0).max().unwrap_or(e.seq);
+    let counted = members.len();
     let alert = Alert {
         id: uuid::Uuid::new_v4().to_string(),
         rule_id: rule.id.clone(),
         rule_name: rule.name.clone(),
         group_key: key,
         first_event_seq: first_seq,
-        last_event_seq: e.seq,
-        event_count: counted.len() as i64,
+        last_event_seq: last_seq,
+        event_count: counted as i64,
         severity: e.severity.clone(),
         window_start: start,
         window_end: start + window,
