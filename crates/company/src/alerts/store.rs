@@ -333,8 +333,8 @@ pub fn acknowledge(conn: &mut DbConn, id: &str, user_id: &str) -> ApiResult<bool
     Ok(n > 0)
 }
 
-/// The enabled rules.
-fn enabled_rules(conn: &mut DbConn) -> ApiResult<Vec<Rule>> {
+/// The enabled rules (loaded once per stored batch).
+pub fn enabled_rules(conn: &mut DbConn) -> ApiResult<Vec<Rule>> {
     Ok(alert_rules::table
         .filter(alert_rules::enabled.eq(true))
         .order(alert_rules::id.asc())
@@ -342,21 +342,21 @@ fn enabled_rules(conn: &mut DbConn) -> ApiResult<Vec<Rule>> {
         .load(conn)?)
 }
 
-/// Evaluate every enabled rule on `event`, just stored in this
+/// Evaluate the enabled `rules` on `event`, just stored in this
 /// transaction (every event before it is stored too: the caller stores
 /// and evaluates one at a time, in order). The writer runs one job at a
 /// time under the audit head's lock, so two deliveries never evaluate at
 /// once; a unique index on (rule, group, window start) backs that up.
 /// Returns the alerts raised now (not those an event only added to).
-pub fn evaluate(conn: &mut DbConn, event: &StoredEvent) -> ApiResult<Vec<Alert>> {
+pub fn evaluate(conn: &mut DbConn, rules: &[Rule], event: &StoredEvent) -> ApiResult<Vec<Alert>> {
     let mut raised = Vec::new();
-    for rule in enabled_rules(conn)? {
+    for rule in rules {
         if !kind_matches(&rule.kind_pattern, &event.kind)
             || rank(&event.severity) < rank(&rule.min_severity)
         {
             continue;
         }
-        if let Some(a) = evaluate_rule(conn, &rule, event)? {
+        if let Some(a) = evaluate_rule(conn, rule, event)? {
             raised.push(a);
         }
     }

@@ -77,6 +77,7 @@ pub fn insert_alerting(
     tenant: &str,
     events: &[SecurityEvent],
 ) -> ApiResult<(Vec<StoredEvent>, usize, Vec<crate::alerts::store::Alert>)> {
+    let rules = crate::alerts::store::enabled_rules(conn)?;
     let mut raised = Vec::new();
     let mut fresh = Vec::new();
     let mut duplicates = 0;
@@ -110,7 +111,7 @@ pub fn insert_alerting(
             .filter(security_events::event_id.eq(&e.id))
             .select(StoredEvent::as_select())
             .first(conn)?;
-        raised.extend(crate::alerts::store::evaluate(conn, &stored)?);
+        raised.extend(crate::alerts::store::evaluate(conn, &rules, &stored)?);
         fresh.push(stored);
     }
     Ok((fresh, duplicates, raised))
