@@ -11,7 +11,14 @@ use utoipa::{OpenApi, ToSchema};
     crate::releases::http::promote,
     crate::releases::http::approve,
     crate::releases::http::reject,
-    crate::releases::http::approval_key
+    crate::releases::http::approval_key,
+    crate::system::http::get,
+    crate::alerts::http::list_rules,
+    crate::alerts::http::create_rule,
+    crate::alerts::http::update_rule,
+    crate::alerts::http::delete_rule,
+    crate::alerts::http::list_alerts,
+    crate::alerts::http::acknowledge
 ))]
 struct CompanyApi;
 

@@ -9,6 +9,7 @@ mod auth;
 mod chain;
 mod clinical_matrix;
 mod company_releases;
+mod company_system;
 mod config;
 mod dev_config;
 mod dev_releases;
