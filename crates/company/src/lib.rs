@@ -7,6 +7,7 @@ pub mod openapi;
 pub mod pages;
 pub mod plane;
 pub mod releases;
+pub mod reports;
 pub mod schema;
 pub mod security_events;
 
@@ -38,6 +39,10 @@ pub enum CompanyPermission {
     /// Approve a promoted release (second person; company countersigns).
     #[strum(serialize = "releases.approve")]
     ReleasesApprove,
+    /// Read the de-identified reports hospitals sent and the analytics on
+    /// them (series, totals, CSV export).
+    #[strum(serialize = "reports.read")]
+    ReportsRead,
 }
 
 impl Permission for CompanyPermission {}
@@ -50,6 +55,7 @@ pub const POLICY: Roles<CompanyPermission> = Roles(&[
         own: &[
             CompanyPermission::SecurityEventsRead,
             CompanyPermission::ReleasesRead,
+            CompanyPermission::ReportsRead,
         ],
     },
     Role {
@@ -63,7 +69,7 @@ pub const POLICY: Roles<CompanyPermission> = Roles(&[
     Role {
         name: "analyst",
         core: &[],
-        own: &[],
+        own: &[CompanyPermission::ReportsRead],
     },
     Role {
         name: "production",
@@ -106,7 +112,8 @@ pub static SPEC: Spec = Spec {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(security_events::http::routes)
         .configure(anchors::http::routes)
-        .configure(releases::http::routes);
+        .configure(releases::http::routes)
+        .configure(reports::http::routes);
 }
 
 fn internal_routes(cfg: &mut web::ServiceConfig) {
@@ -117,5 +124,6 @@ fn internal_routes(cfg: &mut web::ServiceConfig) {
     );
     cfg.configure(security_events::internal::routes)
         .configure(anchors::internal::routes)
-        .configure(releases::internal::routes);
+        .configure(releases::internal::routes)
+        .configure(reports::internal::routes);
 }

@@ -11,7 +11,10 @@ use utoipa::{OpenApi, ToSchema};
     crate::releases::http::promote,
     crate::releases::http::approve,
     crate::releases::http::reject,
-    crate::releases::http::approval_key
+    crate::releases::http::approval_key,
+    crate::reports::http::list,
+    crate::reports::http::series,
+    crate::reports::http::export
 ))]
 struct CompanyApi;
 

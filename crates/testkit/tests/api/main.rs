@@ -59,6 +59,7 @@ mod public_tls;
 mod ratelimit;
 mod rbac;
 mod realtime;
+mod reports;
 mod sessions;
 mod tenancy;
 mod tokens;
