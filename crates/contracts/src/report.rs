@@ -661,7 +661,14 @@ pub fn suppressed_cells(raw: Vec<(CellKey, u32)>, k: u32) -> Vec<Cell> {
     raw.into_iter()
         .zip(hidden)
         .map(|((key, v), h)| {
-            Cell::new(key, if h { Count::Suppressed } else { Count::Value(v) })
+            Cell::new(
+                key,
+                if h {
+                    Count::Suppressed
+                } else {
+                    Count::Value(v)
+                },
+            )
         })
         .collect()
 }
@@ -723,10 +730,7 @@ mod tests {
             (key(Measure::Admissions, Some("b"), None, None), 0),
             (key(Measure::Admissions, None, None, None), 4),
         ];
-        let counts: Vec<Count> = suppressed_cells(raw, 11)
-            .iter()
-            .map(|c| c.count)
-            .collect();
+        let counts: Vec<Count> = suppressed_cells(raw, 11).iter().map(|c| c.count).collect();
         assert_eq!(
             counts,
             vec![Count::Suppressed, Count::Value(0), Count::Suppressed]
@@ -738,7 +742,10 @@ mod tests {
     fn no_sum_reveals(values: &[u32], hidden: &[bool], eqs: &[Vec<usize>]) {
         for eq in eqs {
             let n = eq.iter().filter(|&&i| hidden[i]).count();
-            assert!(n != 1, "equation {eq:?} over {values:?} reveals its hidden cell");
+            assert!(
+                n != 1,
+                "equation {eq:?} over {values:?} reveals its hidden cell"
+            );
         }
     }
 
@@ -890,7 +897,10 @@ mod tests {
         assert_eq!(w.to_string(), "2026-W49");
         assert_eq!(w.next().to_string(), "2026-W50");
         assert_eq!(w.minus(49).to_string(), "2025-W52");
-        assert_eq!(IsoWeek::parse("2026-W01").unwrap().minus(1).to_string(), "2025-W52");
+        assert_eq!(
+            IsoWeek::parse("2026-W01").unwrap().minus(1).to_string(),
+            "2025-W52"
+        );
         assert_eq!(w.minus(3).span(w), 4);
         let at = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
         let dob = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();

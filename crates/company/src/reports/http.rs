@@ -119,16 +119,21 @@ pub fn filter_of(q: &SeriesQuery, for_export: bool) -> ApiResult<CellFilter> {
     };
     let department = blank(&q.department)
         .map(|d| {
-            is_slug(d)
-                .then(|| d.to_string())
-                .ok_or_else(|| ApiError::field("department", "a department code (a-z, 0-9, _; 1 to 32)"))
+            is_slug(d).then(|| d.to_string()).ok_or_else(|| {
+                ApiError::field("department", "a department code (a-z, 0-9, _; 1 to 32)")
+            })
         })
         .transpose()?;
     let age_band = blank(&q.age_band)
         .map(|a| {
             AgeBand::parse(a)
                 .map(|b| b.as_str().to_string())
-                .ok_or_else(|| ApiError::field("age_band", "one of 0-4, 5-17, 18-29, 30-44, 45-64, 65-79, 80+"))
+                .ok_or_else(|| {
+                    ApiError::field(
+                        "age_band",
+                        "one of 0-4, 5-17, 18-29, 30-44, 45-64, 65-79, 80+",
+                    )
+                })
         })
         .transpose()?;
     let sex = blank(&q.sex)
@@ -141,17 +146,27 @@ pub fn filter_of(q: &SeriesQuery, for_export: bool) -> ApiResult<CellFilter> {
     if let Some(m) = measure {
         let dims = m.measure_dims();
         if department.is_some() && !dims.0 {
-            return Err(ApiError::field("department", format!("{} is not broken down by department", m.as_str())));
+            return Err(ApiError::field(
+                "department",
+                format!("{} is not broken down by department", m.as_str()),
+            ));
         }
         if (age_band.is_some() || sex.is_some()) && !dims.1 {
-            return Err(ApiError::field("age_band", format!("{} is not broken down by age band or sex", m.as_str())));
+            return Err(ApiError::field(
+                "age_band",
+                format!("{} is not broken down by age band or sex", m.as_str()),
+            ));
         }
     }
     let from = blank(&q.from)
-        .map(|w| IsoWeek::parse(w).map_err(|_| ApiError::field("from", "an ISO week such as 2026-W40")))
+        .map(|w| {
+            IsoWeek::parse(w).map_err(|_| ApiError::field("from", "an ISO week such as 2026-W40"))
+        })
         .transpose()?;
     let to = blank(&q.to)
-        .map(|w| IsoWeek::parse(w).map_err(|_| ApiError::field("to", "an ISO week such as 2026-W49")))
+        .map(|w| {
+            IsoWeek::parse(w).map_err(|_| ApiError::field("to", "an ISO week such as 2026-W49"))
+        })
         .transpose()?;
     if let (Some(f), Some(t)) = (from, to) {
         if f > t {
@@ -160,7 +175,13 @@ pub fn filter_of(q: &SeriesQuery, for_export: bool) -> ApiResult<CellFilter> {
     }
     // In a series a left-out dimension is the total over it (""); in the
     // export it is "any".
-    let total = |v: Option<String>| if for_export { v } else { Some(v.unwrap_or_default()) };
+    let total = |v: Option<String>| {
+        if for_export {
+            v
+        } else {
+            Some(v.unwrap_or_default())
+        }
+    };
     Ok(CellFilter {
         measure: measure.map(|m| m.as_str().to_string()),
         tenant: check_tenant(&q.tenant)?,
@@ -266,7 +287,9 @@ const SERIES_LIMIT: i64 = 100_000;
 /// Build the series of `f` (shared with the page).
 pub(crate) async fn build_series(db: &Db, f: CellFilter) -> ApiResult<Series> {
     let q = f.clone();
-    let rows: Vec<CellRow> = db.run(move |c| store::cells(c, &q, 0, SERIES_LIMIT)).await?;
+    let rows: Vec<CellRow> = db
+        .run(move |c| store::cells(c, &q, 0, SERIES_LIMIT))
+        .await?;
     let mut weeks: BTreeMap<String, (Total, std::collections::BTreeSet<String>)> = BTreeMap::new();
     let mut tenants: BTreeMap<String, Total> = BTreeMap::new();
     let mut all = Total::default();
@@ -368,18 +391,15 @@ pub(crate) async fn export_csv(
     let db = db.get_ref().clone();
     let header = "tenant_id,week,measure,department,age_band,sex,count\n".to_string();
     // State: the next offset, or None once the last page was sent.
-    let stream = futures_util::stream::unfold(
-        (Some(0_i64), Some(header)),
-        move |(offset, head)| {
+    let stream =
+        futures_util::stream::unfold((Some(0_i64), Some(header)), move |(offset, head)| {
             let (db, f) = (db.clone(), f.clone());
             async move {
                 if let Some(h) = head {
                     return Some((Ok::<_, ApiError>(web::Bytes::from(h)), (offset, None)));
                 }
                 let at = offset?;
-                let page = db
-                    .run(move |c| store::cells(c, &f, at, EXPORT_PAGE))
-                    .await;
+                let page = db.run(move |c| store::cells(c, &f, at, EXPORT_PAGE)).await;
                 match page {
                     Err(e) => Some((Err(e), (None, None))),
                     Ok(rows) if rows.is_empty() => None,
@@ -389,8 +409,7 @@ pub(crate) async fn export_csv(
                     }
                 }
             }
-        },
-    );
+        });
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((

@@ -69,7 +69,13 @@ async fn page(db: web::Data<Db>, user: WebUser, q: web::Query<SeriesQuery>) -> P
     q.measure = Some(measure.clone());
     let f = filter_of(&q, false)?;
     let series = build_series(&db, f).await?;
-    let max = series.weeks.iter().map(|w| w.total.value).max().unwrap_or(0).max(1);
+    let max = series
+        .weeks
+        .iter()
+        .map(|w| w.total.value)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let bars = series
         .weeks
         .iter()

@@ -208,7 +208,12 @@ fn filtered(f: &CellFilter) -> report_cells::BoxedQuery<'static, common::db::DbB
 }
 
 /// The cells matching `f`, ordered, `limit` from `offset`.
-pub fn cells(conn: &mut DbConn, f: &CellFilter, offset: i64, limit: i64) -> ApiResult<Vec<CellRow>> {
+pub fn cells(
+    conn: &mut DbConn,
+    f: &CellFilter,
+    offset: i64,
+    limit: i64,
+) -> ApiResult<Vec<CellRow>> {
     Ok(filtered(f)
         .order((
             report_cells::tenant_id.asc(),

@@ -10,8 +10,8 @@ use common::crypto::Keyring;
 use common::db::DbConn;
 use common::{ApiError, ApiResult};
 use contracts::report::{
-    suppressed_cells, AgeBand, CellKey, Count, DeidentifiedReport, IsoWeek, Measure, ReportId,
-    Sex, Slug, TenantId,
+    suppressed_cells, AgeBand, CellKey, Count, DeidentifiedReport, IsoWeek, Measure, ReportId, Sex,
+    Slug, TenantId,
 };
 use diesel::prelude::*;
 
@@ -152,11 +152,8 @@ pub fn raw_counts(
             ))
             .load(conn)?;
         for (id, dob_enc, sex, version) in rows {
-            let dob = Sealer::new(keyring, tenant, &id, version).open(
-                conn,
-                "date_of_birth",
-                &dob_enc,
-            )?;
+            let dob =
+                Sealer::new(keyring, tenant, &id, version).open(conn, "date_of_birth", &dob_enc)?;
             let dob = NaiveDate::parse_from_str(&dob, "%Y-%m-%d").map_err(|_| {
                 ApiError::Internal(anyhow::anyhow!("a stored date of birth is not a date"))
             })?;
@@ -189,7 +186,10 @@ pub fn raw_counts(
     for (patient, dep, at) in &appts {
         let w = week_of(*at);
         active.entry(w).or_default().insert(patient.clone());
-        let code = departments.get(dep).cloned().unwrap_or_else(|| OTHER.into());
+        let code = departments
+            .get(dep)
+            .cloned()
+            .unwrap_or_else(|| OTHER.into());
         *appt_by.entry((w, code)).or_default() += 1;
     }
     let mut adm_by: BTreeMap<(IsoWeek, String), u32> = BTreeMap::new();
@@ -223,7 +223,11 @@ pub fn raw_counts(
         push_age_sex(&mut raw, Measure::PatientsRegistered, *w, &persons);
         let act: Vec<Person> = active
             .get(w)
-            .map(|ids| ids.iter().filter_map(|id| people.get(id).copied()).collect())
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|id| people.get(id).copied())
+                    .collect()
+            })
             .unwrap_or_default();
         push_age_sex(&mut raw, Measure::PatientsActive, *w, &act);
         for (measure, by) in [
@@ -272,7 +276,10 @@ fn push_age_sex(raw: &mut Vec<(CellKey, u32)>, m: Measure, w: IsoWeek, persons: 
     };
     for age in AgeBand::ALL {
         for sex in Sex::ALL {
-            raw.push((key(m, w, None, Some(age), Some(sex)), count(Some(age), Some(sex))));
+            raw.push((
+                key(m, w, None, Some(age), Some(sex)),
+                count(Some(age), Some(sex)),
+            ));
         }
         raw.push((key(m, w, None, Some(age), None), count(Some(age), None)));
     }

@@ -98,7 +98,15 @@ pub(crate) async fn make(
         role: ctx.user.role.clone(),
         request: ctx.origin.clone(),
     };
-    worker::create(db, &ctx.keyring, &ctx.tenant, &reporting.section, period, by).await
+    worker::create(
+        db,
+        &ctx.keyring,
+        &ctx.tenant,
+        &reporting.section,
+        period,
+        by,
+    )
+    .await
 }
 
 /// A list's page.

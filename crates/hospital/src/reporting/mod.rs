@@ -98,7 +98,10 @@ pub fn section(config: &Config) -> anyhow::Result<ReportingSection> {
         bail!("reporting.interval_secs must be between 1 and 2678400");
     }
     if s.modules.len() > MAX_MODULES - 1 {
-        bail!("reporting.modules names at most {} departments", MAX_MODULES - 1);
+        bail!(
+            "reporting.modules names at most {} departments",
+            MAX_MODULES - 1
+        );
     }
     for m in &s.modules {
         if !is_slug(m) || m == "other" {

@@ -61,7 +61,9 @@ pub async fn ship_once(db: &Db, company: &PeerClient, tenant: &str) -> anyhow::R
                 db.write(move |c| store::mark_sent(c, &id)).await?;
                 sent += 1;
             }
-            Err(PeerError::Status { status, code, .. }) if (400..500).contains(&status) && status != 429 => {
+            Err(PeerError::Status { status, code, .. })
+                if (400..500).contains(&status) && status != 429 =>
+            {
                 let why = format!("{status} {code}");
                 let event = NewEvent::new(
                     "report.refused",

@@ -72,12 +72,17 @@ pub async fn create(
         attempts: 0,
         last_error: None,
     };
-    let event = Event::new(&by.actor, &by.role, "report.create", &format!("report:{}", row.id))
-        .tenant(Some(tenant))
-        .details(json!({
-            "origin": row.origin, "from": row.period_from, "to": row.period_to,
-            "sha256": row.sha256, "cells": row.cells, "suppressed": row.suppressed,
-        }));
+    let event = Event::new(
+        &by.actor,
+        &by.role,
+        "report.create",
+        &format!("report:{}", row.id),
+    )
+    .tenant(Some(tenant))
+    .details(json!({
+        "origin": row.origin, "from": row.period_from, "to": row.period_to,
+        "sha256": row.sha256, "cells": row.cells, "suppressed": row.suppressed,
+    }));
     let stored = row.clone();
     db.write(move |c| {
         store::insert(c, &stored)?;
@@ -110,9 +115,22 @@ pub fn start(
         loop {
             tick.tick().await;
             let period = compute::default_period(now(), section.weeks);
-            match create(&db, &keyring, &tenant, &section, period, Requester::schedule()).await {
-                Ok(r) => tracing::info!(report = %r.id, cells = r.cells, suppressed = r.suppressed, "de-identified report computed"),
-                Err(e) => tracing::warn!(error = %e, "the scheduled report could not be computed; will try at the next interval"),
+            match create(
+                &db,
+                &keyring,
+                &tenant,
+                &section,
+                period,
+                Requester::schedule(),
+            )
+            .await
+            {
+                Ok(r) => {
+                    tracing::info!(report = %r.id, cells = r.cells, suppressed = r.suppressed, "de-identified report computed")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the scheduled report could not be computed; will try at the next interval")
+                }
             }
         }
     })])

@@ -12,7 +12,9 @@ use common::config::DEMO_TENANT_ID;
 use common::mtls::ServiceIdentity;
 use contracts::report::{Count, DeidentifiedReport};
 use serde_json::{json, Value};
-use testkit::hospital::{contains_ignoring_case, id_of, register_patient, stored_bytes, user_id};
+use testkit::hospital::{
+    contains_ignoring_case, id_of, register_patient, stored_bytes_with, user_id,
+};
 use testkit::plane::{Pki, PlanePorts};
 use testkit::{
     assert_error, assert_ok, spawn, Method, Service, StatusCode, TestApp, STRONG_PASSWORD,
@@ -54,8 +56,14 @@ async fn wait_sent(hospital: &TestApp, token: &str, id: &str) -> (Vec<u8>, Strin
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
-        let status = res.headers()["x-report-status"].to_str().unwrap().to_string();
-        let sha = res.headers()["x-report-sha256"].to_str().unwrap().to_string();
+        let status = res.headers()["x-report-status"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let sha = res.headers()["x-report-sha256"]
+            .to_str()
+            .unwrap()
+            .to_string();
         let bytes = res.bytes().await.unwrap().to_vec();
         if status == "sent" {
             return (bytes, sha);
@@ -66,12 +74,13 @@ async fn wait_sent(hospital: &TestApp, token: &str, id: &str) -> (Vec<u8>, Strin
     }
 }
 
-/// The count of one cell of a report.
+/// The count of one cell of a report, this week.
 fn count_of(r: &DeidentifiedReport, measure: &str, age: Option<&str>, sex: Option<&str>) -> Count {
     r.cells
         .iter()
         .find(|c| {
             c.measure.as_str() == measure
+                && c.week.to_string() == this_week()
                 && c.department.is_none()
                 && c.age_band.map(|a| a.as_str()) == age
                 && c.sex.map(|s| s.as_str()) == sex
@@ -101,7 +110,10 @@ async fn a_report_reaches_company_with_no_name_mrn_or_date_of_birth_in_its_datab
         } else {
             ("Barnabyqx", "male", format!("1990-07-{:02}", i + 1))
         };
-        let last = format!("Wolfeschlegel{}", ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n"][i as usize]);
+        let last = format!(
+            "Wolfeschlegel{}",
+            ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n"][i as usize]
+        );
         let p = register_patient(
             &hospital,
             &reception,
@@ -117,7 +129,12 @@ async fn a_report_reaches_company_with_no_name_mrn_or_date_of_birth_in_its_datab
     let doctor_id = user_id(&hospital, &doctor).await;
     let dep = department(&hospital, &admin).await;
     for (n, p) in patients.iter().take(3).enumerate() {
-        book(&hospital, &reception, booking(p, &doctor_id, &dep, &slot(n))).await;
+        book(
+            &hospital,
+            &reception,
+            booking(p, &doctor_id, &dep, &slot(n)),
+        )
+        .await;
     }
     let today = Utc::now().date_naive();
     hospital
@@ -143,7 +160,11 @@ async fn a_report_reaches_company_with_no_name_mrn_or_date_of_birth_in_its_datab
     let week = this_week();
     assert_eq!(sent.to.to_string(), week);
     let reg = |age, sex| count_of(&sent, "patients_registered", age, sex);
-    assert_eq!(reg(Some("30-44"), Some("male")), Count::Suppressed, "2 < 11");
+    assert_eq!(
+        reg(Some("30-44"), Some("male")),
+        Count::Suppressed,
+        "2 < 11"
+    );
     assert_eq!(reg(Some("30-44"), None), Count::Suppressed, "2 < 11");
     // Complementary: the age totals (…, 12, …, hidden 2) add up to 14, so
     // the 12 is hidden too, and then the 12 women of 65-79 in that row,
@@ -151,7 +172,11 @@ async fn a_report_reaches_company_with_no_name_mrn_or_date_of_birth_in_its_datab
     assert_eq!(reg(Some("65-79"), None), Count::Suppressed);
     assert_eq!(reg(Some("65-79"), Some("female")), Count::Suppressed);
     assert_eq!(reg(None, Some("female")), Count::Suppressed);
-    assert_eq!(reg(None, None), Count::Value(14), "two hidden cells in every sum");
+    assert_eq!(
+        reg(None, None),
+        Count::Value(14),
+        "two hidden cells in every sum"
+    );
     // No published sum has exactly one hidden cell.
     let keys: Vec<_> = sent.cells.iter().map(|c| c.key()).collect();
     for eq in contracts::report::equations(&keys) {
@@ -164,7 +189,11 @@ async fn a_report_reaches_company_with_no_name_mrn_or_date_of_birth_in_its_datab
     let appts: u32 = sent
         .cells
         .iter()
-        .filter(|c| c.measure.as_str() == "appointments" && c.department.is_none() && c.week.to_string() == week)
+        .filter(|c| {
+            c.measure.as_str() == "appointments"
+                && c.department.is_none()
+                && c.week.to_string() == week
+        })
         .map(|c| match c.count {
             Count::Value(n) => n,
             Count::Suppressed => 0,
@@ -174,7 +203,9 @@ async fn a_report_reaches_company_with_no_name_mrn_or_date_of_birth_in_its_datab
 
     // Company holds the same bytes, under the certificate's tenant.
     let analyst = company.login("analyst", "analyst123").await;
-    let (status, list) = company.api(Method::GET, "/reports", Some(&analyst), None).await;
+    let (status, list) = company
+        .api(Method::GET, "/reports", Some(&analyst), None)
+        .await;
     assert_ok(status, &list, StatusCode::OK);
     assert_eq!(list["meta"]["total"], 1, "{list}");
     assert_eq!(list["data"][0]["sha256"], sha.as_str());
@@ -208,20 +239,31 @@ async fn a_report_reaches_company_with_no_name_mrn_or_date_of_birth_in_its_datab
         .await;
     assert_ok(status, &series, StatusCode::OK);
     assert_eq!(series["data"]["total"]["complete"], false, "{series}");
-    assert_eq!(series["data"]["total"]["value"], 0, "never filled in: {series}");
+    assert_eq!(
+        series["data"]["total"]["value"], 0,
+        "never filled in: {series}"
+    );
 
     // The hospital's list shows it sent.
-    let (status, mine) = hospital.api(Method::GET, "/reports", Some(&admin), None).await;
+    let (status, mine) = hospital
+        .api(Method::GET, "/reports", Some(&admin), None)
+        .await;
     assert_ok(status, &mine, StatusCode::OK);
     assert_eq!(mine["data"][0]["status"], "sent");
     assert!(mine["data"][0]["sent_at"].is_string());
 
     // Nothing identifying in company's database nor in any log line.
-    let stored = stored_bytes(&company);
+    let stored = stored_bytes_with(&company, "deid_reports");
     let text = logs.text();
     for s in &secrets {
-        assert!(!contains_ignoring_case(&stored, s), "{s} is in company's database");
-        assert!(!contains_ignoring_case(text.as_bytes(), s), "{s} was logged");
+        assert!(
+            !contains_ignoring_case(&stored, s),
+            "{s} is in company's database"
+        );
+        assert!(
+            !contains_ignoring_case(text.as_bytes(), s),
+            "{s} was logged"
+        );
         assert!(!contains_ignoring_case(&bytes, s), "{s} is in the report");
     }
     // The bytes are there (the search would find what is stored).
@@ -267,7 +309,8 @@ impl Plane {
 }
 
 #[tokio::test]
-async fn company_refuses_another_tenants_report_a_changed_resend_and_anything_off_the_wire_format() {
+async fn company_refuses_another_tenants_report_a_changed_resend_and_anything_off_the_wire_format()
+{
     let w = Plane::new().await;
     let admin = w.company.admin_token().await;
     let id = uuid::Uuid::new_v4().to_string();
@@ -282,7 +325,10 @@ async fn company_refuses_another_tenants_report_a_changed_resend_and_anything_of
     assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
     let events = wait_for_events(&w.company, &admin, "kind=plane.tenant_mismatch", 1).await;
     assert_eq!(events["data"][0]["severity"], "critical");
-    let (_, list) = w.company.api(Method::GET, "/reports", Some(&admin), None).await;
+    let (_, list) = w
+        .company
+        .api(Method::GET, "/reports", Some(&admin), None)
+        .await;
     assert_eq!(list["meta"]["total"], 0, "{list}");
 
     // Its own report: stored; the same bytes again: a duplicate; other
@@ -302,18 +348,36 @@ async fn company_refuses_another_tenants_report_a_changed_resend_and_anything_of
     assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
     // Tenant B may use the same report id for its own report.
     let (status, body) = w
-        .post("hospital-b", report(TENANT_B, &id, json!([cell("break_glass", None, json!(0))])))
+        .post(
+            "hospital-b",
+            report(TENANT_B, &id, json!([cell("break_glass", None, json!(0))])),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (_, list) = w.company.api(Method::GET, "/reports", Some(&admin), None).await;
+    let (_, list) = w
+        .company
+        .api(Method::GET, "/reports", Some(&admin), None)
+        .await;
     assert_eq!(list["meta"]["total"], 2, "{list}");
 
     // Off the wire format: 400, and the message never echoes the value.
     let fresh = || uuid::Uuid::new_v4().to_string();
     let bad = [
-        report(DEMO_TENANT_ID, &fresh(), json!([cell("break_glass", None, json!(3))])),
-        report(DEMO_TENANT_ID, &fresh(), json!([cell("appointments", Some("Ada Lovelace"), json!(12))])),
-        report(DEMO_TENANT_ID, &fresh(), json!([cell("break_glass", Some("icu"), json!(12))])),
+        report(
+            DEMO_TENANT_ID,
+            &fresh(),
+            json!([cell("break_glass", None, json!(3))]),
+        ),
+        report(
+            DEMO_TENANT_ID,
+            &fresh(),
+            json!([cell("appointments", Some("Ada Lovelace"), json!(12))]),
+        ),
+        report(
+            DEMO_TENANT_ID,
+            &fresh(),
+            json!([cell("break_glass", Some("icu"), json!(12))]),
+        ),
         {
             let mut r = report(DEMO_TENANT_ID, &fresh(), json!([]));
             r["patient_name"] = json!("Ada Lovelace");
@@ -351,13 +415,16 @@ async fn company_refuses_another_tenants_report_a_changed_resend_and_anything_of
     if let Ok(res) = res {
         assert_eq!(res.status(), StatusCode::FORBIDDEN);
     }
-    let (_, list) = w.company.api(Method::GET, "/reports", Some(&admin), None).await;
+    let (_, list) = w
+        .company
+        .api(Method::GET, "/reports", Some(&admin), None)
+        .await;
     assert_eq!(list["meta"]["total"], 2, "nothing else was stored: {list}");
 }
 
 #[tokio::test]
-async fn totals_with_a_suppressed_cell_are_at_least_and_never_filled_in_and_the_csv_says_suppressed()
-{
+async fn totals_with_a_suppressed_cell_are_at_least_and_never_filled_in_and_the_csv_says_suppressed(
+) {
     let w = Plane::new().await;
     let a = report(
         DEMO_TENANT_ID,
@@ -388,7 +455,12 @@ async fn totals_with_a_suppressed_cell_are_at_least_and_never_filled_in_and_the_
         let token = analyst.clone();
         async move {
             let (status, body) = company
-                .api(Method::GET, &format!("/analytics/series?{q}"), Some(&token), None)
+                .api(
+                    Method::GET,
+                    &format!("/analytics/series?{q}"),
+                    Some(&token),
+                    None,
+                )
                 .await;
             assert_ok(status, &body, StatusCode::OK);
             body["data"].clone()
@@ -404,10 +476,16 @@ async fn totals_with_a_suppressed_cell_are_at_least_and_never_filled_in_and_the_
     let cardio = series("measure=appointments&department=cardiology").await;
     assert_eq!(cardio["total"]["value"], 20);
     assert_eq!(cardio["total"]["complete"], false);
-    assert_eq!(cardio["total"]["label"], "at least 20 (some cells suppressed)");
+    assert_eq!(
+        cardio["total"]["label"],
+        "at least 20 (some cells suppressed)"
+    );
     assert_eq!(cardio["tenants"].as_array().unwrap().len(), 2);
     // One tenant, one suppressed cell: at least 0, not 38 - 20 - x.
-    let icu_a = series(&format!("measure=appointments&department=icu&tenant={DEMO_TENANT_ID}")).await;
+    let icu_a = series(&format!(
+        "measure=appointments&department=icu&tenant={DEMO_TENANT_ID}"
+    ))
+    .await;
     assert_eq!(icu_a["total"]["value"], 0);
     assert_eq!(icu_a["total"]["suppressed_cells"], 1);
     assert_eq!(icu_a["weeks"][0]["complete"], false);
@@ -416,20 +494,35 @@ async fn totals_with_a_suppressed_cell_are_at_least_and_never_filled_in_and_the_
     let res = w
         .company
         .client
-        .get(w.company.api_url("/analytics/export.csv?measure=appointments"))
+        .get(
+            w.company
+                .api_url("/analytics/export.csv?measure=appointments"),
+        )
         .bearer_auth(&analyst)
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
     let csv = res.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "tenant_id,week,measure,department,age_band,sex,count");
+    assert_eq!(
+        lines[0],
+        "tenant_id,week,measure,department,age_band,sex,count"
+    );
     assert_eq!(lines.len(), 9, "{csv}");
     let week = this_week();
-    assert!(lines.contains(&format!("{DEMO_TENANT_ID},{week},appointments,icu,,,suppressed").as_str()), "{csv}");
-    assert!(lines.contains(&format!("{TENANT_B},{week},appointments,,,,30").as_str()), "{csv}");
+    assert!(
+        lines.contains(&format!("{DEMO_TENANT_ID},{week},appointments,icu,,,suppressed").as_str()),
+        "{csv}"
+    );
+    assert!(
+        lines.contains(&format!("{TENANT_B},{week},appointments,,,,30").as_str()),
+        "{csv}"
+    );
 }
 
 #[tokio::test]
@@ -450,7 +543,12 @@ async fn analytics_refuse_bad_filters() {
         "measure=appointments&name=x",
     ] {
         let (status, body) = company
-            .api(Method::GET, &format!("/analytics/series?{q}"), Some(&analyst), None)
+            .api(
+                Method::GET,
+                &format!("/analytics/series?{q}"),
+                Some(&analyst),
+                None,
+            )
             .await;
         assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     }
@@ -465,9 +563,21 @@ async fn company_report_endpoints_by_role() {
     let company = spawn(Service::Company).await;
     let tokens = [
         ("admin", Some(company.login("admin", "admin123").await), 200),
-        ("analyst", Some(company.login("analyst", "analyst123").await), 200),
-        ("team_lead", Some(company.login("teamlead", "teamlead123").await), 403),
-        ("production", Some(company.login("production", "production123").await), 403),
+        (
+            "analyst",
+            Some(company.login("analyst", "analyst123").await),
+            200,
+        ),
+        (
+            "team_lead",
+            Some(company.login("teamlead", "teamlead123").await),
+            403,
+        ),
+        (
+            "production",
+            Some(company.login("production", "production123").await),
+            403,
+        ),
         ("anonymous", None, 401),
     ];
     for path in [
@@ -513,7 +623,10 @@ async fn hospital_report_endpoints_by_role_and_bad_input() {
         }
         let name = format!("u-{}", role.replace('_', "-"));
         hospital.create_user(&admin, &name, role).await;
-        callers.push((role.to_string(), Some(hospital.login(&name, STRONG_PASSWORD).await)));
+        callers.push((
+            role.to_string(),
+            Some(hospital.login(&name, STRONG_PASSWORD).await),
+        ));
     }
     let reception = hospital.login("reception", "reception123").await;
     let p = register_patient(
@@ -523,7 +636,10 @@ async fn hospital_report_endpoints_by_role_and_bad_input() {
     )
     .await;
     testkit::hospital::portal_account(&hospital, &reception, &id_of(&p), "portal-rep").await;
-    callers.push(("patient".into(), Some(hospital.login("portal-rep", STRONG_PASSWORD).await)));
+    callers.push((
+        "patient".into(),
+        Some(hospital.login("portal-rep", STRONG_PASSWORD).await),
+    ));
     callers.push(("anonymous".into(), None));
     for (role, token) in &callers {
         let (want, code) = if token.is_some() {
@@ -543,8 +659,13 @@ async fn hospital_report_endpoints_by_role_and_bad_input() {
             assert_error(status, &reply, want, code);
         }
     }
-    let (_, list) = hospital.api(Method::GET, "/reports", Some(&admin), None).await;
-    assert_eq!(list["meta"]["total"], 1, "refused requests stored nothing: {list}");
+    let (_, list) = hospital
+        .api(Method::GET, "/reports", Some(&admin), None)
+        .await;
+    assert_eq!(
+        list["meta"]["total"], 1,
+        "refused requests stored nothing: {list}"
+    );
 
     // The admin reads the exact bytes.
     let res = hospital
@@ -580,20 +701,36 @@ async fn hospital_report_endpoints_by_role_and_bad_input() {
     assert_error(status, &reply, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     let other = uuid::Uuid::new_v4().to_string();
     let (status, reply) = hospital
-        .api(Method::GET, &format!("/reports/{other}"), Some(&admin), None)
+        .api(
+            Method::GET,
+            &format!("/reports/{other}"),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
     let (status, reply) = hospital
-        .api(Method::POST, "/reports", Some(&admin), Some(json!({"from": this_week(), "to": this_week()})))
+        .api(
+            Method::POST,
+            "/reports",
+            Some(&admin),
+            Some(json!({"from": this_week(), "to": this_week()})),
+        )
         .await;
     assert_ok(status, &reply, StatusCode::CREATED);
-    let (_, list) = hospital.api(Method::GET, "/reports", Some(&admin), None).await;
+    let (_, list) = hospital
+        .api(Method::GET, "/reports", Some(&admin), None)
+        .await;
     assert_eq!(list["meta"]["total"], 2);
 }
 
 #[tokio::test]
 async fn a_disabled_reporting_section_makes_no_report() {
-    let hospital = testkit::spawn_with(Service::Hospital, &[("HOSPITAL__REPORTING__ENABLED", "false")]).await;
+    let hospital = testkit::spawn_with(
+        Service::Hospital,
+        &[("HOSPITAL__REPORTING__ENABLED", "false")],
+    )
+    .await;
     let admin = hospital.admin_token().await;
     let (status, reply) = hospital
         .api(Method::POST, "/reports", Some(&admin), Some(json!({})))
