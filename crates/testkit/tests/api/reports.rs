@@ -737,3 +737,109 @@ async fn a_disabled_reporting_section_makes_no_report() {
         .await;
     assert_error(status, &reply, StatusCode::CONFLICT, "REPORTING_DISABLED");
 }
+
+#[tokio::test]
+async fn the_schedule_reports_the_certificates_tenant_and_company_receives_it() {
+    let pki = Pki::new();
+    issue_all(&pki);
+    let ports = PlanePorts::free();
+    let company = start(Service::Company, &pki, &ports, &[]).await;
+    let hospital = start(
+        Service::Hospital,
+        &pki,
+        &ports,
+        &[("HOSPITAL__REPORTING__INTERVAL_SECS", "1")],
+    )
+    .await;
+    let admin = hospital.admin_token().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        let (status, list) = hospital
+            .api(Method::GET, "/reports?page_size=100", Some(&admin), None)
+            .await;
+        assert_ok(status, &list, StatusCode::OK);
+        let sent = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["status"] == "sent")
+            .cloned();
+        if let Some(r) = sent {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled report sent: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(first["origin"], "schedule");
+    assert_eq!(first["created_by"], "system");
+    assert_eq!(first["tenant_id"], DEMO_TENANT_ID);
+    let analyst = company.login("analyst", "analyst123").await;
+    let (status, list) = company
+        .api(
+            Method::GET,
+            &format!("/reports?tenant={DEMO_TENANT_ID}&page_size=100"),
+            Some(&analyst),
+            None,
+        )
+        .await;
+    assert_ok(status, &list, StatusCode::OK);
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["report_id"] == first["id"] && r["sha256"] == first["sha256"]),
+        "{list}"
+    );
+}
+
+#[tokio::test]
+async fn a_hosted_server_reports_only_the_tenant_its_certificate_names() {
+    let pki = Pki::new();
+    issue_all(&pki);
+    let ports = PlanePorts::free();
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let hosted = [
+        ("HOSPITAL__TENANCY__MODE", "hosted"),
+        ("HOSPITAL__CRYPTO__MASTER_KEY", key.as_str()),
+    ];
+    let app = start(Service::Hospital, &pki, &ports, &hosted).await;
+    let tenant_b = crate::hospital_tenants::TENANT_B;
+    let url = app.database_url().to_string();
+    let seed_b = testkit::spawn_with(
+        Service::Hospital,
+        &[
+            hosted[0],
+            hosted[1],
+            ("HOSPITAL__BOOTSTRAP__ADMIN_TENANT_ID", tenant_b),
+            ("HOSPITAL__DATABASE__URL", &url),
+        ],
+    )
+    .await;
+    seed_b.stop().await;
+    let b_admin = testkit::hospital::login_in(&app, tenant_b, "hadmin", "hadmin123").await;
+    let (status, reply) = app
+        .api(Method::POST, "/reports", Some(&b_admin), Some(json!({})))
+        .await;
+    assert_error(status, &reply, StatusCode::CONFLICT, "NOT_THIS_CERTIFICATE");
+    let (_, list) = app.api(Method::GET, "/reports", Some(&b_admin), None).await;
+    assert_eq!(list["meta"]["total"], 0, "{list}");
+    let a_admin = testkit::hospital::login_in(&app, DEMO_TENANT_ID, "hadmin", "hadmin123").await;
+    let (status, reply) = app
+        .api(Method::POST, "/reports", Some(&a_admin), Some(json!({})))
+        .await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+    // Tenant B does not see tenant A's report.
+    let id = reply["data"]["id"].as_str().unwrap();
+    let (status, reply) = app
+        .api(Method::GET, &format!("/reports/{id}"), Some(&b_admin), None)
+        .await;
+    assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
+}
