@@ -209,6 +209,7 @@ impl Dims for Measure {
 /// A sum company made: the visible counts, and whether any cell in it was
 /// suppressed.
 #[derive(utoipa::ToSchema, Serialize, Debug, Clone, Default, PartialEq, Eq)]
+#[schema(as = AnalyticsTotal)]
 pub struct Total {
     /// The sum of the visible counts (a lower bound when not complete).
     pub value: i64,
@@ -241,6 +242,7 @@ impl Total {
 
 /// One week of a series.
 #[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
+#[schema(as = AnalyticsWeek)]
 pub struct WeekPoint {
     /// ISO week.
     pub week: String,
@@ -253,6 +255,7 @@ pub struct WeekPoint {
 
 /// One tenant's total over the weeks.
 #[derive(utoipa::ToSchema, Serialize, Debug, Clone)]
+#[schema(as = AnalyticsTenantTotal)]
 pub struct TenantTotal {
     /// Tenant.
     pub tenant_id: String,

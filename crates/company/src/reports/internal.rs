@@ -73,7 +73,8 @@ async fn receive(
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::validation("the body is not UTF-8"))?;
     let sha = hex::encode(ring::digest::digest(&ring::digest::SHA256, &body));
-    let tenant = peer_tenant.unwrap_or_default();
+    // The certificate's tenant, in the report's canonical (lower-case) form.
+    let tenant = report.tenant_id.to_string();
     let who = peer.0.uri();
     let report_id = report.report_id.to_string();
     let (t, id, s) = (tenant.clone(), report_id.clone(), sha.clone());
