@@ -127,20 +127,90 @@ pub fn insert(conn: &mut DbConn, row: &ReportRow) -> ApiResult<()> {
     Ok(())
 }
 
-/// A page of the tenant's reports, newest first.
+/// A page of the tenant's reports, newest first (their bytes' size read
+/// by the database, not the bytes: the body is ASCII JSON, so its length
+/// in characters is its length in bytes).
 pub fn list(conn: &mut DbConn, tenant: &str, page: &Page) -> ApiResult<(Vec<ReportView>, i64)> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::BigInt;
     let total = deid_reports::table
         .filter(deid_reports::tenant_id.eq(tenant))
         .count()
         .get_result(conn)?;
-    let rows: Vec<ReportRow> = deid_reports::table
+    type Listed = (
+        (
+            String,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            i64,
+            String,
+            String,
+        ),
+        (
+            String,
+            NaiveDateTime,
+            Option<NaiveDateTime>,
+            i64,
+            Option<String>,
+            i64,
+        ),
+    );
+    let rows: Vec<Listed> = deid_reports::table
         .filter(deid_reports::tenant_id.eq(tenant))
         .order((deid_reports::created_at.desc(), deid_reports::id.desc()))
         .limit(page.page_size)
         .offset(page.offset())
-        .select(ReportRow::as_select())
+        .select((
+            (
+                deid_reports::id,
+                deid_reports::tenant_id,
+                deid_reports::period_from,
+                deid_reports::period_to,
+                deid_reports::sha256,
+                deid_reports::cells,
+                deid_reports::suppressed,
+                deid_reports::origin,
+                deid_reports::status,
+            ),
+            (
+                deid_reports::created_by,
+                deid_reports::created_at,
+                deid_reports::sent_at,
+                deid_reports::attempts,
+                deid_reports::last_error,
+                sql::<BigInt>("CAST(LENGTH(body) AS BIGINT)"),
+            ),
+        ))
         .load(conn)?;
-    Ok((rows.into_iter().map(ReportView::from).collect(), total))
+    let views = rows
+        .into_iter()
+        .map(
+            |(
+                (id, tenant_id, from, to, sha256, cells, suppressed, origin, status),
+                (created_by, created_at, sent_at, attempts, last_error, bytes),
+            )| ReportView {
+                id,
+                tenant_id,
+                period_from: from,
+                period_to: to,
+                sha256,
+                bytes: usize::try_from(bytes).unwrap_or(0),
+                cells,
+                suppressed,
+                origin,
+                status,
+                created_by,
+                created_at,
+                sent_at,
+                attempts,
+                last_error,
+            },
+        )
+        .collect();
+    Ok((views, total))
 }
 
 /// One of the tenant's reports (404 for another tenant's).

@@ -677,7 +677,12 @@ async fn hospital_report_endpoints_by_role_and_bad_input() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["x-report-status"], "pending");
-    let r: DeidentifiedReport = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    let bytes = res.bytes().await.unwrap();
+    let (_, list) = hospital
+        .api(Method::GET, "/reports", Some(&admin), None)
+        .await;
+    assert_eq!(list["data"][0]["bytes"], bytes.len(), "{list}");
+    let r: DeidentifiedReport = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(r.report_id.as_str(), id);
     assert_eq!(r.from.span(r.to), 4, "four weeks by default");
 
@@ -722,6 +727,69 @@ async fn hospital_report_endpoints_by_role_and_bad_input() {
         .api(Method::GET, "/reports", Some(&admin), None)
         .await;
     assert_eq!(list["meta"]["total"], 2);
+    // Each report made is audited with its hash (and never its counts).
+    let rows: Vec<_> = hospital
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "report.create")
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].resource, format!("report:{id}"));
+    assert_eq!(rows[0].tenant_id.as_deref(), Some(DEMO_TENANT_ID));
+}
+
+#[tokio::test]
+async fn the_csv_export_streams_every_cell_page_after_page() {
+    let w = Plane::new().await;
+    // 53 weeks × 40 age × sex cells (zeros: nothing to suppress) = 2120
+    // cells, more than two of the export's pages of 1000.
+    let to = chrono::Datelike::iso_week(&Utc::now().date_naive());
+    let weeks: Vec<String> = (0..53_i64)
+        .map(|n| {
+            let d = Utc::now().date_naive() - chrono::Duration::weeks(52 - n);
+            let w = chrono::Datelike::iso_week(&d);
+            format!("{:04}-W{:02}", w.year(), w.week())
+        })
+        .collect();
+    assert_eq!(weeks[52], format!("{:04}-W{:02}", to.year(), to.week()));
+    let bands = ["0-4", "5-17", "18-29", "30-44", "45-64", "65-79", "80+"];
+    let sexes = ["female", "male", "other", "unknown"];
+    let mut cells = Vec::new();
+    for week in &weeks {
+        for band in bands.iter().map(|b| Some(*b)).chain([None]) {
+            for sex in sexes.iter().map(|s| Some(*s)).chain([None]) {
+                cells.push(
+                    json!({"measure": "patients_active", "week": week, "department": null,
+                    "age_band": band, "sex": sex, "count": 0}),
+                );
+            }
+        }
+    }
+    assert_eq!(cells.len(), 2120);
+    let body = json!({
+        "tenant_id": DEMO_TENANT_ID, "report_id": uuid::Uuid::new_v4().to_string(),
+        "from": weeks[0], "to": weeks[52], "suppress_below": 11, "cells": cells,
+    });
+    let (status, reply) = w.post("hospital", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let analyst = w.company.login("analyst", "analyst123").await;
+    let res = w
+        .company
+        .client
+        .get(w.company.api_url("/analytics/export.csv"))
+        .bearer_auth(&analyst)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let csv = res.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2121, "a header and every cell once");
+    let distinct: std::collections::BTreeSet<&&str> = lines.iter().collect();
+    assert_eq!(distinct.len(), 2121, "no row twice across pages");
+    assert!(lines[1].starts_with(&format!("{DEMO_TENANT_ID},{}", weeks[0])));
+    assert!(lines[2120].starts_with(&format!("{DEMO_TENANT_ID},{}", weeks[52])));
 }
 
 #[tokio::test]
