@@ -400,20 +400,36 @@ async fn company_refuses_another_tenants_report_a_changed_resend_and_anything_of
         assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
         assert!(!body.to_string().contains("Lovelace"), "{body}");
     }
-    // Only hospitals submit reports.
-    let res = w
-        .pki
-        .client(Some("owner"))
-        .post(format!(
-            "https://localhost:{}{}",
-            w.ports.company,
-            contracts::paths::REPORTS
-        ))
-        .json(&good)
-        .send()
+    // Too many cells: 400; too many bytes: 413.
+    let many: Vec<Value> = (0..20_001)
+        .map(|_| cell("break_glass", None, json!(0)))
+        .collect();
+    let (status, body) = w
+        .post("hospital", report(DEMO_TENANT_ID, &fresh(), json!(many)))
         .await;
-    if let Ok(res) = res {
-        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    let mut huge = report(DEMO_TENANT_ID, &fresh(), json!([]));
+    huge["padding"] = json!("x".repeat(5 * 1024 * 1024));
+    let (status, _) = w.post("hospital", huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Only hospitals submit reports: owner, company and dev are refused
+    // (dev possibly at the handshake already).
+    for who in ["owner", "company", "dev"] {
+        let res = w
+            .pki
+            .client(Some(who))
+            .post(format!(
+                "https://localhost:{}{}",
+                w.ports.company,
+                contracts::paths::REPORTS
+            ))
+            .json(&good)
+            .send()
+            .await;
+        match res {
+            Ok(res) => assert_eq!(res.status(), StatusCode::FORBIDDEN, "{who}"),
+            Err(_) => assert_eq!(who, "dev", "{who} could not even connect"),
+        }
     }
     let (_, list) = w
         .company
