@@ -8,6 +8,7 @@ pub mod openapi;
 pub mod pages;
 pub mod plane;
 pub mod releases;
+pub mod reports;
 pub mod schema;
 pub mod security_events;
 pub mod system;
@@ -47,6 +48,10 @@ pub enum CompanyPermission {
     /// Add, change and delete alert rules; acknowledge alerts.
     #[strum(serialize = "alerts.manage")]
     AlertsManage,
+    /// Read the de-identified reports hospitals sent and the analytics on
+    /// them (series, totals, CSV export).
+    #[strum(serialize = "reports.read")]
+    ReportsRead,
 }
 
 impl Permission for CompanyPermission {}
@@ -61,6 +66,7 @@ pub const POLICY: Roles<CompanyPermission> = Roles(&[
             CompanyPermission::ReleasesRead,
             CompanyPermission::SystemRead,
             CompanyPermission::AlertsManage,
+            CompanyPermission::ReportsRead,
         ],
     },
     Role {
@@ -74,7 +80,7 @@ pub const POLICY: Roles<CompanyPermission> = Roles(&[
     Role {
         name: "analyst",
         core: &[],
-        own: &[],
+        own: &[CompanyPermission::ReportsRead],
     },
     Role {
         name: "production",
@@ -119,7 +125,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(anchors::http::routes)
         .configure(releases::http::routes)
         .configure(system::http::routes)
-        .configure(alerts::http::routes);
+        .configure(alerts::http::routes)
+        .configure(reports::http::routes);
 }
 
 fn internal_routes(cfg: &mut web::ServiceConfig) {
@@ -130,5 +137,6 @@ fn internal_routes(cfg: &mut web::ServiceConfig) {
     );
     cfg.configure(security_events::internal::routes)
         .configure(anchors::internal::routes)
-        .configure(releases::internal::routes);
+        .configure(releases::internal::routes)
+        .configure(reports::internal::routes);
 }

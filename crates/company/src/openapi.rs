@@ -18,7 +18,10 @@ use utoipa::{OpenApi, ToSchema};
     crate::alerts::http::update_rule,
     crate::alerts::http::delete_rule,
     crate::alerts::http::list_alerts,
-    crate::alerts::http::acknowledge
+    crate::alerts::http::acknowledge,
+    crate::reports::http::list,
+    crate::reports::http::series,
+    crate::reports::http::export
 ))]
 struct CompanyApi;
 

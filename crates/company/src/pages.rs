@@ -15,7 +15,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::anchors::pages::routes)
         .configure(crate::releases::pages::routes)
         .configure(crate::system::pages::routes)
-        .configure(crate::alerts::pages::routes);
+        .configure(crate::alerts::pages::routes)
+        .configure(crate::reports::pages::routes);
 }
 
 fn nav(user: &AuthUser) -> Vec<NavLink> {
@@ -32,6 +33,13 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/releases",
             label: "Releases",
             hint: "signed builds from dev; promote, approve (two people) or reject",
+        });
+    }
+    if user.can(CompanyPermission::ReportsRead) {
+        nav.push(NavLink {
+            href: "/reports",
+            label: "Reports",
+            hint: "de-identified counts from hospitals by week; totals, chart and CSV",
         });
     }
     if user.can(CorePermission::AuditRead) {

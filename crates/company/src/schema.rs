@@ -83,6 +83,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    deid_reports (seq) {
+        seq -> BigInt,
+        tenant_id -> Text,
+        report_id -> Text,
+        period_from -> Text,
+        period_to -> Text,
+        suppress_below -> BigInt,
+        body -> Text,
+        sha256 -> Text,
+        cells -> BigInt,
+        suppressed -> BigInt,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     alert_rules (id) {
         id -> Text,
         name -> Text,
@@ -112,5 +128,18 @@ diesel::table! {
         raised_at -> Timestamp,
         acknowledged_by -> Nullable<Text>,
         acknowledged_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    report_cells (tenant_id, week, measure, department, age_band, sex) {
+        tenant_id -> Text,
+        week -> Text,
+        measure -> Text,
+        department -> Text,
+        age_band -> Text,
+        sex -> Text,
+        value -> Nullable<BigInt>,
+        report_seq -> BigInt,
     }
 }

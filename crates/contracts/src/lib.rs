@@ -3,6 +3,7 @@
 //! change: keep fields additive.
 
 pub mod release;
+pub mod report;
 
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,8 @@ pub mod paths {
     pub const APPROVED_RELEASE: &str = "/internal/v1/releases/approved";
     /// company: hospitals and owner download an approved release's artifact (`{id}` replaced).
     pub const APPROVED_ARTIFACT: &str = "/internal/v1/approved-releases/{id}/artifact";
+    /// company: hospitals submit de-identified reports ([`crate::report`]).
+    pub const REPORTS: &str = "/internal/v1/reports";
 }
 
 /// One security event as the sender recorded it.

@@ -21,6 +21,7 @@ pub mod patients;
 pub mod prescriptions;
 pub mod reencrypt;
 pub mod referrals;
+pub mod reporting;
 pub mod schema;
 pub mod settings;
 pub mod tenant;
@@ -228,6 +229,13 @@ pub enum HospitalPermission {
     /// See one's own invoices (portal).
     #[strum(serialize = "billing.read_own")]
     BillingReadOwn,
+    /// Compute a de-identified report of the tenant now and queue it for
+    /// company.
+    #[strum(serialize = "reports.send")]
+    ReportsSend,
+    /// List the de-identified reports and read the exact bytes sent.
+    #[strum(serialize = "reports.read")]
+    ReportsRead,
 }
 
 impl Permission for HospitalPermission {}
@@ -261,6 +269,8 @@ pub const POLICY: Roles<HospitalPermission> = Roles(&[
             H::WardsManage,
             H::AdmissionsManage,
             H::BillingRead,
+            H::ReportsSend,
+            H::ReportsRead,
         ],
     },
     Role {
@@ -487,6 +497,7 @@ pub static SPEC: Spec = Spec {
         insurance::SECTION,
         billing::price_list::SECTION,
         UPDATES,
+        reporting::SECTION,
     ],
     background: Some(background),
     pages: pages::PAGES,
@@ -520,11 +531,12 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(messages::http::routes)
         .configure(files::http::routes)
         .configure(referrals::http::routes)
-        .configure(admissions::http::routes);
+        .configure(admissions::http::routes)
+        .configure(reporting::http::routes);
 }
 
-/// The hospital's background work: re-encryption after a key rotation and
-/// the files' retention job.
+/// The hospital's background work: re-encryption after a key rotation,
+/// the files' retention job and the scheduled de-identified report.
 fn background(
     config: &common::config::Config,
     db: &Db,
@@ -532,6 +544,7 @@ fn background(
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut tasks = reencrypt::worker::start(config, db, keyring)?;
     tasks.extend(files::retention::start(config, db, keyring)?);
+    tasks.extend(reporting::worker::start(config, db, keyring)?);
     Ok(tasks)
 }
 

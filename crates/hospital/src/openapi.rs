@@ -7,6 +7,9 @@ use utoipa::{OpenApi, ToSchema};
 #[derive(OpenApi)]
 #[openapi(paths(
     crate::departments::http::list,
+    crate::reporting::http::create,
+    crate::reporting::http::list,
+    crate::reporting::http::get,
     crate::departments::http::create,
     crate::departments::http::get,
     crate::departments::http::update,

@@ -36,7 +36,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::messages::pages::routes)
         .configure(crate::files::pages::routes)
         .configure(crate::referrals::pages::routes)
-        .configure(crate::admissions::pages::routes);
+        .configure(crate::admissions::pages::routes)
+        .configure(crate::reporting::pages::routes);
 }
 
 /// The tasks of a role here, most frequent first.
@@ -125,6 +126,13 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/my-labs",
             label: "My lab results",
             hint: "your finalized test results",
+        });
+    }
+    if user.can(P::ReportsRead) {
+        nav.push(NavLink {
+            href: "/reports",
+            label: "Reports to company",
+            hint: "the de-identified counts sent to company, exactly as sent",
         });
     }
     if user.can(P::BillingRead) {

@@ -538,3 +538,23 @@ diesel::allow_tables_to_appear_in_same_query!(
     invoice_lines,
     invoice_payments,
 );
+
+diesel::table! {
+    deid_reports (id) {
+        id -> Text,
+        tenant_id -> Text,
+        period_from -> Text,
+        period_to -> Text,
+        body -> Text,
+        sha256 -> Text,
+        cells -> BigInt,
+        suppressed -> BigInt,
+        origin -> Text,
+        status -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+        attempts -> BigInt,
+        last_error -> Nullable<Text>,
+    }
+}

@@ -148,6 +148,12 @@ struct TextRow {
 /// database file, its WAL and shared-memory file byte for byte; on
 /// PostgreSQL every row of every table of the public schema as JSON text.
 pub fn stored_bytes(app: &TestApp) -> Vec<u8> {
+    stored_bytes_with(app, "patients")
+}
+
+/// [`stored_bytes`] of any server's database; on PostgreSQL, `table` must
+/// be among the tables read (a check that the right database was read).
+pub fn stored_bytes_with(app: &TestApp, table: &str) -> Vec<u8> {
     let url = app.database_url().to_string();
     if let Some(rest) = url.strip_prefix("sqlite://") {
         let file = rest.split('?').next().unwrap_or(rest).to_string();
@@ -171,8 +177,8 @@ pub fn stored_bytes(app: &TestApp) -> Vec<u8> {
     .map(|r| r.v)
     .collect();
     assert!(
-        tables.iter().any(|t| t == "patients"),
-        "no patients table in {tables:?}"
+        tables.iter().any(|t| t == table),
+        "no {table} table in {tables:?}"
     );
     let mut all = Vec::new();
     for table in tables {

@@ -22,8 +22,8 @@ use common::mtls::ServiceIdentity;
 use common::plane::PlaneContext;
 use tokio::task::JoinHandle;
 
-/// The hospital's plane work: the kernel's reporting to company, and the
-/// heartbeat to owner.
+/// The hospital's plane work: the kernel's reporting to company, the
+/// de-identified reports, and the heartbeat to owner.
 pub fn start(ctx: PlaneContext, config: &Config) -> anyhow::Result<Vec<JoinHandle<()>>> {
     // The file store the heartbeat checks: opened once, as `[files]` says.
     let (_, objects) = crate::files::rules::load(config)?;
@@ -51,6 +51,8 @@ pub fn start(ctx: PlaneContext, config: &Config) -> anyhow::Result<Vec<JoinHandl
         updates.documents(crate::CONFIG_PRODUCT),
         tenant.clone(),
     )));
+    // De-identified reports of the certificate's tenant (issue 14).
+    tasks.extend(crate::reporting::ship::start(&ctx, company.clone()));
     tasks.push(tokio::spawn(common::updates::forever(
         ctx.db.clone(),
         company,

@@ -186,7 +186,7 @@ async fn bad_settings_are_refused_before_anything_listens() {
         (
             Service::Hospital,
             vec![("HOSPITAL__CLINICALL__BREAK_GLASS_MINUTES", "60")],
-            "unknown configuration section `clinicall`: hospital takes no such section (its own: clinical, reencrypt, files, insurance, billing, updates)",
+            "unknown configuration section `clinicall`: hospital takes no such section (its own: clinical, reencrypt, files, insurance, billing, updates, reporting)",
         ),
         (
             Service::Hospital,
@@ -247,6 +247,21 @@ async fn bad_settings_are_refused_before_anything_listens() {
             Service::Hospital,
             vec![("HOSPITAL__CLINICAL__BREAK_GLASS_MINUTES", "1441")],
             "clinical.break_glass_minutes must be between 1 and 1440",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__REPORTING__SUPPRESS_BELOW", "1")],
+            "reporting.suppress_below must be between 2 and 1000",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__REPORTING__WEEKS", "54")],
+            "reporting.weeks must be between 1 and 53",
+        ),
+        (
+            Service::Company,
+            vec![("COMPANY__REPORTING__ENABLED", "false")],
+            "unknown configuration section `reporting`",
         ),
     ];
     for (service, env, reason) in cases {

@@ -60,6 +60,7 @@ mod public_tls;
 mod ratelimit;
 mod rbac;
 mod realtime;
+mod reports;
 mod sessions;
 mod tenancy;
 mod tokens;

@@ -92,11 +92,13 @@ pub async fn every_role_completes_its_main_task_in_chromium() {
     hospital_doctor(&b, &h, &on_team, &off_team).await;
     hospital_patient(&b, &h).await;
     hospital_admin(&b, &h).await;
+    hospital_admin_reports(&b, &h).await;
     hospital_lab(&b, &h).await;
     hospital_accountant(&b, &h, &on_team).await;
     security_checks(&b, &h).await;
     company_admin(&b, &company.base_url()).await;
     company_releases(&b, &company.base_url()).await;
+    company_analyst(&b, &company.base_url()).await;
     owner_admin(&b, &owner).await;
     dev_admin(&b, &dev).await;
     for app in [&hospital, &company, &owner, &dev] {
@@ -416,6 +418,37 @@ async fn hospital_admin(b: &Chrome, h: &str) {
     b.click("form[action='/files/retention'] button").await;
     b.wait_for_text("Retention job:").await;
     b.shot("hospital-files-admin").await;
+}
+
+/// The hospital admin sends a de-identified report now and reads its bytes.
+async fn hospital_admin_reports(b: &Chrome, h: &str) {
+    b.goto(&format!("{h}/reports")).await;
+    b.wait_for_text("Reports made for company").await;
+    b.click("form[action='/reports'] button[type=submit]").await;
+    b.wait_for_text("Exactly what is sent").await;
+    b.check_accessibility("a report sent to company").await;
+    b.shot("hospital-report-sent").await;
+}
+
+/// The analyst finds the hospital's report on company and its series.
+async fn company_analyst(b: &Chrome, c: &str) {
+    b.login(c, "analyst", "analyst123").await;
+    b.wait_for_text("Your tasks").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        b.goto(&format!("{c}/reports?measure=patients_registered"))
+            .await;
+        if b.text().await.contains(common::config::DEMO_TENANT_ID) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "company never showed the hospital's report"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    b.check_accessibility("company reports and analytics").await;
+    b.shot("company-reports").await;
 }
 
 /// CSRF refusal, cookie flags, signing out, in the browser.

@@ -20,4 +20,5 @@ mod hospital_wards;
 mod kernel_pages;
 mod mfa;
 mod owner_pages;
+mod reports;
 mod sessions;

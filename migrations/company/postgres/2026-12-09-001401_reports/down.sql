@@ -1,0 +1,2 @@
+DROP TABLE report_cells;
+DROP TABLE deid_reports;

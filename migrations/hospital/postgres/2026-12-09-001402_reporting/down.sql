@@ -1,0 +1,1 @@
+DROP TABLE deid_reports;
