@@ -9,6 +9,7 @@ pub mod plane;
 pub mod releases;
 pub mod schema;
 pub mod security_events;
+pub mod teams;
 
 use actix_web::web;
 use common::db::Migrations;
@@ -38,6 +39,13 @@ pub enum CompanyPermission {
     /// Approve a promoted release (second person; company countersigns).
     #[strum(serialize = "releases.approve")]
     ReleasesApprove,
+    /// Every team: create, rename, delete, set the lead, change members.
+    #[strum(serialize = "teams.manage")]
+    TeamsManage,
+    /// The teams one leads: read every team, add and remove members of
+    /// one's own.
+    #[strum(serialize = "teams.manage_own")]
+    TeamsManageOwn,
 }
 
 impl Permission for CompanyPermission {}
@@ -46,10 +54,11 @@ impl Permission for CompanyPermission {}
 pub const POLICY: Roles<CompanyPermission> = Roles(&[
     Role {
         name: "admin",
-        core: &[C::UsersManage, C::AuditRead],
+        core: &[C::UsersManage, C::AuditRead, C::RolesManage],
         own: &[
             CompanyPermission::SecurityEventsRead,
             CompanyPermission::ReleasesRead,
+            CompanyPermission::TeamsManage,
         ],
     },
     Role {
@@ -58,6 +67,7 @@ pub const POLICY: Roles<CompanyPermission> = Roles(&[
         own: &[
             CompanyPermission::ReleasesRead,
             CompanyPermission::ReleasesApprove,
+            CompanyPermission::TeamsManageOwn,
         ],
     },
     Role {
@@ -106,7 +116,8 @@ pub static SPEC: Spec = Spec {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(security_events::http::routes)
         .configure(anchors::http::routes)
-        .configure(releases::http::routes);
+        .configure(releases::http::routes)
+        .configure(teams::http::routes);
 }
 
 fn internal_routes(cfg: &mut web::ServiceConfig) {

@@ -11,7 +11,14 @@ use utoipa::{OpenApi, ToSchema};
     crate::releases::http::promote,
     crate::releases::http::approve,
     crate::releases::http::reject,
-    crate::releases::http::approval_key
+    crate::releases::http::approval_key,
+    crate::teams::http::list,
+    crate::teams::http::create,
+    crate::teams::http::get,
+    crate::teams::http::update,
+    crate::teams::http::delete,
+    crate::teams::http::add_member,
+    crate::teams::http::remove_member
 ))]
 struct CompanyApi;
 

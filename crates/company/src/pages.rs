@@ -13,7 +13,8 @@ pub const PAGES: Pages = Pages { routes, nav };
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::security_events::pages::routes)
         .configure(crate::anchors::pages::routes)
-        .configure(crate::releases::pages::routes);
+        .configure(crate::releases::pages::routes)
+        .configure(crate::teams::pages::routes);
 }
 
 fn nav(user: &AuthUser) -> Vec<NavLink> {
@@ -30,6 +31,13 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/releases",
             label: "Releases",
             hint: "signed builds from dev; promote, approve (two people) or reject",
+        });
+    }
+    if crate::teams::scope::require_reader(user).is_ok() {
+        nav.push(NavLink {
+            href: "/teams",
+            label: "Teams",
+            hint: "teams, their leads and members",
         });
     }
     if user.can(CorePermission::AuditRead) {

@@ -60,7 +60,7 @@ impl Permission for DevPermission {}
 pub const POLICY: Roles<DevPermission> = Roles(&[
     Role {
         name: "admin",
-        core: &[C::UsersManage, C::AuditRead],
+        core: &[C::UsersManage, C::AuditRead, C::RolesManage],
         own: &[
             DevPermission::ReleasesKeysManage,
             DevPermission::ReleasesRead,

@@ -236,7 +236,7 @@ impl Permission for HospitalPermission {}
 pub const POLICY: Roles<HospitalPermission> = Roles(&[
     Role {
         name: "admin",
-        core: &[C::UsersManage, C::AuditRead],
+        core: &[C::UsersManage, C::AuditRead, C::RolesManage],
         own: &[
             H::DepartmentsRead,
             H::DepartmentsManage,

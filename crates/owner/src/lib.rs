@@ -41,7 +41,7 @@ impl Permission for OwnerPermission {}
 /// Compiled role → permissions; `[rbac.roles]` may override.
 pub const POLICY: Roles<OwnerPermission> = Roles(&[Role {
     name: "owner",
-    core: &[C::UsersManage, C::AuditRead],
+    core: &[C::UsersManage, C::AuditRead, C::RolesManage],
     own: &[
         OwnerPermission::TenantsRead,
         OwnerPermission::TenantsManage,
