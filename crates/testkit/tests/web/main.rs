@@ -19,4 +19,5 @@ mod hospital_wards;
 mod kernel_pages;
 mod mfa;
 mod owner_pages;
+mod roles_teams;
 mod sessions;
