@@ -368,7 +368,9 @@ impl LivePolicy {
 
 /// Whether `role` is a valid role name: 1 to 64 lower-case letters and `_`.
 pub fn valid_role_name(role: &str) -> bool {
-    !role.is_empty() && role.len() <= 64 && role.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    !role.is_empty()
+        && role.len() <= 64
+        && role.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
 }
 
 fn check_role_name(role: &str) -> anyhow::Result<()> {
@@ -464,6 +466,24 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn stored_roles_replace_and_add_and_drop_retired_permissions() {
+        let base = Policy::build(&POLICY, "admin", &BTreeMap::new()).unwrap();
+        let known = POLICY.known();
+        let live = base.with_stored(
+            [
+                ("analyst", vec!["reports.read", "reports.retired"]),
+                ("clerk", vec!["audit.read"]),
+            ],
+            &known,
+        );
+        assert!(live.allows("analyst", "reports.read"));
+        assert_eq!(live.permissions_of("analyst"), ["reports.read"]);
+        assert!(live.allows("clerk", "audit.read"));
+        assert!(!base.has_role("clerk"), "the default is untouched");
+        assert_eq!(live.admin_role(), "admin");
     }
 
     #[test]

@@ -412,11 +412,7 @@ pub async fn change(
         }
         let before = perms_of(current, &n);
         store::put(c, tenant, &n, &set)?;
-        Ok((
-            "role.update",
-            json!({ "before": before, "after": set }),
-            (),
-        ))
+        Ok(("role.update", json!({ "before": before, "after": set }), ()))
     })
     .await?;
     one_role(ctx, db, user, name).await

@@ -16,8 +16,8 @@ use common::ApiError;
 use serde::Deserialize;
 
 use super::http::{
-    add_team_member, create_team, delete_team, remove_team_member, update_team, NewMember,
-    NewTeam, TeamChange,
+    add_team_member, create_team, delete_team, remove_team_member, update_team, NewMember, NewTeam,
+    TeamChange,
 };
 use super::scope;
 use super::store::{self, TeamDetail, TeamView};
@@ -30,7 +30,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/teams/{id}", web::post().to(update))
         .route("/teams/{id}/delete", web::post().to(delete))
         .route("/teams/{id}/members", web::post().to(add))
-        .route("/teams/{id}/members/{user_id}/remove", web::post().to(remove));
+        .route(
+            "/teams/{id}/members/{user_id}/remove",
+            web::post().to(remove),
+        );
 }
 
 #[derive(Deserialize)]
@@ -52,9 +55,7 @@ struct ListPage {
 /// Refusals the user can correct are shown on the page; others are errors.
 fn shown(e: ApiError) -> Result<(StatusCode, String), ApiError> {
     match e {
-        ApiError::Validation { .. } | ApiError::Conflict(_) => {
-            Ok((e.status_code(), e.to_string()))
-        }
+        ApiError::Validation { .. } | ApiError::Conflict(_) => Ok((e.status_code(), e.to_string())),
         other => Err(other),
     }
 }

@@ -96,15 +96,27 @@ async fn an_admin_manages_teams_and_a_lead_the_members_of_their_own() {
     let ghost = "00000000-0000-4000-8000-000000000000";
     for (m, path, body) in [
         (Method::GET, format!("/teams/{ghost}"), None),
-        (Method::PATCH, format!("/teams/{ghost}"), Some(json!({ "name": "N" }))),
+        (
+            Method::PATCH,
+            format!("/teams/{ghost}"),
+            Some(json!({ "name": "N" })),
+        ),
         (Method::DELETE, format!("/teams/{ghost}"), None),
         (
             Method::POST,
             format!("/teams/{ghost}/members"),
             Some(json!({ "user_id": analyst_id })),
         ),
-        (Method::DELETE, format!("/teams/{ghost}/members/{analyst_id}"), None),
-        (Method::DELETE, format!("/teams/{platform}/members/{analyst_id}"), None),
+        (
+            Method::DELETE,
+            format!("/teams/{ghost}/members/{analyst_id}"),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/teams/{platform}/members/{analyst_id}"),
+            None,
+        ),
     ] {
         let (status, reply) = call(&app, m, &path, Some(&admin), body).await;
         assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
@@ -112,12 +124,8 @@ async fn an_admin_manages_teams_and_a_lead_the_members_of_their_own() {
 
     // The lead adds and removes members of their team…
     let lead = app.login("teamlead", "teamlead123").await;
-    let add = |team: &str, user: &str| {
-        (
-            format!("/teams/{team}/members"),
-            json!({ "user_id": user }),
-        )
-    };
+    let add =
+        |team: &str, user: &str| (format!("/teams/{team}/members"), json!({ "user_id": user }));
     let (path, body) = add(&platform, &analyst_id);
     let (status, reply) = call(&app, Method::POST, &path, Some(&lead), Some(body.clone())).await;
     assert_ok(status, &reply, StatusCode::CREATED);
@@ -140,25 +148,47 @@ async fn an_admin_manages_teams_and_a_lead_the_members_of_their_own() {
     let (status, list) = call(&app, Method::GET, "/teams", Some(&lead), None).await;
     assert_ok(status, &list, StatusCode::OK);
     assert_eq!(list["meta"]["total"], 2);
-    let (status, detail) = call(&app, Method::GET, &format!("/teams/{platform}"), Some(&lead), None).await;
+    let (status, detail) = call(
+        &app,
+        Method::GET,
+        &format!("/teams/{platform}"),
+        Some(&lead),
+        None,
+    )
+    .await;
     assert_ok(status, &detail, StatusCode::OK);
     assert_eq!(detail["data"]["members"], 1);
     assert_eq!(detail["data"]["lead_username"], "teamlead");
-    assert_eq!(detail["data"]["member_list"][0]["user_id"], analyst_id.as_str());
+    assert_eq!(
+        detail["data"]["member_list"][0]["user_id"],
+        analyst_id.as_str()
+    );
     // …but changes nothing else.
     let (path, body) = add(&other, &analyst_id);
     let (status, reply) = call(&app, Method::POST, &path, Some(&lead), Some(body)).await;
     assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
     for (m, path, body) in [
-        (Method::POST, "/teams".to_string(), Some(json!({ "name": "Mine" }))),
+        (
+            Method::POST,
+            "/teams".to_string(),
+            Some(json!({ "name": "Mine" })),
+        ),
         (
             Method::PATCH,
             format!("/teams/{platform}"),
             Some(json!({ "lead_user_id": analyst_id })),
         ),
-        (Method::PATCH, format!("/teams/{platform}"), Some(json!({ "name": "Renamed" }))),
+        (
+            Method::PATCH,
+            format!("/teams/{platform}"),
+            Some(json!({ "name": "Renamed" })),
+        ),
         (Method::DELETE, format!("/teams/{platform}"), None),
-        (Method::DELETE, format!("/teams/{other}/members/{analyst_id}"), None),
+        (
+            Method::DELETE,
+            format!("/teams/{other}/members/{analyst_id}"),
+            None,
+        ),
     ] {
         let (status, reply) = call(&app, m.clone(), &path, Some(&lead), body).await;
         assert_error(status, &reply, StatusCode::FORBIDDEN, "FORBIDDEN");
@@ -168,7 +198,14 @@ async fn an_admin_manages_teams_and_a_lead_the_members_of_their_own() {
     // A deactivated user cannot join; the admin sets another lead and
     // the old lead loses the team.
     let gone = app.create_user(&admin, "leaver", "analyst").await;
-    let (status, _) = call(&app, Method::POST, &format!("/users/{gone}/deactivate"), Some(&admin), None).await;
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/users/{gone}/deactivate"),
+        Some(&admin),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let (path, body) = add(&other, &gone);
     let (status, reply) = call(&app, Method::POST, &path, Some(&admin), Some(body)).await;
@@ -206,9 +243,23 @@ async fn an_admin_manages_teams_and_a_lead_the_members_of_their_own() {
     let (path, body) = add(&other, &lead_id);
     let (status, _) = call(&app, Method::POST, &path, Some(&admin), Some(body)).await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, reply) = call(&app, Method::DELETE, &format!("/teams/{other}"), Some(&admin), None).await;
+    let (status, reply) = call(
+        &app,
+        Method::DELETE,
+        &format!("/teams/{other}"),
+        Some(&admin),
+        None,
+    )
+    .await;
     assert_ok(status, &reply, StatusCode::OK);
-    let (status, _) = call(&app, Method::GET, &format!("/teams/{other}"), Some(&admin), None).await;
+    let (status, _) = call(
+        &app,
+        Method::GET,
+        &format!("/teams/{other}"),
+        Some(&admin),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, list) = call(&app, Method::GET, "/teams?page_size=1", Some(&admin), None).await;
     assert_eq!(list["meta"]["total"], 1);
@@ -245,16 +296,28 @@ async fn analyst_production_and_anonymous_are_refused_every_teams_endpoint() {
     assert_eq!(status, StatusCode::CREATED);
     let endpoints = [
         (Method::GET, "/teams".to_string(), None),
-        (Method::POST, "/teams".to_string(), Some(json!({ "name": "Intruders" }))),
+        (
+            Method::POST,
+            "/teams".to_string(),
+            Some(json!({ "name": "Intruders" })),
+        ),
         (Method::GET, format!("/teams/{team}"), None),
-        (Method::PATCH, format!("/teams/{team}"), Some(json!({ "name": "Taken over" }))),
+        (
+            Method::PATCH,
+            format!("/teams/{team}"),
+            Some(json!({ "name": "Taken over" })),
+        ),
         (Method::DELETE, format!("/teams/{team}"), None),
         (
             Method::POST,
             format!("/teams/{team}/members"),
             Some(json!({ "user_id": lead_id })),
         ),
-        (Method::DELETE, format!("/teams/{team}/members/{analyst_id}"), None),
+        (
+            Method::DELETE,
+            format!("/teams/{team}/members/{analyst_id}"),
+            None,
+        ),
     ];
     for (username, password) in [("analyst", "analyst123"), ("production", "production123")] {
         let token = app.login(username, password).await;
@@ -269,7 +332,14 @@ async fn analyst_production_and_anonymous_are_refused_every_teams_endpoint() {
         assert_error(status, &reply, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
     }
     // Nothing changed.
-    let (_, detail) = call(&app, Method::GET, &format!("/teams/{team}"), Some(&admin), None).await;
+    let (_, detail) = call(
+        &app,
+        Method::GET,
+        &format!("/teams/{team}"),
+        Some(&admin),
+        None,
+    )
+    .await;
     assert_eq!(detail["data"]["name"], "Platform");
     assert_eq!(detail["data"]["members"], 1);
     let (_, list) = call(&app, Method::GET, "/teams", Some(&admin), None).await;

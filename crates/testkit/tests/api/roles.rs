@@ -59,7 +59,10 @@ async fn an_admin_creates_changes_assigns_and_deletes_a_role_on_every_server() {
         assert_ok(status, &perms, StatusCode::OK);
         let known = names(&perms);
         for p in ["users.manage", "audit.read", "roles.manage"] {
-            assert!(known.contains(&p.to_string()), "{service}: {p} in {known:?}");
+            assert!(
+                known.contains(&p.to_string()),
+                "{service}: {p} in {known:?}"
+            );
         }
         let rm = perms["data"]
             .as_array()
@@ -68,7 +71,11 @@ async fn an_admin_creates_changes_assigns_and_deletes_a_role_on_every_server() {
             .find(|p| p["name"] == "roles.manage")
             .unwrap();
         let admin_name = app.spec().admin_role;
-        assert_eq!(rm["roles"], json!([admin_name]), "{service}: only the admin");
+        assert_eq!(
+            rm["roles"],
+            json!([admin_name]),
+            "{service}: only the admin"
+        );
 
         let (status, list) = call(&app, Method::GET, "/roles", &admin, None).await;
         assert_ok(status, &list, StatusCode::OK);
@@ -85,13 +92,26 @@ async fn an_admin_creates_changes_assigns_and_deletes_a_role_on_every_server() {
 
         // Create: bad name, unknown permission, taken name, then good.
         for (body, code) in [
-            (json!({ "name": "Night-Clerk", "permissions": [] }), StatusCode::BAD_REQUEST),
-            (json!({ "name": "", "permissions": [] }), StatusCode::BAD_REQUEST),
-            (json!({ "name": "night_clerk", "permissions": ["audit.raed"] }), StatusCode::BAD_REQUEST),
+            (
+                json!({ "name": "Night-Clerk", "permissions": [] }),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                json!({ "name": "", "permissions": [] }),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                json!({ "name": "night_clerk", "permissions": ["audit.raed"] }),
+                StatusCode::BAD_REQUEST,
+            ),
             (json!({ "name": "night_clerk" }), StatusCode::BAD_REQUEST),
-            (json!({ "name": "night_clerk", "permissions": [], "extra": 1 }), StatusCode::BAD_REQUEST),
+            (
+                json!({ "name": "night_clerk", "permissions": [], "extra": 1 }),
+                StatusCode::BAD_REQUEST,
+            ),
         ] {
-            let (status, reply) = call(&app, Method::POST, "/roles", &admin, Some(body.clone())).await;
+            let (status, reply) =
+                call(&app, Method::POST, "/roles", &admin, Some(body.clone())).await;
             assert_error(status, &reply, code, "VALIDATION_ERROR");
         }
         let (status, reply) = call(
@@ -240,13 +260,22 @@ async fn an_admin_creates_changes_assigns_and_deletes_a_role_on_every_server() {
                 .map(|r| serde_json::from_str::<Value>(&r.details).unwrap())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(of("role.create"), [json!({ "before": null, "after": ["audit.read"] })]);
+        assert_eq!(
+            of("role.create"),
+            [json!({ "before": null, "after": ["audit.read"] })]
+        );
         assert_eq!(
             of("role.update"),
             [json!({ "before": ["audit.read"], "after": ["users.manage"] })]
         );
-        assert_eq!(of("role.delete"), [json!({ "before": ["users.manage"], "after": null })]);
-        assert!(app.verify_audit().await.is_intact(), "{service}: chain intact");
+        assert_eq!(
+            of("role.delete"),
+            [json!({ "before": ["users.manage"], "after": null })]
+        );
+        assert!(
+            app.verify_audit().await.is_intact(),
+            "{service}: chain intact"
+        );
     }
 }
 
@@ -299,8 +328,14 @@ async fn a_builtin_role_is_changed_by_an_override_and_reset_and_the_admin_role_k
         let (status, reply) = call(&app, Method::DELETE, "/roles/admin", &admin, None).await;
         assert_error(status, &reply, StatusCode::CONFLICT, "ROLE_BUILTIN");
         let non_admin = app.demo_non_admins()[0].2;
-        let (status, reply) =
-            call(&app, Method::DELETE, &format!("/roles/{non_admin}"), &admin, None).await;
+        let (status, reply) = call(
+            &app,
+            Method::DELETE,
+            &format!("/roles/{non_admin}"),
+            &admin,
+            None,
+        )
+        .await;
         assert_error(status, &reply, StatusCode::CONFLICT, "ROLE_BUILTIN");
 
         // The admin cannot take the admin role from themselves.
@@ -315,7 +350,9 @@ async fn a_builtin_role_is_changed_by_an_override_and_reset_and_the_admin_role_k
         .await;
         assert_error(status, &reply, StatusCode::CONFLICT, "OWN_ACCOUNT");
         let rows = app.audit_rows().await;
-        assert!(rows.iter().any(|r| r.action == "role.reset" && r.resource == "role:admin"));
+        assert!(rows
+            .iter()
+            .any(|r| r.action == "role.reset" && r.resource == "role:admin"));
     }
 }
 
@@ -419,7 +456,10 @@ async fn every_non_admin_role_is_refused_every_roles_endpoint_and_changes_nothin
             assert_error(status, &reply, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
         }
         let (_, list) = call(&app, Method::GET, "/roles", &admin, None).await;
-        assert!(!names(&list).contains(&"intruder_role".to_string()), "{service}");
+        assert!(
+            !names(&list).contains(&"intruder_role".to_string()),
+            "{service}"
+        );
         let (_, admin_role) = role(&app, &admin, admin_name).await;
         assert_eq!(admin_role["data"]["overridden"], false, "{service}");
         let rows = app.audit_rows().await;
@@ -542,7 +582,10 @@ async fn another_instance_on_the_same_database_applies_a_change_within_the_reche
         if status == StatusCode::OK {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "B never applied the create");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B never applied the create"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     let (status, _) = call(

@@ -14,7 +14,11 @@ async fn an_admin_creates_edits_and_deletes_a_role_on_the_roles_page_of_every_se
         let mut b = Browser::new(&app);
         b.login_ok(admin, password, "/home").await;
         let home = b.get("/home").await;
-        assert!(home.body.contains("href=\"/roles\""), "{service}: {}", home.body);
+        assert!(
+            home.body.contains("href=\"/roles\""),
+            "{service}: {}",
+            home.body
+        );
         let list = b.get("/roles").await;
         assert_eq!(list.status, StatusCode::OK, "{}", list.body);
         assert!(list.body.contains(app.spec().admin_role));
@@ -25,7 +29,11 @@ async fn an_admin_creates_edits_and_deletes_a_role_on_the_roles_page_of_every_se
         let bad = b
             .post(
                 "/roles",
-                &[("csrf", &form.csrf()), ("name", "Bad Name"), ("permission", "audit.read")],
+                &[
+                    ("csrf", &form.csrf()),
+                    ("name", "Bad Name"),
+                    ("permission", "audit.read"),
+                ],
             )
             .await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
@@ -44,7 +52,11 @@ async fn an_admin_creates_edits_and_deletes_a_role_on_the_roles_page_of_every_se
         assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
         let edit = b.get("/roles/night_clerk").await;
         assert_eq!(edit.status, StatusCode::OK);
-        assert!(edit.body.contains("value=\"users.manage\" checked"), "{}", edit.body);
+        assert!(
+            edit.body.contains("value=\"users.manage\" checked"),
+            "{}",
+            edit.body
+        );
         let saved = b
             .post(
                 "/roles/night_clerk",
@@ -56,7 +68,10 @@ async fn an_admin_creates_edits_and_deletes_a_role_on_the_roles_page_of_every_se
         let (_, role) = app
             .api(Method::GET, "/roles/night_clerk", Some(&admin_token), None)
             .await;
-        assert_eq!(role["data"]["permissions"], serde_json::json!(["audit.read"]));
+        assert_eq!(
+            role["data"]["permissions"],
+            serde_json::json!(["audit.read"])
+        );
         // The admin role keeps its powers on the page too.
         let admin_edit = b.get(&format!("/roles/{}", app.spec().admin_role)).await;
         let refused = b
@@ -77,7 +92,10 @@ async fn an_admin_creates_edits_and_deletes_a_role_on_the_roles_page_of_every_se
         assert!(!b.get("/roles").await.body.contains("night_clerk"));
         let rows = app.audit_rows().await;
         for action in ["role.create", "role.update", "role.delete"] {
-            assert!(rows.iter().any(|r| r.action == action), "{service}: {action}");
+            assert!(
+                rows.iter().any(|r| r.action == action),
+                "{service}: {action}"
+            );
         }
     }
 }
@@ -102,7 +120,12 @@ async fn an_admin_makes_a_team_and_its_lead_adds_a_member_on_the_teams_page() {
     let list = a.get("/teams").await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.body);
     let (_, users) = app
-        .api(Method::GET, "/users?page_size=100", Some(&admin_token), None)
+        .api(
+            Method::GET,
+            "/users?page_size=100",
+            Some(&admin_token),
+            None,
+        )
         .await;
     let id_of = |name: &str| {
         users["data"]
@@ -120,7 +143,11 @@ async fn an_admin_makes_a_team_and_its_lead_adds_a_member_on_the_teams_page() {
     let made = a
         .post(
             "/teams",
-            &[("csrf", &list.csrf()), ("name", "Platform"), ("lead_user_id", &lead)],
+            &[
+                ("csrf", &list.csrf()),
+                ("name", "Platform"),
+                ("lead_user_id", &lead),
+            ],
         )
         .await;
     assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
