@@ -19,17 +19,31 @@ use crate::db::{Db, DbConn};
 use crate::error::ApiResult;
 
 /// A permission a server checks. Each server has an enum implementing this,
-/// deriving `strum::VariantArray` (the list) and `strum::IntoStaticStr` with
-/// one `#[strum(serialize = "area.action")]` per variant (the names).
-pub trait Permission: Copy + strum::VariantArray + Into<&'static str> + 'static {
+/// deriving `strum::VariantArray` (the list), `strum::IntoStaticStr` with
+/// one `#[strum(serialize = "area.action")]` per variant (the names) and
+/// `strum::EnumMessage` (each variant's doc comment is its description).
+pub trait Permission:
+    Copy + strum::VariantArray + Into<&'static str> + strum::EnumMessage + 'static
+{
     /// Its stable name, as written in policy files (`users.manage`).
     fn name(self) -> &'static str {
         self.into()
     }
+
+    /// What it allows: the variant's doc comment, on one line.
+    fn description(self) -> String {
+        self.get_documentation()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// Permissions every server has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr, strum::EnumMessage,
+)]
 pub enum CorePermission {
     /// Create, list, change and deactivate this server's users.
     #[strum(serialize = "users.manage")]
@@ -55,6 +69,21 @@ impl strum::VariantArray for NoOwnPermission {
 impl From<NoOwnPermission> for &'static str {
     fn from(p: NoOwnPermission) -> Self {
         match p {}
+    }
+}
+
+impl strum::EnumMessage for NoOwnPermission {
+    fn get_message(&self) -> Option<&'static str> {
+        match *self {}
+    }
+    fn get_detailed_message(&self) -> Option<&'static str> {
+        match *self {}
+    }
+    fn get_documentation(&self) -> Option<&'static str> {
+        match *self {}
+    }
+    fn get_serializations(&self) -> &'static [&'static str] {
+        match *self {}
     }
 }
 
@@ -84,6 +113,8 @@ pub trait PolicyTable: Sync {
     fn known(&self) -> Vec<&'static str>;
     /// The compiled roles: name → permission names.
     fn roles(&self) -> Vec<(&'static str, Vec<&'static str>)>;
+    /// Each permission of [`PolicyTable::known`] with its description.
+    fn described(&self) -> Vec<(&'static str, String)>;
 }
 
 impl<P: Permission + Sync> PolicyTable for Roles<P> {
@@ -92,6 +123,14 @@ impl<P: Permission + Sync> PolicyTable for Roles<P> {
             .iter()
             .map(|p| p.name())
             .chain(P::VARIANTS.iter().map(|p| p.name()))
+            .collect()
+    }
+
+    fn described(&self) -> Vec<(&'static str, String)> {
+        CorePermission::VARIANTS
+            .iter()
+            .map(|p| (p.name(), p.description()))
+            .chain(P::VARIANTS.iter().map(|p| (p.name(), p.description())))
             .collect()
     }
 
@@ -227,6 +266,7 @@ struct Cached {
 pub struct LivePolicy {
     base: Arc<Policy>,
     known: Vec<&'static str>,
+    descriptions: HashMap<&'static str, String>,
     recheck: std::time::Duration,
     cache: RwLock<HashMap<String, Cached>>,
 }
@@ -240,11 +280,13 @@ impl std::fmt::Debug for LivePolicy {
 }
 
 impl LivePolicy {
-    /// The live policy over `base`, for a server checking `known`.
-    pub fn new(base: Policy, known: Vec<&'static str>) -> Self {
+    /// The live policy over `base`, for a server checking `described`
+    /// (each permission with its description).
+    pub fn new(base: Policy, described: Vec<(&'static str, String)>) -> Self {
         Self {
             base: Arc::new(base),
-            known,
+            known: described.iter().map(|(p, _)| *p).collect(),
+            descriptions: described.into_iter().collect(),
             recheck: POLICY_RECHECK,
             cache: RwLock::new(HashMap::new()),
         }
@@ -258,6 +300,14 @@ impl LivePolicy {
     /// Every permission name the server checks, core ones first.
     pub fn known(&self) -> &[&'static str] {
         &self.known
+    }
+
+    /// What `permission` allows (its doc comment; empty if unknown).
+    pub fn description(&self, permission: &str) -> &str {
+        self.descriptions
+            .get(permission)
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 
     /// The role that administers this server.
@@ -384,7 +434,7 @@ fn check_role_name(role: &str) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    #[derive(Debug, Clone, Copy, strum::VariantArray, strum::IntoStaticStr)]
+    #[derive(Debug, Clone, Copy, strum::VariantArray, strum::IntoStaticStr, strum::EnumMessage)]
     enum TestPermission {
         #[strum(serialize = "reports.read")]
         ReportsRead,
@@ -421,6 +471,11 @@ mod tests {
     #[test]
     fn names_and_the_known_list_come_from_the_enums() {
         assert_eq!(CorePermission::UsersManage.name(), "users.manage");
+        assert_eq!(
+            CorePermission::RolesManage.description(),
+            "Create, change and delete this server's roles (the roles API)."
+        );
+        assert_eq!(POLICY.described()[3], ("reports.read", String::new()));
         assert_eq!(
             POLICY.known(),
             ["users.manage", "audit.read", "roles.manage", "reports.read"]

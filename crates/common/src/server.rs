@@ -156,7 +156,7 @@ impl Application {
         let service = spec.service;
         let policy = Arc::new(crate::rbac::LivePolicy::new(
             spec.build_policy(&config.rbac.roles)?,
-            spec.policy.known(),
+            spec.policy.described(),
         ));
         spec.check_sections(&config)?;
         let own_sections = spec

@@ -25,7 +25,9 @@ pub const MIGRATIONS: Migrations = Migrations {
 
 /// Company permissions beyond the core ones; the enum is the only list of
 /// them, and each name is the one written in policy files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr, strum::EnumMessage,
+)]
 pub enum CompanyPermission {
     /// List the security events of every server.
     #[strum(serialize = "security_events.read")]

@@ -24,7 +24,9 @@ pub const MIGRATIONS: Migrations = Migrations {
 
 /// Dev permissions beyond the core ones; the enum is the only list of
 /// them, and each name is the one written in policy files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr, strum::EnumMessage,
+)]
 pub enum DevPermission {
     /// Register signing keys, list them, revoke one's own.
     #[strum(serialize = "releases.keys")]

@@ -49,6 +49,8 @@ pub struct PermissionView {
     pub name: String,
     /// Its area (the part before the dot).
     pub area: String,
+    /// What it allows.
+    pub description: String,
     /// The roles holding it now (in the caller's tenant).
     pub roles: Vec<String>,
 }
@@ -145,6 +147,7 @@ pub fn permission_views(live: &LivePolicy, policy: &Policy) -> Vec<PermissionVie
         .map(|p| PermissionView {
             name: p.to_string(),
             area: p.split('.').next().unwrap_or(p).to_string(),
+            description: live.description(p).to_string(),
             roles: policy
                 .roles()
                 .filter(|r| policy.allows(r, p))

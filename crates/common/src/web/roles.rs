@@ -42,6 +42,7 @@ async fn list(ctx: web::Data<AuthContext>, db: web::Data<Db>, user: WebUser) -> 
 /// One permission's checkbox.
 struct Choice {
     name: String,
+    description: String,
     checked: bool,
 }
 
@@ -62,6 +63,7 @@ fn choices(ctx: &AuthContext, chosen: &[String]) -> Vec<Choice> {
         .iter()
         .map(|p| Choice {
             name: p.to_string(),
+            description: ctx.policy.description(p).to_string(),
             checked: chosen.iter().any(|c| c == p),
         })
         .collect()

@@ -76,6 +76,15 @@ async fn an_admin_creates_changes_assigns_and_deletes_a_role_on_every_server() {
             json!([admin_name]),
             "{service}: only the admin"
         );
+        assert_eq!(rm["area"], "roles");
+        assert!(
+            perms["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| !p["description"].as_str().unwrap().is_empty()),
+            "{service}: every permission is described: {perms}"
+        );
 
         let (status, list) = call(&app, Method::GET, "/roles", &admin, None).await;
         assert_ok(status, &list, StatusCode::OK);
