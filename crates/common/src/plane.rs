@@ -67,16 +67,22 @@ pub async fn ship_events_once(ctx: &PlaneContext, company: &PeerClient) -> anyho
     let mut delivered = 0;
     loop {
         let t = tenant.clone();
-        let events = ctx
+        let (events, waiting) = ctx
             .db
-            .run(move |c| security::pending(c, BATCH, t.as_deref()))
+            .run(move |c| {
+                let events = security::pending(c, BATCH, t.as_deref())?;
+                let waiting = security::pending_count(c, t.as_deref())?;
+                Ok((events, waiting))
+            })
             .await?;
         if events.is_empty() {
             return Ok(delivered);
         }
         let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
         let n = events.len();
-        let batch = SecurityEventBatch { events };
+        // What stays in the outbox once this batch is taken: company shows it.
+        let backlog = Some((waiting - n as i64).max(0));
+        let batch = SecurityEventBatch { events, backlog };
         match company
             .post::<_, BatchReceipt>(paths::SECURITY_EVENTS, &batch)
             .await

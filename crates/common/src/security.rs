@@ -118,6 +118,22 @@ pub fn pending(
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
+/// How many events wait in the outbox (for `tenant` and the untenanted
+/// ones, as [`pending`] selects them): the backlog a sender reports.
+pub fn pending_count(conn: &mut DbConn, tenant: Option<&str>) -> ApiResult<i64> {
+    let mut q = security_outbox::table
+        .filter(security_outbox::delivered_at.is_null())
+        .into_boxed();
+    if let Some(t) = tenant {
+        q = q.filter(
+            security_outbox::tenant_id
+                .is_null()
+                .or(security_outbox::tenant_id.eq(t.to_string())),
+        );
+    }
+    Ok(q.count().get_result(conn)?)
+}
+
 /// Mark events delivered.
 pub fn mark_delivered(conn: &mut DbConn, ids: &[String]) -> ApiResult<()> {
     diesel::update(security_outbox::table.filter(security_outbox::id.eq_any(ids)))

@@ -2,6 +2,7 @@
 //! security events. This crate wires the company's routes into the common
 //! application builder; `main.rs` only calls it.
 
+pub mod alerts;
 pub mod anchors;
 pub mod openapi;
 pub mod pages;
@@ -10,6 +11,7 @@ pub mod releases;
 pub mod schema;
 pub mod security_events;
 pub mod teams;
+pub mod system;
 
 use actix_web::web;
 use common::db::Migrations;
@@ -48,6 +50,13 @@ pub enum CompanyPermission {
     /// one's own.
     #[strum(serialize = "teams.manage_own")]
     TeamsManageOwn,
+    /// See the system view (plane deliveries, backlogs, anchor
+    /// mismatches, expiring certificates) and the alerts and their rules.
+    #[strum(serialize = "system.read")]
+    SystemRead,
+    /// Add, change and delete alert rules; acknowledge alerts.
+    #[strum(serialize = "alerts.manage")]
+    AlertsManage,
 }
 
 impl Permission for CompanyPermission {}
@@ -61,6 +70,8 @@ pub const POLICY: Roles<CompanyPermission> = Roles(&[
             CompanyPermission::SecurityEventsRead,
             CompanyPermission::ReleasesRead,
             CompanyPermission::TeamsManage,
+            CompanyPermission::SystemRead,
+            CompanyPermission::AlertsManage,
         ],
     },
     Role {
@@ -109,7 +120,7 @@ pub static SPEC: Spec = Spec {
     on_start: None,
     internal_routes: Some(internal_routes),
     start_plane: Some(plane::start),
-    sections: &[releases::config::SECTION],
+    sections: &[releases::config::SECTION, system::config::SECTION],
     background: None,
     pages: pages::PAGES,
     tenant_gate: None,
@@ -119,7 +130,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(security_events::http::routes)
         .configure(anchors::http::routes)
         .configure(releases::http::routes)
-        .configure(teams::http::routes);
+        .configure(teams::http::routes)
+        .configure(system::http::routes)
+        .configure(alerts::http::routes);
 }
 
 fn internal_routes(cfg: &mut web::ServiceConfig) {

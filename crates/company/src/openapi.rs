@@ -18,7 +18,14 @@ use utoipa::{OpenApi, ToSchema};
     crate::teams::http::update,
     crate::teams::http::delete,
     crate::teams::http::add_member,
-    crate::teams::http::remove_member
+    crate::teams::http::remove_member,
+    crate::system::http::get,
+    crate::alerts::http::list_rules,
+    crate::alerts::http::create_rule,
+    crate::alerts::http::update_rule,
+    crate::alerts::http::delete_rule,
+    crate::alerts::http::list_alerts,
+    crate::alerts::http::acknowledge
 ))]
 struct CompanyApi;
 

@@ -14,7 +14,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::security_events::pages::routes)
         .configure(crate::anchors::pages::routes)
         .configure(crate::releases::pages::routes)
-        .configure(crate::teams::pages::routes);
+        .configure(crate::teams::pages::routes)
+        .configure(crate::system::pages::routes)
+        .configure(crate::alerts::pages::routes);
 }
 
 fn nav(user: &AuthUser) -> Vec<NavLink> {
@@ -45,6 +47,19 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/audit-anchors",
             label: "Audit anchors",
             hint: "the audit-chain heads each server reported, to prove nothing was rewritten",
+        });
+    }
+    if user.can(CompanyPermission::SystemRead) {
+        nav.push(NavLink {
+            href: "/system",
+            label: "System",
+            hint: "when each server last delivered, backlogs, anchor mismatches, expiring certificates",
+        });
+        nav.push(NavLink {
+            href: "/alerts",
+            label: "Alerts",
+            hint:
+                "alerts raised by the rules on security events; acknowledge them, change the rules",
         });
     }
     nav

@@ -85,16 +85,18 @@ where
 /// Company's own outbox → its list, in one transaction (exactly once);
 /// once committed, the new events go to the admins' live feed.
 pub async fn move_own_events(db: &Db, hub: &common::realtime::Hub) -> ApiResult<usize> {
-    let (n, fresh) = db
+    let (n, fresh, raised) = db
         .write(|c| {
             let events = security::pending(c, 1000, None)?;
             let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
-            let (fresh, _) = security_events::store::insert_new(c, "company", "", &events)?;
+            let (fresh, _, raised) =
+                security_events::store::insert_alerting(c, "company", "", &events)?;
             security::mark_delivered(c, &ids)?;
-            Ok((ids.len(), fresh))
+            Ok((ids.len(), fresh, raised))
         })
         .await?;
     security_events::publish(hub, &fresh);
+    crate::alerts::publish(hub, &raised);
     Ok(n)
 }
 
@@ -141,14 +143,16 @@ pub async fn pull_dev_events(
             return Ok(pulled);
         };
         let n = events.len();
-        let fresh = db
+        let (fresh, raised) = db
             .write(move |c| {
-                let (fresh, _) = security_events::store::insert_new(c, "dev", "", &events)?;
+                let (fresh, _, raised) =
+                    security_events::store::insert_alerting(c, "dev", "", &events)?;
                 set_cursor(c, "dev.security_events", last)?;
-                Ok(fresh)
+                Ok((fresh, raised))
             })
             .await?;
         security_events::publish(hub, &fresh);
+        crate::alerts::publish(hub, &raised);
         pulled += n;
         if (n as i64) < BATCH {
             return Ok(pulled);

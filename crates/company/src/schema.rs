@@ -74,6 +74,48 @@ diesel::table! {
 }
 
 diesel::table! {
+    plane_sources (source_service, source_tenant) {
+        source_service -> Text,
+        source_tenant -> Text,
+        backlog -> Nullable<BigInt>,
+        reported_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alert_rules (id) {
+        id -> Text,
+        name -> Text,
+        kind_pattern -> Text,
+        min_severity -> Text,
+        threshold -> BigInt,
+        window_minutes -> BigInt,
+        per -> Text,
+        enabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> Text,
+        rule_id -> Text,
+        rule_name -> Text,
+        group_key -> Text,
+        first_event_seq -> BigInt,
+        last_event_seq -> BigInt,
+        event_count -> BigInt,
+        severity -> Text,
+        window_start -> Timestamp,
+        window_end -> Timestamp,
+        raised_at -> Timestamp,
+        acknowledged_by -> Nullable<Text>,
+        acknowledged_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     teams (id) {
         id -> Text,
         name -> Text,

@@ -65,6 +65,11 @@ pub struct SecurityEvent {
 pub struct SecurityEventBatch {
     /// At most 500 events.
     pub events: Vec<SecurityEvent>,
+    /// How many events the sender still holds undelivered after this
+    /// batch (its outbox backlog), for company's system view. Optional:
+    /// a sender that does not report it leaves the last value in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backlog: Option<i64>,
 }
 
 /// What company did with a batch.

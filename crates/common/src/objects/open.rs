@@ -72,64 +72,76 @@ impl Objects {
             Err(object_store::Error::NotFound { .. }) => return Err(OpenError::NotFound),
             Err(e) => return Err(OpenError::Storage(anyhow!("reading object {path}: {e}"))),
         };
-        let inner = match got.payload {
-            GetResultPayload::File(file, _) => file_stream(file, path.to_string()),
+        match got.payload {
+            GetResultPayload::File(file, _) => {
+                open_local(file, path.to_string(), key.clone(), identity.to_vec()).await
+            }
             GetResultPayload::Stream(s) => {
                 let path = path.to_string();
-                s.map(move |r| {
-                    r.map_err(|e| OpenError::Storage(anyhow!("reading object {path}: {e}")))
-                })
-                .boxed()
+                let inner = s
+                    .map(move |r| {
+                        r.map_err(|e| OpenError::Storage(anyhow!("reading object {path}: {e}")))
+                    })
+                    .boxed();
+                open_stream(inner, key, identity).await
             }
-        };
-        let mut source = Source {
-            inner,
-            buf: BytesMut::new(),
-            done: false,
-        };
-        if !source.fill(Header::FIXED).await? {
-            return Err(damaged("truncated header"));
         }
-        let need = Header::needed(&source.buf[..Header::FIXED]).map_err(damaged)?;
-        if !source.fill(need).await? {
-            return Err(damaged("truncated header"));
-        }
-        let header = Header::parse(&source.buf[..need]).map_err(damaged)?;
-        source.buf.advance(need);
-        if header.key_id != key.key_id() {
-            return Err(damaged("sealed under another key"));
-        }
-        let mut reader = Reader {
-            source,
-            opener: Some(header.opener(key)),
-            aad: header.aad(identity),
-            compressed: header.compressed,
-            chunk: header.chunk,
-            max_record: header.max_record(),
-        };
-        let first = reader.next_record().await?;
-        let stream = futures_util::stream::unfold(Some((reader, first)), |state| async move {
-            let (mut reader, mut pending) = state?;
-            loop {
-                match pending.take() {
-                    Some(chunk) if !chunk.is_empty() => {
-                        return Some((Ok(chunk), Some((reader, None))))
-                    }
-                    Some(_) => {}
-                    None => match reader.next_record().await {
-                        Ok(None) => return None,
-                        Ok(Some(chunk)) => pending = Some(chunk),
-                        Err(e) => return Some((Err(e), None)),
-                    },
-                }
-            }
-        })
-        .boxed();
-        Ok(Opened {
-            key_id: header.key_id,
-            stream,
-        })
     }
+}
+
+/// Open a sealed object arriving as a stream of stored bytes (S3, or any
+/// store that is not a local file): the records are authenticated on the
+/// caller's task as the stream is polled.
+pub(super) async fn open_stream(
+    inner: BoxStream<'static, Result<Bytes, OpenError>>,
+    key: &FileKey,
+    identity: &[u8],
+) -> Result<Opened, OpenError> {
+    let mut source = Source {
+        inner,
+        buf: BytesMut::new(),
+        done: false,
+    };
+    if !source.fill(Header::FIXED).await? {
+        return Err(damaged("truncated header"));
+    }
+    let need = Header::needed(&source.buf[..Header::FIXED]).map_err(damaged)?;
+    if !source.fill(need).await? {
+        return Err(damaged("truncated header"));
+    }
+    let header = Header::parse(&source.buf[..need]).map_err(damaged)?;
+    source.buf.advance(need);
+    if header.key_id != key.key_id() {
+        return Err(damaged("sealed under another key"));
+    }
+    let mut reader = Reader {
+        source,
+        opener: Some(header.opener(key)),
+        aad: header.aad(identity),
+        compressed: header.compressed,
+        chunk: header.chunk,
+        max_record: header.max_record(),
+    };
+    let first = reader.next_record().await?;
+    let stream = futures_util::stream::unfold(Some((reader, first)), |state| async move {
+        let (mut reader, mut pending) = state?;
+        loop {
+            match pending.take() {
+                Some(chunk) if !chunk.is_empty() => return Some((Ok(chunk), Some((reader, None)))),
+                Some(_) => {}
+                None => match reader.next_record().await {
+                    Ok(None) => return None,
+                    Ok(Some(chunk)) => pending = Some(chunk),
+                    Err(e) => return Some((Err(e), None)),
+                },
+            }
+        }
+    })
+    .boxed();
+    Ok(Opened {
+        key_id: header.key_id,
+        stream,
+    })
 }
 
 /// The stored bytes, buffered so records can be cut out of them.
@@ -218,110 +230,253 @@ impl Reader {
     }
 }
 
-/// A local file read in large blocks by a blocking task that stays up to
-/// [`READ_AHEAD`] blocks ahead, so the disk reads while chunks are being
-/// authenticated. Each block is completed to a record boundary (the task
-/// follows the length prefixes, checking nothing else), so the reader takes
-/// every block as it is, without copying a record that straddles two. A
-/// length that makes no sense stops the alignment, not the stream: the
-/// reader refuses it. The task stops when the stream is dropped.
-pub(super) fn file_stream(
+/// Open a local file: a blocking task reads it in large blocks (each
+/// completed to a record boundary), authenticates and decrypts every record
+/// of a block in place and hands the plaintext on, staying up to
+/// [`READ_AHEAD`] blocks ahead. The caller's task (an actix worker writing
+/// the socket) then only passes bytes on: reading, decryption and sending
+/// run on two cores at once. The header and the first block are judged
+/// before this returns, as on the streaming path.
+async fn open_local(
     file: std::fs::File,
     path: String,
-) -> BoxStream<'static, Result<Bytes, OpenError>> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, OpenError>>(READ_AHEAD);
+    key: FileKey,
+    identity: Vec<u8>,
+) -> Result<Opened, OpenError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(READ_AHEAD * RECORDS_PER_BLOCK);
+    let (head_tx, head_rx) = tokio::sync::oneshot::channel();
     tokio::task::spawn_blocking(move || {
-        let mut file = file;
-        // Whether blocks still end at record boundaries, and what starts
-        // the next one (the first: the header).
-        let mut aligned = true;
-        let mut start = Align::Header;
-        loop {
-            let mut buf = Vec::with_capacity(READ_BUF + ALIGN_SLACK);
-            let read = match (&mut file).take(READ_BUF as u64).read_to_end(&mut buf) {
-                Ok(0) => return,
-                Ok(_) if aligned => {
-                    complete_records(&mut file, &mut buf, start).map(|ok| aligned = ok)
-                }
-                Ok(_) => Ok(()),
-                Err(e) => Err(e),
-            };
-            start = Align::Record;
-            let block = match read {
-                Ok(()) => Ok(Bytes::from(buf)),
-                Err(e) => Err(OpenError::Storage(anyhow!("reading object {path}: {e}"))),
-            };
-            let failed = block.is_err();
-            if tx.blocking_send(block).is_err() || failed {
+        let storage = |e: std::io::Error| OpenError::Storage(anyhow!("reading object {path}: {e}"));
+        let mut local = match LocalReader::start(file, &key, &identity) {
+            Ok(Ok(local)) => local,
+            Ok(Err(e)) => {
+                let _ = head_tx.send(Err(e));
                 return;
+            }
+            Err(e) => {
+                let _ = head_tx.send(Err(storage(e)));
+                return;
+            }
+        };
+        if head_tx.send(Ok(local.key_id.clone())).is_err() {
+            return;
+        }
+        loop {
+            let (pieces, end) = match local.next_block() {
+                Ok(got) => got,
+                Err(e) => (Vec::new(), Some(storage(e))),
+            };
+            for piece in pieces {
+                if tx.blocking_send(Ok(piece)).is_err() {
+                    return;
+                }
+            }
+            match end {
+                Some(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+                None if local.opener.is_none() => return,
+                None => {}
             }
         }
     });
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        let block = rx.recv().await?;
-        Some((block, rx))
+    let key_id = head_rx
+        .await
+        .map_err(|_| OpenError::Storage(anyhow!("the object reader stopped")))??;
+    // The first block is authenticated before the object counts as opened.
+    let first = match rx.recv().await {
+        Some(Ok(bytes)) => Some(Ok(bytes)),
+        Some(Err(e)) => return Err(e),
+        None => None,
+    };
+    let rest = futures_util::stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await?;
+        Some((item, rx))
+    });
+    Ok(Opened {
+        key_id,
+        stream: futures_util::stream::iter(first).chain(rest).boxed(),
     })
-    .boxed()
+}
+
+/// Records in a block of [`READ_BUF`] bytes (64 KiB chunks), for the
+/// channel's capacity: the read-ahead is counted in blocks.
+const RECORDS_PER_BLOCK: usize = READ_BUF / format::CHUNK + 1;
+
+/// The blocking half of [`open_local`]: the file (limited to its length when
+/// opened, so the record that ends there is the last), the decryptor, and
+/// the bytes of a record cut by a block's end.
+struct LocalReader {
+    file: std::io::Take<std::fs::File>,
+    key_id: String,
+    /// `None` once the last record has been opened (or one failed).
+    opener: Option<Opener>,
+    aad: Vec<u8>,
+    compressed: bool,
+    chunk: usize,
+    max_record: usize,
+    /// Bytes read before the last block ended inside a record.
+    carry: Vec<u8>,
+}
+
+impl LocalReader {
+    /// Read and check the header: `Ok(Err(_))` when the object is not one
+    /// this key and identity open.
+    fn start(
+        mut file: std::fs::File,
+        key: &FileKey,
+        identity: &[u8],
+    ) -> std::io::Result<Result<Self, OpenError>> {
+        let total = file.metadata()?.len();
+        let mut head = Vec::with_capacity(Header::FIXED + 64);
+        if !read_up_to(&mut file, &mut head, Header::FIXED)? {
+            return Ok(Err(damaged("truncated header")));
+        }
+        let need = match Header::needed(&head[..Header::FIXED]) {
+            Ok(need) => need,
+            Err(why) => return Ok(Err(damaged(why))),
+        };
+        if !read_up_to(&mut file, &mut head, need)? {
+            return Ok(Err(damaged("truncated header")));
+        }
+        let header = match Header::parse(&head[..need]) {
+            Ok(header) => header,
+            Err(why) => return Ok(Err(damaged(why))),
+        };
+        if header.key_id != key.key_id() {
+            return Ok(Err(damaged("sealed under another key")));
+        }
+        let left = total.saturating_sub(need as u64);
+        Ok(Ok(Self {
+            file: file.take(left),
+            opener: Some(header.opener(key)),
+            aad: header.aad(identity),
+            compressed: header.compressed,
+            chunk: header.chunk,
+            max_record: header.max_record(),
+            key_id: header.key_id,
+            carry: Vec::new(),
+        }))
+    }
+
+    /// Read the next block and open its records: their plaintext (slices of
+    /// the block, no copy) and what ended the block early — a record that
+    /// fails (then nothing after it is served) or the object's premature end.
+    fn next_block(&mut self) -> std::io::Result<(Vec<Bytes>, Option<OpenError>)> {
+        let mut buf = std::mem::take(&mut self.carry);
+        buf.reserve(READ_BUF + ALIGN_SLACK);
+        let before = buf.len();
+        (&mut self.file)
+            .take(READ_BUF as u64)
+            .read_to_end(&mut buf)?;
+        complete_records(&mut self.file, &mut buf, self.max_record)?;
+        // The file is shorter than it was when opened: cut while being read.
+        let cut = buf.len() == before && self.file.limit() > 0;
+        let end = self.file.limit() == 0 || cut;
+        let mut spans = Vec::with_capacity(RECORDS_PER_BLOCK);
+        let mut at = 0;
+        let mut failed = None;
+        while at < buf.len() && self.opener.is_some() && buf.len() - at >= LEN_PREFIX {
+            let head = &buf[at..at + LEN_PREFIX];
+            let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            if !(TAG_LEN..=self.max_record).contains(&len) {
+                failed = Some(damaged("bad record length"));
+                break;
+            }
+            let start = at + LEN_PREFIX;
+            if buf.len() - start < len {
+                break;
+            }
+            let last = end && start + len == buf.len();
+            let record = &mut buf[start..start + len];
+            let opened = match self.opener.take() {
+                Some(opener) if last => opener.open_last(&self.aad, record),
+                Some(mut opener) => {
+                    let opened = opener.open_next(&self.aad, record);
+                    self.opener = Some(opener);
+                    opened
+                }
+                None => break,
+            };
+            match opened {
+                Ok(plain) => spans.push((start, plain)),
+                Err(_) => {
+                    failed = Some(damaged("a chunk failed authentication"));
+                    break;
+                }
+            }
+            at = start + len;
+        }
+        if failed.is_none() && self.opener.is_some() {
+            if end {
+                // Nothing more to read and the last record not seen.
+                failed = Some(damaged("truncated"));
+            } else {
+                self.carry = buf[at..].to_vec();
+            }
+        }
+        if failed.is_some() {
+            self.opener = None;
+        }
+        let mut pieces = Vec::with_capacity(spans.len());
+        if self.compressed {
+            for (start, plain) in spans {
+                match format::inflate(&buf[start..start + plain], self.chunk) {
+                    Ok(out) if !out.is_empty() => pieces.push(Bytes::from(out)),
+                    Ok(_) => {}
+                    Err(why) => {
+                        self.opener = None;
+                        return Ok((pieces, Some(damaged(why))));
+                    }
+                }
+            }
+        } else {
+            let block = Bytes::from(buf);
+            pieces.extend(
+                spans
+                    .into_iter()
+                    .filter(|&(_, plain)| plain > 0)
+                    .map(|(start, plain)| block.slice(start..start + plain)),
+            );
+        }
+        Ok((pieces, failed))
+    }
 }
 
 /// Room beyond [`READ_BUF`] in a block for completing the last record (a
 /// 64 KiB chunk's record, compressed or not; a larger one grows the block).
 const ALIGN_SLACK: usize = 80 * 1024;
-/// The largest record length the read-ahead follows (a record of any chunk
-/// size a header may give, compressed, with its tag).
-const MAX_ALIGNED_RECORD: usize = 1024 * 1024 + 64 * 1024;
 
-/// What starts a block of the stored object.
-#[derive(Debug, Clone, Copy)]
-enum Align {
-    /// The header (the first block).
-    Header,
-    /// A record's length prefix.
-    Record,
-}
-
-/// Read on from `file` until `buf` ends at a record boundary: `false` if
-/// the framing could not be followed (left to the reader to refuse). An
-/// object that ends first is fine (the reader judges it).
+/// Read on from `file` until `buf` (which starts at a record's length
+/// prefix) ends at a record boundary. A length beyond `max_record` stops
+/// the alignment (the record parser refuses it); an object that ends first
+/// is fine (the parser judges it).
 fn complete_records(
-    file: &mut std::fs::File,
+    file: &mut impl Read,
     buf: &mut Vec<u8>,
-    start: Align,
-) -> std::io::Result<bool> {
-    let mut at = match start {
-        Align::Record => 0,
-        Align::Header => {
-            if !read_up_to(file, buf, Header::FIXED)? {
-                return Ok(true);
-            }
-            match Header::needed(&buf[..Header::FIXED]) {
-                Ok(need) => need,
-                Err(_) => return Ok(false),
-            }
-        }
-    };
-    if !read_up_to(file, buf, at)? {
-        return Ok(true);
-    }
+    max_record: usize,
+) -> std::io::Result<()> {
+    let mut at = 0;
     while at < buf.len() {
         if !read_up_to(file, buf, at + LEN_PREFIX)? {
-            return Ok(true);
+            return Ok(());
         }
         let head = &buf[at..at + LEN_PREFIX];
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        if len > MAX_ALIGNED_RECORD {
-            return Ok(false);
+        if len > max_record {
+            return Ok(());
         }
         at += LEN_PREFIX + len;
         if !read_up_to(file, buf, at)? {
-            return Ok(true);
+            return Ok(());
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Read until `buf` holds `n` bytes; `false` if the file ends first.
-fn read_up_to(file: &mut std::fs::File, buf: &mut Vec<u8>, n: usize) -> std::io::Result<bool> {
+fn read_up_to(file: &mut impl Read, buf: &mut Vec<u8>, n: usize) -> std::io::Result<bool> {
     if buf.len() < n {
         let want = (n - buf.len()) as u64;
         Read::take(&mut *file, want).read_to_end(buf)?;

@@ -78,10 +78,18 @@ async fn receive(
             "events may only name the tenant of your certificate".into(),
         ));
     }
-    let (fresh, duplicates) = db
-        .write(move |c| store::insert_new(c, source, &tenant, &batch.events))
+    if batch.backlog.is_some_and(|b| b < 0) {
+        return Err(ApiError::field("backlog", "must not be negative"));
+    }
+    let (fresh, duplicates, raised) = db
+        .write(move |c| {
+            let stored = store::insert_alerting(c, source, &tenant, &batch.events)?;
+            crate::system::store::record_delivery(c, source, &tenant, batch.backlog)?;
+            Ok(stored)
+        })
         .await?;
     super::publish(&hub, &fresh);
+    crate::alerts::publish(&hub, &raised);
     let accepted = fresh.len();
     Ok(response::ok(BatchReceipt {
         accepted,

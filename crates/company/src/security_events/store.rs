@@ -63,6 +63,22 @@ pub fn insert_new(
     tenant: &str,
     events: &[SecurityEvent],
 ) -> ApiResult<(Vec<StoredEvent>, usize)> {
+    let (fresh, duplicates, _) = insert_alerting(conn, source, tenant, events)?;
+    Ok((fresh, duplicates))
+}
+
+/// Store events from one source, evaluating the alert rules on each as it
+/// is stored (same transaction: an alert is never lost, never doubled);
+/// returns the events stored now, the number of duplicates, and the
+/// alerts raised (for the live feeds, once committed).
+pub fn insert_alerting(
+    conn: &mut DbConn,
+    source: &str,
+    tenant: &str,
+    events: &[SecurityEvent],
+) -> ApiResult<(Vec<StoredEvent>, usize, Vec<crate::alerts::store::Alert>)> {
+    let rules = crate::alerts::store::enabled_rules(conn)?;
+    let mut raised = Vec::new();
     let mut fresh = Vec::new();
     let mut duplicates = 0;
     for e in events {
@@ -95,9 +111,10 @@ pub fn insert_new(
             .filter(security_events::event_id.eq(&e.id))
             .select(StoredEvent::as_select())
             .first(conn)?;
+        raised.extend(crate::alerts::store::evaluate(conn, &rules, &stored)?);
         fresh.push(stored);
     }
-    Ok((fresh, duplicates))
+    Ok((fresh, duplicates, raised))
 }
 
 /// Filters of the admin's list.

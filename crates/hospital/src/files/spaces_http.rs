@@ -33,6 +33,7 @@ pub struct WorkspaceRequest {
     summary = "Create a doctor's workspace in a module (files.manage); the doctor's current patients get their folders in it",
     request_body = WorkspaceRequest,
     responses((status = 201, description = "Created", body = WorkspaceView),
+        (status = 403, description = "The caller does not administer the module, or PLAN_LIMIT: the plan does not include it"),
         (status = 409, description = "The doctor already has a workspace in this module")))]
 pub(super) async fn create_workspace(
     db: web::Data<Db>,
@@ -69,6 +70,7 @@ pub(crate) async fn create_workspace_for(
                     req.module
                 )));
             }
+            crate::owner_link::standing::require_module(conn, &c.tenant, &req.module)?;
             let role = store::role_of(conn, &c.tenant, &req.doctor_id)?;
             if role.as_deref() != Some("doctor") {
                 return Err(ApiError::field(

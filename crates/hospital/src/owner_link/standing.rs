@@ -84,6 +84,52 @@ pub fn active_staff(conn: &mut DbConn, tenant: &str) -> ApiResult<i64> {
         .get_result(conn)?)
 }
 
+/// Refuse (403 `PLAN_LIMIT`) one more patient record beyond the plan's
+/// `max_patients` (records not deleted count; a restore counts like a new
+/// one). Called inside the write that adds it, so two registrations cannot
+/// both take the last place: writes are serialized by the writer (and, on
+/// PostgreSQL, by the audit head's row lock across instances).
+pub fn require_patient_room(conn: &mut DbConn, tenant: &str) -> ApiResult<()> {
+    use crate::schema::patients;
+    let Some(max) = find(conn, tenant)?.and_then(|s| s.max_patients) else {
+        return Ok(());
+    };
+    let held: i64 = patients::table
+        .filter(patients::tenant_id.eq(tenant))
+        .filter(patients::deleted_at.is_null())
+        .count()
+        .get_result(conn)?;
+    if held >= max {
+        return Err(ApiError::Refused {
+            code: "PLAN_LIMIT",
+            message: format!(
+                "the plan allows {max} patient records; the platform owner can change the plan"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Refuse (403 `PLAN_LIMIT`) work in a medical `module` the tenant's plan
+/// does not enable. A plan that names no modules restricts none; no plan,
+/// none either.
+pub fn require_module(conn: &mut DbConn, tenant: &str, module: &str) -> ApiResult<()> {
+    let Some(standing) = find(conn, tenant)? else {
+        return Ok(());
+    };
+    let modules: Vec<String> = serde_json::from_str(&standing.modules).unwrap_or_default();
+    if modules.is_empty() || modules.iter().any(|m| m == module) {
+        return Ok(());
+    }
+    Err(ApiError::Refused {
+        code: "PLAN_LIMIT",
+        message: format!(
+            "the plan does not include the module {module} (enabled: {})",
+            modules.join(", ")
+        ),
+    })
+}
+
 /// The hospital's rules on logins and new accounts.
 pub struct Gate;
 

@@ -43,7 +43,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 #[utoipa::path(post, path = "/patients", tag = "patients", security(("bearer" = [])), summary = "Register a patient (patients.register; clinical fields need patients.update_clinical); with insurance, the insurer is asked and its answer kept (insurance_eligibility; never an error: unverified when it cannot answer)",
-    responses((status = 201, description = "Registered", body = super::model::PatientView)))]
+    responses((status = 201, description = "Registered", body = super::model::PatientView),
+        (status = 403, description = "The role may not register patients, or PLAN_LIMIT: the plan's patient records are used up")))]
 async fn register(
     db: web::Data<Db>,
     ctx: Ctx,
@@ -74,6 +75,7 @@ pub(crate) async fn register_patient(
     let c = ctx.clone();
     let row = db
         .write(move |conn| {
+            crate::owner_link::standing::require_patient_room(conn, &c.tenant)?;
             let row = store::insert(conn, &c.keyring, &c.tenant, &c.user.id, &body, &checked)?;
             c.audit(conn, &c.patient_event("patient.create", &row.id))?;
             Ok(row)
@@ -249,7 +251,8 @@ async fn delete(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult
 }
 
 #[utoipa::path(post, path = "/patients/{id}/restore", tag = "patients", security(("bearer" = [])), summary = "Restore a soft-deleted patient (patients.delete)",
-    responses((status = 200, description = "Restored", body = crate::openapi::Restored)))]
+    responses((status = 200, description = "Restored", body = crate::openapi::Restored),
+        (status = 403, description = "The role may not restore patients, or PLAN_LIMIT: the plan's patient records are used up")))]
 async fn restore(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
     set_deleted(db, ctx, id.into_inner(), false).await?;
     Ok(response::ok(json!({ "restored": true })))
@@ -267,6 +270,9 @@ async fn set_deleted(db: web::Data<Db>, ctx: Ctx, id: String, deleted: bool) -> 
     db.write(move |conn| {
         if !scope::can_see(conn, &ctx.user, &ctx.tenant, &id, include_deleted)? {
             return Err(scope::not_found());
+        }
+        if !deleted && store::is_deleted(conn, &ctx.tenant, &id)? {
+            crate::owner_link::standing::require_patient_room(conn, &ctx.tenant)?;
         }
         let by = deleted.then_some(ctx.user.id.as_str());
         store::set_deleted(conn, &ctx.tenant, &id, by)?;

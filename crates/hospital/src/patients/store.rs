@@ -274,6 +274,17 @@ pub fn list(conn: &mut DbConn, f: &ListFilter<'_>, page: &Page) -> ApiResult<(Ve
     Ok((rows, total))
 }
 
+/// Whether the patient `id` of `tenant` is soft-deleted (unknown: no).
+pub fn is_deleted(conn: &mut DbConn, tenant: &str, id: &str) -> ApiResult<bool> {
+    let deleted: Option<Option<NaiveDateTime>> = patients::table
+        .filter(patients::id.eq(id))
+        .filter(patients::tenant_id.eq(tenant))
+        .select(patients::deleted_at)
+        .first(conn)
+        .optional()?;
+    Ok(matches!(deleted, Some(Some(_))))
+}
+
 /// Soft-delete (`Some(by)`) or restore (`None`).
 pub fn set_deleted(conn: &mut DbConn, tenant: &str, id: &str, by: Option<&str>) -> ApiResult<()> {
     let target = patients::table

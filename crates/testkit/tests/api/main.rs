@@ -10,6 +10,7 @@ mod chain;
 mod clinical_matrix;
 mod company_releases;
 mod company_teams;
+mod company_system;
 mod config;
 mod dev_config;
 mod dev_releases;

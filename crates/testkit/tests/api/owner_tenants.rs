@@ -927,6 +927,172 @@ mod heartbeat {
         .await;
     }
 
+    async fn held_max_patients(hospital: &TestApp) -> Option<i64> {
+        hospital
+            .db()
+            .run(|c| {
+                use diesel::prelude::*;
+                #[derive(QueryableByName)]
+                struct M {
+                    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+                    max_patients: Option<i64>,
+                }
+                Ok(diesel::sql_query(format!(
+                    "SELECT max_patients FROM tenant_standing WHERE tenant_id = '{DEMO_TENANT_ID}'"
+                ))
+                .get_result::<M>(c)
+                .optional()?
+                .and_then(|m| m.max_patients))
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn patient_records(hospital: &TestApp) -> i64 {
+        hospital
+            .db()
+            .run(|c| {
+                use diesel::prelude::*;
+                #[derive(QueryableByName)]
+                struct N {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                Ok(
+                    diesel::sql_query(
+                        "SELECT COUNT(*) AS n FROM patients WHERE deleted_at IS NULL",
+                    )
+                    .get_result::<N>(c)?
+                    .n,
+                )
+            })
+            .await
+            .unwrap()
+    }
+
+    /// The plan's patient limit and its modules, set on owner, reach the
+    /// hospital with the heartbeat's answer and are enforced there: one
+    /// more patient record than the plan allows (registered or restored) is
+    /// 403 PLAN_LIMIT and nothing is stored; a workspace in a module the
+    /// plan does not include is refused, one in an included module is not.
+    #[tokio::test]
+    async fn the_plan_limits_patient_records_and_modules() {
+        use testkit::hospital::{id_of, patient_body, register_patient_id, user_id};
+        let pki = Pki::new();
+        issue_all(&pki);
+        let ports = PlanePorts::free();
+        let owner = start(Service::Owner, &pki, &ports, &[]).await;
+        let hospital = start(Service::Hospital, &pki, &ports, &[]).await;
+        let token = owner.admin_token().await;
+        wait_healthy(&owner, &token).await;
+        let hadmin = hospital.admin_token().await;
+        let first = register_patient_id(
+            &hospital,
+            &hadmin,
+            patient_body("Plan", "First", "1970-01-02"),
+        )
+        .await;
+        let max_patients = patient_records(&hospital).await + 1;
+        let (_, plan) = owner
+            .api(
+                Method::POST,
+                "/plans",
+                Some(&token),
+                Some(json!({ "name": "Clinic", "max_patients": max_patients, "modules": ["radiology"] })),
+            )
+            .await;
+        let plan_id = plan["data"]["id"].as_str().unwrap().to_string();
+        owner
+            .api(
+                Method::PATCH,
+                &format!("/tenants/{DEMO_TENANT_ID}"),
+                Some(&token),
+                Some(json!({ "plan_id": plan_id })),
+            )
+            .await;
+        until("the plan to reach the hospital", || async {
+            (held_max_patients(&hospital).await == Some(max_patients)).then_some(())
+        })
+        .await;
+        // One more fits, the next does not.
+        register_patient_id(
+            &hospital,
+            &hadmin,
+            patient_body("Plan", "Fits", "1970-01-03"),
+        )
+        .await;
+        assert_eq!(patient_records(&hospital).await, max_patients);
+        let (status, body) = hospital
+            .api(
+                Method::POST,
+                "/patients",
+                Some(&hadmin),
+                Some(patient_body("Plan", "Over", "1970-01-04")),
+            )
+            .await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "PLAN_LIMIT");
+        assert_eq!(
+            patient_records(&hospital).await,
+            max_patients,
+            "nothing stored"
+        );
+
+        // Deleting one frees its place; restoring it then takes one again.
+        let (status, _) = hospital
+            .api(
+                Method::DELETE,
+                &format!("/patients/{first}"),
+                Some(&hadmin),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let _second = register_patient_id(
+            &hospital,
+            &hadmin,
+            patient_body("Plan", "Second", "1970-01-05"),
+        )
+        .await;
+        let (status, body) = hospital
+            .api(
+                Method::POST,
+                &format!("/patients/{first}/restore"),
+                Some(&hadmin),
+                None,
+            )
+            .await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "PLAN_LIMIT");
+        assert_eq!(patient_records(&hospital).await, max_patients);
+
+        // Modules: radiology is in the plan, medicine is not.
+        let doctor = hospital.login("doctor", "doctor123").await;
+        let doctor_id = user_id(&hospital, &doctor).await;
+        let workspace = |module: &str| json!({ "module": module, "doctor_id": doctor_id });
+        let (status, body) = hospital
+            .api(
+                Method::POST,
+                "/file-workspaces",
+                Some(&hadmin),
+                Some(workspace("medicine")),
+            )
+            .await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "PLAN_LIMIT");
+        let (status, body) = hospital
+            .api(
+                Method::POST,
+                "/file-workspaces",
+                Some(&hadmin),
+                Some(workspace("radiology")),
+            )
+            .await;
+        assert_ok(status, &body, StatusCode::CREATED);
+        let _ = id_of(&body["data"]);
+        let (_, list) = hospital
+            .api(Method::GET, "/file-workspaces", Some(&hadmin), None)
+            .await;
+        assert!(!list.to_string().contains("\"medicine\""), "{list}");
+    }
+
     #[tokio::test]
     async fn a_hospital_cannot_heartbeat_for_another_tenant_and_every_refusal_is_raised() {
         let pki = Pki::new();

@@ -645,3 +645,44 @@ async fn company_admins_receive_stored_security_events_live() {
         "the analyst received {quiet:?}"
     );
 }
+
+#[tokio::test]
+async fn company_admins_receive_raised_alerts_live() {
+    let app = spawn(Service::Company).await;
+    let admin = app.login("admin", "admin123").await;
+    let admin_id = user_id(&app, &admin).await;
+    let rule = json!({ "name": "Any failed login", "kind_pattern": "auth.login_failed",
+        "min_severity": "info", "threshold": 1, "window_minutes": 1, "per": "none" });
+    let (status, reply) = app
+        .api(Method::POST, "/alert-rules", Some(&admin), Some(rule))
+        .await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+    let mut ws = connect(&app, &admin).await;
+    wait_connections(&app, &admin_id, 1).await;
+    let (status, _) = app
+        .api(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({ "username": "analyst", "password": "wrong-password" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    company::plane::move_own_events(&app.db(), app.hub())
+        .await
+        .unwrap();
+    // The stored event comes first, then the alert it raised.
+    let alert = loop {
+        let f = next_frame(&mut ws).await;
+        assert_eq!(f["type"], "update", "{f}");
+        if f["data"]["event"] == "alert" {
+            break f;
+        }
+    };
+    assert_eq!(alert["to"], admin_id.as_str());
+    assert_eq!(
+        alert["data"]["alert"]["rule_name"], "Any failed login",
+        "{alert}"
+    );
+    assert_eq!(alert["data"]["alert"]["event_count"], 1, "{alert}");
+}

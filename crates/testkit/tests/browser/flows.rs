@@ -487,6 +487,17 @@ async fn company_admin(b: &Chrome, c: &str) {
     b.goto(&format!("{c}/audit-anchors")).await;
     b.wait_for_text("Audit-chain heads").await;
     b.check_accessibility("audit anchors").await;
+    // The critical break-the-glass event raised an alert; the admin acknowledges it.
+    b.goto(&format!("{c}/system")).await;
+    b.wait_for_text("Servers delivering to company").await;
+    b.check_accessibility("system").await;
+    b.shot("company-system").await;
+    b.goto(&format!("{c}/alerts?status=open")).await;
+    b.wait_for_text("Any critical event").await;
+    b.check_accessibility("alerts").await;
+    b.shot("company-alerts").await;
+    b.click("form[action$='/acknowledge'] button").await;
+    b.wait_for_text("Alert rules").await;
 }
 
 /// A production user promotes the release pulled from dev; a team lead approves it.

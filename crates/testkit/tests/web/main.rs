@@ -5,6 +5,7 @@
 
 mod client;
 mod company_releases;
+mod company_system;
 mod dev_pages;
 mod hospital_appointments;
 mod hospital_billing;
