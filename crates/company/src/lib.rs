@@ -10,8 +10,8 @@ pub mod plane;
 pub mod releases;
 pub mod schema;
 pub mod security_events;
-pub mod teams;
 pub mod system;
+pub mod teams;
 
 use actix_web::web;
 use common::db::Migrations;
