@@ -183,3 +183,20 @@ diesel::table! {
         checked_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    rbac_roles (tenant_id, name) {
+        tenant_id -> Text,
+        name -> Text,
+        permissions -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rbac_versions (tenant_id) {
+        tenant_id -> Text,
+        version -> BigInt,
+    }
+}

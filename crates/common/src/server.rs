@@ -154,7 +154,10 @@ impl Application {
             None => None,
         };
         let service = spec.service;
-        let policy = Arc::new(spec.build_policy(&config.rbac.roles)?);
+        let policy = Arc::new(crate::rbac::LivePolicy::new(
+            spec.build_policy(&config.rbac.roles)?,
+            spec.policy.described(),
+        ));
         spec.check_sections(&config)?;
         let own_sections = spec
             .sections
@@ -204,7 +207,7 @@ impl Application {
         let on_start = spec.on_start;
         let pinned = config.pinned_tenant().map(str::to_string);
         tokio::task::spawn_blocking(move || {
-            seed.run(&seed_db, &seed_policy)?;
+            seed.run(&seed_db, seed_policy.base())?;
             if let Some(f) = on_start {
                 f(&seed_db, pinned.as_deref())?;
             }

@@ -12,6 +12,7 @@ pub mod reports;
 pub mod schema;
 pub mod security_events;
 pub mod system;
+pub mod teams;
 
 use actix_web::web;
 use common::db::Migrations;
@@ -27,7 +28,9 @@ pub const MIGRATIONS: Migrations = Migrations {
 
 /// Company permissions beyond the core ones; the enum is the only list of
 /// them, and each name is the one written in policy files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr, strum::EnumMessage,
+)]
 pub enum CompanyPermission {
     /// List the security events of every server.
     #[strum(serialize = "security_events.read")]
@@ -41,6 +44,13 @@ pub enum CompanyPermission {
     /// Approve a promoted release (second person; company countersigns).
     #[strum(serialize = "releases.approve")]
     ReleasesApprove,
+    /// Every team: create, rename, delete, set the lead, change members.
+    #[strum(serialize = "teams.manage")]
+    TeamsManage,
+    /// The teams one leads: read every team, add and remove members of
+    /// one's own.
+    #[strum(serialize = "teams.manage_own")]
+    TeamsManageOwn,
     /// See the system view (plane deliveries, backlogs, anchor
     /// mismatches, expiring certificates) and the alerts and their rules.
     #[strum(serialize = "system.read")]
@@ -60,10 +70,11 @@ impl Permission for CompanyPermission {}
 pub const POLICY: Roles<CompanyPermission> = Roles(&[
     Role {
         name: "admin",
-        core: &[C::UsersManage, C::AuditRead],
+        core: &[C::UsersManage, C::AuditRead, C::RolesManage],
         own: &[
             CompanyPermission::SecurityEventsRead,
             CompanyPermission::ReleasesRead,
+            CompanyPermission::TeamsManage,
             CompanyPermission::SystemRead,
             CompanyPermission::AlertsManage,
             CompanyPermission::ReportsRead,
@@ -75,6 +86,7 @@ pub const POLICY: Roles<CompanyPermission> = Roles(&[
         own: &[
             CompanyPermission::ReleasesRead,
             CompanyPermission::ReleasesApprove,
+            CompanyPermission::TeamsManageOwn,
         ],
     },
     Role {
@@ -124,6 +136,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(security_events::http::routes)
         .configure(anchors::http::routes)
         .configure(releases::http::routes)
+        .configure(teams::http::routes)
         .configure(system::http::routes)
         .configure(alerts::http::routes)
         .configure(reports::http::routes);

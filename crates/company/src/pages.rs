@@ -14,6 +14,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::security_events::pages::routes)
         .configure(crate::anchors::pages::routes)
         .configure(crate::releases::pages::routes)
+        .configure(crate::teams::pages::routes)
         .configure(crate::system::pages::routes)
         .configure(crate::alerts::pages::routes)
         .configure(crate::reports::pages::routes);
@@ -40,6 +41,13 @@ fn nav(user: &AuthUser) -> Vec<NavLink> {
             href: "/reports",
             label: "Reports",
             hint: "de-identified counts from hospitals by week; totals, chart and CSV",
+        });
+    }
+    if crate::teams::scope::require_reader(user).is_ok() {
+        nav.push(NavLink {
+            href: "/teams",
+            label: "Teams",
+            hint: "teams, their leads and members",
         });
     }
     if user.can(CorePermission::AuditRead) {

@@ -143,3 +143,24 @@ diesel::table! {
         report_seq -> BigInt,
     }
 }
+
+diesel::table! {
+    teams (id) {
+        id -> Text,
+        name -> Text,
+        lead_user_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    team_members (team_id, user_id) {
+        team_id -> Text,
+        user_id -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(team_members -> teams (team_id));
+diesel::allow_tables_to_appear_in_same_query!(teams, team_members);

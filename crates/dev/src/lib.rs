@@ -24,7 +24,9 @@ pub const MIGRATIONS: Migrations = Migrations {
 
 /// Dev permissions beyond the core ones; the enum is the only list of
 /// them, and each name is the one written in policy files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr, strum::EnumMessage,
+)]
 pub enum DevPermission {
     /// Register signing keys, list them, revoke one's own.
     #[strum(serialize = "releases.keys")]
@@ -60,7 +62,7 @@ impl Permission for DevPermission {}
 pub const POLICY: Roles<DevPermission> = Roles(&[
     Role {
         name: "admin",
-        core: &[C::UsersManage, C::AuditRead],
+        core: &[C::UsersManage, C::AuditRead, C::RolesManage],
         own: &[
             DevPermission::ReleasesKeysManage,
             DevPermission::ReleasesRead,

@@ -41,7 +41,9 @@ pub const MIGRATIONS: Migrations = Migrations {
 
 /// What the hospital checks (beyond `CorePermission`); the enum is the
 /// only list of them, and each name is the one written in policy files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr, strum::EnumMessage,
+)]
 pub enum HospitalPermission {
     /// See the department list.
     #[strum(serialize = "departments.read")]
@@ -244,7 +246,7 @@ impl Permission for HospitalPermission {}
 pub const POLICY: Roles<HospitalPermission> = Roles(&[
     Role {
         name: "admin",
-        core: &[C::UsersManage, C::AuditRead],
+        core: &[C::UsersManage, C::AuditRead, C::RolesManage],
         own: &[
             H::DepartmentsRead,
             H::DepartmentsManage,

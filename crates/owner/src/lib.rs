@@ -23,7 +23,9 @@ pub const MIGRATIONS: Migrations = Migrations {
 
 /// Owner permissions beyond the core ones; the enum is the only list of
 /// them, and each name is the one written in policy files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr, strum::EnumMessage,
+)]
 pub enum OwnerPermission {
     /// See tenants.
     #[strum(serialize = "tenants.read")]
@@ -41,7 +43,7 @@ impl Permission for OwnerPermission {}
 /// Compiled role → permissions; `[rbac.roles]` may override.
 pub const POLICY: Roles<OwnerPermission> = Roles(&[Role {
     name: "owner",
-    core: &[C::UsersManage, C::AuditRead],
+    core: &[C::UsersManage, C::AuditRead, C::RolesManage],
     own: &[
         OwnerPermission::TenantsRead,
         OwnerPermission::TenantsManage,

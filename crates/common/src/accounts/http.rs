@@ -6,13 +6,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::create::{self, Creator, NewAccount};
+use super::roles_store;
 use super::store::{self, UserChanges, UserFilter, UserView};
 use super::validate::{validate_email, validate_full_name};
 use crate::audit::{self, Event, Filter, Origin};
 use crate::auth::{session, AuthContext, AuthUser};
 use crate::db::{now, Db};
 use crate::error::{ApiError, ApiResult};
-use crate::rbac::CorePermission;
+use crate::rbac::{CorePermission, Permission};
 use crate::response::{self, Page};
 
 /// Mount the account routes (inside the server's API scope).
@@ -40,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/audit").route(web::get().to(list_audit)))
         .service(resource("/audit/verify").route(web::get().to(verify_audit)))
+        .configure(super::roles::routes)
         .configure(super::mfa::routes)
         .configure(super::sessions::routes);
 }
@@ -163,12 +165,13 @@ pub(crate) async fn create_account(
     body: CreateUser,
 ) -> ApiResult<store::User> {
     user.require(CorePermission::UsersManage)?;
-    if body.role == ctx.policy.admin_role() && !user.is_admin() {
+    if admin_like(user.policy(), ctx.policy.admin_role(), &body.role) && !user.is_admin() {
         return Err(ApiError::Forbidden(
-            "only an admin may create an admin".into(),
+            "only an admin may create an admin (or grant a role that manages roles)".into(),
         ));
     }
     let ctx2 = ctx.clone();
+    let policy = user.policy().clone();
     let tenant = user.tenant_id.clone();
     let new = web::block(move || {
         let account = NewAccount {
@@ -180,11 +183,19 @@ pub(crate) async fn create_account(
             full_name: body.full_name.as_deref(),
             check_policy: true,
         };
-        create::prepare(&ctx2.policy, ctx2.bcrypt_cost, &account)
+        create::prepare(&policy, ctx2.bcrypt_cost, &account)
     })
     .await??;
     let gate = ctx.gate;
+    let live = ctx.policy.clone();
     db.write(move |c| {
+        // The role may have been deleted since the request began.
+        if !live.load(c, &new.tenant_id)?.0.has_role(&new.role) {
+            return Err(ApiError::field(
+                "role",
+                format!("unknown role `{}`", new.role),
+            ));
+        }
         if let Some(gate) = gate {
             gate.check_new_account(c, &new.tenant_id, &new.role)?;
         }
@@ -221,7 +232,7 @@ struct UpdateUser {
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", security(("bearer" = [])),
     summary = "Change a user's role, e-mail, name, state, lock or password (users.manage)",
     responses((status = 200, description = "The changed user", body = UserView),
-        (status = 409, description = "The e-mail is taken, or you tried to change your own role or deactivate yourself")))]
+        (status = 409, description = "The e-mail is taken; OWN_ACCOUNT: you tried to change your own role or deactivate yourself; LAST_ADMIN: the tenant's last active admin")))]
 async fn update_user(
     ctx: web::Data<AuthContext>,
     db: web::Data<Db>,
@@ -243,7 +254,7 @@ async fn update_user(
     summary = "Activate or deactivate a user (users.manage)",
     params(("id" = String, Path, description = "User id"), ("switch" = String, Path, description = "`activate` or `deactivate`")),
     responses((status = 200, description = "The changed user", body = UserView),
-        (status = 409, description = "You tried to deactivate yourself")))]
+        (status = 409, description = "OWN_ACCOUNT: you tried to deactivate yourself; LAST_ADMIN: the tenant's last active admin")))]
 async fn set_active(
     ctx: web::Data<AuthContext>,
     db: web::Data<Db>,
@@ -284,7 +295,8 @@ async fn apply_update(
 ) -> ApiResult<HttpResponse> {
     user.require(CorePermission::UsersManage)?;
     if let Some(role) = &body.role {
-        if !ctx.policy.has_role(role) {
+        // The live roles of the caller's tenant: custom ones included.
+        if !user.policy().has_role(role) {
             return Err(ApiError::field("role", format!("unknown role `{role}`")));
         }
     }
@@ -310,20 +322,30 @@ async fn apply_update(
     let unlocks = (body.unlock == Some(true)).then(|| id.clone());
     let admin_role = ctx.policy.admin_role().to_string();
     let gate = ctx.gate;
+    let live = ctx.policy.clone();
     let updated = db
         .write(move |c| {
             let target = store::get_in_tenant(c, &user.tenant_id, &id).map_err(not_found_user)?;
+            let (policy, _) = live.load(c, &user.tenant_id)?;
+            if let Some(role) = &body.role {
+                if !policy.has_role(role) {
+                    return Err(ApiError::field("role", format!("unknown role `{role}`")));
+                }
+            }
             // Reactivating an account counts against the tenant's limits
             // like creating one.
             if let (Some(gate), Some(true), false) = (gate, body.active, target.active) {
                 let role = body.role.as_deref().unwrap_or(&target.role);
                 gate.check_new_account(c, &user.tenant_id, role)?;
             }
-            let touches_admin =
-                target.role == admin_role || body.role.as_deref() == Some(admin_role.as_str());
+            let touches_admin = admin_like(&policy, &admin_role, &target.role)
+                || body
+                    .role
+                    .as_deref()
+                    .is_some_and(|r| admin_like(&policy, &admin_role, r));
             if touches_admin && !user.is_admin() {
                 return Err(ApiError::Forbidden(
-                    "only an admin may change an admin or grant the admin role".into(),
+                    "only an admin may change an admin or grant the admin role (or a role that manages roles)".into(),
                 ));
             }
             if let Some(e) = &body.email {
@@ -335,10 +357,26 @@ async fn apply_update(
                 }
             }
             let role_changes = body.role.as_ref().is_some_and(|r| r != &target.role);
-            if target.id == user.id && (role_changes || body.active == Some(false)) {
-                return Err(ApiError::Conflict(
-                    "you cannot change your own role or deactivate yourself".into(),
-                ));
+            let removes = role_changes || body.active == Some(false);
+            if target.id == user.id && removes {
+                return Err(ApiError::Warning {
+                    code: "OWN_ACCOUNT",
+                    message: "you cannot change your own role or deactivate yourself".into(),
+                    details: json!({ "user": target.id }),
+                });
+            }
+            // However it came about, the tenant keeps one active admin.
+            if removes
+                && target.role == admin_role
+                && target.active
+                && roles_store::active_holders_except(c, &user.tenant_id, &admin_role, &target.id)?
+                    == 0
+            {
+                return Err(ApiError::Warning {
+                    code: "LAST_ADMIN",
+                    message: "this is the last active admin: make another admin first".into(),
+                    details: json!({ "user": target.id }),
+                });
             }
             let changes = UserChanges {
                 role: body.role.clone(),
@@ -395,6 +433,12 @@ async fn apply_update(
         ctx.pair_throttle.forget_account(&id);
     }
     Ok(response::ok(UserView::from(&updated)))
+}
+
+/// Whether `role` is the admin role or may manage roles (so only an admin
+/// may grant it or change its holders).
+fn admin_like(policy: &crate::rbac::Policy, admin_role: &str, role: &str) -> bool {
+    role == admin_role || policy.allows(role, CorePermission::RolesManage.name())
 }
 
 /// Check an admin-set password against the policy (for the target's

@@ -10,6 +10,8 @@ pub mod mfa;
 pub mod openapi;
 pub mod password_change;
 pub mod provision;
+pub mod roles;
+pub mod roles_store;
 pub mod sessions;
 pub mod store;
 pub mod validate;

@@ -26,6 +26,12 @@ use utoipa::{OpenApi, ToSchema};
     super::sessions::list_sessions,
     super::sessions::end_session,
     super::sessions::end_user_sessions,
+    super::roles::list_permissions,
+    super::roles::list_roles,
+    super::roles::create_role,
+    super::roles::get_role,
+    super::roles::change_role,
+    super::roles::delete_role,
 ))]
 struct AccountsApi;
 

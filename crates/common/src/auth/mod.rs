@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::http::ratelimit::{PairThrottle, PerAddress};
-use crate::rbac::{Permission, Policy};
+use crate::rbac::{LivePolicy, Permission, Policy};
 use crate::service::Service;
 use token::TokenKeys;
 
@@ -60,8 +60,9 @@ pub struct AuthContext {
     pub service: Service,
     /// Token keys.
     pub keys: TokenKeys,
-    /// Role → permissions.
-    pub policy: Arc<Policy>,
+    /// Role → permissions: the defaults and, per tenant, the roles stored
+    /// through the roles API (cached; see [`LivePolicy`]).
+    pub policy: Arc<LivePolicy>,
     /// Tenancy.
     pub tenants: TenantRule,
     /// bcrypt cost.
@@ -107,7 +108,7 @@ impl AuthContext {
     pub fn from_config(
         service: Service,
         secret: &SecretString,
-        policy: Arc<Policy>,
+        policy: Arc<LivePolicy>,
         tenants: TenantRule,
         config: &Config,
     ) -> anyhow::Result<Self> {
@@ -118,14 +119,14 @@ impl AuthContext {
         let mfa_required_roles = config.mfa_required_roles(service);
         if let Some(unknown) = mfa_required_roles
             .iter()
-            .find(|r| !policy.roles().any(|known| known == r.as_str()))
+            .find(|r| !policy.base().roles().any(|known| known == r.as_str()))
         {
             anyhow::bail!("auth.mfa_required_roles: {unknown} is not a role of this server");
         }
         if let Some(unknown) = auth
             .session_idle_roles
             .iter()
-            .find(|r| !policy.roles().any(|known| known == r.as_str()))
+            .find(|r| !policy.base().roles().any(|known| known == r.as_str()))
         {
             anyhow::bail!("auth.session_idle_roles: {unknown} is not a role of this server");
         }
@@ -224,6 +225,12 @@ impl AuthUser {
     /// Whether `role` (any role of this server) has `permission`.
     pub fn role_can(&self, role: &str, permission: impl Permission) -> bool {
         self.policy.allows(role, permission.name())
+    }
+
+    /// The policy this request is judged by (the caller's tenant's, as
+    /// it stood when the request was authenticated).
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
     }
 
     /// Whether the caller holds the server's admin role.
@@ -419,6 +426,9 @@ pub async fn authenticate(req: HttpRequest, token: Option<String>) -> Result<Aut
             ));
         }
     }
+    // The live policy of the caller's tenant: a permission removed since
+    // the token was issued no longer works.
+    let policy = ctx.policy.current(&db, &user.tenant_id).await?;
     let user = AuthUser {
         id: user.id,
         username: user.username,
@@ -427,7 +437,7 @@ pub async fn authenticate(req: HttpRequest, token: Option<String>) -> Result<Aut
         jti: claims.jti,
         expires_at: claims.exp,
         session_id: session.id,
-        policy: ctx.policy.clone(),
+        policy,
     };
     // For the middleware: a refusal after this is raised as a security event.
     actix_web::HttpMessage::extensions_mut(&req).insert(user.clone());

@@ -107,7 +107,7 @@ pub(crate) struct Registration {
 /// The registry of open sockets. One per server, shared by its handlers.
 pub struct Hub {
     settings: RealtimeSection,
-    policy: Option<Arc<crate::rbac::Policy>>,
+    policy: Option<Arc<crate::rbac::LivePolicy>>,
     next: AtomicU64,
     slots: Mutex<HashMap<String, Vec<Slot>>>,
 }
@@ -141,7 +141,7 @@ impl Hub {
     }
 
     /// The same hub judging roles by `policy` (for [`Hub::send_to_permitted`]).
-    pub fn with_policy(mut self, policy: Arc<crate::rbac::Policy>) -> Self {
+    pub fn with_policy(mut self, policy: Arc<crate::rbac::LivePolicy>) -> Self {
         self.policy = Some(policy);
         self
     }
@@ -157,7 +157,8 @@ impl Hub {
             return 0;
         };
         let name = permission.name();
-        self.send_where(|h| policy.allows(&h.role, name), make)
+        // The holder's tenant's roles as this process last loaded them.
+        self.send_where(|h| policy.cached(&h.tenant_id).allows(&h.role, name), make)
     }
 
     /// Its bounds.

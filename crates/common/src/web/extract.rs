@@ -61,6 +61,13 @@ impl WebUser {
                 hint: "see who has an account here and their roles",
             });
         }
+        if self.user.can(CorePermission::RolesManage) {
+            nav.push(NavLink {
+                href: "/roles",
+                label: "Roles",
+                hint: "choose what each role may do, and create roles",
+            });
+        }
         if self.user.can(CorePermission::AuditRead) {
             nav.push(NavLink {
                 href: "/audit",
@@ -168,12 +175,13 @@ impl FromRequest for WebUser {
             if must_change_password && path != "/password" && path != "/logout" {
                 return Err(PageError::Redirect("/password"));
             }
+            let policy = ctx.policy.current(&db, &user.tenant_id).await?;
             let auth = AuthUser::from_session(
                 user,
                 s.jti.clone(),
                 s.expires_at.and_utc().timestamp(),
                 auth.id,
-                ctx.policy.clone(),
+                policy,
             );
             req.extensions_mut().insert(auth.clone());
             Ok(WebUser {

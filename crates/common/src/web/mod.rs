@@ -2,7 +2,8 @@
 //! and pico.css served from the binary under `/static`, no inline script or
 //! style), server-side sessions in an `HttpOnly; SameSite=Strict` cookie,
 //! a CSRF token on every state-changing form, and the pages every server
-//! has (login, logout, password change, home, users, audit log, your sessions).
+//! has (login, logout, password change, home, users, roles, audit log, your
+//! sessions).
 //!
 //! Pages go through the same login rules, authorization and audit as the
 //! API; the API keeps accepting bearer tokens and never accepts the cookie
@@ -18,6 +19,7 @@ pub mod my_sessions;
 pub mod pager;
 pub mod password;
 pub mod render;
+pub mod roles;
 pub mod session;
 pub mod users;
 
@@ -121,6 +123,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, pages: Pages) {
         .configure(password::routes)
         .configure(home::routes)
         .configure(users::routes)
+        .configure(roles::routes)
         .configure(audit_log::routes)
         .configure(my_sessions::routes)
         .configure(pages.routes);

@@ -199,7 +199,7 @@ pub(crate) async fn redeem_code(
             full_name: None,
             check_policy: true,
         };
-        create::prepare(&ctx2.policy, ctx2.bcrypt_cost, &account)
+        create::prepare(ctx2.policy.base(), ctx2.bcrypt_cost, &account)
     })
     .await??;
     let code = body.code;

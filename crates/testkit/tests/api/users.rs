@@ -233,7 +233,7 @@ async fn unknown_ids_are_404_and_an_admin_cannot_lock_themselves_out() {
 
         let path = format!("/users/{self_id}/deactivate");
         let (status, body) = call(&app, Method::POST, &path, &admin, None).await;
-        assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
+        assert_error(status, &body, StatusCode::CONFLICT, "OWN_ACCOUNT");
         let path = format!("/users/{self_id}");
         let (status, body) = call(
             &app,
@@ -243,7 +243,7 @@ async fn unknown_ids_are_404_and_an_admin_cannot_lock_themselves_out() {
             Some(json!({ "role": "auditor" })),
         )
         .await;
-        assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
+        assert_error(status, &body, StatusCode::CONFLICT, "OWN_ACCOUNT");
         let (status, body) = call(&app, Method::PATCH, &path, &admin, Some(json!({}))).await;
         assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
         assert_eq!(

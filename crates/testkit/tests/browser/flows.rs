@@ -99,6 +99,7 @@ pub async fn every_role_completes_its_main_task_in_chromium() {
     company_admin(&b, &company.base_url()).await;
     company_releases(&b, &company.base_url()).await;
     company_analyst(&b, &company.base_url()).await;
+    company_roles_and_teams(&b, &company.base_url()).await;
     owner_admin(&b, &owner).await;
     dev_admin(&b, &dev).await;
     for app in [&hospital, &company, &owner, &dev] {
@@ -562,6 +563,29 @@ async fn company_releases(b: &Chrome, c: &str) {
     b.wait_for_text("teamlead").await;
     b.check_accessibility("company releases approved").await;
     b.shot("company-releases-approved").await;
+}
+
+/// The admin creates a role with a chosen permission and a team; the team
+/// lead's page offers the member form.
+async fn company_roles_and_teams(b: &Chrome, c: &str) {
+    b.login(c, "admin", "admin123").await;
+    b.wait_for_text("Your tasks").await;
+    b.click("main a[href='/roles']").await;
+    b.wait_for_text("Roles of this server").await;
+    b.check_accessibility("roles").await;
+    b.goto(&format!("{c}/roles/new")).await;
+    b.fill("name", "night_auditor").await;
+    b.click("input[value='audit.read']").await;
+    b.check_accessibility("create a role").await;
+    b.click("form[action='/roles'] button[type=submit]").await;
+    b.wait_for_text("night_auditor").await;
+    b.shot("company-roles").await;
+    b.goto(&format!("{c}/teams")).await;
+    b.fill("name", "Platform").await;
+    b.click("form[action='/teams'] button[type=submit]").await;
+    b.wait_for_text("Members of Platform").await;
+    b.check_accessibility("team (admin)").await;
+    b.shot("company-team").await;
 }
 
 async fn owner_admin(b: &Chrome, app: &TestApp) {

@@ -21,4 +21,5 @@ mod kernel_pages;
 mod mfa;
 mod owner_pages;
 mod reports;
+mod roles_teams;
 mod sessions;

@@ -1,0 +1,2 @@
+DROP TABLE rbac_versions;
+DROP TABLE rbac_roles;
