@@ -323,6 +323,12 @@ pub enum Measure {
     Appointments,
     /// Admissions in the week (by the department of the first bed).
     Admissions,
+    /// Distinct patients seen in each department in the week: with an
+    /// appointment (not cancelled) there, or admitted to one of its beds.
+    /// A patient seen in two departments counts in each, so the total is
+    /// the sum of the departments' cells (patient–department pairs), not
+    /// the number of patients (that is `PatientsActive`).
+    PatientsByDepartment,
     /// Break-the-glass grants in the week.
     BreakGlass,
 }
@@ -340,11 +346,12 @@ pub enum Dimension {
 
 impl Measure {
     /// Every measure.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::PatientsRegistered,
         Self::PatientsActive,
         Self::Appointments,
         Self::Admissions,
+        Self::PatientsByDepartment,
         Self::BreakGlass,
     ];
 
@@ -355,7 +362,9 @@ impl Measure {
             Self::PatientsRegistered | Self::PatientsActive => {
                 &[Dimension::AgeBand, Dimension::Sex]
             }
-            Self::Appointments | Self::Admissions => &[Dimension::Department],
+            Self::Appointments | Self::Admissions | Self::PatientsByDepartment => {
+                &[Dimension::Department]
+            }
             Self::BreakGlass => &[],
         }
     }
@@ -367,6 +376,7 @@ impl Measure {
             Self::PatientsActive => "patients_active",
             Self::Appointments => "appointments",
             Self::Admissions => "admissions",
+            Self::PatientsByDepartment => "patients_by_department",
             Self::BreakGlass => "break_glass",
         }
     }

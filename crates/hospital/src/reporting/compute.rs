@@ -182,6 +182,8 @@ pub fn raw_counts(
         }
     }
     let mut active: BTreeMap<IsoWeek, BTreeSet<String>> = BTreeMap::new();
+    // Distinct patients per (week, department code).
+    let mut seen: BTreeMap<(IsoWeek, String), BTreeSet<String>> = BTreeMap::new();
     let mut appt_by: BTreeMap<(IsoWeek, String), u32> = BTreeMap::new();
     for (patient, dep, at) in &appts {
         let w = week_of(*at);
@@ -190,25 +192,37 @@ pub fn raw_counts(
             .get(dep)
             .cloned()
             .unwrap_or_else(|| OTHER.into());
+        seen.entry((w, code.clone()))
+            .or_default()
+            .insert(patient.clone());
         *appt_by.entry((w, code)).or_default() += 1;
     }
     let mut adm_by: BTreeMap<(IsoWeek, String), u32> = BTreeMap::new();
     for (patient, bed, admitted, discharged) in &adms {
+        let code = bed_department
+            .get(bed)
+            .and_then(|d| departments.get(d))
+            .cloned()
+            .unwrap_or_else(|| OTHER.into());
         if *admitted >= start {
-            let code = bed_department
-                .get(bed)
-                .and_then(|d| departments.get(d))
-                .cloned()
-                .unwrap_or_else(|| OTHER.into());
-            *adm_by.entry((week_of(*admitted), code)).or_default() += 1;
+            *adm_by
+                .entry((week_of(*admitted), code.clone()))
+                .or_default() += 1;
         }
         for w in &weeks {
             let (ws, we) = (start_of(*w), start_of(w.next()));
             if *admitted < we && discharged.is_none_or(|d| d >= ws) {
                 active.entry(*w).or_default().insert(patient.clone());
+                seen.entry((*w, code.clone()))
+                    .or_default()
+                    .insert(patient.clone());
             }
         }
     }
+    let seen_by: BTreeMap<(IsoWeek, String), u32> = seen
+        .into_iter()
+        .map(|(k, ids)| (k, ids.len() as u32))
+        .collect();
     let mut grants_by: BTreeMap<IsoWeek, u32> = BTreeMap::new();
     for at in &grants {
         *grants_by.entry(week_of(*at)).or_default() += 1;
@@ -233,6 +247,7 @@ pub fn raw_counts(
         for (measure, by) in [
             (Measure::Appointments, &appt_by),
             (Measure::Admissions, &adm_by),
+            (Measure::PatientsByDepartment, &seen_by),
         ] {
             let mut total = 0;
             for code in &codes {

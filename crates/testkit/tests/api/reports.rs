@@ -927,3 +927,84 @@ async fn a_hosted_server_reports_only_the_tenant_its_certificate_names() {
         .await;
     assert_error(status, &reply, StatusCode::NOT_FOUND, "NOT_FOUND");
 }
+
+/// Patients by department: distinct patients seen in a department in the
+/// week (appointments there, or a bed of it), so two appointments of one
+/// patient count once; the total is the sum of the departments' cells.
+#[tokio::test]
+async fn patients_are_counted_once_per_department_they_were_seen_in() {
+    let hospital = spawn(Service::Hospital).await;
+    let admin = hospital.admin_token().await;
+    let reception = hospital.login("reception", "reception123").await;
+    let doctor = hospital.login("doctor", "doctor123").await;
+    let doctor_id = user_id(&hospital, &doctor).await;
+    let dep = department(&hospital, &admin).await;
+    let (_, deps) = hospital
+        .api(Method::GET, "/departments", Some(&admin), None)
+        .await;
+    let code = deps["data"][0]["code"]
+        .as_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    let mut patients = Vec::new();
+    for i in 0..12_u32 {
+        let p = register_patient(
+            &hospital,
+            &reception,
+            json!({ "first_name": "Seen", "last_name": format!("Patient{i}"),
+                    "date_of_birth": "1980-01-01", "sex": "female" }),
+        )
+        .await;
+        patients.push(id_of(&p));
+    }
+    // Thirteen appointments: the first patient twice.
+    for (n, p) in patients.iter().chain(patients.iter().take(1)).enumerate() {
+        book(
+            &hospital,
+            &reception,
+            booking(p, &doctor_id, &dep, &slot(n)),
+        )
+        .await;
+    }
+    let today = Utc::now().date_naive();
+    hospital
+        .sql(&format!(
+            "UPDATE appointments SET starts_at = '{today} 00:00:01', ends_at = '{today} 00:30:00'"
+        ))
+        .await
+        .unwrap();
+    let (status, reply) = hospital
+        .api(Method::POST, "/reports", Some(&admin), Some(json!({})))
+        .await;
+    assert_ok(status, &reply, StatusCode::CREATED);
+    let id = reply["data"]["id"].as_str().unwrap().to_string();
+    let res = hospital
+        .client
+        .get(hospital.api_url(&format!("/reports/{id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let bytes = res.bytes().await.unwrap();
+    let sent: DeidentifiedReport = serde_json::from_slice(&bytes).unwrap();
+    let week = this_week();
+    let cell = |measure: &str, department: Option<&str>| {
+        sent.cells
+            .iter()
+            .find(|c| {
+                c.measure.as_str() == measure
+                    && c.week.to_string() == week
+                    && c.department.as_ref().map(|d| d.as_str()) == department
+            })
+            .map(|c| c.count)
+            .unwrap_or_else(|| panic!("no {measure} {department:?} cell"))
+    };
+    assert_eq!(cell("appointments", Some(&code)), Count::Value(13));
+    assert_eq!(
+        cell("patients_by_department", Some(&code)),
+        Count::Value(12),
+        "one patient, two appointments: counted once"
+    );
+    assert_eq!(cell("patients_by_department", None), Count::Value(12));
+}
