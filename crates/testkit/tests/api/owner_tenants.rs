@@ -785,22 +785,23 @@ mod heartbeat {
     }
 
     /// The staff limit the hospital holds for the demo tenant.
-    async fn held_max_staff(hospital: &TestApp) -> Option<i64> {
+    /// A limit of the plan the hospital holds (`max_staff`, `max_patients`).
+    async fn held_limit(hospital: &TestApp, column: &'static str) -> Option<i64> {
         hospital
             .db()
-            .run(|c| {
+            .run(move |c| {
                 use diesel::prelude::*;
                 #[derive(QueryableByName)]
                 struct M {
                     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
-                    max_staff: Option<i64>,
+                    limit: Option<i64>,
                 }
                 Ok(diesel::sql_query(format!(
-                    "SELECT max_staff FROM tenant_standing WHERE tenant_id = '{DEMO_TENANT_ID}'"
+                    "SELECT {column} AS \"limit\" FROM tenant_standing WHERE tenant_id = '{DEMO_TENANT_ID}'"
                 ))
                 .get_result::<M>(c)
                 .optional()?
-                .and_then(|m| m.max_staff))
+                .and_then(|m| m.limit))
             })
             .await
             .unwrap()
@@ -838,7 +839,7 @@ mod heartbeat {
         let new_user =
             |name: &str| json!({ "username": name, "password": STRONG_PASSWORD, "role": "nurse" });
         until("the plan to reach the hospital", || async {
-            (held_max_staff(&hospital).await == Some(max_staff)).then_some(())
+            (held_limit(&hospital, "max_staff").await == Some(max_staff)).then_some(())
         })
         .await;
         // One more fits, the next does not.
@@ -927,27 +928,6 @@ mod heartbeat {
         .await;
     }
 
-    async fn held_max_patients(hospital: &TestApp) -> Option<i64> {
-        hospital
-            .db()
-            .run(|c| {
-                use diesel::prelude::*;
-                #[derive(QueryableByName)]
-                struct M {
-                    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
-                    max_patients: Option<i64>,
-                }
-                Ok(diesel::sql_query(format!(
-                    "SELECT max_patients FROM tenant_standing WHERE tenant_id = '{DEMO_TENANT_ID}'"
-                ))
-                .get_result::<M>(c)
-                .optional()?
-                .and_then(|m| m.max_patients))
-            })
-            .await
-            .unwrap()
-    }
-
     async fn patient_records(hospital: &TestApp) -> i64 {
         hospital
             .db()
@@ -1011,7 +991,7 @@ mod heartbeat {
             )
             .await;
         until("the plan to reach the hospital", || async {
-            (held_max_patients(&hospital).await == Some(max_patients)).then_some(())
+            (held_limit(&hospital, "max_patients").await == Some(max_patients)).then_some(())
         })
         .await;
         // One more fits, the next does not.
