@@ -122,6 +122,13 @@ pub struct PlaneSection {
     /// before every peer is refused until it is refreshed.
     #[serde(default = "default_crl_grace_hours")]
     pub crl_grace_hours: u32,
+    /// Hosted hospital: a folder of further tenants' certificates
+    /// (`<name>.crt` with `<name>.key`, each a hospital certificate for one
+    /// tenant). The server speaks for each of those tenants with its own
+    /// certificate (heartbeat, provisioning, commands, security events), so
+    /// owner and company keep checking the tenant against the certificate.
+    #[serde(default)]
+    pub tenant_certs_dir: Option<PathBuf>,
 }
 
 fn yes() -> bool {

@@ -51,6 +51,86 @@ pub fn start_reporting(ctx: PlaneContext) -> anyhow::Result<Vec<JoinHandle<()>>>
     Ok(vec![events, anchors])
 }
 
+/// Ship the security events of `ctx`'s tenant (its certificate's) to
+/// company: for the further tenants of a hosted hospital
+/// ([`tenant_contexts`]); the anchors of the one database go under the
+/// server's own certificate ([`start_reporting`]).
+pub fn start_events(ctx: PlaneContext, company: PeerClient) -> JoinHandle<()> {
+    tokio::spawn(ship_events_forever(ctx, company))
+}
+
+/// The further tenants' certificates of a hosted hospital
+/// (`plane.tenant_certs_dir`: `<name>.crt` + `<name>.key`, sorted by
+/// name): each identity with its certificate and key files. Each must be a
+/// hospital certificate naming a tenant; anything else is an error naming
+/// the file.
+pub fn tenant_certificates(
+    plane: &PlaneSection,
+) -> anyhow::Result<Vec<(ServiceIdentity, std::path::PathBuf, std::path::PathBuf)>> {
+    use anyhow::{bail, Context};
+    let Some(dir) = plane.tenant_certs_dir.as_ref() else {
+        return Ok(Vec::new());
+    };
+    let mut certs: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("plane.tenant_certs_dir {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+        .collect();
+    certs.sort();
+    let mut out = Vec::new();
+    for cert in certs {
+        let key = cert.with_extension("key");
+        if !key.is_file() {
+            bail!("{}: no {} beside it", cert.display(), key.display());
+        }
+        let chain = crate::mtls::tls::load_certs(&cert)
+            .with_context(|| format!("tenant certificate {}", cert.display()))?;
+        let leaf = chain.first().context("empty certificate file")?;
+        let identity = crate::mtls::tls::identity_of(leaf)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?;
+        if !matches!(identity, ServiceIdentity::Hospital { .. }) || identity.tenant().is_none() {
+            bail!(
+                "{}: not a hospital certificate for a tenant ({identity})",
+                cert.display()
+            );
+        }
+        out.push((identity, cert, key));
+    }
+    Ok(out)
+}
+
+/// A hosted hospital's further tenants: one context per certificate of
+/// [`tenant_certificates`], with that certificate as the client identity.
+/// A tenant named twice (or the server's own) stops the start.
+pub fn tenant_contexts(ctx: &PlaneContext) -> anyhow::Result<Vec<PlaneContext>> {
+    let mut seen: Vec<String> = ctx
+        .identity
+        .tenant()
+        .map(str::to_string)
+        .into_iter()
+        .collect();
+    let mut out = Vec::new();
+    for (identity, cert, key) in tenant_certificates(&ctx.plane)? {
+        let tenant = identity.tenant().unwrap_or_default().to_ascii_lowercase();
+        if seen.iter().any(|t| t.eq_ignore_ascii_case(&tenant)) {
+            anyhow::bail!(
+                "{}: tenant {tenant} has a certificate already",
+                cert.display()
+            );
+        }
+        seen.push(tenant);
+        let mut plane = ctx.plane.clone();
+        plane.cert = cert;
+        plane.key = key;
+        out.push(PlaneContext {
+            plane,
+            identity,
+            ..ctx.clone()
+        });
+    }
+    Ok(out)
+}
+
 async fn ship_events_forever(ctx: PlaneContext, company: PeerClient) {
     let mut tick = tokio::time::interval(Duration::from_secs(ctx.plane.outbox_interval_secs));
     loop {

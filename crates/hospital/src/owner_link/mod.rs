@@ -59,6 +59,35 @@ pub fn start(ctx: PlaneContext, config: &Config) -> anyhow::Result<Vec<JoinHandl
         updates,
         tenant,
     )));
+    // A hosted server's further tenants, each under its own certificate:
+    // provisioning, heartbeat (health, staff directory, commands, plan),
+    // security events and reports of that tenant only.
+    for t in common::plane::tenant_contexts(&ctx)? {
+        let owner_t = PeerClient::new(
+            &t.plane,
+            &t.trust,
+            ServiceIdentity::Owner,
+            Some(t.alarms.clone()),
+        )?;
+        let company_t = PeerClient::new(
+            &t.plane,
+            &t.trust,
+            ServiceIdentity::Company,
+            Some(t.alarms.clone()),
+        )?;
+        tracing::info!(tenant = ?t.identity.tenant(), "hosted tenant on its own certificate");
+        tasks.push(common::plane::start_events(t.clone(), company_t.clone()));
+        tasks.extend(crate::reporting::ship::start(&t, company_t));
+        tasks.push(tokio::spawn(provision::until_done(
+            t.clone(),
+            owner_t.clone(),
+        )));
+        tasks.push(tokio::spawn(heartbeat::forever(
+            t,
+            owner_t,
+            objects.clone(),
+        )));
+    }
     tasks.push(tokio::spawn(provision::until_done(
         ctx.clone(),
         owner.clone(),

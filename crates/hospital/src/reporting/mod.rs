@@ -69,14 +69,14 @@ impl Default for ReportingSection {
     }
 }
 
-/// `[reporting]` as handlers see it, with the tenant this server's
-/// certificate speaks for (`None`: the plane is off).
+/// `[reporting]` as handlers see it, with the tenants this server's
+/// certificates speak for (none: the plane is off).
 #[derive(Debug, Clone)]
 pub struct Reporting {
     /// The section.
     pub section: ReportingSection,
-    /// The tenant of the plane certificate, if the plane is on.
-    pub sender_tenant: Option<String>,
+    /// The tenants of the plane certificates, if the plane is on.
+    pub sender_tenants: Vec<String>,
 }
 
 /// `[reporting]`, as the hospital's spec lists it.
@@ -111,22 +111,32 @@ pub fn section(config: &Config) -> anyhow::Result<ReportingSection> {
     Ok(s)
 }
 
-/// The tenant this server's plane certificate names (`None` when the
-/// plane is off or the certificate cannot be read: the plane's own start
-/// then says why).
-pub fn sender_tenant(config: &Config) -> Option<String> {
+/// The tenants this server's plane certificates name: its own, and on a
+/// hosted server each of `plane.tenant_certs_dir` (empty when the plane is
+/// off or a certificate cannot be read: the plane's own start then says
+/// why).
+pub fn sender_tenants(config: &Config) -> Vec<String> {
     if !config.plane.enabled {
-        return None;
+        return Vec::new();
     }
-    let certs = common::mtls::tls::load_certs(&config.plane.cert).ok()?;
-    let identity = common::mtls::tls::identity_of(certs.first()?).ok()?;
-    identity.tenant().map(str::to_string)
+    let own = common::mtls::tls::load_certs(&config.plane.cert)
+        .ok()
+        .and_then(|certs| common::mtls::tls::identity_of(certs.first()?).ok())
+        .and_then(|identity| identity.tenant().map(str::to_string));
+    let further = common::plane::tenant_certificates(&config.plane).unwrap_or_default();
+    own.into_iter()
+        .chain(
+            further
+                .iter()
+                .filter_map(|(identity, _, _)| identity.tenant().map(str::to_string)),
+        )
+        .collect()
 }
 
 fn load(config: &Config) -> anyhow::Result<AppDataFn> {
     let data = web::Data::new(Reporting {
         section: section(config)?,
-        sender_tenant: sender_tenant(config),
+        sender_tenants: sender_tenants(config),
     });
     Ok(Arc::new(move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(data.clone());

@@ -34,8 +34,12 @@ pub fn check_can_report(reporting: &Reporting, tenant: &str) -> ApiResult<()> {
             details: serde_json::json!({}),
         });
     }
-    if let Some(sender) = &reporting.sender_tenant {
-        if !sender.eq_ignore_ascii_case(tenant) {
+    if !reporting.sender_tenants.is_empty() {
+        if !reporting
+            .sender_tenants
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(tenant))
+        {
             return Err(ApiError::Warning {
                 code: "NOT_THIS_CERTIFICATE",
                 message: "this server's plane certificate speaks for another tenant: reports of yours cannot be sent from here".into(),

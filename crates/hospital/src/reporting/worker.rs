@@ -94,44 +94,50 @@ pub async fn create(
 }
 
 /// The schedule: every `[reporting] interval_secs` (the first one interval
-/// after start), a report of the tenant this server's certificate speaks
-/// for. Nothing when reporting or the plane is off.
+/// after start), a report of each tenant this server's certificates speak
+/// for (its own; on a hosted server also those of `plane.tenant_certs_dir`).
+/// Nothing when reporting or the plane is off.
 pub fn start(
     config: &Config,
     db: &Db,
     keyring: Option<&Keyring>,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let section = super::section(config)?;
-    let (Some(tenant), Some(keyring)) = (super::sender_tenant(config), keyring) else {
+    let Some(keyring) = keyring else {
         return Ok(Vec::new());
     };
     if !section.enabled {
         return Ok(Vec::new());
     }
-    let (db, keyring) = (db.clone(), keyring.clone());
-    Ok(vec![tokio::spawn(async move {
-        let every = Duration::from_secs(section.interval_secs);
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        loop {
-            tick.tick().await;
-            let period = compute::default_period(now(), section.weeks);
-            match create(
-                &db,
-                &keyring,
-                &tenant,
-                &section,
-                period,
-                Requester::schedule(),
-            )
-            .await
-            {
-                Ok(r) => {
-                    tracing::info!(report = %r.id, cells = r.cells, suppressed = r.suppressed, "de-identified report computed")
+    Ok(super::sender_tenants(config)
+        .into_iter()
+        .map(|tenant| {
+            let (db, keyring, section) = (db.clone(), keyring.clone(), section.clone());
+            tokio::spawn(async move {
+                let every = Duration::from_secs(section.interval_secs);
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                loop {
+                    tick.tick().await;
+                    let period = compute::default_period(now(), section.weeks);
+                    match create(
+                        &db,
+                        &keyring,
+                        &tenant,
+                        &section,
+                        period,
+                        Requester::schedule(),
+                    )
+                    .await
+                    {
+                        Ok(r) => {
+                            tracing::info!(report = %r.id, cells = r.cells, suppressed = r.suppressed, "de-identified report computed")
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the scheduled report could not be computed; will try at the next interval")
+                        }
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "the scheduled report could not be computed; will try at the next interval")
-                }
-            }
-        }
-    })])
+            })
+        })
+        .collect())
 }

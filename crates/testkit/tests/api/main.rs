@@ -47,6 +47,7 @@ mod hospital_roles;
 mod hospital_tenants;
 mod hospital_updates;
 mod hospital_validation;
+mod hosted_plane;
 mod key_rotation;
 mod lockout;
 mod mfa;
