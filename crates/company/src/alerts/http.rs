@@ -374,6 +374,10 @@ async fn list_alerts(
 ) -> ApiResult<HttpResponse> {
     scope::require_reader(&user)?;
     let q = q.into_inner();
+    // The page's form sends an empty status for "all"; the API names one.
+    if q.status.as_deref().is_some_and(|s| s.trim().is_empty()) {
+        return Err(ApiError::field("status", "must be open or acknowledged"));
+    }
     let status = check_status(q.status.as_deref())?;
     let page = Page::of(q.page, q.page_size)?;
     let (rows, total) = db

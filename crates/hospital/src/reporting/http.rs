@@ -76,9 +76,15 @@ async fn create(
     db: web::Data<Db>,
     ctx: Ctx,
     reporting: web::Data<Reporting>,
-    body: web::Json<ReportRequest>,
+    body: web::Json<serde_json::Value>,
 ) -> ApiResult<HttpResponse> {
-    let view = make(&db, &ctx, &reporting, &body.into_inner()).await?;
+    // An object only: serde would also read `[from, to]` as the struct.
+    if !body.is_object() {
+        return Err(ApiError::validation("the body must be a JSON object"));
+    }
+    let req: ReportRequest = serde_json::from_value(body.into_inner())
+        .map_err(|e| ApiError::validation(format!("the body is not a report request: {e}")))?;
+    let view = make(&db, &ctx, &reporting, &req).await?;
     Ok(response::created(view))
 }
 

@@ -424,6 +424,7 @@ async fn failed_logins_raise_one_alert_per_window_which_the_admin_acknowledges_o
     assert_eq!(page["data"].as_array().unwrap().len(), 1, "{page}");
     for bad in [
         "/alerts?status=closed",
+        "/alerts?status=",
         "/alerts?page=0",
         "/alerts?page_size=1000",
         "/alerts?colour=red",

@@ -710,6 +710,9 @@ async fn hospital_report_endpoints_by_role_and_bad_input() {
         json!({"from": "2020-W01", "to": this_week()}),
         json!({"from": this_week(), "to": "2999-W01"}),
         json!({"from": this_week(), "to": this_week(), "patient": "x"}),
+        json!([null, null]),
+        json!([this_week(), this_week()]),
+        json!("2026-W49"),
     ] {
         let (status, reply) = hospital
             .api(Method::POST, "/reports", Some(&admin), Some(body.clone()))
