@@ -34,18 +34,13 @@ pub fn check_can_report(reporting: &Reporting, tenant: &str) -> ApiResult<()> {
             details: serde_json::json!({}),
         });
     }
-    if !reporting.sender_tenants.is_empty() {
-        if !reporting
-            .sender_tenants
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(tenant))
-        {
-            return Err(ApiError::Warning {
-                code: "NOT_THIS_CERTIFICATE",
-                message: "this server's plane certificate speaks for another tenant: reports of yours cannot be sent from here".into(),
-                details: serde_json::json!({}),
-            });
-        }
+    let speaks_for = |t: &String| t.eq_ignore_ascii_case(tenant);
+    if !reporting.sender_tenants.is_empty() && !reporting.sender_tenants.iter().any(speaks_for) {
+        return Err(ApiError::Warning {
+            code: "NOT_THIS_CERTIFICATE",
+            message: "this server's plane certificates speak for other tenants: reports of yours cannot be sent from here".into(),
+            details: serde_json::json!({}),
+        });
     }
     Ok(())
 }
