@@ -157,6 +157,17 @@ pub fn permission_views(live: &LivePolicy, policy: &Policy) -> Vec<PermissionVie
         .collect()
 }
 
+/// The one rule of the roles API and page: only `roles.manage` works on
+/// roles and permissions.
+pub fn require_manager(user: &AuthUser) -> ApiResult<()> {
+    user.require(CorePermission::RolesManage)
+}
+
+/// [`require_manager`] as a yes/no, for the pages' navigation.
+pub fn may_manage(user: &AuthUser) -> bool {
+    require_manager(user).is_ok()
+}
+
 #[utoipa::path(get, path = "/permissions", tag = "roles", security(("bearer" = [])),
     summary = "Every permission this server checks, with the roles holding each (roles.manage)",
     responses((status = 200, description = "The permissions", body = Vec<PermissionView>),
@@ -166,13 +177,13 @@ pub(super) async fn list_permissions(
     ctx: web::Data<AuthContext>,
     user: AuthUser,
 ) -> ApiResult<HttpResponse> {
-    user.require(CorePermission::RolesManage)?;
+    require_manager(&user)?;
     Ok(response::ok(permission_views(&ctx.policy, user.policy())))
 }
 
 /// Every role of the caller's tenant with its holders (shared with the page).
 pub async fn all_roles(ctx: &AuthContext, db: &Db, user: &AuthUser) -> ApiResult<Vec<RoleView>> {
-    user.require(CorePermission::RolesManage)?;
+    require_manager(&user)?;
     let (live, tenant) = (ctx.policy.clone(), user.tenant_id.clone());
     let (policy, holders) = db
         .run(move |c| Ok((live.load(c, &tenant)?.0, store::holders(c, &tenant)?)))
@@ -193,8 +204,8 @@ pub(super) async fn list_roles(
     user: AuthUser,
     query: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    user.require(CorePermission::RolesManage)?;
     let page = Page::from_query(&query)?;
+    // all_roles asks require_manager first.
     let all = all_roles(&ctx, &db, &user).await?;
     let total = i64::try_from(all.len()).unwrap_or(i64::MAX);
     let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
@@ -210,7 +221,7 @@ pub async fn one_role(
     user: &AuthUser,
     name: &str,
 ) -> ApiResult<RoleView> {
-    user.require(CorePermission::RolesManage)?;
+    require_manager(&user)?;
     let (live, tenant, n) = (ctx.policy.clone(), user.tenant_id.clone(), name.to_string());
     let (policy, users) = db
         .run(move |c| Ok((live.load(c, &tenant)?.0, store::holders_of(c, &tenant, &n)?)))
@@ -352,7 +363,7 @@ pub async fn create(
     origin: Origin,
     body: NewRole,
 ) -> ApiResult<RoleView> {
-    user.require(CorePermission::RolesManage)?;
+    require_manager(&user)?;
     if !valid_role_name(&body.name) {
         return Err(ApiError::field(
             "name",
@@ -405,7 +416,7 @@ pub async fn change(
     name: &str,
     body: RoleChange,
 ) -> ApiResult<RoleView> {
-    user.require(CorePermission::RolesManage)?;
+    require_manager(&user)?;
     let set = checked_permissions(&ctx.policy, &body.permissions)?;
     guard_admin_role(&ctx.policy, name, &set)?;
     let n = name.to_string();
@@ -451,7 +462,7 @@ pub async fn delete(
     origin: Origin,
     name: &str,
 ) -> ApiResult<RoleDeleted> {
-    user.require(CorePermission::RolesManage)?;
+    require_manager(&user)?;
     let builtin = ctx.policy.is_builtin(name);
     let default = perms_of(ctx.policy.base(), name);
     if builtin {

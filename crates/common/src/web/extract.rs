@@ -61,7 +61,7 @@ impl WebUser {
                 hint: "see who has an account here and their roles",
             });
         }
-        if self.user.can(CorePermission::RolesManage) {
+        if crate::accounts::roles::may_manage(&self.user) {
             nav.push(NavLink {
                 href: "/roles",
                 label: "Roles",

@@ -11,7 +11,6 @@ use crate::audit::Origin;
 use crate::auth::AuthContext;
 use crate::db::Db;
 use crate::error::ApiError;
-use crate::rbac::CorePermission;
 
 /// Mount the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -31,7 +30,6 @@ struct RolesPage {
 }
 
 async fn list(ctx: web::Data<AuthContext>, db: web::Data<Db>, user: WebUser) -> PageResult {
-    user.user.require(CorePermission::RolesManage)?;
     let rows = roles::all_roles(&ctx, &db, &user.user).await?;
     html(&RolesPage {
         layout: user.layout("Roles"),
@@ -70,7 +68,7 @@ fn choices(ctx: &AuthContext, chosen: &[String]) -> Vec<Choice> {
 }
 
 async fn new_form(ctx: web::Data<AuthContext>, user: WebUser) -> PageResult {
-    user.user.require(CorePermission::RolesManage)?;
+    roles::require_manager(&user.user)?;
     html(&RoleEditPage {
         layout: user.layout("Create a role"),
         error: None,

@@ -20,7 +20,6 @@ use super::http::{
 };
 use super::scope;
 use super::store::{self, Alert, Rule};
-use crate::CompanyPermission as P;
 
 /// Mount the routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -80,7 +79,7 @@ async fn render(
             rules,
             pager,
             error,
-            can_manage: user.user.can(P::AlertsManage),
+            can_manage: scope::require_manager(&user.user).is_ok(),
         },
     )
 }
