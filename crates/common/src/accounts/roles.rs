@@ -183,7 +183,7 @@ pub(super) async fn list_permissions(
 
 /// Every role of the caller's tenant with its holders (shared with the page).
 pub async fn all_roles(ctx: &AuthContext, db: &Db, user: &AuthUser) -> ApiResult<Vec<RoleView>> {
-    require_manager(&user)?;
+    require_manager(user)?;
     let (live, tenant) = (ctx.policy.clone(), user.tenant_id.clone());
     let (policy, holders) = db
         .run(move |c| Ok((live.load(c, &tenant)?.0, store::holders(c, &tenant)?)))
@@ -221,7 +221,7 @@ pub async fn one_role(
     user: &AuthUser,
     name: &str,
 ) -> ApiResult<RoleView> {
-    require_manager(&user)?;
+    require_manager(user)?;
     let (live, tenant, n) = (ctx.policy.clone(), user.tenant_id.clone(), name.to_string());
     let (policy, users) = db
         .run(move |c| Ok((live.load(c, &tenant)?.0, store::holders_of(c, &tenant, &n)?)))
@@ -363,7 +363,7 @@ pub async fn create(
     origin: Origin,
     body: NewRole,
 ) -> ApiResult<RoleView> {
-    require_manager(&user)?;
+    require_manager(user)?;
     if !valid_role_name(&body.name) {
         return Err(ApiError::field(
             "name",
@@ -416,7 +416,7 @@ pub async fn change(
     name: &str,
     body: RoleChange,
 ) -> ApiResult<RoleView> {
-    require_manager(&user)?;
+    require_manager(user)?;
     let set = checked_permissions(&ctx.policy, &body.permissions)?;
     guard_admin_role(&ctx.policy, name, &set)?;
     let n = name.to_string();
@@ -462,7 +462,7 @@ pub async fn delete(
     origin: Origin,
     name: &str,
 ) -> ApiResult<RoleDeleted> {
-    require_manager(&user)?;
+    require_manager(user)?;
     let builtin = ctx.policy.is_builtin(name);
     let default = perms_of(ctx.policy.base(), name);
     if builtin {
