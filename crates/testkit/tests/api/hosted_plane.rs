@@ -192,3 +192,60 @@ async fn a_hosted_hospital_speaks_for_each_tenant_with_its_own_certificate() {
         .await;
     assert_eq!(refused["meta"]["total"], 0, "{refused}");
 }
+
+/// The folder of further tenants holds hospital certificates for a tenant
+/// only, each with its key: anything else stops the server's start with
+/// the file's name (a company certificate, a certificate without its key).
+#[test]
+fn the_tenant_folder_takes_hospital_certificates_with_their_keys_only() {
+    let pki = Pki::new();
+    issue_all(&pki);
+    pki.issue(
+        "tenant-c",
+        ServiceIdentity::Hospital {
+            tenant_id: "cccccccc-0000-4000-8000-00000000000c".into(),
+        },
+    );
+    let folder = pki.dir().join("folder");
+    let plane = |files: &[(&str, &str)]| {
+        let _ = std::fs::remove_dir_all(&folder);
+        std::fs::create_dir_all(&folder).unwrap();
+        for (from, to) in files {
+            std::fs::copy(pki.dir().join(from), folder.join(to)).unwrap();
+        }
+        let section: common::config::PlaneSection = serde_json::from_value(json!({
+            "port": 1, "cert": "unused.crt", "key": "unused.key",
+            "tenant_certs_dir": folder,
+        }))
+        .unwrap();
+        common::plane::tenant_certificates(&section)
+    };
+    let found = plane(&[("tenant-c.crt", "c.crt"), ("tenant-c.key", "c.key")]).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].0.tenant(),
+        Some("cccccccc-0000-4000-8000-00000000000c")
+    );
+    let err = plane(&[("company.crt", "x.crt"), ("company.key", "x.key")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("x.crt") && err.contains("not a hospital certificate"),
+        "{err}"
+    );
+    let err = plane(&[("tenant-c.crt", "lonely.crt")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("lonely.crt") && err.contains("lonely.key"),
+        "{err}"
+    );
+    // No folder configured: no further tenants.
+    let none: common::config::PlaneSection = serde_json::from_value(json!({
+        "port": 1, "cert": "a", "key": "b"
+    }))
+    .unwrap();
+    assert!(common::plane::tenant_certificates(&none)
+        .unwrap()
+        .is_empty());
+}

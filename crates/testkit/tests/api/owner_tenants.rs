@@ -555,6 +555,18 @@ mod heartbeat {
         }
     }
 
+    /// A PKI, owner and an on-site hospital linked over the plane, and an
+    /// owner token (the prologue of most tests here).
+    async fn linked() -> (Pki, PlanePorts, TestApp, TestApp, String) {
+        let pki = Pki::new();
+        issue_all(&pki);
+        let ports = PlanePorts::free();
+        let owner = start(Service::Owner, &pki, &ports, &[]).await;
+        let hospital = start(Service::Hospital, &pki, &ports, &[]).await;
+        let token = owner.admin_token().await;
+        (pki, ports, owner, hospital, token)
+    }
+
     async fn health(owner: &TestApp, token: &str) -> Value {
         let path = format!("/tenants/{DEMO_TENANT_ID}/database-health");
         let (status, body) = owner.api(Method::GET, &path, Some(token), None).await;
@@ -583,12 +595,7 @@ mod heartbeat {
 
     #[tokio::test]
     async fn the_heartbeat_reports_health_and_staff_never_patients() {
-        let pki = Pki::new();
-        issue_all(&pki);
-        let ports = PlanePorts::free();
-        let owner = start(Service::Owner, &pki, &ports, &[]).await;
-        let hospital = start(Service::Hospital, &pki, &ports, &[]).await;
-        let token = owner.admin_token().await;
+        let (_pki, _ports, owner, hospital, token) = linked().await;
 
         let h = wait_healthy(&owner, &token).await;
         let backend = match hospital.backend() {
@@ -712,12 +719,7 @@ mod heartbeat {
 
     #[tokio::test]
     async fn a_suspended_tenant_refuses_logins_until_reactivated() {
-        let pki = Pki::new();
-        issue_all(&pki);
-        let ports = PlanePorts::free();
-        let owner = start(Service::Owner, &pki, &ports, &[]).await;
-        let hospital = start(Service::Hospital, &pki, &ports, &[]).await;
-        let token = owner.admin_token().await;
+        let (_pki, _ports, owner, hospital, token) = linked().await;
         wait_healthy(&owner, &token).await;
         let (status, before) = try_login(&hospital, "doctor", "doctor123").await;
         assert_eq!(status, StatusCode::OK);
@@ -809,12 +811,7 @@ mod heartbeat {
 
     #[tokio::test]
     async fn the_plan_limits_staff_accounts() {
-        let pki = Pki::new();
-        issue_all(&pki);
-        let ports = PlanePorts::free();
-        let owner = start(Service::Owner, &pki, &ports, &[]).await;
-        let hospital = start(Service::Hospital, &pki, &ports, &[]).await;
-        let token = owner.admin_token().await;
+        let (_pki, _ports, owner, hospital, token) = linked().await;
         wait_healthy(&owner, &token).await;
         let hadmin = hospital.admin_token().await;
         // The demo staff accounts; the plan allows one more.
@@ -929,25 +926,7 @@ mod heartbeat {
     }
 
     async fn patient_records(hospital: &TestApp) -> i64 {
-        hospital
-            .db()
-            .run(|c| {
-                use diesel::prelude::*;
-                #[derive(QueryableByName)]
-                struct N {
-                    #[diesel(sql_type = diesel::sql_types::BigInt)]
-                    n: i64,
-                }
-                Ok(
-                    diesel::sql_query(
-                        "SELECT COUNT(*) AS n FROM patients WHERE deleted_at IS NULL",
-                    )
-                    .get_result::<N>(c)?
-                    .n,
-                )
-            })
-            .await
-            .unwrap()
+        super::count(hospital, "patients WHERE deleted_at IS NULL").await
     }
 
     /// The plan's patient limit and its modules, set on owner, reach the
@@ -958,12 +937,7 @@ mod heartbeat {
     #[tokio::test]
     async fn the_plan_limits_patient_records_and_modules() {
         use testkit::hospital::{id_of, patient_body, register_patient_id, user_id};
-        let pki = Pki::new();
-        issue_all(&pki);
-        let ports = PlanePorts::free();
-        let owner = start(Service::Owner, &pki, &ports, &[]).await;
-        let hospital = start(Service::Hospital, &pki, &ports, &[]).await;
-        let token = owner.admin_token().await;
+        let (_pki, _ports, owner, hospital, token) = linked().await;
         wait_healthy(&owner, &token).await;
         let hadmin = hospital.admin_token().await;
         let first = register_patient_id(
@@ -1264,12 +1238,7 @@ mod heartbeat {
 
     #[tokio::test]
     async fn owner_creates_a_user_that_the_hospital_applies_once_and_reports() {
-        let pki = Pki::new();
-        issue_all(&pki);
-        let ports = PlanePorts::free();
-        let owner = start(Service::Owner, &pki, &ports, &[]).await;
-        let hospital = start(Service::Hospital, &pki, &ports, &[]).await;
-        let token = owner.admin_token().await;
+        let (_pki, _ports, owner, hospital, token) = linked().await;
         wait_healthy(&owner, &token).await;
 
         let ok = queue(&owner, &token, "drnew", "doctor").await;
