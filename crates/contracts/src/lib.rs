@@ -2,6 +2,7 @@
 //! that answers and the server that calls. Changing one is a protocol
 //! change: keep fields additive.
 
+pub mod backup;
 pub mod release;
 pub mod report;
 
@@ -37,6 +38,11 @@ pub mod paths {
     pub const APPROVED_ARTIFACT: &str = "/internal/v1/approved-releases/{id}/artifact";
     /// company: hospitals submit de-identified reports ([`crate::report`]).
     pub const REPORTS: &str = "/internal/v1/reports";
+    /// owner: hospitals ship sealed change-log batches ([`crate::backup`])
+    /// and, restoring, list them (`after`, `limit`).
+    pub const BACKUPS: &str = "/internal/v1/backups";
+    /// owner: a restoring hospital fetches one batch as stored (`{batch_no}` replaced).
+    pub const BACKUP: &str = "/internal/v1/backups/{batch_no}";
 }
 
 /// One security event as the sender recorded it.
@@ -165,6 +171,25 @@ pub struct HealthReport {
     /// hospital that does not report it).
     #[serde(default)]
     pub update: Option<UpdateHealth>,
+    /// The online copy: what is not yet shipped to owner (absent from a
+    /// hospital that does not report it).
+    #[serde(default)]
+    pub sync: Option<SyncHealth>,
+}
+
+/// The online copy as the hospital sees it: counts and times only.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SyncHealth {
+    /// Changes written and not yet acknowledged by owner (in the change
+    /// log, or sealed in batches waiting to be sent).
+    pub pending_changes: i64,
+    /// When the oldest of them was written (UTC), if any is pending.
+    pub oldest_pending_at: Option<NaiveDateTime>,
+    /// The last batch owner acknowledged (0: none yet).
+    pub last_batch_no: i64,
+    /// When owner acknowledged it (UTC).
+    pub last_shipped_at: Option<NaiveDateTime>,
 }
 
 /// The hospital's view of the release company approved for it.
@@ -237,7 +262,7 @@ pub struct HeartbeatAnswer {
 pub struct OwnerCommand {
     /// Its id (UUID): the hospital applies each id once.
     pub id: String,
-    /// `create_user`.
+    /// `create_user` or `sync_now` (ship the online copy now).
     pub kind: String,
     /// For `create_user`.
     pub create_user: Option<CreateUserCommand>,

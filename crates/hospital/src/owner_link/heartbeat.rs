@@ -188,6 +188,7 @@ pub fn health(conn: &mut DbConn, db: &Db) -> ApiResult<HealthReport> {
         disk_free_bytes: None,
         files: None,
         update: None,
+        sync: None,
     })
 }
 
