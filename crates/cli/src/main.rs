@@ -13,6 +13,7 @@ mod config_check;
 mod keys;
 mod register;
 mod release;
+mod restore;
 mod sandbox;
 mod up;
 mod update;
@@ -75,6 +76,10 @@ enum Command {
     /// Register a hospital with owner, issue its certificate, create its
     /// database and write its configuration; prints the tenant id.
     RegisterTenant(Box<register::RegisterArgs>),
+    /// Rebuild an empty hospital database from the online copy owner keeps
+    /// (`--service hospital --from-owner`), then verify its audit chain
+    /// against company's anchors.
+    Restore(restore::RestoreArgs),
     /// Release signing: make a key pair, sign an artifact's manifest.
     Release {
         #[command(subcommand)]
@@ -165,6 +170,7 @@ fn main() -> ExitCode {
         Command::Keys { command } => keys::run(command),
         Command::Release { command } => release::run(command),
         Command::RegisterTenant(args) => register::run(*args),
+        Command::Restore(args) => restore::run(args),
         Command::Update(args) => update::run(&args),
         Command::Sandbox { command } => sandbox::run(command),
     };

@@ -85,6 +85,7 @@ struct Layout {
     config: PathBuf,
     jwt: PathBuf,
     master: PathBuf,
+    backup_key: PathBuf,
     password: PathBuf,
     cert_name: String,
 }
@@ -104,6 +105,7 @@ pub fn run(args: RegisterArgs) -> anyhow::Result<ExitCode> {
         config: out.join("hospital.toml"),
         jwt: out.join("jwt.secret"),
         master: out.join("master.key"),
+        backup_key: out.join("backup.key"),
         password: out.join("first-admin.password"),
         cert_name: format!("hospital-{}", args.subdomain),
         out,
@@ -208,6 +210,15 @@ pub fn run(args: RegisterArgs) -> anyhow::Result<ExitCode> {
     if !l.master.exists() {
         MasterKey::generate_to_file(&l.master)?;
     }
+    // The tenant's backup key: seals the online copy owner keeps; owner
+    // never sees it. Printed once as a recovery code for offline keeping.
+    let backup_key = if l.backup_key.exists() {
+        None
+    } else {
+        let key = contracts::backup::BackupKey::generate()?;
+        hospital::backup::write_key(&l.backup_key, &key)?;
+        Some(key)
+    };
     if generated {
         write_private_atomic(
             &l.password,
@@ -232,6 +243,13 @@ pub fn run(args: RegisterArgs) -> anyhow::Result<ExitCode> {
             "the first admin {email} logs in with the password in {}",
             l.password.display()
         );
+    }
+    if let Some(key) = &backup_key {
+        println!(
+            "backup key (keep it offline: without it owner's copy cannot be restored): {}",
+            l.backup_key.display()
+        );
+        println!("recovery code: {}", key.recovery_code());
     }
     println!("tenant id: {tenant_id}");
     println!("next: hospital-server --config {}", l.config.display());
@@ -353,7 +371,8 @@ fn hospital_toml(
          [auth]\njwt_secret_file = {jwt}\n\n\
          [crypto]\nmaster_key_file = {master}\n\n\
          [plane]\ncert = {cert}\nkey = {key}\nca = {ca}\ncrl = {crl}\n\
-         owner_url = {owner}\ncompany_url = {company}\n",
+         owner_url = {owner}\ncompany_url = {company}\n\n\
+         [backup]\nkey_file = {backup}\n",
         name = args.company.replace('\n', " "),
         config = l.config.display(),
         port = args.port,
@@ -367,6 +386,7 @@ fn hospital_toml(
         crl = path_str(&certs.join(pki::CRL_FILE)),
         owner = quoted(owner_url),
         company = quoted(&args.company_url),
+        backup = path_str(&l.backup_key),
     )
 }
 

@@ -121,6 +121,9 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         if let Some(a) = &approval {
             a.apply(service, &mut cmd);
         }
+        if args.demo && service == Service::Hospital {
+            demo_backup_key(&args.certs_dir, service.name(), &mut cmd)?;
+        }
         cmd.stdin(Stdio::null()).kill_on_drop(true);
         let child = cmd
             .spawn()
@@ -213,6 +216,7 @@ fn second_hospital(
     if let Some(a) = approval {
         a.apply(Service::Hospital, &mut cmd);
     }
+    demo_backup_key(&args.certs_dir, SECOND_HOSPITAL_CERT, &mut cmd)?;
     cmd.stdin(Stdio::null()).kill_on_drop(true);
     let child = cmd
         .spawn()
@@ -370,6 +374,20 @@ impl DemoApproval {
             cmd.env(var, value);
         }
     }
+}
+
+/// A demo hospital's backup key, `<certs>/<label>.backup.key`, made once
+/// (0600), handed over unless the environment names one: the demo's
+/// online copy is shipped to owner like a real one.
+fn demo_backup_key(certs_dir: &std::path::Path, label: &str, cmd: &mut Command) -> anyhow::Result<()> {
+    let file = certs_dir.join(format!("{label}.backup.key"));
+    if !file.exists() {
+        hospital::backup::write_key(&file, &contracts::backup::BackupKey::generate()?)?;
+    }
+    if std::env::var_os("HOSPITAL__BACKUP__KEY_FILE").is_none() {
+        cmd.env("HOSPITAL__BACKUP__KEY_FILE", &file);
+    }
+    Ok(())
 }
 
 /// `<certs>/company-approval.key`, made once (mode 0600, never replaced).

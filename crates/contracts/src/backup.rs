@@ -98,9 +98,9 @@ impl BackupKey {
         hex::encode(&d.as_ref()[..8])
     }
 
-    fn aead(&self) -> LessSafeKey {
+    fn aead(&self) -> Option<LessSafeKey> {
         // A 32-byte key is always a valid AES-256 key.
-        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.bytes).expect("32-byte key"))
+        UnboundKey::new(&AES_256_GCM, &self.bytes).ok().map(LessSafeKey::new)
     }
 }
 
@@ -266,6 +266,7 @@ pub fn seal(
     };
     let aad = aad(&batch, prev_tag);
     key.aead()
+        .ok_or_else(|| anyhow::anyhow!("not an AES-256 key"))?
         .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut data)
         .map_err(|_| anyhow::anyhow!("sealing failed"))?;
     let mut tag = [0u8; TAG_LEN];
@@ -334,6 +335,7 @@ pub fn open(
     let aad = aad(batch, prev_tag);
     let plain = key
         .aead()
+        .ok_or(OpenError::Broken)?
         .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut data)
         .map_err(|_| OpenError::Broken)?;
     let mut out = Vec::with_capacity(plain.len() * 4);

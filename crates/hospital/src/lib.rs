@@ -4,6 +4,7 @@
 
 pub mod admissions;
 pub mod appointments;
+pub mod backup;
 pub mod billing;
 pub mod break_glass;
 pub mod care_team;
@@ -500,6 +501,7 @@ pub static SPEC: Spec = Spec {
         billing::price_list::SECTION,
         UPDATES,
         reporting::SECTION,
+        backup::SECTION,
     ],
     background: Some(background),
     pages: pages::PAGES,

@@ -540,6 +540,42 @@ diesel::allow_tables_to_appear_in_same_query!(
 );
 
 diesel::table! {
+    change_log (seq) {
+        seq -> BigInt,
+        tbl -> Text,
+        op -> Text,
+        row_data -> Text,
+        logged_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sync_state (id) {
+        id -> Integer,
+        next_batch_no -> BigInt,
+        prev_tag -> Text,
+        acked_batch_no -> BigInt,
+        acked_at -> Nullable<Timestamp>,
+        shipped_rows -> BigInt,
+        restored_from_batch -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sync_outbox (batch_no) {
+        batch_no -> BigInt,
+        body -> Text,
+        first_seq -> BigInt,
+        last_seq -> BigInt,
+        rows -> BigInt,
+        oldest_at -> Timestamp,
+        created_at -> Timestamp,
+        attempts -> BigInt,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     deid_reports (id) {
         id -> Text,
         tenant_id -> Text,

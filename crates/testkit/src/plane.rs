@@ -228,8 +228,31 @@ impl Pki {
         ];
         if service != Service::Hospital {
             env.push((format!("{p}__PLANE__PORT"), ports.of(service).to_string()));
+        } else {
+            // The online copy: a backup key per certificate, shipped every second.
+            env.push((
+                format!("{p}__BACKUP__KEY_FILE"),
+                self.backup_key_file(name).to_string_lossy().into_owned(),
+            ));
+            env.push((format!("{p}__BACKUP__INTERVAL_SECS"), "1".to_string()));
         }
         env
+    }
+
+    /// The backup key of the hospital presenting `<name>.crt`
+    /// (`<name>.backup.key`, made on first use).
+    pub fn backup_key_file(&self, name: &str) -> std::path::PathBuf {
+        let file = self.path(&format!("{name}.backup.key"));
+        if !file.exists() {
+            let key = contracts::backup::BackupKey::generate().unwrap();
+            std::fs::write(&file, format!("{}\n", key.to_hex())).unwrap();
+        }
+        file
+    }
+
+    /// The backup key of the hospital presenting `<name>.crt`.
+    pub fn backup_key(&self, name: &str) -> contracts::backup::BackupKey {
+        hospital::backup::read_key(&self.backup_key_file(name)).unwrap()
     }
 
     /// An mTLS client presenting `<name>.crt` (or no certificate), trusting this CA.

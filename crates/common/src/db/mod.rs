@@ -7,6 +7,7 @@
 //! would otherwise silently become a local file). Blocking diesel work runs
 //! on the blocking pool with the caller's tracing span carried along.
 
+pub mod changelog;
 pub mod page;
 mod writer;
 
@@ -231,8 +232,31 @@ impl Db {
         Ok(db)
     }
 
-    /// Run every pending migration. Idempotent.
+    /// Run every pending migration, then, in a schema with a change log,
+    /// make the change-log triggers of new or changed tables (logging what
+    /// they hold: [`changelog::install`]). Idempotent.
     pub fn migrate(&self) -> anyhow::Result<usize> {
+        let applied = self.migrate_schema()?;
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| anyhow!("database unreachable: {e}"))?;
+        if changelog::present(&mut conn)? {
+            let done = changelog::install(&mut conn, true)?;
+            if !done.tables.is_empty() {
+                tracing::info!(
+                    tables = done.tables.len(),
+                    rows = done.baseline_rows,
+                    "change log follows new or changed tables"
+                );
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Run every pending migration and nothing else (a restore, which
+    /// installs the change-log triggers itself after replaying).
+    pub fn migrate_schema(&self) -> anyhow::Result<usize> {
         let mut conn = self
             .pool
             .get()

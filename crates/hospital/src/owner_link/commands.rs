@@ -71,14 +71,20 @@ pub fn apply(conn: &mut DbConn, tenant: &str, cmd: &OwnerCommand) -> ApiResult<b
     // but its result row.
     let outcome =
         conn.transaction::<_, ApiError, _>(|c| match (cmd.kind.as_str(), &cmd.create_user) {
-            ("create_user", Some(u)) => create_user(c, tenant, &cmd.id, u),
+            ("create_user", Some(u)) => create_user(c, tenant, &cmd.id, u).map(Some),
+            ("sync_now", None) => {
+                // The shipper wakes and queues its first writer job behind
+                // this one: the batch follows the command's commit.
+                crate::backup::ship::request_now();
+                Ok(None)
+            }
             _ => Err(ApiError::validation(format!(
                 "unknown command `{}`",
                 cmd.kind
             ))),
         });
     let (ok, user_id, code, message) = match outcome {
-        Ok(id) => (true, Some(id), None, None),
+        Ok(id) => (true, id, None, None),
         Err(ApiError::Internal(e)) => return Err(ApiError::Internal(e)),
         Err(e) => (false, None, Some(e.code().to_string()), Some(e.to_string())),
     };

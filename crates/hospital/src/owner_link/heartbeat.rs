@@ -151,13 +151,19 @@ struct Size {
     n: i64,
 }
 
-/// The database's health (disk free is filled in by the caller).
-pub fn health(conn: &mut DbConn, db: &Db) -> ApiResult<HealthReport> {
-    let migration_version =
+/// The newest migration applied.
+pub fn migration_version(conn: &mut DbConn) -> ApiResult<String> {
+    Ok(
         diesel::sql_query("SELECT MAX(version) AS v FROM __diesel_schema_migrations")
             .get_result::<Version>(conn)?
             .v
-            .unwrap_or_default();
+            .unwrap_or_default(),
+    )
+}
+
+/// The database's health (disk free is filled in by the caller).
+pub fn health(conn: &mut DbConn, db: &Db) -> ApiResult<HealthReport> {
+    let migration_version = migration_version(conn)?;
     let last_write_at: Option<NaiveDateTime> = audit_log::table
         .select(diesel::dsl::max(audit_log::occurred_at))
         .first(conn)?;
@@ -188,7 +194,7 @@ pub fn health(conn: &mut DbConn, db: &Db) -> ApiResult<HealthReport> {
         disk_free_bytes: None,
         files: None,
         update: None,
-        sync: None,
+        sync: Some(crate::backup::ship::health(conn)?),
     })
 }
 

@@ -92,6 +92,10 @@ pub fn start(ctx: PlaneContext, config: &Config) -> anyhow::Result<Vec<JoinHandl
         ctx.clone(),
         owner.clone(),
     )));
+    // The online copy: the one database's change log, under the server's
+    // own certificate (a hosted server's further tenants share it).
+    let backup = crate::backup::section(config)?;
+    tasks.extend(crate::backup::ship::start(&ctx, owner.clone(), &backup)?);
     tasks.push(tokio::spawn(heartbeat::forever(ctx, owner, objects)));
     Ok(tasks)
 }

@@ -24,6 +24,7 @@ mod hospital_admissions;
 mod hospital_admissions_matrix;
 mod hospital_appointments;
 mod hospital_appointments_matrix;
+mod hospital_backup;
 mod hospital_billing;
 mod hospital_billing_matrix;
 mod hospital_break_glass;

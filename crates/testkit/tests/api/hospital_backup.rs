@@ -1,0 +1,340 @@
+//! The online copy's core, without owner: every row a running hospital
+//! writes reaches the change log; sealed batches rebuild an empty database
+//! row for row with an intact audit chain; a changed, dropped, reordered
+//! or replayed batch, or another key, stops the restore and names the
+//! batch. (Shipping to owner over mTLS and `bulkhead restore` are tested
+//! in `owner_backups` and the CLI's end-to-end test.)
+
+use std::time::Duration;
+
+use common::db::changelog;
+use common::db::{Db, DbConn};
+use contracts::backup::{BackupBatch, BackupBatchInfo, BackupKey};
+use hospital::backup::restore::{self, BatchSource};
+use hospital::backup::ship::seal_next;
+use serde_json::json;
+use testkit::TestDatabase;
+use testkit::hospital::{add_to_care_team, patient_body, register_patient_id, user_id};
+use testkit::{assert_ok, spawn, Method, Service, StatusCode, TestApp};
+
+/// Batches held in memory, as owner would list and hand them out.
+struct Held(Vec<BackupBatch>);
+
+impl BatchSource for Held {
+    fn list(&mut self, after: i64, limit: i64) -> anyhow::Result<Vec<BackupBatchInfo>> {
+        Ok(self
+            .0
+            .iter()
+            .filter(|b| b.batch_no > after)
+            .take(limit as usize)
+            .map(|b| BackupBatchInfo {
+                batch_no: b.batch_no,
+                first_seq: b.first_seq,
+                last_seq: b.last_seq,
+                rows: b.rows,
+                bytes: 0,
+                created_at: b.created_at,
+                received_at: b.created_at,
+            })
+            .collect())
+    }
+
+    fn get(&mut self, batch_no: i64) -> anyhow::Result<BackupBatch> {
+        self.0
+            .iter()
+            .find(|b| b.batch_no == batch_no)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no batch {batch_no}"))
+    }
+}
+
+/// Seal everything in the log, `rows` changes per batch, and take the
+/// sealed batches out of the outbox (as owner's receipts would).
+async fn seal_all(app: &TestApp, key: &BackupKey, rows: i64) -> Vec<BackupBatch> {
+    let db = app.db();
+    loop {
+        let k = key.clone();
+        let sealed = db
+            .write(move |c| seal_next(c, &k, common::config::DEMO_TENANT_ID, rows))
+            .await
+            .unwrap();
+        if sealed.is_none() {
+            break;
+        }
+    }
+    let bodies: Vec<String> = db
+        .write(|c| {
+            use diesel::prelude::*;
+            use hospital::schema::sync_outbox::dsl::*;
+            let all = sync_outbox.order(batch_no.asc()).select(body).load::<String>(c)?;
+            diesel::delete(sync_outbox).execute(c)?;
+            Ok(all)
+        })
+        .await
+        .unwrap();
+    bodies.iter().map(|b| serde_json::from_str(b).unwrap()).collect()
+}
+
+/// A hospital that has done some work: patients registered, changed and
+/// deleted, a care team, a staff account.
+async fn busy_hospital() -> (TestApp, String) {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    let doctor = app.login("doctor", "doctor123").await;
+    let doctor_id = user_id(&app, &doctor).await;
+    let mut ids = Vec::new();
+    for (first, last) in [("Ada", "Quist"), ("Bram", "Oduya"), ("Cleo", "Varga")] {
+        ids.push(register_patient_id(&app, &admin, patient_body(first, last, "1980-02-03")).await);
+    }
+    add_to_care_team(&app, &admin, &ids[0], &doctor_id).await;
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &format!("/patients/{}", ids[0]),
+            Some(&doctor),
+            Some(json!({ "allergies": ["penicillin"], "blood_type": "O+" })),
+        )
+        .await;
+    assert_ok(status, &body, StatusCode::OK);
+    let (status, body) = app
+        .api(Method::DELETE, &format!("/patients/{}", ids[2]), Some(&admin), None)
+        .await;
+    assert_ok(status, &body, StatusCode::OK);
+    app.create_user(&admin, "nurse.backup", "nurse").await;
+    let (status, body) = app
+        .api(Method::GET, &format!("/patients/{}", ids[0]), Some(&doctor), None)
+        .await;
+    assert_ok(status, &body, StatusCode::OK);
+    (app, ids[0].clone())
+}
+
+/// A new, empty hospital database with this release's schema, ready for a
+/// restore (checked empty first).
+fn empty_target() -> (TestDatabase, Db) {
+    let target = TestDatabase::create(Service::Hospital).unwrap();
+    let db = Db::connect(&target.url(), 2, Duration::from_secs(10), hospital::SPEC.migrations).unwrap();
+    {
+        let mut c = db.conn().unwrap();
+        restore::ensure_empty(&mut c).unwrap();
+    }
+    db.migrate_schema().unwrap();
+    (target, db)
+}
+
+fn dump_all(conn: &mut DbConn) -> Vec<(String, Vec<String>)> {
+    changelog::tables(conn)
+        .unwrap()
+        .into_iter()
+        .map(|t| {
+            let rows = changelog::dump(conn, &t).unwrap();
+            (t.name, rows)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sealed_batches_rebuild_an_empty_database_row_for_row() {
+    let (app, _) = busy_hospital().await;
+    let key = BackupKey::generate().unwrap();
+    // Small batches: many of them, runs of one table cut across batches.
+    let batches = seal_all(&app, &key, 7).await;
+    assert!(batches.len() > 10, "only {} batches", batches.len());
+    for (i, b) in batches.iter().enumerate() {
+        assert_eq!(b.batch_no, i as i64 + 1);
+        assert!(b.rows >= 1 && b.rows <= 7);
+    }
+    // The log is empty once sealed; a write now is logged again.
+    let logged = |app: &TestApp| {
+        let db = app.db();
+        async move {
+            db.run(|c| {
+                use diesel::prelude::*;
+                Ok(hospital::schema::change_log::table.count().get_result::<i64>(c)?)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(logged(&app).await, 0);
+
+    let (_target, db) = empty_target();
+    let mut conn = db.conn().unwrap();
+    let mut seen = 0;
+    let done = restore::run(
+        &mut conn,
+        &mut Held(batches.clone()),
+        &key,
+        common::config::DEMO_TENANT_ID,
+        &mut |_| seen += 1,
+    )
+    .unwrap();
+    assert_eq!(done.batches, batches.len() as i64);
+    assert_eq!(seen, batches.len());
+    assert_eq!(done.changes, batches.iter().map(|b| b.rows).sum::<i64>());
+
+    // Row for row what the original holds (nothing wrote since sealing).
+    let original = {
+        let mut c = app.db().conn().unwrap();
+        dump_all(&mut c)
+    };
+    let restored = dump_all(&mut conn);
+    assert_eq!(original.len(), restored.len());
+    for ((t1, r1), (t2, r2)) in original.iter().zip(&restored) {
+        assert_eq!(t1, t2);
+        assert_eq!(r1.len(), r2.len(), "table {t1}: {} rows restored for {}", r2.len(), r1.len());
+        assert_eq!(r1, r2, "table {t1} differs");
+    }
+    assert!(original.iter().any(|(t, r)| t == "patients" && r.len() == 3));
+    // The audit chain is intact and ends where the original's does.
+    let v = common::audit::verify(&mut conn).unwrap();
+    assert!(v.problem.is_none(), "{:?}", v.problem);
+    let head = common::audit::head(&mut conn).unwrap();
+    let mut c = app.db().conn().unwrap();
+    assert_eq!(head, common::audit::head(&mut c).unwrap());
+
+    // The restored database goes on from the copy: triggers are back (a
+    // write is logged), nothing restored is logged again, and its next
+    // batch follows the last one restored.
+    let next: (i64, i64) = {
+        use diesel::prelude::*;
+        use hospital::schema::sync_state::dsl::*;
+        sync_state.find(1).select((next_batch_no, acked_batch_no)).first(&mut conn).unwrap()
+    };
+    assert_eq!(next, (done.batches + 1, done.batches));
+    {
+        use diesel::prelude::*;
+        use hospital::schema::change_log::dsl::*;
+        assert_eq!(change_log.count().get_result::<i64>(&mut conn).unwrap(), 0);
+        diesel::sql_query("UPDATE departments SET name = name || ' (restored)'")
+            .execute(&mut conn)
+            .unwrap();
+        let first: i64 = change_log.select(diesel::dsl::min(seq)).first::<Option<i64>>(&mut conn).unwrap().unwrap();
+        assert!(first > done.last_seq, "change numbers start again at {first}");
+    }
+    let batch = seal_next(&mut conn, &key, common::config::DEMO_TENANT_ID, 1000).unwrap();
+    assert_eq!(batch, Some(done.batches + 1));
+    let body: String = {
+        use diesel::prelude::*;
+        use hospital::schema::sync_outbox::dsl::*;
+        sync_outbox.select(body).first(&mut conn).unwrap()
+    };
+    let after: BackupBatch = serde_json::from_str(&body).unwrap();
+    let mut chain = batches;
+    chain.push(after);
+    // The continued chain restores too, with the renamed departments.
+    let (_t2, db2) = empty_target();
+    let mut c2 = db2.conn().unwrap();
+    restore::run(&mut c2, &mut Held(chain), &key, common::config::DEMO_TENANT_ID, &mut |_| {}).unwrap();
+    let renamed: Vec<String> = {
+        let t = changelog::tables(&mut c2).unwrap().into_iter().find(|t| t.name == "departments").unwrap();
+        changelog::dump(&mut c2, &t).unwrap()
+    };
+    assert!(!renamed.is_empty() && renamed.iter().all(|r| r.contains("(restored)")));
+}
+
+#[tokio::test]
+async fn a_changed_dropped_reordered_or_replayed_batch_or_another_key_stops_the_restore() {
+    let (app, _) = busy_hospital().await;
+    let key = BackupKey::generate().unwrap();
+    let batches = seal_all(&app, &key, 5).await;
+    assert!(batches.len() >= 4);
+    let tenant = common::config::DEMO_TENANT_ID;
+    let renumber = |mut v: Vec<BackupBatch>| {
+        // Owner could also renumber what it hands out: the numbers are in
+        // the sealed header, so that breaks too; keep the list consistent.
+        for (i, b) in v.iter_mut().enumerate() {
+            b.batch_no = i as i64 + 1;
+        }
+        v
+    };
+    let mut swapped = batches.clone();
+    swapped.swap(1, 2);
+    let mut dropped = batches.clone();
+    dropped.remove(1);
+    let mut replayed = batches.clone();
+    replayed.insert(2, batches[1].clone());
+    let mut changed = batches.clone();
+    changed[1].rows -= 1;
+    let mut flipped = batches.clone();
+    {
+        // One base64 digit changed: other bytes, same length.
+        let mut text: Vec<u8> = flipped[1].ciphertext.clone().into_bytes();
+        text[8] = if text[8] == b'A' { b'B' } else { b'A' };
+        flipped[1].ciphertext = String::from_utf8(text).unwrap();
+    }
+    let mut other_tenant = batches.clone();
+    other_tenant[1].tenant_id = "00000000-0000-4000-8000-0000000000b2".into();
+    let cases: Vec<(&str, Vec<BackupBatch>, BackupKey, &str)> = vec![
+        ("reordered", renumber(swapped), key.clone(), "batch 2"),
+        ("dropped", renumber(dropped), key.clone(), "batch 2"),
+        ("replayed", renumber(replayed), key.clone(), "batch 3"),
+        ("changed header", changed, key.clone(), "batch 2"),
+        ("changed byte", flipped, key.clone(), "batch 2"),
+        ("another tenant's", other_tenant, key.clone(), "batch 2"),
+        ("another key", batches.clone(), BackupKey::generate().unwrap(), "another backup key"),
+        ("nothing", Vec::new(), key.clone(), "nothing to restore"),
+    ];
+    for (what, held, k, names) in cases {
+        let (_target, db) = empty_target();
+        let mut conn = db.conn().unwrap();
+        let err = restore::run(&mut conn, &mut Held(held), &k, tenant, &mut |_| {})
+            .expect_err(what);
+        let msg = format!("{err:#}");
+        assert!(msg.contains(names), "{what}: {msg}");
+    }
+    // A database that is not empty is refused before anything is written.
+    let mut c = app.db().conn().unwrap();
+    let err = restore::ensure_empty(&mut c).unwrap_err();
+    assert!(err.to_string().contains("not empty"), "{err}");
+}
+
+#[tokio::test]
+async fn a_table_made_by_a_later_migration_is_logged_whole_then_followed() {
+    let app = spawn(Service::Hospital).await;
+    app.sql(
+        "CREATE TABLE bh_test_later (id TEXT PRIMARY KEY NOT NULL, v TEXT); \
+         INSERT INTO bh_test_later (id, v) VALUES ('a', 'one'), ('b', 'two');",
+    )
+    .await
+    .unwrap();
+    let logged = |app: &TestApp| {
+        let db = app.db();
+        async move {
+            db.run(|c| {
+                use diesel::prelude::*;
+                use hospital::schema::change_log::dsl::*;
+                Ok(change_log
+                    .filter(tbl.eq("bh_test_later"))
+                    .order(seq.asc())
+                    .select((op, row_data))
+                    .load::<(String, String)>(c)?)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    assert!(logged(&app).await.is_empty(), "no trigger yet");
+    let mut c = app.db().conn().unwrap();
+    let done = changelog::install(&mut c, true).unwrap();
+    assert_eq!(done.tables, vec!["bh_test_later".to_string()]);
+    assert_eq!(done.baseline_rows, 2);
+    // Nothing changed: a second install does nothing.
+    assert_eq!(changelog::install(&mut c, true).unwrap(), changelog::Installed::default());
+    drop(c);
+    // A key change is a delete of the old key, then the new row.
+    app.sql("UPDATE bh_test_later SET id = 'c' WHERE id = 'a'; DELETE FROM bh_test_later WHERE id = 'b';")
+        .await
+        .unwrap();
+    let rows = logged(&app).await;
+    let ops: Vec<&str> = rows.iter().map(|(o, _)| o.as_str()).collect();
+    assert_eq!(ops, ["I", "I", "D", "U", "D"], "{rows:?}");
+    let row: serde_json::Value = serde_json::from_str(&rows[3].1).unwrap();
+    assert_eq!(row, json!({ "id": "c", "v": "one" }));
+    let old: serde_json::Value = serde_json::from_str(&rows[2].1).unwrap();
+    assert_eq!(old["id"], "a");
+    // A new column: the table is logged whole again.
+    app.sql("ALTER TABLE bh_test_later ADD COLUMN w TEXT").await.unwrap();
+    let mut c = app.db().conn().unwrap();
+    let again = changelog::install(&mut c, true).unwrap();
+    assert_eq!((again.tables.len(), again.baseline_rows), (1, 1));
+}

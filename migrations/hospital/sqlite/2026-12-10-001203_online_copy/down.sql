@@ -1,0 +1,4 @@
+DROP TABLE sync_outbox;
+DROP TABLE sync_state;
+DROP TABLE change_log_tables;
+DROP TABLE change_log;
