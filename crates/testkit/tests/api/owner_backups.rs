@@ -134,7 +134,7 @@ async fn batches_are_kept_in_order_retries_are_duplicates_and_a_different_batch_
     assert_eq!(events(&owner, "backup.conflict").await, 1);
     let row = owner
         .db()
-        .run(|c| Ok(common::security::after(c, 0, 1000)?))
+        .run(|c| common::security::after(c, 0, 1000))
         .await
         .unwrap()
         .into_iter()
