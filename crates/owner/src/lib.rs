@@ -101,10 +101,11 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(update::routes);
 }
 
-/// The internal listener: hospitals' `whoami` and heartbeat (provisioning
-/// and backups come with their issues).
+/// The internal listener: hospitals' `whoami`, heartbeat, provisioning and
+/// online copy.
 fn internal_routes(cfg: &mut web::ServiceConfig) {
     use common::mtls::{peer::whoami_route, Allowed};
     whoami_route(cfg, &[Allowed::AnyHospital]);
-    cfg.configure(tenants::internal::routes);
+    cfg.configure(tenants::internal::routes)
+        .configure(tenants::backups::internal::routes);
 }

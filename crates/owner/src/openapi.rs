@@ -12,6 +12,8 @@ use utoipa::OpenApi;
     crate::tenants::http::users,
     crate::tenants::commands::create_user,
     crate::tenants::commands::list,
+    crate::tenants::commands::sync_now,
+    crate::tenants::backups::http::list,
     crate::plans::http::list,
     crate::plans::http::get,
     crate::plans::http::create,

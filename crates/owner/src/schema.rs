@@ -65,6 +65,10 @@ diesel::table! {
         update_version -> Nullable<Text>,
         update_checked_at -> Nullable<Timestamp>,
         update_detail -> Nullable<Text>,
+        sync_pending_changes -> Nullable<BigInt>,
+        sync_oldest_pending_at -> Nullable<Timestamp>,
+        sync_last_batch_no -> Nullable<BigInt>,
+        sync_last_shipped_at -> Nullable<Timestamp>,
     }
 }
 
@@ -94,6 +98,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tenant_backups (tenant_id, batch_no) {
+        tenant_id -> Text,
+        batch_no -> BigInt,
+        first_seq -> BigInt,
+        last_seq -> BigInt,
+        rows -> BigInt,
+        bytes -> BigInt,
+        sha256 -> Text,
+        created_at -> Timestamp,
+        received_at -> Timestamp,
+        body -> Binary,
+    }
+}
+
 diesel::joinable!(tenants -> plans (plan_id));
 diesel::joinable!(tenant_health -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -102,5 +121,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenant_first_admins,
     tenant_health,
     tenant_staff,
-    tenant_commands
+    tenant_commands,
+    tenant_backups
 );

@@ -1,5 +1,6 @@
 //! Commands for a tenant's hospital: `POST …/tenants/{id}/users` queues a
-//! "create user", `GET …/tenants/{id}/commands` shows what became of each.
+//! "create user", `POST …/tenants/{id}/sync` a "sync now" (ship the online
+//! copy), `GET …/tenants/{id}/commands` shows what became of each.
 //! The hospital fetches them in its heartbeat answer, applies each id once
 //! and reports the result in a later heartbeat.
 
@@ -22,12 +23,15 @@ use crate::OwnerPermission as P;
 
 /// Commands handed over per heartbeat.
 pub const PER_HEARTBEAT: i64 = 50;
+/// The kind of a "ship the online copy now" command.
+pub const SYNC_NOW: &str = "sync_now";
 
 /// Mount the routes (`POST …/users` is mounted with `GET …/users` in
 /// `http.rs`: one resource per path).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use common::http::resource;
-    cfg.service(resource("/tenants/{id}/commands").route(web::get().to(list)));
+    cfg.service(resource("/tenants/{id}/commands").route(web::get().to(list)))
+        .service(resource("/tenants/{id}/sync").route(web::post().to(sync_now)));
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -52,11 +56,12 @@ pub struct Command {
     pub id: String,
     /// The tenant.
     pub tenant_id: String,
-    /// `create_user`.
+    /// `create_user` or `sync_now`.
     pub kind: String,
     /// `pending` (not yet reported), `done`, `failed`.
     pub status: String,
-    /// What it asks (a create_user: username, role, e-mail, name).
+    /// What it asks (a create_user: username, role, e-mail, name; a
+    /// sync_now: nothing).
     #[schema(value_type = Object)]
     pub request: Value,
     /// The hospital's report (`user_id`, or `code` and `message`).
@@ -157,6 +162,127 @@ pub fn complete(conn: &mut DbConn, tenant: &str, results: &[CommandResult]) -> A
     Ok(())
 }
 
+/// Queue a command of `kind` for `tenant` with its audit row
+/// (`tenant.command`, `details` plus the command's id); the queued command.
+fn insert(
+    c: &mut DbConn,
+    tenant: &str,
+    kind: &str,
+    payload: &str,
+    actor: (&str, &str),
+    mut details: Value,
+    origin: &Origin,
+) -> ApiResult<Command> {
+    let command_id = uuid::Uuid::new_v4().to_string();
+    diesel::insert_into(tenant_commands::table)
+        .values((
+            tenant_commands::id.eq(&command_id),
+            tenant_commands::tenant_id.eq(tenant),
+            tenant_commands::kind.eq(kind),
+            tenant_commands::payload.eq(payload),
+            tenant_commands::status.eq("pending"),
+            tenant_commands::created_by.eq(actor.0),
+            tenant_commands::created_at.eq(now()),
+        ))
+        .execute(c)?;
+    if let Some(d) = details.as_object_mut() {
+        d.insert("command".into(), json!(command_id));
+    }
+    let event = Event::new(
+        actor.0,
+        actor.1,
+        "tenant.command",
+        &format!("tenant:{tenant}"),
+    )
+    .tenant(Some(tenant))
+    .details(details);
+    audit::append(c, &event, origin)?;
+    let row = tenant_commands::table
+        .filter(tenant_commands::id.eq(&command_id))
+        .select(Row::as_select())
+        .first(c)?;
+    Ok(Command::from(row))
+}
+
+/// Ask `tenant`'s hospital to ship its online copy now (`sync_now`):
+/// queued and audited like a create-user. A sync already waiting for the
+/// hospital is answered instead of queuing another (the request is still
+/// audited, as `reused`). 404 for an unknown tenant, 409 `TENANT_ARCHIVED`
+/// for an archived one.
+pub async fn queue_sync(
+    db: &Db,
+    user: &AuthUser,
+    origin: Origin,
+    tenant: String,
+) -> ApiResult<Command> {
+    user.require(P::TenantsManage)?;
+    let (actor, role) = (user.id.clone(), user.role.clone());
+    db.write(move |c| {
+        let row = store::find_row(c, &tenant)?
+            .ok_or_else(|| ApiError::NotFound("no such tenant".into()))?;
+        if row.status() == "archived" {
+            return Err(ApiError::Warning {
+                code: "TENANT_ARCHIVED",
+                message: "this tenant is archived: its hospital is not asked to sync".into(),
+                details: json!({ "status": "archived" }),
+            });
+        }
+        if let Some(w) = waiting_sync_row(c, &tenant)? {
+            let event = Event::new(&actor, &role, "tenant.command", &format!("tenant:{tenant}"))
+                .tenant(Some(&tenant))
+                .details(json!({ "kind": SYNC_NOW, "command": w.id, "reused": true }));
+            audit::append(c, &event, &origin)?;
+            return Ok(Command::from(w));
+        }
+        let details = json!({ "kind": SYNC_NOW, "reused": false });
+        insert(
+            c,
+            &tenant,
+            SYNC_NOW,
+            "{}",
+            (&actor, &role),
+            details,
+            &origin,
+        )
+    })
+    .await
+}
+
+fn waiting_sync_row(conn: &mut DbConn, tenant: &str) -> ApiResult<Option<Row>> {
+    Ok(tenant_commands::table
+        .filter(tenant_commands::tenant_id.eq(tenant))
+        .filter(tenant_commands::kind.eq(SYNC_NOW))
+        .filter(tenant_commands::status.eq("pending"))
+        .order((
+            tenant_commands::created_at.desc(),
+            tenant_commands::id.desc(),
+        ))
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The newest `sync_now` of `tenant` still waiting for its hospital.
+pub fn waiting_sync(conn: &mut DbConn, tenant: &str) -> ApiResult<Option<Command>> {
+    Ok(waiting_sync_row(conn, tenant)?.map(Command::from))
+}
+
+#[utoipa::path(post, path = "/tenants/{id}/sync", tag = "tenants", security(("bearer" = [])),
+    summary = "Ask the tenant's hospital to ship its online copy now (tenants.manage)",
+    description = "Queues a `sync_now` command, handed to the hospital in its next heartbeat answer; a sync still waiting is answered instead of queuing another. See `GET /tenants/{id}/commands` and `GET /tenants/{id}/backups`.",
+    responses((status = 202, description = "Queued (or already waiting)", body = Command),
+        (status = 404, description = "No such tenant"),
+        (status = 409, description = "`TENANT_ARCHIVED`: the tenant is archived")))]
+pub(crate) async fn sync_now(
+    db: web::Data<Db>,
+    user: AuthUser,
+    origin: Origin,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let queued = queue_sync(&db, &user, origin, id.into_inner()).await?;
+    Ok(HttpResponse::Accepted().json(json!({ "success": true, "data": queued })))
+}
+
 /// A staff account to create on the hospital.
 #[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -224,31 +350,12 @@ pub(crate) async fn create_user(
         password_hash: hash,
     };
     let tenant = id.into_inner();
-    let command_id = uuid::Uuid::new_v4().to_string();
     let queued = db
         .write(move |c| {
             store::find_row(c, &tenant)?.ok_or_else(|| ApiError::NotFound("no such tenant".into()))?;
             let text = serde_json::to_string(&payload).map_err(|e| ApiError::Internal(e.into()))?;
-            diesel::insert_into(tenant_commands::table)
-                .values((
-                    tenant_commands::id.eq(&command_id),
-                    tenant_commands::tenant_id.eq(&tenant),
-                    tenant_commands::kind.eq("create_user"),
-                    tenant_commands::payload.eq(text),
-                    tenant_commands::status.eq("pending"),
-                    tenant_commands::created_by.eq(&user.id),
-                    tenant_commands::created_at.eq(now()),
-                ))
-                .execute(c)?;
-            let event = Event::new(&user.id, &user.role, "tenant.command", &format!("tenant:{tenant}"))
-                .tenant(Some(&tenant))
-                .details(json!({ "command": command_id, "kind": "create_user", "username": payload.username, "role": payload.role }));
-            audit::append(c, &event, &origin)?;
-            let row = tenant_commands::table
-                .filter(tenant_commands::id.eq(&command_id))
-                .select(Row::as_select())
-                .first(c)?;
-            Ok(Command::from(row))
+            let details = json!({ "kind": "create_user", "username": payload.username, "role": payload.role });
+            insert(c, &tenant, "create_user", &text, (&user.id, &user.role), details, &origin)
         })
         .await?;
     Ok(HttpResponse::Accepted().json(json!({ "success": true, "data": queued })))

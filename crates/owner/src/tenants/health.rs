@@ -28,6 +28,9 @@ pub struct Standing {
     /// Patient files using this share (percent) of the plan's storage
     /// quota or more make a tenant `degraded` (1 to 100).
     pub files_quota_warning_percent: i64,
+    /// Changes the hospital has not shipped to the online copy for longer
+    /// than this (seconds) make a tenant `degraded` (60 to 31536000).
+    pub sync_lag_degraded_secs: i64,
 }
 
 impl Default for Standing {
@@ -36,6 +39,7 @@ impl Default for Standing {
             unreachable_after_intervals: 3,
             degraded_disk_free_mb: 1024,
             files_quota_warning_percent: 80,
+            sync_lag_degraded_secs: 3600,
         }
     }
 }
@@ -56,6 +60,9 @@ fn load(config: &Config) -> anyhow::Result<AppDataFn> {
     }
     if !(1..=100).contains(&s.files_quota_warning_percent) {
         bail!("tenant_health.files_quota_warning_percent must be between 1 and 100");
+    }
+    if !(60..=31_536_000).contains(&s.sync_lag_degraded_secs) {
+        bail!("tenant_health.sync_lag_degraded_secs must be between 60 and 31536000");
     }
     let data = web::Data::new(s);
     Ok(Arc::new(move |cfg: &mut web::ServiceConfig| {
@@ -112,6 +119,14 @@ pub struct HealthRow {
     pub update_checked_at: Option<NaiveDateTime>,
     /// Release: why refused or unchecked (a code).
     pub update_detail: Option<String>,
+    /// Online copy: changes not yet shipped (NULL: not reported).
+    pub sync_pending_changes: Option<i64>,
+    /// Online copy: when the oldest of them was written.
+    pub sync_oldest_pending_at: Option<NaiveDateTime>,
+    /// Online copy: the last batch the hospital saw acknowledged.
+    pub sync_last_batch_no: Option<i64>,
+    /// Online copy: when it was acknowledged.
+    pub sync_last_shipped_at: Option<NaiveDateTime>,
 }
 
 impl HealthRow {
@@ -123,6 +138,29 @@ impl HealthRow {
             version: self.update_version.clone(),
             checked_at: self.update_checked_at,
             detail: self.update_detail.clone(),
+        })
+    }
+
+    /// Seconds the oldest unshipped change has waited, as of `now` (0
+    /// when nothing is pending; none when the hospital does not report its
+    /// online copy).
+    pub fn sync_lag_secs(&self, now: NaiveDateTime) -> Option<i64> {
+        let pending = self.sync_pending_changes?;
+        Some(match self.sync_oldest_pending_at {
+            Some(at) if pending > 0 => (now - at).num_seconds().max(0),
+            _ => 0,
+        })
+    }
+
+    /// Why the online copy makes the tenant `degraded`, if it does.
+    pub fn sync_warning(&self, s: &Standing, now: NaiveDateTime) -> Option<String> {
+        let lag = self.sync_lag_secs(now)?;
+        (lag > s.sync_lag_degraded_secs).then(|| {
+            format!(
+                "{} changes not shipped to the online copy for {}",
+                self.sync_pending_changes.unwrap_or(0),
+                duration_text(lag)
+            )
         })
     }
 
@@ -154,6 +192,17 @@ impl HealthRow {
             used_percent,
             warning,
         })
+    }
+}
+
+/// `secs` for people: `45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`.
+pub fn duration_text(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        0..=59 => format!("{secs} s"),
+        60..=3599 => format!("{} min", secs / 60),
+        3600..=86_399 => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+        _ => format!("{} d {} h", secs / 86_400, secs % 86_400 / 3600),
     }
 }
 
@@ -225,7 +274,9 @@ impl From<contracts::UpdateHealth> for UpdateView {
 /// - degraded: the last heartbeat is more than one interval late, or the
 ///   pool is exhausted, or free disk is under `degraded_disk_free_mb`, or
 ///   the file store is unreachable or its usage is at
-///   `files_quota_warning_percent` of the plan's quota or more;
+///   `files_quota_warning_percent` of the plan's quota or more, or the
+///   hospital reports changes unshipped to the online copy for longer than
+///   `sync_lag_degraded_secs`;
 /// - healthy otherwise.
 pub fn status(h: Option<&HealthRow>, s: &Standing, now: NaiveDateTime) -> &'static str {
     let Some(h) = h else {
@@ -244,6 +295,7 @@ pub fn status(h: Option<&HealthRow>, s: &Standing, now: NaiveDateTime) -> &'stat
         || (h.pool_size > 0 && h.pool_in_use >= h.pool_size)
         || low_disk
         || files_warning
+        || h.sync_warning(s, now).is_some()
     {
         return "degraded";
     }
@@ -306,12 +358,77 @@ pub struct DatabaseHealth {
     pub files: Option<FilesHealth>,
     /// The approved release (none: not reported).
     pub update: Option<UpdateView>,
+    /// The online copy: what owner holds, and what the hospital reports.
+    pub sync: SyncView,
+}
+
+/// A tenant's online copy: the batches owner holds (headers only) and the
+/// hospital's own report of what it has not shipped yet.
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq, Eq)]
+#[schema(as = OwnerSyncHealth)]
+pub struct SyncView {
+    /// Batches owner holds.
+    pub batches: i64,
+    /// Their bytes.
+    pub bytes: i64,
+    /// The newest batch owner holds (none: nothing shipped yet).
+    pub last_batch_no: Option<i64>,
+    /// Its highest change sequence number.
+    pub last_seq: Option<i64>,
+    /// When owner received it (UTC).
+    pub last_received_at: Option<NaiveDateTime>,
+    /// Changes the hospital has not shipped yet (none: not reported).
+    pub pending_changes: Option<i64>,
+    /// When the oldest of them was written (UTC).
+    pub oldest_pending_at: Option<NaiveDateTime>,
+    /// The last batch the hospital saw acknowledged.
+    pub hospital_last_batch_no: Option<i64>,
+    /// When it was acknowledged (UTC).
+    pub hospital_last_shipped_at: Option<NaiveDateTime>,
+    /// Seconds the oldest unshipped change has waited (0: nothing
+    /// pending; none: not reported).
+    pub lag_secs: Option<i64>,
+    /// Why the online copy makes the tenant `degraded`: changes unshipped
+    /// for longer than `sync_lag_degraded_secs`.
+    pub warning: Option<String>,
+}
+
+impl SyncView {
+    /// From what owner holds and the last report.
+    pub fn of(
+        held: &crate::tenants::backups::store::Totals,
+        h: Option<&HealthRow>,
+        s: &Standing,
+        now: NaiveDateTime,
+    ) -> Self {
+        let last = held.last.as_ref();
+        Self {
+            batches: held.batches,
+            bytes: held.bytes,
+            last_batch_no: last.map(|b| b.batch_no),
+            last_seq: last.map(|b| b.last_seq),
+            last_received_at: last.map(|b| b.received_at),
+            pending_changes: h.and_then(|h| h.sync_pending_changes),
+            oldest_pending_at: h.and_then(|h| h.sync_oldest_pending_at),
+            hospital_last_batch_no: h.and_then(|h| h.sync_last_batch_no),
+            hospital_last_shipped_at: h.and_then(|h| h.sync_last_shipped_at),
+            lag_secs: h.and_then(|h| h.sync_lag_secs(now)),
+            warning: h.and_then(|h| h.sync_warning(s, now)),
+        }
+    }
 }
 
 impl DatabaseHealth {
-    /// From the last report.
-    pub fn of(tenant: &str, h: Option<HealthRow>, s: &Standing, now: NaiveDateTime) -> Self {
+    /// From the last report and the batches owner holds.
+    pub fn of(
+        tenant: &str,
+        h: Option<HealthRow>,
+        held: &crate::tenants::backups::store::Totals,
+        s: &Standing,
+        now: NaiveDateTime,
+    ) -> Self {
         let status = status(h.as_ref(), s, now).to_string();
+        let sync = SyncView::of(held, h.as_ref(), s, now);
         match h {
             None => Self {
                 tenant_id: tenant.into(),
@@ -329,6 +446,7 @@ impl DatabaseHealth {
                 disk_free_bytes: None,
                 files: None,
                 update: None,
+                sync,
             },
             Some(h) => Self {
                 files: h.files(s),
@@ -346,6 +464,7 @@ impl DatabaseHealth {
                 pool_in_use: Some(h.pool_in_use),
                 pool_size: Some(h.pool_size),
                 disk_free_bytes: h.disk_free_bytes,
+                sync,
             },
         }
     }
@@ -380,6 +499,10 @@ mod tests {
             update_version: None,
             update_checked_at: None,
             update_detail: None,
+            sync_pending_changes: None,
+            sync_oldest_pending_at: None,
+            sync_last_batch_no: None,
+            sync_last_shipped_at: None,
         }
     }
 
@@ -390,6 +513,31 @@ mod tests {
         let h = row(files);
         let warning = h.files(s).and_then(|f| f.warning);
         (status(Some(&h), s, h.received_at), warning)
+    }
+
+    #[test]
+    fn unshipped_changes_older_than_the_bound_degrade_a_tenant() {
+        let s = Standing::default();
+        let mut h = row(None);
+        let now = h.received_at;
+        assert_eq!(h.sync_lag_secs(now), None, "not reported");
+        h.sync_pending_changes = Some(0);
+        assert_eq!(h.sync_lag_secs(now), Some(0));
+        h.sync_pending_changes = Some(5);
+        h.sync_oldest_pending_at = Some(now - chrono::TimeDelta::seconds(3600));
+        assert_eq!(h.sync_lag_secs(now), Some(3600));
+        assert_eq!(status(Some(&h), &s, now), "healthy", "at the bound");
+        h.sync_oldest_pending_at = Some(now - chrono::TimeDelta::seconds(3601));
+        assert_eq!(status(Some(&h), &s, now), "degraded");
+        assert_eq!(
+            h.sync_warning(&s, now).as_deref(),
+            Some("5 changes not shipped to the online copy for 1 h 0 min")
+        );
+        // Nothing pending: an old timestamp does not count.
+        h.sync_pending_changes = Some(0);
+        assert_eq!(status(Some(&h), &s, now), "healthy");
+        assert_eq!(duration_text(59), "59 s");
+        assert_eq!(duration_text(90_000), "1 d 1 h");
     }
 
     #[test]

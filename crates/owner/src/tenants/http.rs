@@ -1,5 +1,6 @@
 //! `GET|POST …/tenants`, `GET|PATCH …/tenants/{id}`,
-//! `GET …/tenants/{id}/database-health`, `GET …/tenants/{id}/users`.
+//! `GET …/tenants/{id}/database-health` (with the online copy's state),
+//! `GET …/tenants/{id}/users`.
 
 use actix_web::{web, HttpResponse};
 use common::audit::{self, Event, Origin};
@@ -34,7 +35,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(users))
             .route(web::post().to(super::commands::create_user)),
     )
-    .configure(super::commands::routes);
+    .configure(super::commands::routes)
+    .configure(super::backups::http::routes);
 }
 
 /// Statuses a tenant can have.
@@ -473,7 +475,8 @@ async fn database_health(
         .run(move |c| {
             store::find_row(c, &id)?.ok_or_else(no_tenant)?;
             let h = health::find(c, &id)?;
-            Ok(DatabaseHealth::of(&id, h, &s, now()))
+            let held = super::backups::store::totals(c, &id)?;
+            Ok(DatabaseHealth::of(&id, h, &held, &s, now()))
         })
         .await?;
     Ok(response::ok(h))

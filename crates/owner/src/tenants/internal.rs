@@ -74,6 +74,8 @@ fn validate(hb: &Heartbeat) -> ApiResult<()> {
         files.map(|f| f.stored_bytes),
         files.map(|f| f.objects),
         files.and_then(|f| f.quota_bytes),
+        h.sync.as_ref().map(|s| s.pending_changes),
+        h.sync.as_ref().map(|s| s.last_batch_no),
     ];
     if non_negative.iter().flatten().any(|n| *n < 0) {
         return Err(ApiError::validation(
@@ -213,6 +215,10 @@ async fn heartbeat(
                 update_version: h.update.as_ref().and_then(|u| u.version.clone()),
                 update_checked_at: h.update.as_ref().and_then(|u| u.checked_at),
                 update_detail: h.update.as_ref().and_then(|u| u.detail.clone()),
+                sync_pending_changes: h.sync.as_ref().map(|s| s.pending_changes),
+                sync_oldest_pending_at: h.sync.as_ref().and_then(|s| s.oldest_pending_at),
+                sync_last_batch_no: h.sync.as_ref().map(|s| s.last_batch_no),
+                sync_last_shipped_at: h.sync.as_ref().and_then(|s| s.last_shipped_at),
             };
             health::upsert(c, &report)?;
             store::replace_staff(c, &t2, &hb.staff)?;

@@ -1,6 +1,8 @@
 //! Tenants (hospitals): registration, status and plan, and what their
-//! hospitals report over the internal plane (health, staff directory).
+//! hospitals report over the internal plane (health, staff directory) or
+//! ship to it (the online copy).
 
+pub mod backups;
 pub mod commands;
 pub mod health;
 pub mod http;

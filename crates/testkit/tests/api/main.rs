@@ -53,6 +53,7 @@ mod key_rotation;
 mod lockout;
 mod mfa;
 mod openapi;
+mod owner_backups;
 mod owner_files_health;
 mod owner_tenants;
 mod plane;

@@ -600,6 +600,12 @@ async fn owner_admin(b: &Chrome, app: &TestApp) {
     b.click("table a").await;
     b.wait_for_text("Short name").await;
     b.check_accessibility("tenant detail").await;
+    // Ask the hospital to ship its online copy now.
+    b.wait_for_text("Online copy").await;
+    b.click("form[action$='/sync'] button[type=submit]").await;
+    b.wait_for_text("Sync requested").await;
+    b.check_accessibility("tenant detail, sync requested").await;
+    b.shot("owner-tenant-sync").await;
     b.click("nav a[href='/update'], main a[href='/update']")
         .await;
     b.wait_for_text("Approved release").await;

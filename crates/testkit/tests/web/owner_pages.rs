@@ -211,3 +211,162 @@ async fn the_update_page_shows_where_this_owner_server_stands() {
     assert!(!auditor.get("/home").await.body.contains("href=\"/update\""));
     assert_eq!(auditor.get("/update").await.status, StatusCode::FORBIDDEN);
 }
+
+/// The demo tenant's commands, as the API lists them.
+async fn commands(app: &testkit::TestApp, admin: &str) -> serde_json::Value {
+    let path = format!("/tenants/{}/commands", common::config::DEMO_TENANT_ID);
+    app.api(Method::GET, &path, Some(admin), None).await.1
+}
+
+/// Store batch `n` of `tenant` as owner keeps it (headers and some bytes).
+async fn held_batch(app: &testkit::TestApp, tenant: &str, n: i64, rows: i64, bytes: usize) {
+    let tenant = tenant.to_string();
+    app.db()
+        .write(move |c| {
+            use owner::tenants::backups::store;
+            let b = store::NewBatch {
+                tenant_id: tenant,
+                batch_no: n,
+                first_seq: n * 100,
+                last_seq: n * 100 + rows - 1,
+                rows,
+                bytes: bytes as i64,
+                sha256: format!("{n:064}"),
+                created_at: common::db::now(),
+                received_at: common::db::now(),
+                body: vec![b'x'; bytes],
+            };
+            assert!(store::insert(c, &b)?);
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_tenant_page_shows_the_online_copy_and_asks_for_a_sync() {
+    let app = spawn_with(
+        Service::Owner,
+        &[("OWNER__RBAC__ROLES__SUPPORT", "tenants.read")],
+    )
+    .await;
+    let tenant = common::config::DEMO_TENANT_ID;
+    let page_path = format!("/tenants/{tenant}");
+    let mut b = Browser::new(&app);
+    let (user, password) = app.admin_credentials();
+    b.login_ok(user, password, "/home").await;
+    let detail = b.get(&page_path).await;
+    assert!(detail.body.contains("Online copy"), "{}", detail.body);
+    assert!(
+        detail.body.contains("nothing shipped yet"),
+        "{}",
+        detail.body
+    );
+    assert!(
+        detail.body.contains("No batch received yet"),
+        "{}",
+        detail.body
+    );
+
+    // Two batches held; the hospital reports 7 changes waiting two hours.
+    held_batch(&app, tenant, 1, 40, 5000).await;
+    held_batch(&app, tenant, 2, 3, 700).await;
+    let at = |secs: i64| {
+        (chrono::Utc::now().naive_utc() - chrono::TimeDelta::seconds(secs))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    app.sql(&format!(
+        "INSERT INTO tenant_health (tenant_id, backend, migration_version, audit_seq, audit_hash, \
+         pool_in_use, pool_size, interval_secs, received_at, sync_pending_changes, \
+         sync_oldest_pending_at, sync_last_batch_no) \
+         VALUES ('{tenant}', 'sqlite', '20261210001203', 1, '{hash}', 0, 4, 86400, '{now}', 7, \
+         '{old}', 2)",
+        hash = "a".repeat(64),
+        now = at(0),
+        old = at(7300),
+    ))
+    .await
+    .unwrap();
+    let detail = b.get(&page_path).await;
+    assert_eq!(detail.status, StatusCode::OK);
+    let body = &detail.body;
+    assert!(
+        body.contains("2 (5700 bytes); newest 2, up to change 202"),
+        "{body}"
+    );
+    assert!(body.contains("<caption>Newest batches</caption>"), "{body}");
+    assert!(
+        body.contains("<tr><td>2</td><td>3</td><td>700</td>")
+            && body.contains("<tr><td>1</td><td>40</td><td>5000</td>"),
+        "{body}"
+    );
+    assert!(body.contains("7 changes, lag 2 h 1 min"), "{body}");
+    assert!(
+        body.contains("id=\"sync-warning\">7 changes not shipped to the online copy"),
+        "{body}"
+    );
+    assert!(body.contains("<dd>degraded"), "{body}");
+
+    // "Sync now": a form with the session's CSRF token.
+    assert!(body.contains(&format!("action=\"/tenants/{tenant}/sync\"")));
+    let sync = format!("/tenants/{tenant}/sync");
+    let refused = b.post(&sync, &[("csrf", "forged")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    let refused = b.post(&sync, &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    let admin = app.admin_token().await;
+    assert_eq!(commands(&app, &admin).await["meta"]["total"], 0);
+    let csrf = detail.csrf();
+    let done = b.post(&sync, &[("csrf", &csrf)]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.location(), page_path);
+    let list = commands(&app, &admin).await;
+    assert_eq!(list["meta"]["total"], 1, "{list}");
+    assert_eq!(list["data"][0]["kind"], "sync_now");
+    let detail = b.get(&page_path).await;
+    assert!(
+        detail.body.contains("id=\"sync-waiting\">Sync requested")
+            && detail
+                .body
+                .contains("waiting for the hospital's next heartbeat"),
+        "{}",
+        detail.body
+    );
+    let rows = app.audit_rows().await;
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.action == "tenant.command" && r.details.contains("sync_now"))
+            .count(),
+        1
+    );
+
+    // A reader sees the copy, not the button, and may not post it.
+    app.create_user(&admin, "support1", "support").await;
+    let mut reader = Browser::new(&app);
+    reader.login_ok("support1", STRONG_PASSWORD, "/home").await;
+    let seen = reader.get(&page_path).await;
+    assert_eq!(seen.status, StatusCode::OK);
+    assert!(seen.body.contains("Newest batches"), "{}", seen.body);
+    assert!(!seen.body.contains("Sync now"), "{}", seen.body);
+    let csrf = seen.csrf();
+    let refused = reader.post(&sync, &[("csrf", &csrf)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_eq!(commands(&app, &admin).await["meta"]["total"], 1);
+
+    // An archived tenant shows no button; a forced post is refused.
+    let (status, _) = app
+        .api(
+            Method::PATCH,
+            &page_path,
+            Some(&admin),
+            Some(json!({ "status": "archived" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let detail = b.get(&page_path).await;
+    assert!(!detail.body.contains("Sync now"), "{}", detail.body);
+    let refused = b.post(&sync, &[("csrf", &detail.csrf())]).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(refused.body.contains("archived"), "{}", refused.body);
+}
