@@ -186,7 +186,7 @@ async fn bad_settings_are_refused_before_anything_listens() {
         (
             Service::Hospital,
             vec![("HOSPITAL__CLINICALL__BREAK_GLASS_MINUTES", "60")],
-            "unknown configuration section `clinicall`: hospital takes no such section (its own: clinical, reencrypt, files, insurance, billing, updates, reporting)",
+            "unknown configuration section `clinicall`: hospital takes no such section (its own: clinical, reencrypt, files, insurance, billing, updates, reporting, backup)",
         ),
         (
             Service::Hospital,
@@ -262,6 +262,21 @@ async fn bad_settings_are_refused_before_anything_listens() {
             Service::Company,
             vec![("COMPANY__REPORTING__ENABLED", "false")],
             "unknown configuration section `reporting`",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__BACKUP__BATCH_ROWS", "0")],
+            "backup.batch_rows must be between 1 and 100000",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__BACKUP__INTERVAL_SECS", "86401")],
+            "backup.interval_secs must be between 1 and 86400",
+        ),
+        (
+            Service::Hospital,
+            vec![("HOSPITAL__BACKUP__KEY_FILE", "/nonexistent/backup.key")],
+            "reading the backup key /nonexistent/backup.key",
         ),
     ];
     for (service, env, reason) in cases {
