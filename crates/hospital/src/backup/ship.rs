@@ -110,28 +110,28 @@ pub fn start(ctx: &PlaneContext, owner: PeerClient, section: &BackupSection) -> 
 }
 
 impl Shipper {
-    /// Seal and send until the log is empty or owner stops answering.
+    /// Seal (up to [`MAX_UNSENT`] batches waiting) and send, until the log
+    /// is empty or owner stops answering.
     pub async fn ship(&self) -> anyhow::Result<Shipped> {
         let mut done = Shipped::default();
         loop {
+            let mut drained = false;
+            while self.db.run(|c| Ok(unsent(c)?)).await? < MAX_UNSENT {
+                let key = self.key.clone();
+                let tenant = self.tenant.clone();
+                let rows = self.batch_rows;
+                if self.db.write(move |c| seal_next(c, &key, &tenant, rows)).await?.is_none() {
+                    drained = true;
+                    break;
+                }
+                done.sealed += 1;
+            }
             let s = self.send_outbox().await?;
             done.sent += s.sent;
             done.rows += s.rows;
-            let unsent = self.db.run(|c| Ok(unsent(c)?)).await?;
-            if unsent >= MAX_UNSENT {
+            if drained {
                 return Ok(done);
             }
-            let key = self.key.clone();
-            let tenant = self.tenant.clone();
-            let rows = self.batch_rows;
-            let sealed = self.db.write(move |c| seal_next(c, &key, &tenant, rows)).await?;
-            if sealed.is_none() {
-                let s = self.send_outbox().await?;
-                done.sent += s.sent;
-                done.rows += s.rows;
-                return Ok(done);
-            }
-            done.sealed += 1;
         }
     }
 

@@ -52,6 +52,7 @@ mod hosted_plane;
 mod key_rotation;
 mod lockout;
 mod mfa;
+mod online_copy;
 mod openapi;
 mod owner_backups;
 mod owner_files_health;
