@@ -36,6 +36,7 @@ e2e: build
 bench:
 	$(CARGO) bench -p common --bench kernel
 	$(CARGO) bench -p common --bench files
+	$(CARGO) bench -p testkit --bench online_copy
 
 ## HTTP benchmark (release build): the demo hospital under wrk on SQLite (and
 ## PostgreSQL when BULKHEAD_TEST_PG_URL is set), with same-run ratios.
