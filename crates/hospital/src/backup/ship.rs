@@ -174,11 +174,19 @@ impl Shipper {
                         Some(&self.tenant),
                         json!({ "batch_no": batch_no, "status": status, "code": code }),
                     );
+                    // Raised once per batch, not at every retry.
                     let why = format!("{status} {code}");
                     self.db
                         .write(move |c| {
+                            let before: Option<String> = sync_outbox::table
+                                .find(batch_no)
+                                .select(sync_outbox::last_error)
+                                .first(c)?;
                             attempt(c, batch_no, &why)?;
-                            security::record(c, &event)
+                            if before.as_deref() != Some(why.as_str()) {
+                                security::record(c, &event)?;
+                            }
+                            Ok(())
                         })
                         .await?;
                     anyhow::bail!("owner refused batch {batch_no}: {status} {code}");

@@ -254,3 +254,82 @@ async fn while_owner_is_unreachable_changes_wait_and_then_catch_up_without_a_gap
     .await;
     assert!(s["batches"].as_i64() >= Some(n), "{s}");
 }
+
+#[tokio::test]
+async fn a_batch_owner_refuses_is_a_critical_event_and_shipping_stops_with_nothing_dropped() {
+    use contracts::backup::{self, BackupKey, BatchHeader, GENESIS_TAG};
+    let pki = Pki::new();
+    issue_all(&pki);
+    let ports = PlanePorts::free();
+    let owner = start(Service::Owner, &pki, &ports, &[]).await;
+    // Someone with the hospital's certificate got a batch 1 in first.
+    let mut lines = Vec::new();
+    backup::push_change(&mut lines, 1, "departments", "I", r#"{"id":"x"}"#).unwrap();
+    let header = BatchHeader {
+        tenant_id: DEMO_TENANT_ID.into(),
+        batch_no: 1,
+        first_seq: 1,
+        last_seq: 1,
+        rows: 1,
+        backend: "sqlite".into(),
+        schema_version: "1".into(),
+        created_at: common::db::now(),
+    };
+    let (squatter, _) = backup::seal(&BackupKey::generate().unwrap(), header, &GENESIS_TAG, &lines).unwrap();
+    let (status, body) = crate::plane::internal_post(
+        &pki.client(Some("hospital")),
+        ports.owner,
+        contracts::paths::BACKUPS,
+        serde_json::to_value(&squatter).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let hospital = start(Service::Hospital, &pki, &ports, &[]).await;
+    let db = hospital.db();
+    let event = until("the hospital's backup.refused event", || {
+        let db = db.clone();
+        async move {
+            db.run(|c| {
+                use common::schema::security_outbox::dsl::*;
+                use diesel::prelude::*;
+                Ok(security_outbox
+                    .filter(kind.eq("backup.refused"))
+                    .select((severity, details))
+                    .first::<(String, String)>(c)
+                    .optional()?)
+            })
+            .await
+            .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(event.0, "critical");
+    assert!(event.1.contains("BACKUP_CONFLICT"), "{}", event.1);
+    // Nothing dropped: the hospital's batch 1 waits, with the reason; owner
+    // still holds only the squatter's.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let waiting: Vec<(i64, Option<String>)> = db
+        .run(|c| {
+            use diesel::prelude::*;
+            use hospital::schema::sync_outbox::dsl::*;
+            Ok(sync_outbox.order(batch_no.asc()).select((batch_no, last_error)).load(c)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(waiting.first().map(|w| w.0), Some(1), "{waiting:?}");
+    assert!(waiting[0].1.as_deref().is_some_and(|e| e.contains("409")), "{waiting:?}");
+    let copy = held(&pki, &ports).await;
+    assert_eq!(copy, vec![squatter]);
+    // Raised once, not at every retry.
+    let raised: i64 = db
+        .run(|c| {
+            use common::schema::security_outbox::dsl::*;
+            use diesel::prelude::*;
+            Ok(security_outbox.filter(kind.eq("backup.refused")).count().get_result(c)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(raised, 1);
+    drop(owner);
+}
