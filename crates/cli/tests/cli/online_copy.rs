@@ -551,6 +551,13 @@ async fn killing_hospital_or_owner_mid_batch_loses_and_duplicates_nothing_in_the
         let found = copy.iter().filter(|p| &p.id == id).count();
         assert_eq!(found, 1, "acknowledged patient {id} restored {found} times");
     }
+    let shipping = String::from_utf8_lossy(&hospital_log);
+    eprintln!(
+        "{} acknowledged, {} patients, {n} batches; shipping retried {} time(s) while owner was away",
+        acked.len(),
+        copy.len(),
+        shipping.matches("not shipped yet").count()
+    );
     let mut mrns: Vec<&String> = copy.iter().map(|p| &p.mrn_enc).collect();
     mrns.sort_unstable();
     mrns.dedup();
