@@ -25,6 +25,17 @@ use crate::support::{
 };
 use crate::up::{Up, LOG_FILE};
 
+/// Smaller connection pools for the servers of `Up`: two of these tests
+/// side by side on PostgreSQL otherwise open more connections than its
+/// default `max_connections` (100) allows (each pool opens all of its
+/// connections at start).
+fn small_pools(mut extra: Vec<(String, String)>) -> Vec<(String, String)> {
+    for s in ["HOSPITAL", "COMPANY", "DEV", "OWNER"] {
+        extra.push((format!("{s}__DATABASE__POOL_SIZE"), "3".into()));
+    }
+    extra
+}
+
 /// The last lines of a log file (for a failure message).
 fn tail(file: &Path) -> String {
     let log = std::fs::read_to_string(file).unwrap_or_default();
@@ -202,7 +213,10 @@ fn restored_counts(out: &str) -> (i64, i64) {
 #[tokio::test]
 async fn a_registered_hospital_is_destroyed_restored_from_owner_and_continues_its_chain() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut up = Up::start(&[("OWNER__LOG__LEVEL".into(), "info".into())]);
+    let mut up = Up::start(&small_pools(vec![(
+        "OWNER__LOG__LEVEL".into(),
+        "info".into(),
+    )]));
     up.wait_healthy();
     let dir = up.dir.path().to_path_buf();
     let reg = register_hospital(
@@ -417,7 +431,7 @@ async fn wait_acked(acked: &Arc<Mutex<Vec<String>>>, n: usize, within: Duration)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_hospital_or_owner_mid_batch_loses_and_duplicates_nothing_in_the_copy() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut up = Up::start(&[]);
+    let mut up = Up::start(&small_pools(Vec::new()));
     up.wait_healthy();
     let dir = up.dir.path().to_path_buf();
 
