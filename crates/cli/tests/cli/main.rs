@@ -17,6 +17,7 @@ mod certs_public;
 mod crash;
 mod deploy;
 mod keys;
+mod online_copy;
 mod plane;
 mod postgres;
 mod release;

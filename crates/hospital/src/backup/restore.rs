@@ -146,15 +146,14 @@ impl Replayer {
                 if let Some(r) = run.take() {
                     self.flush(conn, r)?;
                 }
-                run = Some(Run {
-                    table: &c.t,
-                    kind,
-                    keys,
-                    rows: Vec::new(),
-                    seen: HashSet::new(),
-                });
             }
-            let r = run.as_mut().expect("a run was started");
+            let r = run.get_or_insert_with(|| Run {
+                table: &c.t,
+                kind,
+                keys,
+                rows: Vec::new(),
+                seen: HashSet::new(),
+            });
             r.rows.push(c.r.get());
             r.seen.insert(key_value);
         }
