@@ -111,7 +111,16 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     drop(conn);
     // The chain itself, then company's anchors: the copy must reach the
     // newest anchored row (owner withholding the newest batches shows here).
-    let verified = crate::admin::audit_verify(Service::Hospital, args.config.as_deref(), Some(None))?;
+    let verified = match crate::admin::audit_verify(Service::Hospital, args.config.as_deref(), Some(None)) {
+        Ok(code) => code,
+        Err(e) => {
+            println!(
+                "hospital: restored, but not verified against company: {e:#}\n\
+                 run `bulkhead audit verify --service hospital --against-company` before starting it"
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
     if verified != ExitCode::SUCCESS {
         println!("hospital: the restored database does NOT match; do not start it");
         return Ok(ExitCode::from(1));

@@ -67,10 +67,10 @@ async fn batch_numbers(o: &Api, token: &str, tenant: &str) -> Vec<i64> {
 /// batches, the hospital reports nothing pending and acknowledges owner's
 /// newest batch; the `sync` object then.
 ///
-/// "Sync now" is pressed again every 3 s: each heartbeat rewrites the
-/// hospital's `tenant_standing` row (its `updated_at`), a change of its
-/// own, so a report of nothing pending needs a shipment between that write
-/// and the next heartbeat.
+/// "Sync now" is pressed again every 3 s: a background write (a command's
+/// result, a session) can land between a shipment and the next report, so
+/// a report of nothing pending may need a second shipment. (An idle
+/// heartbeat no longer writes: `standing::save` skips an unchanged answer.)
 async fn sync_and_wait(o: &Api, token: &str, tenant: &str, after: i64, log: &Path) -> Value {
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut pressed: Option<Instant> = None;

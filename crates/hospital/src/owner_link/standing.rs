@@ -31,7 +31,7 @@ pub struct Standing {
     pub modules: String,
     /// Features enabled (JSON array).
     pub features: String,
-    /// When owner said so.
+    /// When owner's answer last changed it.
     pub updated_at: NaiveDateTime,
 }
 
@@ -59,7 +59,26 @@ pub fn save(conn: &mut DbConn, a: &HeartbeatAnswer) -> ApiResult<Option<String>>
         features: list(plan.map(|p| &p.features)).map_err(|e| ApiError::Internal(e.into()))?,
         updated_at: now(),
     };
-    let before = find(conn, &a.tenant_id)?.map(|s| s.status);
+    let held = find(conn, &a.tenant_id)?;
+    let before = held.as_ref().map(|s| s.status.clone());
+    if let Some(h) = &held {
+        // Unchanged: no write (each would be a change in the online copy,
+        // one per heartbeat of an idle hospital).
+        let same = |s: &Standing| {
+            (
+                &s.status,
+                &s.plan_name,
+                s.max_staff,
+                s.max_patients,
+                s.max_storage_mb,
+                &s.modules,
+                &s.features,
+            )
+        };
+        if same(h) == same(&row) {
+            return Ok(None);
+        }
+    }
     if before.is_some() {
         diesel::update(
             tenant_standing::table.filter(tenant_standing::tenant_id.eq(&row.tenant_id)),
