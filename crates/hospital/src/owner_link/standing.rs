@@ -64,17 +64,17 @@ pub fn save(conn: &mut DbConn, a: &HeartbeatAnswer) -> ApiResult<Option<String>>
     if let Some(h) = &held {
         // Unchanged: no write (each would be a change in the online copy,
         // one per heartbeat of an idle hospital).
-        let same = |s: &Standing| {
+        fn same(s: &Standing) -> (&str, Option<&str>, Option<i64>, Option<i64>, Option<i64>, &str, &str) {
             (
                 &s.status,
-                &s.plan_name,
+                s.plan_name.as_deref(),
                 s.max_staff,
                 s.max_patients,
                 s.max_storage_mb,
                 &s.modules,
                 &s.features,
             )
-        };
+        }
         if same(h) == same(&row) {
             return Ok(None);
         }

@@ -179,6 +179,27 @@ async fn a_hospital_ships_its_copy_to_owner_and_owners_batches_restore_it() {
     assert!(h["last_batch_no"].as_i64() >= Some(n), "{h}");
     assert!(h["lag_secs"].is_i64() && h["warning"].is_null(), "{h}");
 
+    // An idle hospital writes nothing to its copy: once the sync command's
+    // acknowledgement is in, three more heartbeats (one a second) add no
+    // change to the log.
+    let logged = || async {
+        hospital
+            .db()
+            .run(|c| {
+                use diesel::prelude::*;
+                use hospital::schema::change_log::dsl::*;
+                Ok(change_log.select((seq, tbl, op)).load::<(i64, String, String)>(c)?)
+            })
+            .await
+            .unwrap()
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let settled = logged().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle = logged().await;
+    assert_eq!(idle, settled, "an idle hospital logged changes");
+    assert!(idle.len() <= 2, "{idle:?}");
+
     // Owner's batches rebuild the patients, with an intact audit chain.
     let target = TestDatabase::create(Service::Hospital).unwrap();
     let db = Db::connect(&target.url(), 2, Duration::from_secs(10), hospital::SPEC.migrations).unwrap();
