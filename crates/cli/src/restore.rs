@@ -43,10 +43,10 @@ struct Owner {
 impl BatchSource for Owner {
     fn list(&mut self, after: i64, limit: i64) -> anyhow::Result<Vec<BackupBatchInfo>> {
         self.rt
-            .block_on(
-                self.client
-                    .get(paths::BACKUPS, &[("after", after.to_string()), ("limit", limit.to_string())]),
-            )
+            .block_on(self.client.get(
+                paths::BACKUPS,
+                &[("after", after.to_string()), ("limit", limit.to_string())],
+            ))
             .map_err(|e| anyhow::anyhow!("listing owner's batches: {e}"))
     }
 
@@ -97,11 +97,15 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut progress = |b: &BackupBatch| {
         if b.batch_no == 1 || b.batch_no % 20 == 0 {
-            println!("batch {}: {} change(s) up to #{}", b.batch_no, b.rows, b.last_seq);
+            println!(
+                "batch {}: {} change(s) up to #{}",
+                b.batch_no, b.rows, b.last_seq
+            );
         }
     };
-    let done = restore::run(&mut conn, &mut owner, &key, &tenant, &mut progress)
-        .context("restore stopped; the database is incomplete: drop it and run the restore again")?;
+    let done = restore::run(&mut conn, &mut owner, &key, &tenant, &mut progress).context(
+        "restore stopped; the database is incomplete: drop it and run the restore again",
+    )?;
     println!(
         "hospital: restored {} change(s) from {} batch(es) of tenant {tenant} in {:.1} s",
         done.changes,
@@ -111,7 +115,11 @@ pub fn run(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     drop(conn);
     // The chain itself, then company's anchors: the copy must reach the
     // newest anchored row (owner withholding the newest batches shows here).
-    let verified = match crate::admin::audit_verify(Service::Hospital, args.config.as_deref(), Some(None)) {
+    let verified = match crate::admin::audit_verify(
+        Service::Hospital,
+        args.config.as_deref(),
+        Some(None),
+    ) {
         Ok(code) => code,
         Err(e) => {
             println!(

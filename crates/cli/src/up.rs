@@ -379,7 +379,11 @@ impl DemoApproval {
 /// A demo hospital's backup key, `<certs>/<label>.backup.key`, made once
 /// (0600), handed over unless the environment names one: the demo's
 /// online copy is shipped to owner like a real one.
-fn demo_backup_key(certs_dir: &std::path::Path, label: &str, cmd: &mut Command) -> anyhow::Result<()> {
+fn demo_backup_key(
+    certs_dir: &std::path::Path,
+    label: &str,
+    cmd: &mut Command,
+) -> anyhow::Result<()> {
     let file = certs_dir.join(format!("{label}.backup.key"));
     if !file.exists() {
         hospital::backup::write_key(&file, &contracts::backup::BackupKey::generate()?)?;

@@ -68,8 +68,8 @@ impl BackupKey {
             .chars()
             .filter(|c| !c.is_whitespace() && *c != '-')
             .collect();
-        let raw = hex::decode(&digits)
-            .map_err(|_| anyhow::anyhow!("a backup key is 64 hex digits"))?;
+        let raw =
+            hex::decode(&digits).map_err(|_| anyhow::anyhow!("a backup key is 64 hex digits"))?;
         let bytes: [u8; 32] = raw
             .try_into()
             .map_err(|_| anyhow::anyhow!("a backup key is 64 hex digits (32 bytes)"))?;
@@ -100,7 +100,9 @@ impl BackupKey {
 
     fn aead(&self) -> Option<LessSafeKey> {
         // A 32-byte key is always a valid AES-256 key.
-        UnboundKey::new(&AES_256_GCM, &self.bytes).ok().map(LessSafeKey::new)
+        UnboundKey::new(&AES_256_GCM, &self.bytes)
+            .ok()
+            .map(LessSafeKey::new)
     }
 }
 
@@ -179,7 +181,13 @@ pub struct Change {
 
 /// Append one change line to a batch's plaintext. `row` is the JSON text
 /// the database wrote; it is checked to be JSON before it goes in.
-pub fn push_change(out: &mut Vec<u8>, seq: i64, table: &str, op: &str, row: &str) -> anyhow::Result<()> {
+pub fn push_change(
+    out: &mut Vec<u8>,
+    seq: i64,
+    table: &str,
+    op: &str,
+    row: &str,
+) -> anyhow::Result<()> {
     #[derive(Serialize)]
     struct Line<'a> {
         s: i64,
@@ -189,7 +197,15 @@ pub fn push_change(out: &mut Vec<u8>, seq: i64, table: &str, op: &str, row: &str
     }
     let r: &RawValue = serde_json::from_str(row)
         .map_err(|e| anyhow::anyhow!("change {seq} of {table}: its row is not JSON: {e}"))?;
-    serde_json::to_writer(&mut *out, &Line { s: seq, t: table, o: op, r })?;
+    serde_json::to_writer(
+        &mut *out,
+        &Line {
+            s: seq,
+            t: table,
+            o: op,
+            r,
+        },
+    )?;
     out.push(b'\n');
     Ok(())
 }
@@ -225,7 +241,12 @@ fn aad(b: &BackupBatch, prev_tag: &[u8; TAG_LEN]) -> Vec<u8> {
     for n in [b.format as i64, b.batch_no, b.first_seq, b.last_seq, b.rows] {
         a.extend_from_slice(&n.to_be_bytes());
     }
-    a.extend_from_slice(b.created_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string().as_bytes());
+    a.extend_from_slice(
+        b.created_at
+            .format("%Y-%m-%dT%H:%M:%S%.6f")
+            .to_string()
+            .as_bytes(),
+    );
     a.push(0);
     a.extend_from_slice(prev_tag);
     a
@@ -267,7 +288,11 @@ pub fn seal(
     let aad = aad(&batch, prev_tag);
     key.aead()
         .ok_or_else(|| anyhow::anyhow!("not an AES-256 key"))?
-        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut data)
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut data,
+        )
         .map_err(|_| anyhow::anyhow!("sealing failed"))?;
     let mut tag = [0u8; TAG_LEN];
     tag.copy_from_slice(&data[data.len() - TAG_LEN..]);
@@ -315,7 +340,10 @@ pub fn open(
 ) -> Result<(Vec<u8>, [u8; TAG_LEN]), OpenError> {
     use base64::Engine;
     if batch.format != FORMAT {
-        return Err(OpenError::Malformed(format!("format {} is not {FORMAT}", batch.format)));
+        return Err(OpenError::Malformed(format!(
+            "format {} is not {FORMAT}",
+            batch.format
+        )));
     }
     if batch.key_id != key.id() {
         return Err(OpenError::OtherKey(batch.key_id.clone()));
@@ -336,7 +364,11 @@ pub fn open(
     let plain = key
         .aead()
         .ok_or(OpenError::Broken)?
-        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut data)
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut data,
+        )
         .map_err(|_| OpenError::Broken)?;
     let mut out = Vec::with_capacity(plain.len() * 4);
     flate2::read::DeflateDecoder::new(&plain[..])
@@ -354,9 +386,14 @@ pub fn open(
 pub fn changes(batch: &BackupBatch, plain: &[u8]) -> Result<Vec<Change>, OpenError> {
     let mut out = Vec::with_capacity(batch.rows.max(0) as usize);
     for line in plain.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let c: Change = serde_json::from_slice(line).map_err(|e| OpenError::Contents(e.to_string()))?;
-        if c.s < batch.first_seq || c.s > batch.last_seq || !matches!(c.o.as_str(), "I" | "U" | "D") {
-            return Err(OpenError::Contents(format!("change {} is not one of this batch's", c.s)));
+        let c: Change =
+            serde_json::from_slice(line).map_err(|e| OpenError::Contents(e.to_string()))?;
+        if c.s < batch.first_seq || c.s > batch.last_seq || !matches!(c.o.as_str(), "I" | "U" | "D")
+        {
+            return Err(OpenError::Contents(format!(
+                "change {} is not one of this batch's",
+                c.s
+            )));
         }
         out.push(c);
     }
@@ -392,7 +429,14 @@ mod tests {
     fn lines(n: i64) -> Vec<u8> {
         let mut v = Vec::new();
         push_change(&mut v, n * 10, "patients", "I", r#"{"id":"a","x":1}"#).unwrap();
-        push_change(&mut v, n * 10 + 1, "patients", "D", r#"{"id":"a","x":null}"#).unwrap();
+        push_change(
+            &mut v,
+            n * 10 + 1,
+            "patients",
+            "D",
+            r#"{"id":"a","x":null}"#,
+        )
+        .unwrap();
         v
     }
 
@@ -406,7 +450,10 @@ mod tests {
         assert_eq!(o1, t1);
         assert_eq!(p1, lines(1));
         let c = changes(&b1, &p1).unwrap();
-        assert_eq!((c[0].s, c[0].o.as_str(), c[0].r.get()), (10, "I", r#"{"id":"a","x":1}"#));
+        assert_eq!(
+            (c[0].s, c[0].o.as_str(), c[0].r.get()),
+            (10, "I", r#"{"id":"a","x":1}"#)
+        );
         assert_eq!(open(&key, &b2, &t1).unwrap().1, t2);
         // Dropped (3 after 1), reordered (1 after 2), replayed (2 after 2).
         assert_eq!(open(&key, &b3, &t1), Err(OpenError::Broken));
@@ -420,13 +467,18 @@ mod tests {
         b.tenant_id = "00000000-0000-4000-8000-000000000002".into();
         assert_eq!(open(&key, &b, &t1), Err(OpenError::Broken));
         let mut b = b2.clone();
-        let mut raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &b.ciphertext).unwrap();
+        let mut raw =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &b.ciphertext)
+                .unwrap();
         raw[0] ^= 1;
         b.ciphertext = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, raw);
         assert_eq!(open(&key, &b, &t1), Err(OpenError::Broken));
         // Another key is named as such.
         let other = BackupKey::generate().unwrap();
-        assert!(matches!(open(&other, &b1, &GENESIS_TAG), Err(OpenError::OtherKey(_))));
+        assert!(matches!(
+            open(&other, &b1, &GENESIS_TAG),
+            Err(OpenError::OtherKey(_))
+        ));
     }
 
     #[test]

@@ -41,8 +41,14 @@ fn peak_mib() -> f64 {
 
 fn counts(db: &Db) -> (i64, i64) {
     let mut c = db.conn().unwrap();
-    let sealed = hospital::schema::sync_outbox::table.count().get_result::<i64>(&mut c).unwrap();
-    let logged = hospital::schema::change_log::table.count().get_result::<i64>(&mut c).unwrap();
+    let sealed = hospital::schema::sync_outbox::table
+        .count()
+        .get_result::<i64>(&mut c)
+        .unwrap();
+    let logged = hospital::schema::change_log::table
+        .count()
+        .get_result::<i64>(&mut c)
+        .unwrap();
     (sealed, logged)
 }
 
@@ -50,11 +56,16 @@ async fn drained(db: &Db, limit: Duration) {
     let deadline = Instant::now() + limit;
     loop {
         let db2 = db.clone();
-        let (s, l) = tokio::task::spawn_blocking(move || counts(&db2)).await.unwrap();
+        let (s, l) = tokio::task::spawn_blocking(move || counts(&db2))
+            .await
+            .unwrap();
         if s == 0 && l < 50 {
             return;
         }
-        assert!(Instant::now() < deadline, "shipping did not finish: {s} sealed, {l} logged");
+        assert!(
+            Instant::now() < deadline,
+            "shipping did not finish: {s} sealed, {l} logged"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -69,9 +80,11 @@ struct Sum {
 
 fn messages(db: &Db) -> (i64, i64) {
     let mut c = db.conn().unwrap();
-    let s: Sum = diesel::sql_query("SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(body_enc)), 0) AS bytes FROM messages")
-        .get_result(&mut *c)
-        .unwrap();
+    let s: Sum = diesel::sql_query(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(body_enc)), 0) AS bytes FROM messages",
+    )
+    .get_result(&mut *c)
+    .unwrap();
     (s.n, s.bytes)
 }
 
@@ -99,7 +112,10 @@ impl Owner {
 
 impl BatchSource for Owner {
     fn list(&mut self, after: i64, limit: i64) -> anyhow::Result<Vec<BackupBatchInfo>> {
-        self.fetch(&format!("{}?after={after}&limit={limit}", contracts::paths::BACKUPS))
+        self.fetch(&format!(
+            "{}?after={after}&limit={limit}",
+            contracts::paths::BACKUPS
+        ))
     }
 
     fn get(&mut self, batch_no: i64) -> anyhow::Result<BackupBatch> {
@@ -153,7 +169,10 @@ fn main() {
 async fn start(service: Service, pki: &Pki, ports: &PlanePorts, extra: &[(&str, &str)]) -> TestApp {
     let mut env = pki.plane_env(service, service.name(), ports);
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    env.push((format!("{}__LOG__LEVEL", service.env_prefix()), "warn".into()));
+    env.push((
+        format!("{}__LOG__LEVEL", service.env_prefix()),
+        "warn".into(),
+    ));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     spawn_with(service, &env).await
 }
@@ -209,7 +228,13 @@ async fn run(rows: u64) {
 
     // Restore from owner into an empty database.
     let target = TestDatabase::create(Service::Hospital).unwrap();
-    let restored = Db::connect(&target.url(), 2, Duration::from_secs(30), hospital::SPEC.migrations).unwrap();
+    let restored = Db::connect(
+        &target.url(),
+        2,
+        Duration::from_secs(30),
+        hospital::SPEC.migrations,
+    )
+    .unwrap();
     {
         let mut c = restored.conn().unwrap();
         restore::ensure_empty(&mut c).unwrap();
@@ -232,7 +257,11 @@ async fn run(rows: u64) {
     .unwrap();
     let restore = started.elapsed();
     let restore_peak = peak_mib();
-    assert_eq!(messages(&restored), (n, bytes), "the restore differs from the original");
+    assert_eq!(
+        messages(&restored),
+        (n, bytes),
+        "the restore differs from the original"
+    );
     {
         let mut c = restored.conn().unwrap();
         let v = common::audit::verify(&mut c).unwrap();
@@ -242,7 +271,13 @@ async fn run(rows: u64) {
     // Baseline: a plain copy of the same rows into an empty database with
     // the same schema, equally durable, in one transaction.
     let plain = TestDatabase::create(Service::Hospital).unwrap();
-    let plain_db = Db::connect(&plain.url(), 2, Duration::from_secs(30), hospital::SPEC.migrations).unwrap();
+    let plain_db = Db::connect(
+        &plain.url(),
+        2,
+        Duration::from_secs(30),
+        hospital::SPEC.migrations,
+    )
+    .unwrap();
     plain_db.migrate_schema().unwrap();
     reset_peak();
     let started = Instant::now();
@@ -257,11 +292,30 @@ async fn run(rows: u64) {
         }
         _ => {
             // PostgreSQL: out of one database, into the other, through the client.
-            let ids: Vec<(String, String, String, String, String, Option<String>, String, chrono::NaiveDateTime)> = {
+            #[allow(clippy::type_complexity)]
+            let ids: Vec<(
+                String,
+                String,
+                String,
+                String,
+                String,
+                Option<String>,
+                String,
+                chrono::NaiveDateTime,
+            )> = {
                 use hospital::schema::messages::dsl::*;
                 let mut c = db.conn().unwrap();
                 messages
-                    .select((id, tenant_id, send_id, sender_id, recipient_id, patient_id, body_enc, sent_at))
+                    .select((
+                        id,
+                        tenant_id,
+                        send_id,
+                        sender_id,
+                        recipient_id,
+                        patient_id,
+                        body_enc,
+                        sent_at,
+                    ))
                     .load(&mut *c)
                     .unwrap()
             };
@@ -285,7 +339,9 @@ async fn run(rows: u64) {
                         })
                         .collect();
                     let conn: &mut common::db::DbConn = &mut *c;
-                    common::on_backend!(conn, |inner| diesel::insert_into(messages).values(&v).execute(inner))?;
+                    common::on_backend!(conn, |inner| diesel::insert_into(messages)
+                        .values(&v)
+                        .execute(inner))?;
                 }
                 Ok(())
             })
@@ -299,7 +355,13 @@ async fn run(rows: u64) {
     // The change log's cost on writes: the same inserts into a database
     // without its triggers.
     let bare = TestDatabase::create(Service::Hospital).unwrap();
-    let bare_db = Db::connect(&bare.url(), 2, Duration::from_secs(30), hospital::SPEC.migrations).unwrap();
+    let bare_db = Db::connect(
+        &bare.url(),
+        2,
+        Duration::from_secs(30),
+        hospital::SPEC.migrations,
+    )
+    .unwrap();
     bare_db.migrate_schema().unwrap();
     let started = Instant::now();
     insert_rows(&bare_db, rows).await;
@@ -329,7 +391,10 @@ async fn run(rows: u64) {
         secs(ship + restore),
         ratio(ship + restore)
     );
-    println!("  plain copy (baseline):             {:>8.2} s  peak RSS {copy_peak:.1} MiB", secs(copy));
+    println!(
+        "  plain copy (baseline):             {:>8.2} s  peak RSS {copy_peak:.1} MiB",
+        secs(copy)
+    );
     drop(hospital);
     drop(owner);
 }

@@ -179,7 +179,12 @@ fn counts(url: &str) -> Vec<i64> {
 
 /// `bulkhead restore --service hospital --from-owner --config <reg>`,
 /// with `extra` arguments and environment.
-fn restore(dir: &Path, reg: &Registered, extra: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+fn restore(
+    dir: &Path,
+    reg: &Registered,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
     let config = reg.config.display().to_string();
     let args = [
         &[
@@ -315,14 +320,16 @@ async fn a_registered_hospital_is_destroyed_restored_from_owner_and_continues_it
     let again = restore(&dir, &reg, &[], &[]);
     assert_eq!(again.status.code(), Some(2), "{}", text(&again));
     assert!(text(&again).contains("not empty"), "{}", text(&again));
-    assert_eq!(counts(&reg.db_url), snapshot, "a refused restore changes nothing");
+    assert_eq!(
+        counts(&reg.db_url),
+        snapshot,
+        "a refused restore changes nothing"
+    );
 
     // The hospital starts again from the same configuration; the first
     // admin logs in with the same second factor and reads the patient.
     let hospital = reg.start(&dir, &log, &env);
-    let token = admin
-        .login_with_totp(&h, &email, &reg.admin_password)
-        .await;
+    let token = admin.login_with_totp(&h, &email, &reg.admin_password).await;
     let read = h.get(&format!("/patients/{id}"), &token).await;
     assert_eq!(read["data"]["first_name"], "Zubaida", "{read}");
     assert_eq!(read["data"]["last_name"], "Qadeerkhan-Noorani", "{read}");
@@ -402,7 +409,10 @@ fn start_owner(dir: &Path, up: &Up, port: u16, internal: u16, db: &str, log: &Pa
         .env("OWNER__LOG__LEVEL", "warn")
         .env("OWNER__PLANE__COMPANY_URL", peer("company"))
         .env("OWNER__PLANE__DEV_URL", peer("dev"))
-        .env("OWNER__PLANE__OWNER_URL", format!("https://localhost:{internal}"))
+        .env(
+            "OWNER__PLANE__OWNER_URL",
+            format!("https://localhost:{internal}"),
+        )
         .env("OWNER__PLANE__OUTBOX_INTERVAL_SECS", "1")
         .env("OWNER__PLANE__ANCHOR_INTERVAL_SECS", "1")
         .env("OWNER__PLANE__HEARTBEAT_INTERVAL_SECS", "1")
@@ -440,7 +450,14 @@ async fn killing_hospital_or_owner_mid_batch_loses_and_duplicates_nothing_in_the
     let owner_db = TestDb::new(&dir, "owner-standalone");
     let (owner_port, owner_internal) = (free_port(), free_port());
     let owner_log = dir.join("owner-standalone.log");
-    let owner = start_owner(&dir, &up, owner_port, owner_internal, owner_db.url(), &owner_log);
+    let owner = start_owner(
+        &dir,
+        &up,
+        owner_port,
+        owner_internal,
+        owner_db.url(),
+        &owner_log,
+    );
     let reg = register_hospital(
         &dir,
         "Crash Hospital",
@@ -473,7 +490,12 @@ async fn killing_hospital_or_owner_mid_batch_loses_and_duplicates_nothing_in_the
         .unwrap();
     let mut writers = Vec::new();
     for w in 0..4 {
-        let (http, base, acked, token) = (http.clone(), base.clone(), acked.clone(), admin.token.clone());
+        let (http, base, acked, token) = (
+            http.clone(),
+            base.clone(),
+            acked.clone(),
+            admin.token.clone(),
+        );
         writers.push(tokio::spawn(async move {
             let mut done = 0;
             for attempt in 0..300 {
@@ -526,20 +548,35 @@ async fn killing_hospital_or_owner_mid_batch_loses_and_duplicates_nothing_in_the
     wait_acked(&acked, 80, Duration::from_secs(40)).await;
     drop(owner); // SIGKILL
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let owner = start_owner(&dir, &up, owner_port, owner_internal, owner_db.url(), &owner_log);
+    let owner = start_owner(
+        &dir,
+        &up,
+        owner_port,
+        owner_internal,
+        owner_db.url(),
+        &owner_log,
+    );
 
     for w in writers {
         w.await.unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 100, "the load ran: {} acknowledged", acked.len());
+    assert!(
+        acked.len() >= 100,
+        "the load ran: {} acknowledged",
+        acked.len()
+    );
 
     // Owner catches up: everything held, nothing pending.
     let otoken = owner_token(&o).await;
     let sync = sync_and_wait(&o, &otoken, &tenant, 0, &log).await;
     let held = batch_numbers(&o, &otoken, &tenant).await;
     let n = held.len() as i64;
-    assert_eq!(held, (1..=n).collect::<Vec<_>>(), "no gap in owner's batches");
+    assert_eq!(
+        held,
+        (1..=n).collect::<Vec<_>>(),
+        "no gap in owner's batches"
+    );
     assert_eq!(sync["last_batch_no"], n);
     signal(hospital.id(), "-TERM");
     let mut hospital = hospital;

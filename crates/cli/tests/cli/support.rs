@@ -381,7 +381,6 @@ where
     }
 }
 
-
 /// A hospital registered with `bulkhead register-tenant` (tenant on
 /// owner's database, certificate, database, configuration) in a test's
 /// folder; on PostgreSQL its database is dropped with this value.
@@ -417,7 +416,9 @@ pub fn test_pg_url() -> Option<String> {
 
 /// `url` (a PostgreSQL server's) naming database `name` instead.
 pub fn pg_url_with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let root = base.rsplit_once('/').map_or(base, |(r, _)| r);
     match query {
         Some(q) => format!("{root}/{name}?{q}"),

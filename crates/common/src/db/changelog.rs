@@ -151,7 +151,10 @@ pub fn tables(conn: &mut DbConn) -> anyhow::Result<Vec<Table>> {
                  AND name NOT LIKE 'sqlite_%' ORDER BY name",
             )
             .load(c)?;
-            for n in names.into_iter().filter(|n| !EXCLUDED.contains(&n.name.as_str())) {
+            for n in names
+                .into_iter()
+                .filter(|n| !EXCLUDED.contains(&n.name.as_str()))
+            {
                 let cols: Vec<SqliteCol> = diesel::sql_query(
                     "SELECT name, lower(type) AS kind, pk FROM pragma_table_info(?) ORDER BY cid",
                 )
@@ -189,7 +192,10 @@ pub fn tables(conn: &mut DbConn) -> anyhow::Result<Vec<Table>> {
                  WHERE schemaname = current_schema() ORDER BY tablename",
             )
             .load(c)?;
-            for n in names.into_iter().filter(|n| !EXCLUDED.contains(&n.name.as_str())) {
+            for n in names
+                .into_iter()
+                .filter(|n| !EXCLUDED.contains(&n.name.as_str()))
+            {
                 let cols: Vec<PgCol> = diesel::sql_query(
                     "SELECT column_name::text AS name, data_type::text AS kind \
                      FROM information_schema.columns \
@@ -233,7 +239,10 @@ pub fn tables(conn: &mut DbConn) -> anyhow::Result<Vec<Table>> {
     }
     for t in &found {
         if t.pk.is_empty() {
-            bail!("table {} has no primary key: the change log cannot follow it", t.name);
+            bail!(
+                "table {} has no primary key: the change log cannot follow it",
+                t.name
+            );
         }
     }
     Ok(parents_first(found))
@@ -242,7 +251,8 @@ pub fn tables(conn: &mut DbConn) -> anyhow::Result<Vec<Table>> {
 /// Order tables so each comes after the tables it references (a cycle or
 /// a self-reference keeps the remaining order by name).
 fn parents_first(tables: Vec<Table>) -> Vec<Table> {
-    let mut left: BTreeMap<String, Table> = tables.into_iter().map(|t| (t.name.clone(), t)).collect();
+    let mut left: BTreeMap<String, Table> =
+        tables.into_iter().map(|t| (t.name.clone(), t)).collect();
     let mut out: Vec<Table> = Vec::with_capacity(left.len());
     while !left.is_empty() {
         let ready: Vec<String> = left
@@ -299,11 +309,10 @@ fn sqlite_triggers(t: &Table) -> String {
     let key: Vec<&Column> = t.pk.iter().filter_map(|k| t.column(k)).collect();
     let name = literal(&t.name);
     let tbl = ident(&t.name);
-    let same_key: Vec<String> = t
-        .pk
-        .iter()
-        .map(|k| format!("OLD.{0} IS NEW.{0}", ident(k)))
-        .collect();
+    let same_key: Vec<String> =
+        t.pk.iter()
+            .map(|k| format!("OLD.{0} IS NEW.{0}", ident(k)))
+            .collect();
     let trig = |suffix: &str| ident(&format!("bh_cl_{}_{suffix}", t.name));
     format!(
         "CREATE TRIGGER {ti} AFTER INSERT ON {tbl} BEGIN \
@@ -325,7 +334,12 @@ fn sqlite_triggers(t: &Table) -> String {
 fn sqlite_drop_triggers(t: &Table) -> String {
     ["i", "u", "d"]
         .iter()
-        .map(|s| format!("DROP TRIGGER IF EXISTS {};", ident(&format!("bh_cl_{}_{s}", t.name))))
+        .map(|s| {
+            format!(
+                "DROP TRIGGER IF EXISTS {};",
+                ident(&format!("bh_cl_{}_{s}", t.name))
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -491,7 +505,10 @@ pub fn uninstall(conn: &mut DbConn) -> anyhow::Result<()> {
     for t in tables(conn)? {
         match conn {
             DbConn::Sqlite(c) => c.batch_execute(&sqlite_drop_triggers(&t))?,
-            DbConn::Pg(c) => c.batch_execute(&format!("DROP TRIGGER IF EXISTS bh_cl ON {}", ident(&t.name)))?,
+            DbConn::Pg(c) => c.batch_execute(&format!(
+                "DROP TRIGGER IF EXISTS bh_cl ON {}",
+                ident(&t.name)
+            ))?,
         }
     }
     match conn {
@@ -525,7 +542,11 @@ pub fn dump(conn: &mut DbConn, table: &Table) -> anyhow::Result<Vec<String>> {
         DbConn::Pg(c) => diesel::sql_query(format!(
             "SELECT row_to_json(x)::text AS row FROM {} x ORDER BY {}",
             ident(&table.name),
-            order.iter().map(|o| format!("x.{o}")).collect::<Vec<_>>().join(", ")
+            order
+                .iter()
+                .map(|o| format!("x.{o}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
         .load(c)?,
     };

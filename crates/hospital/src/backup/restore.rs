@@ -19,7 +19,9 @@ use std::collections::{HashMap, HashSet};
 use anyhow::{bail, Context};
 use common::db::changelog::{self, ident, literal, Table};
 use common::db::DbConn;
-use contracts::backup::{self, BackupBatch, BackupBatchInfo, BackupKey, Change, GENESIS_TAG, TAG_LEN};
+use contracts::backup::{
+    self, BackupBatch, BackupBatchInfo, BackupKey, Change, GENESIS_TAG, TAG_LEN,
+};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
@@ -114,15 +116,22 @@ impl Replayer {
     pub fn apply(&mut self, conn: &mut DbConn, changes: &[Change]) -> anyhow::Result<()> {
         let mut run: Option<Run<'_>> = None;
         for c in changes {
-            let table = self
-                .tables
-                .get(&c.t)
-                .with_context(|| format!("change {} is for table {:?}, which this release does not have", c.s, c.t))?;
-            let row: serde_json::Map<String, serde_json::Value> = serde_json::from_str(c.r.get())
-                .with_context(|| format!("change {}: its row is not a JSON object", c.s))?;
+            let table = self.tables.get(&c.t).with_context(|| {
+                format!(
+                    "change {} is for table {:?}, which this release does not have",
+                    c.s, c.t
+                )
+            })?;
+            let row: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(c.r.get())
+                    .with_context(|| format!("change {}: its row is not a JSON object", c.s))?;
             for k in row.keys() {
                 if table.column(k).is_none() {
-                    bail!("change {}: table {} has no column {k:?} in this release", c.s, c.t);
+                    bail!(
+                        "change {}: table {} has no column {k:?} in this release",
+                        c.s,
+                        c.t
+                    );
                 }
             }
             let mut key_value = String::new();
@@ -172,7 +181,8 @@ impl Replayer {
             .entry((run.table.to_string(), run.kind, run.keys.clone()))
             .or_insert_with(|| statement(table, run.kind, &cols, sqlite))
             .clone();
-        let mut array = String::with_capacity(run.rows.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
+        let mut array =
+            String::with_capacity(run.rows.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
         array.push('[');
         for (i, r) in run.rows.iter().enumerate() {
             if i > 0 {
@@ -269,7 +279,10 @@ impl UserTriggers {
                 )
                 .load(c)?;
                 for t in &tables {
-                    c.batch_execute(&format!("ALTER TABLE {} DISABLE TRIGGER USER", ident(&t.name)))?;
+                    c.batch_execute(&format!(
+                        "ALTER TABLE {} DISABLE TRIGGER USER",
+                        ident(&t.name)
+                    ))?;
                 }
                 Ok(Self::Pg(tables.into_iter().map(|t| t.name).collect()))
             }
@@ -341,7 +354,12 @@ pub fn run(
             }
             let batch = source.get(info.batch_no)?;
             if batch.batch_no != info.batch_no || !batch.tenant_id.eq_ignore_ascii_case(tenant) {
-                bail!("owner answered batch {} of tenant {} for batch {} of {tenant}", batch.batch_no, batch.tenant_id, info.batch_no);
+                bail!(
+                    "owner answered batch {} of tenant {} for batch {} of {tenant}",
+                    batch.batch_no,
+                    batch.tenant_id,
+                    info.batch_no
+                );
             }
             if batch.backend != backend {
                 bail!(
@@ -377,9 +395,15 @@ pub fn run(
     }
     triggers.on(conn)?;
     if let DbConn::Sqlite(c) = conn {
-        let broken: Vec<FkProblem> = diesel::sql_query("SELECT \"table\" AS \"table\" FROM pragma_foreign_key_check").load(c)?;
+        let broken: Vec<FkProblem> =
+            diesel::sql_query("SELECT \"table\" AS \"table\" FROM pragma_foreign_key_check")
+                .load(c)?;
         if let Some(b) = broken.first() {
-            bail!("the restored rows break {} foreign key(s), first in {}", broken.len(), b.table);
+            bail!(
+                "the restored rows break {} foreign key(s), first in {}",
+                broken.len(),
+                b.table
+            );
         }
         c.batch_execute("PRAGMA foreign_keys = ON")?;
     }

@@ -75,12 +75,18 @@ pub struct Shipper {
 
 /// Start shipping every `[backup] interval_secs` and on "sync now"; none
 /// without a key (a warning says so) or without a tenant certificate.
-pub fn start(ctx: &PlaneContext, owner: PeerClient, section: &BackupSection) -> anyhow::Result<Option<JoinHandle<()>>> {
+pub fn start(
+    ctx: &PlaneContext,
+    owner: PeerClient,
+    section: &BackupSection,
+) -> anyhow::Result<Option<JoinHandle<()>>> {
     let Some(tenant) = ctx.identity.tenant().map(str::to_string) else {
         return Ok(None);
     };
     let Some(file) = &section.key_file else {
-        tracing::warn!("no [backup] key_file: the online copy is not shipped; changes wait in the log");
+        tracing::warn!(
+            "no [backup] key_file: the online copy is not shipped; changes wait in the log"
+        );
         return Ok(None);
     };
     let shipper = Shipper {
@@ -100,7 +106,11 @@ pub fn start(ctx: &PlaneContext, owner: PeerClient, section: &BackupSection) -> 
             }
             match shipper.ship().await {
                 Ok(s) if s.sent > 0 => {
-                    tracing::info!(batches = s.sent, changes = s.rows, "online copy shipped to owner");
+                    tracing::info!(
+                        batches = s.sent,
+                        changes = s.rows,
+                        "online copy shipped to owner"
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "online copy not shipped yet; will retry"),
@@ -120,7 +130,12 @@ impl Shipper {
                 let key = self.key.clone();
                 let tenant = self.tenant.clone();
                 let rows = self.batch_rows;
-                if self.db.write(move |c| seal_next(c, &key, &tenant, rows)).await?.is_none() {
+                if self
+                    .db
+                    .write(move |c| seal_next(c, &key, &tenant, rows))
+                    .await?
+                    .is_none()
+                {
                     drained = true;
                     break;
                 }
@@ -153,14 +168,20 @@ impl Shipper {
                 return Ok(done);
             };
             let batch: BackupBatch = serde_json::from_str(&body)?;
-            match self.owner.post::<_, BackupReceipt>(paths::BACKUPS, &batch).await {
+            match self
+                .owner
+                .post::<_, BackupReceipt>(paths::BACKUPS, &batch)
+                .await
+            {
                 Ok(receipt) => {
                     anyhow::ensure!(
                         receipt.batch_no == batch_no,
                         "owner acknowledged batch {} for batch {batch_no}",
                         receipt.batch_no
                     );
-                    self.db.write(move |c| acknowledged(c, batch_no, rows)).await?;
+                    self.db
+                        .write(move |c| acknowledged(c, batch_no, rows))
+                        .await?;
                     done.sent += 1;
                     done.rows += rows;
                 }
@@ -233,12 +254,19 @@ fn parse_tag(hex_tag: &str) -> ApiResult<[u8; TAG_LEN]> {
     hex::decode(hex_tag)
         .ok()
         .and_then(|t| t.try_into().ok())
-        .ok_or_else(|| common::ApiError::Internal(anyhow::anyhow!("sync_state.prev_tag is not 16 hex bytes")))
+        .ok_or_else(|| {
+            common::ApiError::Internal(anyhow::anyhow!("sync_state.prev_tag is not 16 hex bytes"))
+        })
 }
 
 /// Seal the oldest `batch_rows` changes as the chain's next batch (run as
 /// one writer job). `None`: the log is empty.
-pub fn seal_next(c: &mut DbConn, key: &BackupKey, tenant: &str, batch_rows: i64) -> ApiResult<Option<i64>> {
+pub fn seal_next(
+    c: &mut DbConn,
+    key: &BackupKey,
+    tenant: &str,
+    batch_rows: i64,
+) -> ApiResult<Option<i64>> {
     type Row = (i64, String, String, String, chrono::NaiveDateTime);
     let rows: Vec<Row> = change_log::table
         .order(change_log::seq.asc())
@@ -292,7 +320,8 @@ pub fn seal_next(c: &mut DbConn, key: &BackupKey, tenant: &str, batch_rows: i64)
             sync_outbox::created_at.eq(created_at),
         ))
         .execute(c)?;
-    let taken = diesel::delete(change_log::table.filter(change_log::seq.le(last_seq))).execute(c)?;
+    let taken =
+        diesel::delete(change_log::table.filter(change_log::seq.le(last_seq))).execute(c)?;
     if taken != rows.len() {
         return Err(common::ApiError::Internal(anyhow::anyhow!(
             "change log moved while sealing batch {batch_no}: {taken} rows for {}",

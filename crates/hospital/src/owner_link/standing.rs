@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use crate::schema::tenant_standing;
 
 /// A tenant's standing.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = tenant_standing, treat_none_as_null = true)]
 pub struct Standing {
     /// Tenant.
@@ -64,18 +64,11 @@ pub fn save(conn: &mut DbConn, a: &HeartbeatAnswer) -> ApiResult<Option<String>>
     if let Some(h) = &held {
         // Unchanged: no write (each would be a change in the online copy,
         // one per heartbeat of an idle hospital).
-        fn same(s: &Standing) -> (&str, Option<&str>, Option<i64>, Option<i64>, Option<i64>, &str, &str) {
-            (
-                &s.status,
-                s.plan_name.as_deref(),
-                s.max_staff,
-                s.max_patients,
-                s.max_storage_mb,
-                &s.modules,
-                &s.features,
-            )
-        }
-        if same(h) == same(&row) {
+        let unchanged = Standing {
+            updated_at: h.updated_at,
+            ..row.clone()
+        };
+        if unchanged == *h {
             return Ok(None);
         }
     }

@@ -13,8 +13,8 @@ use contracts::backup::{BackupBatch, BackupBatchInfo, BackupKey};
 use hospital::backup::restore::{self, BatchSource};
 use hospital::backup::ship::seal_next;
 use serde_json::json;
-use testkit::TestDatabase;
 use testkit::hospital::{add_to_care_team, patient_body, register_patient_id, user_id};
+use testkit::TestDatabase;
 use testkit::{assert_ok, spawn, Method, Service, StatusCode, TestApp};
 
 /// Batches held in memory, as owner would list and hand them out.
@@ -66,13 +66,19 @@ async fn seal_all(app: &TestApp, key: &BackupKey, rows: i64) -> Vec<BackupBatch>
         .write(|c| {
             use diesel::prelude::*;
             use hospital::schema::sync_outbox::dsl::*;
-            let all = sync_outbox.order(batch_no.asc()).select(body).load::<String>(c)?;
+            let all = sync_outbox
+                .order(batch_no.asc())
+                .select(body)
+                .load::<String>(c)?;
             diesel::delete(sync_outbox).execute(c)?;
             Ok(all)
         })
         .await
         .unwrap();
-    bodies.iter().map(|b| serde_json::from_str(b).unwrap()).collect()
+    bodies
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect()
 }
 
 /// A hospital that has done some work: patients registered, changed and
@@ -97,12 +103,22 @@ async fn busy_hospital() -> (TestApp, String) {
         .await;
     assert_ok(status, &body, StatusCode::OK);
     let (status, body) = app
-        .api(Method::DELETE, &format!("/patients/{}", ids[2]), Some(&admin), None)
+        .api(
+            Method::DELETE,
+            &format!("/patients/{}", ids[2]),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_ok(status, &body, StatusCode::OK);
     app.create_user(&admin, "nurse.backup", "nurse").await;
     let (status, body) = app
-        .api(Method::GET, &format!("/patients/{}", ids[0]), Some(&doctor), None)
+        .api(
+            Method::GET,
+            &format!("/patients/{}", ids[0]),
+            Some(&doctor),
+            None,
+        )
         .await;
     assert_ok(status, &body, StatusCode::OK);
     (app, ids[0].clone())
@@ -112,7 +128,13 @@ async fn busy_hospital() -> (TestApp, String) {
 /// restore (checked empty first).
 fn empty_target() -> (TestDatabase, Db) {
     let target = TestDatabase::create(Service::Hospital).unwrap();
-    let db = Db::connect(&target.url(), 2, Duration::from_secs(10), hospital::SPEC.migrations).unwrap();
+    let db = Db::connect(
+        &target.url(),
+        2,
+        Duration::from_secs(10),
+        hospital::SPEC.migrations,
+    )
+    .unwrap();
     {
         let mut c = db.conn().unwrap();
         restore::ensure_empty(&mut c).unwrap();
@@ -149,7 +171,9 @@ async fn sealed_batches_rebuild_an_empty_database_row_for_row() {
         async move {
             db.run(|c| {
                 use diesel::prelude::*;
-                Ok(hospital::schema::change_log::table.count().get_result::<i64>(c)?)
+                Ok(hospital::schema::change_log::table
+                    .count()
+                    .get_result::<i64>(c)?)
             })
             .await
             .unwrap()
@@ -181,10 +205,18 @@ async fn sealed_batches_rebuild_an_empty_database_row_for_row() {
     assert_eq!(original.len(), restored.len());
     for ((t1, r1), (t2, r2)) in original.iter().zip(&restored) {
         assert_eq!(t1, t2);
-        assert_eq!(r1.len(), r2.len(), "table {t1}: {} rows restored for {}", r2.len(), r1.len());
+        assert_eq!(
+            r1.len(),
+            r2.len(),
+            "table {t1}: {} rows restored for {}",
+            r2.len(),
+            r1.len()
+        );
         assert_eq!(r1, r2, "table {t1} differs");
     }
-    assert!(original.iter().any(|(t, r)| t == "patients" && r.len() == 3));
+    assert!(original
+        .iter()
+        .any(|(t, r)| t == "patients" && r.len() == 3));
     // The audit chain is intact and ends where the original's does.
     let v = common::audit::verify(&mut conn).unwrap();
     assert!(v.problem.is_none(), "{:?}", v.problem);
@@ -198,7 +230,11 @@ async fn sealed_batches_rebuild_an_empty_database_row_for_row() {
     let next: (i64, i64) = {
         use diesel::prelude::*;
         use hospital::schema::sync_state::dsl::*;
-        sync_state.find(1).select((next_batch_no, acked_batch_no)).first(&mut conn).unwrap()
+        sync_state
+            .find(1)
+            .select((next_batch_no, acked_batch_no))
+            .first(&mut conn)
+            .unwrap()
     };
     assert_eq!(next, (done.batches + 1, done.batches));
     {
@@ -208,8 +244,15 @@ async fn sealed_batches_rebuild_an_empty_database_row_for_row() {
         diesel::sql_query("UPDATE departments SET name = name || ' (restored)'")
             .execute(&mut conn)
             .unwrap();
-        let first: i64 = change_log.select(diesel::dsl::min(seq)).first::<Option<i64>>(&mut conn).unwrap().unwrap();
-        assert!(first > done.last_seq, "change numbers start again at {first}");
+        let first: i64 = change_log
+            .select(diesel::dsl::min(seq))
+            .first::<Option<i64>>(&mut conn)
+            .unwrap()
+            .unwrap();
+        assert!(
+            first > done.last_seq,
+            "change numbers start again at {first}"
+        );
     }
     let batch = seal_next(&mut conn, &key, common::config::DEMO_TENANT_ID, 1000).unwrap();
     assert_eq!(batch, Some(done.batches + 1));
@@ -224,9 +267,20 @@ async fn sealed_batches_rebuild_an_empty_database_row_for_row() {
     // The continued chain restores too, with the renamed departments.
     let (_t2, db2) = empty_target();
     let mut c2 = db2.conn().unwrap();
-    restore::run(&mut c2, &mut Held(chain), &key, common::config::DEMO_TENANT_ID, &mut |_| {}).unwrap();
+    restore::run(
+        &mut c2,
+        &mut Held(chain),
+        &key,
+        common::config::DEMO_TENANT_ID,
+        &mut |_| {},
+    )
+    .unwrap();
     let renamed: Vec<String> = {
-        let t = changelog::tables(&mut c2).unwrap().into_iter().find(|t| t.name == "departments").unwrap();
+        let t = changelog::tables(&mut c2)
+            .unwrap()
+            .into_iter()
+            .find(|t| t.name == "departments")
+            .unwrap();
         changelog::dump(&mut c2, &t).unwrap()
     };
     assert!(!renamed.is_empty() && renamed.iter().all(|r| r.contains("(restored)")));
@@ -271,14 +325,19 @@ async fn a_changed_dropped_reordered_or_replayed_batch_or_another_key_stops_the_
         ("changed header", changed, key.clone(), "batch 2"),
         ("changed byte", flipped, key.clone(), "batch 2"),
         ("another tenant's", other_tenant, key.clone(), "batch 2"),
-        ("another key", batches.clone(), BackupKey::generate().unwrap(), "another backup key"),
+        (
+            "another key",
+            batches.clone(),
+            BackupKey::generate().unwrap(),
+            "another backup key",
+        ),
         ("nothing", Vec::new(), key.clone(), "nothing to restore"),
     ];
     for (what, held, k, names) in cases {
         let (_target, db) = empty_target();
         let mut conn = db.conn().unwrap();
-        let err = restore::run(&mut conn, &mut Held(held), &k, tenant, &mut |_| {})
-            .expect_err(what);
+        let err =
+            restore::run(&mut conn, &mut Held(held), &k, tenant, &mut |_| {}).expect_err(what);
         let msg = format!("{err:#}");
         assert!(msg.contains(names), "{what}: {msg}");
     }
@@ -319,7 +378,10 @@ async fn a_table_made_by_a_later_migration_is_logged_whole_then_followed() {
     assert_eq!(done.tables, vec!["bh_test_later".to_string()]);
     assert_eq!(done.baseline_rows, 2);
     // Nothing changed: a second install does nothing.
-    assert_eq!(changelog::install(&mut c, true).unwrap(), changelog::Installed::default());
+    assert_eq!(
+        changelog::install(&mut c, true).unwrap(),
+        changelog::Installed::default()
+    );
     drop(c);
     // A key change is a delete of the old key, then the new row.
     app.sql("UPDATE bh_test_later SET id = 'c' WHERE id = 'a'; DELETE FROM bh_test_later WHERE id = 'b';")
@@ -333,7 +395,9 @@ async fn a_table_made_by_a_later_migration_is_logged_whole_then_followed() {
     let old: serde_json::Value = serde_json::from_str(&rows[2].1).unwrap();
     assert_eq!(old["id"], "a");
     // A new column: the table is logged whole again.
-    app.sql("ALTER TABLE bh_test_later ADD COLUMN w TEXT").await.unwrap();
+    app.sql("ALTER TABLE bh_test_later ADD COLUMN w TEXT")
+        .await
+        .unwrap();
     let mut c = app.db().conn().unwrap();
     let again = changelog::install(&mut c, true).unwrap();
     assert_eq!((again.tables.len(), again.baseline_rows), (1, 1));

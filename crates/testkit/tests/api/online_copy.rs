@@ -116,8 +116,14 @@ fn rows(db: &Db, table: &str) -> Vec<String> {
 fn outbox(db: &Db) -> (i64, i64) {
     use diesel::prelude::*;
     let mut c = db.conn().unwrap();
-    let sealed = hospital::schema::sync_outbox::table.count().get_result::<i64>(&mut c).unwrap();
-    let logged = hospital::schema::change_log::table.count().get_result::<i64>(&mut c).unwrap();
+    let sealed = hospital::schema::sync_outbox::table
+        .count()
+        .get_result::<i64>(&mut c)
+        .unwrap();
+    let logged = hospital::schema::change_log::table
+        .count()
+        .get_result::<i64>(&mut c)
+        .unwrap();
     (sealed, logged)
 }
 
@@ -132,7 +138,10 @@ async fn a_hospital_ships_its_copy_to_owner_and_owners_batches_restore_it() {
         Service::Hospital,
         &pki,
         &ports,
-        &[("HOSPITAL__BACKUP__INTERVAL_SECS", "3600"), ("HOSPITAL__BACKUP__BATCH_ROWS", "25")],
+        &[
+            ("HOSPITAL__BACKUP__INTERVAL_SECS", "3600"),
+            ("HOSPITAL__BACKUP__BATCH_ROWS", "25"),
+        ],
     )
     .await;
     let token = owner.admin_token().await;
@@ -146,11 +155,17 @@ async fn a_hospital_ships_its_copy_to_owner_and_owners_batches_restore_it() {
     let admin = hospital.admin_token().await;
     let mut patients = Vec::new();
     for (f, l) in [("Wren", "Halloran"), ("Odile", "Marsh"), ("Kofi", "Brandt")] {
-        patients.push(register_patient_id(&hospital, &admin, patient_body(f, l, "1971-05-06")).await);
+        patients
+            .push(register_patient_id(&hospital, &admin, patient_body(f, l, "1971-05-06")).await);
     }
     // Sync now: queued on owner, carried by the next heartbeat answer.
     let (status, body) = owner
-        .api(Method::POST, &format!("/tenants/{DEMO_TENANT_ID}/sync"), Some(&token), None)
+        .api(
+            Method::POST,
+            &format!("/tenants/{DEMO_TENANT_ID}/sync"),
+            Some(&token),
+            None,
+        )
         .await;
     assert_ok(status, &body, StatusCode::ACCEPTED);
     let copy = until("the patients in owner's copy", || async {
@@ -165,10 +180,18 @@ async fn a_hospital_ships_its_copy_to_owner_and_owners_batches_restore_it() {
     }
     // Owner's list and health say the same.
     let (status, list) = owner
-        .api(Method::GET, &format!("/tenants/{DEMO_TENANT_ID}/backups"), Some(&token), None)
+        .api(
+            Method::GET,
+            &format!("/tenants/{DEMO_TENANT_ID}/backups"),
+            Some(&token),
+            None,
+        )
         .await;
     assert_ok(status, &list, StatusCode::OK);
-    assert!(list["data"].as_array().is_some_and(|l| !l.is_empty()), "{list}");
+    assert!(
+        list["data"].as_array().is_some_and(|l| !l.is_empty()),
+        "{list}"
+    );
     let n = copy.len() as i64;
     let h = until("the hospital's report of its copy", || async {
         let s = sync_health(&owner, &token).await;
@@ -188,7 +211,9 @@ async fn a_hospital_ships_its_copy_to_owner_and_owners_batches_restore_it() {
             .run(|c| {
                 use diesel::prelude::*;
                 use hospital::schema::change_log::dsl::*;
-                Ok(change_log.select((seq, tbl, op)).load::<(i64, String, String)>(c)?)
+                Ok(change_log
+                    .select((seq, tbl, op))
+                    .load::<(i64, String, String)>(c)?)
             })
             .await
             .unwrap()
@@ -202,12 +227,25 @@ async fn a_hospital_ships_its_copy_to_owner_and_owners_batches_restore_it() {
 
     // Owner's batches rebuild the patients, with an intact audit chain.
     let target = TestDatabase::create(Service::Hospital).unwrap();
-    let db = Db::connect(&target.url(), 2, Duration::from_secs(10), hospital::SPEC.migrations).unwrap();
+    let db = Db::connect(
+        &target.url(),
+        2,
+        Duration::from_secs(10),
+        hospital::SPEC.migrations,
+    )
+    .unwrap();
     let mut conn = db.conn().unwrap();
     restore::ensure_empty(&mut conn).unwrap();
     db.migrate_schema().unwrap();
     let key = pki.backup_key("hospital");
-    let done = restore::run(&mut conn, &mut Held(copy.clone()), &key, DEMO_TENANT_ID, &mut |_| {}).unwrap();
+    let done = restore::run(
+        &mut conn,
+        &mut Held(copy.clone()),
+        &key,
+        DEMO_TENANT_ID,
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!(done.batches, copy.len() as i64);
     drop(conn);
     let restored = rows(&db, "patients");
@@ -237,7 +275,12 @@ async fn while_owner_is_unreachable_changes_wait_and_then_catch_up_without_a_gap
     .await;
     let admin = hospital.admin_token().await;
     for i in 0..6 {
-        register_patient_id(&hospital, &admin, patient_body("Ines", &format!("Falk{i}"), "1990-01-01")).await;
+        register_patient_id(
+            &hospital,
+            &admin,
+            patient_body("Ines", &format!("Falk{i}"), "1990-01-01"),
+        )
+        .await;
     }
     // Sealing pauses at four unsent batches; the rest stays in the log.
     let (sealed, logged) = until("four sealed batches", || async {
@@ -246,8 +289,15 @@ async fn while_owner_is_unreachable_changes_wait_and_then_catch_up_without_a_gap
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(outbox(&hospital.db()).0, sealed, "sealing went on while owner was away");
-    assert!(logged > 0, "every change was sealed: the test wrote too little");
+    assert_eq!(
+        outbox(&hospital.db()).0,
+        sealed,
+        "sealing went on while owner was away"
+    );
+    assert!(
+        logged > 0,
+        "every change was sealed: the test wrote too little"
+    );
 
     // Owner comes up: everything arrives, numbered without a gap.
     let owner = start(Service::Owner, &pki, &ports, &[]).await;
@@ -266,7 +316,10 @@ async fn while_owner_is_unreachable_changes_wait_and_then_catch_up_without_a_gap
     }
     let mut seqs: Vec<(i64, i64)> = copy.iter().map(|b| (b.first_seq, b.last_seq)).collect();
     seqs.sort();
-    assert!(seqs.windows(2).all(|w| w[0].1 < w[1].0), "batches overlap: {seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[0].1 < w[1].0),
+        "batches overlap: {seqs:?}"
+    );
     let n = copy.len() as i64;
     let s = until("owner's view of the catch-up", || async {
         let s = sync_health(&owner, &token).await;
@@ -296,7 +349,13 @@ async fn a_batch_owner_refuses_is_a_critical_event_and_shipping_stops_with_nothi
         schema_version: "1".into(),
         created_at: common::db::now(),
     };
-    let (squatter, _) = backup::seal(&BackupKey::generate().unwrap(), header, &GENESIS_TAG, &lines).unwrap();
+    let (squatter, _) = backup::seal(
+        &BackupKey::generate().unwrap(),
+        header,
+        &GENESIS_TAG,
+        &lines,
+    )
+    .unwrap();
     let (status, body) = crate::plane::internal_post(
         &pki.client(Some("hospital")),
         ports.owner,
@@ -334,12 +393,18 @@ async fn a_batch_owner_refuses_is_a_critical_event_and_shipping_stops_with_nothi
         .run(|c| {
             use diesel::prelude::*;
             use hospital::schema::sync_outbox::dsl::*;
-            Ok(sync_outbox.order(batch_no.asc()).select((batch_no, last_error)).load(c)?)
+            Ok(sync_outbox
+                .order(batch_no.asc())
+                .select((batch_no, last_error))
+                .load(c)?)
         })
         .await
         .unwrap();
     assert_eq!(waiting.first().map(|w| w.0), Some(1), "{waiting:?}");
-    assert!(waiting[0].1.as_deref().is_some_and(|e| e.contains("409")), "{waiting:?}");
+    assert!(
+        waiting[0].1.as_deref().is_some_and(|e| e.contains("409")),
+        "{waiting:?}"
+    );
     let copy = held(&pki, &ports).await;
     assert_eq!(copy, vec![squatter]);
     // Raised once, not at every retry.
@@ -347,7 +412,10 @@ async fn a_batch_owner_refuses_is_a_critical_event_and_shipping_stops_with_nothi
         .run(|c| {
             use common::schema::security_outbox::dsl::*;
             use diesel::prelude::*;
-            Ok(security_outbox.filter(kind.eq("backup.refused")).count().get_result(c)?)
+            Ok(security_outbox
+                .filter(kind.eq("backup.refused"))
+                .count()
+                .get_result(c)?)
         })
         .await
         .unwrap();
