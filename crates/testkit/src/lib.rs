@@ -15,6 +15,7 @@
 
 mod app;
 mod assert;
+pub mod backup;
 mod database;
 pub mod hospital;
 pub mod insurance;

@@ -127,7 +127,7 @@ fn validate(hb: &Heartbeat) -> ApiResult<()> {
 /// Record a refusal. Owner's events name no tenant (company takes from a
 /// sender only events of its certificate's tenant, and owner's has none):
 /// the tenants concerned go in the details.
-async fn refuse(
+pub(crate) async fn refuse(
     db: &Db,
     kind: &str,
     severity: Severity,

@@ -9,44 +9,14 @@ use std::time::Duration;
 
 use common::db::changelog;
 use common::db::{Db, DbConn};
-use contracts::backup::{BackupBatch, BackupBatchInfo, BackupKey};
-use hospital::backup::restore::{self, BatchSource};
+use contracts::backup::{BackupBatch, BackupKey};
+use hospital::backup::restore;
 use hospital::backup::ship::seal_next;
 use serde_json::json;
+use testkit::backup::Held;
 use testkit::hospital::{add_to_care_team, patient_body, register_patient_id, user_id};
 use testkit::TestDatabase;
 use testkit::{assert_ok, spawn, Method, Service, StatusCode, TestApp};
-
-/// Batches held in memory, as owner would list and hand them out.
-struct Held(Vec<BackupBatch>);
-
-impl BatchSource for Held {
-    fn list(&mut self, after: i64, limit: i64) -> anyhow::Result<Vec<BackupBatchInfo>> {
-        Ok(self
-            .0
-            .iter()
-            .filter(|b| b.batch_no > after)
-            .take(limit as usize)
-            .map(|b| BackupBatchInfo {
-                batch_no: b.batch_no,
-                first_seq: b.first_seq,
-                last_seq: b.last_seq,
-                rows: b.rows,
-                bytes: 0,
-                created_at: b.created_at,
-                received_at: b.created_at,
-            })
-            .collect())
-    }
-
-    fn get(&mut self, batch_no: i64) -> anyhow::Result<BackupBatch> {
-        self.0
-            .iter()
-            .find(|b| b.batch_no == batch_no)
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("no batch {batch_no}"))
-    }
-}
 
 /// Seal everything in the log, `rows` changes per batch, and take the
 /// sealed batches out of the outbox (as owner's receipts would).

@@ -11,8 +11,9 @@ use common::config::DEMO_TENANT_ID;
 use common::db::changelog;
 use common::db::Db;
 use contracts::backup::{BackupBatch, BackupBatchInfo};
-use hospital::backup::restore::{self, BatchSource};
+use hospital::backup::restore;
 use serde_json::Value;
+use testkit::backup::Held;
 use testkit::hospital::{patient_body, register_patient_id};
 use testkit::plane::{Pki, PlanePorts};
 use testkit::{assert_ok, Method, Service, StatusCode, TestApp, TestDatabase};
@@ -56,36 +57,6 @@ async fn held(pki: &Pki, ports: &PlanePorts) -> Vec<BackupBatch> {
             out.push(serde_json::from_value(body["data"].clone()).unwrap());
             after = i.batch_no;
         }
-    }
-}
-
-struct Held(Vec<BackupBatch>);
-
-impl BatchSource for Held {
-    fn list(&mut self, after: i64, limit: i64) -> anyhow::Result<Vec<BackupBatchInfo>> {
-        Ok(self
-            .0
-            .iter()
-            .filter(|b| b.batch_no > after)
-            .take(limit as usize)
-            .map(|b| BackupBatchInfo {
-                batch_no: b.batch_no,
-                first_seq: b.first_seq,
-                last_seq: b.last_seq,
-                rows: b.rows,
-                bytes: 0,
-                created_at: b.created_at,
-                received_at: b.created_at,
-            })
-            .collect())
-    }
-
-    fn get(&mut self, batch_no: i64) -> anyhow::Result<BackupBatch> {
-        self.0
-            .iter()
-            .find(|b| b.batch_no == batch_no)
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("no batch {batch_no}"))
     }
 }
 

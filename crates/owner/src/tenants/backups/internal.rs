@@ -23,6 +23,7 @@ use serde_json::json;
 
 use super::store::{self, NewBatch};
 use super::validate;
+use crate::tenants::internal::refuse;
 use crate::tenants::store as tenants;
 
 /// Most headers one list answer carries.
@@ -46,20 +47,6 @@ fn tenant_of(peer: &PeerIdentity) -> ApiResult<String> {
         .tenant()
         .map(str::to_string)
         .ok_or_else(|| ApiError::Forbidden("only a hospital keeps an online copy".into()))
-}
-
-/// Record a security event (owner's name no tenant: see `internal.rs`).
-async fn raise(
-    db: &Db,
-    kind: &str,
-    severity: Severity,
-    who: &str,
-    details: serde_json::Value,
-) -> ApiResult<()> {
-    let event = NewEvent::new(kind, severity, who, None, details);
-    db.write(move |c| security::record(c, &event))
-        .await
-        .map(|_| ())
 }
 
 /// What storing a batch came to.
@@ -120,7 +107,7 @@ async fn post(
     .await??;
     if !batch.tenant_id.eq_ignore_ascii_case(&cert_tenant) {
         // A hospital shipping for another tenant: raise it, store nothing.
-        raise(
+        refuse(
             &db,
             "plane.tenant_mismatch",
             Severity::Critical,
@@ -216,7 +203,7 @@ async fn post(
             details: json!({ "batch_no": batch_no, "expected_batch_no": expected }),
         }),
         Outcome::Unknown => {
-            raise(
+            refuse(
                 &db,
                 "plane.unknown_tenant",
                 Severity::Warning,
