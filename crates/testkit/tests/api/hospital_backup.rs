@@ -288,6 +288,15 @@ async fn a_changed_dropped_reordered_or_replayed_batch_or_another_key_stops_the_
     }
     let mut other_tenant = batches.clone();
     other_tenant[1].tenant_id = "00000000-0000-4000-8000-0000000000b2".into();
+    // Written on the other backend, or by a newer schema than this
+    // release's: refused before anything of the batch is opened.
+    let mut other_backend = batches.clone();
+    other_backend[1].backend = match other_backend[1].backend.as_str() {
+        "sqlite" => "postgres".into(),
+        _ => "sqlite".into(),
+    };
+    let mut newer_schema = batches.clone();
+    newer_schema[1].schema_version = "99991231000000".into();
     let cases: Vec<(&str, Vec<BackupBatch>, BackupKey, &str)> = vec![
         ("reordered", renumber(swapped), key.clone(), "batch 2"),
         ("dropped", renumber(dropped), key.clone(), "batch 2"),
@@ -302,6 +311,18 @@ async fn a_changed_dropped_reordered_or_replayed_batch_or_another_key_stops_the_
             "another backup key",
         ),
         ("nothing", Vec::new(), key.clone(), "nothing to restore"),
+        (
+            "other backend",
+            other_backend,
+            key.clone(),
+            "batch 2 was written on",
+        ),
+        (
+            "newer schema",
+            newer_schema,
+            key.clone(),
+            "restore with the release that wrote it",
+        ),
     ];
     for (what, held, k, names) in cases {
         let (_target, db) = empty_target();
