@@ -168,6 +168,9 @@ diesel::table! {
 diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(users, auth_sessions, refresh_tokens);
 diesel::allow_tables_to_appear_in_same_query!(revoked_tokens, auth_sessions);
+diesel::allow_tables_to_appear_in_same_query!(user_mfa, users);
+diesel::allow_tables_to_appear_in_same_query!(user_mfa, revoked_tokens);
+diesel::allow_tables_to_appear_in_same_query!(user_mfa, auth_sessions);
 diesel::allow_tables_to_appear_in_same_query!(web_sessions, auth_sessions);
 
 diesel::table! {

@@ -308,10 +308,15 @@ pub struct Api {
 }
 
 impl Api {
-    /// The API at `prefix` of the listener on `port`.
+    /// The API at `prefix` of the listener on `port`. No idle connection
+    /// is kept: the tests stop and restart a server on the same port, and a
+    /// connection pooled from the old process fails the next request.
     pub fn new(port: u16, prefix: &str) -> Self {
         Self {
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
             base: format!("http://127.0.0.1:{port}{prefix}"),
         }
     }

@@ -9,7 +9,7 @@ use crate::auth::session::{self, AuthSession};
 use crate::db::Page;
 use crate::db::{now, DbConn};
 use crate::error::ApiResult;
-use crate::schema::{auth_sessions, revoked_tokens, users};
+use crate::schema::{auth_sessions, revoked_tokens, user_mfa, users};
 
 /// A stored user.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -208,23 +208,40 @@ pub fn find_for_token(
     jti: &str,
     sid: Option<&str>,
 ) -> ApiResult<Option<TokenState>> {
+    Ok(find_for_request(conn, user_id, jti, sid)?.map(|(state, _)| state))
+}
+
+/// [`find_for_token`] and whether the user has a confirmed second factor,
+/// still in one query: a role that must use one is checked on every
+/// request without a second round trip.
+pub fn find_for_request(
+    conn: &mut DbConn,
+    user_id: &str,
+    jti: &str,
+    sid: Option<&str>,
+) -> ApiResult<Option<(TokenState, bool)>> {
     let sid = sid.unwrap_or_default().to_string();
-    let row: Option<(User, Option<String>, Option<AuthSession>)> = users::table
+    type Row = (User, Option<String>, Option<AuthSession>, Option<bool>);
+    let row: Option<Row> = users::table
         .left_join(revoked_tokens::table.on(revoked_tokens::jti.eq(jti.to_string())))
         .left_join(
             auth_sessions::table.on(auth_sessions::id
                 .eq(sid)
                 .and(auth_sessions::user_id.eq(users::id))),
         )
+        .left_join(user_mfa::table.on(user_mfa::user_id.eq(users::id)))
         .filter(users::id.eq(user_id))
         .select((
             User::as_select(),
             revoked_tokens::jti.nullable(),
             auth_sessions::all_columns.nullable(),
+            user_mfa::enabled.nullable(),
         ))
         .first(conn)
         .optional()?;
-    Ok(row.map(|(user, revoked, session)| (user, revoked.is_some(), session)))
+    Ok(row.map(|(user, revoked, session, mfa)| {
+        ((user, revoked.is_some(), session), mfa.unwrap_or(false))
+    }))
 }
 
 /// Whether a username is taken in a tenant.

@@ -342,7 +342,7 @@ pub async fn check_token(
     db: &Db,
     token: &str,
     touch: bool,
-) -> Result<(store::User, token::Claims, session::AuthSession), ApiError> {
+) -> Result<Checked, ApiError> {
     let claims = ctx.keys.verify(token)?;
     match (&ctx.tenants, &claims.tenant_id) {
         (TenantRule::None, None) | (TenantRule::Hosted, Some(_)) => {}
@@ -357,9 +357,9 @@ pub async fn check_token(
     let sub = claims.sub.clone();
     let sid = claims.sid.clone();
     let found = db
-        .run(move |conn| store::find_for_token(conn, &sub, &jti, sid.as_deref()))
+        .run(move |conn| store::find_for_request(conn, &sub, &jti, sid.as_deref()))
         .await?;
-    let (user, revoked, session) =
+    let ((user, revoked, session), mfa_enabled) =
         found.ok_or_else(|| ApiError::Unauthenticated("invalid or expired token".into()))?;
     if revoked {
         return Err(ApiError::Unauthenticated(
@@ -388,7 +388,26 @@ pub async fn check_token(
         let id = session.id.clone();
         db.write(move |c| session::touch(c, &id, at)).await?;
     }
-    Ok((user, claims, session))
+    Ok(Checked {
+        user,
+        claims,
+        session,
+        mfa_enabled,
+    })
+}
+
+/// A token that passed [`check_token`]: its user, claims and server-side
+/// session, and whether the user has a confirmed second factor (read in the
+/// same query).
+pub struct Checked {
+    /// The token's user, active and on the token's epoch and role.
+    pub user: store::User,
+    /// The verified claims.
+    pub claims: token::Claims,
+    /// The live server-side session.
+    pub session: session::AuthSession,
+    /// Whether a second factor is confirmed.
+    pub mfa_enabled: bool,
 }
 
 impl FromRequest for AuthUser {
@@ -412,15 +431,19 @@ pub async fn authenticate(req: HttpRequest, token: Option<String>) -> Result<Aut
     };
     let token =
         token.ok_or_else(|| ApiError::Unauthenticated("a bearer token is required".into()))?;
-    let (user, claims, session) = check_token(&ctx, &db, &token, true).await?;
+    let Checked {
+        user,
+        claims,
+        session,
+        mfa_enabled,
+    } = check_token(&ctx, &db, &token, true).await?;
     if user.must_change_password && !allowed_before_password_change(req.path()) {
         return Err(ApiError::Forbidden(
             "change your password first (POST …/auth/password)".into(),
         ));
     }
     if ctx.mfa_required_for(&user.role) && !allowed_before_mfa(req.path()) {
-        let uid = user.id.clone();
-        if !db.run(move |c| mfa::is_enabled(c, &uid)).await? {
+        if !mfa_enabled {
             return Err(ApiError::Forbidden(
                 "your role needs a second factor: enrol first (POST …/auth/mfa/totp/setup)".into(),
             ));

@@ -193,7 +193,7 @@ async fn enrol_submit(
     }
     // The login's token, by the rules of every request (not a session).
     let user = match crate::auth::check_token(&ctx, &db, &form.enrol_token, false).await {
-        Ok((user, _, _)) => user,
+        Ok(checked) => checked.user,
         Err(ApiError::Unauthenticated(_)) => {
             return expired("this enrolment has expired; please sign in again")
         }
