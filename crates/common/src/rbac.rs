@@ -345,7 +345,7 @@ impl LivePolicy {
         }
         let t = tenant.to_string();
         let version = db
-            .run(move |c| crate::accounts::roles_store::version(c, &t))
+            .run_quick(move |c| crate::accounts::roles_store::version(c, &t))
             .await?;
         if let Some(c) = cached.filter(|c| c.version == version) {
             let mut cache = self.write_cache();

@@ -78,7 +78,7 @@ async fn logout(
     responses((status = 200, description = "The caller", body = UserView)))]
 async fn me(db: web::Data<Db>, user: AuthUser) -> ApiResult<HttpResponse> {
     let u = db
-        .run(move |c| store::get_in_tenant(c, &user.tenant_id, &user.id))
+        .run_quick(move |c| store::get_in_tenant(c, &user.tenant_id, &user.id))
         .await?;
     Ok(response::ok(UserView::from(&u)))
 }
@@ -94,7 +94,7 @@ async fn list_users(
     let filter = query.into_inner();
     let page = Page::of(filter.page, filter.page_size)?;
     let (rows, total) = db
-        .run(move |c| store::list(c, &user.tenant_id, &filter, &page))
+        .run_quick(move |c| store::list(c, &user.tenant_id, &filter, &page))
         .await?;
     let views: Vec<UserView> = rows.iter().map(UserView::from).collect();
     Ok(response::page(views, &page, total))
@@ -110,7 +110,7 @@ async fn get_user(
     user.require(CorePermission::UsersManage)?;
     let id = id.into_inner();
     let u = db
-        .run(move |c| store::get_in_tenant(c, &user.tenant_id, &id))
+        .run_quick(move |c| store::get_in_tenant(c, &user.tenant_id, &id))
         .await
         .map_err(not_found_user)?;
     Ok(response::ok(UserView::from(&u)))

@@ -357,7 +357,7 @@ pub async fn check_token(
     let sub = claims.sub.clone();
     let sid = claims.sid.clone();
     let found = db
-        .run(move |conn| store::find_for_request(conn, &sub, &jti, sid.as_deref()))
+        .run_quick(move |conn| store::find_for_request(conn, &sub, &jti, sid.as_deref()))
         .await?;
     let ((user, revoked, session), mfa_enabled) =
         found.ok_or_else(|| ApiError::Unauthenticated("invalid or expired token".into()))?;

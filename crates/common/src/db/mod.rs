@@ -20,6 +20,7 @@ use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
+use diesel::{QueryableByName, RunQueryDsl};
 pub use diesel_migrations::EmbeddedMigrations;
 use diesel_migrations::MigrationHarness;
 
@@ -152,6 +153,28 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
+/// The compile options the bundled SQLite must have (`.cargo/config.toml`
+/// sets them): without the query planner stability guarantee every
+/// statement with a bound LIMIT is prepared again at each execution, and
+/// with memory statistics every allocation takes one global mutex.
+pub const SQLITE_OPTIONS: [&str; 2] = ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0"];
+
+/// Which of [`SQLITE_OPTIONS`] this SQLite library was built without.
+pub fn missing_sqlite_options(conn: &mut SqliteConnection) -> anyhow::Result<Vec<&'static str>> {
+    #[derive(QueryableByName)]
+    struct Opt {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        compile_options: String,
+    }
+    let have: Vec<Opt> = diesel::sql_query("PRAGMA compile_options")
+        .load(conn)
+        .context("reading SQLite's compile options")?;
+    Ok(SQLITE_OPTIONS
+        .into_iter()
+        .filter(|want| !have.iter().any(|o| o.compile_options == *want))
+        .collect())
+}
+
 fn sqlite_path(url: &str) -> PathBuf {
     PathBuf::from(url.trim_start_matches("sqlite://"))
 }
@@ -205,6 +228,14 @@ impl Db {
                 .with_context(|| format!("opening {}", file.display()))?;
             conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
                 .context("switching SQLite to WAL")?;
+            let missing = missing_sqlite_options(&mut conn)?;
+            if !missing.is_empty() {
+                tracing::warn!(
+                    missing = %missing.join(", "),
+                    "SQLite was built without options this server expects \
+                     (LIBSQLITE3_FLAGS in .cargo/config.toml): reads will be slower"
+                );
+            }
         }
         let manager = || Manager {
             url: url.to_string(),
@@ -344,6 +375,28 @@ impl Db {
         .await?
     }
 
+    /// A read bounded by an index: one record, one page of a list, the
+    /// token check. On SQLite it runs on the calling thread when a read
+    /// connection is idle — a WAL read of a few cached pages costs less than
+    /// the two thread switches of [`Db::run`] (see docs/benchmarks.md) and
+    /// never waits for the writer. Otherwise, and always on PostgreSQL (a
+    /// network round trip), it is [`Db::run`]. A read that may scan
+    /// (exports, reports, verification) uses [`Db::run`].
+    pub async fn run_quick<F, T>(&self, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.backend == Backend::Sqlite {
+            if let Ok(_permit) = self.readers.try_acquire() {
+                if let Some(mut conn) = self.pool.try_get() {
+                    return f(&mut conn);
+                }
+            }
+        }
+        self.run(f).await
+    }
+
     /// Notified after a write holding a critical audit row has committed
     /// (the plane then anchors the head at once).
     pub fn critical_committed(&self) -> Arc<tokio::sync::Notify> {
@@ -387,4 +440,19 @@ pub fn now() -> chrono::NaiveDateTime {
     let now = chrono::Utc::now().naive_utc();
     now.duration_trunc(TimeDelta::microseconds(1))
         .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_sqlite_has_the_options_the_server_expects() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        assert_eq!(
+            missing_sqlite_options(&mut conn).unwrap(),
+            Vec::<&str>::new(),
+            "LIBSQLITE3_FLAGS in .cargo/config.toml did not reach libsqlite3-sys's build"
+        );
+    }
 }

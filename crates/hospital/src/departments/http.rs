@@ -45,7 +45,7 @@ async fn list(db: web::Data<Db>, ctx: Ctx, q: web::Query<ListQuery>) -> ApiResul
     let page = Page::of(q.page, q.page_size)?;
     let all = q.include_inactive.unwrap_or(false);
     let (rows, total) = db
-        .run(move |c| store::list(c, &ctx.tenant, all, &page))
+        .run_quick(move |c| store::list(c, &ctx.tenant, all, &page))
         .await?;
     Ok(response::page(rows, &page, total))
 }
@@ -56,7 +56,7 @@ async fn get(db: web::Data<Db>, ctx: Ctx, id: web::Path<String>) -> ApiResult<Ht
     ctx.require(P::DepartmentsRead)?;
     let id = id.into_inner();
     let d = db
-        .run(move |c| store::get(c, &ctx.tenant, &id))
+        .run_quick(move |c| store::get(c, &ctx.tenant, &id))
         .await
         .map_err(not_found)?;
     Ok(response::ok(d))

@@ -185,7 +185,7 @@ pub(crate) async fn read_patient(
     scope::require_reader(&ctx.user)?;
     let c = ctx.clone();
     let patient = db
-        .run(move |conn| {
+        .run_quick(move |conn| {
             // A soft-deleted patient answers 404 here, to every role: the
             // admin finds it with `GET /patients?include_deleted=true` and
             // restores it with `POST /patients/{id}/restore`.
