@@ -442,12 +442,10 @@ pub async fn authenticate(req: HttpRequest, token: Option<String>) -> Result<Aut
             "change your password first (POST …/auth/password)".into(),
         ));
     }
-    if ctx.mfa_required_for(&user.role) && !allowed_before_mfa(req.path()) {
-        if !mfa_enabled {
-            return Err(ApiError::Forbidden(
-                "your role needs a second factor: enrol first (POST …/auth/mfa/totp/setup)".into(),
-            ));
-        }
+    if ctx.mfa_required_for(&user.role) && !allowed_before_mfa(req.path()) && !mfa_enabled {
+        return Err(ApiError::Forbidden(
+            "your role needs a second factor: enrol first (POST …/auth/mfa/totp/setup)".into(),
+        ));
     }
     // The live policy of the caller's tenant: a permission removed since
     // the token was issued no longer works.

@@ -39,7 +39,9 @@ async fn list(db: web::Data<Db>, p: PageCtx, q: web::Query<Query>) -> PageResult
     let page = Page::of(q.page, None)?;
     let all = q.all;
     let tenant = p.ctx.tenant.clone();
-    let (rows, total) = db.run_quick(move |c| store::list(c, &tenant, all, &page)).await?;
+    let (rows, total) = db
+        .run_quick(move |c| store::list(c, &tenant, all, &page))
+        .await?;
     html(&ListPage {
         layout: p.web.layout("Departments"),
         all,
