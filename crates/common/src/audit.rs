@@ -304,9 +304,11 @@ pub fn append(conn: &mut DbConn, event: &Event, origin: &Origin) -> ApiResult<i6
         hash: String::new(),
     };
     row.hash = row.compute_hash();
-    diesel::insert_into(audit_log::table)
+    // On the backend's own connection: the multi-connection would write
+    // this statement's SQL again for every audit row (see find_for_request).
+    crate::on_backend!(conn, |c| diesel::insert_into(audit_log::table)
         .values(&row)
-        .execute(conn)?;
+        .execute(c))?;
     let in_batch = BATCH_HEAD.with(|b| {
         let mut b = b.borrow_mut();
         if let Some(held) = b.as_mut() {

@@ -222,23 +222,31 @@ pub fn find_for_request(
 ) -> ApiResult<Option<(TokenState, bool)>> {
     let sid = sid.unwrap_or_default().to_string();
     type Row = (User, Option<String>, Option<AuthSession>, Option<bool>);
-    let row: Option<Row> = users::table
-        .left_join(revoked_tokens::table.on(revoked_tokens::jti.eq(jti.to_string())))
-        .left_join(
-            auth_sessions::table.on(auth_sessions::id
-                .eq(sid)
-                .and(auth_sessions::user_id.eq(users::id))),
-        )
-        .left_join(user_mfa::table.on(user_mfa::user_id.eq(users::id)))
-        .filter(users::id.eq(user_id))
-        .select((
-            User::as_select(),
-            revoked_tokens::jti.nullable(),
-            auth_sessions::all_columns.nullable(),
-            user_mfa::enabled.nullable(),
-        ))
-        .first(conn)
-        .optional()?;
+    // (A macro: the select's backend is a type parameter, fixed per arm.)
+    macro_rules! token_query {
+        () => {
+            users::table
+                .left_join(revoked_tokens::table.on(revoked_tokens::jti.eq(jti.to_string())))
+                .left_join(
+                    auth_sessions::table.on(auth_sessions::id
+                        .eq(sid)
+                        .and(auth_sessions::user_id.eq(users::id))),
+                )
+                .left_join(user_mfa::table.on(user_mfa::user_id.eq(users::id)))
+                .filter(users::id.eq(user_id))
+                .select((
+                    User::as_select(),
+                    revoked_tokens::jti.nullable(),
+                    auth_sessions::all_columns.nullable(),
+                    user_mfa::enabled.nullable(),
+                ))
+        };
+    }
+    // Every request runs this: on the backend's own connection, so the
+    // cached statement is used as it is. Through the multi-connection
+    // diesel writes the statement's SQL again at every execution (its
+    // derive serialises the query in the bind-collecting pass too).
+    let row: Option<Row> = crate::on_backend!(conn, |c| token_query!().first(c).optional())?;
     Ok(row.map(|(user, revoked, session, mfa)| {
         ((user, revoked.is_some(), session), mfa.unwrap_or(false))
     }))

@@ -455,4 +455,52 @@ mod tests {
             "LIBSQLITE3_FLAGS in .cargo/config.toml did not reach libsqlite3-sys's build"
         );
     }
+
+    /// A bounded read with every read connection taken waits for one (as
+    /// `run` does) instead of failing or blocking the caller's thread; with
+    /// one idle it answers at once, and neither path waits for the writer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_quick_read_waits_for_a_busy_pool_and_not_for_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("q.db").display());
+        let db = Db::open(&url, 1, Duration::from_secs(5), KERNEL_MIGRATIONS).unwrap();
+        let one = |c: &mut DbConn| {
+            let n: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>("1"))
+                .get_result(c)?;
+            Ok(n)
+        };
+        assert_eq!(db.run_quick(one).await.unwrap(), 1);
+
+        // The writer holds its transaction open: a quick read still answers.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let writing = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |_| {
+                    let _ = started.send(());
+                    let _ = held.recv_timeout(Duration::from_secs(10));
+                    Ok(())
+                })
+                .await
+            })
+        };
+        running.recv_timeout(Duration::from_secs(10)).unwrap();
+        let read = tokio::time::timeout(Duration::from_secs(2), db.run_quick(one)).await;
+        assert_eq!(read.unwrap().unwrap(), 1, "a read waited for the writer");
+        release.send(()).unwrap();
+        writing.await.unwrap().unwrap();
+
+        // The pool's one connection taken: the quick read waits, then answers.
+        let taken = db.conn().unwrap();
+        let waiting = {
+            let db = db.clone();
+            tokio::spawn(async move { db.run_quick(one).await })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!waiting.is_finished(), "it answered without a connection");
+        drop(taken);
+        let answered = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert_eq!(answered.unwrap().unwrap().unwrap(), 1);
+    }
 }
