@@ -390,7 +390,12 @@ impl Db {
         if self.backend == Backend::Sqlite {
             if let Ok(_permit) = self.readers.try_acquire() {
                 if let Some(mut conn) = self.pool.try_get() {
-                    return f(&mut conn);
+                    // As on the blocking pool: a panic is this request's
+                    // 500, not the worker thread's end.
+                    return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn)))
+                        .unwrap_or_else(|_| {
+                            Err(ApiError::Internal(anyhow!("a database read panicked")))
+                        });
                 }
             }
         }
@@ -465,11 +470,24 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("q.db").display());
         let db = Db::open(&url, 1, Duration::from_secs(5), KERNEL_MIGRATIONS).unwrap();
         let one = |c: &mut DbConn| {
-            let n: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>("1"))
-                .get_result(c)?;
+            let n: i64 =
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>("1")).get_result(c)?;
             Ok(n)
         };
         assert_eq!(db.run_quick(one).await.unwrap(), 1);
+        // A read that panics is an error for its caller, as on `run`.
+        let panicked = db
+            .run_quick(|_| -> ApiResult<i64> { panic!("a bug in a read") })
+            .await;
+        assert!(
+            matches!(panicked, Err(ApiError::Internal(_))),
+            "{panicked:?}"
+        );
+        assert_eq!(
+            db.run_quick(one).await.unwrap(),
+            1,
+            "the connection is still usable"
+        );
 
         // The writer holds its transaction open: a quick read still answers.
         let (release, held) = std::sync::mpsc::channel::<()>();
