@@ -462,8 +462,9 @@ mod tests {
     }
 
     /// A bounded read with every read connection taken waits for one (as
-    /// `run` does) instead of failing or blocking the caller's thread; with
-    /// one idle it answers at once, and neither path waits for the writer.
+    /// `run` does) instead of failing; with one idle it answers at once;
+    /// neither waits for the writer; a panic in it is an error. (Whether the
+    /// waiting path parks the caller's thread is not observable here.)
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_quick_read_waits_for_a_busy_pool_and_not_for_the_writer() {
         let dir = tempfile::tempdir().unwrap();
