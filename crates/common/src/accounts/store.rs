@@ -329,14 +329,18 @@ pub fn list(
             q
         }};
     }
-    let total = filtered!().count().get_result(conn)?;
-    let rows = filtered!()
-        .order(users::username.asc())
-        .limit(page.page_size)
-        .offset(page.offset())
-        .select(User::as_select())
-        .load(conn)?;
-    Ok((rows, total))
+    // On the backend's own connection (a list is a hot read; see
+    // find_for_request for what the multi-connection costs).
+    crate::on_backend!(conn, |c| {
+        let total = filtered!().count().get_result(c)?;
+        let rows = filtered!()
+            .order(users::username.asc())
+            .limit(page.page_size)
+            .offset(page.offset())
+            .select(User::as_select())
+            .load(c)?;
+        Ok((rows, total))
+    })
 }
 
 /// Count one failed login of `user_id` and return the new count. One

@@ -424,6 +424,16 @@ impl Db {
     {
         self.writer.write(f).await
     }
+
+    /// Queue the access-log rows of a read for the writer and answer once
+    /// they are durably committed (see [`crate::audit::record`]).
+    pub(crate) async fn record(
+        &self,
+        events: Vec<crate::audit::Event>,
+        origin: crate::audit::Origin,
+    ) -> ApiResult<()> {
+        self.writer.record(events, origin).await
+    }
 }
 
 /// A write transaction on a connection already held, outside the writer

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDateTime;
 use common::db::Page;
-use common::db::{now, DbBackend, DbConn};
+use common::db::{now, DbConn};
 use common::schema::users;
 use common::ApiResult;
 use diesel::prelude::*;
@@ -106,36 +106,39 @@ pub fn code_exists(conn: &mut DbConn, tenant: &str, code: &str) -> ApiResult<boo
     Ok(n > 0)
 }
 
-/// The one query behind the department list, built afresh for the count
-/// and for the page: a tenant's departments, inactive ones only if asked.
-fn filtered(tenant: &str, include_inactive: bool) -> departments::BoxedQuery<'static, DbBackend> {
-    let q = departments::table
-        .filter(departments::tenant_id.eq(tenant.to_string()))
-        .into_boxed();
-    if include_inactive {
-        q
-    } else {
-        q.filter(departments::active.eq(true))
-    }
-}
-
-/// A page of a tenant's departments, by name, and their total.
+/// A page of a tenant's departments, by name, and their total. The count
+/// and the page run one filter, on the backend's own connection (a hot
+/// read; see `common::accounts::store::find_for_request`).
 pub fn list(
     conn: &mut DbConn,
     tenant: &str,
     include_inactive: bool,
     page: &Page,
 ) -> ApiResult<(Vec<Department>, i64)> {
-    let total = filtered(tenant, include_inactive)
-        .count()
-        .get_result(conn)?;
-    let rows = filtered(tenant, include_inactive)
-        .order((departments::name.asc(), departments::id.asc()))
-        .limit(page.page_size)
-        .offset(page.offset())
-        .select(Department::as_select())
-        .load(conn)?;
-    Ok((rows, total))
+    // A tenant's departments, inactive ones only if asked (a macro: the
+    // boxed query's backend is fixed per arm).
+    macro_rules! filtered {
+        () => {{
+            let q = departments::table
+                .filter(departments::tenant_id.eq(tenant.to_string()))
+                .into_boxed();
+            if include_inactive {
+                q
+            } else {
+                q.filter(departments::active.eq(true))
+            }
+        }};
+    }
+    common::on_backend!(conn, |c| {
+        let total = filtered!().count().get_result(c)?;
+        let rows = filtered!()
+            .order((departments::name.asc(), departments::id.asc()))
+            .limit(page.page_size)
+            .offset(page.offset())
+            .select(Department::as_select())
+            .load(c)?;
+        Ok((rows, total))
+    })
 }
 
 /// A change to a department: absent fields stay.

@@ -189,8 +189,8 @@ pub(crate) async fn read_patient(
             // A soft-deleted patient answers 404 here, to every role: the
             // admin finds it with `GET /patients?include_deleted=true` and
             // restores it with `POST /patients/{id}/restore`.
-            let visible = scope::visible(&c.user, &c.tenant, false)?;
-            let row = store::find_visible(conn, visible, &id)?.ok_or_else(scope::not_found)?;
+            let row = store::find_visible(conn, &c.user, &c.tenant, false, &id)?
+                .ok_or_else(scope::not_found)?;
             store::to_view(conn, &c.keyring, &row, c.view)
         })
         .await?;
@@ -228,8 +228,8 @@ pub(crate) async fn update_patient(
     let c = ctx.clone();
     let row = db
         .write(move |conn| {
-            let visible = scope::visible(&c.user, &c.tenant, false)?;
-            let row = store::find_visible(conn, visible, &id)?.ok_or_else(scope::not_found)?;
+            let row = store::find_visible(conn, &c.user, &c.tenant, false, &id)?
+                .ok_or_else(scope::not_found)?;
             let row = update::apply(conn, &c.keyring, &row, &c.user.id, &changes)?;
             let fields: Vec<&str> = demo.iter().chain(clinical.iter()).copied().collect();
             let event = c

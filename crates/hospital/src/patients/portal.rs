@@ -100,8 +100,8 @@ pub(crate) async fn issue_code(
     ctx.require(P::PortalManage)?;
     let minutes = auth.enrolment_code_minutes;
     db.write(move |c| {
-        let visible = scope::visible(&ctx.user, &ctx.tenant, false)?;
-        let row = store::find_visible(c, visible, &id)?.ok_or_else(scope::not_found)?;
+        let row = store::find_visible(c, &ctx.user, &ctx.tenant, false, &id)?
+            .ok_or_else(scope::not_found)?;
         if row.portal_user_id.is_some() {
             return Err(ApiError::Conflict(
                 "this patient already has a portal account".into(),

@@ -13,11 +13,11 @@
 //! is answered exactly like a patient that does not exist.
 
 use common::auth::AuthUser;
-use common::db::{now, DbBackend, DbConn};
+use common::db::{DbBackend, DbConn};
 use common::{ApiError, ApiResult};
 use diesel::prelude::*;
 
-use crate::schema::{break_glass, care_team, patients};
+use crate::schema::{care_team, patients};
 use crate::HospitalPermission as P;
 
 /// A boxed query over the patients a caller may see.
@@ -55,41 +55,66 @@ pub fn require_reader(user: &AuthUser) -> ApiResult<()> {
     }
 }
 
+/// The rule behind [`visible`], written once: `with_visible!(user, tenant,
+/// include_deleted, |q| body)` runs `body` with `q` the caller's patients as
+/// a plain (unboxed) query, or is the 403 for a role that may see none. The
+/// query's type and backend are fixed where `body` runs it: boxed on the
+/// multi-connection for lists ([`visible`]); unboxed on the backend's own
+/// connection for the one-row lookup every patient read makes
+/// ([`super::store::find_visible`]), where diesel caches the statement by its
+/// type instead of writing its SQL again at each use to look it up.
+macro_rules! with_visible {
+    ($user:expr, $tenant:expr, $include_deleted:expr, |$q:ident| $body:expr) => {{
+        use $crate::schema::{break_glass, care_team, patients};
+        use $crate::HospitalPermission as P;
+        let (user, tenant, include_deleted): (&common::auth::AuthUser, &str, bool) =
+            ($user, $tenant, $include_deleted);
+        // Soft-deleted rows only with `include_deleted` and `patients.delete`
+        // (a bound flag, so every caller shares one statement).
+        let deleted_too = include_deleted && user.can(P::PatientsDelete);
+        let base = patients::table
+            .filter(patients::tenant_id.eq(tenant.to_string()))
+            .filter(
+                patients::deleted_at
+                    .is_null()
+                    .or(deleted_too.into_sql::<diesel::sql_types::Bool>()),
+            );
+        if user.can(P::PatientsReadAll) {
+            let $q = base;
+            Ok($body)
+        } else if user.can(P::PatientsReadAssigned) {
+            let on_team = care_team::table
+                .filter(care_team::tenant_id.eq(tenant.to_string()))
+                .filter(care_team::user_id.eq(user.id.clone()))
+                .filter(care_team::removed_at.is_null())
+                .select(care_team::patient_id);
+            let granted = break_glass::table
+                .filter(break_glass::tenant_id.eq(tenant.to_string()))
+                .filter(break_glass::user_id.eq(user.id.clone()))
+                .filter(break_glass::expires_at.gt(common::db::now()))
+                .select(break_glass::patient_id);
+            let $q = base.filter(
+                patients::id
+                    .eq_any(on_team)
+                    .or(patients::id.eq_any(granted)),
+            );
+            Ok($body)
+        } else if user.can(P::PatientsReadOwn) {
+            let $q = base.filter(patients::portal_user_id.eq(user.id.clone()));
+            Ok($body)
+        } else {
+            Err(common::ApiError::Forbidden(
+                "your role may not read patient records".into(),
+            ))
+        }
+    }};
+}
+pub(crate) use with_visible;
+
 /// The patients of `tenant` the caller may see; soft-deleted ones only
 /// with `include_deleted` and `patients.delete`.
 pub fn visible(user: &AuthUser, tenant: &str, include_deleted: bool) -> ApiResult<Visible> {
-    let mut q = patients::table
-        .filter(patients::tenant_id.eq(tenant.to_string()))
-        .into_boxed();
-    if !(include_deleted && user.can(P::PatientsDelete)) {
-        q = q.filter(patients::deleted_at.is_null());
-    }
-    if user.can(P::PatientsReadAll) {
-        return Ok(q);
-    }
-    if user.can(P::PatientsReadAssigned) {
-        let on_team = care_team::table
-            .filter(care_team::tenant_id.eq(tenant.to_string()))
-            .filter(care_team::user_id.eq(user.id.clone()))
-            .filter(care_team::removed_at.is_null())
-            .select(care_team::patient_id);
-        let granted = break_glass::table
-            .filter(break_glass::tenant_id.eq(tenant.to_string()))
-            .filter(break_glass::user_id.eq(user.id.clone()))
-            .filter(break_glass::expires_at.gt(now()))
-            .select(break_glass::patient_id);
-        return Ok(q.filter(
-            patients::id
-                .eq_any(on_team)
-                .or(patients::id.eq_any(granted)),
-        ));
-    }
-    if user.can(P::PatientsReadOwn) {
-        return Ok(q.filter(patients::portal_user_id.eq(user.id.clone())));
-    }
-    Err(ApiError::Forbidden(
-        "your role may not read patient records".into(),
-    ))
+    with_visible!(user, tenant, include_deleted, |q| q.into_boxed())
 }
 
 /// Refuse unless the caller may read patient `id`'s access log: an admin

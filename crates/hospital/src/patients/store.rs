@@ -221,13 +221,25 @@ pub fn to_view(
     })
 }
 
-/// One visible patient by id.
-pub fn find_visible(conn: &mut DbConn, visible: Visible, id: &str) -> ApiResult<Option<Row>> {
-    Ok(visible
-        .filter(patients::id.eq(id.to_string()))
-        .select(Row::as_select())
-        .first(conn)
-        .optional()?)
+/// Patient `id` if the caller may see it (the rule of [`scope::visible`]).
+/// Every patient read runs this: unboxed on the backend's own connection,
+/// so the prepared statement is found by its type, with no SQL written.
+pub fn find_visible(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    tenant: &str,
+    include_deleted: bool,
+    id: &str,
+) -> ApiResult<Option<Row>> {
+    common::on_backend!(conn, |c| {
+        let found: ApiResult<QueryResult<Option<Row>>> =
+            scope::with_visible!(user, tenant, include_deleted, |q| q
+                .filter(patients::id.eq(id.to_string()))
+                .select(Row::as_select())
+                .first(c)
+                .optional());
+        Ok(found??)
+    })
 }
 
 /// A patient of `tenant` by id, whoever asks (for a writer re-reading
