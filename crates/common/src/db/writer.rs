@@ -507,4 +507,24 @@ mod tests {
             "synchronous must be FULL (2), not NORMAL (1)"
         );
     }
+
+    #[tokio::test]
+    async fn the_writer_keeps_savepoint_journals_in_memory() {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Temp {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            temp_store: i32,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir);
+        let t: Temp = db
+            .write(|c| Ok(diesel::sql_query("PRAGMA temp_store").get_result(c)?))
+            .await
+            .unwrap();
+        assert_eq!(
+            t.temp_store, 2,
+            "the writer's temp_store must be MEMORY (2)"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The group-committing writer: two server instances writing to one
-//! database at once still build one verifiable chain (the head row lock is
-//! taken per batch), on both backends.
+//! database at once — write jobs and grouped read records interleaved —
+//! still build one verifiable chain (the head row lock is taken per batch),
+//! on both backends.
 
 use std::time::Duration;
 
@@ -32,8 +33,17 @@ async fn two_instances_writing_at_once_keep_one_chain() {
             second.clone()
         };
         tasks.push(tokio::spawn(async move {
-            let event = Event::new("tester", "owner", "test.write", &format!("item:{n}"));
-            audit::record(&db, vec![event], Origin::default()).await
+            let event =
+                |m: usize| Event::new("tester", "owner", "test.write", &format!("item:{m}"));
+            if n % 3 == 0 {
+                // A write job between the grouped read records.
+                db.write(move |c| audit::append(c, &event(n), &Origin::default()).map(|_| ()))
+                    .await
+            } else {
+                // A read's two access-log rows (grouped with its neighbours:
+                // one multi-row INSERT on PostgreSQL).
+                audit::record(&db, vec![event(n), event(n + 1000)], Origin::default()).await
+            }
         }));
     }
     for t in tasks {
@@ -50,7 +60,11 @@ async fn two_instances_writing_at_once_keep_one_chain() {
         .run(move |c| audit::list(c, &filter, &Page::of(Some(1), Some(1))?))
         .await
         .unwrap();
-    assert_eq!(total, 300, "every acknowledged write is in the chain");
+    assert_eq!(
+        total,
+        100 + 200 * 2,
+        "every acknowledged write and read record is in the chain"
+    );
     let (a, b) = (first.writer_stats(), second.writer_stats());
     assert_eq!(a.writes + b.writes, 300);
     assert!(
