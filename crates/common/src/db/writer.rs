@@ -399,52 +399,40 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn read_records_and_writes_share_one_chain_in_grouped_batches() {
+    async fn a_read_whose_rows_cannot_be_written_is_refused_and_the_chain_stays_whole() {
+        use diesel::connection::SimpleConnection;
         let dir = tempfile::tempdir().unwrap();
         let db = open(&dir);
-        let mut tasks = Vec::new();
-        for n in 0..300 {
-            let db = db.clone();
-            tasks.push(tokio::spawn(async move {
-                if n % 3 == 0 {
-                    db.write(move |c| audit::append(c, &event(n), &Origin::default()).map(|_| ()))
-                        .await
-                } else {
-                    // A read with two access-log rows.
-                    audit::record(&db, vec![event(n), event(n + 1000)], Origin::default()).await
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap().unwrap();
-        }
-        let (_, total) = db
-            .run(|c| {
-                audit::list(
-                    c,
-                    &audit::Filter::default(),
-                    &crate::db::Page::of(Some(1), Some(1))?,
-                )
-            })
+        audit::record(&db, vec![event(1)], Origin::default())
             .await
             .unwrap();
+        // On the writer's own connection: every audit insert now fails.
+        db.write(|c| {
+            Ok(c.batch_execute(
+                "CREATE TEMP TRIGGER refuse BEFORE INSERT ON audit_log \
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            )?)
+        })
+        .await
+        .unwrap();
+        let refused = audit::record(&db, vec![event(2), event(3)], Origin::default()).await;
+        assert!(
+            matches!(refused, Err(crate::ApiError::Internal(_))),
+            "{refused:?}"
+        );
+        db.write(|c| Ok(c.batch_execute("DROP TRIGGER temp.refuse")?))
+            .await
+            .unwrap();
+        audit::record(&db, vec![event(4)], Origin::default())
+            .await
+            .unwrap();
+        let head = db.run(audit::head).await.unwrap();
         assert_eq!(
-            total,
-            100 + 200 * 2,
-            "every write's row and both rows of every read"
+            head.seq, 2,
+            "the refused read's rows and head move were rolled back"
         );
         let v = db.run(audit::verify).await.unwrap();
         assert!(v.is_intact(), "{v:?}");
-        let head = db.run(audit::head).await.unwrap();
-        assert_eq!(head.seq, 500, "the head moved past the grouped rows");
-        let stats = db.writer_stats();
-        assert_eq!(stats.writes, 300);
-        assert!(stats.batches < 300, "reads were grouped: {stats:?}");
-        // Nothing to record queues nothing.
-        audit::record(&db, Vec::new(), Origin::default())
-            .await
-            .unwrap();
-        assert_eq!(db.writer_stats().writes, 300);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -489,42 +477,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sqlite_connections_fsync_at_commit() {
+    async fn sqlite_fsyncs_at_commit_and_the_writer_keeps_journals_in_memory() {
         use diesel::RunQueryDsl;
         #[derive(diesel::QueryableByName)]
-        struct Sync {
+        struct Pragma {
             #[diesel(sql_type = diesel::sql_types::Integer)]
-            synchronous: i32,
+            value: i32,
+        }
+        fn pragma(c: &mut DbConn, name: &str) -> crate::ApiResult<i32> {
+            let q = format!("SELECT {name} AS value FROM pragma_{name}");
+            Ok(diesel::sql_query(q).get_result::<Pragma>(c)?.value)
         }
         let dir = tempfile::tempdir().unwrap();
         let db = open(&dir);
-        let s: Sync = db
-            .run(|c| Ok(diesel::sql_query("PRAGMA synchronous").get_result(c)?))
+        let read = db.run(|c| pragma(c, "synchronous")).await.unwrap();
+        assert_eq!(read, 2, "synchronous must be FULL (2), not NORMAL (1)");
+        let (sync, temp) = db
+            .write(|c| Ok((pragma(c, "synchronous")?, pragma(c, "temp_store")?)))
             .await
             .unwrap();
-        assert_eq!(
-            s.synchronous, 2,
-            "synchronous must be FULL (2), not NORMAL (1)"
-        );
-    }
-
-    #[tokio::test]
-    async fn the_writer_keeps_savepoint_journals_in_memory() {
-        use diesel::RunQueryDsl;
-        #[derive(diesel::QueryableByName)]
-        struct Temp {
-            #[diesel(sql_type = diesel::sql_types::Integer)]
-            temp_store: i32,
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let db = open(&dir);
-        let t: Temp = db
-            .write(|c| Ok(diesel::sql_query("PRAGMA temp_store").get_result(c)?))
-            .await
-            .unwrap();
-        assert_eq!(
-            t.temp_store, 2,
-            "the writer's temp_store must be MEMORY (2)"
-        );
+        assert_eq!(sync, 2, "the writer's synchronous must be FULL (2)");
+        assert_eq!(temp, 2, "the writer's temp_store must be MEMORY (2)");
     }
 }

@@ -65,8 +65,18 @@ async fn two_instances_writing_at_once_keep_one_chain() {
         100 + 200 * 2,
         "every acknowledged write and read record is in the chain"
     );
+    let head = first.run(audit::head).await.unwrap();
+    assert_eq!(head.seq, 500, "the head moved past the grouped rows");
+    // Nothing to record queues nothing.
+    audit::record(&first, Vec::new(), Origin::default())
+        .await
+        .unwrap();
     let (a, b) = (first.writer_stats(), second.writer_stats());
     assert_eq!(a.writes + b.writes, 300);
+    assert!(
+        a.batches + b.batches < 300,
+        "reads were grouped into batches: {a:?} {b:?}"
+    );
     assert!(
         a.writes > 0 && b.writes > 0,
         "both instances wrote: {a:?} {b:?}"
