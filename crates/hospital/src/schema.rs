@@ -558,6 +558,7 @@ diesel::table! {
         acked_at -> Nullable<Timestamp>,
         shipped_rows -> BigInt,
         restored_from_batch -> Nullable<BigInt>,
+        audit_shipped -> BigInt,
     }
 }
 

@@ -12,6 +12,13 @@
 //!   renders the row with `row_to_json`; the primary-key columns are its
 //!   arguments (for the same key-change rule).
 //!
+//! `audit_log` is followed without triggers ([`APPEND_ONLY`]): it is
+//! append-only with a dense `seq`, so the shipper copies the rows past the
+//! last one it shipped into the log when it seals a batch
+//! ([`copy_appended`]), rendered as a trigger would render them, instead
+//! of a trigger writing a second copy of every audit row inside each
+//! request's transaction (about half of what an audited read writes).
+//!
 //! `change_log_tables` records the column list each table's triggers were
 //! made for. A table met for the first time, or whose columns changed (a
 //! migration), has its triggers made again and, unless told otherwise
@@ -41,6 +48,11 @@ pub const EXCLUDED: &[&str] = &[
     "__diesel_schema_migrations",
     "sqlite_sequence",
 ];
+
+/// The table followed by its `seq` instead of by triggers (see the module
+/// documentation): append-only, so its rows past a position are exactly
+/// what changed since.
+pub const APPEND_ONLY: &str = "audit_log";
 
 /// One column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,109 +155,110 @@ pub fn present(conn: &mut DbConn) -> anyhow::Result<bool> {
 
 /// Every table the log covers, parents before children.
 pub fn tables(conn: &mut DbConn) -> anyhow::Result<Vec<Table>> {
+    let names: Vec<Name> = match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+        .load(c)?,
+        DbConn::Pg(c) => diesel::sql_query(
+            "SELECT tablename AS name FROM pg_tables \
+             WHERE schemaname = current_schema() ORDER BY tablename",
+        )
+        .load(c)?,
+    };
     let mut found = Vec::new();
-    match conn {
-        DbConn::Sqlite(c) => {
-            let names: Vec<Name> = diesel::sql_query(
-                "SELECT name FROM sqlite_master WHERE type = 'table' \
-                 AND name NOT LIKE 'sqlite_%' ORDER BY name",
-            )
-            .load(c)?;
-            for n in names
-                .into_iter()
-                .filter(|n| !EXCLUDED.contains(&n.name.as_str()))
-            {
-                let cols: Vec<SqliteCol> = diesel::sql_query(
-                    "SELECT name, lower(type) AS kind, pk FROM pragma_table_info(?) ORDER BY cid",
-                )
-                .bind::<Text, _>(&n.name)
-                .load(c)?;
-                let mut pk: Vec<(i32, String)> = cols
-                    .iter()
-                    .filter(|c| c.pk > 0)
-                    .map(|c| (c.pk, c.name.clone()))
-                    .collect();
-                pk.sort();
-                let parents: Vec<Name> = diesel::sql_query(
-                    "SELECT DISTINCT \"table\" AS name FROM pragma_foreign_key_list(?)",
-                )
-                .bind::<Text, _>(&n.name)
-                .load(c)?;
-                found.push(Table {
-                    columns: cols
-                        .into_iter()
-                        .map(|c| Column {
-                            blob: c.kind.contains("blob") || c.kind.contains("binary"),
-                            name: c.name,
-                            kind: c.kind,
-                        })
-                        .collect(),
-                    pk: pk.into_iter().map(|(_, n)| n).collect(),
-                    parents: parents.into_iter().map(|p| p.name).collect(),
-                    name: n.name,
-                });
-            }
-        }
-        DbConn::Pg(c) => {
-            let names: Vec<Name> = diesel::sql_query(
-                "SELECT tablename AS name FROM pg_tables \
-                 WHERE schemaname = current_schema() ORDER BY tablename",
-            )
-            .load(c)?;
-            for n in names
-                .into_iter()
-                .filter(|n| !EXCLUDED.contains(&n.name.as_str()))
-            {
-                let cols: Vec<PgCol> = diesel::sql_query(
-                    "SELECT column_name::text AS name, data_type::text AS kind \
-                     FROM information_schema.columns \
-                     WHERE table_schema = current_schema() AND table_name = $1 \
-                     ORDER BY ordinal_position",
-                )
-                .bind::<Text, _>(&n.name)
-                .load(c)?;
-                let pk: Vec<Name> = diesel::sql_query(
-                    "SELECT a.attname::text AS name FROM pg_index i \
-                     JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true \
-                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
-                     WHERE i.indrelid = (quote_ident(current_schema()) || '.' || quote_ident($1))::regclass \
-                     AND i.indisprimary ORDER BY k.ord",
-                )
-                .bind::<Text, _>(&n.name)
-                .load(c)?;
-                let parents: Vec<Name> = diesel::sql_query(
-                    "SELECT DISTINCT p.relname::text AS name FROM pg_constraint f \
-                     JOIN pg_class p ON p.oid = f.confrelid \
-                     WHERE f.conrelid = (quote_ident(current_schema()) || '.' || quote_ident($1))::regclass \
-                     AND f.contype = 'f'",
-                )
-                .bind::<Text, _>(&n.name)
-                .load(c)?;
-                found.push(Table {
-                    columns: cols
-                        .into_iter()
-                        .map(|c| Column {
-                            blob: c.kind == "bytea",
-                            name: c.name,
-                            kind: c.kind,
-                        })
-                        .collect(),
-                    pk: pk.into_iter().map(|p| p.name).collect(),
-                    parents: parents.into_iter().map(|p| p.name).collect(),
-                    name: n.name,
-                });
-            }
-        }
-    }
-    for t in &found {
+    for n in names
+        .into_iter()
+        .filter(|n| !EXCLUDED.contains(&n.name.as_str()))
+    {
+        let t = describe(conn, n.name)?;
         if t.pk.is_empty() {
             bail!(
                 "table {} has no primary key: the change log cannot follow it",
                 t.name
             );
         }
+        found.push(t);
     }
     Ok(parents_first(found))
+}
+
+/// One table's columns, key and parents.
+fn describe(conn: &mut DbConn, name: String) -> anyhow::Result<Table> {
+    Ok(match conn {
+        DbConn::Sqlite(c) => {
+            let cols: Vec<SqliteCol> = diesel::sql_query(
+                "SELECT name, lower(type) AS kind, pk FROM pragma_table_info(?) ORDER BY cid",
+            )
+            .bind::<Text, _>(&name)
+            .load(c)?;
+            let mut pk: Vec<(i32, String)> = cols
+                .iter()
+                .filter(|c| c.pk > 0)
+                .map(|c| (c.pk, c.name.clone()))
+                .collect();
+            pk.sort();
+            let parents: Vec<Name> = diesel::sql_query(
+                "SELECT DISTINCT \"table\" AS name FROM pragma_foreign_key_list(?)",
+            )
+            .bind::<Text, _>(&name)
+            .load(c)?;
+            Table {
+                columns: cols
+                    .into_iter()
+                    .map(|c| Column {
+                        blob: c.kind.contains("blob") || c.kind.contains("binary"),
+                        name: c.name,
+                        kind: c.kind,
+                    })
+                    .collect(),
+                pk: pk.into_iter().map(|(_, n)| n).collect(),
+                parents: parents.into_iter().map(|p| p.name).collect(),
+                name,
+            }
+        }
+        DbConn::Pg(c) => {
+            let cols: Vec<PgCol> = diesel::sql_query(
+                "SELECT column_name::text AS name, data_type::text AS kind \
+                 FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1 \
+                 ORDER BY ordinal_position",
+            )
+            .bind::<Text, _>(&name)
+            .load(c)?;
+            let pk: Vec<Name> = diesel::sql_query(
+                "SELECT a.attname::text AS name FROM pg_index i \
+                 JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true \
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+                 WHERE i.indrelid = (quote_ident(current_schema()) || '.' || quote_ident($1))::regclass \
+                 AND i.indisprimary ORDER BY k.ord",
+            )
+            .bind::<Text, _>(&name)
+            .load(c)?;
+            let parents: Vec<Name> = diesel::sql_query(
+                "SELECT DISTINCT p.relname::text AS name FROM pg_constraint f \
+                 JOIN pg_class p ON p.oid = f.confrelid \
+                 WHERE f.conrelid = (quote_ident(current_schema()) || '.' || quote_ident($1))::regclass \
+                 AND f.contype = 'f'",
+            )
+            .bind::<Text, _>(&name)
+            .load(c)?;
+            Table {
+                columns: cols
+                    .into_iter()
+                    .map(|c| Column {
+                        blob: c.kind == "bytea",
+                        name: c.name,
+                        kind: c.kind,
+                    })
+                    .collect(),
+                pk: pk.into_iter().map(|p| p.name).collect(),
+                parents: parents.into_iter().map(|p| p.name).collect(),
+                name,
+            }
+        }
+    })
 }
 
 /// Order tables so each comes after the tables it references (a cycle or
@@ -382,13 +395,15 @@ fn pg_trigger(t: &Table) -> String {
     )
 }
 
-fn baseline_sql(conn: &DbConn, t: &Table) -> String {
+/// Log the rows of `t` that `filter` (a `WHERE` clause, or nothing) picks,
+/// in key order, as inserts rendered the way its triggers render a row.
+fn log_rows_sql(conn: &DbConn, t: &Table, filter: &str) -> String {
     let order: Vec<String> = t.pk.iter().map(|k| ident(k)).collect();
     match conn {
         DbConn::Sqlite(_) => {
             let all: Vec<&Column> = t.columns.iter().collect();
             format!(
-                "INSERT INTO change_log (tbl, op, row_data) SELECT {}, 'I', {} FROM {} ORDER BY {}",
+                "INSERT INTO change_log (tbl, op, row_data) SELECT {}, 'I', {} FROM {} {filter} ORDER BY {}",
                 literal(&t.name),
                 sqlite_json(&all, ""),
                 ident(&t.name),
@@ -396,7 +411,7 @@ fn baseline_sql(conn: &DbConn, t: &Table) -> String {
             )
         }
         DbConn::Pg(_) => format!(
-            "INSERT INTO change_log (tbl, op, row_data) SELECT {}, 'I', row_to_json(x)::text FROM {} x ORDER BY {}",
+            "INSERT INTO change_log (tbl, op, row_data) SELECT {}, 'I', row_to_json(x)::text FROM {} x {filter} ORDER BY {}",
             literal(&t.name),
             ident(&t.name),
             order
@@ -406,6 +421,42 @@ fn baseline_sql(conn: &DbConn, t: &Table) -> String {
                 .join(", ")
         ),
     }
+}
+
+#[derive(QueryableByName)]
+struct Last {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    seq: Option<i64>,
+}
+
+/// Copy the [`APPEND_ONLY`] rows after `after` (at most `limit`, in `seq`
+/// order) into the log, rendered as its trigger would have; the last `seq`
+/// copied (`after` when there was none). Run inside the transaction that
+/// records the new position.
+pub fn copy_appended(conn: &mut DbConn, after: i64, limit: i64) -> anyhow::Result<i64> {
+    let pick = format!(
+        "SELECT MAX(seq) AS seq FROM (SELECT seq FROM {} WHERE seq > {after} ORDER BY seq LIMIT {})",
+        ident(APPEND_ONLY),
+        limit.max(1)
+    );
+    let last = match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(pick).get_result::<Last>(c)?,
+        DbConn::Pg(c) => diesel::sql_query(pick + " AS picked").get_result::<Last>(c)?,
+    };
+    let Some(last) = last.seq else {
+        return Ok(after);
+    };
+    let table = describe(conn, APPEND_ONLY.to_string())?;
+    let sql = log_rows_sql(
+        conn,
+        &table,
+        &format!("WHERE seq > {after} AND seq <= {last}"),
+    );
+    match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(sql).execute(c)?,
+        DbConn::Pg(c) => diesel::sql_query(sql).execute(c)?,
+    };
+    Ok(last)
 }
 
 /// Whether this table's triggers exist (someone may have dropped them).
@@ -451,6 +502,10 @@ pub fn install(conn: &mut DbConn, baseline: bool) -> anyhow::Result<Installed> {
         let mut done = Installed::default();
         let mut function_made = false;
         for t in tables(conn)? {
+            if t.name == APPEND_ONLY {
+                // Followed by seq, not by triggers.
+                continue;
+            }
             let sig = t.signature();
             if known.get(&t.name) == Some(&sig) && triggers_present(conn, &t)? {
                 continue;
@@ -471,7 +526,7 @@ pub fn install(conn: &mut DbConn, baseline: bool) -> anyhow::Result<Installed> {
                 }
             }
             if baseline {
-                let sql = baseline_sql(conn, &t);
+                let sql = log_rows_sql(conn, &t, "");
                 let n = match conn {
                     DbConn::Sqlite(c) => diesel::sql_query(sql).execute(c)?,
                     DbConn::Pg(c) => diesel::sql_query(sql).execute(c)?,

@@ -21,7 +21,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use common::audit::Severity;
-use common::db::{now, Db, DbConn};
+use common::db::{changelog, now, Db, DbConn};
 use common::mtls::client::{PeerClient, PeerError};
 use common::plane::PlaneContext;
 use common::security::{self, NewEvent};
@@ -35,6 +35,7 @@ use tokio::task::JoinHandle;
 
 use super::BackupSection;
 use crate::schema::{change_log, sync_outbox, sync_state};
+use common::schema::audit_log;
 
 /// Sealed batches that may wait for owner before sealing pauses.
 pub const MAX_UNSENT: i64 = 4;
@@ -260,13 +261,25 @@ fn parse_tag(hex_tag: &str) -> ApiResult<[u8; TAG_LEN]> {
 }
 
 /// Seal the oldest `batch_rows` changes as the chain's next batch (run as
-/// one writer job). `None`: the log is empty.
+/// one writer job). `None`: the log is empty. The audit rows appended
+/// since the last seal join the log first (the audit log is followed by
+/// its seq, not by a trigger: [`changelog::copy_appended`]).
 pub fn seal_next(
     c: &mut DbConn,
     key: &BackupKey,
     tenant: &str,
     batch_rows: i64,
 ) -> ApiResult<Option<i64>> {
+    let shipped: i64 = sync_state::table
+        .find(1)
+        .select(sync_state::audit_shipped)
+        .first(c)?;
+    let copied = changelog::copy_appended(c, shipped, batch_rows)?;
+    if copied > shipped {
+        diesel::update(sync_state::table.find(1))
+            .set(sync_state::audit_shipped.eq(copied))
+            .execute(c)?;
+    }
     type Row = (i64, String, String, String, chrono::NaiveDateTime);
     let rows: Vec<Row> = change_log::table
         .order(change_log::seq.asc())
@@ -353,13 +366,32 @@ pub fn health(c: &mut DbConn) -> ApiResult<SyncHealth> {
     let oldest_sealed: Option<chrono::NaiveDateTime> = sync_outbox::table
         .select(diesel::dsl::min(sync_outbox::oldest_at))
         .first(c)?;
-    let (acked, acked_at): (i64, Option<chrono::NaiveDateTime>) = sync_state::table
-        .find(1)
-        .select((sync_state::acked_batch_no, sync_state::acked_at))
-        .first(c)?;
+    let (acked, acked_at, audit_shipped): (i64, Option<chrono::NaiveDateTime>, i64) =
+        sync_state::table
+            .find(1)
+            .select((
+                sync_state::acked_batch_no,
+                sync_state::acked_at,
+                sync_state::audit_shipped,
+            ))
+            .first(c)?;
+    // Audit rows wait in the audit log itself until a seal copies them.
+    let audit_waiting: i64 = audit_log::table
+        .filter(audit_log::seq.gt(audit_shipped))
+        .count()
+        .get_result(c)?;
+    let oldest_audit: Option<chrono::NaiveDateTime> = audit_log::table
+        .filter(audit_log::seq.gt(audit_shipped))
+        .order(audit_log::seq.asc())
+        .select(audit_log::occurred_at)
+        .first(c)
+        .optional()?;
     Ok(SyncHealth {
-        pending_changes: logged + sealed,
-        oldest_pending_at: [oldest_logged, oldest_sealed].into_iter().flatten().min(),
+        pending_changes: logged + sealed + audit_waiting,
+        oldest_pending_at: [oldest_logged, oldest_sealed, oldest_audit]
+            .into_iter()
+            .flatten()
+            .min(),
         last_batch_no: acked,
         last_shipped_at: acked_at,
     })

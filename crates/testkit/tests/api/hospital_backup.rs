@@ -393,3 +393,184 @@ async fn a_table_made_by_a_later_migration_is_logged_whole_then_followed() {
     let again = changelog::install(&mut c, true).unwrap();
     assert_eq!((again.tables.len(), again.baseline_rows), (1, 1));
 }
+
+/// The audit log has no change-log trigger: an audited request writes its
+/// audit row once, and sealing copies the rows past the last one shipped
+/// into the batch, in seq order, each exactly once; until then the
+/// heartbeat counts them as pending.
+#[tokio::test]
+async fn audit_rows_ship_by_seq_when_sealed_not_through_a_trigger() {
+    use diesel::prelude::*;
+    let (app, patient) = busy_hospital().await;
+    let db = app.db();
+    let audit_max = |c: &mut DbConn| -> i64 {
+        use common::schema::audit_log::dsl::*;
+        audit_log
+            .select(diesel::dsl::max(seq))
+            .first::<Option<i64>>(c)
+            .unwrap()
+            .unwrap_or(0)
+    };
+    let logged_audit = |c: &mut DbConn| -> i64 {
+        use hospital::schema::change_log::dsl::*;
+        change_log
+            .filter(tbl.eq("audit_log"))
+            .count()
+            .get_result(c)
+            .unwrap()
+    };
+    let mut c = db.conn().unwrap();
+    let written = audit_max(&mut c);
+    assert!(written > 5, "the busy hospital wrote {written} audit rows");
+    assert_eq!(logged_audit(&mut c), 0, "no trigger copies audit rows");
+    let logged: i64 = hospital::schema::change_log::table
+        .count()
+        .get_result(&mut c)
+        .unwrap();
+    let health = hospital::backup::ship::health(&mut c).unwrap();
+    assert_eq!(health.pending_changes, logged + written);
+    drop(c);
+
+    // Sealed: every audit row once, in seq order, after the other changes
+    // logged before the seal.
+    let key = BackupKey::generate().unwrap();
+    let batches = seal_all(&app, &key, 1000).await;
+    let mut prev = contracts::backup::GENESIS_TAG;
+    let mut audit_seqs = Vec::new();
+    for b in &batches {
+        let (plain, tag) = contracts::backup::open(&key, b, &prev).unwrap();
+        prev = tag;
+        for ch in contracts::backup::changes(b, &plain).unwrap() {
+            if ch.t == "audit_log" {
+                assert_eq!(ch.o, "I");
+                let row: serde_json::Value = serde_json::from_str(ch.r.get()).unwrap();
+                audit_seqs.push(row["seq"].as_i64().unwrap());
+            }
+        }
+    }
+    assert_eq!(audit_seqs, (1..=written).collect::<Vec<_>>());
+    let mut c = db.conn().unwrap();
+    assert_eq!(
+        hospital::backup::ship::health(&mut c)
+            .unwrap()
+            .pending_changes,
+        0
+    );
+    drop(c);
+
+    // An audited read later: only its rows follow, in the next batch.
+    let doctor = app.login("doctor", "doctor123").await;
+    let (status, body) = app
+        .api(
+            Method::GET,
+            &format!("/patients/{patient}"),
+            Some(&doctor),
+            None,
+        )
+        .await;
+    assert_ok(status, &body, StatusCode::OK);
+    let mut c = db.conn().unwrap();
+    let now_max = audit_max(&mut c);
+    assert!(now_max > written);
+    drop(c);
+    let more = seal_all(&app, &key, 1000).await;
+    let mut seqs = Vec::new();
+    for b in &more {
+        let (plain, tag) = contracts::backup::open(&key, b, &prev).unwrap();
+        prev = tag;
+        for ch in contracts::backup::changes(b, &plain).unwrap() {
+            if ch.t == "audit_log" {
+                let row: serde_json::Value = serde_json::from_str(ch.r.get()).unwrap();
+                seqs.push(row["seq"].as_i64().unwrap());
+            }
+        }
+    }
+    assert_eq!(seqs, (written + 1..=now_max).collect::<Vec<_>>());
+}
+
+/// A database from before: its audit_log carried the trigger, so every
+/// audit row is in the log already. The migration drops the trigger and
+/// starts shipping after the last row; a later start does not put the
+/// trigger back.
+#[tokio::test]
+async fn upgrading_drops_the_audit_trigger_and_ships_after_the_last_logged_row() {
+    use diesel::prelude::*;
+    use diesel_migrations::MigrationHarness;
+    let app = spawn(Service::Hospital).await;
+    let _admin = app.admin_token().await;
+    let db = app.db();
+    let mut c = db.conn().unwrap();
+    // Back to the schema before: the last migration reverted, the old
+    // trigger and its bookkeeping row put back.
+    let trigger = match &mut *c {
+        DbConn::Sqlite(s) => {
+            s.revert_last_migration((hospital::SPEC.migrations.sqlite)())
+                .unwrap();
+            "CREATE TRIGGER bh_cl_audit_log_i AFTER INSERT ON audit_log BEGIN \
+             INSERT INTO change_log (tbl, op, row_data) VALUES ('audit_log', 'I', json_object('seq', NEW.seq)); END;"
+        }
+        DbConn::Pg(p) => {
+            p.revert_last_migration((hospital::SPEC.migrations.postgres)())
+                .unwrap();
+            "CREATE TRIGGER bh_cl AFTER INSERT OR UPDATE OR DELETE ON audit_log \
+             FOR EACH ROW EXECUTE FUNCTION bh_change_log('seq');"
+        }
+    };
+    use diesel::connection::SimpleConnection;
+    c.batch_execute(trigger).unwrap();
+    c.batch_execute(
+        "INSERT INTO change_log_tables (tbl, signature, installed_at) \
+         VALUES ('audit_log', 'before', '2026-12-01 00:00:00')",
+    )
+    .unwrap();
+    drop(c);
+    // The old trigger logs a row (as it did before the upgrade).
+    let _again = app.admin_token().await;
+    let mut c = db.conn().unwrap();
+    let logged: i64 = hospital::schema::change_log::table
+        .filter(hospital::schema::change_log::tbl.eq("audit_log"))
+        .count()
+        .get_result(&mut c)
+        .unwrap();
+    assert!(logged >= 1);
+    drop(c);
+
+    db.migrate().unwrap();
+    let mut c = db.conn().unwrap();
+    let last: Option<i64> = common::schema::audit_log::table
+        .select(diesel::dsl::max(common::schema::audit_log::seq))
+        .first(&mut c)
+        .unwrap();
+    let shipped: i64 = hospital::schema::sync_state::table
+        .find(1)
+        .select(hospital::schema::sync_state::audit_shipped)
+        .first(&mut c)
+        .unwrap();
+    assert_eq!(
+        Some(shipped),
+        last,
+        "shipping goes on after the last logged row"
+    );
+    #[derive(QueryableByName)]
+    struct Known {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let count = "SELECT COUNT(*) AS n FROM change_log_tables WHERE tbl = 'audit_log'";
+    let known: Known = match &mut *c {
+        DbConn::Sqlite(s) => diesel::sql_query(count).get_result(s).unwrap(),
+        DbConn::Pg(p) => diesel::sql_query(count).get_result(p).unwrap(),
+    };
+    assert_eq!(known.n, 0);
+    drop(c);
+    // A new audit row is not logged by a trigger any more.
+    let before = logged;
+    let _third = app.admin_token().await;
+    let mut c = db.conn().unwrap();
+    let after: i64 = hospital::schema::change_log::table
+        .filter(hospital::schema::change_log::tbl.eq("audit_log"))
+        .count()
+        .get_result(&mut c)
+        .unwrap();
+    assert_eq!(after, before, "the audit trigger is gone");
+}
