@@ -40,6 +40,11 @@ pub struct Claims {
     pub sid: Option<String>,
 }
 
+/// Seconds a token is still taken after its expiry (clock skew).
+const LEEWAY_SECS: i64 = 5;
+/// Most tokens [`TokenKeys::verify`] remembers (emptied when full).
+const VERIFIED_CAPACITY: usize = 1024;
+
 /// Signing and checking keys of one server.
 pub struct TokenKeys {
     encoding: EncodingKey,
@@ -47,6 +52,14 @@ pub struct TokenKeys {
     validation: Validation,
     issuer: String,
     ttl_secs: i64,
+    /// Tokens whose signature, issuer and audience were checked, by their
+    /// text, with their claims: a token presented again (every request of
+    /// a session) skips the HMAC and the JSON decoding; its expiry is
+    /// checked again at every use, and the token check's database query
+    /// (revocation, session, epoch) runs every time as before. Only a
+    /// token that verified enters, so a caller without one cannot make this
+    /// grow; it holds at most [`VERIFIED_CAPACITY`] and is emptied when full.
+    verified: std::sync::Mutex<std::collections::HashMap<String, Claims>>,
 }
 
 impl TokenKeys {
@@ -57,13 +70,14 @@ impl TokenKeys {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS as u64;
         Self {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
             validation,
             issuer: issuer.to_string(),
             ttl_secs,
+            verified: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -112,9 +126,36 @@ impl TokenKeys {
 
     /// Check signature, issuer, audience and expiry.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        decode::<Claims>(token, &self.decoding, &self.validation)
+        self.verify_at(token, chrono::Utc::now().timestamp())
+    }
+
+    /// [`TokenKeys::verify`] with the expiry of a remembered token checked
+    /// against `now` (unix seconds).
+    fn verify_at(&self, token: &str, now: i64) -> Result<Claims, ApiError> {
+        let refused = || ApiError::Unauthenticated("invalid or expired token".into());
+        let known = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|m| m.get(token).cloned());
+        if let Some(claims) = known {
+            // jsonwebtoken's rule: expired once exp < now - leeway.
+            return if claims.exp >= now - LEEWAY_SECS {
+                Ok(claims)
+            } else {
+                Err(refused())
+            };
+        }
+        let claims = decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|d| d.claims)
-            .map_err(|_| ApiError::Unauthenticated("invalid or expired token".into()))
+            .map_err(|_| refused())?;
+        if let Ok(mut m) = self.verified.lock() {
+            if m.len() >= VERIFIED_CAPACITY {
+                m.clear();
+            }
+            m.insert(token.to_string(), claims.clone());
+        }
+        Ok(claims)
     }
 }
 
@@ -138,6 +179,28 @@ mod tests {
         let (token, _) = a.issue("u1", "admin", None, 0).unwrap();
         assert_eq!(a.verify(&token).unwrap().sub, "u1");
         assert!(b.verify(&token).is_err(), "same secret, other audience");
+    }
+
+    #[test]
+    fn a_remembered_token_is_refused_once_it_expires_and_the_memory_is_bounded() {
+        let keys = TokenKeys::new(&random_secret(), "bulkhead-hospital", 60);
+        let (token, claims) = keys.issue("u1", "doctor", None, 0).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        assert_eq!(keys.verify_at(&token, now).unwrap().jti, claims.jti);
+        // Remembered now: the same answer, then refused past its expiry
+        // (the leeway included), as jsonwebtoken refuses it.
+        assert_eq!(keys.verify_at(&token, now).unwrap().jti, claims.jti);
+        assert!(keys.verify_at(&token, claims.exp + LEEWAY_SECS).is_ok());
+        assert!(keys.verify_at(&token, claims.exp + LEEWAY_SECS + 1).is_err());
+        // A token that fails is not remembered; many tokens stay bounded.
+        assert!(keys.verify("not.a.token").is_err());
+        for i in 0..VERIFIED_CAPACITY + 10 {
+            let (t, _) = keys.issue(&format!("u{i}"), "doctor", None, 0).unwrap();
+            keys.verify(&t).unwrap();
+        }
+        let held = keys.verified.lock().unwrap();
+        assert!(held.len() <= VERIFIED_CAPACITY);
+        assert!(!held.contains_key("not.a.token"));
     }
 
     #[test]

@@ -115,29 +115,28 @@ pub fn list(
     include_inactive: bool,
     page: &Page,
 ) -> ApiResult<(Vec<Department>, i64)> {
-    // A tenant's departments, inactive ones only if asked (a macro: the
-    // boxed query's backend is fixed per arm).
-    macro_rules! filtered {
-        () => {{
-            let q = departments::table
-                .filter(departments::tenant_id.eq(tenant.to_string()))
-                .into_boxed();
-            if include_inactive {
-                q
-            } else {
-                q.filter(departments::active.eq(true))
-            }
-        }};
-    }
+    // A tenant's departments, inactive ones only if asked: two static
+    // queries (each prepared once per connection and found by type), not
+    // one boxed query whose SQL diesel would write again at every call.
     common::on_backend!(conn, |c| {
-        let total = filtered!().count().get_result(c)?;
-        let rows = filtered!()
-            .order((departments::name.asc(), departments::id.asc()))
-            .limit(page.page_size)
-            .offset(page.offset())
-            .select(Department::as_select())
-            .load(c)?;
-        Ok((rows, total))
+        macro_rules! count_and_page {
+            ($q:expr) => {{
+                let total = $q.count().get_result(c)?;
+                let rows = $q
+                    .order((departments::name.asc(), departments::id.asc()))
+                    .limit(page.page_size)
+                    .offset(page.offset())
+                    .select(Department::as_select())
+                    .load(c)?;
+                Ok((rows, total))
+            }};
+        }
+        let mine = departments::tenant_id.eq(tenant);
+        if include_inactive {
+            count_and_page!(departments::table.filter(mine))
+        } else {
+            count_and_page!(departments::table.filter(mine.and(departments::active.eq(true))))
+        }
     })
 }
 
