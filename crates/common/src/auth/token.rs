@@ -191,7 +191,9 @@ mod tests {
         // (the leeway included), as jsonwebtoken refuses it.
         assert_eq!(keys.verify_at(&token, now).unwrap().jti, claims.jti);
         assert!(keys.verify_at(&token, claims.exp + LEEWAY_SECS).is_ok());
-        assert!(keys.verify_at(&token, claims.exp + LEEWAY_SECS + 1).is_err());
+        assert!(keys
+            .verify_at(&token, claims.exp + LEEWAY_SECS + 1)
+            .is_err());
         // A token that fails is not remembered; many tokens stay bounded.
         assert!(keys.verify("not.a.token").is_err());
         for i in 0..VERIFIED_CAPACITY + 10 {
