@@ -394,6 +394,24 @@ async fn a_table_made_by_a_later_migration_is_logged_whole_then_followed() {
     assert_eq!((again.tables.len(), again.baseline_rows), (1, 1));
 }
 
+/// The seqs of the audit rows in `batches` (opened in chain order after
+/// `prev`, which moves to the last batch's tag); each is an insert.
+fn audit_seqs(key: &BackupKey, batches: &[BackupBatch], prev: &mut [u8; 16]) -> Vec<i64> {
+    let mut seqs = Vec::new();
+    for b in batches {
+        let (plain, tag) = contracts::backup::open(key, b, prev).unwrap();
+        *prev = tag;
+        for ch in contracts::backup::changes(b, &plain).unwrap() {
+            if ch.t == "audit_log" {
+                assert_eq!(ch.o, "I");
+                let row: serde_json::Value = serde_json::from_str(ch.r.get()).unwrap();
+                seqs.push(row["seq"].as_i64().unwrap());
+            }
+        }
+    }
+    seqs
+}
+
 /// The audit log has no change-log trigger: an audited request writes its
 /// audit row once, and sealing copies the rows past the last one shipped
 /// into the batch, in seq order, each exactly once; until then the
@@ -436,19 +454,10 @@ async fn audit_rows_ship_by_seq_when_sealed_not_through_a_trigger() {
     let key = BackupKey::generate().unwrap();
     let batches = seal_all(&app, &key, 1000).await;
     let mut prev = contracts::backup::GENESIS_TAG;
-    let mut audit_seqs = Vec::new();
-    for b in &batches {
-        let (plain, tag) = contracts::backup::open(&key, b, &prev).unwrap();
-        prev = tag;
-        for ch in contracts::backup::changes(b, &plain).unwrap() {
-            if ch.t == "audit_log" {
-                assert_eq!(ch.o, "I");
-                let row: serde_json::Value = serde_json::from_str(ch.r.get()).unwrap();
-                audit_seqs.push(row["seq"].as_i64().unwrap());
-            }
-        }
-    }
-    assert_eq!(audit_seqs, (1..=written).collect::<Vec<_>>());
+    assert_eq!(
+        audit_seqs(&key, &batches, &mut prev),
+        (1..=written).collect::<Vec<_>>()
+    );
     let mut c = db.conn().unwrap();
     assert_eq!(
         hospital::backup::ship::health(&mut c)
@@ -474,17 +483,7 @@ async fn audit_rows_ship_by_seq_when_sealed_not_through_a_trigger() {
     assert!(now_max > written);
     drop(c);
     let more = seal_all(&app, &key, 1000).await;
-    let mut seqs = Vec::new();
-    for b in &more {
-        let (plain, tag) = contracts::backup::open(&key, b, &prev).unwrap();
-        prev = tag;
-        for ch in contracts::backup::changes(b, &plain).unwrap() {
-            if ch.t == "audit_log" {
-                let row: serde_json::Value = serde_json::from_str(ch.r.get()).unwrap();
-                seqs.push(row["seq"].as_i64().unwrap());
-            }
-        }
-    }
+    let seqs = audit_seqs(&key, &more, &mut prev);
     assert_eq!(seqs, (written + 1..=now_max).collect::<Vec<_>>());
 }
 
