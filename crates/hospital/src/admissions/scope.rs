@@ -20,13 +20,13 @@
 //! that does not exist (404).
 
 use common::auth::AuthUser;
-use common::db::{now, DbBackend, DbConn};
+use common::db::{DbBackend, DbConn};
 use common::{ApiError, ApiResult};
 use diesel::prelude::*;
 
 use crate::care_team::store as care_team_store;
 use crate::patients::scope as patient_scope;
-use crate::schema::{admissions, break_glass, care_team, patients};
+use crate::schema::{admissions, patients};
 use crate::HospitalPermission as P;
 
 /// A boxed query over the admissions a caller may see.
@@ -81,23 +81,11 @@ pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
     if user.can(P::AdmissionsManage) {
         return Ok(q);
     }
-    // The care-team and break-the-glass rule of `patients::scope::visible`
-    // (a boxed query cannot be a subquery on the multi-backend connection).
-    let on_team = care_team::table
-        .filter(care_team::tenant_id.eq(tenant.to_string()))
-        .filter(care_team::user_id.eq(user.id.clone()))
-        .filter(care_team::removed_at.is_null())
-        .select(care_team::patient_id);
-    let granted = break_glass::table
-        .filter(break_glass::tenant_id.eq(tenant.to_string()))
-        .filter(break_glass::user_id.eq(user.id.clone()))
-        .filter(break_glass::expires_at.gt(now()))
-        .select(break_glass::patient_id);
-    Ok(q.filter(
-        admissions::patient_id
-            .eq_any(on_team)
-            .or(admissions::patient_id.eq_any(granted)),
-    ))
+    Ok(q.filter(crate::patients::scope::on_care_team!(
+        admissions::patient_id,
+        user,
+        tenant
+    )))
 }
 
 /// Refuse (403) a role that admits nobody.

@@ -16,13 +16,13 @@
 //! like one that does not exist (404).
 
 use common::auth::AuthUser;
-use common::db::{now, DbBackend, DbConn};
+use common::db::{DbBackend, DbConn};
 use common::{ApiError, ApiResult};
 use diesel::prelude::*;
 
 use crate::care_team::store as care_team_store;
 use crate::patients::scope as patient_scope;
-use crate::schema::{appointments, break_glass, care_team, patients};
+use crate::schema::{appointments, patients};
 use crate::HospitalPermission as P;
 
 /// A boxed query over the appointments a caller may see.
@@ -70,26 +70,12 @@ pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
         return Ok(q.filter(appointments::patient_id.eq_any(live)));
     }
     if user.can(P::AppointmentsReadAssigned) {
-        // The care-team and break-the-glass rule of `patients::scope::visible`
-        // (a boxed query cannot be a subquery on the multi-backend connection).
-        let on_team = care_team::table
-            .filter(care_team::tenant_id.eq(tenant.to_string()))
-            .filter(care_team::user_id.eq(user.id.clone()))
-            .filter(care_team::removed_at.is_null())
-            .select(care_team::patient_id);
-        let granted = break_glass::table
-            .filter(break_glass::tenant_id.eq(tenant.to_string()))
-            .filter(break_glass::user_id.eq(user.id.clone()))
-            .filter(break_glass::expires_at.gt(now()))
-            .select(break_glass::patient_id);
         let live = patients::table
             .filter(patients::tenant_id.eq(tenant.to_string()))
             .filter(patients::deleted_at.is_null())
             .select(patients::id);
         return Ok(q.filter(appointments::patient_id.eq_any(live)).filter(
-            appointments::patient_id
-                .eq_any(on_team)
-                .or(appointments::patient_id.eq_any(granted))
+            crate::patients::scope::on_care_team!(appointments::patient_id, user, tenant)
                 .or(appointments::doctor_id.eq(user.id.clone())),
         ));
     }

@@ -21,14 +21,14 @@
 //! (404).
 
 use common::auth::AuthUser;
-use common::db::{now, DbBackend, DbConn};
+use common::db::{DbBackend, DbConn};
 use common::{ApiError, ApiResult};
 use diesel::prelude::*;
 
 use super::model::{LabOrderKind, LabOrderStatus};
 use crate::care_team::store as care_team_store;
 use crate::patients::scope as patient_scope;
-use crate::schema::{break_glass, care_team, lab_orders, patients};
+use crate::schema::{lab_orders, patients};
 use crate::HospitalPermission as P;
 
 /// A boxed query over the lab orders a caller may see.
@@ -60,20 +60,8 @@ pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
     }
     let worked: Vec<String> = worklists.iter().map(|k| k.as_str().to_string()).collect();
     if user.can(P::LabsReadAssigned) {
-        let on_team = care_team::table
-            .filter(care_team::tenant_id.eq(tenant.to_string()))
-            .filter(care_team::user_id.eq(user.id.clone()))
-            .filter(care_team::removed_at.is_null())
-            .select(care_team::patient_id);
-        let granted = break_glass::table
-            .filter(break_glass::tenant_id.eq(tenant.to_string()))
-            .filter(break_glass::user_id.eq(user.id.clone()))
-            .filter(break_glass::expires_at.gt(now()))
-            .select(break_glass::patient_id);
         return Ok(q.filter(
-            lab_orders::patient_id
-                .eq_any(on_team)
-                .or(lab_orders::patient_id.eq_any(granted))
+            crate::patients::scope::on_care_team!(lab_orders::patient_id, user, tenant)
                 .or(lab_orders::ordered_by.eq(user.id.clone()))
                 .or(lab_orders::kind.eq_any(worked)),
         ));

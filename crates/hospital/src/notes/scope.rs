@@ -14,14 +14,14 @@
 //! like one that does not exist (404).
 
 use common::auth::AuthUser;
-use common::db::{now, DbBackend, DbConn};
+use common::db::{DbBackend, DbConn};
 use common::{ApiError, ApiResult};
 use diesel::prelude::*;
 
 use super::model::NoteStatus;
 use crate::care_team::store as care_team_store;
 use crate::patients::scope as patient_scope;
-use crate::schema::{break_glass, care_team, clinical_notes, patients};
+use crate::schema::{clinical_notes, patients};
 use crate::HospitalPermission as P;
 
 /// A boxed query over the notes a caller may see.
@@ -58,25 +58,13 @@ pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
         .filter(clinical_notes::tenant_id.eq(tenant.to_string()))
         .into_boxed();
     if user.can(P::NotesRead) {
-        // The care-team and break-the-glass rule of `patients::scope::visible`
-        // (a boxed query cannot be a subquery on the multi-backend connection).
-        let on_team = care_team::table
-            .filter(care_team::tenant_id.eq(tenant.to_string()))
-            .filter(care_team::user_id.eq(user.id.clone()))
-            .filter(care_team::removed_at.is_null())
-            .select(care_team::patient_id);
-        let granted = break_glass::table
-            .filter(break_glass::tenant_id.eq(tenant.to_string()))
-            .filter(break_glass::user_id.eq(user.id.clone()))
-            .filter(break_glass::expires_at.gt(now()))
-            .select(break_glass::patient_id);
         return Ok(q
             .filter(clinical_notes::patient_id.eq_any(live.select(patients::id)))
-            .filter(
-                clinical_notes::patient_id
-                    .eq_any(on_team)
-                    .or(clinical_notes::patient_id.eq_any(granted)),
-            ));
+            .filter(crate::patients::scope::on_care_team!(
+                clinical_notes::patient_id,
+                user,
+                tenant
+            )));
     }
     if user.can(P::NotesReadOwn) {
         let own = live

@@ -65,7 +65,7 @@ pub fn require_reader(user: &AuthUser) -> ApiResult<()> {
 /// type instead of writing its SQL again at each use to look it up.
 macro_rules! with_visible {
     ($user:expr, $tenant:expr, $include_deleted:expr, |$q:ident| $body:expr) => {{
-        use $crate::schema::{break_glass, care_team, patients};
+        use $crate::schema::patients;
         use $crate::HospitalPermission as P;
         let (user, tenant, include_deleted): (&common::auth::AuthUser, &str, bool) =
             ($user, $tenant, $include_deleted);
@@ -83,21 +83,11 @@ macro_rules! with_visible {
             let $q = base;
             Ok($body)
         } else if user.can(P::PatientsReadAssigned) {
-            let on_team = care_team::table
-                .filter(care_team::tenant_id.eq(tenant.to_string()))
-                .filter(care_team::user_id.eq(user.id.clone()))
-                .filter(care_team::removed_at.is_null())
-                .select(care_team::patient_id);
-            let granted = break_glass::table
-                .filter(break_glass::tenant_id.eq(tenant.to_string()))
-                .filter(break_glass::user_id.eq(user.id.clone()))
-                .filter(break_glass::expires_at.gt(common::db::now()))
-                .select(break_glass::patient_id);
-            let $q = base.filter(
-                patients::id
-                    .eq_any(on_team)
-                    .or(patients::id.eq_any(granted)),
-            );
+            let $q = base.filter($crate::patients::scope::on_care_team!(
+                patients::id,
+                user,
+                tenant
+            ));
             Ok($body)
         } else if user.can(P::PatientsReadOwn) {
             let $q = base.filter(patients::portal_user_id.eq(user.id.clone()));
@@ -110,6 +100,31 @@ macro_rules! with_visible {
     }};
 }
 pub(crate) use with_visible;
+
+/// `$patient_id` (a column) names a patient `$user` is on the care team of,
+/// or holds an unexpired break-the-glass grant for, in `$tenant`: the
+/// assigned-reader rule of [`with_visible!`], which every clinical
+/// resource's scope applies to its own `patient_id`. A macro: the
+/// subqueries' types differ with the column and the caller's backend (a
+/// boxed query cannot be a subquery on the multi-backend connection).
+macro_rules! on_care_team {
+    ($patient_id:expr, $user:expr, $tenant:expr) => {{
+        use $crate::schema::{break_glass, care_team};
+        let (user, tenant): (&common::auth::AuthUser, &str) = ($user, $tenant);
+        let on_team = care_team::table
+            .filter(care_team::tenant_id.eq(tenant.to_string()))
+            .filter(care_team::user_id.eq(user.id.clone()))
+            .filter(care_team::removed_at.is_null())
+            .select(care_team::patient_id);
+        let granted = break_glass::table
+            .filter(break_glass::tenant_id.eq(tenant.to_string()))
+            .filter(break_glass::user_id.eq(user.id.clone()))
+            .filter(break_glass::expires_at.gt(common::db::now()))
+            .select(break_glass::patient_id);
+        $patient_id.eq_any(on_team).or($patient_id.eq_any(granted))
+    }};
+}
+pub(crate) use on_care_team;
 
 /// The patients of `tenant` the caller may see; soft-deleted ones only
 /// with `include_deleted` and `patients.delete`.
