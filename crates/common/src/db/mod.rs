@@ -148,8 +148,30 @@ impl r2d2::ManageConnection for Manager {
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// On return to the pool: a connection a panic left inside a
+    /// transaction is dropped, not handed to the next request.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        diesel::r2d2::R2D2Connection::is_broken(conn)
+    }
+}
+
+/// After a read failed: if its PostgreSQL connection no longer answers
+/// (the server restarted, the socket dropped), put a new one in its place
+/// before it goes back to the pool, so one failed read is the cost of a
+/// lost connection instead of a `SELECT 1` before every read. A local
+/// SQLite file does not lose its connection.
+fn heal(manager: &Manager, conn: &mut DbConn) {
+    if !matches!(conn, DbConn::Pg(_)) || conn.batch_execute("SELECT 1").is_ok() {
+        return;
+    }
+    match r2d2::ManageConnection::connect(manager) {
+        Ok(fresh) => {
+            tracing::warn!("a database connection was lost; replaced it");
+            *conn = fresh;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "a database connection was lost and cannot be replaced yet")
+        }
     }
 }
 
@@ -183,6 +205,8 @@ fn sqlite_path(url: &str) -> PathBuf {
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<Manager>,
+    /// Makes the connection that replaces a lost one ([`heal`]).
+    manager: Arc<Manager>,
     /// One permit per pooled connection: a read waits for a connection
     /// here, asynchronously, instead of parking a blocking thread in r2d2.
     readers: Arc<tokio::sync::Semaphore>,
@@ -244,15 +268,18 @@ impl Db {
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
             .connection_timeout(timeout)
-            // A `SELECT 1` before every checkout found nothing on a local
-            // SQLite file and cost a parse per request; a PostgreSQL
-            // connection can break (server restart), so it is still tested.
-            .test_on_check_out(backend == Backend::Postgres)
+            // No `SELECT 1` before every checkout: on PostgreSQL it was a
+            // third round trip per read (see docs/benchmarks.md). A
+            // connection that broke (server restart, dropped socket) is
+            // found after the read that failed on it and replaced then
+            // ([`Db::heal`]).
+            .test_on_check_out(false)
             .build(manager())
             .map_err(|e| anyhow!("cannot open the database: {e}"))?;
         let writer = writer::Writer::start(Arc::new(manager()), QUEUE_CAPACITY)?;
         let db = Self {
             pool,
+            manager: Arc::new(manager()),
             readers: Arc::new(tokio::sync::Semaphore::new(pool_size.max(1) as usize)),
             wait: timeout,
             writer,
@@ -314,8 +341,10 @@ impl Db {
             .pool
             .get()
             .map_err(|e| anyhow!("database unreachable: {e}"))?;
-        conn.batch_execute("SELECT 1")
-            .map_err(|e| anyhow!("database query failed: {e}"))?;
+        if let Err(e) = conn.batch_execute("SELECT 1") {
+            heal(&self.manager, &mut conn);
+            bail!("database query failed: {e}");
+        }
         for m in &self.migrations {
             let pending = match &mut *conn {
                 DbConn::Sqlite(c) => c.has_pending_migration((m.sqlite)()),
@@ -347,9 +376,12 @@ impl Db {
         )
     }
 
-    /// A pooled connection, for blocking callers (CLI, start-up).
+    /// A pooled connection, for blocking callers (CLI, start-up): on
+    /// PostgreSQL tested first, and replaced if it no longer answers.
     pub fn conn(&self) -> ApiResult<r2d2::PooledConnection<Manager>> {
-        Ok(self.pool.get()?)
+        let mut conn = self.pool.get()?;
+        heal(&self.manager, &mut conn);
+        Ok(conn)
     }
 
     /// Run `f` with a pooled connection on the blocking pool: reads (SQLite
@@ -365,12 +397,16 @@ impl Db {
             .await
             .map_err(|_| busy())?
             .map_err(|_| busy())?;
-        let pool = self.pool.clone();
+        let (pool, manager) = (self.pool.clone(), self.manager.clone());
         let span = tracing::Span::current();
         actix_web::web::block(move || {
             let _entered = span.enter();
             let mut conn = pool.get()?;
-            f(&mut conn)
+            let out = f(&mut conn);
+            if out.is_err() {
+                heal(&manager, &mut conn);
+            }
+            out
         })
         .await?
     }
@@ -460,6 +496,75 @@ pub fn now() -> chrono::NaiveDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pooled PostgreSQL connection the server dropped (a restart, an
+    /// administrator's `pg_terminate_backend`) costs the one read that
+    /// found it: it is replaced before it goes back to the pool, without a
+    /// `SELECT 1` before every read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs PostgreSQL (BULKHEAD_TEST_PG_URL; make test-pg)"]
+    async fn a_lost_postgres_connection_fails_one_read_and_is_replaced() {
+        let pg = testdb::PgDatabase::create(&testdb::require_pg(), "bh_heal").unwrap();
+        let db = Db::open(&pg.url(), 1, Duration::from_secs(5), KERNEL_MIGRATIONS).unwrap();
+        #[derive(QueryableByName)]
+        struct Pid {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            pid: i32,
+        }
+        let pid = |c: &mut DbConn| -> ApiResult<i32> {
+            Ok(diesel::sql_query("SELECT pg_backend_pid() AS pid")
+                .get_result::<Pid>(c)?
+                .pid)
+        };
+        let mut admin = PgConnection::establish(&pg.url()).unwrap();
+        // Terminate a backend and wait until it is gone.
+        let mut kill = move |victim: i32| {
+            diesel::sql_query(format!("SELECT pg_terminate_backend({victim})"))
+                .execute(&mut admin)
+                .unwrap();
+            for _ in 0..100 {
+                let alive = diesel::sql_query(format!(
+                    "SELECT pid FROM pg_stat_activity WHERE pid = {victim}"
+                ))
+                .load::<Pid>(&mut admin)
+                .unwrap();
+                if alive.is_empty() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            panic!("backend {victim} did not exit");
+        };
+        let before = db.run(pid).await.unwrap();
+        kill(before);
+        let failed = db.run(pid).await;
+        assert!(
+            failed.is_err(),
+            "a read on the dropped connection: {failed:?}"
+        );
+        let after = db
+            .run(pid)
+            .await
+            .expect("the next read has a new connection");
+        assert_ne!(after, before);
+        // The readiness check and blocking callers heal too.
+        kill(after);
+        assert!(
+            db.check_ready().is_err(),
+            "the check found the dropped connection"
+        );
+        db.check_ready().expect("and replaced it");
+        let last = db.run(pid).await.unwrap();
+        kill(last);
+        let mut conn = db.conn().unwrap();
+        assert_ne!(
+            pid(&mut conn).unwrap(),
+            last,
+            "conn() tests before handing out"
+        );
+        drop(conn);
+        drop(db);
+    }
 
     #[test]
     fn the_bundled_sqlite_has_the_options_the_server_expects() {
