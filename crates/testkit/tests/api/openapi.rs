@@ -2,7 +2,7 @@
 //! a mounted route missing from the document, or a documented route that
 //! is not mounted, fails here.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use common::http::openapi::mounted::{openapi_path, public_paths};
 use serde_json::{json, Value};
@@ -63,21 +63,32 @@ fn concrete(pattern: &str) -> String {
 /// mount through `resource`, probed with each method without a token or a
 /// body. A method the route lacks answers 405 METHOD_NOT_ALLOWED; any
 /// other answer (401, 400, 200, …) means a handler is there.
-async fn mounted(app: &TestApp) -> Routes {
+/// With each 405's `Allow` header, by path template.
+async fn mounted(app: &TestApp) -> (Routes, BTreeMap<String, String>) {
     let mut out = Routes::new();
+    let mut allow = BTreeMap::new();
     for pattern in public_paths(app.spec()) {
         let url = app.url(&concrete(&pattern));
         for method in METHODS {
             let m = Method::from_bytes(method.as_bytes()).unwrap();
-            let reply = Reply::read(app.client.request(m, &url).send().await.unwrap()).await;
+            let res = app.client.request(m, &url).send().await.unwrap();
+            let header = res
+                .headers()
+                .get("allow")
+                .map(|v| v.to_str().unwrap().to_string());
+            let reply = Reply::read(res).await;
             let lacks = reply.status == StatusCode::METHOD_NOT_ALLOWED
                 && reply.body["error"]["code"] == "METHOD_NOT_ALLOWED";
-            if !lacks {
+            if lacks {
+                let header =
+                    header.unwrap_or_else(|| panic!("405 without Allow: {method} {pattern}"));
+                allow.insert(openapi_path(&pattern), header);
+            } else {
                 out.insert((method.to_string(), openapi_path(&pattern)));
             }
         }
     }
-    out
+    (out, allow)
 }
 
 /// What is mounted but undocumented, and documented but not mounted.
@@ -92,10 +103,21 @@ fn differences(mounted: &Routes, documented: &Routes) -> (Routes, Routes) {
 async fn every_mounted_route_is_documented_and_every_documented_route_is_mounted() {
     for service in Service::ALL {
         let app = spawn(service).await;
+        // Probed before the document is first asked for (it is built
+        // then): a 405's Allow header does not wait for it.
+        let (mounted, allow) = mounted(&app).await;
         let doc = document(&app).await;
         assert_eq!(doc["openapi"], "3.1.0", "{service}");
 
-        let (mounted, documented) = (mounted(&app).await, documented(&doc));
+        let documented = documented(&doc);
+        for (path, header) in &allow {
+            let methods: Vec<&str> = METHODS
+                .into_iter()
+                .filter(|m| documented.contains(&(m.to_string(), path.clone())))
+                .collect();
+            assert_eq!(header, &methods.join(", "), "{service}: Allow of {path}");
+        }
+        assert!(!allow.is_empty(), "{service}: some route lacks a method");
         let (undocumented, unmounted) = differences(&mounted, &documented);
         assert!(
             undocumented.is_empty(),
@@ -128,7 +150,7 @@ async fn the_comparison_catches_a_route_left_out_of_the_document() {
     doc["paths"].as_object_mut().unwrap().remove(&tenants);
     doc["paths"]["/not-mounted"] = serde_json::json!({ "get": {} });
 
-    let (undocumented, unmounted) = differences(&mounted(&app).await, &documented(&doc));
+    let (undocumented, unmounted) = differences(&mounted(&app).await.0, &documented(&doc));
     assert_eq!(
         undocumented,
         Routes::from([

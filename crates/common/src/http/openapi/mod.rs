@@ -29,31 +29,60 @@ use utoipa::OpenApi;
 
 use crate::server::Spec;
 
-/// The document and its rendered page, built once at start-up.
-#[derive(Debug, Clone)]
+/// The document and its rendered page, built at the first request for
+/// either, and the `Allow` header of each documented path, known from
+/// start-up.
+///
+/// Built on demand, not at start-up: the document is assembled as a
+/// `serde_json::Value` tree (about 16 MB at its peak for the hospital
+/// server, for 0.4 MB of JSON), and the allocator kept that memory
+/// resident for the life of the process — a quarter of the server's RSS
+/// for a page most processes never serve (docs/benchmarks.md, session 17).
+#[derive(Debug)]
 pub struct ApiDocument {
-    json: String,
-    html: String,
+    service: crate::service::Service,
+    openapi: fn() -> utoipa::openapi::OpenApi,
+    built: std::sync::OnceLock<Built>,
     /// Path template → its methods, for the `Allow` header of a 405.
     allow: HashMap<String, HeaderValue>,
 }
 
+/// The served forms of the document.
+#[derive(Debug)]
+struct Built {
+    json: bytes::Bytes,
+    html: bytes::Bytes,
+}
+
 impl ApiDocument {
-    /// Build the document of `spec`'s server and render its page.
+    /// What `spec`'s document needs, and the `Allow` header of every
+    /// documented path (from the annotations' own structures, without
+    /// building the document).
     pub fn build(spec: &Spec) -> anyhow::Result<Self> {
-        let doc = document(spec);
+        let prefix = spec.service.api_prefix();
         let mut allow = HashMap::new();
-        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
-            let methods: Vec<String> = components::METHODS
-                .iter()
-                .filter(|m| item.get(**m).is_some())
-                .map(|m| m.to_uppercase())
+        let mut add = |path: String, methods: &[&str]| -> anyhow::Result<()> {
+            let methods: Vec<String> = methods.iter().map(|m| m.to_uppercase()).collect();
+            allow.insert(path, HeaderValue::from_str(&methods.join(", "))?);
+            Ok(())
+        };
+        for (path, item) in Probes::openapi().paths.paths {
+            add(path, &item_methods(&item))?;
+        }
+        for (path, item) in annotated(spec.openapi).paths.paths {
+            add(format!("{prefix}{path}"), &item_methods(&item))?;
+        }
+        for (path, item) in components::self_paths(prefix) {
+            let methods: Vec<&str> = components::METHODS
+                .into_iter()
+                .filter(|m| item.get(*m).is_some())
                 .collect();
-            allow.insert(path.clone(), HeaderValue::from_str(&methods.join(", "))?);
+            add(path, &methods)?;
         }
         Ok(Self {
-            json: serde_json::to_string(&doc)?,
-            html: page::render(&doc),
+            service: spec.service,
+            openapi: spec.openapi,
+            built: std::sync::OnceLock::new(),
             allow,
         })
     }
@@ -62,6 +91,34 @@ impl ApiDocument {
     pub fn allow(&self, pattern: &str) -> Option<HeaderValue> {
         self.allow.get(&mounted::openapi_path(pattern)).cloned()
     }
+
+    /// The document and its page, built on first use.
+    fn built(&self) -> anyhow::Result<&Built> {
+        if let Some(b) = self.built.get() {
+            return Ok(b);
+        }
+        let doc = document_of(self.service, self.openapi);
+        let built = Built {
+            json: serde_json::to_vec(&doc)?.into(),
+            html: page::render(&doc).into(),
+        };
+        // Two first requests may both build; one result is kept.
+        Ok(self.built.get_or_init(|| built))
+    }
+}
+
+/// The methods of a utoipa path item, as the document lists them.
+fn item_methods(item: &utoipa::openapi::PathItem) -> Vec<&'static str> {
+    [
+        ("get", item.get.is_some()),
+        ("post", item.post.is_some()),
+        ("put", item.put.is_some()),
+        ("patch", item.patch.is_some()),
+        ("delete", item.delete.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(m, present)| present.then_some(m))
+    .collect()
 }
 
 /// Mount `openapi.json` and `docs` (inside the API prefix).
@@ -70,16 +127,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(super::resource("/docs").route(web::get().to(reference)));
 }
 
-async fn openapi_json(doc: web::Data<ApiDocument>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(doc.json.clone())
+/// The document, built off the async workers the first time.
+async fn served(doc: web::Data<ApiDocument>, html: bool) -> crate::error::ApiResult<bytes::Bytes> {
+    let built = web::block(move || -> crate::error::ApiResult<bytes::Bytes> {
+        let b = doc.built().map_err(crate::error::ApiError::Internal)?;
+        Ok(if html { b.html.clone() } else { b.json.clone() })
+    })
+    .await?;
+    built
 }
 
-async fn reference(doc: web::Data<ApiDocument>) -> HttpResponse {
-    HttpResponse::Ok()
+async fn openapi_json(doc: web::Data<ApiDocument>) -> crate::error::ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(served(doc, false).await?))
+}
+
+async fn reference(doc: web::Data<ApiDocument>) -> crate::error::ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(doc.html.clone())
+        .body(served(doc, true).await?))
 }
 
 /// A server without routes of its own (beyond the shared ones).
@@ -92,13 +159,23 @@ pub fn no_paths() -> utoipa::openapi::OpenApi {
 #[openapi(paths(super::health::healthz, super::health::readyz, super::health::metrics))]
 struct Probes;
 
-/// The full document of `spec`'s server as JSON.
-pub fn document(spec: &Spec) -> Value {
-    let prefix = spec.service.api_prefix();
+/// The annotations of every route the server mounts inside its prefix:
+/// the shared ones (accounts, real-time) and the server's own.
+fn annotated(own: fn() -> utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let mut api = crate::accounts::openapi::api();
     api.merge(crate::realtime::http::api());
-    api.merge((spec.openapi)());
-    let api = to_value(api);
+    api.merge(own());
+    api
+}
+
+/// The full document of `spec`'s server as JSON.
+pub fn document(spec: &Spec) -> Value {
+    document_of(spec.service, spec.openapi)
+}
+
+fn document_of(service: crate::service::Service, own: fn() -> utoipa::openapi::OpenApi) -> Value {
+    let prefix = service.api_prefix();
+    let api = to_value(annotated(own));
     let probes = to_value(Probes::openapi());
 
     let mut paths = Map::new();
@@ -127,7 +204,7 @@ pub fn document(spec: &Spec) -> Value {
     let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
-            "title": format!("Bulkhead {}-server API", spec.service.name()),
+            "title": format!("Bulkhead {}-server API", service.name()),
             "version": env!("CARGO_PKG_VERSION"),
             "description": components::DESCRIPTION,
             "license": { "name": "Apache-2.0", "identifier": "Apache-2.0" },
