@@ -16,8 +16,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use diesel::connection::SimpleConnection;
-
 use crate::db::{now, Db, DbBackend, DbConn, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{audit_head, audit_log};
@@ -191,8 +189,17 @@ fn details_as_json<S: serde::Serializer>(details: &str, s: S) -> Result<S::Ok, S
 /// [`crate::db::write_tx`]), so writers — threads or processes sharing a
 /// PostgreSQL database — append to the chain in one order, and SQLite never
 /// has to upgrade a read snapshot to a write lock.
-pub fn lock_head(conn: &mut DbConn) -> diesel::QueryResult<()> {
-    conn.batch_execute("UPDATE audit_head SET seq = seq WHERE id = 1")
+///
+/// Returns the head it locked (one statement, not a lock and a read; on
+/// the backend's own connection, so the prepared statement is reused).
+pub fn lock_head(conn: &mut DbConn) -> diesel::QueryResult<contracts::AuditHead> {
+    let (seq, hash): (i64, String) = crate::on_backend!(conn, |c| diesel::update(
+        audit_head::table.filter(audit_head::id.eq(1))
+    )
+    .set(audit_head::seq.eq(audit_head::seq))
+    .returning((audit_head::seq, audit_head::hash))
+    .get_result(c))?;
+    Ok(contracts::AuditHead { seq, hash })
 }
 
 /// The chain's head: the last seq and its hash (`0` and the genesis hash
@@ -226,11 +233,9 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
-/// Start holding the head for a batch (the writer, after [`lock_head`]).
-pub(crate) fn begin_batch(conn: &mut DbConn) -> ApiResult<()> {
-    let held = head(conn)?;
+/// Start holding `held`, the head [`lock_head`] returned, for a batch (the writer).
+pub(crate) fn begin_batch(held: contracts::AuditHead) {
     BATCH_HEAD.with(|b| *b.borrow_mut() = Some(held));
-    Ok(())
 }
 
 /// The head held for the batch (to restore when a job rolls back).

@@ -265,8 +265,7 @@ fn commit_batch(conn: &mut DbConn, batch: Vec<Job>) -> (Vec<Completion>, Result<
     let mut completions = Vec::with_capacity(batch.len());
     let run = catch_unwind(AssertUnwindSafe(|| {
         conn.transaction::<(), ApiError, _>(|c| {
-            crate::audit::lock_head(c)?;
-            crate::audit::begin_batch(c)?;
+            crate::audit::begin_batch(crate::audit::lock_head(c)?);
             let mut group = Vec::new();
             for job in batch {
                 match job {
@@ -474,6 +473,75 @@ mod tests {
         blocker.await.unwrap().unwrap();
         queued.await.unwrap().unwrap();
         drop(db);
+    }
+
+    /// The migration that makes SQLite's audit `seq` the rowid keeps every
+    /// row and the chain, drops the separate primary-key index, and the
+    /// chain goes on after it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_audit_log_becomes_rowid_keyed_with_its_chain_whole() {
+        use diesel::connection::SimpleConnection;
+        use diesel::RunQueryDsl;
+        use diesel_migrations::MigrationHarness;
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let pk_indexes = |c: &mut diesel::SqliteConnection| {
+            diesel::sql_query(
+                "SELECT COUNT(*) AS n FROM pragma_index_list('audit_log') WHERE origin = 'pk'",
+            )
+            .get_result::<N>(c)
+            .unwrap()
+            .n
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let db = open(&dir);
+        for n in 0..30 {
+            audit::record(&db, vec![event(n), event(n + 100)], Origin::default())
+                .await
+                .unwrap();
+        }
+        drop(db);
+        let mut c =
+            <diesel::SqliteConnection as diesel::Connection>::establish(&path.to_string_lossy())
+                .unwrap();
+        assert_eq!(pk_indexes(&mut c), 0, "seq is the rowid");
+        let undone = c
+            .revert_last_migration((crate::db::KERNEL_MIGRATIONS.sqlite)())
+            .unwrap();
+        assert_eq!(undone.to_string(), "20261212001701", "the rowid migration");
+        assert_eq!(
+            pk_indexes(&mut c),
+            1,
+            "before: a unique index beside the rowid"
+        );
+        // A row appended while the table has its old shape moves too.
+        let mut conn = DbConn::Sqlite(c);
+        crate::db::write_tx(&mut conn, |c| {
+            audit::append(c, &event(999), &Origin::default()).map(|_| ())
+        })
+        .unwrap();
+        drop(conn);
+        drop(open(&dir));
+        let mut c =
+            <diesel::SqliteConnection as diesel::Connection>::establish(&path.to_string_lossy())
+                .unwrap();
+        assert_eq!(pk_indexes(&mut c), 0, "open() migrated it again");
+        drop(c);
+        let db = open(&dir);
+        audit::record(&db, vec![event(1000)], Origin::default())
+            .await
+            .unwrap();
+        let v = db.run(audit::verify).await.unwrap();
+        assert!(v.is_intact(), "{v:?}");
+        assert_eq!(v.rows, 62);
+        let refused = db
+            .write(|c| Ok(c.batch_execute("DELETE FROM audit_log WHERE seq = 1")?))
+            .await;
+        assert!(refused.is_err(), "still append-only: {refused:?}");
     }
 
     #[tokio::test]
