@@ -131,6 +131,16 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 Self::Conflict("a record with these values already exists".into())
             }
+            // The database dropped the connection (restart, administrator,
+            // proxy): retry, as for an unreachable database. The pool
+            // replaces the connection (`db::heal`).
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => {
+                tracing::warn!("a database connection was lost");
+                Self::Unavailable("the database connection was lost, try again shortly".into())
+            }
             // PostgreSQL refuses NUL in text ("invalid byte sequence … 0x00");
             // only client input carries one, so it is bad input, not a fault.
             Error::DatabaseError(_, info) if info.message().contains("0x00") => {

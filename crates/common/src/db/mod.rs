@@ -539,8 +539,8 @@ mod tests {
         kill(before);
         let failed = db.run(pid).await;
         assert!(
-            failed.is_err(),
-            "a read on the dropped connection: {failed:?}"
+            matches!(failed, Err(ApiError::Unavailable(_))),
+            "a read on the dropped connection is a 503: {failed:?}"
         );
         let after = db
             .run(pid)

@@ -487,6 +487,22 @@ async fn audit_rows_ship_by_seq_when_sealed_not_through_a_trigger() {
     assert_eq!(seqs, (written + 1..=now_max).collect::<Vec<_>>());
 }
 
+/// Revert the migration that took the audit log's trigger away (by name:
+/// later migrations, the kernel's too, may have run after it).
+fn revert_audit_shipped<C, S>(conn: &mut C, source: S)
+where
+    C: diesel_migrations::MigrationHarness<C::Backend> + diesel::Connection,
+    S: diesel::migration::MigrationSource<C::Backend>,
+{
+    let migration = source
+        .migrations()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.name().to_string().ends_with("audit_shipped_by_seq"))
+        .expect("the audit_shipped_by_seq migration");
+    conn.revert_migration(&*migration).unwrap();
+}
+
 /// A database from before: its audit_log carried the trigger, so every
 /// audit row is in the log already. The migration drops the trigger and
 /// starts shipping after the last row; a later start does not put the
@@ -494,7 +510,6 @@ async fn audit_rows_ship_by_seq_when_sealed_not_through_a_trigger() {
 #[tokio::test]
 async fn upgrading_drops_the_audit_trigger_and_ships_after_the_last_logged_row() {
     use diesel::prelude::*;
-    use diesel_migrations::MigrationHarness;
     let app = spawn(Service::Hospital).await;
     let _admin = app.admin_token().await;
     let db = app.db();
@@ -503,14 +518,12 @@ async fn upgrading_drops_the_audit_trigger_and_ships_after_the_last_logged_row()
     // trigger and its bookkeeping row put back.
     let trigger = match &mut *c {
         DbConn::Sqlite(s) => {
-            s.revert_last_migration((hospital::SPEC.migrations.sqlite)())
-                .unwrap();
+            revert_audit_shipped(s, (hospital::SPEC.migrations.sqlite)());
             "CREATE TRIGGER bh_cl_audit_log_i AFTER INSERT ON audit_log BEGIN \
              INSERT INTO change_log (tbl, op, row_data) VALUES ('audit_log', 'I', json_object('seq', NEW.seq)); END;"
         }
         DbConn::Pg(p) => {
-            p.revert_last_migration((hospital::SPEC.migrations.postgres)())
-                .unwrap();
+            revert_audit_shipped(p, (hospital::SPEC.migrations.postgres)());
             "CREATE TRIGGER bh_cl AFTER INSERT OR UPDATE OR DELETE ON audit_log \
              FOR EACH ROW EXECUTE FUNCTION bh_change_log('seq');"
         }
