@@ -89,6 +89,16 @@ def wrk(url, seconds, connections, threads, headers=(), lua_extra=""):
         os.unlink(script)
 
 
+def cpu_seconds(pid):
+    """User + system CPU the process has used so far (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return float("nan")
+
+
 def peak_rss_mb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -281,18 +291,22 @@ def run_backend(name, repo, db_url, args, bcrypt_rate):
         results = []
         for label, url, token in load:
             headers = [f"Authorization: Bearer {token}"] if token else []
+            before = cpu_seconds(server.proc.pid)
             r = wrk(url, args.duration, args.connections, args.threads, headers)
+            # The server's CPU per request: steadier than req/s on a shared
+            # machine, and where a change in the request's own work shows.
+            r["cpu_us"] = (cpu_seconds(server.proc.pid) - before) / max(r["requests"], 1) * 1e6
             results.append((label, r))
         rss = peak_rss_mb(server.proc.pid)
         audited = results[-1][1]
         reads_after = audit_rows(base, admin, "patient.read")
         health = results[0][1]["rps"]
         print(f"\n## {name}  ({args.connections} connections, {args.threads} wrk threads, {args.duration} s each)\n")
-        print(f"| request | req/s | p50 ms | p99 ms | errors | non-2xx | × /healthz |")
-        print(f"|---|---:|---:|---:|---:|---:|---:|")
+        print(f"| request | req/s | p50 ms | p99 ms | errors | non-2xx | × /healthz | server CPU µs/request |")
+        print(f"|---|---:|---:|---:|---:|---:|---:|---:|")
         for label, r in results:
             print(f"| {label} | {r['rps']:,.0f} | {r['p50_us']/1000:.2f} | {r['p99_us']/1000:.2f} | "
-                  f"{r['errors']} | {r['non2xx']} | {r['rps']/health:.3f} |")
+                  f"{r['errors']} | {r['non2xx']} | {r['rps']/health:.3f} | {r['cpu_us']:.0f} |")
         unaudited = results[-2][1]["rps"]
         print(f"\naudited patient read / unaudited user read: {audited['rps']/unaudited:.2f}")
         answered = audited["requests"] - audited["non2xx"] - audited["errors"]

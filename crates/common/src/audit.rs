@@ -158,24 +158,30 @@ pub struct AuditRow {
 
 impl AuditRow {
     /// SHA-256 over every field but `hash`, as a JSON array (fixed order).
+    ///
+    /// Serialized straight from the fields (a tuple is a JSON array), not
+    /// through a `serde_json::Value` that cloned each string first: the
+    /// same bytes, so the same hash (test below).
     pub fn compute_hash(&self) -> String {
-        let canonical = serde_json::json!([
+        let at = self.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
+        let canonical = (
             self.seq,
-            self.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
-            self.actor,
-            self.actor_role,
-            self.tenant_id,
-            self.action,
-            self.resource,
-            self.outcome,
-            self.severity,
-            self.ip,
-            self.user_agent,
-            self.correlation_id,
-            self.details,
-            self.prev_hash,
-        ]);
-        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+            at,
+            &self.actor,
+            &self.actor_role,
+            &self.tenant_id,
+            &self.action,
+            &self.resource,
+            &self.outcome,
+            &self.severity,
+            &self.ip,
+            &self.user_agent,
+            &self.correlation_id,
+            &self.details,
+            &self.prev_hash,
+        );
+        let text = serde_json::to_vec(&canonical).unwrap_or_default();
+        hex::encode(Sha256::digest(&text))
     }
 }
 
@@ -624,4 +630,54 @@ fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hash input is byte for byte what it was when it was built as a
+    /// `json!` array (rows already stored must still verify).
+    #[test]
+    fn the_hash_input_is_unchanged() {
+        let row = AuditRow {
+            seq: 42,
+            occurred_at: chrono::NaiveDate::from_ymd_opt(2026, 12, 7)
+                .and_then(|d| d.and_hms_micro_opt(6, 5, 4, 3))
+                .unwrap_or_default(),
+            actor: "dr \"quote\" \\ ü".into(),
+            actor_role: "doctor".into(),
+            tenant_id: None,
+            action: "patient.read".into(),
+            resource: "patient:1\n2".into(),
+            outcome: "success".into(),
+            severity: "info".into(),
+            ip: Some("127.0.0.1".into()),
+            user_agent: None,
+            correlation_id: Some("c\u{1}".into()),
+            details: r#"{"a":1}"#.into(),
+            prev_hash: GENESIS_HASH.into(),
+            hash: String::new(),
+        };
+        let before = serde_json::json!([
+            row.seq,
+            row.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+            row.actor,
+            row.actor_role,
+            row.tenant_id,
+            row.action,
+            row.resource,
+            row.outcome,
+            row.severity,
+            row.ip,
+            row.user_agent,
+            row.correlation_id,
+            row.details,
+            row.prev_hash,
+        ]);
+        assert_eq!(
+            row.compute_hash(),
+            hex::encode(Sha256::digest(before.to_string().as_bytes()))
+        );
+    }
 }
