@@ -272,7 +272,7 @@ impl Db {
             // third round trip per read (see docs/benchmarks.md). A
             // connection that broke (server restart, dropped socket) is
             // found after the read that failed on it and replaced then
-            // ([`Db::heal`]).
+            // ([`heal`]).
             .test_on_check_out(false)
             .build(manager())
             .map_err(|e| anyhow!("cannot open the database: {e}"))?;
@@ -403,7 +403,9 @@ impl Db {
             let _entered = span.enter();
             let mut conn = pool.get()?;
             let out = f(&mut conn);
-            if out.is_err() {
+            // A lost connection shows as a database error (500/503), not
+            // as a 404 or a refusal: only those test the connection.
+            if matches!(out, Err(ApiError::Internal(_) | ApiError::Unavailable(_))) {
                 heal(&manager, &mut conn);
             }
             out

@@ -92,18 +92,17 @@ impl ApiDocument {
         self.allow.get(&mounted::openapi_path(pattern)).cloned()
     }
 
-    /// The document and its page, built on first use.
-    fn built(&self) -> anyhow::Result<&Built> {
-        if let Some(b) = self.built.get() {
-            return Ok(b);
-        }
-        let doc = document_of(self.service, self.openapi);
-        let built = Built {
-            json: serde_json::to_vec(&doc)?.into(),
-            html: page::render(&doc).into(),
-        };
-        // Two first requests may both build; one result is kept.
-        Ok(self.built.get_or_init(|| built))
+    /// The document and its page, built on first use — once: requests that
+    /// come while it is being built wait for it (so a burst of first
+    /// requests, which need no token, cannot build it many times at once).
+    fn built(&self) -> &Built {
+        self.built.get_or_init(|| {
+            let doc = document_of(self.service, self.openapi);
+            Built {
+                json: doc.to_string().into(),
+                html: page::render(&doc).into(),
+            }
+        })
     }
 }
 
@@ -127,14 +126,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(super::resource("/docs").route(web::get().to(reference)));
 }
 
-/// The document, built off the async workers the first time.
+/// The document or its page; built off the async workers the first time.
 async fn served(doc: web::Data<ApiDocument>, html: bool) -> crate::error::ApiResult<bytes::Bytes> {
-    let built = web::block(move || -> crate::error::ApiResult<bytes::Bytes> {
-        let b = doc.built().map_err(crate::error::ApiError::Internal)?;
-        Ok(if html { b.html.clone() } else { b.json.clone() })
-    })
-    .await?;
-    built
+    let pick = move |b: &Built| if html { b.html.clone() } else { b.json.clone() };
+    if let Some(b) = doc.built.get() {
+        return Ok(pick(b));
+    }
+    Ok(web::block(move || pick(doc.built())).await?)
 }
 
 async fn openapi_json(doc: web::Data<ApiDocument>) -> crate::error::ApiResult<HttpResponse> {
