@@ -50,6 +50,8 @@ async fn logout_revokes_that_token_and_only_that_token() {
         let app = spawn(service).await;
         let token = app.admin_token().await;
         let other_session = app.admin_token().await;
+        // Used once, so the server remembers it as verified (`TokenKeys`):
+        // the per-request check must still refuse it after the logout.
         assert_eq!(me_status(&app, &token).await.0, StatusCode::OK);
 
         let (status, body) = app
