@@ -430,11 +430,11 @@ fn head_from_last_row(conn: &mut DbConn) -> anyhow::Result<()> {
 /// continue after the last one.
 fn keep_position(conn: &mut DbConn, done: &Restored, tag: &[u8; TAG_LEN]) -> anyhow::Result<()> {
     use crate::schema::sync_state;
-    use common::schema::audit_log;
     let now = common::db::now();
-    let last_audit: Option<i64> = audit_log::table
-        .select(diesel::dsl::max(audit_log::seq))
-        .first(conn)?;
+    // The head is the last restored audit row (`head_from_last_row`).
+    let last_audit = common::audit::head(conn)
+        .map_err(|e| anyhow::anyhow!("reading the audit head: {e}"))?
+        .seq;
     diesel::update(sync_state::table.find(1))
         .set((
             sync_state::next_batch_no.eq(done.batches + 1),
@@ -443,7 +443,7 @@ fn keep_position(conn: &mut DbConn, done: &Restored, tag: &[u8; TAG_LEN]) -> any
             sync_state::acked_at.eq(Some(now)),
             sync_state::restored_from_batch.eq(Some(done.batches)),
             // Every restored audit row came from the copy.
-            sync_state::audit_shipped.eq(last_audit.unwrap_or(0)),
+            sync_state::audit_shipped.eq(last_audit),
         ))
         .execute(conn)?;
     match conn {

@@ -376,12 +376,9 @@ pub fn health(c: &mut DbConn) -> ApiResult<SyncHealth> {
             ))
             .first(c)?;
     // Audit rows wait in the audit log itself until a seal copies them.
-    // The chain's seq has no gaps, so they are the last seq less the mark
-    // (an index lookup, not a count over a log that may be long).
-    let last_audit: Option<i64> = audit_log::table
-        .select(diesel::dsl::max(audit_log::seq))
-        .first(c)?;
-    let audit_waiting = (last_audit.unwrap_or(0) - audit_shipped).max(0);
+    // The chain's seq has no gaps, so they are the head's seq less the
+    // mark (one row read, not a count over a log that may be long).
+    let audit_waiting = (common::audit::head(c)?.seq - audit_shipped).max(0);
     let oldest_audit: Option<chrono::NaiveDateTime> = audit_log::table
         .filter(audit_log::seq.gt(audit_shipped))
         .order(audit_log::seq.asc())

@@ -467,6 +467,30 @@ async fn audit_rows_ship_by_seq_when_sealed_not_through_a_trigger() {
     );
     drop(c);
 
+    // One audit row and no other change: the heartbeat counts it and dates
+    // the backlog from it.
+    let pending = db
+        .write(|c| {
+            common::audit::append(
+                c,
+                &common::audit::Event::new("tester", "admin", "test.pending", "item:1"),
+                &common::audit::Origin::default(),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(pending, written + 1);
+    let mut c = db.conn().unwrap();
+    let at: chrono::NaiveDateTime = common::schema::audit_log::table
+        .filter(common::schema::audit_log::seq.eq(pending))
+        .select(common::schema::audit_log::occurred_at)
+        .first(&mut c)
+        .unwrap();
+    let health = hospital::backup::ship::health(&mut c).unwrap();
+    assert_eq!(health.pending_changes, 1);
+    assert_eq!(health.oldest_pending_at, Some(at));
+    drop(c);
+
     // An audited read later: only its rows follow, in the next batch.
     let doctor = app.login("doctor", "doctor123").await;
     let (status, body) = app
