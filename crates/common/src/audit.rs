@@ -255,9 +255,10 @@ pub(crate) fn restore_batch_head(held: Option<contracts::AuditHead>) {
 }
 
 /// Write the batch's head to `audit_head` (inside the batch transaction,
-/// before its commit) and stop holding it.
-pub(crate) fn finish_batch(conn: &mut DbConn) -> ApiResult<()> {
-    if let Some(held) = BATCH_HEAD.with(|b| b.borrow_mut().take()) {
+/// before its commit) and stop holding it; returns the head written.
+pub(crate) fn finish_batch(conn: &mut DbConn) -> ApiResult<Option<contracts::AuditHead>> {
+    let held = BATCH_HEAD.with(|b| b.borrow_mut().take());
+    if let Some(held) = &held {
         diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
             .set((
                 audit_head::seq.eq(held.seq),
@@ -265,7 +266,7 @@ pub(crate) fn finish_batch(conn: &mut DbConn) -> ApiResult<()> {
             ))
             .execute(conn)?;
     }
-    Ok(())
+    Ok(held)
 }
 
 /// Stop holding the head without writing it (the batch rolled back).
@@ -297,9 +298,9 @@ pub fn append(conn: &mut DbConn, event: &Event, origin: &Origin) -> ApiResult<i6
 
 /// Append the events of several reads, in order, inside the writer's batch
 /// (which holds the head): the rows are chained here and inserted together
-/// — on PostgreSQL as multi-row `INSERT`s, one round trip per
-/// [`GROUP_INSERT_ROWS`] rows; on SQLite, in process, row by row on the
-/// one cached statement.
+/// — on PostgreSQL as one prepared `INSERT … SELECT FROM unnest(…)` of
+/// column arrays ([`PgRows`]), one round trip for the whole group; on
+/// SQLite, in process, row by row on the one cached statement.
 pub(crate) fn append_all<'a>(
     conn: &mut DbConn,
     reads: impl Iterator<Item = (&'a [Event], &'a Origin)>,
@@ -309,25 +310,10 @@ pub(crate) fn append_all<'a>(
             "append_all outside the writer's batch"
         )));
     }
-    let mut at = head(conn)?;
-    let mut rows = Vec::new();
-    for (events, origin) in reads {
-        for event in events {
-            let row = next_row(&at, event, origin);
-            at = contracts::AuditHead {
-                seq: row.seq,
-                hash: row.hash.clone(),
-            };
-            rows.push(row);
-        }
-    }
+    let rows = chain(&head(conn)?, reads);
     match conn {
         DbConn::Pg(c) => {
-            for chunk in rows.chunks(GROUP_INSERT_ROWS) {
-                diesel::insert_into(audit_log::table)
-                    .values(chunk)
-                    .execute(c)?;
-            }
+            PgRows::<false>::of(&rows, None).execute(c)?;
         }
         DbConn::Sqlite(c) => {
             for row in &rows {
@@ -343,9 +329,165 @@ pub(crate) fn append_all<'a>(
     Ok(())
 }
 
-/// Most audit rows in one PostgreSQL `INSERT` of [`append_all`] (15 values
-/// a row, well under PostgreSQL's 65,535 parameters).
-const GROUP_INSERT_ROWS: usize = 256;
+/// Append the events of several reads after `at` in one autocommitted
+/// PostgreSQL statement — if `at` is still the chain's head. The statement
+/// moves `audit_head` from `at` to the last new row and inserts the rows
+/// only when that move matched (a data-modifying `WITH`), so it needs no
+/// transaction, no lock statement and no savepoint: one round trip and one
+/// commit instead of seven round trips. The head row's lock still orders it
+/// against every other writer, threads or processes: one that moved the
+/// head first makes the guard miss, and nothing is written.
+///
+/// `Ok(Some(head))`: committed, `head` is the new head. `Ok(None)`: the head
+/// was not `at` (another writer appended); nothing was written.
+pub(crate) fn append_at_head<'a>(
+    conn: &mut diesel::PgConnection,
+    at: &contracts::AuditHead,
+    reads: impl Iterator<Item = (&'a [Event], &'a Origin)>,
+) -> ApiResult<Option<contracts::AuditHead>> {
+    let rows = chain(at, reads);
+    let Some(last) = rows.last() else {
+        return Ok(Some(at.clone()));
+    };
+    let written = PgRows::<true>::of(&rows, Some(at)).execute(conn)?;
+    if written == 0 {
+        return Ok(None);
+    }
+    if written != rows.len() {
+        // An autocommitted statement is all or nothing; this cannot be.
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "{written} of {} audit rows appended",
+            rows.len()
+        )));
+    }
+    Ok(Some(contracts::AuditHead {
+        seq: last.seq,
+        hash: last.hash.clone(),
+    }))
+}
+
+/// The rows for the events of `reads`, chained after `at`.
+fn chain<'a>(
+    at: &contracts::AuditHead,
+    reads: impl Iterator<Item = (&'a [Event], &'a Origin)>,
+) -> Vec<AuditRow> {
+    let mut at = at.clone();
+    let mut rows = Vec::new();
+    for (events, origin) in reads {
+        for event in events {
+            let row = next_row(&at, event, origin);
+            at = contracts::AuditHead {
+                seq: row.seq,
+                hash: row.hash.clone(),
+            };
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+/// Audit rows as one PostgreSQL statement: fifteen column arrays
+/// `unnest`ed into rows, so one prepared (cached) statement serves any
+/// number of rows — diesel does not cache a multi-row `VALUES` insert,
+/// whose text changes with the row count, so PostgreSQL would parse and
+/// plan each one. `GUARDED`: the statement also moves `audit_head` from
+/// the expected head to the last row, and inserts only if that matched
+/// ([`append_at_head`]).
+struct PgRows<'a, const GUARDED: bool> {
+    guard: Option<(&'a contracts::AuditHead, &'a AuditRow)>,
+    seq: Vec<i64>,
+    occurred_at: Vec<NaiveDateTime>,
+    text: [Vec<&'a str>; 9],
+    optional: [Vec<Option<&'a str>>; 4],
+}
+
+/// The statement-cache identity of [`PgRows`] (one per SQL text).
+struct PgRowsId<const GUARDED: bool>;
+
+impl<'a, const GUARDED: bool> PgRows<'a, GUARDED> {
+    fn of(rows: &'a [AuditRow], expected: Option<&'a contracts::AuditHead>) -> Self {
+        let text = |f: fn(&AuditRow) -> &str| rows.iter().map(f).collect::<Vec<_>>();
+        let optional = |f: fn(&AuditRow) -> Option<&str>| rows.iter().map(f).collect::<Vec<_>>();
+        Self {
+            guard: expected.zip(rows.last()),
+            seq: rows.iter().map(|r| r.seq).collect(),
+            occurred_at: rows.iter().map(|r| r.occurred_at).collect(),
+            text: [
+                text(|r| &r.actor),
+                text(|r| &r.actor_role),
+                text(|r| &r.action),
+                text(|r| &r.resource),
+                text(|r| &r.outcome),
+                text(|r| &r.severity),
+                text(|r| &r.details),
+                text(|r| &r.prev_hash),
+                text(|r| &r.hash),
+            ],
+            optional: [
+                optional(|r| r.tenant_id.as_deref()),
+                optional(|r| r.ip.as_deref()),
+                optional(|r| r.user_agent.as_deref()),
+                optional(|r| r.correlation_id.as_deref()),
+            ],
+        }
+    }
+}
+
+impl<const GUARDED: bool> diesel::query_builder::QueryId for PgRows<'_, GUARDED> {
+    type QueryId = PgRowsId<GUARDED>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<const GUARDED: bool> diesel::query_builder::QueryFragment<diesel::pg::Pg>
+    for PgRows<'_, GUARDED>
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
+        if GUARDED {
+            let Some((expected, last)) = self.guard else {
+                return Err(diesel::result::Error::QueryBuilderError(
+                    "a guarded append needs the expected head".into(),
+                ));
+            };
+            out.push_sql("WITH head AS (UPDATE audit_head SET seq = ");
+            out.push_bind_param::<BigInt, _>(&last.seq)?;
+            out.push_sql(", hash = ");
+            out.push_bind_param::<Text, _>(&last.hash)?;
+            out.push_sql(" WHERE id = 1 AND seq = ");
+            out.push_bind_param::<BigInt, _>(&expected.seq)?;
+            out.push_sql(" AND hash = ");
+            out.push_bind_param::<Text, _>(&expected.hash)?;
+            out.push_sql(" RETURNING id) ");
+        }
+        // The column order of `text` and `optional` above.
+        out.push_sql(
+            "INSERT INTO audit_log (seq, occurred_at, actor, actor_role, action, resource, \
+             outcome, severity, details, prev_hash, hash, tenant_id, ip, user_agent, \
+             correlation_id) SELECT * FROM unnest(",
+        );
+        out.push_bind_param::<Array<BigInt>, _>(&self.seq)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Timestamp>, _>(&self.occurred_at)?;
+        for column in &self.text {
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Text>, _>(column)?;
+        }
+        for column in &self.optional {
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Nullable<Text>>, _>(column)?;
+        }
+        out.push_sql(")");
+        if GUARDED {
+            out.push_sql(" WHERE EXISTS (SELECT 1 FROM head)");
+        }
+        Ok(())
+    }
+}
+
+impl<const GUARDED: bool> RunQueryDsl<diesel::PgConnection> for PgRows<'_, GUARDED> {}
 
 /// The row that follows `head` for `event`, hashed.
 fn next_row(head: &contracts::AuditHead, event: &Event, origin: &Origin) -> AuditRow {

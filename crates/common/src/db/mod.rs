@@ -12,6 +12,7 @@ pub mod page;
 mod writer;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -210,12 +211,32 @@ pub struct Db {
     /// One permit per pooled connection: a read waits for a connection
     /// here, asynchronously, instead of parking a blocking thread in r2d2.
     readers: Arc<tokio::sync::Semaphore>,
+    /// Reads in [`Db::run`] now, waiting for a connection or running: on
+    /// PostgreSQL the writer waits briefly for their records to join its
+    /// batch ([`writer::Writer::start`]).
+    reading: Arc<AtomicUsize>,
     /// How long a read may wait for a connection before answering 503.
     wait: Duration,
     writer: writer::Writer,
     backend: Backend,
     sqlite_file: Option<PathBuf>,
     migrations: Vec<Migrations>,
+}
+
+/// Counts a read in [`Db::run`] while it lives.
+struct Reading<'a>(&'a AtomicUsize);
+
+impl<'a> Reading<'a> {
+    fn start(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Db {
@@ -276,11 +297,17 @@ impl Db {
             .test_on_check_out(false)
             .build(manager())
             .map_err(|e| anyhow!("cannot open the database: {e}"))?;
-        let writer = writer::Writer::start(Arc::new(manager()), QUEUE_CAPACITY)?;
+        let reading = Arc::new(AtomicUsize::new(0));
+        let writer = writer::Writer::start(
+            Arc::new(manager()),
+            QUEUE_CAPACITY,
+            (backend == Backend::Postgres).then(|| reading.clone()),
+        )?;
         let db = Self {
             pool,
             manager: Arc::new(manager()),
             readers: Arc::new(tokio::sync::Semaphore::new(pool_size.max(1) as usize)),
+            reading,
             wait: timeout,
             writer,
             backend,
@@ -393,6 +420,7 @@ impl Db {
         T: Send + 'static,
     {
         let busy = || ApiError::Unavailable("the database is busy, try again shortly".into());
+        let _reading = Reading::start(&self.reading);
         let _permit = tokio::time::timeout(self.wait, self.readers.acquire())
             .await
             .map_err(|_| busy())?

@@ -14,6 +14,11 @@
 //! The queue is bounded: when it is full a write is refused at once with 503
 //! and `Retry-After`, never buffered without limit.
 //!
+//! On PostgreSQL the writer waits briefly for the records of reads in
+//! flight before committing ([`GATHER_WINDOW`]), and a batch of reads only
+//! commits as one statement guarded by the head it last committed
+//! ([`crate::audit::append_at_head`]).
+//!
 //! The access-log rows of a read ([`Writer::record`]) are data, not a
 //! closure: the writer appends the records queued next to each other as one
 //! group — one savepoint for the group instead of one per read, and on
@@ -22,7 +27,7 @@
 //! nothing else in the batch is affected.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
@@ -35,6 +40,9 @@ use crate::error::{ApiError, ApiResult};
 pub const QUEUE_CAPACITY: usize = 4096;
 /// Most jobs committed in one transaction.
 pub const MAX_BATCH: usize = 512;
+/// On PostgreSQL, how long the writer waits for the records of reads in
+/// flight to join a batch before committing it (see [`Writer::start`]).
+pub const GATHER_WINDOW: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// What a job reports after running in its savepoint: called with the
 /// batch's commit outcome, it answers the waiting caller.
@@ -74,25 +82,46 @@ pub struct WriterStats {
     pub batches: u64,
     /// Writes committed in them.
     pub writes: u64,
+    /// Of those batches, reads-only ones committed as one statement
+    /// guarded by the head (PostgreSQL).
+    pub guarded: u64,
+    /// Guarded statements that found the head moved by another writer
+    /// (nothing written; the batch then ran the usual way).
+    pub guard_missed: u64,
 }
 
 #[derive(Default)]
 struct Counters {
     batches: AtomicU64,
     writes: AtomicU64,
+    guarded: AtomicU64,
+    guard_missed: AtomicU64,
 }
 
 impl Writer {
     /// Start the writer thread on its own connection from `manager`, with
     /// room for `capacity` waiting writes.
-    pub(crate) fn start(manager: Arc<Manager>, capacity: usize) -> anyhow::Result<Self> {
+    ///
+    /// `reading` (PostgreSQL): the reads in flight. When the writer takes a
+    /// batch while reads are in flight, it waits up to [`GATHER_WINDOW`]
+    /// for as many more jobs (their records) before committing — like
+    /// PostgreSQL's `commit_delay` with `commit_siblings`: each commit is a
+    /// round trip, a WAL flush and two wake-ups, so under load bigger
+    /// batches cost less per read, and with no read in flight nothing
+    /// waits. SQLite (`None`) gathers on its own: its fsync at commit lasts
+    /// long enough for the next batch to queue up (a wait measured no gain).
+    pub(crate) fn start(
+        manager: Arc<Manager>,
+        capacity: usize,
+        reading: Option<Arc<AtomicUsize>>,
+    ) -> anyhow::Result<Self> {
         let (queue, jobs) = mpsc::sync_channel::<Job>(capacity);
         let stats = Arc::new(Counters::default());
         let critical = Arc::new(tokio::sync::Notify::new());
         let (counters, notify) = (stats.clone(), critical.clone());
         std::thread::Builder::new()
             .name("db-writer".into())
-            .spawn(move || drain(&manager, &jobs, &counters, &notify))?;
+            .spawn(move || drain(&manager, &jobs, &counters, &notify, reading))?;
         Ok(Self {
             queue,
             stats,
@@ -110,6 +139,8 @@ impl Writer {
         WriterStats {
             batches: self.stats.batches.load(Ordering::Relaxed),
             writes: self.stats.writes.load(Ordering::Relaxed),
+            guarded: self.stats.guarded.load(Ordering::Relaxed),
+            guard_missed: self.stats.guard_missed.load(Ordering::Relaxed),
         }
     }
 
@@ -199,8 +230,13 @@ fn drain(
     jobs: &Receiver<Job>,
     stats: &Counters,
     critical: &tokio::sync::Notify,
+    reading: Option<Arc<AtomicUsize>>,
 ) {
     let mut conn: Option<DbConn> = None;
+    // The chain's head as this writer last committed it: a guess (another
+    // process or a restore may have moved it since), checked by the
+    // statement that relies on it (`append_at_head`).
+    let mut known: Option<contracts::AuditHead> = None;
     while let Ok(first) = jobs.recv() {
         let mut batch = Vec::with_capacity(16);
         batch.push(first);
@@ -208,6 +244,13 @@ fn drain(
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
+            }
+        }
+        if let Some(reading) = &reading {
+            // Reads in flight now are the records likely to follow soon.
+            let siblings = reading.load(Ordering::Relaxed);
+            if siblings > 0 {
+                gather(jobs, &mut batch, siblings, GATHER_WINDOW);
             }
         }
         if conn.is_none() {
@@ -223,12 +266,13 @@ fn drain(
         }
         let Some(c) = conn.as_mut() else { continue };
         crate::audit::take_critical_mark();
-        let (completions, outcome) = commit_batch(c, batch);
+        let (completions, outcome) = commit_batch(c, batch, &mut known, stats);
         if let Err(CommitFailed(why)) = &outcome {
             tracing::error!(error = %why, jobs = completions.len(), "write batch failed");
             // Start the next batch on a fresh connection: this one may be
             // broken or inside a transaction a panic left open.
             conn = None;
+            known = None;
         } else {
             stats.batches.fetch_add(1, Ordering::Relaxed);
             stats
@@ -241,6 +285,20 @@ fn drain(
         }
         for done in completions {
             done(outcome.clone());
+        }
+    }
+}
+
+/// Wait up to `window` for up to `more` further jobs to join `batch` (see
+/// [`Writer::start`]'s `reading`).
+fn gather(jobs: &Receiver<Job>, batch: &mut Vec<Job>, more: usize, window: std::time::Duration) {
+    let want = (batch.len() + more).min(MAX_BATCH);
+    let deadline = std::time::Instant::now() + window;
+    while batch.len() < want {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match jobs.recv_timeout(left) {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
         }
     }
 }
@@ -261,10 +319,20 @@ fn writer_pragmas(mut conn: DbConn) -> Result<DbConn, diesel::ConnectionError> {
 }
 
 /// Run `batch` in one transaction; the commit outcome applies to every job.
-fn commit_batch(conn: &mut DbConn, batch: Vec<Job>) -> (Vec<Completion>, Result<(), CommitFailed>) {
+/// `known` is the head this writer last committed (updated here).
+fn commit_batch(
+    conn: &mut DbConn,
+    batch: Vec<Job>,
+    known: &mut Option<contracts::AuditHead>,
+    stats: &Counters,
+) -> (Vec<Completion>, Result<(), CommitFailed>) {
+    let batch = match records_at_head(conn, batch, known, stats) {
+        Ok(done) => return done,
+        Err(batch) => batch,
+    };
     let mut completions = Vec::with_capacity(batch.len());
     let run = catch_unwind(AssertUnwindSafe(|| {
-        conn.transaction::<(), ApiError, _>(|c| {
+        conn.transaction::<Option<contracts::AuditHead>, ApiError, _>(|c| {
             crate::audit::begin_batch(crate::audit::lock_head(c)?);
             let mut group = Vec::new();
             for job in batch {
@@ -284,13 +352,84 @@ fn commit_batch(conn: &mut DbConn, batch: Vec<Job>) -> (Vec<Completion>, Result<
     }));
     crate::audit::abandon_batch();
     let outcome = match run {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(head)) => {
+            *known = head;
+            Ok(())
+        }
         Ok(Err(e)) => Err(CommitFailed(e.to_string())),
         Err(_) => Err(CommitFailed(
             "a write panicked; the batch was rolled back".into(),
         )),
     };
     (completions, outcome)
+}
+
+/// A batch of reads only, on PostgreSQL, when this writer knows the head:
+/// their rows in one autocommitted statement guarded by that head
+/// ([`crate::audit::append_at_head`]) — one round trip instead of a
+/// transaction's seven. `Err(batch)`: not such a batch, or the head had
+/// moved (nothing written); run it the usual way.
+#[allow(clippy::type_complexity)]
+fn records_at_head(
+    conn: &mut DbConn,
+    batch: Vec<Job>,
+    known: &mut Option<contracts::AuditHead>,
+    stats: &Counters,
+) -> Result<(Vec<Completion>, Result<(), CommitFailed>), Vec<Job>> {
+    let (DbConn::Pg(c), Some(at)) = (conn, known.as_ref()) else {
+        return Err(batch);
+    };
+    let reads = batch
+        .iter()
+        .map(|job| match job {
+            Job::Record(r) => Some((r.events.as_slice(), &r.origin)),
+            Job::Write(_) => None,
+        })
+        .collect::<Option<Vec<_>>>();
+    let Some(reads) = reads else {
+        return Err(batch);
+    };
+    let outcome = match crate::audit::append_at_head(c, at, reads.into_iter()) {
+        Ok(None) => {
+            stats.guard_missed.fetch_add(1, Ordering::Relaxed);
+            *known = None;
+            return Err(batch);
+        }
+        Ok(Some(head)) => {
+            stats.guarded.fetch_add(1, Ordering::Relaxed);
+            *known = Some(head);
+            Ok(())
+        }
+        Err(e) => {
+            *known = None;
+            Err(CommitFailed(e.to_string()))
+        }
+    };
+    let completions = batch
+        .into_iter()
+        .filter_map(|job| match job {
+            Job::Record(r) => Some(answer_when_committed(r.answer, None)),
+            Job::Write(_) => None,
+        })
+        .collect();
+    Ok((completions, outcome))
+}
+
+/// Answer a read once its batch's outcome is known: `failed` is why its
+/// rows could not be written, if they could not.
+fn answer_when_committed(
+    answer: tokio::sync::oneshot::Sender<ApiResult<()>>,
+    failed: Option<String>,
+) -> Completion {
+    Box::new(move |commit: Result<(), CommitFailed>| {
+        let reply = match (failed, commit) {
+            (Some(why), _) | (None, Err(CommitFailed(why))) => Err(ApiError::Internal(
+                anyhow::anyhow!("access-log rows not committed: {why}"),
+            )),
+            (None, Ok(())) => Ok(()),
+        };
+        let _ = answer.send(reply);
+    })
 }
 
 /// Append the rows of the queued reads in `group` in one savepoint; each
@@ -309,16 +448,7 @@ fn append_group(conn: &mut DbConn, group: &mut Vec<Record>, completions: &mut Ve
         e.to_string()
     });
     for Record { answer, .. } in group.drain(..) {
-        let failed = failed.clone();
-        completions.push(Box::new(move |commit: Result<(), CommitFailed>| {
-            let reply = match (failed, commit) {
-                (Some(why), _) | (None, Err(CommitFailed(why))) => Err(ApiError::Internal(
-                    anyhow::anyhow!("access-log rows not committed: {why}"),
-                )),
-                (None, Ok(())) => Ok(()),
-            };
-            let _ = answer.send(reply);
-        }));
+        completions.push(answer_when_committed(answer, failed.clone()));
     }
 }
 
@@ -434,6 +564,131 @@ mod tests {
         assert!(v.is_intact(), "{v:?}");
     }
 
+    /// PostgreSQL: a batch of reads commits as one statement guarded by the
+    /// head this writer last committed; when another writer has moved the
+    /// head the guard misses, nothing is written, and the batch runs the
+    /// usual way (lock, append, commit); a guarded statement that fails
+    /// refuses its reads and leaves the chain and head as they were.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs PostgreSQL (BULKHEAD_TEST_PG_URL; make test-pg)"]
+    async fn reads_commit_in_one_guarded_statement_and_fall_back_when_the_head_moved() {
+        use diesel::connection::SimpleConnection;
+        let pg = testdb::PgDatabase::create(&testdb::require_pg(), "bh_guard").unwrap();
+        let open = || Db::open(&pg.url(), 2, Duration::from_secs(5), KERNEL_MIGRATIONS).unwrap();
+        let (first, second) = (open(), open());
+        let record = |db: &Db, n: usize| {
+            let db = db.clone();
+            async move { audit::record(&db, vec![event(n), event(n + 100)], Origin::default()).await }
+        };
+        record(&first, 1).await.unwrap();
+        assert_eq!(
+            first.writer_stats().guarded,
+            0,
+            "the head was not known yet"
+        );
+        record(&first, 2).await.unwrap();
+        assert_eq!(
+            first.writer_stats().guarded,
+            1,
+            "one statement, guarded by the head"
+        );
+        // Another process appends: the head this writer knows is stale.
+        record(&second, 3).await.unwrap();
+        record(&first, 4).await.unwrap();
+        let stats = first.writer_stats();
+        assert_eq!((stats.guarded, stats.guard_missed), (1, 1), "{stats:?}");
+        record(&first, 5).await.unwrap();
+        assert_eq!(first.writer_stats().guarded, 2);
+
+        // A guarded statement that fails: its reads are refused, nothing moved.
+        second
+            .write(|c| {
+                Ok(c.batch_execute(
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
+                     $$ BEGIN RAISE EXCEPTION 'refused'; END $$; \
+                     CREATE TRIGGER refuse BEFORE INSERT ON audit_log \
+                     FOR EACH ROW EXECUTE FUNCTION refuse();",
+                )?)
+            })
+            .await
+            .unwrap();
+        // The write above moved no head (no audit row): still guarded.
+        let refused = record(&first, 6).await;
+        assert!(
+            matches!(refused, Err(crate::ApiError::Internal(_))),
+            "{refused:?}"
+        );
+        assert_eq!(first.writer_stats().guarded, 2);
+        second
+            .write(|c| Ok(c.batch_execute("DROP TRIGGER refuse ON audit_log")?))
+            .await
+            .unwrap();
+        record(&first, 7).await.unwrap();
+
+        let head = first.run(audit::head).await.unwrap();
+        assert_eq!(
+            head.seq, 12,
+            "six reads of two rows; the refused one left nothing"
+        );
+        let v = second.run(audit::verify).await.unwrap();
+        assert!(v.is_intact(), "{v:?}");
+        let resources: Vec<String> = first
+            .run(|c| {
+                use crate::schema::audit_log::dsl::*;
+                use diesel::prelude::*;
+                Ok(audit_log.order(seq).select(resource).load(c)?)
+            })
+            .await
+            .unwrap();
+        let expected: Vec<String> = [1, 2, 3, 4, 5, 7]
+            .iter()
+            .flat_map(|n| [format!("item:{n}"), format!("item:{}", n + 100)])
+            .collect();
+        assert_eq!(
+            resources, expected,
+            "rows in chain order, each read's rows together"
+        );
+        drop((first, second));
+        drop(pg);
+    }
+
+    /// The PostgreSQL writer's wait for the records of reads in flight:
+    /// it takes up to that many more jobs, and waits no longer than the
+    /// window when they do not come.
+    #[test]
+    fn gathering_takes_up_to_the_reads_in_flight_and_waits_no_longer_than_the_window() {
+        let record = || {
+            Job::Record(Record {
+                events: vec![event(1)],
+                origin: Origin::default(),
+                answer: tokio::sync::oneshot::channel().0,
+            })
+        };
+        let (queue, jobs) = mpsc::sync_channel::<Job>(16);
+        for _ in 0..5 {
+            queue.send(record()).unwrap();
+        }
+        let mut batch = vec![record()];
+        gather(&jobs, &mut batch, 3, Duration::from_secs(60));
+        assert_eq!(batch.len(), 4, "three more: the reads in flight");
+        let started = std::time::Instant::now();
+        gather(&jobs, &mut batch, 5, Duration::from_millis(50));
+        assert_eq!(
+            batch.len(),
+            6,
+            "the two still queued, then the window ended"
+        );
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(50) && waited < Duration::from_secs(30),
+            "{waited:?}"
+        );
+        let mut full: Vec<Job> = (0..MAX_BATCH).map(|_| record()).collect();
+        queue.send(record()).unwrap();
+        gather(&jobs, &mut full, 10, Duration::from_secs(60));
+        assert_eq!(full.len(), MAX_BATCH, "never past a batch's bound");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_answers_503_at_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -442,7 +697,7 @@ mod tests {
             url: format!("sqlite://{}", dir.path().join("w.db").display()),
             backend: crate::db::Backend::Sqlite,
         });
-        let writer = Writer::start(manager, 1).unwrap();
+        let writer = Writer::start(manager, 1, None).unwrap();
         // Hold the writer thread inside a job until released.
         let (release, held) = std::sync::mpsc::channel::<()>();
         let (started, running) = std::sync::mpsc::channel::<()>();
