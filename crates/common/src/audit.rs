@@ -163,7 +163,7 @@ impl AuditRow {
     /// through a `serde_json::Value` that cloned each string first: the
     /// same bytes, so the same hash (test below).
     pub fn compute_hash(&self) -> String {
-        let at = self.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
+        let at = crate::db::stamp::iso_micros(&self.occurred_at);
         let canonical = (
             self.seq,
             at,

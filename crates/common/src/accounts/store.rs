@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::auth::session::{self, AuthSession};
+use crate::db::stamp::{self, OptStamp, Stamp};
 use crate::db::Page;
 use crate::db::{now, DbConn};
 use crate::error::ApiResult;
@@ -34,12 +35,16 @@ pub struct User {
     /// Consecutive failed logins.
     pub failed_logins: i32,
     /// Locked until this time, if locked.
+    #[diesel(deserialize_as = OptStamp)]
     pub locked_until: Option<NaiveDateTime>,
     /// Last successful login.
+    #[diesel(deserialize_as = OptStamp)]
     pub last_login_at: Option<NaiveDateTime>,
     /// Created.
+    #[diesel(deserialize_as = Stamp)]
     pub created_at: NaiveDateTime,
     /// Last changed.
+    #[diesel(deserialize_as = Stamp)]
     pub updated_at: NaiveDateTime,
     /// Must change the password before anything else (set by someone else).
     pub must_change_password: bool,
@@ -69,10 +74,13 @@ pub struct UserView {
     /// Whether the account is locked now.
     pub locked: bool,
     /// Last successful login.
+    #[serde(serialize_with = "stamp::json_opt")]
     pub last_login_at: Option<NaiveDateTime>,
     /// Created.
+    #[serde(serialize_with = "stamp::json")]
     pub created_at: NaiveDateTime,
     /// Last changed.
+    #[serde(serialize_with = "stamp::json")]
     pub updated_at: NaiveDateTime,
     /// Must change the password before anything else.
     pub must_change_password: bool,

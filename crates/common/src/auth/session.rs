@@ -15,6 +15,7 @@ use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::db::stamp::{OptStamp, Stamp};
 use crate::db::DbConn;
 use crate::error::ApiResult;
 use crate::schema::{auth_sessions, refresh_tokens};
@@ -37,10 +38,13 @@ pub struct AuthSession {
     /// Its tenant (hospital).
     pub tenant_id: Option<String>,
     /// Opened (login).
+    #[diesel(deserialize_as = Stamp)]
     pub created_at: NaiveDateTime,
     /// Last request or refresh (to within [`TOUCH_EVERY_SECS`]).
+    #[diesel(deserialize_as = Stamp)]
     pub last_used_at: NaiveDateTime,
     /// Ends then however active (absolute lifetime).
+    #[diesel(deserialize_as = Stamp)]
     pub expires_at: NaiveDateTime,
     /// Ends after this long without use.
     pub idle_timeout_secs: i64,
@@ -49,6 +53,7 @@ pub struct AuthSession {
     /// Client user agent at login (truncated).
     pub user_agent: Option<String>,
     /// When it was ended, if it was.
+    #[diesel(deserialize_as = OptStamp)]
     pub ended_at: Option<NaiveDateTime>,
     /// Why: `logout`, `ended_by_user`, `ended_by_admin`, `refresh_reuse`,
     /// `password_change`, `password_reset`, `deactivated`, `role_change`,

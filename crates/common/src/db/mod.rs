@@ -9,6 +9,7 @@
 
 pub mod changelog;
 pub mod page;
+pub mod stamp;
 mod writer;
 
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! Queries on `departments`, always within one tenant.
 
 use chrono::NaiveDateTime;
+use common::db::stamp::{self, Stamp};
 use common::db::Page;
 use common::db::{now, DbConn};
 use common::schema::users;
@@ -28,8 +29,12 @@ pub struct Department {
     /// Whether it is in use.
     pub active: bool,
     /// Created.
+    #[diesel(deserialize_as = Stamp)]
+    #[serde(serialize_with = "stamp::json")]
     pub created_at: NaiveDateTime,
     /// Changed.
+    #[diesel(deserialize_as = Stamp)]
+    #[serde(serialize_with = "stamp::json")]
     pub updated_at: NaiveDateTime,
 }
 

@@ -370,14 +370,17 @@ pub struct PatientView {
     /// configured, or the insurance changed since).
     pub insurance_eligibility: crate::insurance::InsuranceEligibility,
     /// When the insurer was asked.
+    #[serde(serialize_with = "common::db::stamp::json_opt")]
     pub insurance_checked_at: Option<NaiveDateTime>,
     /// Whether a portal account is linked.
     pub has_portal_account: bool,
     /// Registered.
+    #[serde(serialize_with = "common::db::stamp::json")]
     pub created_at: NaiveDateTime,
     /// By (user id).
     pub created_by: String,
     /// Last change.
+    #[serde(serialize_with = "common::db::stamp::json")]
     pub updated_at: NaiveDateTime,
     /// By (user id).
     pub updated_by: String,

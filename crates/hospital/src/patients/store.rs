@@ -5,6 +5,7 @@
 use chrono::NaiveDateTime;
 use common::auth::AuthUser;
 use common::crypto::{normalize_date, Keyring};
+use common::db::stamp::{OptStamp, Stamp};
 use common::db::Page;
 use common::db::{now, DbConn};
 use common::ApiResult;
@@ -70,14 +71,17 @@ pub struct Row {
     /// Linked portal user.
     pub portal_user_id: Option<String>,
     /// Created.
+    #[diesel(deserialize_as = Stamp)]
     pub created_at: NaiveDateTime,
     /// By.
     pub created_by: String,
     /// Changed.
+    #[diesel(deserialize_as = Stamp)]
     pub updated_at: NaiveDateTime,
     /// By.
     pub updated_by: String,
     /// Soft-deleted at.
+    #[diesel(deserialize_as = OptStamp)]
     pub deleted_at: Option<NaiveDateTime>,
     /// By.
     pub deleted_by: Option<String>,
@@ -88,6 +92,7 @@ pub struct Row {
     /// `InsuranceEligibility`, stored by name (not sealed: an outcome, no identifier).
     pub insurance_eligibility: String,
     /// When the insurer was last asked.
+    #[diesel(deserialize_as = OptStamp)]
     pub insurance_checked_at: Option<NaiveDateTime>,
 }
 
