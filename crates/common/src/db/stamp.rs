@@ -233,6 +233,19 @@ mod tests {
         out
     }
 
+    /// Forms chrono writes its own way: a signed year, a leap second, a
+    /// fraction past microseconds.
+    fn edges() -> Vec<NaiveDateTime> {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        vec![
+            day(-44, 3, 15).and_hms_nano_opt(1, 2, 3, 999).unwrap(),
+            day(2016, 12, 31)
+                .and_hms_milli_opt(23, 59, 59, 1_500)
+                .unwrap(),
+            day(2026, 1, 2).and_hms_nano_opt(3, 4, 5, 6_789).unwrap(),
+        ]
+    }
+
     #[test]
     fn reads_what_diesel_writes_and_what_chrono_writes() {
         for t in samples() {
@@ -282,25 +295,7 @@ mod tests {
 
     #[test]
     fn the_audit_form_is_chronos() {
-        let mut all = samples();
-        all.push(
-            NaiveDate::from_ymd_opt(-44, 3, 15)
-                .unwrap()
-                .and_hms_nano_opt(1, 2, 3, 999)
-                .unwrap(),
-        );
-        all.push(
-            NaiveDate::from_ymd_opt(2016, 12, 31)
-                .unwrap()
-                .and_hms_milli_opt(23, 59, 59, 1_500)
-                .unwrap(),
-        );
-        all.push(
-            NaiveDate::from_ymd_opt(2026, 1, 2)
-                .unwrap()
-                .and_hms_nano_opt(3, 4, 5, 6_789)
-                .unwrap(),
-        );
+        let all = samples().into_iter().chain(edges());
         for t in all {
             assert_eq!(
                 iso_micros(&t),
@@ -338,19 +333,7 @@ mod tests {
 
     #[test]
     fn writes_exactly_what_chronos_serde_writes() {
-        let mut all = samples();
-        all.push(
-            NaiveDate::from_ymd_opt(-44, 3, 15)
-                .unwrap()
-                .and_hms_opt(12, 0, 0)
-                .unwrap(),
-        );
-        all.push(
-            NaiveDate::from_ymd_opt(2016, 12, 31)
-                .unwrap()
-                .and_hms_milli_opt(23, 59, 59, 1_500)
-                .unwrap(),
-        );
+        let all = samples().into_iter().chain(edges());
         for t in all {
             #[derive(serde::Serialize)]
             struct Ours(#[serde(serialize_with = "json")] NaiveDateTime);
