@@ -227,3 +227,43 @@ fn object(doc: &Value, key: &str) -> Map<String, Value> {
         _ => Map::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static BUILDS: AtomicUsize = AtomicUsize::new(0);
+
+    /// A document that counts its builds and takes long enough to build
+    /// that the other requests of the burst arrive meanwhile.
+    fn counted() -> utoipa::openapi::OpenApi {
+        BUILDS.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        utoipa::openapi::OpenApiBuilder::new().build()
+    }
+
+    /// The document needs no token, so its first requests could come as a
+    /// burst: they wait for one build instead of each building ~16 MB.
+    #[test]
+    fn a_burst_of_first_requests_builds_the_document_once() {
+        let doc = ApiDocument {
+            service: crate::service::Service::Hospital,
+            openapi: counted,
+            built: std::sync::OnceLock::new(),
+            allow: HashMap::new(),
+        };
+        let served: Vec<usize> = std::thread::scope(|s| {
+            let burst: Vec<_> = (0..16)
+                .map(|_| s.spawn(|| doc.built().json.as_ptr() as usize))
+                .collect();
+            burst.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(BUILDS.load(Ordering::SeqCst), 1, "built once");
+        assert!(
+            served.windows(2).all(|w| w[0] == w[1]),
+            "every request served the one document"
+        );
+        assert!(doc.built().json.starts_with(b"{"));
+    }
+}
