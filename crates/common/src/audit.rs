@@ -199,14 +199,62 @@ fn details_as_json<S: serde::Serializer>(details: &str, s: S) -> Result<S::Ok, S
 /// Returns the head it locked (one statement, not a lock and a read; on
 /// the backend's own connection, so the prepared statement is reused).
 pub fn lock_head(conn: &mut DbConn) -> diesel::QueryResult<contracts::AuditHead> {
-    let (seq, hash): (i64, String) = crate::on_backend!(conn, |c| diesel::update(
-        audit_head::table.filter(audit_head::id.eq(1))
-    )
-    .set(audit_head::seq.eq(audit_head::seq))
-    .returning((audit_head::seq, audit_head::hash))
-    .get_result(c))?;
+    let (seq, hash): (i64, String) =
+        crate::on_backend!(conn, |c| HeadStatement::Lock.get_result(c))?;
     Ok(contracts::AuditHead { seq, hash })
 }
+
+/// The writer's two statements on `audit_head`, prepared once per
+/// connection: diesel never caches an `UPDATE` (a changeset's columns may
+/// vary), so its own would be parsed and planned again for every batch.
+#[derive(Clone, Copy)]
+enum HeadStatement<'a> {
+    /// Take the row lock and read the head.
+    Lock,
+    /// Set the head.
+    Set(&'a contracts::AuditHead),
+}
+
+impl diesel::query_builder::QueryId for HeadStatement<'_> {
+    // Two SQL texts behind one type: not cached by type, so by its text
+    // (both are safe to cache: only their binds vary).
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for HeadStatement<'_> {
+    type SqlType = (diesel::sql_types::BigInt, diesel::sql_types::Text);
+}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for HeadStatement<'_>
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<diesel::sql_types::BigInt>
+        + diesel::sql_types::HasSqlType<diesel::sql_types::Text>,
+    i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
+    String: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        match self {
+            Self::Lock => {
+                out.push_sql("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash");
+            }
+            Self::Set(head) => {
+                out.push_sql("UPDATE audit_head SET seq = ");
+                out.push_bind_param::<diesel::sql_types::BigInt, _>(&head.seq)?;
+                out.push_sql(", hash = ");
+                out.push_bind_param::<diesel::sql_types::Text, _>(&head.hash)?;
+                out.push_sql(" WHERE id = 1");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<C: Connection> RunQueryDsl<C> for HeadStatement<'_> {}
 
 /// The chain's head: the last seq and its hash (`0` and the genesis hash
 /// for an empty chain).
@@ -259,12 +307,7 @@ pub(crate) fn restore_batch_head(held: Option<contracts::AuditHead>) {
 pub(crate) fn finish_batch(conn: &mut DbConn) -> ApiResult<Option<contracts::AuditHead>> {
     let held = BATCH_HEAD.with(|b| b.borrow_mut().take());
     if let Some(held) = &held {
-        diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
-            .set((
-                audit_head::seq.eq(held.seq),
-                audit_head::hash.eq(&held.hash),
-            ))
-            .execute(conn)?;
+        crate::on_backend!(conn, |c| HeadStatement::Set(held).execute(c))?;
     }
     Ok(held)
 }

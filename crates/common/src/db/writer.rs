@@ -326,9 +326,21 @@ fn commit_batch(
     known: &mut Option<contracts::AuditHead>,
     stats: &Counters,
 ) -> (Vec<Completion>, Result<(), CommitFailed>) {
-    let batch = match records_at_head(conn, batch, known, stats) {
-        Ok(done) => return done,
-        Err(batch) => batch,
+    let guarded = catch_unwind(AssertUnwindSafe(|| {
+        records_at_head(conn, batch, known, stats)
+    }));
+    let batch = match guarded {
+        Ok(Ok(done)) => return done,
+        Ok(Err(batch)) => batch,
+        Err(_) => {
+            // The batch's answer channels were dropped with it: its reads
+            // are refused (503), and the writer lives on.
+            *known = None;
+            return (
+                Vec::new(),
+                Err(CommitFailed("a batch of reads panicked".into())),
+            );
+        }
     };
     let mut completions = Vec::with_capacity(batch.len());
     let run = catch_unwind(AssertUnwindSafe(|| {
