@@ -772,9 +772,17 @@ mod tests {
                 .unwrap();
         }
         drop(db);
-        let mut c =
-            <diesel::SqliteConnection as diesel::Connection>::establish(&path.to_string_lossy())
-                .unwrap();
+        // The dropped pool's last connections may still be closing (the
+        // last one checkpoints the WAL): wait for their locks, not fail.
+        let raw = || {
+            let mut c = <diesel::SqliteConnection as diesel::Connection>::establish(
+                &path.to_string_lossy(),
+            )
+            .unwrap();
+            c.batch_execute("PRAGMA busy_timeout = 10000").unwrap();
+            c
+        };
+        let mut c = raw();
         assert_eq!(pk_indexes(&mut c), 0, "seq is the rowid");
         let undone = c
             .revert_last_migration((crate::db::KERNEL_MIGRATIONS.sqlite)())
@@ -793,9 +801,7 @@ mod tests {
         .unwrap();
         drop(conn);
         drop(open(&dir));
-        let mut c =
-            <diesel::SqliteConnection as diesel::Connection>::establish(&path.to_string_lossy())
-                .unwrap();
+        let mut c = raw();
         assert_eq!(pk_indexes(&mut c), 0, "open() migrated it again");
         drop(c);
         let db = open(&dir);
