@@ -332,9 +332,11 @@ pub fn append(conn: &mut DbConn, event: &Event, origin: &Origin) -> ApiResult<i6
         .values(&row)
         .execute(c))?;
     if !hold_in_batch(&row) {
-        diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
-            .set((audit_head::seq.eq(row.seq), audit_head::hash.eq(&row.hash)))
-            .execute(conn)?;
+        let head = contracts::AuditHead {
+            seq: row.seq,
+            hash: row.hash.clone(),
+        };
+        crate::on_backend!(conn, |c| HeadStatement::Set(&head).execute(c))?;
     }
     Ok(row.seq)
 }
