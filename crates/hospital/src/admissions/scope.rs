@@ -26,7 +26,7 @@ use diesel::prelude::*;
 
 use crate::care_team::store as care_team_store;
 use crate::patients::scope as patient_scope;
-use crate::schema::{admissions, patients};
+use crate::schema::admissions;
 use crate::HospitalPermission as P;
 
 /// A boxed query over the admissions a caller may see.
@@ -71,12 +71,12 @@ pub fn require_reader(user: &AuthUser) -> ApiResult<()> {
 /// The admissions of `tenant` the caller may see.
 pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
     require_reader(user)?;
-    let live = patients::table
-        .filter(patients::tenant_id.eq(tenant.to_string()))
-        .filter(patients::deleted_at.is_null());
     let q = admissions::table
         .filter(admissions::tenant_id.eq(tenant.to_string()))
-        .filter(admissions::patient_id.eq_any(live.select(patients::id)))
+        .filter(crate::patients::scope::of_live_patient!(
+            admissions::patient_id,
+            tenant
+        ))
         .into_boxed();
     if user.can(P::AdmissionsManage) {
         return Ok(q);

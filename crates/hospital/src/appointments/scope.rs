@@ -63,21 +63,21 @@ pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
         .filter(appointments::tenant_id.eq(tenant.to_string()))
         .into_boxed();
     if user.can(P::AppointmentsReadAll) {
-        let live = patients::table
-            .filter(patients::tenant_id.eq(tenant.to_string()))
-            .filter(patients::deleted_at.is_null())
-            .select(patients::id);
-        return Ok(q.filter(appointments::patient_id.eq_any(live)));
+        return Ok(q.filter(crate::patients::scope::of_live_patient!(
+            appointments::patient_id,
+            tenant
+        )));
     }
     if user.can(P::AppointmentsReadAssigned) {
-        let live = patients::table
-            .filter(patients::tenant_id.eq(tenant.to_string()))
-            .filter(patients::deleted_at.is_null())
-            .select(patients::id);
-        return Ok(q.filter(appointments::patient_id.eq_any(live)).filter(
-            crate::patients::scope::on_care_team!(appointments::patient_id, user, tenant)
-                .or(appointments::doctor_id.eq(user.id.clone())),
-        ));
+        return Ok(q
+            .filter(crate::patients::scope::of_live_patient!(
+                appointments::patient_id,
+                tenant
+            ))
+            .filter(
+                crate::patients::scope::on_care_team!(appointments::patient_id, user, tenant)
+                    .or(appointments::doctor_id.eq(user.id.clone())),
+            ));
     }
     if user.can(P::AppointmentsReadOwn) {
         let own = patients::table

@@ -56,12 +56,12 @@ pub fn require_manager(user: &AuthUser) -> ApiResult<()> {
 
 /// The invoices of `tenant` the caller may see.
 pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
-    let live = patients::table
-        .filter(patients::tenant_id.eq(tenant.to_string()))
-        .filter(patients::deleted_at.is_null());
     let q = invoices::table
         .filter(invoices::tenant_id.eq(tenant.to_string()))
-        .filter(invoices::patient_id.eq_any(live.select(patients::id)))
+        .filter(crate::patients::scope::of_live_patient!(
+            invoices::patient_id,
+            tenant
+        ))
         .into_boxed();
     if user.can(P::BillingRead) {
         return Ok(q);

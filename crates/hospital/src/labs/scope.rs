@@ -47,12 +47,12 @@ pub fn require_reader(user: &AuthUser) -> ApiResult<()> {
 
 /// The lab orders of `tenant` the caller may see.
 pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
-    let live = patients::table
-        .filter(patients::tenant_id.eq(tenant.to_string()))
-        .filter(patients::deleted_at.is_null());
     let q = lab_orders::table
         .filter(lab_orders::tenant_id.eq(tenant.to_string()))
-        .filter(lab_orders::patient_id.eq_any(live.select(patients::id)))
+        .filter(crate::patients::scope::of_live_patient!(
+            lab_orders::patient_id,
+            tenant
+        ))
         .into_boxed();
     let worklists = worklists(user);
     if worklists.len() == 2 {

@@ -59,7 +59,10 @@ pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
         .into_boxed();
     if user.can(P::NotesRead) {
         return Ok(q
-            .filter(clinical_notes::patient_id.eq_any(live.select(patients::id)))
+            .filter(crate::patients::scope::of_live_patient!(
+                clinical_notes::patient_id,
+                tenant
+            ))
             .filter(crate::patients::scope::on_care_team!(
                 clinical_notes::patient_id,
                 user,

@@ -48,11 +48,17 @@ pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
         .filter(prescriptions::tenant_id.eq(tenant.to_string()))
         .into_boxed();
     if user.can(P::PrescriptionsDispense) {
-        return Ok(q.filter(prescriptions::patient_id.eq_any(live.select(patients::id))));
+        return Ok(q.filter(crate::patients::scope::of_live_patient!(
+            prescriptions::patient_id,
+            tenant
+        )));
     }
     if user.can(P::PrescriptionsReadAssigned) {
         return Ok(q
-            .filter(prescriptions::patient_id.eq_any(live.select(patients::id)))
+            .filter(crate::patients::scope::of_live_patient!(
+                prescriptions::patient_id,
+                tenant
+            ))
             .filter(crate::patients::scope::on_care_team!(
                 prescriptions::patient_id,
                 user,

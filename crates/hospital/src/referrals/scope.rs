@@ -29,7 +29,7 @@ use super::model::ReferralStatus;
 use super::store::Referral;
 use crate::care_team::store as care_team_store;
 use crate::patients::scope as patient_scope;
-use crate::schema::{patients, referrals};
+use crate::schema::referrals;
 use crate::HospitalPermission as P;
 
 /// A boxed query over the referrals a caller may see.
@@ -49,12 +49,12 @@ pub fn require_reader(user: &AuthUser) -> ApiResult<()> {
 /// The referrals of `tenant` the caller may see.
 pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
     require_reader(user)?;
-    let live = patients::table
-        .filter(patients::tenant_id.eq(tenant.to_string()))
-        .filter(patients::deleted_at.is_null());
     let q = referrals::table
         .filter(referrals::tenant_id.eq(tenant.to_string()))
-        .filter(referrals::patient_id.eq_any(live.select(patients::id)))
+        .filter(crate::patients::scope::of_live_patient!(
+            referrals::patient_id,
+            tenant
+        ))
         .into_boxed();
     let me = user.id.clone();
     let pending = ReferralStatus::Pending.as_str();
@@ -165,14 +165,13 @@ pub fn was_open_to(conn: &mut DbConn, user: &AuthUser, tenant: &str, id: &str) -
     if !user.can(P::ReferralsReceive) {
         return Ok(false);
     }
-    let live = patients::table
-        .filter(patients::tenant_id.eq(tenant.to_string()))
-        .filter(patients::deleted_at.is_null())
-        .select(patients::id);
     let n: i64 = referrals::table
         .filter(referrals::tenant_id.eq(tenant.to_string()))
         .filter(referrals::id.eq(id.to_string()))
-        .filter(referrals::patient_id.eq_any(live))
+        .filter(crate::patients::scope::of_live_patient!(
+            referrals::patient_id,
+            tenant
+        ))
         .filter(referrals::to_department_id.is_not_null())
         .filter(referrals::referred_by.ne(user.id.clone()))
         .filter(referrals::status.ne(ReferralStatus::Pending.as_str()))
