@@ -72,10 +72,19 @@ impl Aad {
 
     /// The bytes authenticated with the value: each part length-prefixed, so
     /// no two different `Aad`s give the same bytes.
+    /// (Built by hand, one allocation: with `format!` for the four length
+    /// prefixes it cost more than the AES-GCM it feeds, per sealed field.)
     pub(super) fn to_bytes(&self) -> Vec<u8> {
-        let mut out = b"bulkhead-field|v1".to_vec();
-        for part in [&self.tenant, &self.table, &self.column, &self.row_id] {
-            out.extend_from_slice(format!("|{}:", part.len()).as_bytes());
+        const TAG: &[u8] = b"bulkhead-field|v1";
+        let parts = [&self.tenant, &self.table, &self.column, &self.row_id];
+        // Each part: '|', up to 20 digits, ':', the part.
+        let mut out =
+            Vec::with_capacity(TAG.len() + parts.iter().map(|p| p.len() + 22).sum::<usize>());
+        out.extend_from_slice(TAG);
+        for part in parts {
+            out.push(b'|');
+            push_decimal(&mut out, part.len());
+            out.push(b':');
             out.extend_from_slice(part.as_bytes());
         }
         out
@@ -88,6 +97,21 @@ impl Aad {
             self.tenant, self.table, self.column, self.row_id
         )
     }
+}
+
+/// Append `n` in decimal (what `format!("{n}")` writes).
+fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// An error about the value at `aad` that says why, never what it holds.
@@ -250,5 +274,33 @@ impl DataKey {
             drop(Zeroizing::new(e.into_bytes()));
             field_error(aad, "not UTF-8 text")
         })
+    }
+}
+
+#[cfg(test)]
+mod aad_tests {
+    use super::Aad;
+
+    /// The bytes every stored value was sealed with: `to_bytes` must give
+    /// them exactly (each part length-prefixed in decimal).
+    #[test]
+    fn aad_bytes_are_the_length_prefixed_parts_as_ever() {
+        let long = "r".repeat(1234);
+        for (tenant, table, column, row) in [
+            ("", "", "", ""),
+            ("t", "patients", "first_name", "0123456789"),
+            (
+                "00000000-0000-4000-8000-000000000001",
+                "patients",
+                "mrn",
+                &long,
+            ),
+        ] {
+            let mut want = b"bulkhead-field|v1".to_vec();
+            for part in [tenant, table, column, row] {
+                want.extend_from_slice(format!("|{}:{part}", part.len()).as_bytes());
+            }
+            assert_eq!(Aad::new(tenant, table, column, row).to_bytes(), want);
+        }
     }
 }

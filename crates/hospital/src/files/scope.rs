@@ -23,15 +23,13 @@
 //! (404); a role that has no part in files at all gets 403.
 
 use common::auth::AuthUser;
-use common::db::{now, DbBackend, DbConn};
+use common::db::{DbBackend, DbConn};
 use common::{ApiError, ApiResult};
 use diesel::prelude::*;
 
 use crate::care_team::store as care_team_store;
 use crate::patients::scope as patient_scope;
-use crate::schema::{
-    break_glass, care_team, file_folders, file_module_admins, file_workspaces, files, patients,
-};
+use crate::schema::{file_folders, file_module_admins, file_workspaces, files, patients};
 use crate::HospitalPermission as P;
 
 /// A boxed query over the files a caller may see.
@@ -57,26 +55,6 @@ pub fn require_reader(user: &AuthUser) -> ApiResult<()> {
 /// Refuse (403) a caller that is not a files administrator.
 pub fn require_manager(user: &AuthUser) -> ApiResult<()> {
     user.require(P::FilesManage)
-}
-
-/// The caller's current care-team patients (a subquery).
-macro_rules! on_team {
-    ($user:expr, $tenant:expr) => {
-        care_team::table
-            .filter(care_team::tenant_id.eq($tenant.to_string()))
-            .filter(care_team::user_id.eq($user.id.clone()))
-            .filter(care_team::removed_at.is_null())
-    };
-}
-
-/// The patients the caller holds an unexpired break-the-glass grant on.
-macro_rules! granted {
-    ($user:expr, $tenant:expr) => {
-        break_glass::table
-            .filter(break_glass::tenant_id.eq($tenant.to_string()))
-            .filter(break_glass::user_id.eq($user.id.clone()))
-            .filter(break_glass::expires_at.gt(now()))
-    };
 }
 
 /// The modules the caller is a module admin of (a subquery).
@@ -141,22 +119,22 @@ pub fn visible(user: &AuthUser, tenant: &str, include_deleted: bool) -> ApiResul
         if include_deleted {
             return Ok(q);
         }
-        return Ok(q
-            .filter(files::deleted_at.is_null())
-            .filter(files::patient_id.is_null().or(
-                files::patient_id.eq_any(live_patients!(tenant).select(patients::id.nullable())),
-            )));
+        return Ok(q.filter(files::deleted_at.is_null()).filter(
+            files::patient_id
+                .is_null()
+                .or(patient_scope::of_live_patient!(files::patient_id, tenant)),
+        ));
     }
     if user.can(P::FilesManageModules) {
         let q = q.filter(files::module.eq_any(my_modules!(user, tenant)));
         if include_deleted {
             return Ok(q);
         }
-        return Ok(q
-            .filter(files::deleted_at.is_null())
-            .filter(files::patient_id.is_null().or(
-                files::patient_id.eq_any(live_patients!(tenant).select(patients::id.nullable())),
-            )));
+        return Ok(q.filter(files::deleted_at.is_null()).filter(
+            files::patient_id
+                .is_null()
+                .or(patient_scope::of_live_patient!(files::patient_id, tenant)),
+        ));
     }
     let q = q.filter(files::deleted_at.is_null());
     if user.can(P::FilesReadAssigned) {
@@ -164,16 +142,13 @@ pub fn visible(user: &AuthUser, tenant: &str, include_deleted: bool) -> ApiResul
             .filter(file_workspaces::tenant_id.eq(tenant.to_string()))
             .filter(file_workspaces::doctor_id.eq(user.id.clone()))
             .select(file_workspaces::id);
-        let team = on_team!(user, tenant).select(care_team::patient_id.nullable());
-        let glass = granted!(user, tenant).select(break_glass::patient_id.nullable());
         return Ok(q.filter(
-            files::patient_id
-                .eq_any(live_patients!(tenant).select(patients::id.nullable()))
-                .and(
-                    files::patient_id
-                        .eq_any(team)
-                        .or(files::patient_id.eq_any(glass)),
-                )
+            patient_scope::of_live_patient!(files::patient_id, tenant)
+                .and(patient_scope::on_care_team!(
+                    files::patient_id,
+                    user,
+                    tenant
+                ))
                 .or(files::patient_id
                     .is_null()
                     .and(files::workspace_id.eq_any(own_workspaces))),
@@ -204,7 +179,10 @@ pub fn require_any_uploader(user: &AuthUser) -> ApiResult<()> {
 pub fn all_live_folders(tenant: &str) -> ApiResult<VisibleFolders> {
     Ok(file_folders::table
         .filter(file_folders::tenant_id.eq(tenant.to_string()))
-        .filter(file_folders::patient_id.eq_any(live_patients!(tenant).select(patients::id)))
+        .filter(patient_scope::of_live_patient!(
+            file_folders::patient_id,
+            tenant
+        ))
         .into_boxed())
 }
 
@@ -242,7 +220,10 @@ fn uploads_somewhere(user: &AuthUser) -> bool {
 pub fn visible_folders(user: &AuthUser, tenant: &str) -> ApiResult<VisibleFolders> {
     let q = file_folders::table
         .filter(file_folders::tenant_id.eq(tenant.to_string()))
-        .filter(file_folders::patient_id.eq_any(live_patients!(tenant).select(patients::id)))
+        .filter(patient_scope::of_live_patient!(
+            file_folders::patient_id,
+            tenant
+        ))
         .into_boxed();
     if user.can(P::FilesManage) || uploads_one_category(user) {
         return Ok(q);
@@ -255,12 +236,11 @@ pub fn visible_folders(user: &AuthUser, tenant: &str) -> ApiResult<VisibleFolder
         return Ok(q.filter(file_folders::workspace_id.eq_any(mine)));
     }
     if user.can(P::FilesReadAssigned) || user.can(P::FilesWriteAssigned) {
-        return Ok(q.filter(
-            file_folders::patient_id
-                .eq_any(on_team!(user, tenant).select(care_team::patient_id))
-                .or(file_folders::patient_id
-                    .eq_any(granted!(user, tenant).select(break_glass::patient_id))),
-        ));
+        return Ok(q.filter(patient_scope::on_care_team!(
+            file_folders::patient_id,
+            user,
+            tenant
+        )));
     }
     Err(ApiError::Forbidden(
         "your role may not see patient folders".into(),

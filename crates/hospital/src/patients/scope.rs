@@ -130,20 +130,24 @@ macro_rules! on_care_team_of {
         let (user_id, tenant): (&str, &str) = ($user_id, $tenant);
         let on_team = care_team::table
             .filter(care_team::tenant_id.eq(tenant.to_string()))
-            .filter(care_team::patient_id.eq($patient_id))
+            .filter(care_team::patient_id.nullable().eq($patient_id.nullable()))
             .filter(care_team::user_id.eq(user_id.to_string()))
             .filter(care_team::removed_at.is_null());
         let granted = break_glass::table
             .filter(break_glass::tenant_id.eq(tenant.to_string()))
             .filter(break_glass::user_id.eq(user_id.to_string()))
-            .filter(break_glass::patient_id.eq($patient_id))
+            .filter(
+                break_glass::patient_id
+                    .nullable()
+                    .eq($patient_id.nullable()),
+            )
             .filter(break_glass::expires_at.gt(common::db::now()));
         diesel::dsl::exists(on_team).or(diesel::dsl::exists(granted))
     }};
 }
 
-/// `$patient_id` (a column) names a live (not soft-deleted) patient of
-/// `$tenant`: what every clinical resource's scope asks of its row's
+/// `$patient_id` (a column, nullable or not: NULL names no patient) names
+/// a live (not soft-deleted) patient of `$tenant`: what every clinical resource's scope asks of its row's
 /// patient. A correlated `EXISTS` on the patient's primary key, not
 /// `patient_id IN (every live patient of the tenant)`, which both engines
 /// built whole at every execution — one note's read cost grew with the
@@ -154,7 +158,7 @@ macro_rules! of_live_patient {
         let tenant: &str = $tenant;
         diesel::dsl::exists(
             patients::table
-                .filter(patients::id.eq($patient_id))
+                .filter(patients::id.nullable().eq($patient_id.nullable()))
                 .filter(patients::tenant_id.eq(tenant.to_string()))
                 .filter(patients::deleted_at.is_null()),
         )

@@ -46,6 +46,8 @@ pub struct Sealer<'a> {
     tenant: &'a str,
     row: &'a str,
     version: i64,
+    /// The row's place in the AAD (see [`Sealer::aad`]), made once per row.
+    place: String,
     active: OnceCell<DataKey>,
     indexer: OnceCell<BlindIndexer>,
 }
@@ -53,11 +55,18 @@ pub struct Sealer<'a> {
 impl<'a> Sealer<'a> {
     /// For patient `row` of `tenant` at `version`.
     pub fn new(keyring: &'a Keyring, tenant: &'a str, row: &'a str, version: i64) -> Self {
+        // Row ids are UUIDs, so "<id>#v<n>" never names another row.
+        let place = if version == LEGACY_VERSION {
+            row.to_string()
+        } else {
+            format!("{row}#v{version}")
+        };
         Self {
             keyring,
             tenant,
             row,
             version,
+            place,
             active: OnceCell::new(),
             indexer: OnceCell::new(),
         }
@@ -69,13 +78,9 @@ impl<'a> Sealer<'a> {
         Self::new(self.keyring, self.tenant, self.row, version)
     }
 
+    /// A legacy row is placed by its id; a versioned one by "<id>#v<n>".
     fn aad(&self, column: &str) -> Aad {
-        if self.version == LEGACY_VERSION {
-            return Aad::new(self.tenant, "patients", column, self.row);
-        }
-        // Row ids are UUIDs, so "<id>#v<n>" never names another row.
-        let place = format!("{}#v{}", self.row, self.version);
-        Aad::new(self.tenant, "patients", column, &place)
+        Aad::new(self.tenant, "patients", column, &self.place)
     }
 
     /// Encrypt a text value under the tenant's active key.
