@@ -147,11 +147,11 @@ macro_rules! on_care_team_of {
 }
 
 /// `$patient_id` (a column, nullable or not: NULL names no patient) names
-/// a live (not soft-deleted) patient of `$tenant`: what every clinical resource's scope asks of its row's
-/// patient. A correlated `EXISTS` on the patient's primary key, not
-/// `patient_id IN (every live patient of the tenant)`, which both engines
-/// built whole at every execution — one note's read cost grew with the
-/// hospital's patients.
+/// a live (not soft-deleted) patient of `$tenant`: what every clinical
+/// resource's scope asks of its row's patient. A correlated `EXISTS` on
+/// the patient's primary key, not `patient_id IN (every live patient of
+/// the tenant)`, which both engines built whole at every execution — one
+/// note's read cost grew with the hospital's patients.
 macro_rules! of_live_patient {
     ($patient_id:expr, $tenant:expr) => {{
         use $crate::schema::patients;
@@ -294,7 +294,7 @@ mod tests {
     use diesel::prelude::*;
     use diesel::sqlite::Sqlite;
 
-    use crate::schema::{clinical_notes, patients};
+    use crate::schema::{clinical_notes, files, patients};
 
     #[derive(QueryableByName)]
     struct PlanStep {
@@ -338,6 +338,14 @@ mod tests {
             .filter(of_live_patient!(clinical_notes::patient_id, tenant))
             .filter(on_care_team_of!(clinical_notes::patient_id, user, tenant))
             .select(clinical_notes::id);
+        // A file's patient_id is nullable: the probes compare through
+        // `.nullable()` and must still be index probes.
+        let file = files::table
+            .filter(files::tenant_id.eq(tenant))
+            .filter(files::id.eq("file-1"))
+            .filter(of_live_patient!(files::patient_id, tenant))
+            .filter(on_care_team_of!(files::patient_id, user, tenant))
+            .select(files::id);
         // The form this replaced, which the check below must catch.
         let listed = patients::table
             .filter(patients::id.eq("patient-1"))
@@ -360,6 +368,7 @@ mod tests {
                 diesel::debug_query::<Sqlite, _>(&patient).to_string(),
             ),
             ("note", diesel::debug_query::<Sqlite, _>(&note).to_string()),
+            ("file", diesel::debug_query::<Sqlite, _>(&file).to_string()),
         ] {
             let steps = plan(c, &sql);
             assert!(
