@@ -323,13 +323,41 @@ pub(crate) fn take_critical_mark() -> bool {
     CRITICAL_APPENDED.with(|c| c.replace(false))
 }
 
+/// The values of an audit row's `INSERT`, every column bound (`NULL` for
+/// an absent one), so the statement has one shape: diesel then finds it
+/// in its statement cache by its type. The derived `Insertable` leaves an
+/// absent column out, so diesel writes the statement's SQL again at every
+/// row to look it up by its text (a quarter of the row's insert in `perf`).
+macro_rules! row_values {
+    ($row:expr) => {{
+        let row: &AuditRow = $row;
+        (
+            audit_log::seq.eq(row.seq),
+            audit_log::occurred_at.eq(row.occurred_at),
+            audit_log::actor.eq(row.actor.as_str()),
+            audit_log::actor_role.eq(row.actor_role.as_str()),
+            audit_log::tenant_id.eq(row.tenant_id.as_deref()),
+            audit_log::action.eq(row.action.as_str()),
+            audit_log::resource.eq(row.resource.as_str()),
+            audit_log::outcome.eq(row.outcome.as_str()),
+            audit_log::severity.eq(row.severity.as_str()),
+            audit_log::ip.eq(row.ip.as_deref()),
+            audit_log::user_agent.eq(row.user_agent.as_deref()),
+            audit_log::correlation_id.eq(row.correlation_id.as_deref()),
+            audit_log::details.eq(row.details.as_str()),
+            audit_log::prev_hash.eq(row.prev_hash.as_str()),
+            audit_log::hash.eq(row.hash.as_str()),
+        )
+    }};
+}
+
 /// Append `event` to the chain. Call inside a write transaction.
 pub fn append(conn: &mut DbConn, event: &Event, origin: &Origin) -> ApiResult<i64> {
     let row = next_row(&head(conn)?, event, origin);
     // On the backend's own connection: the multi-connection would write
     // this statement's SQL again for every audit row (see find_for_request).
     crate::on_backend!(conn, |c| diesel::insert_into(audit_log::table)
-        .values(&row)
+        .values(row_values!(&row))
         .execute(c))?;
     if !hold_in_batch(&row) {
         let head = contracts::AuditHead {
@@ -363,7 +391,7 @@ pub(crate) fn append_all<'a>(
         DbConn::Sqlite(c) => {
             for row in &rows {
                 diesel::insert_into(audit_log::table)
-                    .values(row)
+                    .values(row_values!(row))
                     .execute(c)?;
             }
         }
@@ -865,6 +893,46 @@ mod tests {
         assert_eq!(
             row.compute_hash(),
             hex::encode(Sha256::digest(before.to_string().as_bytes()))
+        );
+    }
+
+    /// Whether diesel finds `_query` in its statement cache by its type.
+    fn cached_by_type<Q: diesel::query_builder::QueryId>(_query: &Q) -> bool {
+        Q::HAS_STATIC_QUERY_ID
+    }
+
+    /// An audit row's insert has one shape whatever its absent columns, so
+    /// diesel looks it up by type instead of writing its SQL at every row;
+    /// the derived `Insertable` (absent columns left out) could not be.
+    #[test]
+    fn an_audit_rows_insert_is_cached_by_its_type() {
+        let mut row = AuditRow {
+            seq: 1,
+            occurred_at: now(),
+            actor: "a".into(),
+            actor_role: "doctor".into(),
+            tenant_id: None,
+            action: "patient.read".into(),
+            resource: "patient:1".into(),
+            outcome: "success".into(),
+            severity: "info".into(),
+            ip: None,
+            user_agent: None,
+            correlation_id: None,
+            details: "{}".into(),
+            prev_hash: GENESIS_HASH.into(),
+            hash: String::new(),
+        };
+        assert!(cached_by_type(
+            &diesel::insert_into(audit_log::table).values(row_values!(&row))
+        ));
+        row.ip = Some("127.0.0.1".into());
+        assert!(cached_by_type(
+            &diesel::insert_into(audit_log::table).values(row_values!(&row))
+        ));
+        assert!(
+            !cached_by_type(&diesel::insert_into(audit_log::table).values(&row)),
+            "the derived Insertable is not cacheable by type (else this test proves nothing)"
         );
     }
 }
