@@ -386,6 +386,15 @@ mod tests {
         detail: String,
     }
 
+    /// A migrated hospital database on SQLite in a temp dir (kept while
+    /// the dir lives).
+    fn migrated() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/hospital.db", dir.path().display());
+        let db = Db::open(&url, 2, Duration::from_secs(5), crate::MIGRATIONS).expect("db");
+        (dir, db)
+    }
+
     /// SQLite's plan of `sql` (binds left unbound: the plan is the same).
     fn plan(conn: &mut SqliteConnection, sql: &str) -> Vec<String> {
         let sql = sql.split(" -- binds:").next().unwrap_or(sql);
@@ -403,9 +412,7 @@ mod tests {
     /// them), and no table is scanned.
     #[test]
     fn one_record_is_checked_by_probes_not_by_lists_of_the_callers_patients() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}/hospital.db", dir.path().display());
-        let db = Db::open(&url, 2, Duration::from_secs(5), crate::MIGRATIONS).expect("db");
+        let (_dir, db) = migrated();
         let mut conn = db.conn().expect("a connection");
         let DbConn::Sqlite(c) = &mut *conn else {
             panic!("SQLite expected")
@@ -476,9 +483,7 @@ mod tests {
     /// tenant's patients, and the count from that index alone.
     #[test]
     fn a_list_costs_the_callers_patients_not_the_tenants() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}/hospital.db", dir.path().display());
-        let db = Db::open(&url, 2, Duration::from_secs(5), crate::MIGRATIONS).expect("db");
+        let (_dir, db) = migrated();
         let mut conn = db.conn().expect("a connection");
         let DbConn::Sqlite(c) = &mut *conn else {
             panic!("SQLite expected")
