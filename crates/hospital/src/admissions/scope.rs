@@ -25,7 +25,7 @@ use common::{ApiError, ApiResult};
 use diesel::prelude::*;
 
 use crate::care_team::store as care_team_store;
-use crate::patients::scope as patient_scope;
+use crate::patients::scope::{self as patient_scope, Reach};
 use crate::schema::admissions;
 use crate::HospitalPermission as P;
 
@@ -70,6 +70,15 @@ pub fn require_reader(user: &AuthUser) -> ApiResult<()> {
 
 /// The admissions of `tenant` the caller may see.
 pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
+    scoped(user, tenant, Reach::One)
+}
+
+/// [`visible`] for a list (see [`Reach`]).
+pub fn listed(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
+    scoped(user, tenant, Reach::Many)
+}
+
+fn scoped(user: &AuthUser, tenant: &str, reach: Reach) -> ApiResult<Visible> {
     require_reader(user)?;
     let q = admissions::table
         .filter(admissions::tenant_id.eq(tenant.to_string()))
@@ -81,11 +90,13 @@ pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
     if user.can(P::AdmissionsManage) {
         return Ok(q);
     }
-    Ok(q.filter(crate::patients::scope::on_care_team!(
+    Ok(crate::patients::scope::assigned_to!(
+        q,
+        reach,
         admissions::patient_id,
         user,
         tenant
-    )))
+    ))
 }
 
 /// Refuse (403) a role that admits nobody.

@@ -295,7 +295,7 @@ pub(crate) async fn list_notes(
     let (views, total) = db
         .run(move |conn| {
             let (rows, total) =
-                store::list(conn, || scope::visible(&c.user, &c.tenant), &filter, &page)?;
+                store::list(conn, || scope::listed(&c.user, &c.tenant), &filter, &page)?;
             let views = rows
                 .iter()
                 .map(|n| store::to_view(conn, &c.keyring, n))

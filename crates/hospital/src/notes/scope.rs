@@ -20,7 +20,7 @@ use diesel::prelude::*;
 
 use super::model::NoteStatus;
 use crate::care_team::store as care_team_store;
-use crate::patients::scope as patient_scope;
+use crate::patients::scope::{self as patient_scope, Reach};
 use crate::schema::{clinical_notes, patients};
 use crate::HospitalPermission as P;
 
@@ -51,6 +51,15 @@ pub fn require_writer(user: &AuthUser) -> ApiResult<()> {
 
 /// The notes of `tenant` the caller may see.
 pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
+    scoped(user, tenant, Reach::One)
+}
+
+/// [`visible`] for a list (see [`Reach`]).
+pub fn listed(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
+    scoped(user, tenant, Reach::Many)
+}
+
+fn scoped(user: &AuthUser, tenant: &str, reach: Reach) -> ApiResult<Visible> {
     let live = patients::table
         .filter(patients::tenant_id.eq(tenant.to_string()))
         .filter(patients::deleted_at.is_null());
@@ -58,16 +67,17 @@ pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
         .filter(clinical_notes::tenant_id.eq(tenant.to_string()))
         .into_boxed();
     if user.can(P::NotesRead) {
-        return Ok(q
-            .filter(crate::patients::scope::of_live_patient!(
-                clinical_notes::patient_id,
-                tenant
-            ))
-            .filter(crate::patients::scope::on_care_team!(
-                clinical_notes::patient_id,
-                user,
-                tenant
-            )));
+        let q = q.filter(crate::patients::scope::of_live_patient!(
+            clinical_notes::patient_id,
+            tenant
+        ));
+        return Ok(crate::patients::scope::assigned_to!(
+            q,
+            reach,
+            clinical_notes::patient_id,
+            user,
+            tenant
+        ));
     }
     if user.can(P::NotesReadOwn) {
         let own = live

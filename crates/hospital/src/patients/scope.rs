@@ -174,6 +174,39 @@ macro_rules! among_assigned {
 }
 pub(crate) use among_assigned;
 
+/// What a clinical resource's scope is built for: one record (by its id)
+/// or a list. The rule is the same; its form differs (see
+/// [`assigned_to!`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// One record: the care team probed for that record's patient.
+    One,
+    /// A list: found from the caller's care-team rows and grants.
+    Many,
+}
+
+/// `assigned_to!(q, reach, column, user, tenant)`: the boxed query `q`
+/// narrowed to records whose patient (`column`) the caller is on the care
+/// team of or holds an unexpired grant for — with the probes of
+/// [`on_care_team!`] for [`Reach::One`], with the lists of
+/// [`among_assigned!`] for [`Reach::Many`] (a list then costs the caller's
+/// records through the resource's `(tenant_id, patient_id, …)` index, not
+/// one probe per record of the tenant).
+macro_rules! assigned_to {
+    ($q:expr, $reach:expr, $patient_id:expr, $user:expr, $tenant:expr) => {{
+        let (user, tenant): (&common::auth::AuthUser, &str) = ($user, $tenant);
+        match $reach {
+            $crate::patients::scope::Reach::One => $q.filter(
+                $crate::patients::scope::on_care_team!($patient_id, user, tenant),
+            ),
+            $crate::patients::scope::Reach::Many => $q.filter(
+                $crate::patients::scope::among_assigned!($patient_id, user.id.as_str(), tenant),
+            ),
+        }
+    }};
+}
+pub(crate) use assigned_to;
+
 /// `$patient_id` (a column, nullable or not: NULL names no patient) names
 /// a live (not soft-deleted) patient of `$tenant`: what every clinical
 /// resource's scope asks of its row's patient. A correlated `EXISTS` on
@@ -201,58 +234,40 @@ pub fn visible(user: &AuthUser, tenant: &str, include_deleted: bool) -> ApiResul
     with_visible!(user, tenant, include_deleted, |q| q.into_boxed())
 }
 
-/// The patients of `tenant` the caller may see, for a list (`sqlite`: the
-/// connection is SQLite's): the rule of [`visible`], with a caller who
-/// sees assigned patients only found through [`among_assigned!`] — the
-/// page and its count cost that caller's patients, not the tenant's
-/// (SQLite, 20,000 patients, a doctor on 50 of them: 89 ms of CPU per
-/// list request before). Others page through `patients_tenant_created`.
-///
-/// On SQLite the tenant is compared as `tenant_id || ''`: the planner has no
-/// statistics, guesses that `tenant_id = ?` on an index selects a few rows,
-/// and would walk every patient of the tenant by that index (sorted, so no
-/// sort step) testing each against the lists. The expression is the same
-/// condition without an index, which leaves the lists to drive. PostgreSQL
-/// plans by its statistics and keeps the indexed comparison (a hosting
-/// database holds many tenants).
-pub fn listed(
-    user: &AuthUser,
-    tenant: &str,
-    include_deleted: bool,
-    sqlite: bool,
-) -> ApiResult<Visible> {
+/// The patients of `tenant` the caller may see, for a list: the rule of
+/// [`visible`], with a caller who sees assigned patients only found
+/// through [`among_assigned!`] — the page and its count cost that caller's
+/// patients, not the tenant's (SQLite, 20,000 patients, a doctor on 50 of
+/// them: 89 ms of CPU per list request before). Others page through
+/// `patients_tenant_created`. (On SQLite the planner needs the statistics
+/// of migration `2026-12-13-000102_planner_statistics` to choose these
+/// plans: without them it takes `tenant_id = ?` for a few rows.)
+pub fn listed(user: &AuthUser, tenant: &str, include_deleted: bool) -> ApiResult<Visible> {
     if user.can(P::PatientsReadAll) || !user.can(P::PatientsReadAssigned) {
         return visible(user, tenant, include_deleted);
     }
     let deleted_too = include_deleted && user.can(P::PatientsDelete);
-    Ok(assigned_list!(sqlite, &user.id, tenant, deleted_too, |q| q.into_boxed()))
+    Ok(assigned_list!(&user.id, tenant, deleted_too).into_boxed())
 }
 
-/// The query of [`listed`] for a caller who sees assigned patients only:
-/// `assigned_list!(sqlite, user_id, tenant, deleted_too, |q| body)` runs
-/// `body` with `q` that query, unboxed (the plan test reads its SQL).
+/// The query of [`listed`] for a caller who sees assigned patients only
+/// (unboxed: the plan test reads its SQL).
 macro_rules! assigned_list {
-    ($sqlite:expr, $user_id:expr, $tenant:expr, $deleted_too:expr, |$q:ident| $body:expr) => {{
+    ($user_id:expr, $tenant:expr, $deleted_too:expr) => {{
         use $crate::schema::patients;
-        let (sqlite, user_id, tenant, deleted_too): (bool, &str, &str, bool) =
-            ($sqlite, $user_id, $tenant, $deleted_too);
-        let live = patients::deleted_at
-            .is_null()
-            .or(deleted_too.into_sql::<diesel::sql_types::Bool>());
-        let assigned = $crate::patients::scope::among_assigned!(patients::id, user_id, tenant);
-        if sqlite {
-            let $q = patients::table
-                .filter(patients::tenant_id.concat("").eq(tenant.to_string()))
-                .filter(live)
-                .filter(assigned);
-            $body
-        } else {
-            let $q = patients::table
-                .filter(patients::tenant_id.eq(tenant.to_string()))
-                .filter(live)
-                .filter(assigned);
-            $body
-        }
+        let (user_id, tenant, deleted_too): (&str, &str, bool) = ($user_id, $tenant, $deleted_too);
+        patients::table
+            .filter(patients::tenant_id.eq(tenant.to_string()))
+            .filter(
+                patients::deleted_at
+                    .is_null()
+                    .or(deleted_too.into_sql::<diesel::sql_types::Bool>()),
+            )
+            .filter($crate::patients::scope::among_assigned!(
+                patients::id,
+                user_id,
+                tenant
+            ))
     }};
 }
 pub(crate) use assigned_list;
@@ -489,19 +504,17 @@ mod tests {
             panic!("SQLite expected")
         };
         let (user, tenant) = ("user-1", "tenant-1");
-        let (page, count) = assigned_list!(true, user, tenant, false, |q| {
-            let page = q
-                .clone()
-                .order((patients::created_at.desc(), patients::id.asc()))
-                .limit(20)
-                .offset(40)
-                .select(patients::id);
-            let count = q.count();
-            (
-                diesel::debug_query::<Sqlite, _>(&page).to_string(),
-                diesel::debug_query::<Sqlite, _>(&count).to_string(),
-            )
-        });
+        let q = assigned_list!(user, tenant, false);
+        let page = q
+            .clone()
+            .order((patients::created_at.desc(), patients::id.asc()))
+            .limit(20)
+            .offset(40)
+            .select(patients::id);
+        let (page, count) = (
+            diesel::debug_query::<Sqlite, _>(&page).to_string(),
+            diesel::debug_query::<Sqlite, _>(&q.count()).to_string(),
+        );
         for (what, sql) in [("page", page), ("count", count)] {
             let steps = plan(c, &sql);
             assert!(
@@ -516,7 +529,7 @@ mod tests {
             );
             for step in &steps {
                 assert!(
-                    !step.starts_with("SCAN") && !step.contains("(tenant_id=?)"),
+                    !step.starts_with("SCAN") && !step.ends_with("(tenant_id=?)"),
                     "{what}: walks the tenant: {step} in {steps:?}"
                 );
             }
@@ -553,5 +566,117 @@ mod tests {
                 .any(|s| s.contains("COVERING INDEX patients_tenant_created")),
             "{steps:?}"
         );
+    }
+
+    /// A search by blind indexes (any of MRN, birth date, first or last
+    /// name) reads each of those indexes for the term, not every patient
+    /// of the tenant.
+    #[test]
+    fn a_search_reads_the_blind_indexes_not_the_tenant() {
+        let (_dir, db) = migrated();
+        let mut conn = db.conn().expect("a connection");
+        let DbConn::Sqlite(c) = &mut *conn else {
+            panic!("SQLite expected")
+        };
+        let tenant = "tenant-1";
+        let found = patients::table
+            .filter(patients::tenant_id.eq(tenant))
+            .filter(patients::deleted_at.is_null())
+            .filter(
+                patients::mrn_idx
+                    .eq("m")
+                    .or(patients::dob_idx.eq("d"))
+                    .or(patients::first_name_idx.eq("n"))
+                    .or(patients::last_name_idx.eq("n")),
+            );
+        let page = found
+            .order((patients::created_at.desc(), patients::id.asc()))
+            .limit(20)
+            .select(patients::id);
+        for sql in [
+            diesel::debug_query::<Sqlite, _>(&page).to_string(),
+            diesel::debug_query::<Sqlite, _>(&found.count()).to_string(),
+        ] {
+            let steps = plan(c, &sql);
+            for index in [
+                "patients_tenant_mrn",
+                "patients_tenant_dob",
+                "patients_tenant_first",
+                "patients_tenant_last",
+            ] {
+                assert!(
+                    steps.iter().any(|s| s.contains(index)),
+                    "{index} not read: {steps:?}"
+                );
+            }
+            assert!(
+                !steps.iter().any(|s| s.ends_with("(tenant_id=?)")),
+                "walks the tenant: {steps:?}"
+            );
+        }
+    }
+
+    /// A care-team reader's list of a clinical resource (`Reach::Many`)
+    /// finds the records from the caller's care-team rows and grants
+    /// through the resource's `(tenant_id, patient_id, …)` index, instead
+    /// of probing the care team for every record of the tenant.
+    #[test]
+    fn a_clinical_list_costs_the_callers_records_not_the_tenants() {
+        use crate::schema::{admissions, prescriptions};
+        let (_dir, db) = migrated();
+        let mut conn = db.conn().expect("a connection");
+        let DbConn::Sqlite(c) = &mut *conn else {
+            panic!("SQLite expected")
+        };
+        let (user, tenant) = ("user-1", "tenant-1");
+        let notes = clinical_notes::table
+            .filter(clinical_notes::tenant_id.eq(tenant))
+            .filter(of_live_patient!(clinical_notes::patient_id, tenant))
+            .filter(among_assigned!(clinical_notes::patient_id, user, tenant))
+            .order((clinical_notes::created_at.desc(), clinical_notes::id.asc()))
+            .limit(20)
+            .select(clinical_notes::id);
+        let prescribed = prescriptions::table
+            .filter(prescriptions::tenant_id.eq(tenant))
+            .filter(of_live_patient!(prescriptions::patient_id, tenant))
+            .filter(among_assigned!(prescriptions::patient_id, user, tenant))
+            .count();
+        let admitted = admissions::table
+            .filter(admissions::tenant_id.eq(tenant))
+            .filter(of_live_patient!(admissions::patient_id, tenant))
+            .filter(among_assigned!(admissions::patient_id, user, tenant))
+            .count();
+        for (what, sql) in [
+            (
+                "notes",
+                diesel::debug_query::<Sqlite, _>(&notes).to_string(),
+            ),
+            (
+                "prescriptions",
+                diesel::debug_query::<Sqlite, _>(&prescribed).to_string(),
+            ),
+            (
+                "admissions",
+                diesel::debug_query::<Sqlite, _>(&admitted).to_string(),
+            ),
+        ] {
+            let steps = plan(c, &sql);
+            assert!(
+                steps.iter().any(|s| s.contains("care_team_user")),
+                "{what}: from the caller's care-team rows: {steps:?}"
+            );
+            assert!(
+                steps
+                    .iter()
+                    .any(|s| s.contains("(tenant_id=? AND patient_id=?)")),
+                "{what}: records by patient: {steps:?}"
+            );
+            for step in &steps {
+                assert!(
+                    !step.starts_with("SCAN") && !step.ends_with("(tenant_id=?)"),
+                    "{what}: walks the tenant: {step} in {steps:?}"
+                );
+            }
+        }
     }
 }

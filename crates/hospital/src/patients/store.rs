@@ -271,8 +271,8 @@ pub struct ListFilter<'a> {
 
 /// The one query behind a patient list, built afresh for the count and
 /// for the page (a boxed query is consumed by running it).
-fn filtered(f: &ListFilter<'_>, sqlite: bool) -> ApiResult<Visible> {
-    let q = scope::listed(f.user, f.tenant, f.include_deleted, sqlite)?;
+fn filtered(f: &ListFilter<'_>) -> ApiResult<Visible> {
+    let q = scope::listed(f.user, f.tenant, f.include_deleted)?;
     Ok(match f.search {
         Some(s) => search::apply(q, s),
         None => q,
@@ -281,9 +281,8 @@ fn filtered(f: &ListFilter<'_>, sqlite: bool) -> ApiResult<Visible> {
 
 /// A page of the patients `f` selects, newest first, and their total.
 pub fn list(conn: &mut DbConn, f: &ListFilter<'_>, page: &Page) -> ApiResult<(Vec<Row>, i64)> {
-    let sqlite = matches!(conn, DbConn::Sqlite(_));
-    let total: i64 = filtered(f, sqlite)?.count().get_result(conn)?;
-    let rows = filtered(f, sqlite)?
+    let total: i64 = filtered(f)?.count().get_result(conn)?;
+    let rows = filtered(f)?
         .order((patients::created_at.desc(), patients::id.asc()))
         .limit(page.page_size)
         .offset(page.offset())

@@ -18,7 +18,7 @@ use common::{ApiError, ApiResult};
 use diesel::prelude::*;
 
 use crate::care_team::store as care_team_store;
-use crate::patients::scope as patient_scope;
+use crate::patients::scope::{self as patient_scope, Reach};
 use crate::schema::{patients, prescriptions};
 use crate::HospitalPermission as P;
 
@@ -41,6 +41,15 @@ pub fn require_reader(user: &AuthUser) -> ApiResult<()> {
 
 /// The prescriptions of `tenant` the caller may see.
 pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
+    scoped(user, tenant, Reach::One)
+}
+
+/// [`visible`] for a list (see [`Reach`]).
+pub fn listed(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
+    scoped(user, tenant, Reach::Many)
+}
+
+fn scoped(user: &AuthUser, tenant: &str, reach: Reach) -> ApiResult<Visible> {
     let live = patients::table
         .filter(patients::tenant_id.eq(tenant.to_string()))
         .filter(patients::deleted_at.is_null());
@@ -54,16 +63,17 @@ pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
         )));
     }
     if user.can(P::PrescriptionsReadAssigned) {
-        return Ok(q
-            .filter(crate::patients::scope::of_live_patient!(
-                prescriptions::patient_id,
-                tenant
-            ))
-            .filter(crate::patients::scope::on_care_team!(
-                prescriptions::patient_id,
-                user,
-                tenant
-            )));
+        let q = q.filter(crate::patients::scope::of_live_patient!(
+            prescriptions::patient_id,
+            tenant
+        ));
+        return Ok(crate::patients::scope::assigned_to!(
+            q,
+            reach,
+            prescriptions::patient_id,
+            user,
+            tenant
+        ));
     }
     if user.can(P::PrescriptionsReadOwn) {
         let own = live
