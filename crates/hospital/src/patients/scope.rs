@@ -614,6 +614,21 @@ mod tests {
                 "walks the tenant: {steps:?}"
             );
         }
+        // Whether rows of an older index key version remain (each search
+        // asks): that version's index range, not a scan of the table.
+        let older = patients::table
+            .filter(patients::tenant_id.eq(tenant))
+            .filter(patients::index_version.eq(1))
+            .select(patients::id)
+            .limit(1);
+        let steps = plan(c, &diesel::debug_query::<Sqlite, _>(&older).to_string());
+        assert!(
+            steps
+                .iter()
+                .any(|s| s
+                    .contains("patients_tenant_index_version (tenant_id=? AND index_version=?)")),
+            "{steps:?}"
+        );
     }
 
     /// A care-team reader's list of a clinical resource (`Reach::Many`)
