@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PG_URL ?= $(BULKHEAD_TEST_PG_URL)
 
-.PHONY: run build certs test test-pg lint fmt e2e bench bench-http clean-data deploy-check segmentation
+.PHONY: run build certs test test-pg lint fmt e2e bench bench-http bench-scale clean-data deploy-check segmentation
 
 ## Build and run all four servers with demo data on SQLite under ./data.
 run: build
@@ -44,6 +44,13 @@ bench-http:
 	$(CARGO) build --release --bins
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	python3 scripts/bench_http.py
+
+## Patient lists and search at a hospital's size (release build): BULKHEAD_SCALE_PATIENTS
+## (default 20000) patients registered through the API, the doctor on 50 care teams.
+bench-scale:
+	$(CARGO) build --release --bins
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	python3 scripts/bench_scale.py --patients $${BULKHEAD_SCALE_PATIENTS:-20000}
 
 ## deploy/container/compose.yaml wires the servers only as the call graph allows.
 deploy-check:

@@ -679,10 +679,15 @@ pub(crate) async fn list_admissions(
     };
     let c = ctx.clone();
     let clinical = scope::sees_reason(&ctx.user);
+    let one_patient = filter.patient_id.is_some();
     let (views, total) = db
         .run(move |conn| {
-            let (rows, total) =
-                store::list(conn, || scope::listed(&c.user, &c.tenant), &filter, &page)?;
+            let (rows, total) = store::list(
+                conn,
+                || scope::listed(&c.user, &c.tenant, one_patient),
+                &filter,
+                &page,
+            )?;
             let views = rows
                 .iter()
                 .map(|a| store::to_view(conn, &c.keyring, a, clinical))

@@ -73,9 +73,12 @@ pub fn visible(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
     scoped(user, tenant, Reach::One)
 }
 
-/// [`visible`] for a list (see [`Reach`]).
-pub fn listed(user: &AuthUser, tenant: &str) -> ApiResult<Visible> {
-    scoped(user, tenant, Reach::Many)
+/// [`visible`] for a list (see [`Reach`]); a list of `one_patient`'s
+/// records checks that patient by the probes instead (no list of the
+/// caller's patients to build for it).
+pub fn listed(user: &AuthUser, tenant: &str, one_patient: bool) -> ApiResult<Visible> {
+    let reach = if one_patient { Reach::One } else { Reach::Many };
+    scoped(user, tenant, reach)
 }
 
 fn scoped(user: &AuthUser, tenant: &str, reach: Reach) -> ApiResult<Visible> {

@@ -255,10 +255,15 @@ pub(crate) async fn list_prescriptions(
         open: q.open.unwrap_or(false),
     };
     let c = ctx.clone();
+    let one_patient = filter.patient_id.is_some();
     let (views, total) = db
         .run(move |conn| {
-            let (rows, total) =
-                store::list(conn, || scope::listed(&c.user, &c.tenant), &filter, &page)?;
+            let (rows, total) = store::list(
+                conn,
+                || scope::listed(&c.user, &c.tenant, one_patient),
+                &filter,
+                &page,
+            )?;
             let views = rows
                 .iter()
                 .map(|p| store::to_view(conn, &c.keyring, p))
