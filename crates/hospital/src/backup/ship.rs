@@ -74,8 +74,23 @@ pub struct Shipper {
     pub batch_rows: i64,
 }
 
-/// Start shipping every `[backup] interval_secs` and on "sync now"; none
-/// without a key (a warning says so) or without a tenant certificate.
+/// After a round that failed (owner unreachable, a timeout, a busy
+/// database), the next try comes after this, doubling up to
+/// [`RETRY_MAX`] (never later than the interval): a passing failure
+/// delays the copy by seconds, not by a whole interval.
+pub const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between tries while owner keeps failing.
+pub const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// The wait before the try after `failures` failed rounds in a row.
+fn retry_after(failures: u32, every: Duration) -> Duration {
+    let doubled = RETRY_FIRST.saturating_mul(1 << failures.saturating_sub(1).min(16));
+    doubled.min(RETRY_MAX).min(every)
+}
+
+/// Start shipping every `[backup] interval_secs`, on "sync now", and soon
+/// again after a failed round ([`retry_after`]); none without a key (a
+/// warning says so) or without a tenant certificate.
 pub fn start(
     ctx: &PlaneContext,
     owner: PeerClient,
@@ -100,21 +115,38 @@ pub fn start(
     let every = Duration::from_secs(section.interval_secs);
     Ok(Some(tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
+        let mut failures = 0_u32;
         loop {
+            let retry = async {
+                if failures == 0 {
+                    std::future::pending::<()>().await;
+                }
+                tokio::time::sleep(retry_after(failures, every)).await;
+            };
             tokio::select! {
                 _ = tick.tick() => {}
                 () = NOW.notified() => {}
+                () = retry => {}
             }
             match shipper.ship().await {
-                Ok(s) if s.sent > 0 => {
-                    tracing::info!(
-                        batches = s.sent,
-                        changes = s.rows,
-                        "online copy shipped to owner"
+                Ok(s) => {
+                    failures = 0;
+                    if s.sent > 0 {
+                        tracing::info!(
+                            batches = s.sent,
+                            changes = s.rows,
+                            "online copy shipped to owner"
+                        );
+                    }
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(
+                        error = %e,
+                        retry_in_secs = retry_after(failures, every).as_secs(),
+                        "online copy not shipped yet; will retry"
                     );
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "online copy not shipped yet; will retry"),
             }
         }
     })))
@@ -394,4 +426,19 @@ pub fn health(c: &mut DbConn) -> ApiResult<SyncHealth> {
         last_batch_no: acked,
         last_shipped_at: acked_at,
     })
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_round_is_tried_again_within_seconds_then_less_often() {
+        let hour = Duration::from_secs(3600);
+        let waits: Vec<u64> = (1..=9).map(|n| retry_after(n, hour).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(retry_after(u32::MAX, hour), RETRY_MAX);
+        // Never later than the interval itself.
+        assert_eq!(retry_after(5, Duration::from_secs(10)).as_secs(), 10);
+    }
 }

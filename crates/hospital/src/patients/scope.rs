@@ -410,6 +410,14 @@ mod tests {
         (dir, db)
     }
 
+    /// The SQLite connection inside a pooled one.
+    fn sqlite(conn: &mut DbConn) -> &mut SqliteConnection {
+        match conn {
+            DbConn::Sqlite(c) => c,
+            DbConn::Pg(_) => panic!("SQLite expected"),
+        }
+    }
+
     /// SQLite's plan of `sql` (binds left unbound: the plan is the same).
     fn plan(conn: &mut SqliteConnection, sql: &str) -> Vec<String> {
         let sql = sql.split(" -- binds:").next().unwrap_or(sql);
@@ -429,9 +437,7 @@ mod tests {
     fn one_record_is_checked_by_probes_not_by_lists_of_the_callers_patients() {
         let (_dir, db) = migrated();
         let mut conn = db.conn().expect("a connection");
-        let DbConn::Sqlite(c) = &mut *conn else {
-            panic!("SQLite expected")
-        };
+        let c = sqlite(&mut conn);
         let (user, tenant) = ("user-1", "tenant-1");
         let patient = patients::table
             .filter(patients::tenant_id.eq(tenant))
@@ -500,9 +506,7 @@ mod tests {
     fn a_list_costs_the_callers_patients_not_the_tenants() {
         let (_dir, db) = migrated();
         let mut conn = db.conn().expect("a connection");
-        let DbConn::Sqlite(c) = &mut *conn else {
-            panic!("SQLite expected")
-        };
+        let c = sqlite(&mut conn);
         let (user, tenant) = ("user-1", "tenant-1");
         let q = assigned_list!(user, tenant, false);
         let page = q
@@ -575,9 +579,7 @@ mod tests {
     fn a_search_reads_the_blind_indexes_not_the_tenant() {
         let (_dir, db) = migrated();
         let mut conn = db.conn().expect("a connection");
-        let DbConn::Sqlite(c) = &mut *conn else {
-            panic!("SQLite expected")
-        };
+        let c = sqlite(&mut conn);
         let tenant = "tenant-1";
         let found = patients::table
             .filter(patients::tenant_id.eq(tenant))
@@ -640,9 +642,7 @@ mod tests {
         use crate::schema::{admissions, prescriptions};
         let (_dir, db) = migrated();
         let mut conn = db.conn().expect("a connection");
-        let DbConn::Sqlite(c) = &mut *conn else {
-            panic!("SQLite expected")
-        };
+        let c = sqlite(&mut conn);
         let (user, tenant) = ("user-1", "tenant-1");
         let notes = clinical_notes::table
             .filter(clinical_notes::tenant_id.eq(tenant))

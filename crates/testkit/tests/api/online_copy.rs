@@ -3,7 +3,8 @@
 //! holds, fetched with the hospital's certificate, rebuild its patients
 //! and an intact audit chain; while owner is unreachable the hospital
 //! seals at most a few batches, keeps the rest in its log, and catches up
-//! without a gap or a duplicate once owner is back.
+//! without a gap or a duplicate once owner is back (by retrying a failed
+//! round within seconds, not at the next interval).
 
 use std::time::{Duration, Instant};
 
@@ -236,12 +237,17 @@ async fn while_owner_is_unreachable_changes_wait_and_then_catch_up_without_a_gap
     let pki = Pki::new();
     issue_all(&pki);
     let ports = PlanePorts::free();
-    // Owner is not running yet: nothing can be shipped.
+    // Owner is not running yet: nothing can be shipped. An hour's interval
+    // and no "sync now": only the retries after failed rounds (1 s, 2 s,
+    // 4 s, …) can ship the catch-up below.
     let hospital = start(
         Service::Hospital,
         &pki,
         &ports,
-        &[("HOSPITAL__BACKUP__BATCH_ROWS", "5")],
+        &[
+            ("HOSPITAL__BACKUP__BATCH_ROWS", "5"),
+            ("HOSPITAL__BACKUP__INTERVAL_SECS", "3600"),
+        ],
     )
     .await;
     let admin = hospital.admin_token().await;
