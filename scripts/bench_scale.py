@@ -6,7 +6,9 @@ PostgreSQL when BULKHEAD_TEST_PG_URL is set), registers --patients patients
 through the API, puts the demo doctor on the care team of --teams of them,
 then drives with wrk: the doctor's patient list (page 1 and 3), the admin's
 list (page 1 and 50), a search by last name (admin) and by full name
-(reception), and the doctor's audited read of one patient. Prints req/s,
+(reception), the admin's view of one patient's access log (the audit rows
+of every request before it are in the same table), and the doctor's audited
+read of one patient. Prints req/s,
 p99 and the server's CPU per request for each — the figures that grew with
 the tenant's size before session 20 (docs/benchmarks.md).
 
@@ -89,6 +91,9 @@ def run_backend(name, db_url, args):
             ("admin's list, page 50", "/patients?page_size=20&page=50", admin),
             ("admin's search, last name", f"/patients?search=L{pick}&page_size=20", admin),
             ("reception's search, full name", f"/patients?search=F{pick}%20L{pick}&page_size=20", reception),
+            # Every request above and each registration wrote audit rows:
+            # the access log of one patient reads that patient's rows only.
+            ("admin's view of a patient's access log", f"/patients/{ids[0]}/access-log?page_size=20", admin),
             ("doctor's audited read", f"/patients/{patient}", doctor),
         ]
         print(f"\n## {name}: {args.patients:,} patients, the doctor on {args.teams} care teams "

@@ -180,8 +180,12 @@ fn heal(manager: &Manager, conn: &mut DbConn) {
 /// The compile options the bundled SQLite must have (`.cargo/config.toml`
 /// sets them): without the query planner stability guarantee every
 /// statement with a bound LIMIT is prepared again at each execution, and
-/// with memory statistics every allocation takes one global mutex.
-pub const SQLITE_OPTIONS: [&str; 2] = ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0"];
+/// with memory statistics every allocation takes one global mutex; in the
+/// serialized threading mode every call on a connection takes that
+/// connection's mutex, which multi-thread mode (`THREADSAFE=2`) leaves out —
+/// safe here because a `SqliteConnection` is `Send` but not `Sync`, so no
+/// two threads ever use one connection at once.
+pub const SQLITE_OPTIONS: [&str; 3] = ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0", "THREADSAFE=2"];
 
 /// Which of [`SQLITE_OPTIONS`] this SQLite library was built without.
 pub fn missing_sqlite_options(conn: &mut SqliteConnection) -> anyhow::Result<Vec<&'static str>> {

@@ -791,6 +791,11 @@ mod tests {
         };
         let mut c = raw();
         assert_eq!(pk_indexes(&mut c), 0, "seq is the rowid");
+        // The migrations after it first (newest first), then it.
+        let undone = c
+            .revert_last_migration((crate::db::KERNEL_MIGRATIONS.sqlite)())
+            .unwrap();
+        assert_eq!(undone.to_string(), "20261214000101", "the resource index");
         let undone = c
             .revert_last_migration((crate::db::KERNEL_MIGRATIONS.sqlite)())
             .unwrap();
