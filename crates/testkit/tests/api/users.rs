@@ -311,3 +311,88 @@ async fn deactivate_then_activate_restores_the_login_and_other_switches_are_404(
         assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
     }
 }
+
+/// Two admins deactivating each other at the same moment: the "one active
+/// admin stays" rule is checked inside the write that deactivates, so the
+/// second of the two writes (the writer runs them one after the other) sees
+/// the first and is refused with LAST_ADMIN — or, if its token was checked
+/// after its holder lost every session, with 401. Checked in a read before
+/// the write, both would pass and leave the tenant without an admin. Five
+/// rounds on every server, the survivor making the other an admin again.
+#[tokio::test]
+async fn two_admins_deactivating_each_other_at_once_leave_one_admin() {
+    for service in Service::ALL {
+        let app = testkit::spawn(service).await;
+        let admin_role = app.spec().admin_role;
+        let first = app.admin_token().await;
+        let (_, me) = call(&app, Method::GET, "/auth/me", &first, None).await;
+        let first_id = me["data"]["id"].as_str().unwrap().to_string();
+        let second_id = app.create_user(&first, "second-admin", admin_role).await;
+        let mut tokens = [
+            (first_id, first, app.admin_credentials()),
+            (
+                second_id,
+                app.login("second-admin", STRONG_PASSWORD).await,
+                ("second-admin", STRONG_PASSWORD),
+            ),
+        ];
+        let admins = |token: String| {
+            let app = &app;
+            async move {
+                let path = format!("/users?role={admin_role}&active=true");
+                let (status, body) = call(app, Method::GET, &path, &token, None).await;
+                assert_ok(status, &body, StatusCode::OK);
+                body["meta"]["total"].as_i64().unwrap()
+            }
+        };
+        for round in 0..5 {
+            assert_eq!(
+                admins(tokens[0].1.clone()).await,
+                2,
+                "{service} round {round}"
+            );
+            let [(a_id, a, _), (b_id, b, _)] = &tokens;
+            let (a_off, b_off) = (
+                format!("/users/{a_id}/deactivate"),
+                format!("/users/{b_id}/deactivate"),
+            );
+            let (one, two) = tokio::join!(
+                call(&app, Method::POST, &b_off, a, None),
+                call(&app, Method::POST, &a_off, b, None),
+            );
+            let ok = [&one, &two]
+                .iter()
+                .filter(|(s, _)| *s == StatusCode::OK)
+                .count();
+            assert_eq!(ok, 1, "{service} round {round}: {one:?} {two:?}");
+            for (status, body) in [&one, &two] {
+                if *status != StatusCode::OK && *status != StatusCode::UNAUTHORIZED {
+                    assert_error(*status, body, StatusCode::CONFLICT, "LAST_ADMIN");
+                }
+            }
+            // The survivor is the one whose deactivation of the other passed.
+            let survivor = usize::from(two.0 == StatusCode::OK);
+            let other = 1 - survivor;
+            let survivor_token = tokens[survivor].1.clone();
+            assert_eq!(
+                admins(survivor_token.clone()).await,
+                1,
+                "{service} round {round}"
+            );
+            let other_id = tokens[other].0.clone();
+            let (status, body) = call(
+                &app,
+                Method::POST,
+                &format!("/users/{other_id}/activate"),
+                &survivor_token,
+                None,
+            )
+            .await;
+            assert_ok(status, &body, StatusCode::OK);
+            let (user, password) = tokens[other].2;
+            tokens[other].1 = app.login(user, password).await;
+            // Alternate who is listed first, so each side races as the first.
+            tokens.swap(0, 1);
+        }
+    }
+}
