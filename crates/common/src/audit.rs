@@ -905,22 +905,12 @@ mod tests {
         );
     }
 
-    #[derive(QueryableByName)]
-    struct PlanStep {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        detail: String,
-    }
-
-    /// SQLite's plan of `sql` (a `debug_query` text; binds left unbound:
-    /// the plan is the same).
+    /// SQLite's plan of `sql` on a pooled SQLite connection.
     fn plan(conn: &mut DbConn, sql: &str) -> Vec<String> {
-        let sql = sql.split(" -- binds:").next().unwrap_or(sql);
-        diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-            .load::<PlanStep>(conn)
-            .expect("a plan")
-            .into_iter()
-            .map(|s| s.detail)
-            .collect()
+        match conn {
+            DbConn::Sqlite(c) => crate::db::sqlite_plan(c, sql).expect("a plan"),
+            DbConn::Pg(_) => panic!("SQLite expected"),
+        }
     }
 
     /// A patient's access log (the audit list filtered by tenant and

@@ -187,6 +187,23 @@ fn heal(manager: &Manager, conn: &mut DbConn) {
 /// two threads ever use one connection at once.
 pub const SQLITE_OPTIONS: [&str; 3] = ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0", "THREADSAFE=2"];
 
+/// SQLite's query plan of `sql` (`EXPLAIN QUERY PLAN`), one line per step:
+/// what the plan tests check a query reads. `sql` may be a `debug_query`
+/// text; its binds are cut off and left unbound (the plan is the same).
+pub fn sqlite_plan(conn: &mut SqliteConnection, sql: &str) -> diesel::QueryResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Step {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+    let sql = sql.split(" -- binds:").next().unwrap_or(sql);
+    Ok(diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+        .load::<Step>(conn)?
+        .into_iter()
+        .map(|s| s.detail)
+        .collect())
+}
+
 /// Which of [`SQLITE_OPTIONS`] this SQLite library was built without.
 pub fn missing_sqlite_options(conn: &mut SqliteConnection) -> anyhow::Result<Vec<&'static str>> {
     #[derive(QueryableByName)]

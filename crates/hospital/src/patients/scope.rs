@@ -395,12 +395,6 @@ mod tests {
 
     use crate::schema::{clinical_notes, files, patients};
 
-    #[derive(QueryableByName)]
-    struct PlanStep {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        detail: String,
-    }
-
     /// A migrated hospital database on SQLite in a temp dir (kept while
     /// the dir lives).
     fn migrated() -> (tempfile::TempDir, Db) {
@@ -420,13 +414,7 @@ mod tests {
 
     /// SQLite's plan of `sql` (binds left unbound: the plan is the same).
     fn plan(conn: &mut SqliteConnection, sql: &str) -> Vec<String> {
-        let sql = sql.split(" -- binds:").next().unwrap_or(sql);
-        diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-            .load::<PlanStep>(conn)
-            .expect("a plan")
-            .into_iter()
-            .map(|s| s.detail)
-            .collect()
+        common::db::sqlite_plan(conn, sql).expect("a plan")
     }
 
     /// One record's read by a care-team reader probes the indexes for that
