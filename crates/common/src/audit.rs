@@ -905,14 +905,6 @@ mod tests {
         );
     }
 
-    /// SQLite's plan of `sql` on a pooled SQLite connection.
-    fn plan(conn: &mut DbConn, sql: &str) -> Vec<String> {
-        match conn {
-            DbConn::Sqlite(c) => crate::db::sqlite_plan(c, sql).expect("a plan"),
-            DbConn::Pg(_) => panic!("SQLite expected"),
-        }
-    }
-
     /// A patient's access log (the audit list filtered by tenant and
     /// resource) reads that resource's rows by `audit_log_resource`, newest
     /// first without a sort, and counts them from the index alone — not
@@ -945,7 +937,7 @@ mod tests {
         let page = diesel::debug_query::<diesel::sqlite::Sqlite, _>(&page).to_string();
         let count = diesel::debug_query::<diesel::sqlite::Sqlite, _>(&count).to_string();
         for (what, sql) in [("page", page), ("count", count)] {
-            let steps = plan(&mut conn, &sql);
+            let steps = crate::db::sqlite_plan(&mut conn, &sql).expect("a plan");
             let by = if what == "count" {
                 // The index alone: no table row read for its tenant.
                 "USING COVERING INDEX audit_log_resource (resource=? AND tenant_id=?)"

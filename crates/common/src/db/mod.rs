@@ -190,7 +190,8 @@ pub const SQLITE_OPTIONS: [&str; 3] = ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0", "TH
 /// SQLite's query plan of `sql` (`EXPLAIN QUERY PLAN`), one line per step:
 /// what the plan tests check a query reads. `sql` may be a `debug_query`
 /// text; its binds are cut off and left unbound (the plan is the same).
-pub fn sqlite_plan(conn: &mut SqliteConnection, sql: &str) -> diesel::QueryResult<Vec<String>> {
+/// On a PostgreSQL connection it is an error (no such statement there).
+pub fn sqlite_plan(conn: &mut DbConn, sql: &str) -> diesel::QueryResult<Vec<String>> {
     #[derive(QueryableByName)]
     struct Step {
         #[diesel(sql_type = diesel::sql_types::Text)]

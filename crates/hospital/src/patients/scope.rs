@@ -404,16 +404,8 @@ mod tests {
         (dir, db)
     }
 
-    /// The SQLite connection inside a pooled one.
-    fn sqlite(conn: &mut DbConn) -> &mut SqliteConnection {
-        match conn {
-            DbConn::Sqlite(c) => c,
-            DbConn::Pg(_) => panic!("SQLite expected"),
-        }
-    }
-
     /// SQLite's plan of `sql` (binds left unbound: the plan is the same).
-    fn plan(conn: &mut SqliteConnection, sql: &str) -> Vec<String> {
+    fn plan(conn: &mut DbConn, sql: &str) -> Vec<String> {
         common::db::sqlite_plan(conn, sql).expect("a plan")
     }
 
@@ -425,7 +417,7 @@ mod tests {
     fn one_record_is_checked_by_probes_not_by_lists_of_the_callers_patients() {
         let (_dir, db) = migrated();
         let mut conn = db.conn().expect("a connection");
-        let c = sqlite(&mut conn);
+        let c = &mut *conn;
         let (user, tenant) = ("user-1", "tenant-1");
         let patient = patients::table
             .filter(patients::tenant_id.eq(tenant))
@@ -494,7 +486,7 @@ mod tests {
     fn a_list_costs_the_callers_patients_not_the_tenants() {
         let (_dir, db) = migrated();
         let mut conn = db.conn().expect("a connection");
-        let c = sqlite(&mut conn);
+        let c = &mut *conn;
         let (user, tenant) = ("user-1", "tenant-1");
         let q = assigned_list!(user, tenant, false);
         let page = q
@@ -567,7 +559,7 @@ mod tests {
     fn a_search_reads_the_blind_indexes_not_the_tenant() {
         let (_dir, db) = migrated();
         let mut conn = db.conn().expect("a connection");
-        let c = sqlite(&mut conn);
+        let c = &mut *conn;
         let tenant = "tenant-1";
         let found = patients::table
             .filter(patients::tenant_id.eq(tenant))
@@ -630,7 +622,7 @@ mod tests {
         use crate::schema::{admissions, prescriptions};
         let (_dir, db) = migrated();
         let mut conn = db.conn().expect("a connection");
-        let c = sqlite(&mut conn);
+        let c = &mut *conn;
         let (user, tenant) = ("user-1", "tenant-1");
         let notes = clinical_notes::table
             .filter(clinical_notes::tenant_id.eq(tenant))
