@@ -86,6 +86,49 @@ impl Backend {
     }
 }
 
+/// Whether the PostgreSQL server of `url` is on this machine: every host
+/// it names is a Unix socket (none named, or a path), `localhost` or a
+/// loopback address. Anything this cannot read is taken as remote.
+fn postgres_is_local(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let authority = before_query.split('/').next().unwrap_or_default();
+    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    // `host=` and `hostaddr=` in the query name the hosts instead.
+    let named: Vec<&str> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| *k == "host" || *k == "hostaddr")
+        .map(|(_, v)| v)
+        .collect();
+    let hosts: Vec<String> = if named.is_empty() {
+        hosts
+            .split(',')
+            .map(|h| match h.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or_default().to_string(),
+                None => h.split(':').next().unwrap_or_default().to_string(),
+            })
+            .collect()
+    } else {
+        named
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(str::to_string)
+            .collect()
+    };
+    hosts.iter().all(|h| {
+        let h = h.to_ascii_lowercase();
+        h.is_empty()
+            || h.starts_with('/')
+            || h.starts_with("%2f")
+            || h == "localhost"
+            || h.parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    })
+}
+
 /// The migrations of one schema, for both backends. (Functions, because
 /// `EmbeddedMigrations` is neither `Copy` nor usable by reference.)
 #[derive(Clone, Copy)]
@@ -205,6 +248,29 @@ pub fn sqlite_plan(conn: &mut DbConn, sql: &str) -> diesel::QueryResult<Vec<Stri
         .collect())
 }
 
+/// PostgreSQL's plan of `sql` (a `debug_query` text, its binds cut off)
+/// with `params` (SQL literals, e.g. `'tenant-1'`, `20`) for its `$n`, as
+/// `EXPLAIN` prints it, a line per row. Prepared first, so the planner sees
+/// parameters as the server's own statements send them.
+pub fn pg_plan(conn: &mut DbConn, sql: &str, params: &[&str]) -> diesel::QueryResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Step {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+        step: String,
+    }
+    let sql = sql.split(" -- binds:").next().unwrap_or(sql);
+    conn.batch_execute(&format!("PREPARE bulkhead_plan AS {sql}"))?;
+    let explained = diesel::sql_query(format!(
+        "EXPLAIN EXECUTE bulkhead_plan({})",
+        params.join(", ")
+    ))
+    .load::<Step>(conn);
+    let freed = conn.batch_execute("DEALLOCATE bulkhead_plan");
+    let steps = explained?;
+    freed?;
+    Ok(steps.into_iter().map(|s| s.step).collect())
+}
+
 /// Which of [`SQLITE_OPTIONS`] this SQLite library was built without.
 pub fn missing_sqlite_options(conn: &mut SqliteConnection) -> anyhow::Result<Vec<&'static str>> {
     #[derive(QueryableByName)]
@@ -240,6 +306,9 @@ pub struct Db {
     reading: Arc<AtomicUsize>,
     /// How long a read may wait for a connection before answering 503.
     wait: Duration,
+    /// Whether [`Db::run_quick`] may run on the calling thread: SQLite, and
+    /// PostgreSQL on this machine ([`postgres_is_local`]).
+    inline_reads: bool,
     writer: writer::Writer,
     backend: Backend,
     sqlite_file: Option<PathBuf>,
@@ -332,6 +401,7 @@ impl Db {
             readers: Arc::new(tokio::sync::Semaphore::new(pool_size.max(1) as usize)),
             reading,
             wait: timeout,
+            inline_reads: backend == Backend::Sqlite || postgres_is_local(url),
             writer,
             backend,
             sqlite_file,
@@ -465,26 +535,36 @@ impl Db {
     }
 
     /// A read bounded by an index: one record, one page of a list, the
-    /// token check. On SQLite it runs on the calling thread when a read
-    /// connection is idle — a WAL read of a few cached pages costs less than
-    /// the two thread switches of [`Db::run`] (see docs/benchmarks.md) and
-    /// never waits for the writer. Otherwise, and always on PostgreSQL (a
-    /// network round trip), it is [`Db::run`]. A read that may scan
-    /// (exports, reports, verification) uses [`Db::run`].
+    /// token check. When a read connection is idle it runs on the calling
+    /// thread — on SQLite (a WAL read of a few cached pages) and on a
+    /// PostgreSQL server on this machine (a loopback round trip) that costs
+    /// less than the thread switches of [`Db::run`]'s hand-off to the
+    /// blocking pool and back (see docs/benchmarks.md); it never waits for
+    /// the writer. Otherwise, and always on a PostgreSQL server elsewhere
+    /// (a network round trip must not hold up a worker's other
+    /// connections), it is [`Db::run`]. A read that may scan (exports,
+    /// reports, verification) uses [`Db::run`].
     pub async fn run_quick<F, T>(&self, f: F) -> ApiResult<T>
     where
         F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        if self.backend == Backend::Sqlite {
+        if self.inline_reads {
             if let Ok(_permit) = self.readers.try_acquire() {
                 if let Some(mut conn) = self.pool.try_get() {
+                    let _reading = Reading::start(&self.reading);
                     // As on the blocking pool: a panic is this request's
-                    // 500, not the worker thread's end.
-                    return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn)))
-                        .unwrap_or_else(|_| {
-                            Err(ApiError::Internal(anyhow!("a database read panicked")))
-                        });
+                    // 500, not the worker thread's end; a lost connection
+                    // is replaced.
+                    let out =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn)))
+                            .unwrap_or_else(|_| {
+                                Err(ApiError::Internal(anyhow!("a database read panicked")))
+                            });
+                    if matches!(out, Err(ApiError::Internal(_) | ApiError::Unavailable(_))) {
+                        heal(&self.manager, &mut conn);
+                    }
+                    return out;
                 }
             }
         }
@@ -550,6 +630,35 @@ pub fn now() -> chrono::NaiveDateTime {
 mod tests {
     use super::*;
 
+    /// Quick reads run on the calling thread only against a PostgreSQL
+    /// server on this machine; any other or unreadable host is remote.
+    #[test]
+    fn a_postgres_server_is_local_only_on_loopback_or_a_socket() {
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            "postgresql://u:p@localhost/db?sslmode=disable",
+            "postgres://[::1]:5432/db",
+            "postgres:///db",
+            "postgres://u@%2Fvar%2Frun%2Fpostgresql/db",
+            "postgres://u@/db?host=/var/run/postgresql",
+            "postgres://127.0.0.1:5432,localhost:5433/db",
+            "postgres://db.example.org/db?hostaddr=127.0.0.1",
+        ] {
+            assert!(postgres_is_local(url), "{url}");
+        }
+        for url in [
+            "postgres://u@db.example.org:5432/db",
+            "postgres://u@10.0.0.5/db",
+            "postgres://u@[2001:db8::1]:5432/db",
+            "postgres://127.0.0.1:5432,db.example.org/db",
+            "postgres://u@localhost/db?host=db.example.org",
+            "postgres://u@127.0.0.1.example.org/db",
+            "not a url",
+        ] {
+            assert!(!postgres_is_local(url), "{url}");
+        }
+    }
+
     /// A pooled PostgreSQL connection the server dropped (a restart, an
     /// administrator's `pg_terminate_backend`) costs the one read that
     /// found it: it is replaced before it goes back to the pool, without a
@@ -588,6 +697,16 @@ mod tests {
             }
             panic!("backend {victim} did not exit");
         };
+        // A quick read runs on the calling thread here (a server on
+        // loopback) and replaces a lost connection the same way.
+        let quick = db.run_quick(pid).await.unwrap();
+        kill(quick);
+        let failed = db.run_quick(pid).await;
+        assert!(
+            matches!(failed, Err(ApiError::Unavailable(_))),
+            "a quick read on the dropped connection is a 503: {failed:?}"
+        );
+        assert_ne!(db.run_quick(pid).await.unwrap(), quick);
         let before = db.run(pid).await.unwrap();
         kill(before);
         let failed = db.run(pid).await;
