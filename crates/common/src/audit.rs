@@ -838,15 +838,56 @@ fn filtered(filter: &Filter) -> audit_log::BoxedQuery<'static, DbBackend> {
     filtered_for!(filter, DbBackend)
 }
 
+/// One resource's page of the audit log (a patient's access log), for
+/// backend `$db`: the page's `seq`s, newest first, which
+/// `audit_log_resource` holds (`list` then reads their rows by key). Asked
+/// for the rows at once, PostgreSQL's planner may walk the whole log newest
+/// first by its key and filter, expecting the resource's rows to be spread
+/// evenly over it — for a patient whose reads are all long past that reads
+/// every row since (tested:
+/// `on_postgres_a_resources_access_log_reads_its_own_rows_not_the_tenants`);
+/// for the `seq`s alone the index is the cheaper path by far.
+macro_rules! resource_page_for {
+    ($filter:expr, $page:expr, $db:ty) => {{
+        let page: &Page = $page;
+        filtered_for!($filter, $db)
+            .order(audit_log::seq.desc())
+            .limit(page.page_size)
+            .offset(page.offset())
+            .select(audit_log::seq)
+    }};
+}
+
+/// The rows of `$seqs`, newest first, by key (the second half of a
+/// resource's page, [`resource_page_for`]).
+macro_rules! rows_by_seq_for {
+    ($seqs:expr, $db:ty) => {
+        audit_log::table
+            .into_boxed::<$db>()
+            .filter(audit_log::seq.eq_any($seqs))
+            .order(audit_log::seq.desc())
+            .select(AuditRow::as_select())
+    };
+}
+
 /// A page of the audit log, newest first, and the total matching.
 pub fn list(conn: &mut DbConn, filter: &Filter, page: &Page) -> ApiResult<(Vec<AuditRow>, i64)> {
     let total: i64 = filtered(filter).count().get_result(conn)?;
-    let rows = filtered(filter)
-        .order(audit_log::seq.desc())
-        .limit(page.page_size)
-        .offset(page.offset())
-        .select(AuditRow::as_select())
-        .load(conn)?;
+    let rows = if filter.resource.is_some() {
+        let seqs: Vec<i64> = resource_page_for!(filter, page, DbBackend).load(conn)?;
+        if seqs.is_empty() {
+            Vec::new()
+        } else {
+            rows_by_seq_for!(seqs, DbBackend).load(conn)?
+        }
+    } else {
+        filtered(filter)
+            .order(audit_log::seq.desc())
+            .limit(page.page_size)
+            .offset(page.offset())
+            .select(AuditRow::as_select())
+            .load(conn)?
+    };
     Ok((rows, total))
 }
 
@@ -906,10 +947,10 @@ mod tests {
     }
 
     /// A patient's access log (the audit list filtered by tenant and
-    /// resource) reads that resource's rows by `audit_log_resource`, newest
-    /// first without a sort, and counts them from the index alone — not
-    /// every row of the tenant through `audit_log_tenant`, as it did before
-    /// that index and its statistics.
+    /// resource) finds that resource's page and count in
+    /// `audit_log_resource` alone, newest first without a sort, then reads
+    /// the page's rows by key — not every row of the tenant through
+    /// `audit_log_tenant`, as it did before that index and its statistics.
     #[test]
     fn a_resources_access_log_reads_its_own_rows_not_the_tenants() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -927,23 +968,31 @@ mod tests {
             resource: Some("patient:p-1".into()),
             ..Default::default()
         };
-        // The API's query (`filtered`), built for SQLite to print its SQL.
-        let page = filtered_for!(&filter, diesel::sqlite::Sqlite)
-            .order(audit_log::seq.desc())
-            .limit(20)
-            .offset(0)
-            .select(AuditRow::as_select());
-        let count = filtered_for!(&filter, diesel::sqlite::Sqlite).count();
-        let page = diesel::debug_query::<diesel::sqlite::Sqlite, _>(&page).to_string();
-        let count = diesel::debug_query::<diesel::sqlite::Sqlite, _>(&count).to_string();
-        for (what, sql) in [("page", page), ("count", count)] {
+        // The API's queries (`list`), built for SQLite to print their SQL.
+        type Lite = diesel::sqlite::Sqlite;
+        let page = Page::of(Some(1), Some(20)).expect("page");
+        let seqs = resource_page_for!(&filter, &page, Lite);
+        let count = filtered_for!(&filter, Lite).count();
+        let rows = rows_by_seq_for!(vec![3_i64, 2, 1], Lite);
+        let by_index = "USING COVERING INDEX audit_log_resource (resource=? AND tenant_id=?)";
+        for (what, sql, by) in [
+            (
+                "page",
+                diesel::debug_query::<Lite, _>(&seqs).to_string(),
+                by_index,
+            ),
+            (
+                "count",
+                diesel::debug_query::<Lite, _>(&count).to_string(),
+                by_index,
+            ),
+            (
+                "rows",
+                diesel::debug_query::<Lite, _>(&rows).to_string(),
+                "USING INTEGER PRIMARY KEY (rowid=?)",
+            ),
+        ] {
             let steps = crate::db::sqlite_plan(&mut conn, &sql).expect("a plan");
-            let by = if what == "count" {
-                // The index alone: no table row read for its tenant.
-                "USING COVERING INDEX audit_log_resource (resource=? AND tenant_id=?)"
-            } else {
-                "USING INDEX audit_log_resource (resource=? AND tenant_id=?)"
-            };
             assert!(steps.iter().any(|s| s.contains(by)), "{what}: {steps:?}");
             assert!(
                 !steps.iter().any(|s| s.starts_with("SCAN")
@@ -952,6 +1001,90 @@ mod tests {
                 "{what}: {steps:?}"
             );
         }
+    }
+
+    /// The same on PostgreSQL, with its planner's own statistics: 40,000
+    /// rows of two tenants; one patient's 1,000 reads all long past (the
+    /// oldest rows), 4,000 others' spread over the rest; analysed. Asked
+    /// for the page's rows at once, the planner walked the whole log
+    /// newest first by its key ("Index Scan Backward using audit_log_pkey",
+    /// 38,000 rows read for 20); `list` asks `audit_log_resource` for the
+    /// page's `seq`s (an index-only scan), and counts from it alone.
+    #[test]
+    #[ignore = "needs PostgreSQL (BULKHEAD_TEST_PG_URL; make test-pg)"]
+    fn on_postgres_a_resources_access_log_reads_its_own_rows_not_the_tenants() {
+        use diesel::connection::SimpleConnection;
+        let pg = testdb::PgDatabase::create(&testdb::require_pg(), "bh_access_plan").expect("db");
+        let db = Db::open(
+            &pg.url(),
+            1,
+            std::time::Duration::from_secs(5),
+            crate::db::KERNEL_MIGRATIONS,
+        )
+        .expect("db");
+        let mut conn = db.conn().expect("a connection");
+        conn.batch_execute(
+            "INSERT INTO audit_log (seq, occurred_at, actor, actor_role, tenant_id, action, \
+               resource, outcome, severity, details, prev_hash, hash) \
+             SELECT g, now(), 'user-' || (g % 50), 'doctor', 'tenant-' || (g % 2), 'patient.read', \
+               CASE WHEN g < 3000 THEN 'patient:past' ELSE 'patient:p-' || (g % 4000) END, \
+               'success', 'info', '{}', '', '' \
+             FROM generate_series(1000, 40999) AS g",
+        )
+        .expect("rows");
+        // Statistics, and the visibility map an index-only scan relies on.
+        conn.batch_execute("VACUUM ANALYZE audit_log")
+            .expect("vacuum");
+        type Pg = diesel::pg::Pg;
+        let page = Page::of(Some(1), Some(20)).expect("page");
+        for (patient, many) in [("patient:past", true), ("patient:p-2", false)] {
+            let filter = Filter {
+                tenant_id: Some("tenant-0".into()),
+                resource: Some(patient.into()),
+                ..Default::default()
+            };
+            let seqs =
+                diesel::debug_query::<Pg, _>(&resource_page_for!(&filter, &page, Pg)).to_string();
+            let count =
+                diesel::debug_query::<Pg, _>(&filtered_for!(&filter, Pg).count()).to_string();
+            // `filtered_for!` binds the resource before the tenant.
+            let (resource, tenant) = (format!("'{patient}'"), "'tenant-0'".to_string());
+            for (what, sql, params) in [
+                (
+                    "page",
+                    seqs,
+                    vec![resource.as_str(), tenant.as_str(), "20", "0"],
+                ),
+                ("count", count, vec![resource.as_str(), tenant.as_str()]),
+            ] {
+                let steps = crate::db::pg_plan(&mut conn, &sql, &params).expect("a plan");
+                let by = match (many, what) {
+                    (true, "page") => "Index Only Scan Backward using audit_log_resource",
+                    (true, _) => "Index Only Scan using audit_log_resource",
+                    (false, _) => "audit_log_resource",
+                };
+                assert!(
+                    steps.iter().any(|s| s.contains(by)),
+                    "{patient} {what}: {steps:?}"
+                );
+                assert!(
+                    !steps.iter().any(|s| s.contains("Seq Scan")
+                        || s.contains("audit_log_pkey")
+                        || (many && s.contains("Sort"))
+                        || s.contains("audit_log_tenant")),
+                    "{patient} {what}: {steps:?}"
+                );
+            }
+        }
+        let rows =
+            diesel::debug_query::<Pg, _>(&rows_by_seq_for!(vec![3_i64, 2, 1], Pg)).to_string();
+        let steps =
+            crate::db::pg_plan(&mut conn, &rows, &["ARRAY[3, 2, 1]::bigint[]"]).expect("a plan");
+        assert!(
+            steps.iter().any(|s| s.contains("using audit_log_pkey"))
+                && !steps.iter().any(|s| s.contains("Seq Scan")),
+            "rows: {steps:?}"
+        );
     }
 
     /// Whether diesel finds `_query` in its statement cache by its type.

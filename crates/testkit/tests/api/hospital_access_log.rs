@@ -197,3 +197,73 @@ async fn a_read_answers_only_after_its_access_log_row_is_written_and_never_witho
         );
     }
 }
+
+/// The log pages newest first, each page the next rows after the one
+/// before (the page's rows are found by their keys first, then read:
+/// `audit::list`). Each look at the log is itself its newest row, so page
+/// `p`, asked after `p` looks since the whole log was read, is that log
+/// shifted down by `p`.
+#[tokio::test]
+async fn a_patients_access_log_pages_newest_first_without_gaps_or_repeats() {
+    let app = spawn(Service::Hospital).await;
+    let admin = app.admin_token().await;
+    let reception = app.login("reception", "reception123").await;
+    let doctor = app.login("doctor", "doctor123").await;
+    let doctor_id = user_id(&app, &doctor).await;
+    let anna = register_patient_id(
+        &app,
+        &reception,
+        patient_body("Anna", "Lindqvist", "1984-02-14"),
+    )
+    .await;
+    add_to_care_team(&app, &admin, &anna, &doctor_id).await;
+    for _ in 0..12 {
+        let (status, body) = app
+            .api(
+                Method::GET,
+                &format!("/patients/{anna}"),
+                Some(&doctor),
+                None,
+            )
+            .await;
+        assert_ok(status, &body, StatusCode::OK);
+    }
+    let (status, whole) = log_of(&app, &admin, &anna).await;
+    assert_ok(status, &whole, StatusCode::OK);
+    let whole = whole["data"].as_array().unwrap().clone();
+    // Registered, added to the care team, 12 reads, this look.
+    assert_eq!(whole.len(), 15, "{whole:?}");
+    let at = |e: &Value| e["at"].as_str().unwrap_or_default().to_string();
+    assert!(
+        whole.windows(2).all(|w| at(&w[0]) >= at(&w[1])),
+        "newest first: {whole:?}"
+    );
+    assert_eq!(whole[0]["action"], "patient.access_log.read");
+    assert_eq!(whole[1]["action"], "patient.read");
+    let size = 5;
+    for p in 1..=4_usize {
+        let (status, page) = app
+            .api(
+                Method::GET,
+                &format!("/patients/{anna}/access-log?page={p}&page_size={size}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_ok(status, &page, StatusCode::OK);
+        assert_eq!(page["meta"]["total"], whole.len() + p, "{page}");
+        let rows = page["data"].as_array().unwrap();
+        // The last page holds what is left.
+        let left = (whole.len() + p).saturating_sub((p - 1) * size);
+        assert_eq!(rows.len(), left.min(size), "{page}");
+        for (row, i) in rows.iter().zip((p - 1) * size..) {
+            if i < p {
+                // One of the looks since.
+                assert_eq!(row["action"], "patient.access_log.read", "page {p}: {page}");
+                assert_eq!(row["actor_username"], "hadmin", "page {p}: {page}");
+            } else {
+                assert_eq!(row, &whole[i - p], "page {p} row {i}: {page}");
+            }
+        }
+    }
+}
