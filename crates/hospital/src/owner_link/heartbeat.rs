@@ -269,3 +269,42 @@ async fn disk_free(file: &std::path::Path) -> Option<i64> {
         .ok()?;
     kib.checked_mul(1024)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use common::audit::{self, Event, Origin};
+    use common::db::Db;
+    use common::schema::audit_log;
+    use diesel::prelude::*;
+
+    /// The heartbeat's "last write" is the newest audit row's time, found
+    /// by the chain's key (not a scan of every row's time), and the head it
+    /// reports is that row's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_last_write_is_the_newest_audit_rows_time() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/hospital.db", dir.path().display());
+        let db = Db::open(&url, 2, Duration::from_secs(5), crate::MIGRATIONS).expect("db");
+        for n in 0..3 {
+            db.write(move |c| {
+                let event = Event::new("tester", "admin", "test.write", &format!("item:{n}"));
+                audit::append(c, &event, &Origin::default())
+            })
+            .await
+            .expect("a write");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut conn = db.conn().expect("a connection");
+        let (seq, at): (i64, chrono::NaiveDateTime) = audit_log::table
+            .filter(audit_log::resource.eq("item:2"))
+            .select((audit_log::seq, audit_log::occurred_at))
+            .first(&mut *conn)
+            .expect("the last row");
+        let report = super::health(&mut conn, &db).expect("health");
+        assert_eq!(report.last_write_at, Some(at));
+        assert_eq!(report.audit_head.seq, seq);
+        assert_eq!(report.backend, "sqlite");
+    }
+}
