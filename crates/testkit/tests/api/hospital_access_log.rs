@@ -27,20 +27,49 @@ fn has(entries: &Value, username: &str, role: &str, action: &str) -> bool {
     })
 }
 
-#[tokio::test]
-async fn a_doctors_read_shows_in_the_patients_own_access_log() {
+/// A hospital with Anna registered by the receptionist: the admin's,
+/// receptionist's and doctor's tokens, the doctor's id and Anna's.
+struct Ward {
+    app: TestApp,
+    admin: String,
+    reception: String,
+    doctor: String,
+    doctor_id: String,
+    anna: String,
+}
+
+async fn ward() -> Ward {
     let app = spawn(Service::Hospital).await;
     let admin = app.admin_token().await;
     let reception = app.login("reception", "reception123").await;
     let doctor = app.login("doctor", "doctor123").await;
     let doctor_id = user_id(&app, &doctor).await;
-
     let anna = register_patient_id(
         &app,
         &reception,
         patient_body("Anna", "Lindqvist", "1984-02-14"),
     )
     .await;
+    Ward {
+        app,
+        admin,
+        reception,
+        doctor,
+        doctor_id,
+        anna,
+    }
+}
+
+#[tokio::test]
+async fn a_doctors_read_shows_in_the_patients_own_access_log() {
+    let Ward {
+        app,
+        admin,
+        reception,
+        doctor,
+        doctor_id,
+        anna,
+    } = ward().await;
     let bert = register_patient_id(
         &app,
         &reception,
@@ -205,17 +234,14 @@ async fn a_read_answers_only_after_its_access_log_row_is_written_and_never_witho
 /// shifted down by `p`.
 #[tokio::test]
 async fn a_patients_access_log_pages_newest_first_without_gaps_or_repeats() {
-    let app = spawn(Service::Hospital).await;
-    let admin = app.admin_token().await;
-    let reception = app.login("reception", "reception123").await;
-    let doctor = app.login("doctor", "doctor123").await;
-    let doctor_id = user_id(&app, &doctor).await;
-    let anna = register_patient_id(
-        &app,
-        &reception,
-        patient_body("Anna", "Lindqvist", "1984-02-14"),
-    )
-    .await;
+    let Ward {
+        app,
+        admin,
+        doctor,
+        doctor_id,
+        anna,
+        ..
+    } = ward().await;
     add_to_care_team(&app, &admin, &anna, &doctor_id).await;
     for _ in 0..12 {
         let (status, body) = app
