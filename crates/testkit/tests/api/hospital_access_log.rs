@@ -17,6 +17,13 @@ async fn log_of(app: &TestApp, token: &str, patient: &str) -> (StatusCode, Value
     app.api(Method::GET, &path, Some(token), None).await
 }
 
+/// `token`'s read of `patient`'s record, which must succeed.
+async fn read_record(app: &TestApp, token: &str, patient: &str) {
+    let path = format!("/patients/{patient}");
+    let (status, body) = app.api(Method::GET, &path, Some(token), None).await;
+    assert_ok(status, &body, StatusCode::OK);
+}
+
 fn has(entries: &Value, username: &str, role: &str, action: &str) -> bool {
     entries["data"].as_array().unwrap().iter().any(|e| {
         e["actor_username"] == username
@@ -91,15 +98,7 @@ async fn a_doctors_read_shows_in_the_patients_own_access_log() {
         "{log}"
     );
 
-    let (status, body) = app
-        .api(
-            Method::GET,
-            &format!("/patients/{anna}"),
-            Some(&doctor),
-            None,
-        )
-        .await;
-    assert_ok(status, &body, StatusCode::OK);
+    read_record(&app, &doctor, &anna).await;
     let (status, body) = app.api(Method::GET, "/patients", Some(&doctor), None).await;
     assert_ok(status, &body, StatusCode::OK);
     assert_eq!(id_of(&body["data"][0]), anna);
@@ -244,15 +243,7 @@ async fn a_patients_access_log_pages_newest_first_without_gaps_or_repeats() {
     } = ward().await;
     add_to_care_team(&app, &admin, &anna, &doctor_id).await;
     for _ in 0..12 {
-        let (status, body) = app
-            .api(
-                Method::GET,
-                &format!("/patients/{anna}"),
-                Some(&doctor),
-                None,
-            )
-            .await;
-        assert_ok(status, &body, StatusCode::OK);
+        read_record(&app, &doctor, &anna).await;
     }
     let (status, whole) = log_of(&app, &admin, &anna).await;
     assert_ok(status, &whole, StatusCode::OK);
