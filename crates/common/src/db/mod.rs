@@ -86,25 +86,38 @@ impl Backend {
     }
 }
 
-/// Whether the PostgreSQL server of `url` is on this machine: every host
-/// it names is a Unix socket (none named, or a path), `localhost` or a
-/// loopback address. Anything this cannot read is taken as remote.
-fn postgres_is_local(url: &str) -> bool {
+/// Whether the PostgreSQL server of `url` is on this machine: every address
+/// libpq would connect to is a Unix socket (a path, or none named),
+/// `localhost` or a loopback address. As libpq does, `hostaddr` wins over
+/// `host`, the query string over the authority, and what the URL leaves out
+/// comes from the environment (`env`: `PGHOSTADDR`, `PGHOST`). A service
+/// file (`service=`, `PGSERVICE`) or anything this cannot read counts as
+/// remote.
+fn postgres_is_local(url: &str, env: impl Fn(&str) -> Option<String>) -> bool {
     let Some((_, rest)) = url.split_once("://") else {
         return false;
     };
     let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let param = |name: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+            .last()
+    };
+    if param("service").is_some() || env("PGSERVICE").is_some() {
+        return false;
+    }
     let authority = before_query.split('/').next().unwrap_or_default();
-    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    // `host=` and `hostaddr=` in the query name the hosts instead.
-    let named: Vec<&str> = query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .filter(|(k, _)| *k == "host" || *k == "hostaddr")
-        .map(|(_, v)| v)
-        .collect();
-    let hosts: Vec<String> = if named.is_empty() {
-        hosts
+    let named = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let hosts: Vec<String> = if let Some(list) = param("hostaddr")
+        .or_else(|| env("PGHOSTADDR"))
+        .or_else(|| param("host"))
+    {
+        list.split(',').map(str::to_string).collect()
+    } else if !named.is_empty() {
+        named
             .split(',')
             .map(|h| match h.strip_prefix('[') {
                 Some(v6) => v6.split(']').next().unwrap_or_default().to_string(),
@@ -112,9 +125,9 @@ fn postgres_is_local(url: &str) -> bool {
             })
             .collect()
     } else {
-        named
-            .iter()
-            .flat_map(|v| v.split(','))
+        env("PGHOST")
+            .unwrap_or_default()
+            .split(',')
             .map(str::to_string)
             .collect()
     };
@@ -401,7 +414,8 @@ impl Db {
             readers: Arc::new(tokio::sync::Semaphore::new(pool_size.max(1) as usize)),
             reading,
             wait: timeout,
-            inline_reads: backend == Backend::Sqlite || postgres_is_local(url),
+            inline_reads: backend == Backend::Sqlite
+                || postgres_is_local(url, |name| std::env::var(name).ok()),
             writer,
             backend,
             sqlite_file,
@@ -631,9 +645,11 @@ mod tests {
     use super::*;
 
     /// Quick reads run on the calling thread only against a PostgreSQL
-    /// server on this machine; any other or unreadable host is remote.
+    /// server on this machine; any other or unreadable host is remote, and
+    /// what the URL leaves out is taken from the environment as libpq does.
     #[test]
     fn a_postgres_server_is_local_only_on_loopback_or_a_socket() {
+        let none = |_: &str| None;
         for url in [
             "postgres://postgres@127.0.0.1:5432/postgres",
             "postgresql://u:p@localhost/db?sslmode=disable",
@@ -641,10 +657,10 @@ mod tests {
             "postgres:///db",
             "postgres://u@%2Fvar%2Frun%2Fpostgresql/db",
             "postgres://u@/db?host=/var/run/postgresql",
-            "postgres://127.0.0.1:5432,localhost:5433/db",
+            "postgres://127.0.0.1:5432,LOCALHOST:5433/db",
             "postgres://db.example.org/db?hostaddr=127.0.0.1",
         ] {
-            assert!(postgres_is_local(url), "{url}");
+            assert!(postgres_is_local(url, none), "{url}");
         }
         for url in [
             "postgres://u@db.example.org:5432/db",
@@ -652,11 +668,42 @@ mod tests {
             "postgres://u@[2001:db8::1]:5432/db",
             "postgres://127.0.0.1:5432,db.example.org/db",
             "postgres://u@localhost/db?host=db.example.org",
+            "postgres://localhost/db?hostaddr=10.0.0.5",
             "postgres://u@127.0.0.1.example.org/db",
+            "postgres://localhost/db?service=main",
             "not a url",
         ] {
-            assert!(!postgres_is_local(url), "{url}");
+            assert!(!postgres_is_local(url, none), "{url}");
         }
+        // The environment fills in what the URL leaves out, and only that.
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(!postgres_is_local(
+            "postgres:///db",
+            env(&[("PGHOST", "db.example.org")])
+        ));
+        assert!(postgres_is_local(
+            "postgres:///db",
+            env(&[("PGHOST", "/run/postgresql")])
+        ));
+        assert!(postgres_is_local(
+            "postgres://localhost/db",
+            env(&[("PGHOST", "db.example.org")])
+        ));
+        assert!(!postgres_is_local(
+            "postgres://localhost/db",
+            env(&[("PGHOSTADDR", "10.0.0.5")])
+        ));
+        assert!(!postgres_is_local(
+            "postgres://localhost/db",
+            env(&[("PGSERVICE", "main")])
+        ));
     }
 
     /// A pooled PostgreSQL connection the server dropped (a restart, an
