@@ -98,13 +98,14 @@ fn postgres_is_local(url: &str, env: impl Fn(&str) -> Option<String>) -> bool {
         return false;
     };
     let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    // The last of a repeated parameter counts, as in libpq.
     let param = |name: &str| {
         query
             .split('&')
             .filter_map(|kv| kv.split_once('='))
             .filter(|(k, _)| *k == name)
             .map(|(_, v)| v.to_string())
-            .last()
+            .next_back()
     };
     if param("service").is_some() || env("PGSERVICE").is_some() {
         return false;
